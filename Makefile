@@ -1,0 +1,62 @@
+# NebulaIO — every command a developer or CI needs. Only Go (and, for e2e, a Docker engine) is
+# required; modules come from the Go module proxy.
+
+GO        ?= go
+FUZZTIME  ?= 10s
+BENCHTIME ?= 1s
+BENCH     ?= .
+VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+IMAGE     ?= nebulaio:dev
+
+.PHONY: all build build-static run test bench fuzz lint e2e image clean
+
+all: build
+
+## build: the nebulaio binary in bin/
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/nebulaio ./cmd/nebulaio
+
+## build-static: a static linux binary for the FROM-scratch image
+build-static:
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/nebulaio-linux ./cmd/nebulaio
+
+## run: a single-node server with the embedded defaults and data in ./data
+run: build
+	./bin/nebulaio server --data_dir=./data
+
+## test: every test that needs only Go, with the race detector; benchmarks are compiled, not run
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 -run '^$$' ./...
+
+## bench: the benchmarks of bench/ (peers side by side); BENCH=regexp BENCHTIME=1s|100x
+bench:
+	cd bench && $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem -timeout 60m ./... | tee ../bin/bench.txt
+
+## fuzz: every fuzz target in fuzz/ for FUZZTIME each (the seed corpora also run in make test)
+fuzz:
+	@targets=$$($(GO) test -list '^Fuzz' ./fuzz/ | grep '^Fuzz' || true); \
+	if [ -z "$$targets" ]; then echo "no fuzz targets"; exit 0; fi; \
+	for t in $$targets; do \
+		echo "== $$t for $(FUZZTIME)"; \
+		$(GO) test ./fuzz/ -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
+
+## lint: gofmt, go vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
+
+## image: the FROM-scratch Docker image holding the static binary
+image: build-static
+	docker build -t $(IMAGE) .
+
+## e2e: end-to-end tests against real containers (needs a Docker engine)
+e2e: image
+	IMAGE=$(IMAGE) ./scripts/e2e.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,55 @@
+// Command nebulaio runs a NebulaIO node and talks to a running cluster.
+//
+//	nebulaio server [--config FILE] [--<key>=<value> ...]   run a node
+//	nebulaio version                                         print the version
+//
+// Every configuration key is also a flag named by its dotted path, for example
+// --cluster.bootstrap=false or --cluster.join_addresses=10.0.1.10:9004; flags override the file,
+// and the secrets may come from NEBULAIO_ACCESS_KEY, NEBULAIO_SECRET_KEY, NEBULAIO_ADMIN_TOKEN and
+// NEBULAIO_GOSSIP_KEY. See README.md for the reference.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one subcommand and returns the process exit code: 0 on success (including a clean
+// stop on SIGINT/SIGTERM), 1 on a runtime failure, 2 on bad usage or configuration.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "server":
+		return runServer(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "nebulaio %s\n", version)
+		return 0
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "nebulaio: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: nebulaio <command> [flags]
+
+commands:
+  server    run a node (nebulaio server --help lists every flag)
+  version   print the version
+`)
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets a test run the real command as a child process: with NEBULAIO_TEST_MAIN set, the
+// test binary behaves as `nebulaio`.
+func TestMain(m *testing.M) {
+	if os.Getenv("NEBULAIO_TEST_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+func command(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "NEBULAIO_TEST_MAIN=1")
+	cmd.Dir = t.TempDir()
+	return cmd
+}
+
+func TestUnknownKeyExitsNonZeroNamingIt(t *testing.T) {
+	cmd := command(t, "server", "--config", "f.yaml")
+	if err := os.WriteFile(filepath.Join(cmd.Dir, "f.yaml"), []byte("node_id: n1\nclustr:\n  bootstrap: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.CombinedOutput()
+	if code := exitCode(err); code != 2 {
+		t.Fatalf("exit code %d, want 2; output:\n%s", code, out)
+	}
+	if !strings.Contains(string(out), "clustr (line 2): unknown key") {
+		t.Fatalf("output does not name clustr and its line:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(cmd.Dir, "data")); !os.IsNotExist(err) {
+		t.Fatalf("data directory created although the configuration was invalid (stat: %v)", err)
+	}
+}
+
+func TestBadFlagAndBadCombination(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"server", "--cluster.expect_nodes=x"}, "cluster.expect_nodes"},
+		{[]string{"server", "--cluster.bootstrap=false"}, "cluster.join_addresses"},
+		{[]string{"server", "--cluster.node_role=archive"}, "cluster.node_role"},
+		{[]string{"bogus"}, "unknown command"},
+	} {
+		out, err := command(t, tc.args...).CombinedOutput()
+		if code := exitCode(err); code != 2 {
+			t.Errorf("%v: exit code %d, want 2", tc.args, code)
+		}
+		if !strings.Contains(string(out), tc.want) {
+			t.Errorf("%v: output does not mention %q:\n%s", tc.args, tc.want, out)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, err := command(t, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "nebulaio ") {
+		t.Fatalf("version: %q, %v", out, err)
+	}
+}
+
+// TestServerServesProbesAndStopsCleanly starts the real server on OS-chosen ports, checks the
+// probes and /metrics, sends SIGTERM and expects exit code 0; a second start keeps the
+// generated credentials.
+func TestServerServesProbesAndStopsCleanly(t *testing.T) {
+	dir := t.TempDir()
+	var firstKey string
+	for round := 0; round < 2; round++ {
+		cmd := command(t, "server", "--admin.address=127.0.0.1:0", "--log.format=json", "--data_dir="+dir)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		banner := readBanner(t, stdout)
+		admin := regexp.MustCompile(`Admin:\s+http://(\S+)`).FindStringSubmatch(banner)
+		key := regexp.MustCompile(`AccessKey: (\S+)`).FindStringSubmatch(banner)
+		if admin == nil || key == nil {
+			t.Fatalf("banner lacks the admin address or the access key:\n%s", banner)
+		}
+		if round == 0 {
+			firstKey = key[1]
+		} else if key[1] != firstKey {
+			t.Fatalf("restart generated new credentials: %s, first start had %s", key[1], firstKey)
+		}
+		base := "http://" + admin[1]
+		for _, path := range []string{"/health/live", "/health/ready"} {
+			if code, _ := get(t, base+path); code != http.StatusOK {
+				t.Fatalf("%s: status %d", path, code)
+			}
+		}
+		if _, body := get(t, base+"/metrics"); !strings.Contains(body, "go_goroutines") {
+			t.Fatalf("/metrics lacks go_goroutines")
+		}
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if code := exitCode(err); code != 0 {
+				t.Fatalf("exit code after SIGTERM = %d, want 0; stderr:\n%s", code, stderr.String())
+			}
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Fatal("server did not stop within 20s of SIGTERM")
+		}
+		for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+			if !strings.Contains(line, `"node_id":"node-1"`) {
+				t.Fatalf("log line without node_id: %s", line)
+			}
+		}
+	}
+	st, err := os.Stat(filepath.Join(dir, credentialsFile))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("credentials file: %v, mode %v", err, st.Mode())
+	}
+}
+
+// readBanner reads stdout until the banner's last line, with a deadline.
+func readBanner(t *testing.T, r io.Reader) string {
+	t.Helper()
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var b strings.Builder
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("stdout closed before the banner was complete:\n%s", b.String())
+			}
+			b.WriteString(l + "\n")
+			if strings.Contains(l, "Credentials file:") {
+				go func() {
+					for range lines {
+					}
+				}()
+				return b.String()
+			}
+		case <-deadline:
+			t.Fatalf("no banner within 20s:\n%s", b.String())
+		}
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -1
+}

@@ -1,0 +1,263 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of one node. Every field is a documented key: its `yaml` tag
+// is the key, its `doc` tag the one-line description used for the command-line flag and checked
+// against README.md by a test. Defaults come from Default.
+type Config struct {
+	NodeID      string            `yaml:"node_id" doc:"unique, stable name of this node in the cluster"`
+	DataDir     string            `yaml:"data_dir" doc:"directory for the WAL, snapshots, blobs and generated credentials"`
+	S3          S3Config          `yaml:"s3"`
+	Admin       AdminConfig       `yaml:"admin"`
+	Console     ConsoleConfig     `yaml:"console"`
+	Cluster     ClusterConfig     `yaml:"cluster"`
+	Performance PerformanceConfig `yaml:"performance"`
+	Log         LogConfig         `yaml:"log"`
+}
+
+// S3Config configures the S3 endpoint.
+type S3Config struct {
+	Address   string `yaml:"address" doc:"listen address of the S3 API"`
+	Region    string `yaml:"region" doc:"region reported to clients and expected in signatures"`
+	Domain    string `yaml:"domain" doc:"domain for virtual-hosted-style requests (bucket.domain); empty: path style only"`
+	AccessKey string `yaml:"access_key" secret:"true" env:"NEBULAIO_ACCESS_KEY" doc:"root access key (generated on first start when empty)"`
+	SecretKey string `yaml:"secret_key" secret:"true" env:"NEBULAIO_SECRET_KEY" doc:"root secret key (generated on first start when empty)"`
+}
+
+// AdminConfig configures the admin listener (admin API, probes, /metrics).
+type AdminConfig struct {
+	Address string `yaml:"address" doc:"listen address of the admin API, health probes and /metrics"`
+	Token   string `yaml:"token" secret:"true" env:"NEBULAIO_ADMIN_TOKEN" doc:"bearer token of the admin API (generated on first start when empty)"`
+}
+
+// ConsoleConfig configures the status page.
+type ConsoleConfig struct {
+	Address string `yaml:"address" doc:"listen address of the console status page"`
+}
+
+// ClusterConfig configures raft and gossip membership.
+type ClusterConfig struct {
+	RaftAddress          string   `yaml:"raft_address" doc:"listen address of raft and node-to-node RPC"`
+	GossipAddress        string   `yaml:"gossip_address" doc:"listen address of gossip (TCP and UDP)"`
+	AdvertiseAddress     string   `yaml:"advertise_address" doc:"host other nodes use to reach this one; ports come from the listen addresses"`
+	Bootstrap            bool     `yaml:"bootstrap" doc:"start a new cluster (true) or join one through join_addresses (false)"`
+	JoinAddresses        []string `yaml:"join_addresses" doc:"gossip addresses (host:port) of existing members, required when bootstrap is false"`
+	ExpectNodes          int      `yaml:"expect_nodes" doc:"bootstrap waits for this many gossip members and makes them all voters"`
+	NodeRole             string   `yaml:"node_role" doc:"hybrid, management (voter without object data) or storage (non-voter with object data)"`
+	Voter                *bool    `yaml:"voter" doc:"whether this node should be a raft voter; default true for hybrid and management, false for storage"`
+	RaftElectionTimeout  Duration `yaml:"raft_election_timeout" doc:"raft election timeout"`
+	RaftHeartbeatTimeout Duration `yaml:"raft_heartbeat_timeout" doc:"raft heartbeat timeout"`
+	GossipKey            string   `yaml:"gossip_key" secret:"true" env:"NEBULAIO_GOSSIP_KEY" doc:"base64 AES key (16, 24 or 32 bytes) encrypting gossip; empty: no encryption"`
+	DeadNodeReapAfter    Duration `yaml:"dead_node_reap_after" doc:"remove a member dead for this long from raft; 0 keeps dead members until an operator removes them"`
+}
+
+// PerformanceConfig bounds memory and tunes the metadata engine.
+type PerformanceConfig struct {
+	MetadataCacheSize int `yaml:"metadata_cache_size" doc:"metadata entries kept in memory beyond those changed since the last snapshot"`
+	MaxRaftLogEntries int `yaml:"max_raft_log_entries" doc:"raft log entries kept; a snapshot is taken before more accumulate"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	Level  string `yaml:"level" doc:"debug, info, warn or error"`
+	Format string `yaml:"format" doc:"auto (console on a terminal, JSON otherwise), console or json"`
+}
+
+// Node roles.
+const (
+	RoleHybrid     = "hybrid"
+	RoleManagement = "management"
+	RoleStorage    = "storage"
+)
+
+// Default returns the configuration of a single hybrid node that bootstraps itself on 127.0.0.1
+// with its data under ./data: what `nebulaio server` runs with no file and no flags.
+func Default() Config {
+	return Config{
+		NodeID:  "node-1",
+		DataDir: "./data",
+		S3:      S3Config{Address: ":9000", Region: "us-east-1"},
+		Admin:   AdminConfig{Address: ":9001"},
+		Console: ConsoleConfig{Address: ":9002"},
+		Cluster: ClusterConfig{
+			RaftAddress:          ":9003",
+			GossipAddress:        ":9004",
+			AdvertiseAddress:     "127.0.0.1",
+			Bootstrap:            true,
+			ExpectNodes:          1,
+			NodeRole:             RoleHybrid,
+			RaftElectionTimeout:  Duration(time.Second),
+			RaftHeartbeatTimeout: Duration(time.Second),
+		},
+		Performance: PerformanceConfig{MetadataCacheSize: 100000, MaxRaftLogEntries: 10000},
+		Log:         LogConfig{Level: "info", Format: "auto"},
+	}
+}
+
+// Duration is a time.Duration written as Go duration text ("5s", "1m30s") in YAML and flags.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// IsVoter reports whether the node asks to be a voter: the explicit `voter` key, or the role's
+// default (hybrid and management vote, storage does not).
+func (c *ClusterConfig) IsVoter() bool {
+	if c.Voter != nil {
+		return *c.Voter
+	}
+	return c.NodeRole != RoleStorage
+}
+
+// Problem is one thing wrong with a configuration.
+type Problem struct {
+	Key     string // dotted key path, e.g. cluster.expect_nodes
+	Line    int    // line in the file, 0 when unknown (defaults, flags, environment)
+	Message string
+	Hint    string
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	b.WriteString(p.Key)
+	if p.Line > 0 {
+		fmt.Fprintf(&b, " (line %d)", p.Line)
+	}
+	b.WriteString(": ")
+	b.WriteString(p.Message)
+	if p.Hint != "" {
+		b.WriteString(" (hint: ")
+		b.WriteString(p.Hint)
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// Error lists every problem found in a configuration; a node does not start with any.
+type Error struct {
+	Source   string // file name, "flags" or "environment"
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "config: invalid configuration")
+	if e.Source != "" {
+		fmt.Fprintf(&b, " in %s", e.Source)
+	}
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// Validate checks values and combinations. It returns the problems (as *Error) and, separately,
+// warnings that do not stop a node (an even expect_nodes).
+func (c *Config) Validate() (warnings []string, err error) {
+	var ps []Problem
+	bad := func(key, msg, hint string) { ps = append(ps, Problem{Key: key, Message: msg, Hint: hint}) }
+
+	if c.NodeID == "" {
+		bad("node_id", "must not be empty", "a stable name such as node-1")
+	} else if strings.ContainsAny(c.NodeID, " \t\n/\\") {
+		bad("node_id", fmt.Sprintf("%q contains whitespace or a slash", c.NodeID), "")
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty", "for example ./data")
+	}
+	for _, a := range []struct{ key, val string }{
+		{"s3.address", c.S3.Address},
+		{"admin.address", c.Admin.Address},
+		{"console.address", c.Console.Address},
+		{"cluster.raft_address", c.Cluster.RaftAddress},
+		{"cluster.gossip_address", c.Cluster.GossipAddress},
+	} {
+		if err := checkListenAddress(a.val); err != nil {
+			bad(a.key, err.Error(), `host:port or :port, for example ":9000"`)
+		}
+	}
+	if c.Cluster.AdvertiseAddress == "" {
+		bad("cluster.advertise_address", "must not be empty", "the host or IP other nodes reach this one at")
+	} else if strings.Contains(c.Cluster.AdvertiseAddress, ":") && net.ParseIP(c.Cluster.AdvertiseAddress) == nil {
+		bad("cluster.advertise_address", fmt.Sprintf("%q must be a host without a port", c.Cluster.AdvertiseAddress), "ports come from the listen addresses")
+	}
+	switch c.Cluster.NodeRole {
+	case RoleHybrid, RoleManagement, RoleStorage:
+	default:
+		bad("cluster.node_role", fmt.Sprintf("unknown role %q", c.Cluster.NodeRole), "one of hybrid, management, storage")
+	}
+	if c.Cluster.NodeRole == RoleManagement && !c.Cluster.IsVoter() {
+		bad("cluster.voter", "a management node with voter: false would neither vote nor hold data", "remove voter: false, or use node_role: storage")
+	}
+	if c.Cluster.ExpectNodes < 1 {
+		bad("cluster.expect_nodes", fmt.Sprintf("must be at least 1, got %d", c.Cluster.ExpectNodes), "")
+	} else if c.Cluster.ExpectNodes%2 == 0 {
+		warnings = append(warnings, fmt.Sprintf("cluster.expect_nodes: %d is even; an odd number of voters tolerates the same failures with one node fewer", c.Cluster.ExpectNodes))
+	}
+	if c.Cluster.ExpectNodes > 1 && !c.Cluster.Bootstrap {
+		bad("cluster.expect_nodes", "only a bootstrap node waits for expect_nodes", "set it on the node with bootstrap: true")
+	}
+	if !c.Cluster.Bootstrap && len(c.Cluster.JoinAddresses) == 0 {
+		bad("cluster.join_addresses", "join mode (bootstrap: false) needs at least one address", "the gossip address of a member, for example 10.0.1.10:9004")
+	}
+	for i, a := range c.Cluster.JoinAddresses {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			bad(fmt.Sprintf("cluster.join_addresses[%d]", i), fmt.Sprintf("%q is not host:port", a), "")
+		}
+	}
+	if c.Cluster.RaftElectionTimeout <= 0 {
+		bad("cluster.raft_election_timeout", "must be positive", "for example 1s")
+	}
+	if c.Cluster.RaftHeartbeatTimeout <= 0 {
+		bad("cluster.raft_heartbeat_timeout", "must be positive", "for example 1s")
+	}
+	if c.Cluster.RaftHeartbeatTimeout > c.Cluster.RaftElectionTimeout {
+		bad("cluster.raft_heartbeat_timeout", fmt.Sprintf("%s exceeds raft_election_timeout %s", c.Cluster.RaftHeartbeatTimeout, c.Cluster.RaftElectionTimeout), "raft needs heartbeat ≤ election timeout")
+	}
+	if c.Cluster.DeadNodeReapAfter < 0 {
+		bad("cluster.dead_node_reap_after", "must not be negative", "0 disables reaping")
+	}
+	if c.Performance.MetadataCacheSize < 0 {
+		bad("performance.metadata_cache_size", fmt.Sprintf("must not be negative, got %d", c.Performance.MetadataCacheSize), "0 keeps no clean entries in memory")
+	}
+	if c.Performance.MaxRaftLogEntries < 1 {
+		bad("performance.max_raft_log_entries", fmt.Sprintf("must be at least 1, got %d", c.Performance.MaxRaftLogEntries), "for example 10000")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", fmt.Sprintf("unknown level %q", c.Log.Level), "one of debug, info, warn, error")
+	}
+	switch c.Log.Format {
+	case "auto", "console", "json":
+	default:
+		bad("log.format", fmt.Sprintf("unknown format %q", c.Log.Format), "one of auto, console, json")
+	}
+	if len(ps) > 0 {
+		return warnings, &Error{Problems: ps}
+	}
+	return warnings, nil
+}
+
+func checkListenAddress(a string) error {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("%q is not a listen address", a)
+	}
+	_ = host
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q has no valid port", a)
+	}
+	return nil
+}

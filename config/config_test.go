@@ -1,0 +1,228 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDecodeBadInput(t *testing.T) {
+	cases := []struct {
+		name     string
+		yaml     string
+		wantKey  string // key path the message must name
+		wantLine int    // 0: not checked
+		wantText string // substring of the message
+	}{
+		{"unknown top-level key", "node_id: a\nclustr:\n  bootstrap: true\n", "clustr", 2, "did you mean cluster?"},
+		{"unknown nested key", "cluster:\n  bootstap: true\n", "cluster.bootstap", 2, "did you mean cluster.bootstrap?"},
+		{"wrong type: text for a number", "cluster:\n  expect_nodes: three\n", "cluster.expect_nodes", 2, "whole number"},
+		{"wrong type: number for a bool", "cluster:\n  bootstrap: 1\n", "cluster.bootstrap", 2, "true or false"},
+		{"wrong type: mapping for text", "node_id:\n  a: b\n", "node_id", 2, "mapping"},
+		{"wrong type: scalar for a list", "cluster:\n  join_addresses: a:9004\n", "cluster.join_addresses", 2, "want a list"},
+		{"wrong type: scalar for a section", "cluster: yes\n", "cluster", 1, "want a mapping"},
+		{"bad duration", "cluster:\n  raft_election_timeout: 5 seconds\n", "cluster.raft_election_timeout", 2, "duration"},
+		{"negative duration", "cluster:\n  raft_election_timeout: -1s\n", "cluster.raft_election_timeout", 2, "negative"},
+		{"negative size", "performance:\n  metadata_cache_size: -5\n", "performance.metadata_cache_size", 2, "negative"},
+		{"duplicate key", "node_id: a\nnode_id: b\n", "node_id", 2, ""},
+		{"not yaml", "node_id: [a\n", "(file)", 0, ""},
+		{"two documents", "node_id: a\n---\nnode_id: b\n", "(file)", 0, "more than one"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Default()
+			err := Decode([]byte(tc.yaml), &cfg)
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("Decode = %v, want *config.Error", err)
+			}
+			p := ce.Problems[0]
+			if p.Key != tc.wantKey {
+				t.Errorf("key = %q, want %q (error: %v)", p.Key, tc.wantKey, err)
+			}
+			if tc.wantLine != 0 && p.Line != tc.wantLine {
+				t.Errorf("line = %d, want %d", p.Line, tc.wantLine)
+			}
+			if !strings.Contains(err.Error(), tc.wantText) {
+				t.Errorf("error %q does not contain %q", err, tc.wantText)
+			}
+		})
+	}
+}
+
+func TestValidateBadCombinations(t *testing.T) {
+	f := false
+	cases := []struct {
+		name    string
+		mutate  func(*Config)
+		wantKey string
+	}{
+		{"unknown role", func(c *Config) { c.Cluster.NodeRole = "archiver" }, "cluster.node_role"},
+		{"join mode without join_addresses", func(c *Config) { c.Cluster.Bootstrap = false }, "cluster.join_addresses"},
+		{"management that does not vote", func(c *Config) { c.Cluster.NodeRole = RoleManagement; c.Cluster.Voter = &f }, "cluster.voter"},
+		{"zero expect_nodes", func(c *Config) { c.Cluster.ExpectNodes = 0 }, "cluster.expect_nodes"},
+		{"expect_nodes on a joining node", func(c *Config) {
+			c.Cluster.Bootstrap = false
+			c.Cluster.JoinAddresses = []string{"a:9004"}
+			c.Cluster.ExpectNodes = 3
+		}, "cluster.expect_nodes"},
+		{"join address without port", func(c *Config) {
+			c.Cluster.Bootstrap = false
+			c.Cluster.JoinAddresses = []string{"10.0.0.1"}
+		}, "cluster.join_addresses[0]"},
+		{"bad listen address", func(c *Config) { c.S3.Address = "9000" }, "s3.address"},
+		{"advertise address with a port", func(c *Config) { c.Cluster.AdvertiseAddress = "host:9003" }, "cluster.advertise_address"},
+		{"heartbeat above election", func(c *Config) { c.Cluster.RaftHeartbeatTimeout = Duration(5 * time.Second) }, "cluster.raft_heartbeat_timeout"},
+		{"zero max log entries", func(c *Config) { c.Performance.MaxRaftLogEntries = 0 }, "performance.max_raft_log_entries"},
+		{"unknown log level", func(c *Config) { c.Log.Level = "loud" }, "log.level"},
+		{"unknown log format", func(c *Config) { c.Log.Format = "xml" }, "log.format"},
+		{"empty node id", func(c *Config) { c.NodeID = "" }, "node_id"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Default()
+			tc.mutate(&cfg)
+			_, err := cfg.Validate()
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("Validate = %v, want *config.Error", err)
+			}
+			found := false
+			for _, p := range ce.Problems {
+				found = found || p.Key == tc.wantKey
+			}
+			if !found {
+				t.Fatalf("no problem names %q: %v", tc.wantKey, err)
+			}
+		})
+	}
+}
+
+func TestDefaultsAreValidSingleNode(t *testing.T) {
+	cfg := Default()
+	warnings, err := cfg.Validate()
+	if err != nil || len(warnings) != 0 {
+		t.Fatalf("defaults: warnings %v, err %v", warnings, err)
+	}
+	if !cfg.Cluster.Bootstrap || cfg.Cluster.NodeRole != RoleHybrid || !cfg.Cluster.IsVoter() || cfg.Cluster.AdvertiseAddress != "127.0.0.1" {
+		t.Fatalf("defaults are not a bootstrapping hybrid voter on 127.0.0.1: %+v", cfg.Cluster)
+	}
+}
+
+func TestEvenExpectNodesWarns(t *testing.T) {
+	cfg := Default()
+	cfg.Cluster.ExpectNodes = 4
+	warnings, err := cfg.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "cluster.expect_nodes") {
+		t.Fatalf("warnings = %v, want one naming cluster.expect_nodes", warnings)
+	}
+}
+
+func TestDesignExampleDecodes(t *testing.T) {
+	doc := `
+node_id: node-1
+data_dir: ./data
+s3:
+  address: ":9000"
+admin:
+  address: ":9001"
+console:
+  address: ":9002"
+cluster:
+  raft_address: ":9003"
+  gossip_address: ":9004"
+  bootstrap: true
+  advertise_address: 10.0.1.10
+  join_addresses: [10.0.1.10:9004]
+  expect_nodes: 3
+  node_role: hybrid
+  voter: true
+  raft_election_timeout: 5s
+  raft_heartbeat_timeout: 2s
+performance:
+  metadata_cache_size: 100000
+  max_raft_log_entries: 10000
+`
+	cfg := Default()
+	if err := Decode([]byte(doc), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Cluster.ExpectNodes != 3 || cfg.Cluster.RaftElectionTimeout.D() != 5*time.Second ||
+		cfg.Cluster.AdvertiseAddress != "10.0.1.10" || len(cfg.Cluster.JoinAddresses) != 1 || cfg.Cluster.Voter == nil || !*cfg.Cluster.Voter {
+		t.Fatalf("decoded %+v", cfg.Cluster)
+	}
+	if cfg.Log.Level != "info" {
+		t.Fatalf("a key absent from the file lost its default: log.level = %q", cfg.Log.Level)
+	}
+}
+
+func TestPrecedenceFileEnvFlags(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "n.yaml")
+	if err := os.WriteFile(path, []byte("node_id: from-file\ns3:\n  access_key: file-key\ncluster:\n  expect_nodes: 3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"NEBULAIO_ACCESS_KEY": "env-key", "NEBULAIO_ADMIN_TOKEN": "tok"}
+	cfg, err := Load(path, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	Flags(fs, &cfg)
+	if err := fs.Parse([]string{"--node_id=from-flag", "--cluster.bootstrap=false", "--cluster.join_addresses=a:1,b:2", "--cluster.raft_election_timeout=3s", "--cluster.voter=false"}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.NodeID != "from-flag" || cfg.S3.AccessKey != "env-key" || cfg.Admin.Token != "tok" || cfg.Cluster.ExpectNodes != 3 ||
+		cfg.Cluster.Bootstrap || len(cfg.Cluster.JoinAddresses) != 2 || cfg.Cluster.RaftElectionTimeout.D() != 3*time.Second ||
+		cfg.Cluster.Voter == nil || *cfg.Cluster.Voter {
+		t.Fatalf("precedence broken: %+v", cfg)
+	}
+	fs = flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(new(strings.Builder))
+	Flags(fs, &cfg)
+	if err := fs.Parse([]string{"--performance.max_raft_log_entries=-3"}); err == nil || !strings.Contains(err.Error(), "performance.max_raft_log_entries") {
+		t.Fatalf("bad flag value: err = %v, want one naming the key", err)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "absent.yaml"), os.Getenv)
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Load of a missing file = %v, want ErrNotExist", err)
+	}
+}
+
+// TestReadmeDocumentsEveryKey keeps README.md's configuration reference and the Config struct in
+// step: every key is documented, and every documented key exists.
+func TestReadmeDocumentsEveryKey(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z0-9_.]+)` \\|").FindAllStringSubmatch(string(data), -1) {
+		documented[m[1]] = true
+	}
+	for _, k := range Keys() {
+		if !documented[k.Path] {
+			t.Errorf("key %s is not documented in README.md's configuration table", k.Path)
+		}
+		delete(documented, k.Path)
+	}
+	for k := range documented {
+		if strings.Contains(k, ".") || k == "node_id" || k == "data_dir" {
+			t.Errorf("README.md documents %s, which is not a configuration key", k)
+		}
+	}
+}

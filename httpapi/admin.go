@@ -1,0 +1,57 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// ReadinessFunc reports whether the node should receive traffic, and why not when it should not.
+type ReadinessFunc func() (ready bool, reason string)
+
+// AdminOptions configures the admin handler.
+type AdminOptions struct {
+	// Registry is scraped by /metrics. Required.
+	Registry *prometheus.Registry
+	// Ready backs /health/ready; nil means ready whenever the process serves requests.
+	Ready ReadinessFunc
+}
+
+// NewAdminHandler returns the handler of the admin listener (:9001): the health probes, which
+// need no authentication, and /metrics. The authenticated admin API joins it in a later change.
+func NewAdminHandler(opts AdminOptions) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /health/ready", func(w http.ResponseWriter, r *http.Request) {
+		if opts.Ready != nil {
+			if ok, reason := opts.Ready(); !ok {
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": reason})
+				return
+			}
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// NewServer wraps h in an http.Server with the timeouts every NebulaIO listener uses: a bound on
+// reading request headers and on idle keep-alive connections, and no global write timeout.
+func NewServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+}
