@@ -1,0 +1,87 @@
+// Package blob is NebulaIO's durable local blob store: immutable byte strings under
+// caller-chosen ids, written once, read whole or by range, verified on every read. It holds
+// the bytes of S3 objects on one node; the metadata that says which blob backs which object
+// lives elsewhere (the FSM), and the store knows nothing of S3 or raft.
+//
+// # Directory layout
+//
+//	<dir>/LOCK             flock(LOCK_EX) held while a Store is open (ErrLocked otherwise)
+//	<dir>/tmp/put-*.tmp    Puts in progress (and crash leftovers, removed at Open)
+//	<dir>/blobs/<hh>/<id>  published blobs; hh = two hex digits of CRC32C(id) & 0xff
+//
+// Ids are 1..200 bytes of [A-Za-z0-9._-] starting with a letter or digit, so an id is always
+// one plain file name (no "..", no '/', no NUL). The fan-out hashes the id rather than using
+// its prefix, so ids with a common prefix (bucket names, timestamps) still spread over 256
+// directories.
+//
+// # Blob file format (version 1)
+//
+//	+------------------------------+ 0
+//	| header (96 bytes)            |
+//	+------------------------------+ 96
+//	| block 0 data (BlockSize)     |
+//	| crc32c(le64(0) ‖ data) u32LE |
+//	| block 1 data ...             |
+//	| ...                          |
+//	| block n-1 data (≤ BlockSize) |  the last block is short; an empty blob has no blocks
+//	| crc32c(le64(n-1) ‖ data)     |
+//	+------------------------------+ 96 + size + 4·n,  n = ceil(size / BlockSize)
+//
+// Header, little endian:
+//
+//	off len field
+//	  0   4 magic "NBLB"
+//	  4   2 version = 1 (unknown versions are ErrCorrupt)
+//	  6   2 flags = 0
+//	  8   4 block size (4 KiB..16 MiB; default 64 KiB)
+//	 12   4 reserved, zero
+//	 16   8 data size in bytes
+//	 24  16 MD5 of the data (the S3 ETag of a single-part object)
+//	 40  32 SHA-256 of the data
+//	 72   4 CRC32C (Castagnoli) of the data
+//	 76  16 reserved, zero
+//	 92   4 CRC32C of header bytes 0..91
+//
+// Each block's CRC32C covers its index then its data, so a block that is damaged, or intact
+// but at the wrong place, fails. The decoder is defensive: header CRC, magic, version, block
+// size and size bounds are checked before anything is sized from them, and the file length
+// must equal 96 + size + 4·n exactly (a truncated or extended file is ErrCorrupt at Open).
+//
+// # Verification
+//
+// Every byte a Reader returns (Read, Seek+Read, ReadAt) comes from a block whose CRC was
+// checked, so a range read is verified too and a flipped byte fails only the ranges that
+// touch its block. A sequential read from offset 0 additionally checks the whole-blob CRC32C
+// at EOF. Verify(id) reads everything and also recomputes MD5 and SHA-256. Every detection
+// counts in nebulaio_blob_corrupt_total; corrupt blobs are reported (ErrCorrupt), never
+// repaired or served.
+//
+// # Crash model
+//
+// Assumed of the disk and file system: fsync of a file makes its data and size durable;
+// fsync of a directory makes its entries (create, rename, unlink) durable; rename within one
+// file system is atomic. Nothing is assumed about the order in which unsynced writes reach
+// the disk, nor about sector atomicity (the CRCs catch torn or rotten sectors).
+//
+//   - Put: data streams to tmp/put-*.tmp (block CRCs and digests computed on the way); the
+//     header is written at offset 0 last; fsync(file); mkdir of the fan-out directory if new
+//     followed by fsync(blobs/); rename into blobs/<hh>/<id>; fsync(blobs/<hh>). Put returns
+//     only after that. A crash before the rename leaves only a temp file, invisible and removed
+//     by the next Open; a crash after the rename but before the directory fsync leaves either
+//     the old blob (or none) or the complete new one — never a partial one, because the
+//     renamed file was fsynced first. So a blob id, once visible, always names a complete,
+//     checksummed file, and a Put that returned is durable.
+//   - Replacing: Put on an existing id renames over it atomically; readers holding the old
+//     file keep reading the old bytes.
+//   - Delete: unlink then fsync(blobs/<hh>). After a crash the blob is either there or gone.
+//   - Open: takes the lock, then removes temp files older than Options.TempMaxAge (default:
+//     all — no Put can be in flight while we hold the lock).
+//
+// What the store does not do: garbage collection of blobs whose metadata commit failed is
+// the caller's (List gives ids and publish times so a collector can spare blobs of Puts that
+// may still commit); it keeps no index, so List walks the directories.
+//
+// # Metrics
+//
+// Reported through the three-method Metrics seam of docs/CONVENTIONS.md; names in MetricDescs.
+package blob

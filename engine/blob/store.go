@@ -1,0 +1,536 @@
+package blob
+
+import (
+	"context"
+	"crypto/md5" //nolint:gosec // MD5 is the S3 ETag, not a security primitive.
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Sentinel errors. Test with errors.Is; they are wrapped with context.
+var (
+	// ErrInvalidID: the id is empty, longer than MaxIDLength, or holds a character outside
+	// [A-Za-z0-9._-], or does not start with a letter or digit.
+	ErrInvalidID = errors.New("blob: invalid id")
+	// ErrNotFound: no blob with that id.
+	ErrNotFound = errors.New("blob: not found")
+	// ErrCorrupt: stored bytes no longer match their checksums (header, block or whole blob),
+	// or the file has the wrong length. The blob must not be served.
+	ErrCorrupt = errors.New("blob: corrupt")
+	// ErrSizeMismatch: Put read more or fewer bytes than Expect.Size.
+	ErrSizeMismatch = errors.New("blob: size mismatch")
+	// ErrDigestMismatch: Put's data does not match an Expect digest (MD5, SHA256 or CRC32C;
+	// the message names which).
+	ErrDigestMismatch = errors.New("blob: digest mismatch")
+	// ErrClosed: the Store was closed.
+	ErrClosed = errors.New("blob: store closed")
+	// ErrLocked: another Store (in this or another process) has the directory open.
+	ErrLocked = errors.New("blob: directory in use")
+)
+
+// MaxIDLength bounds ids so that a blob's file name fits every common file system.
+const MaxIDLength = 200
+
+// DefaultBlockSize is the checksum block: the unit of range verification.
+const DefaultBlockSize = 64 << 10
+
+// Options configure a Store. The zero value is usable.
+type Options struct {
+	// BlockSize is the checksummed block size for new blobs, 4 KiB..16 MiB. Default 64 KiB.
+	// Existing blobs keep the block size recorded in their header.
+	BlockSize int
+	// TempMaxAge: temporary files of interrupted Puts older than this are removed at Open.
+	// Default 0 removes them all, which is safe because Open holds an exclusive lock on the
+	// directory, so no Put can be in flight.
+	TempMaxAge time.Duration
+	// Metrics receives measurements; nil records nothing.
+	Metrics Metrics
+}
+
+// Expect is what Put verifies about the incoming data. Nil digests are not checked.
+type Expect struct {
+	// Size is the exact length, or -1 (AnySize) if unknown. Note the zero value expects an
+	// empty blob.
+	Size   int64
+	MD5    []byte // 16 bytes, e.g. from Content-MD5
+	SHA256 []byte // 32 bytes
+	CRC32C []byte // 4 bytes, big endian (as S3's x-amz-checksum-crc32c)
+}
+
+// AnySize is Expect.Size for data of unknown length.
+const AnySize = -1
+
+// Info describes a stored blob.
+type Info struct {
+	ID      string
+	Size    int64
+	MD5     [16]byte // the S3 ETag of a single-part object is hex(MD5)
+	SHA256  [32]byte
+	CRC32C  uint32
+	ModTime time.Time
+}
+
+// Entry is one blob found by List.
+type Entry struct {
+	ID      string
+	ModTime time.Time // when the blob was published; lets GC spare blobs of in-flight Puts
+}
+
+// Store is a directory of immutable blobs. It is safe for concurrent use.
+type Store struct {
+	dir       string
+	blobsDir  string
+	tmpDir    string
+	blockSize uint32
+	metrics   Metrics
+	lock      *os.File // holds the flock on dir/LOCK
+
+	// made remembers fan-out directories known to exist (and to be durable); a sync.Map
+	// because it is written once per directory and read on every Put.
+	made sync.Map
+
+	mu     sync.RWMutex // guards closed; Put/Delete hold it shared
+	closed bool
+
+	bufPool sync.Pool // *[]byte of blockSize+blockCRCSize
+}
+
+// Open opens (creating if needed) the store in dir, takes an exclusive lock on it and removes
+// temporary files left by interrupted Puts.
+func Open(dir string, opts Options) (*Store, error) {
+	bs := opts.BlockSize
+	if bs == 0 {
+		bs = DefaultBlockSize
+	}
+	if bs < minBlockSize || bs > maxBlockSize {
+		return nil, fmt.Errorf("blob: Options.BlockSize %d outside %d..%d", bs, minBlockSize, maxBlockSize)
+	}
+	s := &Store{
+		dir: dir, blobsDir: filepath.Join(dir, "blobs"), tmpDir: filepath.Join(dir, "tmp"),
+		blockSize: uint32(bs), metrics: opts.Metrics,
+	}
+	if s.metrics == nil {
+		s.metrics = nopMetrics{}
+	}
+	s.bufPool.New = func() any { b := make([]byte, bs+blockCRCSize); return &b }
+	for _, d := range []string{dir, s.blobsDir, s.tmpDir} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return nil, fmt.Errorf("blob: open: %w", err)
+		}
+	}
+	if err := syncDir(dir); err != nil {
+		return nil, err
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("blob: open lock: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
+		}
+		return nil, fmt.Errorf("blob: lock: %w", err)
+	}
+	s.lock = lock
+	if err := s.removeTemp(opts.TempMaxAge); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// removeTemp deletes temporary files older than maxAge.
+func (s *Store) removeTemp(maxAge time.Duration) error {
+	ents, err := os.ReadDir(s.tmpDir)
+	if err != nil {
+		return fmt.Errorf("blob: scan temp: %w", err)
+	}
+	cutoff := time.Now().Add(-maxAge)
+	removed := 0
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil {
+			continue // vanished
+		}
+		if maxAge > 0 && fi.ModTime().After(cutoff) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(s.tmpDir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("blob: remove temp: %w", err)
+		}
+		removed++
+	}
+	if removed > 0 {
+		s.metrics.Counter(metricTempRemoved, float64(removed))
+		return syncDir(s.tmpDir)
+	}
+	return nil
+}
+
+// Close releases the directory lock. Readers already open stay usable; Put and Delete fail
+// with ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.lock.Close() // closing the descriptor releases the flock
+}
+
+// ValidID reports whether id is acceptable: 1..MaxIDLength bytes of [A-Za-z0-9._-], starting
+// with a letter or digit (so never "", ".", ".." or a path).
+func ValidID(id string) bool {
+	if len(id) == 0 || len(id) > MaxIDLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		if !alnum && (i == 0 || (c != '.' && c != '_' && c != '-')) {
+			return false
+		}
+	}
+	return true
+}
+
+// fanout is the directory of id: two hex digits of CRC32C(id), so that caller-chosen ids
+// with common prefixes still spread over 256 directories.
+func fanout(id string) string {
+	const hexd = "0123456789abcdef"
+	c := crc32.Checksum([]byte(id), castagnoli)
+	return string([]byte{hexd[(c>>4)&15], hexd[c&15]})
+}
+
+func (s *Store) path(id string) string {
+	return filepath.Join(s.blobsDir, fanout(id), id)
+}
+
+// ensureDir creates the fan-out directory d (and makes its entry durable) once.
+func (s *Store) ensureDir(d string) error {
+	if _, ok := s.made.Load(d); ok {
+		return nil
+	}
+	if err := os.Mkdir(d, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("blob: mkdir: %w", err)
+	}
+	if err := syncDir(s.blobsDir); err != nil {
+		return err
+	}
+	s.made.Store(d, struct{}{})
+	return nil
+}
+
+func syncDir(d string) error {
+	f, err := os.Open(d)
+	if err != nil {
+		return fmt.Errorf("blob: sync dir: %w", err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("blob: sync dir: %w", err)
+	}
+	return nil
+}
+
+// Put stores the data of r under id, replacing any blob with that id atomically. It streams
+// r through a temporary file in the store (computing MD5, SHA-256, CRC32C and the per-block
+// CRCs), checks expect, fsyncs the file, renames it into place and fsyncs the directory; only
+// then does it return. On any error — including ctx cancellation, a read error of r, or a
+// size or digest mismatch — nothing is left behind and the previous blob (if any) is intact.
+// Memory use is one block buffer whatever the size.
+func (s *Store) Put(ctx context.Context, id string, r io.Reader, expect Expect) (info Info, err error) {
+	if !ValidID(id) {
+		return Info{}, fmt.Errorf("%w: %q", ErrInvalidID, id)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return Info{}, ErrClosed
+	}
+	start := time.Now()
+	defer func() {
+		if err != nil {
+			s.metrics.Counter(metricPutErrors, 1)
+		}
+	}()
+	if err := checkExpectLengths(expect); err != nil {
+		return Info{}, err
+	}
+	f, err := os.CreateTemp(s.tmpDir, "put-*.tmp")
+	if err != nil {
+		return Info{}, fmt.Errorf("blob: put %s: %w", id, err)
+	}
+	tmp := f.Name()
+	published := false
+	defer func() {
+		if !published {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	h, err := s.writeBlocks(ctx, f, r, expect.Size)
+	if err != nil {
+		return Info{}, fmt.Errorf("blob: put %s: %w", id, err)
+	}
+	if err := checkExpect(h, expect); err != nil {
+		return Info{}, fmt.Errorf("blob: put %s: %w", id, err)
+	}
+	if _, err := f.WriteAt(h.encode(), 0); err != nil {
+		return Info{}, fmt.Errorf("blob: put %s: write header: %w", id, err)
+	}
+	if err := f.Sync(); err != nil {
+		return Info{}, fmt.Errorf("blob: put %s: fsync: %w", id, err)
+	}
+	if err := f.Close(); err != nil {
+		return Info{}, fmt.Errorf("blob: put %s: close: %w", id, err)
+	}
+	dst := s.path(id)
+	if err := s.ensureDir(filepath.Dir(dst)); err != nil {
+		return Info{}, err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return Info{}, fmt.Errorf("blob: put %s: rename: %w", id, err)
+	}
+	published = true
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return Info{}, err
+	}
+	s.metrics.Counter(metricBytesWritten, float64(h.size))
+	s.metrics.Observe(metricPutSeconds, time.Since(start).Seconds())
+	return h.info(id, time.Now()), nil
+}
+
+func (h header) info(id string, mod time.Time) Info {
+	return Info{ID: id, Size: h.size, MD5: h.md5, SHA256: h.sha256, CRC32C: h.crc32c, ModTime: mod}
+}
+
+// writeBlocks copies r into f after the header space, block by block, and returns the header.
+func (s *Store) writeBlocks(ctx context.Context, f *os.File, r io.Reader, want int64) (header, error) {
+	h := header{blockSize: s.blockSize}
+	if _, err := f.Seek(headerSize, io.SeekStart); err != nil {
+		return h, err
+	}
+	bp := s.bufPool.Get().(*[]byte)
+	defer s.bufPool.Put(bp)
+	buf := *bp
+	bs := int(s.blockSize)
+	md := md5.New() //nolint:gosec // see import
+	sh := sha256.New()
+	var whole uint32
+	for i := int64(0); ; i++ {
+		if err := ctx.Err(); err != nil {
+			return h, err
+		}
+		n, rerr := io.ReadFull(r, buf[:bs])
+		if n > 0 {
+			h.size += int64(n)
+			if want >= 0 && h.size > want {
+				return h, fmt.Errorf("%w: more than %d bytes", ErrSizeMismatch, want)
+			}
+			data := buf[:n]
+			md.Write(data)
+			sh.Write(data)
+			whole = crc32.Update(whole, castagnoli, data)
+			binary.LittleEndian.PutUint32(buf[n:n+blockCRCSize], blockCRC(i, data))
+			if _, err := f.Write(buf[:n+blockCRCSize]); err != nil {
+				return h, err
+			}
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return h, fmt.Errorf("read source: %w", rerr)
+		}
+	}
+	if want >= 0 && h.size != want {
+		return h, fmt.Errorf("%w: got %d bytes, want %d", ErrSizeMismatch, h.size, want)
+	}
+	copy(h.md5[:], md.Sum(nil))
+	copy(h.sha256[:], sh.Sum(nil))
+	h.crc32c = whole
+	return h, nil
+}
+
+func checkExpectLengths(e Expect) error {
+	if e.Size < AnySize {
+		return fmt.Errorf("blob: Expect.Size %d is negative", e.Size)
+	}
+	for _, c := range []struct {
+		name string
+		b    []byte
+		n    int
+	}{{"MD5", e.MD5, 16}, {"SHA256", e.SHA256, 32}, {"CRC32C", e.CRC32C, 4}} {
+		if c.b != nil && len(c.b) != c.n {
+			return fmt.Errorf("%w: Expect.%s has %d bytes, want %d", ErrDigestMismatch, c.name, len(c.b), c.n)
+		}
+	}
+	return nil
+}
+
+func checkExpect(h header, e Expect) error {
+	if e.MD5 != nil && string(e.MD5) != string(h.md5[:]) {
+		return fmt.Errorf("%w: MD5", ErrDigestMismatch)
+	}
+	if e.SHA256 != nil && string(e.SHA256) != string(h.sha256[:]) {
+		return fmt.Errorf("%w: SHA256", ErrDigestMismatch)
+	}
+	if e.CRC32C != nil && binary.BigEndian.Uint32(e.CRC32C) != h.crc32c {
+		return fmt.Errorf("%w: CRC32C", ErrDigestMismatch)
+	}
+	return nil
+}
+
+// openFile opens id's file and validates its header and length.
+func (s *Store) openFile(id string) (*os.File, header, os.FileInfo, error) {
+	if !ValidID(id) {
+		return nil, header{}, nil, fmt.Errorf("%w: %q", ErrInvalidID, id)
+	}
+	f, err := os.Open(s.path(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, header{}, nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, header{}, nil, fmt.Errorf("blob: open %s: %w", id, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, header{}, nil, fmt.Errorf("blob: stat %s: %w", id, err)
+	}
+	hb := make([]byte, headerSize)
+	if _, err := f.ReadAt(hb, 0); err != nil && !errors.Is(err, io.EOF) {
+		f.Close()
+		return nil, header{}, nil, fmt.Errorf("blob: read header %s: %w", id, err)
+	}
+	h, err := decodeHeader(hb)
+	if err == nil && fi.Size() != fileSize(h.size, h.blockSize) {
+		err = fmt.Errorf("%w: file is %d bytes, header implies %d", ErrCorrupt, fi.Size(), fileSize(h.size, h.blockSize))
+	}
+	if err != nil {
+		f.Close()
+		s.metrics.Counter(metricCorrupt, 1)
+		return nil, header{}, nil, fmt.Errorf("blob %s: %w", id, err)
+	}
+	return f, h, fi, nil
+}
+
+// Stat returns the blob's Info from its header (data is not read; see Verify).
+func (s *Store) Stat(id string) (Info, error) {
+	f, h, fi, err := s.openFile(id)
+	if err != nil {
+		return Info{}, err
+	}
+	f.Close()
+	return h.info(id, fi.ModTime()), nil
+}
+
+// Open returns a reader of the blob. See Reader for what is verified when.
+func (s *Store) Open(id string) (*Reader, Info, error) {
+	f, h, fi, err := s.openFile(id)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	info := h.info(id, fi.ModTime())
+	return &Reader{s: s, f: f, h: h, info: info, seq: true, cacheIdx: -1}, info, nil
+}
+
+// Verify reads the whole blob and checks every block CRC and the MD5, SHA-256 and CRC32C in
+// its header. A mismatch is ErrCorrupt.
+func (s *Store) Verify(id string) error {
+	r, info, err := s.Open(id)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	md := md5.New() //nolint:gosec // see import
+	sh := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(md, sh), r); err != nil {
+		return err
+	}
+	if string(md.Sum(nil)) != string(info.MD5[:]) || string(sh.Sum(nil)) != string(info.SHA256[:]) {
+		s.metrics.Counter(metricCorrupt, 1)
+		return fmt.Errorf("blob %s: %w: digest mismatch", id, ErrCorrupt)
+	}
+	return nil
+}
+
+// Delete removes the blob; ErrNotFound if it does not exist. Open readers keep working.
+func (s *Store) Delete(id string) error {
+	if !ValidID(id) {
+		return fmt.Errorf("%w: %q", ErrInvalidID, id)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	p := s.path(id)
+	if err := os.Remove(p); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: %s", ErrNotFound, id)
+		}
+		return fmt.Errorf("blob: delete %s: %w", id, err)
+	}
+	s.metrics.Counter(metricDeletes, 1)
+	return syncDir(filepath.Dir(p))
+}
+
+// ErrStopList may be returned by a List callback to stop the walk early without error.
+var ErrStopList = errors.New("blob: stop list")
+
+// List calls fn for every stored blob, in no particular order; a Put or Delete concurrent
+// with List may or may not be seen. An error from fn stops the walk and is returned (except
+// ErrStopList, which stops it and returns nil).
+func (s *Store) List(fn func(Entry) error) error {
+	dirs, err := os.ReadDir(s.blobsDir)
+	if err != nil {
+		return fmt.Errorf("blob: list: %w", err)
+	}
+	for _, d := range dirs {
+		if !d.IsDir() || len(d.Name()) != 2 {
+			continue
+		}
+		ents, err := os.ReadDir(filepath.Join(s.blobsDir, d.Name()))
+		if err != nil {
+			return fmt.Errorf("blob: list: %w", err)
+		}
+		for _, e := range ents {
+			name := e.Name()
+			if !e.Type().IsRegular() || !ValidID(name) || fanout(name) != d.Name() {
+				continue
+			}
+			fi, err := e.Info()
+			if err != nil {
+				continue // deleted meanwhile
+			}
+			if err := fn(Entry{ID: name, ModTime: fi.ModTime()}); err != nil {
+				if errors.Is(err, ErrStopList) {
+					return nil
+				}
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Dir is the directory the store was opened on.
+func (s *Store) Dir() string { return s.dir }
+
+// String is for logs.
+func (s *Store) String() string { return "blob.Store(" + strings.TrimSpace(s.dir) + ")" }

@@ -1,0 +1,2 @@
+// Package fuzz holds go test -fuzz targets.
+package fuzz
