@@ -1,0 +1,369 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Handler serves one RPC method. ctx ends when the caller's deadline passes, the caller gives up,
+// the connection fails or the Transport closes; handlers must return promptly then (Close waits
+// for them). The returned bytes are the reply; a non-nil error reaches the caller as a
+// *RemoteError (its Code from an RPCCode() string method, when the error has one).
+type Handler func(ctx context.Context, req []byte) ([]byte, error)
+
+// StreamHandler serves one upload method: header is what the caller passed, body yields the
+// streamed bytes (io.EOF at the end; ErrStreamAborted or ErrConnLost when the sender failed).
+// Any unread rest of the body is discarded after it returns; body must not be used after that.
+type StreamHandler func(ctx context.Context, header []byte, body io.Reader) ([]byte, error)
+
+// DownloadHandler serves one download method by writing the bytes to w. A nil return ends the
+// stream cleanly (the reader sees io.EOF); an error reaches the reader as a *RemoteError. w must
+// not be used after h returns.
+type DownloadHandler func(ctx context.Context, header []byte, w io.Writer) error
+
+// Transport is one node's endpoint: a TCP listener multiplexed between raft (RaftLayer), RPCs
+// (Handle/Call) and streaming transfers (HandleStream/CallStream, HandleDownload/OpenStream), and
+// the client side of the same to other nodes. It is safe for concurrent use.
+type Transport struct {
+	cfg     Config
+	ln      net.Listener
+	addr    string // advertised address
+	metrics Metrics
+	faults  *Faults
+	raft    *raftLayer
+
+	ctx    context.Context // parent of every handler context; cancelled by Close
+	cancel context.CancelFunc
+	done   chan struct{} // closed by Close
+
+	hmu       sync.RWMutex
+	handlers  map[string]Handler
+	uploads   map[string]StreamHandler
+	downloads map[string]DownloadHandler
+
+	mu     sync.Mutex
+	closed bool                      // guarded by mu; once true no goroutine is started and no conn tracked
+	conns  map[*trackedConn]struct{} // guarded by mu; every open raw connection
+	peers  map[string]*peer          // guarded by mu; RPC client pools by address
+	idle   map[string][]*streamConn  // guarded by mu; idle stream connections by address
+	nconns atomic.Int64
+	dials  atomic.Int64 // TCP connections dialled (tests)
+
+	wg sync.WaitGroup // every goroutine this package starts
+}
+
+// New validates cfg, applies defaults and starts listening on cfg.BindAddr.
+func New(cfg Config) (*Transport, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	ln, err := net.Listen("tcp", cfg.BindAddr)
+	if err != nil {
+		return nil, fmt.Errorf("transport: listen %s: %w", cfg.BindAddr, err)
+	}
+	t := &Transport{
+		cfg:       cfg,
+		ln:        ln,
+		addr:      cfg.AdvertiseAddr,
+		metrics:   cfg.Metrics,
+		faults:    cfg.Faults,
+		done:      make(chan struct{}),
+		handlers:  make(map[string]Handler),
+		uploads:   make(map[string]StreamHandler),
+		downloads: make(map[string]DownloadHandler),
+		conns:     make(map[*trackedConn]struct{}),
+		peers:     make(map[string]*peer),
+		idle:      make(map[string][]*streamConn),
+	}
+	if t.addr == "" {
+		t.addr = ln.Addr().String()
+	}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.raft = newRaftLayer(t)
+	t.spawn(t.acceptLoop)
+	return t, nil
+}
+
+// Addr returns the advertised address: Config.AdvertiseAddr, or the listener's address.
+func (t *Transport) Addr() string { return t.addr }
+
+// RaftLayer returns the raft.StreamLayer over this transport's listener, for
+// raft.NewNetworkTransportWithConfig. Closing it (raft does so on shutdown) stops handing raft
+// connections over; it does not close the Transport.
+func (t *Transport) RaftLayer() raft.StreamLayer { return t.raft }
+
+// Close stops the listener, closes every connection, fails pending calls with ErrClosed, cancels
+// handler contexts and waits for every goroutine the Transport started (including running
+// handlers) to finish. It is idempotent.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		t.wg.Wait()
+		return nil
+	}
+	t.closed = true
+	close(t.done)
+	conns := make([]*trackedConn, 0, len(t.conns))
+	for c := range t.conns {
+		conns = append(conns, c)
+	}
+	peers := t.peers
+	t.peers = map[string]*peer{}
+	t.idle = map[string][]*streamConn{} // their connections are in conns
+	t.mu.Unlock()
+
+	err := t.ln.Close()
+	for _, p := range peers {
+		p.close()
+	}
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	t.cancel() // after the connections are gone, so no handler's reply can still be sent
+	t.raft.Close()
+	t.wg.Wait()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// spawn runs f in a tracked goroutine, unless the Transport is closed.
+func (t *Transport) spawn(f func()) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		f()
+	}()
+	return true
+}
+
+func (t *Transport) isClosed() bool {
+	select {
+	case <-t.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// track wraps a raw connection; it closes raw and fails with ErrClosed after Close.
+func (t *Transport) track(raw net.Conn, kind byte, remote string) (*trackedConn, error) {
+	c := &trackedConn{Conn: raw, t: t, kind: kind, local: t.addr, remote: remote}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		_ = raw.Close()
+		return nil, ErrClosed
+	}
+	t.conns[c] = struct{}{}
+	t.mu.Unlock()
+	t.metrics.Gauge(MetricConnections, float64(t.nconns.Add(1)))
+	return c, nil
+}
+
+func (t *Transport) untrack(c *trackedConn) {
+	t.mu.Lock()
+	_, ok := t.conns[c]
+	delete(t.conns, c)
+	t.mu.Unlock()
+	if ok {
+		t.metrics.Gauge(MetricConnections, float64(t.nconns.Add(-1)))
+	}
+}
+
+// numConns returns the number of open raw connections (tests).
+func (t *Transport) numConns() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.conns)
+}
+
+func (t *Transport) acceptLoop() {
+	var delay time.Duration
+	for {
+		raw, err := t.ln.Accept()
+		if err != nil {
+			if t.isClosed() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off, as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			tm := time.NewTimer(delay)
+			select {
+			case <-tm.C:
+			case <-t.done:
+				tm.Stop()
+				return
+			}
+			continue
+		}
+		delay = 0
+		c, err := t.track(raw, 0, "")
+		if err != nil {
+			return
+		}
+		if !t.spawn(func() { t.serveConn(c) }) {
+			_ = c.Close()
+			return
+		}
+	}
+}
+
+// Connection preamble, sent by the dialer right after the TCP (and TLS) handshake:
+//
+//	+----------+-----------+------------------------------+
+//	| kind u8  | alen u8   | dialer's advertised address  |
+//	+----------+-----------+------------------------------+
+//
+// The listener answers with the kind byte once it serves the connection; the dialer uses the
+// connection only after that, so a refusal (partition, TLS, unknown kind) is a failed dial.
+
+// serveConn reads the preamble of an inbound connection and dispatches it by kind.
+func (t *Transport) serveConn(tc *trackedConn) {
+	var conn net.Conn = tc
+	_ = tc.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
+	if t.cfg.TLS != nil {
+		tlsConn := tls.Server(tc, t.cfg.TLS)
+		if err := tlsConn.HandshakeContext(t.ctx); err != nil {
+			_ = tc.Close()
+			return
+		}
+		conn = tlsConn
+	}
+	var hdr [2]byte
+	if _, err := io.ReadFull(conn, hdr[:1]); err != nil || hdr[0] < muxRaft || hdr[0] > muxStream {
+		_ = conn.Close() // unknown kind: not one of ours
+		return
+	}
+	if _, err := io.ReadFull(conn, hdr[1:]); err != nil {
+		_ = conn.Close()
+		return
+	}
+	from := make([]byte, hdr[1])
+	if _, err := io.ReadFull(conn, from); err != nil {
+		_ = conn.Close()
+		return
+	}
+	tc.kind, tc.remote = hdr[0], string(from)
+	if !t.faults.register(tc) {
+		_ = conn.Close()
+		return
+	}
+	// Accept: echo the kind, so the dialer knows the connection is served before using it.
+	if _, err := conn.Write(hdr[:1]); err != nil {
+		_ = conn.Close()
+		return
+	}
+	_ = tc.SetDeadline(time.Time{})
+	switch tc.kind {
+	case muxRaft:
+		t.raft.handoff(conn)
+	case muxRPC:
+		t.serveRPC(conn)
+	case muxStream:
+		t.serveStream(conn)
+	}
+}
+
+// dial opens a connection of the given kind to addr and sends the preamble. Errors wrap
+// ErrClosed, ErrUnreachable or (when ctx's deadline passed) ErrTimeout.
+func (t *Transport) dial(ctx context.Context, addr string, kind byte) (net.Conn, *trackedConn, error) {
+	if t.isClosed() {
+		return nil, nil, ErrClosed
+	}
+	if t.faults.blocked(t.addr, addr) {
+		return nil, nil, fmt.Errorf("%w: %s: partitioned (injected)", ErrUnreachable, addr)
+	}
+	d := net.Dialer{Timeout: t.cfg.DialTimeout}
+	raw, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, t.dialErr(ctx, addr, err)
+	}
+	t.dials.Add(1)
+	tc, err := t.track(raw, kind, addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !t.faults.register(tc) {
+		_ = tc.Close()
+		return nil, nil, fmt.Errorf("%w: %s: partitioned (injected)", ErrUnreachable, addr)
+	}
+	deadline := time.Now().Add(t.cfg.HandshakeTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	_ = tc.SetDeadline(deadline)
+	var conn net.Conn = tc
+	if t.cfg.ClientTLS != nil {
+		cfg := t.cfg.ClientTLS
+		if cfg.ServerName == "" {
+			cfg = cfg.Clone()
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				host = addr
+			}
+			cfg.ServerName = host
+		}
+		tlsConn := tls.Client(tc, cfg)
+		if err := tlsConn.HandshakeContext(ctx); err != nil {
+			_ = tc.Close()
+			return nil, nil, t.dialErr(ctx, addr, fmt.Errorf("tls handshake: %w", err))
+		}
+		conn = tlsConn
+	}
+	pre := make([]byte, 2+len(t.addr))
+	pre[0], pre[1] = kind, byte(len(t.addr))
+	copy(pre[2:], t.addr)
+	if _, err := conn.Write(pre); err != nil {
+		_ = conn.Close()
+		return nil, nil, t.dialErr(ctx, addr, err)
+	}
+	var ack [1]byte
+	if _, err := io.ReadFull(conn, ack[:]); err != nil || ack[0] != kind {
+		_ = conn.Close()
+		if err == nil {
+			err = fmt.Errorf("bad accept byte %#x", ack[0])
+		}
+		return nil, nil, t.dialErr(ctx, addr, fmt.Errorf("not accepted: %w", err))
+	}
+	_ = tc.SetDeadline(time.Time{})
+	return conn, tc, nil
+}
+
+func (t *Transport) dialErr(ctx context.Context, addr string, err error) error {
+	switch {
+	case t.isClosed():
+		return ErrClosed
+	case ctx.Err() != nil:
+		return ctxErr(ctx, "dial "+addr)
+	default:
+		return fmt.Errorf("%w: dial %s: %w", ErrUnreachable, addr, err)
+	}
+}
+
+// ctxErr maps a finished context to this package's errors: ErrTimeout together with
+// context.DeadlineExceeded, or context.Canceled.
+func ctxErr(ctx context.Context, what string) error {
+	err := ctx.Err()
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %s: %w", ErrTimeout, what, err)
+	}
+	return fmt.Errorf("transport: %s: %w", what, err)
+}
