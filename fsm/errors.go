@@ -1,0 +1,73 @@
+package fsm
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors of the event and record codecs and of snapshot restore. Check them with
+// errors.Is; they are wrapped with context.
+var (
+	// ErrInvalidEvent is returned by Encode for an event that has no valid encoding: a nil
+	// event, a string or list over its limit, or pairs that are not sorted and unique.
+	ErrInvalidEvent = errors.New("fsm: invalid event")
+	// ErrUnknownType is returned by Decode for an event type byte it does not know.
+	ErrUnknownType = errors.New("fsm: unknown event type")
+	// ErrUnknownVersion is returned by Decode (and by Restore for a record) for an encoding
+	// version it does not know. It is never skipped silently.
+	ErrUnknownVersion = errors.New("fsm: unknown encoding version")
+	// ErrTruncated is returned when an encoded event or record ends early.
+	ErrTruncated = errors.New("fsm: truncated encoding")
+	// ErrCorrupt is returned for an encoding that is complete but invalid: a length over its
+	// limit, a non-minimal varint, unsorted pairs, trailing bytes, an unknown key prefix.
+	ErrCorrupt = errors.New("fsm: corrupt encoding")
+	// ErrSnapshotKind is returned by Restore for a stream that is not KindFull.
+	ErrSnapshotKind = errors.New("fsm: restore needs a full snapshot stream")
+)
+
+// S3-style error codes carried in Result.Err. The codes an S3 client knows keep their S3
+// spelling; the others (NoSuchNode, InvalidEvent) are NebulaIO's own.
+const (
+	CodeNoSuchBucket            = "NoSuchBucket"
+	CodeBucketAlreadyExists     = "BucketAlreadyExists"     // name taken by another owner
+	CodeBucketAlreadyOwnedByYou = "BucketAlreadyOwnedByYou" // name taken by the same owner
+	CodeBucketNotEmpty          = "BucketNotEmpty"          // objects or open uploads remain
+	CodeInvalidBucketName       = "InvalidBucketName"
+	CodeNoSuchKey               = "NoSuchKey"
+	CodeKeyTooLong              = "KeyTooLongError"
+	CodeNoSuchUpload            = "NoSuchUpload"
+	CodeInvalidPart             = "InvalidPart"
+	CodeInvalidPartOrder        = "InvalidPartOrder"
+	CodeEntityTooSmall          = "EntityTooSmall"
+	CodeBadDigest               = "BadDigest" // the completion's ETag is not the computed one
+	// CodeEntityTooLarge: the metadata record would exceed its size limit (16 MiB) or a
+	// list limit of the record encoding (such as 2^20 blobs per object).
+	CodeEntityTooLarge  = "EntityTooLarge"
+	CodeInvalidArgument = "InvalidArgument"
+	CodeNoSuchNode      = "NoSuchNode"
+	// CodeInvalidEvent is the result of a log entry that does not decode. Every replica
+	// rejects it the same way; it points at a proposer bug or a version skew.
+	CodeInvalidEvent = "InvalidEvent"
+)
+
+// Error is the reason an event was rejected. A rejected event changes nothing.
+type Error struct {
+	Code    string // one of the Code constants
+	Message string
+}
+
+func (e *Error) Error() string { return "fsm: " + e.Code + ": " + e.Message }
+
+// Is makes errors.Is(err, &Error{Code: c}) match any *Error with code c.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code && (t.Message == "" || t.Message == e.Message)
+}
+
+func reject(code, format string, args ...any) *Result {
+	return &Result{Err: &Error{Code: code, Message: fmt.Sprintf(format, args...)}}
+}
+
+func newErr(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}

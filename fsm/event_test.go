@@ -1,0 +1,191 @@
+package fsm
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// sampleEvents returns one fully populated event of every type.
+func sampleEvents() []Event {
+	meta := ObjectMeta{
+		ContentType: "text/plain", ContentEncoding: "gzip", ContentDisposition: "inline",
+		CacheControl: "no-cache", UserMetadata: []Pair{{"a", "1"}, {"b", "2"}},
+	}
+	blobs := []Blob{{ID: "blob-1", Size: 10, Nodes: []string{"n1", "n2"}}, {ID: "blob-2", Size: 0}}
+	return []Event{
+		&CreateBucket{Name: "photos", Owner: "alice", Created: 1700000000000000000},
+		&DeleteBucket{Name: "photos"},
+		&PutObject{Bucket: "photos", Key: "a/b.txt", Size: 10, ETag: "9e107d9d372bb6826bd81d3542a419d6",
+			Meta: meta, Checksums: []Pair{{"CRC32C", "abc="}, {"SHA256", "def="}}, Blobs: blobs,
+			ModTime: -5, VersionID: "v1"},
+		&DeleteObject{Bucket: "photos", Key: "a/b.txt"},
+		&DeleteObjects{Bucket: "photos", Keys: []string{"x", "y", "x"}},
+		&CreateMultipartUpload{Bucket: "photos", Key: "big", UploadID: "u1", Initiated: 42, Meta: meta},
+		&PutPart{Bucket: "photos", Key: "big", UploadID: "u1", PartNumber: 3, Size: 5 << 20,
+			ETag: "9e107d9d372bb6826bd81d3542a419d6", Checksums: []Pair{{"CRC32", "x"}}, Blobs: blobs, ModTime: 7},
+		&CompleteMultipartUpload{Bucket: "photos", Key: "big", UploadID: "u1",
+			Parts: []CompletedPart{{1, `"aa"`}, {2, "bb"}}, MinPartSize: 1, ETag: "cc-2", ModTime: 9, VersionID: "v"},
+		&AbortMultipartUpload{Bucket: "photos", Key: "big", UploadID: "u1"},
+		&RegisterNode{Node: NodeInfo{ID: "node-1", Role: "hybrid", Addresses: []Pair{{"raft", "127.0.0.1:9003"}, {"s3", "127.0.0.1:9000"}}}},
+		&RetireNode{ID: "node-1"},
+		&SetSetting{Key: "gc.delay", Value: "1h"},
+	}
+}
+
+func TestEncodeDecodeRoundTrip(t *testing.T) {
+	seen := map[EventType]bool{}
+	for _, ev := range append(sampleEvents(), &CreateBucket{}, &PutObject{}, &CompleteMultipartUpload{}) {
+		t.Run(ev.Type().String(), func(t *testing.T) {
+			b, err := Encode(ev)
+			if err != nil {
+				t.Fatalf("Encode: %v", err)
+			}
+			if b[0] != byte(ev.Type()) || b[1] != eventVersion {
+				t.Fatalf("header % x, want type %d version %d", b[:2], ev.Type(), eventVersion)
+			}
+			got, err := Decode(b)
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if !reflect.DeepEqual(normalize(got), normalize(ev)) {
+				t.Fatalf("round trip:\n got %#v\nwant %#v", got, ev)
+			}
+			again, err := Encode(got)
+			if err != nil || !bytes.Equal(again, b) {
+				t.Fatalf("re-encode differs (err %v)", err)
+			}
+			seen[ev.Type()] = true
+		})
+	}
+	for typ := range typeNames {
+		if !seen[typ] {
+			t.Errorf("no sample event of type %s", typ)
+		}
+	}
+}
+
+// normalize re-encodes and decodes so that nil and empty slices compare equal.
+func normalize(ev Event) Event {
+	b, err := Encode(ev)
+	if err != nil {
+		panic(err)
+	}
+	out, err := Decode(b)
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+func TestEncodeRejects(t *testing.T) {
+	long := strings.Repeat("k", maxString+1)
+	tests := []struct {
+		name string
+		ev   Event
+	}{
+		{"nil event", nil},
+		{"string over limit", &CreateBucket{Name: long}},
+		{"unsorted metadata", &PutObject{Meta: ObjectMeta{UserMetadata: []Pair{{"b", ""}, {"a", ""}}}}},
+		{"duplicate checksum", &PutObject{Checksums: []Pair{{"a", ""}, {"a", ""}}}},
+		{"unsorted addresses", &RegisterNode{Node: NodeInfo{Addresses: []Pair{{"z", ""}, {"a", ""}}}}},
+		{"too many delete keys", &DeleteObjects{Keys: make([]string, maxDeleteKeys+1)}},
+		{"too many parts", &CompleteMultipartUpload{Parts: make([]CompletedPart, MaxPartNumber+1)}},
+		{"too many replicas", &PutObject{Blobs: []Blob{{Nodes: make([]string, maxBlobNodes+1)}}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Encode(tc.ev); !errors.Is(err, ErrInvalidEvent) {
+				t.Fatalf("Encode: %v, want ErrInvalidEvent", err)
+			}
+		})
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	valid, err := Encode(&PutObject{Bucket: "b", Key: "k", Meta: ObjectMeta{UserMetadata: []Pair{{"a", "1"}, {"b", "2"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mutate := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), valid...)) }
+	tests := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"empty", nil, ErrTruncated},
+		{"type only", []byte{byte(TypePutObject)}, ErrTruncated},
+		{"unknown type", []byte{0, 1}, ErrUnknownType},
+		{"unknown type 200", []byte{200, 1, 0}, ErrUnknownType},
+		{"version 0", []byte{byte(TypeDeleteBucket), 0, 1, 'a'}, ErrUnknownVersion},
+		{"version 2", []byte{byte(TypeDeleteBucket), 2, 1, 'a'}, ErrUnknownVersion},
+		{"trailing byte", append(append([]byte(nil), valid...), 0), ErrCorrupt},
+		{"string past end", []byte{byte(TypeDeleteBucket), 1, 5, 'a'}, ErrTruncated},
+		{"huge string length", []byte{byte(TypeDeleteBucket), 1, 0xff, 0xff, 0xff, 0xff, 0x0f}, ErrCorrupt},
+		{"varint overflow", []byte{byte(TypeDeleteBucket), 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, ErrCorrupt},
+		{"non-minimal varint", []byte{byte(TypeDeleteBucket), 1, 0x81, 0x00, 'a'}, ErrCorrupt},
+		{"huge count", []byte{byte(TypeDeleteObjects), 1, 1, 'b', 0xff, 0xff, 0x03}, ErrCorrupt},
+		{"count past end", []byte{byte(TypeDeleteObjects), 1, 1, 'b', 5, 0}, ErrTruncated},
+		{"unsorted pairs", mutate(func(b []byte) []byte {
+			i := bytes.Index(b, []byte{1, 'a', 1, '1', 1, 'b'})
+			b[i+1], b[i+5] = 'b', 'a'
+			return b
+		}), ErrCorrupt},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ev, err := Decode(tc.in)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Decode = %v, %v; want %v", ev, err, tc.want)
+			}
+		})
+	}
+	// Every proper prefix of a valid encoding is truncated, never accepted.
+	for _, ev := range sampleEvents() {
+		b, _ := Encode(ev)
+		for n := 0; n < len(b); n++ {
+			if _, err := Decode(b[:n]); !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("%s cut at %d: %v", ev.Type(), n, err)
+			}
+		}
+	}
+}
+
+func TestSortedPairs(t *testing.T) {
+	got := SortedPairs(map[string]string{"b": "2", "a": "1", "c": "3"})
+	want := []Pair{{"a", "1"}, {"b", "2"}, {"c", "3"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v", got)
+	}
+	if SortedPairs(nil) != nil {
+		t.Fatal("nil map should give nil")
+	}
+}
+
+func TestSnapshotKeysOrderAndParse(t *testing.T) {
+	// Escaped components keep tuple order even with NUL bytes in strings.
+	tuples := [][2]string{{"a", ""}, {"a", "\x00"}, {"a", "\x00\x00"}, {"a", "\x00a"}, {"a", "a"}, {"a", "a\x00"}, {"a", "b"}, {"a\x00", ""}, {"ab", ""}}
+	var prev string
+	for i, tp := range tuples {
+		k := objectKey(tp[0], tp[1])
+		if i > 0 && k <= prev {
+			t.Fatalf("key of %q not after key of %q", tp, tuples[i-1])
+		}
+		prev = k
+		pk, err := parseKey([]byte(k))
+		if err != nil || pk.prefix != prefixObject || pk.parts[0] != tp[0] || pk.parts[1] != tp[1] {
+			t.Fatalf("parse %q: %+v %v", k, pk, err)
+		}
+	}
+	pk, err := parseKey([]byte(partKey("b", "k\x00", "u", 77)))
+	if err != nil || pk.part != 77 || pk.parts[1] != "k\x00" {
+		t.Fatalf("part key: %+v %v", pk, err)
+	}
+	for _, bad := range []string{"", "\x09", "\x02abc", "\x02a\x00\x07", "\x02a\x00\x01x", "\x05a\x00\x01b\x00\x01c\x00\x01\x00"} {
+		if _, err := parseKey([]byte(bad)); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("parseKey(%q) = %v, want ErrCorrupt", bad, err)
+		}
+	}
+}

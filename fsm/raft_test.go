@@ -1,0 +1,161 @@
+package fsm
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"github.com/nebulaio/nebulaio/snapshot"
+)
+
+// raftNode is a single-voter raft over in-memory log and transport, with the real snapshot
+// store and this FSM.
+type raftNode struct {
+	r     *raft.Raft
+	f     *FSM
+	store *snapshot.Store
+	m     *recordingMetrics
+}
+
+func (n *raftNode) count(name string) float64 {
+	n.m.mu.Lock()
+	defer n.m.mu.Unlock()
+	return n.m.seen[name]
+}
+
+func startRaft(t *testing.T, logs *raft.InmemStore, dir string, bootstrap bool) *raftNode {
+	t.Helper()
+	conf := raft.DefaultConfig()
+	conf.LocalID = "n1"
+	conf.HeartbeatTimeout = 50 * time.Millisecond
+	conf.ElectionTimeout = 50 * time.Millisecond
+	conf.LeaderLeaseTimeout = 50 * time.Millisecond
+	conf.CommitTimeout = 5 * time.Millisecond
+	conf.SnapshotThreshold = 1 << 30 // snapshots only when the test asks
+	conf.Logger = hclog.NewNullLogger()
+	store, err := snapshot.NewStore(dir, snapshot.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, trans := raft.NewInmemTransport("n1")
+	m := &recordingMetrics{t: t, seen: map[string]float64{}}
+	f := New(Options{Metrics: m})
+	r, err := raft.NewRaft(conf, f, logs, logs, store, trans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bootstrap {
+		cfg := raft.Configuration{Servers: []raft.Server{{ID: "n1", Address: trans.LocalAddr()}}}
+		if err := r.BootstrapCluster(cfg).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for r.State() != raft.Leader {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader within 5s")
+		}
+		time.Sleep(5 * time.Millisecond) // polling with a deadline
+	}
+	return &raftNode{r: r, f: f, store: store, m: m}
+}
+
+func (n *raftNode) propose(t *testing.T, ev Event) *Result {
+	t.Helper()
+	b, err := Encode(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fut := n.r.Apply(b, 5*time.Second)
+	if err := fut.Error(); err != nil {
+		t.Fatal(err)
+	}
+	res, ok := fut.Response().(*Result)
+	if !ok {
+		t.Fatalf("response %T", fut.Response())
+	}
+	return res
+}
+
+func (n *raftNode) stop(t *testing.T) {
+	t.Helper()
+	if err := n.r.Shutdown().Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRaftSnapshotRestart runs the FSM under hashicorp/raft with snapshot.Store: results come
+// back through ApplyFuture.Response, snapshots are full then delta, and a restarted node
+// restores the newest snapshot, replays the log tail, and snapshots a delta of what it restored.
+func TestRaftSnapshotRestart(t *testing.T) {
+	logs := raft.NewInmemStore()
+	dir := t.TempDir()
+	n := startRaft(t, logs, dir, true)
+	if res := n.propose(t, bkt); res.Err != nil || res.Bucket.Name != "bkt" {
+		t.Fatalf("create bucket: %+v", res)
+	}
+	if res := n.propose(t, bkt); res.Err == nil || res.Err.Code != CodeBucketAlreadyOwnedByYou {
+		t.Fatalf("second create: %+v", res)
+	}
+	put := func(from, to int) {
+		for i := from; i < to; i++ {
+			res := n.propose(t, &PutObject{Bucket: "bkt", Key: string(rune('a'+i%26)) + "/" + string(rune('0'+i%10)), Blobs: blobs(string(rune(i)))})
+			if res.Err != nil {
+				t.Fatal(res.Err)
+			}
+		}
+	}
+	put(0, 100)
+	snap := func(n *raftNode, wantFull, wantDelta float64) {
+		t.Helper()
+		if err := n.r.Snapshot().Error(); err != nil {
+			t.Fatal(err)
+		}
+		if full, delta := n.count(MetricSnapshotFullTotal), n.count(MetricSnapshotDelta); full != wantFull || delta != wantDelta {
+			t.Fatalf("%v full and %v delta snapshots, want %v and %v", full, delta, wantFull, wantDelta)
+		}
+	}
+	snap(n, 1, 0)
+	put(100, 150)
+	snap(n, 1, 1)
+	put(150, 180) // in the log only
+	want, wantRefs := stateMap(t, n.f)
+	wantIndex := n.f.AppliedIndex()
+	n.stop(t)
+
+	m := startRaft(t, logs, dir, false)
+	defer m.stop(t)
+	// Wait until the restarted node has applied the whole log.
+	deadline := time.Now().Add(5 * time.Second)
+	for m.f.AppliedIndex() < wantIndex {
+		if time.Now().After(deadline) {
+			t.Fatalf("applied %d, want %d", m.f.AppliedIndex(), wantIndex)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	got, gotRefs := stateMap(t, m.f)
+	if len(got) != len(want) || diffMaps(got, want) != "" || len(gotRefs) != len(wantRefs) {
+		t.Fatalf("restarted state differs:\n%s", diffMaps(got, want))
+	}
+	// The restored FSM's next snapshot is a delta of the snapshot it restored.
+	m.propose(t, &DeleteObject{Bucket: "bkt", Key: "a/0"})
+	snap(m, 0, 1)
+	list, err := m.store.List()
+	if err != nil || len(list) < 2 {
+		t.Fatalf("List: %v %v", list, err)
+	}
+	_, rc, err := m.store.Open(list[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := New(Options{})
+	if err := g.Restore(rc); err != nil {
+		t.Fatal(err)
+	}
+	checkSameState(t, g, m.f)
+}

@@ -1,0 +1,265 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// The snapshot key space (layout in doc.go). Every key starts with a prefix byte naming the
+// record type; string components are escaped so that byte order of keys is the order of the
+// btree indexes: 0x00 becomes 0x00 0xFF, and each component ends with 0x00 0x01.
+const (
+	prefixMeta    byte = 0x01
+	prefixBucket  byte = 0x02
+	prefixObject  byte = 0x03
+	prefixUpload  byte = 0x04
+	prefixPart    byte = 0x05
+	prefixNode    byte = 0x06
+	prefixSetting byte = 0x07
+)
+
+// recordVersion is the version byte that starts every snapshot value.
+const recordVersion = 1
+
+func appendComponent(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0 {
+			b = append(b, 0, 0xFF)
+		} else {
+			b = append(b, s[i])
+		}
+	}
+	return append(b, 0, 1)
+}
+
+func keyOf(prefix byte, parts ...string) string {
+	b := make([]byte, 0, 32)
+	b = append(b, prefix)
+	for _, p := range parts {
+		b = appendComponent(b, p)
+	}
+	return string(b)
+}
+
+var metaKey = string([]byte{prefixMeta})
+
+func bucketKey(name string) string        { return keyOf(prefixBucket, name) }
+func objectKey(bucket, key string) string { return keyOf(prefixObject, bucket, key) }
+func nodeKey(id string) string            { return keyOf(prefixNode, id) }
+func settingKey(k string) string          { return keyOf(prefixSetting, k) }
+func uploadKey(bucket, key, id string) string {
+	return keyOf(prefixUpload, bucket, key, id)
+}
+
+func partKey(bucket, key, id string, n uint32) string {
+	return string(binary.BigEndian.AppendUint32([]byte(keyOf(prefixPart, bucket, key, id)), n))
+}
+
+// parsedKey is a snapshot key taken apart.
+type parsedKey struct {
+	prefix byte
+	parts  []string
+	part   uint32 // prefixPart only
+}
+
+// parseKey splits a snapshot key; it is the inverse of the key functions above.
+func parseKey(k []byte) (parsedKey, error) {
+	if len(k) == 0 {
+		return parsedKey{}, fmt.Errorf("%w: empty snapshot key", ErrCorrupt)
+	}
+	pk := parsedKey{prefix: k[0]}
+	want := map[byte]int{prefixMeta: 0, prefixBucket: 1, prefixObject: 2, prefixUpload: 3, prefixPart: 3, prefixNode: 1, prefixSetting: 1}
+	n, ok := want[pk.prefix]
+	if !ok {
+		return parsedKey{}, fmt.Errorf("%w: unknown snapshot key prefix %#x", ErrCorrupt, pk.prefix)
+	}
+	rest := k[1:]
+	for i := 0; i < n; i++ {
+		var s []byte
+		for {
+			if len(rest) < 2 {
+				return parsedKey{}, fmt.Errorf("%w: unterminated snapshot key component", ErrCorrupt)
+			}
+			if rest[0] != 0 {
+				s = append(s, rest[0])
+				rest = rest[1:]
+				continue
+			}
+			if rest[1] == 0xFF {
+				s = append(s, 0)
+				rest = rest[2:]
+				continue
+			}
+			if rest[1] != 1 {
+				return parsedKey{}, fmt.Errorf("%w: bad escape in snapshot key", ErrCorrupt)
+			}
+			rest = rest[2:]
+			break
+		}
+		pk.parts = append(pk.parts, string(s))
+	}
+	if pk.prefix == prefixPart {
+		if len(rest) != 4 {
+			return parsedKey{}, fmt.Errorf("%w: bad part number in snapshot key", ErrCorrupt)
+		}
+		pk.part = binary.BigEndian.Uint32(rest)
+		rest = rest[4:]
+	}
+	if len(rest) != 0 {
+		return parsedKey{}, fmt.Errorf("%w: trailing bytes in snapshot key", ErrCorrupt)
+	}
+	return pk, nil
+}
+
+// Record encodings (snapshot values): a version byte, then the fields in struct order with
+// the primitives of the event encoding.
+
+func startRecord() *encoder {
+	e := &encoder{b: make([]byte, 0, 64)}
+	e.u8(recordVersion)
+	return e
+}
+
+func openRecord(v []byte) *decoder {
+	d := &decoder{b: v}
+	if ver := d.u8("record version"); d.err == nil && ver != recordVersion {
+		d.err = fmt.Errorf("%w: record version %d", ErrUnknownVersion, ver)
+	}
+	return d
+}
+
+func encodeMeta(applied uint64) []byte {
+	e := startRecord()
+	e.uvarint(applied)
+	return e.b
+}
+
+func decodeMeta(v []byte) (uint64, error) {
+	d := openRecord(v)
+	idx := d.uvarint("applied index")
+	return idx, d.finish()
+}
+
+func encodeBucket(b *BucketInfo) ([]byte, error) {
+	e := startRecord()
+	e.str("name", b.Name)
+	e.str("owner", b.Owner)
+	e.i64(b.Created)
+	return e.b, e.err
+}
+
+func decodeBucket(v []byte) (*BucketInfo, error) {
+	d := openRecord(v)
+	b := &BucketInfo{Name: d.str("name"), Owner: d.str("owner"), Created: d.i64("created")}
+	return b, d.finish()
+}
+
+func encodeObject(o *ObjectInfo) ([]byte, error) {
+	e := startRecord()
+	objectBody(e, o)
+	return e.b, e.err
+}
+
+func objectBody(e *encoder, o *ObjectInfo) {
+	e.str("bucket", o.Bucket)
+	e.str("key", o.Key)
+	e.uvarint(o.Size)
+	e.str("etag", o.ETag)
+	e.meta(o.Meta)
+	e.pairs("checksums", o.Checksums)
+	e.blobs(o.Blobs)
+	e.i64(o.ModTime)
+	e.str("version id", o.VersionID)
+	e.uvarint(uint64(o.PartsCount))
+}
+
+func decodeObject(v []byte) (*ObjectInfo, error) {
+	d := openRecord(v)
+	o := &ObjectInfo{
+		Bucket: d.str("bucket"), Key: d.str("key"), Size: d.uvarint("size"), ETag: d.str("etag"),
+		Meta: d.meta(), Checksums: d.pairs("checksums"), Blobs: d.blobs(), ModTime: d.i64("mtime"),
+		VersionID: d.str("version id"),
+	}
+	pc := d.uvarint("parts count")
+	if pc > MaxPartNumber {
+		d.fail("parts count %d", pc)
+	}
+	o.PartsCount = uint32(pc)
+	return o, d.finish()
+}
+
+func encodeUpload(u *UploadInfo) ([]byte, error) {
+	e := startRecord()
+	uploadBody(e, u)
+	return e.b, e.err
+}
+
+func uploadBody(e *encoder, u *UploadInfo) {
+	e.str("bucket", u.Bucket)
+	e.str("key", u.Key)
+	e.str("upload id", u.UploadID)
+	e.i64(u.Initiated)
+	e.meta(u.Meta)
+}
+
+func decodeUpload(v []byte) (*UploadInfo, error) {
+	d := openRecord(v)
+	u := &UploadInfo{Bucket: d.str("bucket"), Key: d.str("key"), UploadID: d.str("upload id"),
+		Initiated: d.i64("initiated"), Meta: d.meta()}
+	return u, d.finish()
+}
+
+func encodePart(p *partRec) ([]byte, error) {
+	e := startRecord()
+	partBody(e, p)
+	return e.b, e.err
+}
+
+func partBody(e *encoder, p *partRec) {
+	e.str("bucket", p.bucket)
+	e.str("key", p.key)
+	e.str("upload id", p.uploadID)
+	e.u32(p.PartNumber)
+	e.uvarint(p.Size)
+	e.str("etag", p.ETag)
+	e.pairs("checksums", p.Checksums)
+	e.blobs(p.Blobs)
+	e.i64(p.ModTime)
+}
+
+func decodePart(v []byte) (*partRec, error) {
+	d := openRecord(v)
+	p := &partRec{bucket: d.str("bucket"), key: d.str("key"), uploadID: d.str("upload id")}
+	p.PartNumber = d.u32("part number")
+	p.Size = d.uvarint("size")
+	p.ETag = d.str("etag")
+	p.Checksums = d.pairs("checksums")
+	p.Blobs = d.blobs()
+	p.ModTime = d.i64("mtime")
+	return p, d.finish()
+}
+
+func encodeNodeRecord(n *NodeInfo) ([]byte, error) {
+	e := startRecord()
+	encodeNode(e, *n)
+	return e.b, e.err
+}
+
+func decodeNodeRecord(v []byte) (*NodeInfo, error) {
+	d := openRecord(v)
+	n := decodeNode(d)
+	return &n, d.finish()
+}
+
+func encodeSetting(p *Pair) ([]byte, error) {
+	e := startRecord()
+	e.str("setting key", p.Key)
+	e.str("setting value", p.Value)
+	return e.b, e.err
+}
+
+func decodeSetting(v []byte) (*Pair, error) {
+	d := openRecord(v)
+	p := &Pair{Key: d.str("setting key"), Value: d.str("setting value")}
+	return p, d.finish()
+}

@@ -1,0 +1,135 @@
+package fsm
+
+import (
+	"slices"
+	"sort"
+)
+
+// Pair is one name/value pair. Lists of pairs (user metadata, checksums, node addresses) are
+// kept sorted by Key with no duplicates, so that their encoding is canonical.
+type Pair struct {
+	Key   string
+	Value string
+}
+
+// SortedPairs returns the entries of m as pairs sorted by key.
+func SortedPairs(m map[string]string) []Pair {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]Pair, 0, len(m))
+	for k, v := range m {
+		out = append(out, Pair{Key: k, Value: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// Blob is one piece of an object's bytes as placed by the data plane: its ID, its length and
+// the IDs of the nodes that hold a copy.
+type Blob struct {
+	ID    string
+	Size  uint64
+	Nodes []string
+}
+
+// ObjectMeta is the metadata a client sets on an object (PUT headers, or at
+// CreateMultipartUpload for the object made on completion).
+type ObjectMeta struct {
+	ContentType        string
+	ContentEncoding    string
+	ContentDisposition string
+	CacheControl       string
+	UserMetadata       []Pair // sorted by key, unique
+}
+
+// BucketInfo describes one bucket.
+type BucketInfo struct {
+	Name    string
+	Owner   string
+	Created int64 // Unix nanoseconds, chosen by the proposer
+}
+
+// ObjectInfo describes one object.
+type ObjectInfo struct {
+	Bucket    string
+	Key       string
+	Size      uint64
+	ETag      string // hex MD5, or hex(md5(part md5s))-N for multipart objects; no quotes
+	Meta      ObjectMeta
+	Checksums []Pair // algorithm → value, sorted by algorithm
+	Blobs     []Blob // in byte order
+	ModTime   int64  // Unix nanoseconds, chosen by the proposer
+	VersionID string
+	// PartsCount is the number of parts of an object made by CompleteMultipartUpload, else 0.
+	PartsCount uint32
+}
+
+// UploadInfo describes one open multipart upload.
+type UploadInfo struct {
+	Bucket    string
+	Key       string
+	UploadID  string
+	Initiated int64 // Unix nanoseconds
+	Meta      ObjectMeta
+}
+
+// PartInfo describes one uploaded part of a multipart upload.
+type PartInfo struct {
+	PartNumber uint32 // 1..MaxPartNumber
+	Size       uint64
+	ETag       string // hex MD5 of the part, no quotes
+	Checksums  []Pair
+	Blobs      []Blob
+	ModTime    int64
+}
+
+// NodeInfo describes one registered cluster node.
+type NodeInfo struct {
+	ID        string
+	Role      string // "hybrid", "management" or "storage"; not interpreted by the FSM
+	Addresses []Pair // e.g. "raft" → "10.0.1.10:9003", sorted by name
+}
+
+// clone helpers: values handed to callers never share slices with the indexes.
+
+func clonePairs(p []Pair) []Pair { return slices.Clone(p) }
+
+func cloneBlobs(bs []Blob) []Blob {
+	if bs == nil {
+		return nil
+	}
+	out := make([]Blob, len(bs))
+	for i, b := range bs {
+		out[i] = Blob{ID: b.ID, Size: b.Size, Nodes: slices.Clone(b.Nodes)}
+	}
+	return out
+}
+
+func (m ObjectMeta) clone() ObjectMeta {
+	m.UserMetadata = clonePairs(m.UserMetadata)
+	return m
+}
+
+func (o ObjectInfo) clone() ObjectInfo {
+	o.Meta = o.Meta.clone()
+	o.Checksums = clonePairs(o.Checksums)
+	o.Blobs = cloneBlobs(o.Blobs)
+	return o
+}
+
+func (u UploadInfo) clone() UploadInfo {
+	u.Meta = u.Meta.clone()
+	return u
+}
+
+func (p PartInfo) clone() PartInfo {
+	p.Checksums = clonePairs(p.Checksums)
+	p.Blobs = cloneBlobs(p.Blobs)
+	return p
+}
+
+func (n NodeInfo) clone() NodeInfo {
+	n.Addresses = clonePairs(n.Addresses)
+	return n
+}
