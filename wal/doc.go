@@ -1,0 +1,154 @@
+// Package wal is NebulaIO's segmented write-ahead log. A *Log is hashicorp/raft's LogStore,
+// MonotonicLogStore and StableStore:
+//
+//	l, err := wal.Open(dir, wal.Options{})   // zero Options: fsync on, safe defaults
+//	r, err := raft.NewRaft(conf, fsm, l, l, snapshots, transport)
+//
+// # Directory
+//
+//	00000000000000000001.wal   segment files, named by the index of their first record (%020d)
+//	00000000000000004711.wal   the newest segment is the active one; older ones are sealed
+//	next.spare                 the next segment, created and zero-filled ahead of need
+//	head                       the logical head: entries below it are deleted
+//	stable                     raft's StableStore keys (term, vote), replaced atomically
+//	stable.tmp                 a stable-state file being written (removed by Open)
+//	LOCK                       flock(2) held while the log is open
+//
+// # Segment file
+//
+// All integers are little-endian. A segment is a 32-byte header followed by records, followed by
+// zeros (preallocated space) and, once the segment is sealed, an index footer.
+//
+//	segment header (32 bytes)
+//	0       4       6       8               16                      28      32
+//	+-------+-------+-------+---------------+-----------------------+-------+
+//	| magic |version| rsvd  | first index   | reserved (zero)       | crc   |
+//	+-------+-------+-------+---------------+-----------------------+-------+
+//
+//	field        type     meaning
+//	magic        [4]byte  "NWAL"
+//	version      uint16   format version, 1; Open refuses a larger one with ErrNewerFormat
+//	first index  uint64   index of the first record; must match the file name
+//	crc          uint32   CRC32C (Castagnoli) of bytes 0..28
+//
+//	record (44-byte header + body)
+//	0      4        8        12   13    14     16      24     32          40      44
+//	+------+--------+--------+----+-----+------+-------+------+-----------+-------+------+
+//	| hcrc | bodyLen| bodyCRC|type|flags| rsvd | index | term | appendedAt| extLen| body |
+//	+------+--------+--------+----+-----+------+-------+------+-----------+-------+------+
+//
+//	field       type    meaning
+//	hcrc        uint32  CRC32C of header bytes 4..44 (so bodyCRC is covered too)
+//	bodyLen     uint32  body bytes on disk; bounded by Options.MaxEntrySize before allocating
+//	bodyCRC     uint32  CRC32C of the body bytes as stored (compressed if compressed)
+//	type        uint8   raft.LogType
+//	flags       uint8   bit 0: body is snappy-compressed; bit 1: first record of a StoreLogs
+//	                    batch; bit 2: segment index record (see below); other bits must be 0
+//	rsvd        uint16  zero
+//	index       uint64  raft index; records of a segment are consecutive from its first index
+//	term        uint64  raft term
+//	appendedAt  int64   raft.Log.AppendedAt in Unix nanoseconds; 0 for the zero time
+//	extLen      uint32  length of raft.Log.Extensions at the start of the uncompressed body
+//	body        bytes   Extensions then Data; snappy-compressed as one block when the two
+//	                    together exceed Options.CompressAbove and compression saves >= 1/8
+//
+// An all-zero record header marks the end of the records (preallocated space). Records are not
+// aligned or padded.
+//
+// When the log moves on to the next segment, the previous one is sealed: an index record (flags
+// bit 2, index 0, body = one uint32 file offset per entry) and a 16-byte trailer are written
+// after its last record and the file is trimmed to end with the trailer:
+//
+//	trailer (last 16 bytes of a sealed segment)
+//	0                8       12      16
+//	+----------------+-------+-------+
+//	| index rec off  | crc   | magic |   crc: CRC32C of bytes 0..8 and the magic "NWIX"
+//	+----------------+-------+-------+
+//
+// The footer only makes Open fast (it reads the footer instead of scanning sealed segments); it
+// is verified (CRCs, offsets increasing, first and last record headers) and, when anything does
+// not match, Open scans and verifies the segment's records instead.
+//
+// # Head file
+//
+// Two 512-byte slots at offsets 0 and 512, written alternately (the one after the newest), each
+// "NWHD" | crc uint32 | sequence uint64 | head uint64 (crc: CRC32C of the magic and bytes 8..24).
+// Open uses the valid slot with the highest sequence. Entries with index < head are deleted.
+//
+// # Stable-state file
+//
+//	"NWST" | version uint16 | rsvd uint16 | count uint32 | crc uint32 | count entries
+//	entry: kind uint8 (1 = Set bytes, 2 = SetUint64) | keyLen uint32 | key | valLen uint32 | val
+//
+// crc is CRC32C of bytes 0..12 and of everything after byte 16. Set and SetUint64 keys are two
+// separate namespaces, as in raft's InmemStore. Get of a missing key returns ErrKeyNotFound,
+// whose text is exactly "not found" because raft compares that string; GetUint64 returns 0.
+//
+// # Writes
+//
+// StoreLogs encodes the whole batch into one buffer, writes it with one pwrite and makes it
+// durable with one fdatasync (group commit: raft hands the log every entry that queued while the
+// previous batch was syncing). The batch goes entirely into one segment: if it does not fit in
+// the active segment, it starts the next one. The next segment is prepared ahead of need by a
+// background goroutine: created as next.spare, zero-filled to SegmentSize (through O_DIRECT),
+// fsynced, directory fsynced. Appends therefore overwrite allocated, zeroed blocks and fdatasync
+// has no metadata to flush. When recent batches average 64 KiB or more the spare is only
+// fallocated instead: such batches are bandwidth-bound and writing every byte twice (zeros, then
+// data) costs them more than the extent conversion at fdatasync. The first batch of a segment is
+// written together with the segment header; after its fdatasync the spare is renamed to its
+// segment name.
+//
+// GetLog serves the newest entries (Options.CacheEntries) from memory and otherwise reads exactly
+// one record with one pread at the offset held in the in-memory offset index, verifying both
+// CRCs on every read: a damaged record is an error wrapping ErrCorrupt, never data.
+//
+// # Crash model
+//
+// Assumed of the disk and file system (ext4, xfs): fdatasync and fsync return only when the data
+// is durable; a write not yet synced may be lost, partly written or written out of order at
+// sector granularity, and unwritten sectors of a zero-filled region read back as zeros; creates,
+// renames and unlinks are durable after an fsync of the directory, and directory operations are
+// persisted in the order they were made. Sector-atomic writes are not assumed (the head file has
+// two slots for that reason). After any error from a write or sync the log refuses further
+// writes (ErrFailed) until reopened, since the page cache can no longer be trusted.
+//
+// What Open finds after a crash during each operation, and what it does:
+//
+//   - Append (StoreLogs): the batch lies after the last synced batch, in zeroed space. Only the
+//     last segment can hold an unsynced batch, because a batch is written to a new segment only
+//     after every batch of the previous one was synced. Open scans the last segment and stops at
+//     the first record that does not verify (short, header or body CRC mismatch, unexpected
+//     index, zero header followed by non-zero bytes). That is a torn tail - truncated back to the
+//     last whole record, logged, counted in nebulaio_wal_torn_tails_truncated_total - unless a
+//     valid record that starts a later batch (or an index footer) follows the damage: that proves
+//     the damaged record was acknowledged, so Open fails with ErrCorrupt naming file and offset.
+//     Entries of an unacknowledged batch before the tear survive; they are whole entries that
+//     were written. Damage anywhere in a sealed segment is ErrCorrupt.
+//   - Rotation: the spare gets the segment header together with the first batch; only after that
+//     write is synced is it renamed (and the rename made durable by the directory fsync that
+//     starts preparing the next spare). A spare found with a valid header is such a segment whose
+//     rename was lost: Open renames it. A spare without one is unused and removed. A crash while
+//     writing the old segment's footer leaves an invalid footer: Open scans instead.
+//   - Head truncation (prefix DeleteRange): the new head is written to the head file (page
+//     cache) and the in-memory head moved; DeleteRange returns. A background goroutine then
+//     fdatasyncs the head file and only after that unlinks the segments wholly below the head.
+//     A crash before that sync leaves the previous head and all segments: the deleted entries
+//     reappear, whole and unchanged, and raft compacts them again at its next snapshot (a process
+//     crash loses nothing: the write is in the page cache). A crash after it may leave segments
+//     below the head, which Open removes. Segments are unlinked oldest first, so the log is
+//     contiguous at every point.
+//   - Tail truncation (suffix DeleteRange): later segments are unlinked newest first and the
+//     directory fsynced; then the kept segment is cut with ftruncate + fsync and zero-filled
+//     again. A crash in between leaves a contiguous log that still holds some of the deleted
+//     suffix (raft deletes it again), never a gap: unlinking newest first keeps the segments
+//     contiguous, and ftruncate is atomic.
+//   - Deleting everything (before a snapshot install): the head moves past the last entry, then
+//     every segment is unlinked and the directory fsynced; the next StoreLogs writes the head to
+//     its first index before creating a segment, so a lost unlink can only leave segments that
+//     Open removes as lying below the head.
+//   - Stable-store write: stable.tmp is written and fsynced, renamed over stable, and the
+//     directory fsynced. Open sees the old or the new file, and removes a leftover stable.tmp.
+//
+// The log never returns an entry it was not given: every record is checked by two CRCs and by
+// its index on every read and scan.
+package wal
