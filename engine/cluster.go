@@ -1,0 +1,244 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Status is one node's own view of its raft state, served to any node that asks (the admin API
+// lists every node's status).
+type Status struct {
+	ID            string `json:"id"`
+	Addr          string `json:"raft_address"`
+	State         string `json:"raft_state"` // Follower, Leader, Candidate, Shutdown
+	Term          uint64 `json:"term"`
+	LeaderID      string `json:"leader_id"`
+	AppliedIndex  uint64 `json:"applied_index"`
+	CommitIndex   uint64 `json:"commit_index"`
+	LastIndex     uint64 `json:"last_index"`
+	LastContactMS int64  `json:"last_contact_ms"` // since the last contact with the leader; 0 on the leader, -1 never
+}
+
+const methodStatus = "engine.status"
+
+// LocalStatus returns this node's status.
+func (n *Node) LocalStatus() Status {
+	leaderID, _ := n.Leader()
+	st := Status{
+		ID: n.cfg.NodeID, Addr: n.Addr(), State: n.raft.State().String(), Term: n.raft.CurrentTerm(),
+		LeaderID: leaderID, AppliedIndex: n.AppliedIndex(), CommitIndex: n.raft.CommitIndex(),
+		LastIndex: n.raft.LastIndex(), LastContactMS: -1,
+	}
+	if n.IsLeader() {
+		st.LastContactMS = 0
+	} else if lc := n.raft.LastContact(); !lc.IsZero() {
+		st.LastContactMS = time.Since(lc).Milliseconds()
+	}
+	return st
+}
+
+func (n *Node) handleStatus(ctx context.Context, _ []byte) ([]byte, error) {
+	return json.Marshal(n.LocalStatus())
+}
+
+// RemoteStatus asks the node at raft address addr for its status.
+func (n *Node) RemoteStatus(ctx context.Context, addr string) (Status, error) {
+	if addr == n.Addr() {
+		return n.LocalStatus(), nil
+	}
+	b, err := n.cfg.Transport.Call(ctx, addr, methodStatus, nil)
+	if err != nil {
+		return Status{}, err
+	}
+	var st Status
+	if err := json.Unmarshal(b, &st); err != nil {
+		return Status{}, fmt.Errorf("engine: status from %s: %w", addr, err)
+	}
+	return st, nil
+}
+
+// Server is one member of the raft configuration.
+type Server struct {
+	ID    string `json:"id"`
+	Addr  string `json:"raft_address"`
+	Voter bool   `json:"voter"`
+}
+
+// Servers returns the current raft configuration, sorted by ID.
+func (n *Node) Servers() ([]Server, error) {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, fmt.Errorf("engine: configuration: %w", err)
+	}
+	var out []Server
+	for _, s := range f.Configuration().Servers {
+		out = append(out, Server{ID: string(s.ID), Addr: string(s.Address), Voter: s.Suffrage == raft.Voter})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Member is what the reconciler needs to know of a gossip member.
+type Member struct {
+	ID       string
+	RaftAddr string
+	Voter    bool // the member asks to be a voter
+	Alive    bool
+	DeadFor  time.Duration // how long it has been dead or gone; 0 when alive
+}
+
+// MemberSource lists the gossip members (package gossip, adapted by the caller) and signals
+// changes. Changed may be lossy: the reconciler re-reads Members on every signal and on a timer.
+type MemberSource interface {
+	Members() []Member
+	Changed() <-chan struct{}
+}
+
+// ReconcileOptions tunes membership reconciliation.
+type ReconcileOptions struct {
+	// Interval between full reconciliations (default 2s); changes also trigger one.
+	Interval time.Duration
+	// PromoteMaxLag: a non-voter that asked to vote is promoted once its applied index is within
+	// this many entries of the leader's commit index (default 100).
+	PromoteMaxLag uint64
+	// DeadReapAfter removes a member that has been dead this long; 0 never removes (default).
+	DeadReapAfter time.Duration
+}
+
+// RunReconciler keeps the raft configuration in step with gossip while this node leads, until
+// ctx ends: alive members unknown to raft are added as non-voters; members that ask to vote are
+// promoted once caught up; a member whose raft address changed is re-added under the same ID
+// (never twice); dead members stay unless DeadReapAfter is set. It does nothing on followers and
+// starts over cleanly on every leadership change.
+func (n *Node) RunReconciler(ctx context.Context, src MemberSource, opts ReconcileOptions) {
+	if opts.Interval <= 0 {
+		opts.Interval = 2 * time.Second
+	}
+	if opts.PromoteMaxLag == 0 {
+		opts.PromoteMaxLag = 100
+	}
+	t := time.NewTicker(opts.Interval)
+	defer t.Stop()
+	for {
+		if n.IsLeader() {
+			n.reconcileOnce(ctx, src.Members(), opts)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.done:
+			return
+		case <-t.C:
+		case <-src.Changed():
+		case <-n.leaderChanged():
+		}
+	}
+}
+
+func (n *Node) reconcileOnce(ctx context.Context, members []Member, opts ReconcileOptions) {
+	servers, err := n.Servers()
+	if err != nil {
+		return
+	}
+	byID := map[string]Server{}
+	for _, s := range servers {
+		byID[s.ID] = s
+	}
+	voters := 0
+	for _, s := range servers {
+		if s.Voter {
+			voters++
+		}
+	}
+	for _, m := range members {
+		if m.ID == n.cfg.NodeID || m.RaftAddr == "" {
+			continue
+		}
+		s, known := byID[m.ID]
+		switch {
+		case m.Alive && !known:
+			n.reconcileChange(OpAddNonvoter, m.ID, m.RaftAddr, "new member")
+		case m.Alive && s.Addr != m.RaftAddr:
+			op := OpAddNonvoter
+			if s.Voter {
+				op = OpAddVoter
+			}
+			n.reconcileChange(op, m.ID, m.RaftAddr, "address changed from "+s.Addr)
+		case m.Alive && !s.Voter && m.Voter:
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			st, err := n.RemoteStatus(cctx, m.RaftAddr)
+			cancel()
+			commit := n.raft.CommitIndex()
+			if err == nil && st.AppliedIndex+opts.PromoteMaxLag >= commit {
+				n.reconcileChange(OpAddVoter, m.ID, m.RaftAddr, "caught up, asks to vote")
+			}
+		case !m.Alive && known && opts.DeadReapAfter > 0 && m.DeadFor >= opts.DeadReapAfter:
+			if s.Voter && voters <= 1 {
+				continue
+			}
+			n.reconcileChange(OpRemove, m.ID, "", fmt.Sprintf("dead for %s", m.DeadFor.Round(time.Second)))
+		}
+	}
+}
+
+func (n *Node) reconcileChange(op MembershipOp, id, addr, why string) {
+	err := n.applyMembership(membershipReq{Op: op, ID: id, Addr: addr})
+	ev := n.log.Info()
+	if err != nil {
+		ev = n.log.Warn().Err(err)
+	}
+	ev.Str("op", string(op)).Str("member", id).Str("addr", addr).Str("why", why).Msg("reconcile membership")
+}
+
+// ErrLastVoter is returned when a change would leave the cluster without a voter.
+var ErrLastVoter = errors.New("engine: refusing to remove or demote the last voter")
+
+// ErrUnknownServer is returned for a membership change naming a server not in the configuration.
+var ErrUnknownServer = errors.New("engine: no such server in the raft configuration")
+
+// checkChange refuses changes an operator would regret: removing or demoting the last voter,
+// or changing a server that does not exist.
+func checkChange(servers []Server, op MembershipOp, id string) error {
+	var found *Server
+	voters := 0
+	for i := range servers {
+		if servers[i].Voter {
+			voters++
+		}
+		if servers[i].ID == id {
+			found = &servers[i]
+		}
+	}
+	switch op {
+	case OpDemote, OpRemove:
+		if found == nil {
+			return fmt.Errorf("%w: %s", ErrUnknownServer, id)
+		}
+		if found.Voter && voters <= 1 {
+			return ErrLastVoter
+		}
+	case OpAddVoter, OpAddNonvoter:
+		// promote/demote by ID: the server must exist unless an address is given (a direct add)
+	}
+	return nil
+}
+
+// ServerAddr returns the raft (and RPC) address of server id from the raft configuration.
+func (n *Node) ServerAddr(id string) (string, bool) {
+	servers, err := n.Servers()
+	if err != nil {
+		return "", false
+	}
+	for _, s := range servers {
+		if s.ID == id {
+			return s.Addr, true
+		}
+	}
+	return "", false
+}

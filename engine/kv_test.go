@@ -1,0 +1,143 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/nebulaio/nebulaio/snapshot"
+)
+
+// kvFSM is a small key/value state machine for engine tests: commands are "set key value" or
+// "get-set key value" (returns the previous value); it snapshots through the snapshot stream
+// format so our snapshot store can hold it.
+type kvFSM struct {
+	mu   sync.RWMutex
+	data map[string]string
+	// applied counts entries applied, to check nothing is applied twice.
+	applied int
+}
+
+func newKV() *kvFSM { return &kvFSM{data: map[string]string{}} }
+
+func encodeSet(key, value string) []byte { return []byte("set\x00" + key + "\x00" + value) }
+
+var errBadCommand = errors.New("kv: bad command")
+
+func (f *kvFSM) Apply(l *raft.Log) any {
+	parts := strings.SplitN(string(l.Data), "\x00", 3)
+	if len(parts) != 3 || parts[0] != "set" {
+		return errBadCommand
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	prev := f.data[parts[1]]
+	f.data[parts[1]] = parts[2]
+	f.applied++
+	return prev
+}
+
+func (f *kvFSM) get(key string) (string, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	v, ok := f.data[key]
+	return v, ok
+}
+
+func (f *kvFSM) copyData() map[string]string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make(map[string]string, len(f.data))
+	for k, v := range f.data {
+		out[k] = v
+	}
+	return out
+}
+
+type kvSnapshot struct{ data map[string]string }
+
+func (f *kvFSM) Snapshot() (raft.FSMSnapshot, error) { return &kvSnapshot{f.copyData()}, nil }
+
+func (s *kvSnapshot) Persist(sink raft.SnapshotSink) error {
+	keys := make([]string, 0, len(s.data))
+	for k := range s.data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	w, err := snapshot.NewStreamWriter(sink, snapshot.StreamHeader{Kind: snapshot.KindFull})
+	if err == nil {
+		for _, k := range keys {
+			if err = w.Put([]byte(k), []byte(s.data[k])); err != nil {
+				break
+			}
+		}
+	}
+	if err == nil {
+		err = w.Close()
+	}
+	if err != nil {
+		_ = sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *kvSnapshot) Release() {}
+
+func (f *kvFSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	r, err := snapshot.NewStreamReader(rc)
+	if err != nil {
+		return err
+	}
+	data := map[string]string{}
+	for {
+		k, v, _, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		data[string(k)] = string(v)
+	}
+	f.mu.Lock()
+	f.data = data
+	f.mu.Unlock()
+	return nil
+}
+
+// kvResults encodes the kv FSM's results (a string or an error) for forwarding.
+type kvResults struct{}
+
+func (kvResults) EncodeResult(r any) ([]byte, error) {
+	switch v := r.(type) {
+	case string:
+		return append([]byte{0}, v...), nil
+	case error:
+		return append([]byte{1}, v.Error()...), nil
+	case nil:
+		return []byte{2}, nil
+	}
+	return nil, fmt.Errorf("kv: cannot encode %T", r)
+}
+
+func (kvResults) DecodeResult(b []byte) (any, error) {
+	if len(b) == 0 {
+		return nil, errors.New("kv: empty result")
+	}
+	switch b[0] {
+	case 0:
+		return string(b[1:]), nil
+	case 1:
+		return errors.New(string(b[1:])), nil
+	case 2:
+		return nil, nil
+	}
+	return nil, fmt.Errorf("kv: bad result tag %d", b[0])
+}

@@ -1,0 +1,461 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/nebulaio/nebulaio/transport"
+)
+
+// Consistency chooses what a read may observe.
+type Consistency int
+
+const (
+	// Linearizable (the default) reads observe every write acknowledged before the read began:
+	// the leader confirms it still leads; a follower asks the leader for its commit index; then
+	// the node waits until its own FSM has applied that index.
+	Linearizable Consistency = iota
+	// Stale reads return the local FSM's state at once: possibly behind the leader, never
+	// behind what this node already served. For read replicas.
+	Stale
+)
+
+// Propose replicates cmd (an encoded FSM event) and returns the FSM's result for it once it is
+// committed and applied. On a follower the proposal is forwarded to the leader over the
+// transport. It returns ErrNoQuorum when no leader is known or the leader cannot commit within
+// about one election timeout, and ctx.Err() when ctx ends first; in both cases the proposal was
+// not acknowledged.
+func (n *Node) Propose(ctx context.Context, cmd []byte) (any, error) {
+	if n.isClosed() {
+		return nil, ErrClosed
+	}
+	start := time.Now()
+	deadline := start.Add(n.noQuorumAfter())
+	for attempt := 0; ; attempt++ {
+		if n.IsLeader() {
+			res, err := n.applyLocal(ctx, cmd)
+			if err == nil {
+				n.observe("nebulaio_raft_commit_latency", time.Since(start).Seconds())
+			}
+			if !errors.Is(err, ErrNotLeader) {
+				return res, err
+			}
+		}
+		_, addr, err := n.leaderBefore(ctx, deadline)
+		if err != nil {
+			return nil, err
+		}
+		if addr == n.Addr() {
+			continue // we became leader meanwhile
+		}
+		if n.cfg.Results == nil {
+			return nil, &NotLeaderError{LeaderAddr: addr}
+		}
+		callCtx, cancel := context.WithDeadline(ctx, deadline.Add(n.cfg.ElectionTimeout))
+		reply, err := n.cfg.Transport.Call(callCtx, addr, methodPropose, cmd)
+		cancel()
+		if err == nil {
+			n.observe("nebulaio_raft_commit_latency", time.Since(start).Seconds())
+			return n.cfg.Results.DecodeResult(reply)
+		}
+		var re *transport.RemoteError
+		switch {
+		case errors.As(err, &re) && re.Code == codeNotLeader && attempt < 3 && time.Now().Before(deadline):
+			// The leader moved before the proposal reached raft: nothing was applied, so
+			// forwarding again to the new leader is safe.
+			if err := sleepCtx(ctx, 10*time.Millisecond<<attempt); err != nil {
+				return nil, err
+			}
+			continue
+		case errors.As(err, &re):
+			return nil, remoteToError(re)
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case errors.Is(err, transport.ErrUnreachable) && attempt < 3 && time.Now().Before(deadline):
+			// The leader died before it saw the proposal; wait for the next one.
+			if err := sleepCtx(ctx, 20*time.Millisecond<<attempt); err != nil {
+				return nil, err
+			}
+			continue
+		default:
+			return nil, fmt.Errorf("%w: forwarding to the leader at %s: %v", ErrNoQuorum, addr, err)
+		}
+	}
+}
+
+// noQuorumAfter bounds how long a write waits for a leader and a commit before it is refused.
+func (n *Node) noQuorumAfter() time.Duration { return n.cfg.ElectionTimeout + n.cfg.HeartbeatTimeout }
+
+// leaderBefore waits for a known leader until deadline.
+func (n *Node) leaderBefore(ctx context.Context, deadline time.Time) (string, string, error) {
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	id, addr, err := n.WaitForLeader(wctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", "", ctx.Err()
+		}
+		if errors.Is(err, ErrClosed) {
+			return "", "", err
+		}
+		return "", "", fmt.Errorf("%w: no leader known after %s", ErrNoQuorum, n.noQuorumAfter())
+	}
+	return id, addr, nil
+}
+
+// applyLocal runs cmd through raft on the leader and waits for its result.
+func (n *Node) applyLocal(ctx context.Context, cmd []byte) (any, error) {
+	f := n.raft.Apply(cmd, n.noQuorumAfter())
+	type outcome struct {
+		res any
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		err := f.Error()
+		var res any
+		if err == nil {
+			res = f.Response()
+		}
+		done <- outcome{res, err}
+	}()
+	timer := time.NewTimer(2 * n.noQuorumAfter())
+	defer timer.Stop()
+	select {
+	case o := <-done:
+		switch {
+		case o.err == nil:
+			if err, ok := o.res.(error); ok {
+				return nil, err
+			}
+			return o.res, nil
+		case errors.Is(o.err, raft.ErrNotLeader):
+			return nil, &NotLeaderError{}
+		case errors.Is(o.err, raft.ErrLeadershipLost), errors.Is(o.err, raft.ErrLeadershipTransferInProgress):
+			return nil, fmt.Errorf("%w: %v", ErrLeadershipLost, o.err)
+		case errors.Is(o.err, raft.ErrEnqueueTimeout):
+			return nil, fmt.Errorf("%w: %v", ErrNoQuorum, o.err)
+		case errors.Is(o.err, raft.ErrRaftShutdown):
+			return nil, ErrClosed
+		default:
+			return nil, fmt.Errorf("engine: apply: %w", o.err)
+		}
+	case <-timer.C:
+		return nil, fmt.Errorf("%w: not committed within %s", ErrNoQuorum, 2*n.noQuorumAfter())
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Read makes the local FSM fit for a read at the given consistency and returns when it is.
+// The caller then reads the FSM directly.
+func (n *Node) Read(ctx context.Context, c Consistency) error {
+	if n.isClosed() {
+		return ErrClosed
+	}
+	if c == Stale {
+		return nil
+	}
+	deadline := time.Now().Add(n.noQuorumAfter())
+	var idx uint64
+	if n.IsLeader() {
+		i, err := n.readIndex(ctx)
+		if err == nil {
+			idx = i
+		} else if !errors.Is(err, ErrNotLeader) {
+			return err
+		}
+	}
+	if idx == 0 {
+		_, addr, err := n.leaderBefore(ctx, deadline)
+		if err != nil {
+			return err
+		}
+		if addr == n.Addr() {
+			i, err := n.readIndex(ctx)
+			if err != nil {
+				return err
+			}
+			idx = i
+		} else {
+			callCtx, cancel := context.WithDeadline(ctx, deadline.Add(n.cfg.ElectionTimeout))
+			reply, err := n.cfg.Transport.Call(callCtx, addr, methodReadIndex, nil)
+			cancel()
+			if err != nil {
+				var re *transport.RemoteError
+				if errors.As(err, &re) {
+					return remoteToError(re)
+				}
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return fmt.Errorf("%w: read index from %s: %v", ErrNoQuorum, addr, err)
+			}
+			if len(reply) != 8 {
+				return fmt.Errorf("engine: read index reply of %d bytes", len(reply))
+			}
+			idx = binary.BigEndian.Uint64(reply)
+		}
+	}
+	return n.waitApplied(ctx, idx)
+}
+
+// readIndex confirms leadership with a round of heartbeats and returns the commit index.
+func (n *Node) readIndex(ctx context.Context) (uint64, error) {
+	idx := n.raft.CommitIndex()
+	f := n.raft.VerifyLeader()
+	errc := make(chan error, 1)
+	go func() { errc <- f.Error() }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+				return 0, &NotLeaderError{}
+			}
+			return 0, fmt.Errorf("%w: verify leadership: %v", ErrNoQuorum, err)
+		}
+		return idx, nil
+	case <-time.After(n.noQuorumAfter()):
+		return 0, fmt.Errorf("%w: leadership not confirmed within %s", ErrNoQuorum, n.noQuorumAfter())
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// waitApplied waits until the FSM has applied every FSM-visible entry up to idx. Entries the
+// FSM never sees (the leader's no-op, barriers) are skipped by looking at the log.
+func (n *Node) waitApplied(ctx context.Context, idx uint64) error {
+	target := n.lastFSMEntryAtOrBefore(idx)
+	for {
+		applied, changed := n.fsm.state()
+		if applied >= target {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.done:
+			return ErrClosed
+		}
+	}
+}
+
+func (n *Node) lastFSMEntryAtOrBefore(idx uint64) uint64 {
+	var l raft.Log
+	for i := idx; i > 0; i-- {
+		if err := n.logs.GetLog(i, &l); err != nil {
+			return i // compacted into a snapshot: the restore set applied past it
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return i
+		}
+	}
+	return 0
+}
+
+// RPC error codes between nodes.
+const (
+	codeUnknown   = "unknown_server"
+	codeLastVoter = "last_voter"
+	codeNotLeader = "not_leader"
+	codeNoQuorum  = "no_quorum"
+	codeLost      = "leadership_lost"
+	codeApply     = "apply_failed"
+)
+
+type codedError struct {
+	code string
+	err  error
+}
+
+func (e *codedError) Error() string   { return e.err.Error() }
+func (e *codedError) RPCCode() string { return e.code }
+
+func errorToRemote(err error) error {
+	switch {
+	case errors.Is(err, ErrUnknownServer):
+		return &codedError{codeUnknown, err}
+	case errors.Is(err, ErrLastVoter):
+		return &codedError{codeLastVoter, err}
+	case errors.Is(err, ErrNotLeader), errors.Is(err, ErrClosed):
+		return &codedError{codeNotLeader, err}
+	case errors.Is(err, ErrNoQuorum):
+		return &codedError{codeNoQuorum, err}
+	case errors.Is(err, ErrLeadershipLost):
+		return &codedError{codeLost, err}
+	}
+	return &codedError{codeApply, err}
+}
+
+func remoteToError(re *transport.RemoteError) error {
+	switch re.Code {
+	case codeUnknown:
+		return fmt.Errorf("%w (%s)", ErrUnknownServer, re.Message)
+	case codeLastVoter:
+		return ErrLastVoter
+	case codeNotLeader:
+		return &NotLeaderError{}
+	case codeNoQuorum:
+		return fmt.Errorf("%w (at the leader: %s)", ErrNoQuorum, re.Message)
+	case codeLost:
+		return fmt.Errorf("%w (at the leader: %s)", ErrLeadershipLost, re.Message)
+	}
+	return fmt.Errorf("engine: at the leader: %s", re.Message)
+}
+
+// handlePropose runs a forwarded proposal on the leader. It never forwards again: a follower
+// that receives one answers not_leader and the sender retries with the leader it knows.
+func (n *Node) handlePropose(ctx context.Context, req []byte) ([]byte, error) {
+	if n.isClosed() || !n.IsLeader() {
+		return nil, errorToRemote(&NotLeaderError{})
+	}
+	res, err := n.applyLocal(ctx, req)
+	if err != nil {
+		return nil, errorToRemote(err)
+	}
+	if n.cfg.Results == nil {
+		return nil, errorToRemote(errors.New("engine: no result codec configured"))
+	}
+	return n.cfg.Results.EncodeResult(res)
+}
+
+func (n *Node) handleReadIndex(ctx context.Context, _ []byte) ([]byte, error) {
+	if n.isClosed() || !n.IsLeader() {
+		return nil, errorToRemote(&NotLeaderError{})
+	}
+	idx, err := n.readIndex(ctx)
+	if err != nil {
+		return nil, errorToRemote(err)
+	}
+	return binary.BigEndian.AppendUint64(nil, idx), nil
+}
+
+// Membership changes, run on the leader (forwarded from any node).
+
+// MembershipOp names a change of the raft configuration.
+type MembershipOp string
+
+const (
+	OpAddVoter    MembershipOp = "add_voter"
+	OpAddNonvoter MembershipOp = "add_nonvoter"
+	OpDemote      MembershipOp = "demote"
+	OpRemove      MembershipOp = "remove"
+)
+
+type membershipReq struct {
+	Op   MembershipOp `json:"op"`
+	ID   string       `json:"id"`
+	Addr string       `json:"addr,omitempty"`
+}
+
+// ChangeMembership applies one membership change through the leader (forwarded when this node
+// is not the leader). Adding a server that is already present with the same address and suffrage
+// is a no-op; with a new address the address is replaced.
+func (n *Node) ChangeMembership(ctx context.Context, op MembershipOp, id, addr string) error {
+	if n.isClosed() {
+		return ErrClosed
+	}
+	req := membershipReq{Op: op, ID: id, Addr: addr}
+	if n.IsLeader() {
+		err := n.applyMembership(req)
+		if !errors.Is(err, ErrNotLeader) {
+			return err
+		}
+	}
+	_, laddr, err := n.leaderBefore(ctx, time.Now().Add(n.noQuorumAfter()))
+	if err != nil {
+		return err
+	}
+	body, _ := json.Marshal(req)
+	_, err = n.cfg.Transport.Call(ctx, laddr, methodMembership, body)
+	var re *transport.RemoteError
+	if errors.As(err, &re) {
+		if re.Code == codeApply {
+			return errors.New(re.Message)
+		}
+		return remoteToError(re)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: forwarding to the leader at %s: %v", ErrNoQuorum, laddr, err)
+	}
+	return nil
+}
+
+func (n *Node) handleMembership(ctx context.Context, body []byte) ([]byte, error) {
+	var req membershipReq
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, errorToRemote(fmt.Errorf("engine: bad membership request: %w", err))
+	}
+	if err := n.applyMembership(req); err != nil {
+		return nil, errorToRemote(err)
+	}
+	return nil, nil
+}
+
+func (n *Node) applyMembership(req membershipReq) error {
+	if n.isClosed() || !n.IsLeader() {
+		return &NotLeaderError{}
+	}
+	servers, err := n.Servers()
+	if err != nil {
+		return err
+	}
+	if err := checkChange(servers, req.Op, req.ID); err != nil {
+		return err
+	}
+	if req.Addr == "" && (req.Op == OpAddVoter || req.Op == OpAddNonvoter) {
+		for _, s := range servers {
+			if s.ID == req.ID {
+				req.Addr = s.Addr
+			}
+		}
+		if req.Addr == "" {
+			return fmt.Errorf("%w: %s", ErrUnknownServer, req.ID)
+		}
+	}
+	timeout := 2 * n.noQuorumAfter()
+	var f raft.IndexFuture
+	switch req.Op {
+	case OpAddVoter:
+		f = n.raft.AddVoter(raft.ServerID(req.ID), raft.ServerAddress(req.Addr), 0, timeout)
+	case OpAddNonvoter:
+		f = n.raft.AddNonvoter(raft.ServerID(req.ID), raft.ServerAddress(req.Addr), 0, timeout)
+	case OpDemote:
+		f = n.raft.DemoteVoter(raft.ServerID(req.ID), 0, timeout)
+	case OpRemove:
+		f = n.raft.RemoveServer(raft.ServerID(req.ID), 0, timeout)
+	default:
+		return fmt.Errorf("engine: unknown membership operation %q", req.Op)
+	}
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return &NotLeaderError{}
+		}
+		return fmt.Errorf("engine: %s %s: %w", req.Op, req.ID, err)
+	}
+	return nil
+}
+
+func (n *Node) isClosed() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.closed
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

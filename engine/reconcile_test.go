@@ -1,0 +1,104 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+type fakeMembers struct {
+	mu      sync.Mutex
+	members []Member
+	changed chan struct{}
+}
+
+func (f *fakeMembers) Members() []Member {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Member(nil), f.members...)
+}
+func (f *fakeMembers) Changed() <-chan struct{} { return f.changed }
+func (f *fakeMembers) set(ms ...Member) {
+	f.mu.Lock()
+	f.members = ms
+	f.mu.Unlock()
+	select {
+	case f.changed <- struct{}{}:
+	default:
+	}
+}
+
+func serversOf(t *testing.T, n *Node) map[string]Server {
+	t.Helper()
+	ss, err := n.Servers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]Server{}
+	for _, s := range ss {
+		out[s.ID] = s
+	}
+	return out
+}
+
+func waitServers(t *testing.T, n *Node, what string, ok func(map[string]Server) bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !ok(serversOf(t, n)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: configuration is %v", what, serversOf(t, n))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestReconcilerFollowsGossip drives the leader's reconciler with a fake member list: a new
+// member becomes a non-voter, then a voter once it asks and is caught up; a dead member stays
+// until DeadReapAfter has passed, and is then removed.
+func TestReconcilerFollowsGossip(t *testing.T) {
+	c := newCluster(t, 1, clusterOpts{})
+	leader := c.nodes[0]
+	// A second node, started empty, not yet known to raft.
+	tn := &testNode{id: "n2", dir: t.TempDir()}
+	c.nodes = append(c.nodes, tn)
+	c.start(tn, false)
+
+	src := &fakeMembers{changed: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		leader.node.RunReconciler(ctx, src, ReconcileOptions{Interval: 100 * time.Millisecond, DeadReapAfter: time.Minute})
+	}()
+	defer func() { cancel(); <-done }()
+
+	src.set(Member{ID: "n1", RaftAddr: leader.addr, Voter: true, Alive: true}, Member{ID: "n2", RaftAddr: tn.addr, Voter: false, Alive: true})
+	waitServers(t, leader.node, "n2 added as non-voter", func(s map[string]Server) bool { return s["n2"].Addr == tn.addr && !s["n2"].Voter })
+
+	src.set(Member{ID: "n1", RaftAddr: leader.addr, Voter: true, Alive: true}, Member{ID: "n2", RaftAddr: tn.addr, Voter: true, Alive: true})
+	waitServers(t, leader.node, "n2 promoted", func(s map[string]Server) bool { return s["n2"].Voter })
+
+	// Dead, but not for long enough: it stays.
+	src.set(Member{ID: "n1", RaftAddr: leader.addr, Voter: true, Alive: true}, Member{ID: "n2", RaftAddr: tn.addr, Voter: true, DeadFor: 30 * time.Second})
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if _, ok := serversOf(t, leader.node)["n2"]; !ok {
+			t.Fatal("a member dead for less than DeadReapAfter was removed")
+		}
+	}
+	// Dead for longer: removed. (n2 really goes away first, so the remaining voter has quorum.)
+	c.kill(tn)
+	src.set(Member{ID: "n1", RaftAddr: leader.addr, Voter: true, Alive: true}, Member{ID: "n2", RaftAddr: tn.addr, Voter: true, DeadFor: 2 * time.Minute})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if leader.node.IsLeader() {
+			if _, ok := serversOf(t, leader.node)["n2"]; !ok {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("member dead past DeadReapAfter not removed: %v", serversOf(t, leader.node))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
