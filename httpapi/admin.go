@@ -18,10 +18,15 @@ type AdminOptions struct {
 	Registry *prometheus.Registry
 	// Ready backs /health/ready; nil means ready whenever the process serves requests.
 	Ready ReadinessFunc
+	// Cluster serves the admin API under /api/v1/admin/; nil leaves it out.
+	Cluster Cluster
+	// Token is the bearer token the admin API requires.
+	Token string
 }
 
-// NewAdminHandler returns the handler of the admin listener (:9001): the health probes, which
-// need no authentication, and /metrics. The authenticated admin API joins it in a later change.
+// NewAdminHandler returns the handler of the admin listener (:9001): the health probes and
+// /metrics, which need no authentication, and the admin API (AdminRoutes), which needs the bearer
+// token.
 func NewAdminHandler(opts AdminOptions) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) {
@@ -37,6 +42,9 @@ func NewAdminHandler(opts AdminOptions) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
+	if opts.Cluster != nil {
+		registerClusterAPI(mux, opts.Token, opts.Cluster)
+	}
 	return mux
 }
 

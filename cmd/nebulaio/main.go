@@ -1,6 +1,7 @@
 // Command nebulaio runs a NebulaIO node and talks to a running cluster.
 //
 //	nebulaio server [--config FILE] [--<key>=<value> ...]   run a node
+//	nebulaio cluster nodes|health|promote ID|demote ID|remove ID   admin API client
 //	nebulaio version                                         print the version
 //
 // Every configuration key is also a flag named by its dotted path, for example
@@ -32,6 +33,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "server":
 		return runServer(args[1:], stdout, stderr)
+	case "cluster":
+		return runCluster(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "nebulaio %s\n", version)
 		return 0
@@ -50,6 +53,7 @@ func usage(w io.Writer) {
 
 commands:
   server    run a node (nebulaio server --help lists every flag)
+  cluster   nodes | health | promote ID | demote ID | remove ID, through the admin API
   version   print the version
 `)
 }

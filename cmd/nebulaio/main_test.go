@@ -14,6 +14,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // TestMain lets a test run the real command as a child process: with NEBULAIO_TEST_MAIN set, the
@@ -84,7 +88,7 @@ func TestServerServesProbesAndStopsCleanly(t *testing.T) {
 	dir := t.TempDir()
 	var firstKey string
 	for round := 0; round < 2; round++ {
-		cmd := command(t, "server", "--admin.address=127.0.0.1:0", "--log.format=json", "--data_dir="+dir)
+		cmd := command(t, "server", "--admin.address=127.0.0.1:0", "--s3.address=127.0.0.1:0", "--cluster.raft_address=127.0.0.1:0", "--cluster.gossip_address=127.0.0.1:0", "--log.format=json", "--data_dir="+dir)
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -96,8 +100,10 @@ func TestServerServesProbesAndStopsCleanly(t *testing.T) {
 		}
 		banner := readBanner(t, stdout)
 		admin := regexp.MustCompile(`Admin:\s+http://(\S+)`).FindStringSubmatch(banner)
-		key := regexp.MustCompile(`AccessKey: (\S+)`).FindStringSubmatch(banner)
-		if admin == nil || key == nil {
+		key := regexp.MustCompile(`AccessKey:\s+(\S+)`).FindStringSubmatch(banner)
+		secret := regexp.MustCompile(`SecretKey:\s+(\S+)`).FindStringSubmatch(banner)
+		s3addr := regexp.MustCompile(`S3:\s+http://(\S+)`).FindStringSubmatch(banner)
+		if admin == nil || key == nil || secret == nil || s3addr == nil {
 			t.Fatalf("banner lacks the admin address or the access key:\n%s", banner)
 		}
 		if round == 0 {
@@ -106,14 +112,52 @@ func TestServerServesProbesAndStopsCleanly(t *testing.T) {
 			t.Fatalf("restart generated new credentials: %s, first start had %s", key[1], firstKey)
 		}
 		base := "http://" + admin[1]
-		for _, path := range []string{"/health/live", "/health/ready"} {
-			if code, _ := get(t, base+path); code != http.StatusOK {
-				t.Fatalf("%s: status %d", path, code)
+		if code, _ := get(t, base+"/health/live"); code != http.StatusOK {
+			t.Fatalf("/health/live: status %d", code)
+		}
+		// Ready once the single node has elected itself leader.
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			code, body := get(t, base+"/health/ready")
+			if code == http.StatusOK {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/health/ready still %d after 15s: %s", code, body)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		_, body := get(t, base+"/metrics")
+		for _, name := range []string{"go_goroutines", "nebulaio_raft_state", "nebulaio_raft_peers", "nebulaio_raft_commit_latency", "nebulaio_wal_", "nebulaio_fsm_"} {
+			if !strings.Contains(body, name) {
+				t.Fatalf("/metrics lacks %s", name)
 			}
 		}
-		if _, body := get(t, base+"/metrics"); !strings.Contains(body, "go_goroutines") {
-			t.Fatalf("/metrics lacks go_goroutines")
+		// S3: the first run writes an object, the second (a restart on the same data) reads it.
+		client := s3.New(s3.Options{
+			BaseEndpoint: aws.String("http://" + s3addr[1]), Region: "us-east-1", UsePathStyle: true,
+			Credentials: awscreds.NewStaticCredentialsProvider(key[1], secret[1], ""),
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		if round == 0 {
+			if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("restart")}); err != nil {
+				t.Fatalf("CreateBucket: %v", err)
+			}
+			if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("restart"), Key: aws.String("k"), Body: strings.NewReader("survives")}); err != nil {
+				t.Fatalf("PutObject: %v", err)
+			}
+		} else {
+			out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("restart"), Key: aws.String("k")})
+			if err != nil {
+				t.Fatalf("GetObject after restart: %v", err)
+			}
+			b, _ := io.ReadAll(out.Body)
+			out.Body.Close()
+			if string(b) != "survives" {
+				t.Fatalf("after restart the object reads %q", b)
+			}
 		}
+		cancel()
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
@@ -160,7 +204,7 @@ func readBanner(t *testing.T, r io.Reader) string {
 				t.Fatalf("stdout closed before the banner was complete:\n%s", b.String())
 			}
 			b.WriteString(l + "\n")
-			if strings.Contains(l, "Credentials file:") {
+			if strings.Contains(l, "Try: ") {
 				go func() {
 					for range lines {
 					}

@@ -10,14 +10,25 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/nebulaio/nebulaio/config"
+	"github.com/nebulaio/nebulaio/engine"
+	"github.com/nebulaio/nebulaio/engine/blob"
+	"github.com/nebulaio/nebulaio/fsm"
+	"github.com/nebulaio/nebulaio/gossip"
 	"github.com/nebulaio/nebulaio/httpapi"
+	s3api "github.com/nebulaio/nebulaio/httpapi/s3"
+	"github.com/nebulaio/nebulaio/snapshot"
+	"github.com/nebulaio/nebulaio/transport"
+	"github.com/nebulaio/nebulaio/wal"
 )
 
 // shutdownTimeout bounds a clean stop: listeners drain for at most this long after SIGTERM.
@@ -42,7 +53,7 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	n, err := startNode(cfg, log)
+	n, err := startNode(ctx, cfg, log)
 	if err != nil {
 		log.Error().Err(err).Msg("start failed")
 		return 1
@@ -133,10 +144,36 @@ type node struct {
 	admin     *http.Server
 	adminAddr net.Addr
 	failed    chan error // a listener stopped serving on its own
+
+	trans  *transport.Transport
+	gossip *gossip.Gossip
+	fsm    *fsm.FSM
+	blobs  *blob.Store
+	s3     *http.Server
+	s3Addr net.Addr
+
+	mu     sync.Mutex
+	engine *engine.Node // nil until started (a bootstrap node may wait for expect_nodes)
+
+	cancel context.CancelFunc // stops the reconciler and a pending expect_nodes wait
+	wg     sync.WaitGroup
 }
 
-// startNode opens the data directory and starts the listeners.
-func startNode(cfg config.Config, log zerolog.Logger) (*node, error) {
+func (n *node) parts() (*engine.Node, *gossip.Gossip) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.engine, n.gossip
+}
+
+// startNode opens the data directory and starts, in order: the admin listener (so probes answer
+// while the rest starts), the raft transport, gossip, and the engine.
+func startNode(ctx context.Context, cfg config.Config, log zerolog.Logger) (*node, error) {
+	return startNodeNotify(ctx, cfg, log, nil)
+}
+
+// startNodeNotify is startNode with a hook called once gossip runs and before the engine starts
+// (which, with expect_nodes, waits for the other members). Tests use it.
+func startNodeNotify(ctx context.Context, cfg config.Config, log zerolog.Logger, gossipUp func(*node)) (*node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
@@ -148,17 +185,246 @@ func startNode(cfg config.Config, log zerolog.Logger) (*node, error) {
 		log.Warn().Str("file", credsAt).Msg("no credentials configured: generated new ones and stored them (mode 0600)")
 	}
 	n := &node{cfg: cfg, log: log, creds: creds, credsAt: credsAt, failed: make(chan error, 4)}
+	ctx, n.cancel = context.WithCancel(ctx)
 
 	reg := httpapi.NewRegistry()
+	sink, err := newMetricsSink(reg)
+	if err != nil {
+		return nil, err
+	}
 	adminLn, err := net.Listen("tcp", cfg.Admin.Address)
 	if err != nil {
 		return nil, fmt.Errorf("admin.address: %w", err)
 	}
 	n.adminAddr = adminLn.Addr()
-	n.admin = httpapi.NewServer(httpapi.NewAdminHandler(httpapi.AdminOptions{Registry: reg}))
+	n.admin = httpapi.NewServer(httpapi.NewAdminHandler(httpapi.AdminOptions{
+		Registry: reg,
+		Ready: func() (bool, string) {
+			e, _ := n.parts()
+			if e == nil {
+				return false, "starting: raft is not running yet"
+			}
+			return e.Ready(readyMaxLag)
+		},
+		Cluster: clusterAdmin{n},
+		Token:   creds.AdminToken,
+	}))
 	go n.serve(n.admin, adminLn, "admin")
-	log.Info().Str("admin", n.adminAddr.String()).Str("data_dir", cfg.DataDir).Str("role", cfg.Cluster.NodeRole).Msg("node started")
+
+	if err := n.startCluster(ctx, sink, gossipUp); err != nil {
+		n.stop(context.Background())
+		return nil, err
+	}
+	if err := n.startS3(ctx, sink); err != nil {
+		n.stop(context.Background())
+		return nil, err
+	}
+	log.Info().Str("s3", n.s3Addr.String()).Str("admin", n.adminAddr.String()).Str("raft", n.trans.Addr()).Str("gossip", n.gossip.Addr()).
+		Str("data_dir", cfg.DataDir).Str("role", cfg.Cluster.NodeRole).Bool("voter", cfg.Cluster.IsVoter()).Msg("node started")
 	return n, nil
+}
+
+// readyMaxLag is how far (in entries) the FSM may trail the commit index and still be ready.
+const readyMaxLag = 1000
+
+// startCluster opens the raft transport, gossip and the metadata engine, and starts membership
+// reconciliation.
+func (n *node) startCluster(ctx context.Context, sink *httpapi.PromSink, gossipUp func(*node)) error {
+	cfg := n.cfg
+	_, port, _ := net.SplitHostPort(cfg.Cluster.RaftAddress)
+	advertise := net.JoinHostPort(cfg.Cluster.AdvertiseAddress, port)
+	if port == "0" {
+		advertise = "" // tests: the transport advertises the address the OS chose
+	}
+	trans, err := transport.New(transport.Config{BindAddr: cfg.Cluster.RaftAddress, AdvertiseAddr: advertise, Metrics: sink})
+	if err != nil {
+		return fmt.Errorf("cluster.raft_address: %w", err)
+	}
+	n.trans = trans
+
+	var key []byte
+	if cfg.Cluster.GossipKey != "" {
+		if key, err = gossip.DecodeKey(cfg.Cluster.GossipKey); err != nil {
+			return fmt.Errorf("cluster.gossip_key: %w", err)
+		}
+	}
+	g, err := gossip.New(gossip.Config{
+		NodeID:        cfg.NodeID,
+		BindAddr:      cfg.Cluster.GossipAddress,
+		AdvertiseAddr: cfg.Cluster.AdvertiseAddress,
+		Meta: gossip.NodeMeta{
+			Role: cfg.Cluster.NodeRole, Voter: cfg.Cluster.IsVoter(), RaftAddr: trans.Addr(),
+			S3Addr:    joinHostPort(cfg.Cluster.AdvertiseAddress, cfg.S3.Address),
+			AdminAddr: joinHostPort(cfg.Cluster.AdvertiseAddress, n.adminAddr.String()),
+			Version:   version,
+		},
+		JoinAddresses: cfg.Cluster.JoinAddresses,
+		SecretKey:     key,
+		Logger:        n.log.With().Str("component", "gossip").Logger(),
+		Metrics:       sink,
+	})
+	if err != nil {
+		return fmt.Errorf("cluster.gossip_address: %w", err)
+	}
+	n.mu.Lock()
+	n.gossip = g
+	n.mu.Unlock()
+	if gossipUp != nil {
+		gossipUp(n)
+	}
+
+	n.fsm = fsm.New(fsm.Options{Metrics: sink})
+	ecfg := engine.Config{
+		NodeID:           cfg.NodeID,
+		Dir:              filepath.Join(cfg.DataDir, "raft"),
+		Transport:        trans,
+		FSM:              n.fsm,
+		Results:          fsm.ResultCodec{},
+		Bootstrap:        cfg.Cluster.Bootstrap,
+		ElectionTimeout:  cfg.Cluster.RaftElectionTimeout.D(),
+		HeartbeatTimeout: cfg.Cluster.RaftHeartbeatTimeout.D(),
+		MaxLogEntries:    cfg.Performance.MaxRaftLogEntries,
+		Logger:           n.log,
+		Metrics:          sink,
+	}
+	if cfg.Cluster.Bootstrap && cfg.Cluster.ExpectNodes > 1 {
+		ecfg.BootstrapServers = func() ([]engine.Server, error) {
+			return waitForVoters(ctx, g, cfg.Cluster.ExpectNodes, func(have int) {
+				n.log.Info().Int("have", have).Int("expect_nodes", cfg.Cluster.ExpectNodes).Msg("waiting for voters to join before bootstrapping")
+			})
+		}
+	}
+	e, err := engine.Open(ecfg)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.engine = e
+	n.mu.Unlock()
+
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		e.RunReconciler(ctx, newGossipSource(ctx, g), engine.ReconcileOptions{DeadReapAfter: cfg.Cluster.DeadNodeReapAfter.D()})
+	}()
+	return nil
+}
+
+// Maintenance intervals of the S3 layer.
+const (
+	gcInterval       = 10 * time.Minute
+	gcGrace          = time.Hour // an unreferenced blob younger than this may belong to a write in flight
+	uploadsInterval  = time.Hour // the leader aborts multipart uploads older than uploadsMaxAge
+	uploadsMaxAge    = 7 * 24 * time.Hour
+	maintenanceStart = 30 * time.Second
+)
+
+// startS3 opens the blob store and serves the S3 API, and starts the background collection of
+// unreferenced blobs (every node) and abandoned multipart uploads (the leader).
+func (n *node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
+	cfg := n.cfg
+	store, err := blob.Open(filepath.Join(cfg.DataDir, "blobs"), blob.Options{Metrics: sink})
+	if err != nil {
+		return fmt.Errorf("data_dir: blobs: %w", err)
+	}
+	n.blobs = store
+	e, g := n.parts()
+	blobs := engine.NewBlobs(store, n.trans, cfg.NodeID, e.ServerAddr)
+	if cfg.Cluster.NodeRole == config.RoleManagement {
+		// A management node holds no object bytes: uploads it receives go to a live hybrid or
+		// storage node.
+		blobs.HoldNoData(func() []string {
+			var ids []string
+			for _, m := range g.Members() {
+				if m.State == gossip.StateAlive && (m.Meta.Role == config.RoleHybrid || m.Meta.Role == config.RoleStorage) {
+					ids = append(ids, m.ID)
+				}
+			}
+			return ids
+		})
+	}
+	backend := s3api.NewClusterBackend(e, n.fsm, blobs)
+	ln, err := net.Listen("tcp", cfg.S3.Address)
+	if err != nil {
+		return fmt.Errorf("s3.address: %w", err)
+	}
+	n.s3Addr = ln.Addr()
+	n.s3 = httpapi.NewServer(s3api.NewHandler(s3api.Options{
+		Backend:     backend,
+		Credentials: []s3api.Credentials{{AccessKey: n.creds.AccessKey, SecretKey: n.creds.SecretKey}},
+		Region:      cfg.S3.Region,
+		Domain:      cfg.S3.Domain,
+		Logger:      n.log.With().Str("component", "s3").Logger(),
+		Metrics:     sink,
+	}))
+	go n.serve(n.s3, ln, "s3")
+
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		next := time.NewTimer(maintenanceStart)
+		defer next.Stop()
+		lastUploads := time.Time{}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-next.C:
+			}
+			if st, err := s3api.CollectGarbage(ctx, backend, store, gcGrace, time.Now()); err != nil {
+				n.log.Warn().Err(err).Msg("blob garbage collection")
+			} else {
+				n.log.Debug().Interface("stats", st).Msg("blob garbage collection")
+			}
+			if e.IsLeader() && time.Since(lastUploads) >= uploadsInterval {
+				lastUploads = time.Now()
+				if k, err := s3api.AbortStaleUploads(ctx, backend, uploadsMaxAge, time.Now()); err != nil {
+					n.log.Warn().Err(err).Msg("abort stale multipart uploads")
+				} else if k > 0 {
+					n.log.Info().Int("aborted", k).Msg("aborted stale multipart uploads")
+				}
+			}
+			next.Reset(gcInterval)
+		}
+	}()
+	return nil
+}
+
+// stop shuts the node down: the engine first (a leader hands leadership over), then gossip
+// leaves, then the transport closes and the admin listener drains within ctx.
+func (n *node) stop(ctx context.Context) error {
+	if n.cancel != nil {
+		n.cancel()
+	}
+	n.wg.Wait()
+	if n.s3 != nil {
+		// Stop taking S3 requests and let those in flight finish while raft still runs.
+		if err := n.s3.Shutdown(ctx); err != nil {
+			n.log.Warn().Err(err).Msg("s3 listener drain")
+		}
+	}
+	e, g := n.parts()
+	if e != nil {
+		if err := e.Close(); err != nil {
+			n.log.Warn().Err(err).Msg("engine close")
+		}
+	}
+	if g != nil {
+		if err := g.Leave(5 * time.Second); err != nil {
+			n.log.Warn().Err(err).Msg("gossip leave")
+		}
+		_ = g.Shutdown()
+	}
+	if n.trans != nil {
+		_ = n.trans.Close()
+	}
+	if n.blobs != nil {
+		_ = n.blobs.Close()
+	}
+	if n.admin != nil {
+		return n.admin.Shutdown(ctx)
+	}
+	return nil
 }
 
 func (n *node) serve(srv *http.Server, ln net.Listener, name string) {
@@ -167,9 +433,41 @@ func (n *node) serve(srv *http.Server, ln net.Listener, name string) {
 	}
 }
 
-// Close drains the listeners within ctx's deadline.
-func (n *node) Close(ctx context.Context) error {
-	return n.admin.Shutdown(ctx)
+// Close stops the node within ctx's deadline.
+func (n *node) Close(ctx context.Context) error { return n.stop(ctx) }
+
+// newMetricsSink declares every package's metrics on one Prometheus sink.
+func newMetricsSink(reg *prometheus.Registry) (*httpapi.PromSink, error) {
+	sink := httpapi.NewPromSink(reg)
+	var all []httpapi.MetricDesc
+	for _, d := range wal.MetricDescs {
+		all = append(all, httpapi.MetricDesc(d))
+	}
+	for _, d := range snapshot.MetricDescs {
+		all = append(all, httpapi.MetricDesc(d))
+	}
+	for _, d := range fsm.MetricDescs {
+		all = append(all, httpapi.MetricDesc(d))
+	}
+	for _, d := range transport.MetricDescs {
+		all = append(all, httpapi.MetricDesc(d))
+	}
+	for _, d := range gossip.MetricDescs {
+		all = append(all, httpapi.MetricDesc(d))
+	}
+	for _, d := range engine.MetricDescs {
+		all = append(all, httpapi.MetricDesc(d))
+	}
+	for _, d := range blob.MetricDescs {
+		all = append(all, httpapi.MetricDesc(d))
+	}
+	for _, d := range s3api.MetricDescs {
+		all = append(all, httpapi.MetricDesc(d))
+	}
+	if err := sink.Declare(all...); err != nil {
+		return nil, err
+	}
+	return sink, nil
 }
 
 func printBanner(w io.Writer, n *node) {
@@ -182,12 +480,45 @@ func printBanner(w io.Writer, n *node) {
 	}
 	fmt.Fprintf(w, `
 NebulaIO %s — node %s (%s)
-  Admin:    http://%s   (/health/live, /health/ready, /metrics)
-  S3:       %s (not served by this build yet)
-  AccessKey: %s
-  SecretKey: %s
+  S3:         http://%s   (region %s)
+  Admin:      http://%s   (/health/live, /health/ready, /metrics, /api/v1/admin/)
+  Raft:       %s
+  Gossip:     %s
+  AccessKey:  %s
+  SecretKey:  %s
   AdminToken: %s
   Credentials file: %s
-`, version, n.cfg.NodeID, n.cfg.Cluster.NodeRole, host(n.adminAddr), n.cfg.S3.Address,
-		n.creds.AccessKey, n.creds.SecretKey, n.creds.AdminToken, n.credsAt)
+
+  Try: AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --endpoint-url http://%s s3 ls
+`, version, n.cfg.NodeID, n.cfg.Cluster.NodeRole, host(n.s3Addr), n.cfg.S3.Region, host(n.adminAddr),
+		n.trans.Addr(), n.gossip.Addr(), n.creds.AccessKey, n.creds.SecretKey, n.creds.AdminToken, n.credsAt,
+		n.creds.AccessKey, n.creds.SecretKey, host(n.s3Addr))
+}
+
+// kill stops the node abruptly, as a crash would look to the cluster: no leadership transfer,
+// no gossip leave. Tests use it.
+func (n *node) kill() {
+	if n.cancel != nil {
+		n.cancel()
+	}
+	n.wg.Wait()
+	e, g := n.parts()
+	if e != nil {
+		_ = e.Kill()
+	}
+	if g != nil {
+		_ = g.Shutdown()
+	}
+	if n.trans != nil {
+		_ = n.trans.Close()
+	}
+	if n.s3 != nil {
+		_ = n.s3.Close()
+	}
+	if n.blobs != nil {
+		_ = n.blobs.Close()
+	}
+	if n.admin != nil {
+		_ = n.admin.Close()
+	}
 }

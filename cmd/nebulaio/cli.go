@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// runCluster is `nebulaio cluster <nodes|health|promote ID|demote ID|remove ID>`: a thin client
+// of the admin API for people who prefer a CLI to curl.
+func runCluster(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("nebulaio cluster", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	admin := fs.String("admin", envOr("NEBULAIO_ADMIN_ADDRESS", "http://127.0.0.1:9001"), "admin API base URL (env NEBULAIO_ADMIN_ADDRESS)")
+	token := fs.String("token", os.Getenv("NEBULAIO_ADMIN_TOKEN"), "bearer token (env NEBULAIO_ADMIN_TOKEN; default: read from --data_dir)")
+	dataDir := fs.String("data_dir", "./data", "data directory whose credentials.json holds the token when --token is not given")
+	asJSON := fs.Bool("json", false, "print the raw JSON answer")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `usage: nebulaio cluster [flags] <command>
+
+commands:
+  nodes          list the nodes: raft membership and state, gossip status, addresses
+  health         leader, quorum size, healthy voters, failure tolerance
+  promote ID     make a non-voter a voter
+  demote ID      make a voter a non-voter
+  remove ID      remove a node from the raft configuration
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		fs.Usage()
+		return 2
+	}
+	if *token == "" {
+		if data, err := os.ReadFile(filepath.Join(*dataDir, credentialsFile)); err == nil {
+			var c credentials
+			if json.Unmarshal(data, &c) == nil {
+				*token = c.AdminToken
+			}
+		}
+	}
+	base := strings.TrimRight(*admin, "/")
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	var method, path string
+	switch cmd := rest[0]; {
+	case cmd == "nodes" && len(rest) == 1:
+		method, path = http.MethodGet, "/api/v1/admin/cluster/nodes"
+	case cmd == "health" && len(rest) == 1:
+		method, path = http.MethodGet, "/api/v1/admin/cluster/health"
+	case (cmd == "promote" || cmd == "demote") && len(rest) == 2:
+		method, path = http.MethodPost, "/api/v1/admin/cluster/nodes/"+rest[1]+"/"+cmd
+	case cmd == "remove" && len(rest) == 2:
+		method, path = http.MethodDelete, "/api/v1/admin/cluster/nodes/"+rest[1]
+	default:
+		fs.Usage()
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, base+path, nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "nebulaio: %v\n", err)
+		return 2
+	}
+	req.Header.Set("Authorization", "Bearer "+*token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintf(stderr, "nebulaio: %v\n", err)
+		return 1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Code, Message string }
+		if json.Unmarshal(body, &e) == nil && e.Code != "" {
+			fmt.Fprintf(stderr, "nebulaio: %s (%d %s): %s\n", rest[0], resp.StatusCode, e.Code, e.Message)
+		} else {
+			fmt.Fprintf(stderr, "nebulaio: %s: HTTP %d: %s\n", rest[0], resp.StatusCode, bytes.TrimSpace(body))
+		}
+		return 1
+	}
+	if *asJSON || rest[0] != "nodes" {
+		var out bytes.Buffer
+		if json.Indent(&out, body, "", "  ") != nil {
+			out.Write(body)
+		}
+		fmt.Fprintln(stdout, strings.TrimSpace(out.String()))
+		return 0
+	}
+	var list struct {
+		Nodes []struct {
+			ID           string `json:"id"`
+			Role         string `json:"role"`
+			Voter        bool   `json:"voter"`
+			InRaft       bool   `json:"in_raft"`
+			RaftState    string `json:"raft_state"`
+			RaftAddress  string `json:"raft_address"`
+			GossipStatus string `json:"gossip_status"`
+			Applied      uint64 `json:"applied_index"`
+		} `json:"nodes"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		fmt.Fprintf(stderr, "nebulaio: bad answer: %v\n", err)
+		return 1
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tROLE\tSUFFRAGE\tRAFT STATE\tGOSSIP\tAPPLIED\tRAFT ADDRESS")
+	for _, n := range list.Nodes {
+		suffrage := "voter"
+		switch {
+		case !n.InRaft:
+			suffrage = "-"
+		case !n.Voter:
+			suffrage = "nonvoter"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", n.ID, n.Role, suffrage, n.RaftState, n.GossipStatus, n.Applied, n.RaftAddress)
+	}
+	_ = tw.Flush()
+	return 0
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

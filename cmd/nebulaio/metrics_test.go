@@ -1,0 +1,55 @@
+package main
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestReadmeMetricsAreExported scrapes /metrics of a running node and checks that every metric
+// README.md documents is exported, and that every nebulaio_ metric exported is documented.
+func TestReadmeMetricsAreExported(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `(nebulaio_[a-z0-9_]+)` \\|").FindAllStringSubmatch(string(readme), -1) {
+		documented[m[1]] = true
+	}
+	if len(documented) == 0 {
+		t.Fatal("README.md documents no nebulaio_ metric")
+	}
+	tn := &testNode{id: "m1", cfg: newTestConfig(t, "m1", t.TempDir())}
+	startTestNode(t, tn)
+	defer tn.n.kill()
+	eventually(t, 15*time.Second, "leader", func() string {
+		if e, _ := tn.n.parts(); e == nil || !e.IsLeader() {
+			return "no leader"
+		}
+		return ""
+	})
+	code, body := adminCall(t, tn.adminURL(), "GET", "/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	exported := map[string]bool{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if name, ok := strings.CutPrefix(line, "# TYPE "); ok {
+			name, _, _ = strings.Cut(name, " ")
+			exported[name] = true
+		}
+	}
+	for name := range documented {
+		if !exported[name] {
+			t.Errorf("README.md documents %s but /metrics does not export it", name)
+		}
+	}
+	for name := range exported {
+		if strings.HasPrefix(name, "nebulaio_") && !documented[name] {
+			t.Errorf("/metrics exports %s but README.md does not document it", name)
+		}
+	}
+}

@@ -1,0 +1,140 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// NodeView is one node as the admin API shows it: its raft membership and state, its gossip
+// state and its addresses. Fields unknown to the answering node are empty.
+type NodeView struct {
+	ID            string `json:"id"`
+	Role          string `json:"role,omitempty"`
+	Voter         bool   `json:"voter"`       // a voter in the raft configuration
+	WantsVoter    bool   `json:"wants_voter"` // its configuration asks to vote
+	InRaft        bool   `json:"in_raft"`     // member of the raft configuration
+	RaftState     string `json:"raft_state"`  // Leader, Follower, Candidate, Shutdown, or unknown
+	RaftAddress   string `json:"raft_address,omitempty"`
+	S3Address     string `json:"s3_address,omitempty"`
+	AdminAddress  string `json:"admin_address,omitempty"`
+	GossipAddress string `json:"gossip_address,omitempty"`
+	GossipStatus  string `json:"gossip_status"` // alive, suspect, dead, left, or unknown
+	LastContactMS int64  `json:"last_contact_ms"`
+	AppliedIndex  uint64 `json:"applied_index"`
+	Version       string `json:"version,omitempty"`
+}
+
+// HealthView summarises the cluster's ability to commit writes.
+type HealthView struct {
+	Healthy          bool   `json:"healthy"` // a leader is known and failure_tolerance >= 0
+	LeaderID         string `json:"leader_id"`
+	LeaderAddress    string `json:"leader_address"`
+	Voters           int    `json:"voters"`
+	QuorumSize       int    `json:"quorum_size"`
+	HealthyVoters    int    `json:"healthy_voters"`
+	FailureTolerance int    `json:"failure_tolerance"` // voters that may still fail without losing quorum
+	Nonvoters        int    `json:"nonvoters"`
+}
+
+// Cluster is what the admin API needs of the node (engine plus gossip). Calls that need the
+// leader are forwarded by the implementation; errors are mapped to HTTP by APIError.
+type Cluster interface {
+	Nodes(ctx context.Context) ([]NodeView, error)
+	Health(ctx context.Context) (HealthView, error)
+	Promote(ctx context.Context, id string) error
+	Demote(ctx context.Context, id string) error
+	Remove(ctx context.Context, id string) error
+}
+
+// APIError is an error with the HTTP status and code the admin API answers with. A Cluster
+// implementation returns one (or wraps one) to choose the answer; anything else is a 500.
+type APIError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *APIError) Error() string { return e.Code + ": " + e.Message }
+
+// errorBody is the JSON of every admin API error.
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		ae = &APIError{Status: http.StatusInternalServerError, Code: "internal", Message: err.Error()}
+	}
+	if ae.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, ae.Status, errorBody{Code: ae.Code, Message: ae.Message})
+}
+
+// requireToken wraps h with bearer-token authentication (constant-time comparison).
+func requireToken(token string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="nebulaio-admin"`)
+			writeJSON(w, http.StatusUnauthorized, errorBody{Code: "unauthorized", Message: "missing or wrong bearer token (admin.token, NEBULAIO_ADMIN_TOKEN)"})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// AdminRoutes lists the authenticated admin API routes (method and pattern), for docs and tests.
+var AdminRoutes = []string{
+	"GET /api/v1/admin/cluster/nodes",
+	"POST /api/v1/admin/cluster/nodes/{id}/promote",
+	"POST /api/v1/admin/cluster/nodes/{id}/demote",
+	"DELETE /api/v1/admin/cluster/nodes/{id}",
+	"GET /api/v1/admin/cluster/health",
+}
+
+const adminCallTimeout = 15 * time.Second
+
+func registerClusterAPI(mux *http.ServeMux, token string, c Cluster) {
+	handle := func(pattern string, f func(ctx context.Context, r *http.Request) (any, error)) {
+		mux.Handle(pattern, requireToken(token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), adminCallTimeout)
+			defer cancel()
+			v, err := f(ctx, r)
+			if err != nil {
+				writeError(w, err)
+				return
+			}
+			writeJSON(w, http.StatusOK, v)
+		})))
+	}
+	handle(AdminRoutes[0], func(ctx context.Context, r *http.Request) (any, error) {
+		nodes, err := c.Nodes(ctx)
+		return map[string]any{"nodes": nodes}, err
+	})
+	handle(AdminRoutes[1], func(ctx context.Context, r *http.Request) (any, error) {
+		id := r.PathValue("id")
+		return map[string]string{"id": id, "result": "promoted"}, c.Promote(ctx, id)
+	})
+	handle(AdminRoutes[2], func(ctx context.Context, r *http.Request) (any, error) {
+		id := r.PathValue("id")
+		return map[string]string{"id": id, "result": "demoted"}, c.Demote(ctx, id)
+	})
+	handle(AdminRoutes[3], func(ctx context.Context, r *http.Request) (any, error) {
+		id := r.PathValue("id")
+		return map[string]string{"id": id, "result": "removed"}, c.Remove(ctx, id)
+	})
+	handle(AdminRoutes[4], func(ctx context.Context, r *http.Request) (any, error) {
+		return c.Health(ctx)
+	})
+	// Unknown routes under the API answer JSON too (and still require the token).
+	mux.Handle("/api/", requireToken(token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &APIError{Status: http.StatusNotFound, Code: "not_found", Message: "no such admin route: " + r.Method + " " + r.URL.Path})
+	})))
+}

@@ -1,0 +1,209 @@
+package s3
+
+import (
+	"encoding/xml"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/nebulaio/nebulaio/fsm"
+)
+
+type owner struct {
+	ID          string `xml:"ID"`
+	DisplayName string `xml:"DisplayName"`
+}
+
+type listAllMyBucketsResult struct {
+	XMLName xml.Name      `xml:"ListAllMyBucketsResult"`
+	Xmlns   string        `xml:"xmlns,attr"`
+	Owner   owner         `xml:"Owner"`
+	Buckets []bucketEntry `xml:"Buckets>Bucket"`
+}
+
+type bucketEntry struct {
+	Name         string `xml:"Name"`
+	CreationDate string `xml:"CreationDate"`
+}
+
+// s3Time formats t as S3's XML timestamps do.
+func s3Time(ns int64) string { return time.Unix(0, ns).UTC().Format("2006-01-02T15:04:05.000Z") }
+
+func (h *handler) listBuckets(rq *request) error {
+	if err := h.b.Sync(rq.r.Context()); err != nil {
+		return err
+	}
+	res := listAllMyBucketsResult{Xmlns: s3Namespace, Owner: owner{ID: rq.auth.AccessKey, DisplayName: rq.auth.AccessKey}}
+	res.Buckets = []bucketEntry{}
+	for _, b := range h.b.Buckets() {
+		res.Buckets = append(res.Buckets, bucketEntry{Name: b.Name, CreationDate: s3Time(b.Created)})
+	}
+	return writeXML(rq, res)
+}
+
+type createBucketConfiguration struct {
+	XMLName            xml.Name `xml:"CreateBucketConfiguration"`
+	LocationConstraint string   `xml:"LocationConstraint"`
+}
+
+func (h *handler) createBucket(rq *request) error {
+	body, err := readXMLBody(rq)
+	if err != nil {
+		return err
+	}
+	if len(body) > 0 {
+		var cfg createBucketConfiguration
+		if err := xml.Unmarshal(body, &cfg); err != nil {
+			return ErrMalformedXML.with("CreateBucketConfiguration: %v", err)
+		}
+		if lc := cfg.LocationConstraint; lc != "" && lc != h.region && !(lc == "US" && h.region == "us-east-1") {
+			return &Error{"InvalidLocationConstraint", http.StatusBadRequest, "The specified location constraint is not valid: this endpoint serves " + h.region}
+		}
+	}
+	res, err := h.propose(rq, &fsm.CreateBucket{Name: rq.bucket, Owner: rq.auth.AccessKey, Created: h.now().UnixNano()})
+	if err != nil {
+		return err
+	}
+	_ = res
+	rq.w.Header().Set("Location", "/"+rq.bucket)
+	rq.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (h *handler) deleteBucket(rq *request) error {
+	if _, err := h.propose(rq, &fsm.DeleteBucket{Name: rq.bucket}); err != nil {
+		return err
+	}
+	rq.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// bucketExists waits for a linearizable view and checks the bucket.
+func (h *handler) bucketExists(rq *request) error {
+	if err := h.b.Sync(rq.r.Context()); err != nil {
+		return err
+	}
+	_, err := h.b.Bucket(rq.bucket)
+	return err
+}
+
+func (h *handler) headBucket(rq *request) error {
+	if err := h.bucketExists(rq); err != nil {
+		return err
+	}
+	rq.w.Header().Set("x-amz-bucket-region", h.region)
+	rq.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+type locationConstraint struct {
+	XMLName xml.Name `xml:"LocationConstraint"`
+	Xmlns   string   `xml:"xmlns,attr"`
+	Value   string   `xml:",chardata"`
+}
+
+func (h *handler) getBucketLocation(rq *request) error {
+	if err := h.bucketExists(rq); err != nil {
+		return err
+	}
+	loc := h.region
+	if loc == "us-east-1" {
+		loc = "" // S3 reports the default region as an empty constraint
+	}
+	return writeXML(rq, locationConstraint{Xmlns: s3Namespace, Value: loc})
+}
+
+type versioningConfiguration struct {
+	XMLName xml.Name `xml:"VersioningConfiguration"`
+	Xmlns   string   `xml:"xmlns,attr"`
+}
+
+// getBucketVersioning reports versioning as never enabled (it is not implemented).
+func (h *handler) getBucketVersioning(rq *request) error {
+	if err := h.bucketExists(rq); err != nil {
+		return err
+	}
+	return writeXML(rq, versioningConfiguration{Xmlns: s3Namespace})
+}
+
+type grantee struct {
+	XMLNS       string `xml:"xmlns:xsi,attr"`
+	Type        string `xml:"xsi:type,attr"`
+	ID          string `xml:"ID"`
+	DisplayName string `xml:"DisplayName"`
+}
+
+type grant struct {
+	Grantee    grantee `xml:"Grantee"`
+	Permission string  `xml:"Permission"`
+}
+
+type accessControlPolicy struct {
+	XMLName xml.Name `xml:"AccessControlPolicy"`
+	Xmlns   string   `xml:"xmlns,attr"`
+	Owner   owner    `xml:"Owner"`
+	Grants  []grant  `xml:"AccessControlList>Grant"`
+}
+
+// getACL answers the canned private ACL: the owner has FULL_CONTROL. ACLs cannot be changed.
+func (h *handler) getACL(rq *request) error {
+	if err := h.b.Sync(rq.r.Context()); err != nil {
+		return err
+	}
+	b, err := h.b.Bucket(rq.bucket)
+	if err != nil {
+		return err
+	}
+	if rq.key != "" {
+		if _, err := h.b.Object(rq.bucket, rq.key); err != nil {
+			return err
+		}
+	}
+	o := owner{ID: b.Owner, DisplayName: b.Owner}
+	return writeXML(rq, accessControlPolicy{Xmlns: s3Namespace, Owner: o, Grants: []grant{{
+		Grantee:    grantee{XMLNS: "http://www.w3.org/2001/XMLSchema-instance", Type: "CanonicalUser", ID: o.ID, DisplayName: o.DisplayName},
+		Permission: "FULL_CONTROL",
+	}}})
+}
+
+// readXMLBody reads a small request body (bounded by maxXMLBody).
+func readXMLBody(rq *request) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(rq.body, maxXMLBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxXMLBody {
+		return nil, ErrMalformedXML.with("request body over %d bytes", maxXMLBody)
+	}
+	return b, nil
+}
+
+// propose replicates ev and turns an FSM rejection into an error. Blobs the event freed are
+// deleted after the commit.
+func (h *handler) propose(rq *request, ev fsm.Event) (*fsm.Result, error) {
+	res, err := h.b.Propose(rq.r.Context(), ev)
+	if err != nil {
+		return nil, err
+	}
+	if res == nil {
+		return nil, errors.New("s3: propose returned no result")
+	}
+	h.freeBlobs(res.FreedBlobs)
+	if res.Err != nil {
+		return res, res.Err
+	}
+	return res, nil
+}
+
+// freeBlobs deletes blobs nothing references any more. A failure leaves garbage, never a
+// dangling reference, so it is only logged.
+func (h *handler) freeBlobs(ids []string) {
+	for _, id := range ids {
+		if err := h.b.DeleteBlob(id); err != nil {
+			h.log.Warn().Err(err).Str("blob", id).Msg("s3: delete freed blob")
+			continue
+		}
+		h.m.Counter(MetricBlobsFreedTotal, 1)
+	}
+}

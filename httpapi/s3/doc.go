@@ -1,0 +1,179 @@
+// Package s3 serves the S3 API (:9000) on a NebulaIO node: SigV4 authentication (package
+// sigv4), S3 addressing and routing, the XML wire format, and the write and read paths that
+// join the metadata state machine (package fsm, through raft) with the node's blob store
+// (package engine/blob).
+//
+// Wiring is one call each:
+//
+//	backend := s3.NewEngineBackend(node, fsm, blobs, nodeID)
+//	handler := s3.NewHandler(s3.Options{Backend: backend, Credentials: creds, Region: region,
+//		Domain: domain, Logger: log, Metrics: sink})
+//
+// Backend is the seam: Propose (an fsm.Event in, the *fsm.Result out), Sync (a linearizable
+// read barrier), the FSM's read methods (Metadata), and PutBlob/OpenBlob/DeleteBlob
+// (BlobStore). Tests wrap it to inject faults.
+//
+// # Operations
+//
+//	operation                 request                               notes
+//	ListBuckets               GET /
+//	CreateBucket              PUT /b                                name rules (fsm); LocationConstraint must be the region
+//	DeleteBucket              DELETE /b                             BucketNotEmpty while objects or uploads remain
+//	HeadBucket                HEAD /b                               x-amz-bucket-region
+//	GetBucketLocation         GET /b?location                       "" for us-east-1, as S3
+//	GetBucketVersioning       GET /b?versioning                     always unversioned (empty configuration)
+//	GetBucketAcl/GetObjectAcl GET ?acl                              canned: the owner has FULL_CONTROL
+//	ListObjects (V1)          GET /b                                prefix, delimiter, marker, max-keys, encoding-type
+//	ListObjectsV2             GET /b?list-type=2                    + continuation-token, start-after, fetch-owner
+//	PutObject                 PUT /b/k                              Content-MD5, x-amz-checksum-*, x-amz-meta-*
+//	CopyObject                PUT /b/k + x-amz-copy-source          metadata COPY|REPLACE, x-amz-copy-source-if-*
+//	GetObject / HeadObject    GET|HEAD /b/k                         Range or partNumber, If-(None-)Match, If-(Un)Modified-Since, response-*
+//	DeleteObject              DELETE /b/k                           204 also for a missing key
+//	DeleteObjects             POST /b?delete                        ≤ 1000 keys, Quiet
+//	CreateMultipartUpload     POST /b/k?uploads
+//	UploadPart                PUT /b/k?partNumber=N&uploadId=U      1 ≤ N ≤ 10000
+//	UploadPartCopy            ... + x-amz-copy-source[-range]
+//	CompleteMultipartUpload   POST /b/k?uploadId=U                  ETag hex(md5(part md5s))-N; EntityTooSmall < 5 MiB
+//	AbortMultipartUpload      DELETE /b/k?uploadId=U                frees the parts' blobs
+//	ListParts                 GET /b/k?uploadId=U                   max-parts, part-number-marker
+//	ListMultipartUploads      GET /b?uploads                        prefix, delimiter, key-marker, upload-id-marker
+//
+// Addressing: path style, or virtual-hosted style when Options.Domain is set and the Host is
+// <bucket>.<Domain>[:port]. Every response carries x-amz-request-id (and x-amz-id-2).
+//
+// Authentication: every request must verify (header SigV4, presigned URL, aws-chunked
+// streaming signed or unsigned with trailers, UNSIGNED-PAYLOAD); there is no anonymous access.
+// Handlers read the payload only through sigv4's Result.Body, which verifies the SHA-256,
+// chunk signatures and x-amz-checksum-* as it streams; an error at the end of the body makes
+// the blob write fail, so nothing unverified is ever stored.
+//
+// # Not implemented (NotImplemented, 501)
+//
+// Versioning (versionId other than "null", ?versions), ACL and policy changes, tagging,
+// lifecycle, CORS, website, replication, encryption, object lock, browser POST uploads,
+// conditional PutObject (If-Match / If-None-Match on PUT), SigV2. Any query parameter that is neither one of the
+// parameters above nor x-* (the SDK's x-id, presigned X-Amz-*) is NotImplemented, so an
+// unsupported subresource is never silently treated as a plain GET or PUT. Abandoned
+// multipart uploads are freed by AbortMultipartUpload, or by AbortStaleUploads, which the
+// server must call periodically (see Maintenance). Composite (per-part) checksums of multipart objects are not computed: a completed object
+// carries no x-amz-checksum-*.
+//
+// # Errors
+//
+// Every failure is an S3 XML <Error> with Code, Message, Resource and RequestId (HEAD: status
+// only). Mapping:
+//
+//	source                                   code                              status
+//	fsm NoSuchBucket / NoSuchKey / NoSuchUpload                                404
+//	fsm BucketAlreadyExists / BucketAlreadyOwnedByYou / BucketNotEmpty         409
+//	fsm InvalidBucketName, KeyTooLongError, InvalidPart, InvalidPartOrder,
+//	    EntityTooSmall, BadDigest, InvalidArgument                             400
+//	sigv4 errors                             their code (SignatureDoesNotMatch, 403; ...)
+//	key > 1024 bytes                         KeyTooLongError                   400
+//	key with "..", NUL, invalid UTF-8        InvalidObjectName                 400
+//	malformed or oversized XML body          MalformedXML                      400
+//	Content-MD5 not base64 of 16 bytes       InvalidDigest                     400
+//	Content-MD5 mismatch                     BadDigest                         400
+//	body over 5 GiB (Options.MaxObjectSize)  EntityTooLarge                    400
+//	user metadata over 2 KiB                 MetadataTooLarge                  400
+//	range past the end                       InvalidRange (Content-Range */N)  416
+//	If-Match / If-Unmodified-Since fail      PreconditionFailed                412
+//	If-None-Match / If-Modified-Since        (304 Not Modified, no body)
+//	copy onto itself with COPY               InvalidRequest                    400
+//	unknown subresource, versioning, ...     NotImplemented                    501
+//	wrong method for the resource            MethodNotAllowed                  405
+//	engine ErrNoQuorum, ErrLeadershipLost,
+//	    ErrClosed, ErrNotLeader, timeouts,
+//	    object bytes on another node         ServiceUnavailable + Retry-After  503
+//	partNumber past the object's parts       InvalidPartNumber                 416
+//	conditional PUT (If-Match on PUT)        NotImplemented                    501
+//	blob fails its checksum, blob missing,
+//	    anything unexpected                  InternalError                     500
+//
+// # Write path and what a failure leaves behind
+//
+// PutObject, UploadPart and the copies stream the body into a new blob (ID: 128 random bits
+// in hex, chosen here, never derived from the key), which the blob store checksums, fsyncs
+// and publishes before the metadata event is proposed. Then:
+//
+//   - FSM rejects the event (bucket deleted meanwhile, upload aborted, ...): the blob is deleted
+//     at once; no object is visible.
+//   - Outcome unknown (ErrNoQuorum, ErrLeadershipLost, ctx cancelled): the blob is kept, because
+//     the entry may still commit and deleting its bytes would leave an object without data; the
+//     client gets 503. Such blobs are collected by CollectGarbage (see Maintenance) once
+//     older than its grace period.
+//   - Success: blobs the event freed (Result.FreedBlobs: the overwritten object, replaced or
+//     aborted parts, parts left out of a completion) are deleted after the commit. A failed
+//     delete is logged and leaves garbage, never a dangling reference.
+//
+// Copies write new blobs rather than sharing the source's: a DeleteObject of the source that
+// commits first would free blobs the copy's event then references.
+//
+// Memory is flat whatever the object size: bodies stream through sigv4's reader into the blob
+// store (one block buffer), and GET streams blobs to the client through one 64 KiB buffer.
+//
+// # Read path
+//
+// GET, HEAD and the listings first call Backend.Sync (linearizable), then read the FSM. A GET
+// reads its first buffer before writing the status line, so a blob that is missing or fails
+// its checksum at the start of the range is an InternalError response; a failure later cuts
+// the response short (fewer bytes than Content-Length), so the client sees an error. The
+// blob store verifies every block before returning its bytes: corrupt data is reported
+// (nebulaio_s3_corrupt_blobs_total, an error log) and never served.
+//
+// A GET racing an overwrite or delete of its key may find the blob it looked up already
+// freed (the writer deletes freed blobs right after its commit). If that happens at the first
+// blob, the GET re-reads the metadata and starts over (up to three times), so it returns the
+// old object, the new one or NoSuchKey, never an error. Open blob files stay readable after
+// a delete, so only a multipart object overwritten while a GET is between two of its parts
+// can still cut that response short.
+//
+// Idle timeout: every body read and response write that makes progress pushes the
+// connection's deadline Options.IdleTimeout ahead (http.ResponseController); a client that
+// stalls longer gets RequestTimeout (or a closed connection) and its partial blob is
+// discarded. There is no whole-request timeout, so large transfers are not capped.
+//
+// # Decisions
+//
+//   - Content-Type defaults to binary/octet-stream on read, as S3.
+//   - The V2 continuation token is the fsm NextMarker in unpadded base64url; a token that is
+//     not canonical base64url is InvalidArgument (found by FuzzListQuery).
+//   - max-keys=0 answers an empty, untruncated page (fsm reads 0 as "default").
+//   - encoding-type=url encodes Key, Prefix, Delimiter, StartAfter, markers and common
+//     prefixes with form encoding ('+' for space), leaving '/' as is.
+//   - x-amz-checksum-* values are returned on GET/HEAD only with x-amz-checksum-mode: ENABLED
+//     and a whole-object read, since a range cannot match a whole-object checksum.
+//   - Multiple byte ranges, or an unparsable Range, are ignored (the whole object is served),
+//     as S3 does; a range starting past the end is InvalidRange.
+//   - A PUT first checks its bucket (and UploadPart its upload) locally, then after a read
+//     barrier, so a missing bucket is refused before any byte is stored; the FSM's check at
+//     apply time is the authoritative one.
+//
+// # Clusters
+//
+// Object bytes stay on the node that received the upload (fsm.Blob.Nodes names it); the
+// metadata is everywhere. Until the cluster data plane moves bytes between nodes, a GET or
+// copy on a node that does not hold the blob answers 503 ServiceUnavailable (not
+// InternalError: nothing is corrupt), and a delete on another node leaves the bytes to that
+// node's CollectGarbage (the blob is unreferenced once the delete commits).
+//
+// # Maintenance
+//
+// The handler starts no goroutines. The server calls, periodically:
+//
+//   - CollectGarbage(ctx, backend, blobs, grace, now) on every node: lists the local blobs,
+//     then (after a read barrier) walks every object and every part of every open upload, and
+//     deletes the blobs published more than grace ago that nothing references. It holds the
+//     set of referenced blob IDs in memory for the pass.
+//   - AbortStaleUploads(ctx, backend, olderThan, now) on the leader: aborts uploads initiated
+//     more than olderThan ago (S3's lifecycle "AbortIncompleteMultipartUpload"), freeing parts.
+//
+// # Metrics
+//
+// The label-free seam of docs/CONVENTIONS.md; MetricDescs lists every name.
+// nebulaio_s3_requests_total counts requests; "by operation and status" is one counter per
+// operation (nebulaio_s3_op_<snake_case_operation>_total, e.g.
+// nebulaio_s3_op_put_object_total) and one per status class (nebulaio_s3_responses_4xx_total);
+// nebulaio_s3_request_seconds is the latency histogram; bytes in (decoded payload) and out
+// (response bodies) are counters.
+package s3

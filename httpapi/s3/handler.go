@@ -1,0 +1,504 @@
+package s3
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/rs/zerolog"
+
+	"github.com/nebulaio/nebulaio/httpapi/sigv4"
+)
+
+// Credentials is one access key and its secret.
+type Credentials = sigv4.Credentials
+
+// Options configures the S3 handler. Backend and at least one credential are required.
+type Options struct {
+	Backend Backend
+	// Credentials are the accepted access keys (the root credentials).
+	Credentials []Credentials
+	// Region is the region the endpoint answers for (default us-east-1); GetBucketLocation
+	// reports it and SigV4 scopes must name it.
+	Region string
+	// Domain enables virtual-hosted-style addressing: a request to <bucket>.<Domain> addresses
+	// <bucket>. Requests to any other host are path-style. Empty: path-style only.
+	Domain string
+	Logger zerolog.Logger
+	// Metrics receives request metrics (see MetricDescs); nil records nothing.
+	Metrics Metrics
+	// MinPartSize is the smallest size of every multipart part but the last; 0 means S3's
+	// 5 MiB. It travels in the CompleteMultipartUpload event.
+	MinPartSize uint64
+	// MaxObjectSize bounds a single PutObject or UploadPart body; 0 means 5 GiB.
+	MaxObjectSize int64
+	// Now is the clock (SigV4 skew checks and object times); nil means time.Now.
+	Now func() time.Time
+	// IdleTimeout bounds how long a request body read or a response write may make no
+	// progress (a stalled or slow-loris client); each read or write that makes progress
+	// extends the connection's deadline (http.ResponseController), so large transfers are not
+	// limited as a whole. 0 means 2 minutes.
+	IdleTimeout time.Duration
+}
+
+// Limits.
+const (
+	defaultMaxObjectSize = 5 << 30
+	maxKeyLen            = 1024
+	maxUserMetadata      = 2 << 10 // S3: user metadata keys and values, 2 KiB in all
+	maxXMLBody           = 4 << 20 // DeleteObjects (1000 keys) and completion lists (10000 parts)
+	defaultIdleTimeout   = 2 * time.Minute
+	s3Namespace          = "http://s3.amazonaws.com/doc/2006-03-01/"
+)
+
+type handler struct {
+	b        Backend
+	v        *sigv4.Verifier
+	region   string
+	domain   string
+	log      zerolog.Logger
+	m        Metrics
+	minPart  uint64
+	maxSize  int64
+	now      func() time.Time
+	idle     time.Duration
+	idPrefix string
+	seq      atomic.Uint64 // request ID counter
+	inflight atomic.Int64  // requests being served
+}
+
+var _ http.Handler = (*handler)(nil)
+
+// NewHandler returns the S3 API handler. It panics if opts.Backend is nil or a credential
+// has an empty access or secret key (wiring bugs: the server generates root credentials
+// before it builds the handler).
+func NewHandler(opts Options) http.Handler {
+	if opts.Backend == nil {
+		panic("s3: Options.Backend is nil")
+	}
+	for _, c := range opts.Credentials {
+		if c.AccessKey == "" || c.SecretKey == "" {
+			panic("s3: Options.Credentials holds an empty access or secret key")
+		}
+	}
+	h := &handler{
+		b: opts.Backend, region: opts.Region, domain: strings.ToLower(opts.Domain), log: opts.Logger,
+		m: opts.Metrics, minPart: opts.MinPartSize, maxSize: opts.MaxObjectSize, now: opts.Now,
+	}
+	if h.region == "" {
+		h.region = sigv4.DefaultRegion
+	}
+	if h.m == nil {
+		h.m = nopMetrics{}
+	}
+	if h.maxSize <= 0 {
+		h.maxSize = defaultMaxObjectSize
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	h.idle = opts.IdleTimeout
+	if h.idle <= 0 {
+		h.idle = defaultIdleTimeout
+	}
+	h.v = &sigv4.Verifier{Store: sigv4.NewStaticStore(opts.Credentials...), Region: h.region, Now: h.now}
+	var p [4]byte
+	_, _ = rand.Read(p[:])
+	h.idPrefix = strings.ToUpper(hex.EncodeToString(p[:]))
+	return h
+}
+
+// request is one S3 request being served.
+type request struct {
+	w      *respWriter
+	r      *http.Request
+	id     string
+	op     string
+	bucket string
+	key    string
+	q      url.Values
+	auth   *sigv4.Result
+	body   io.Reader // the authenticated, decoded payload, counted into bytes-in
+	bytes  *int64
+}
+
+type handlerFunc func(h *handler, rq *request) error
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rw := &respWriter{ResponseWriter: w, dl: newDeadlines(w, h.idle)}
+	id := fmt.Sprintf("%s%012X", h.idPrefix, h.seq.Add(1))
+	hd := w.Header()
+	hd.Set("x-amz-request-id", id)
+	hd.Set("x-amz-id-2", id)
+	hd.Set("Server", "NebulaIO")
+	var in int64
+	rw.rangeSize = -1
+	rq := &request{w: rw, r: r, id: id, op: "Unknown", bytes: &in}
+	h.m.Gauge(MetricInflightRequests, float64(h.inflight.Add(1)))
+	defer func() {
+		h.m.Gauge(MetricInflightRequests, float64(h.inflight.Add(-1)))
+		h.record(rq, start)
+	}()
+	if err := h.serve(rq); err != nil {
+		h.writeError(rq, err)
+	}
+}
+
+func (h *handler) record(rq *request, start time.Time) {
+	status := rq.w.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	h.m.Counter(MetricRequestsTotal, 1)
+	h.m.Counter(opMetrics[rq.op], 1)
+	switch {
+	case status >= 500:
+		h.m.Counter(MetricResponses5xx, 1)
+	case status >= 400:
+		h.m.Counter(MetricResponses4xx, 1)
+	case status >= 300:
+		h.m.Counter(MetricResponses3xx, 1)
+	default:
+		h.m.Counter(MetricResponses2xx, 1)
+	}
+	h.m.Observe(MetricRequestSeconds, time.Since(start).Seconds())
+	if *rq.bytes > 0 {
+		h.m.Counter(MetricBytesInTotal, float64(*rq.bytes))
+	}
+	if rq.w.written > 0 {
+		h.m.Counter(MetricBytesOutTotal, float64(rq.w.written))
+	}
+	ev := h.log.Debug()
+	if status >= 500 {
+		ev = h.log.Warn()
+	}
+	ev.Str("request_id", rq.id).Str("op", rq.op).Str("method", rq.r.Method).Str("bucket", rq.bucket).
+		Str("key", rq.key).Int("status", status).Int64("in", *rq.bytes).Int64("out", rq.w.written).
+		Dur("took", time.Since(start)).Msg("s3 request")
+}
+
+// serve addresses, authenticates, validates and dispatches one request.
+func (h *handler) serve(rq *request) error {
+	r := rq.r
+	rq.bucket, rq.key = h.address(r)
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return ErrInvalidArgument.with("query string: %v", err)
+	}
+	rq.q = q
+	op, fn, rerr := route(r.Method, rq.bucket, rq.key, q, r.Header.Get("X-Amz-Copy-Source") != "")
+	rq.op = op
+	auth, err := h.v.Verify(r)
+	if err != nil {
+		return err
+	}
+	rq.auth = auth
+	rq.body = &countReader{r: auth.Body, n: rq.bytes, dl: rq.w.dl}
+	if rerr != nil {
+		return rerr
+	}
+	if rq.key != "" {
+		if err := checkKey(rq.key); err != nil {
+			return err
+		}
+	}
+	return fn(h, rq)
+}
+
+// address returns the bucket and key r addresses, virtual-hosted style when its Host is a
+// subdomain of the configured domain, else path style.
+func (h *handler) address(r *http.Request) (bucket, key string) {
+	path := r.URL.Path
+	if h.domain != "" {
+		host := strings.ToLower(r.Host)
+		if hh, _, err := net.SplitHostPort(host); err == nil {
+			host = hh
+		}
+		if b, ok := strings.CutSuffix(host, "."+h.domain); ok && b != "" {
+			return b, strings.TrimPrefix(path, "/")
+		}
+	}
+	path = strings.TrimPrefix(path, "/")
+	bucket, key, _ = strings.Cut(path, "/")
+	return bucket, key
+}
+
+// checkKey applies the key rules: at most 1024 bytes, valid UTF-8, no NUL, no ".." segment.
+func checkKey(key string) error {
+	if len(key) > maxKeyLen {
+		return ErrKeyTooLong.with("key is %d bytes; the limit is %d", len(key), maxKeyLen)
+	}
+	if !utf8.ValidString(key) || strings.IndexByte(key, 0) >= 0 {
+		return ErrInvalidObjectName.with("key contains invalid UTF-8 or a NUL byte")
+	}
+	for _, seg := range strings.Split(key, "/") {
+		if seg == ".." {
+			return ErrInvalidObjectName.with("key contains a '..' segment")
+		}
+	}
+	return nil
+}
+
+// Query parameters that are not subresources, or are subresources we implement; any other
+// key is NotImplemented (x-* keys, such as the SDK's x-id and presigned X-Amz-*, are ignored).
+var knownParams = map[string]bool{
+	"list-type": true, "prefix": true, "delimiter": true, "max-keys": true, "marker": true,
+	"continuation-token": true, "start-after": true, "fetch-owner": true, "encoding-type": true,
+	"uploads": true, "key-marker": true, "upload-id-marker": true, "max-uploads": true,
+	"uploadId": true, "partNumber": true, "max-parts": true, "part-number-marker": true,
+	"response-content-type": true, "response-content-language": true, "response-expires": true,
+	"response-cache-control": true, "response-content-disposition": true,
+	"response-content-encoding": true, "location": true, "delete": true, "acl": true,
+	"versioning": true, "versionId": true,
+}
+
+// route picks the operation for a request. The returned op is reported in metrics even when
+// err is set.
+func route(method, bucket, key string, q url.Values, copySource bool) (string, handlerFunc, error) {
+	for k := range q {
+		if !knownParams[k] && !strings.HasPrefix(strings.ToLower(k), "x-") {
+			return "Unknown", nil, ErrNotImplemented.with("the ?%s subresource or parameter is not implemented", k)
+		}
+	}
+	has := func(k string) bool { _, ok := q[k]; return ok }
+	if v, ok := q["versionId"]; ok && v[0] != "" && v[0] != "null" {
+		return "Unknown", nil, ErrNotImplemented.with("versioning is not implemented")
+	}
+	switch {
+	case bucket == "":
+		if method == http.MethodGet {
+			return "ListBuckets", (*handler).listBuckets, nil
+		}
+	case key == "":
+		switch method {
+		case http.MethodPut:
+			if has("acl") || has("versioning") {
+				return "Unknown", nil, ErrNotImplemented.with("bucket configuration is not implemented")
+			}
+			return "CreateBucket", (*handler).createBucket, nil
+		case http.MethodDelete:
+			return "DeleteBucket", (*handler).deleteBucket, nil
+		case http.MethodHead:
+			return "HeadBucket", (*handler).headBucket, nil
+		case http.MethodGet:
+			switch {
+			case has("location"):
+				return "GetBucketLocation", (*handler).getBucketLocation, nil
+			case has("versioning"):
+				return "GetBucketVersioning", (*handler).getBucketVersioning, nil
+			case has("acl"):
+				return "GetBucketAcl", (*handler).getACL, nil
+			case has("uploads"):
+				return "ListMultipartUploads", (*handler).listUploads, nil
+			case q.Get("list-type") == "2":
+				return "ListObjectsV2", (*handler).listObjectsV2, nil
+			case has("list-type"):
+				return "ListObjects", nil, ErrInvalidArgument.with("list-type must be 2")
+			}
+			return "ListObjects", (*handler).listObjectsV1, nil
+		case http.MethodPost:
+			if has("delete") {
+				return "DeleteObjects", (*handler).deleteObjects, nil
+			}
+			return "Unknown", nil, ErrNotImplemented.with("POST uploads (browser forms) are not implemented")
+		}
+	default:
+		switch method {
+		case http.MethodPut:
+			switch {
+			case has("acl"):
+				return "Unknown", nil, ErrNotImplemented.with("object ACLs are not implemented")
+			case has("uploadId") && has("partNumber"):
+				if copySource {
+					return "UploadPartCopy", (*handler).uploadPartCopy, nil
+				}
+				return "UploadPart", (*handler).uploadPart, nil
+			case has("uploadId") || has("partNumber"):
+				return "UploadPart", nil, ErrInvalidArgument.with("UploadPart needs both uploadId and partNumber")
+			case copySource:
+				return "CopyObject", (*handler).copyObject, nil
+			}
+			return "PutObject", (*handler).putObject, nil
+		case http.MethodGet:
+			switch {
+			case has("uploadId"):
+				return "ListParts", (*handler).listParts, nil
+			case has("acl"):
+				return "GetObjectAcl", (*handler).getACL, nil
+			}
+			return "GetObject", (*handler).getObject, nil
+		case http.MethodHead:
+			return "HeadObject", (*handler).headObject, nil
+		case http.MethodDelete:
+			if has("uploadId") {
+				return "AbortMultipartUpload", (*handler).abortUpload, nil
+			}
+			return "DeleteObject", (*handler).deleteObject, nil
+		case http.MethodPost:
+			switch {
+			case has("uploads"):
+				return "CreateMultipartUpload", (*handler).createUpload, nil
+			case has("uploadId"):
+				return "CompleteMultipartUpload", (*handler).completeUpload, nil
+			}
+			return "Unknown", nil, ErrNotImplemented.with("this POST is not implemented")
+		}
+	}
+	return "Unknown", nil, ErrMethodNotAllowed.with("%s is not allowed here", method)
+}
+
+// writeError sends err as an S3 error document (no body for HEAD).
+func (h *handler) writeError(rq *request, err error) {
+	ae := toAPIError(err)
+	if ae.Code == ErrInternal.Code {
+		h.log.Error().Err(err).Str("request_id", rq.id).Str("op", rq.op).Str("bucket", rq.bucket).
+			Str("key", rq.key).Msg("s3 internal error")
+	}
+	h.m.Counter(MetricErrorsTotal, 1)
+	if rq.w.wroteHeader {
+		return // mid-body: the short response tells the client
+	}
+	hd := rq.w.Header()
+	resetHeaders(hd)
+	if ae.Status == http.StatusServiceUnavailable {
+		hd.Set("Retry-After", "1")
+	}
+	if ae.Status == http.StatusRequestedRangeNotSatisfiable && rq.w.rangeSize >= 0 {
+		hd.Set("Content-Range", fmt.Sprintf("bytes */%d", rq.w.rangeSize))
+	}
+	if rq.r.Method == http.MethodHead {
+		rq.w.WriteHeader(ae.Status)
+		return
+	}
+	resource := rq.r.URL.Path
+	body, _ := xml.Marshal(errorResponse{Code: ae.Code, Message: ae.Message, Resource: resource, RequestID: rq.id, HostID: rq.id})
+	hd.Set("Content-Type", "application/xml")
+	hd.Set("Content-Length", fmt.Sprint(len(xml.Header)+len(body)))
+	rq.w.WriteHeader(ae.Status)
+	_, _ = io.WriteString(rq.w, xml.Header)
+	_, _ = rq.w.Write(body)
+}
+
+// resetHeaders drops every header but the request IDs and Server (object headers set before
+// a failure or a retry).
+func resetHeaders(hd http.Header) {
+	for k := range hd {
+		if k != "X-Amz-Request-Id" && k != "X-Amz-Id-2" && k != "Server" {
+			delete(hd, k)
+		}
+	}
+}
+
+// writeXML sends v as a 200 XML document.
+func writeXML(rq *request, v any) error {
+	body, err := xml.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("s3: encode response: %w", err)
+	}
+	hd := rq.w.Header()
+	hd.Set("Content-Type", "application/xml")
+	hd.Set("Content-Length", fmt.Sprint(len(xml.Header)+len(body)))
+	rq.w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(rq.w, xml.Header)
+	_, _ = rq.w.Write(body)
+	return nil
+}
+
+// respWriter records the status and the body bytes written.
+type respWriter struct {
+	http.ResponseWriter
+	dl          *deadlines
+	status      int
+	wroteHeader bool
+	written     int64
+	rangeSize   int64 // object size for a 416's Content-Range; set by GET before range checks
+}
+
+func (w *respWriter) WriteHeader(code int) {
+	if w.wroteHeader {
+		return
+	}
+	w.wroteHeader = true
+	w.status = code
+	w.dl.extendWrite()
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *respWriter) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	w.dl.extendWrite()
+	n, err := w.ResponseWriter.Write(p)
+	w.written += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// countReader counts the bytes read through it.
+type countReader struct {
+	r  io.Reader
+	n  *int64
+	dl *deadlines
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	c.dl.extendRead()
+	n, err := c.r.Read(p)
+	*c.n += int64(n)
+	return n, err
+}
+
+// deadlines keeps a connection's read and write deadlines idle+now ahead while a request makes
+// progress. Extending costs a syscall-free timer reset in net/http, but is still done at most
+// every idle/8 per direction.
+type deadlines struct {
+	rc                  *http.ResponseController
+	idle                time.Duration
+	lastRead, lastWrite time.Time
+	noRead, noWrite     bool // the writer does not support deadlines
+}
+
+// newDeadlines also clears a write deadline an earlier request on the same keep-alive
+// connection left behind (net/http resets only the read deadline between requests).
+func newDeadlines(w http.ResponseWriter, idle time.Duration) *deadlines {
+	d := &deadlines{rc: http.NewResponseController(w), idle: idle}
+	if err := d.rc.SetWriteDeadline(time.Time{}); err != nil {
+		d.noWrite = true
+	}
+	return d
+}
+
+func (d *deadlines) extendRead() {
+	now := time.Now()
+	if d.noRead || now.Sub(d.lastRead) < d.idle/8 {
+		return
+	}
+	d.lastRead = now
+	if err := d.rc.SetReadDeadline(now.Add(d.idle)); err != nil {
+		d.noRead = true
+	}
+}
+
+func (d *deadlines) extendWrite() {
+	now := time.Now()
+	if d.noWrite || now.Sub(d.lastWrite) < d.idle/8 {
+		return
+	}
+	d.lastWrite = now
+	if err := d.rc.SetWriteDeadline(now.Add(d.idle)); err != nil {
+		d.noWrite = true
+	}
+}

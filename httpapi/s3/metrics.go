@@ -1,0 +1,105 @@
+package s3
+
+import "strings"
+
+// Metrics receives this package's measurements. A nil Metrics is valid and records nothing.
+type Metrics interface {
+	Counter(name string, delta float64) // monotonically increasing; names end in _total
+	Gauge(name string, value float64)   // set to the current value
+	Observe(name string, value float64) // histogram sample; durations in seconds, names end in _seconds
+}
+
+// MetricDesc documents one metric this package reports.
+type MetricDesc struct {
+	Name string // nebulaio_<subsystem>_<name>
+	Kind string // "counter", "gauge" or "histogram"
+	Help string
+}
+
+// Metric names. The seam has no labels, so "requests by operation and status" is a family of
+// label-free counters: one per operation (MetricOpPrefix + snake_case(op) + "_total", e.g.
+// nebulaio_s3_op_put_object_total) and one per status class (nebulaio_s3_responses_4xx_total).
+const (
+	MetricRequestsTotal    = "nebulaio_s3_requests_total"
+	MetricRequestSeconds   = "nebulaio_s3_request_seconds"
+	MetricBytesInTotal     = "nebulaio_s3_received_bytes_total"
+	MetricBytesOutTotal    = "nebulaio_s3_sent_bytes_total"
+	MetricErrorsTotal      = "nebulaio_s3_errors_total"
+	MetricCorruptTotal     = "nebulaio_s3_corrupt_blobs_total"
+	MetricBlobsFreedTotal  = "nebulaio_s3_blobs_deleted_total"
+	MetricResponses2xx     = "nebulaio_s3_responses_2xx_total"
+	MetricResponses3xx     = "nebulaio_s3_responses_3xx_total"
+	MetricResponses4xx     = "nebulaio_s3_responses_4xx_total"
+	MetricResponses5xx     = "nebulaio_s3_responses_5xx_total"
+	MetricOpPrefix         = "nebulaio_s3_op_"
+	MetricInflightRequests = "nebulaio_s3_inflight_requests"
+)
+
+// operations lists every operation name the router can report (S3's names).
+var operations = []string{
+	"ListBuckets", "CreateBucket", "DeleteBucket", "HeadBucket", "GetBucketLocation",
+	"GetBucketVersioning", "GetBucketAcl", "GetObjectAcl",
+	"ListObjects", "ListObjectsV2", "ListMultipartUploads",
+	"PutObject", "CopyObject", "GetObject", "HeadObject", "DeleteObject", "DeleteObjects",
+	"CreateMultipartUpload", "UploadPart", "UploadPartCopy", "CompleteMultipartUpload",
+	"AbortMultipartUpload", "ListParts", "Unknown",
+}
+
+// opMetric returns the per-operation counter name of op.
+func opMetric(op string) string {
+	var b strings.Builder
+	b.WriteString(MetricOpPrefix)
+	for i, r := range op {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	b.WriteString("_total")
+	return b.String()
+}
+
+// opMetrics maps each operation to its counter name, computed once.
+var opMetrics = func() map[string]string {
+	m := make(map[string]string, len(operations))
+	for _, op := range operations {
+		m[op] = opMetric(op)
+	}
+	return m
+}()
+
+// MetricDescs lists every metric the package reports; the README table and the Prometheus
+// registration are built from it, and a test checks that each one is exported.
+var MetricDescs = buildMetricDescs()
+
+func buildMetricDescs() []MetricDesc {
+	d := []MetricDesc{
+		{MetricRequestsTotal, "counter", "S3 requests served, every operation and status."},
+		{MetricRequestSeconds, "histogram", "Time from request headers to the end of the response, seconds."},
+		{MetricBytesInTotal, "counter", "Payload bytes received in S3 request bodies (decoded)."},
+		{MetricBytesOutTotal, "counter", "Bytes written in S3 response bodies."},
+		{MetricErrorsTotal, "counter", "S3 requests answered with an error document (4xx or 5xx)."},
+		{MetricCorruptTotal, "counter", "Reads that found a blob failing its checksum (not served)."},
+		{MetricBlobsFreedTotal, "counter", "Blobs deleted after the metadata stopped referencing them, or after a rejected write."},
+		{MetricResponses2xx, "counter", "S3 responses with a 2xx status."},
+		{MetricResponses3xx, "counter", "S3 responses with a 3xx status (304 Not Modified)."},
+		{MetricResponses4xx, "counter", "S3 responses with a 4xx status."},
+		{MetricResponses5xx, "counter", "S3 responses with a 5xx status."},
+		{MetricInflightRequests, "gauge", "S3 requests being served now."},
+	}
+	for _, op := range operations {
+		d = append(d, MetricDesc{opMetric(op), "counter", "S3 " + op + " requests (any status)."})
+	}
+	return d
+}
+
+type nopMetrics struct{}
+
+var _ Metrics = nopMetrics{}
+
+func (nopMetrics) Counter(string, float64) {}
+func (nopMetrics) Gauge(string, float64)   {}
+func (nopMetrics) Observe(string, float64) {}

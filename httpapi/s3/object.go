@@ -1,0 +1,779 @@
+package s3
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nebulaio/nebulaio/fsm"
+)
+
+// newID returns 128 random bits in hex: blob and upload IDs, never derived from a key.
+func newID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("s3: crypto/rand failed: " + err.Error()) // unreachable on Linux
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// storedBlob is a blob written for one request.
+type storedBlob struct {
+	id    string
+	size  int64
+	md5   []byte
+	nodes []string // the nodes holding the bytes (recorded in the object's placement)
+}
+
+// guardReader remembers the first error of the reader it wraps (the authenticated body: its
+// errors carry the S3 code) and enforces the size limit.
+type guardReader struct {
+	r   io.Reader
+	max int64
+	n   int64
+	err error
+}
+
+func (g *guardReader) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	g.n += int64(n)
+	if g.n > g.max {
+		g.err = ErrEntityTooLarge.with("body over %d bytes", g.max)
+		return n, g.err
+	}
+	if err != nil && err != io.EOF && g.err == nil {
+		g.err = err
+	}
+	return n, err
+}
+
+// writeBlob streams src into a new blob and checks its size and Content-MD5 (wantMD5 nil: not
+// sent). On any failure no blob is left behind.
+func (h *handler) writeBlob(ctx context.Context, src io.Reader, size int64, wantMD5 []byte) (storedBlob, error) {
+	id := newID()
+	g := &guardReader{r: src, max: h.maxSize}
+	n, sum, nodes, err := h.b.PutBlob(ctx, id, g, size, wantMD5)
+	if err == nil && g.err != nil {
+		h.discardBlob(id) // a store that swallowed the reader's error
+		err = g.err
+	}
+	if err != nil {
+		if g.err != nil {
+			return storedBlob{}, g.err
+		}
+		return storedBlob{}, fmt.Errorf("s3: store blob: %w", err)
+	}
+	return storedBlob{id: id, size: n, md5: sum, nodes: nodes}, nil
+}
+
+func (h *handler) discardBlob(id string) {
+	if err := h.b.DeleteBlob(id); err != nil {
+		h.log.Warn().Err(err).Str("blob", id).Msg("s3: delete unused blob")
+		return
+	}
+	h.m.Counter(MetricBlobsFreedTotal, 1)
+}
+
+// commit proposes an event that references the new blob id. A rejection deletes the blob (no
+// visible object, no garbage). An unknown outcome (no quorum, leadership lost) keeps it: the
+// write may still commit, and deleting the bytes then would leave a dangling object.
+func (h *handler) commit(rq *request, ev fsm.Event, blobID string) (*fsm.Result, error) {
+	res, err := h.propose(rq, ev)
+	if err != nil {
+		var fe *fsm.Error
+		var ae *Error
+		if errors.As(err, &fe) || errors.As(err, &ae) {
+			h.discardBlob(blobID)
+		} else {
+			h.log.Warn().Err(err).Str("blob", blobID).Str("request_id", rq.id).
+				Msg("s3: write outcome unknown; blob kept for garbage collection")
+		}
+		return nil, err
+	}
+	return res, nil
+}
+
+// contentMD5 decodes the Content-MD5 header (nil when absent).
+func contentMD5(hd http.Header) ([]byte, error) {
+	v, ok := hd["Content-Md5"]
+	if !ok {
+		return nil, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v[0]))
+	if err != nil || len(b) != md5.Size {
+		return nil, ErrInvalidDigest
+	}
+	return b, nil
+}
+
+// metaFromHeaders reads the object metadata a PUT, copy (REPLACE) or upload sets.
+func metaFromHeaders(hd http.Header, contentEncoding string) (fsm.ObjectMeta, error) {
+	m := fsm.ObjectMeta{
+		ContentType:        hd.Get("Content-Type"),
+		ContentEncoding:    contentEncoding,
+		ContentDisposition: hd.Get("Content-Disposition"),
+		CacheControl:       hd.Get("Cache-Control"),
+	}
+	user := map[string]string{}
+	total := 0
+	for k, vs := range hd {
+		name, ok := strings.CutPrefix(strings.ToLower(k), "x-amz-meta-")
+		if !ok {
+			continue
+		}
+		if name == "" {
+			return m, ErrInvalidArgument.with("empty x-amz-meta- header name")
+		}
+		v := strings.Join(vs, ",")
+		total += len(name) + len(v)
+		user[name] = v
+	}
+	if total > maxUserMetadata {
+		return m, ErrMetadataTooLarge.with("user metadata is %d bytes; the limit is %d", total, maxUserMetadata)
+	}
+	m.UserMetadata = fsm.SortedPairs(user)
+	return m, nil
+}
+
+// checksumPairs returns the x-amz-checksum-* the client sent (verified by sigv4 by now).
+func checksumPairs(rq *request) []fsm.Pair {
+	if c, ok := rq.auth.Checksum(); ok {
+		return []fsm.Pair{{Key: string(c.Algorithm), Value: c.Value}}
+	}
+	return nil
+}
+
+// requireBucket checks the bucket before any bytes are stored: locally first, then after a
+// read barrier (a follower may not have applied a bucket created a moment ago).
+func (h *handler) requireBucket(rq *request, name string) error {
+	if _, err := h.b.Bucket(name); err == nil {
+		return nil
+	}
+	if err := h.b.Sync(rq.r.Context()); err != nil {
+		return err
+	}
+	_, err := h.b.Bucket(name)
+	return err
+}
+
+func (h *handler) bodySize(rq *request) (int64, error) {
+	size := rq.auth.ContentLength
+	if size > h.maxSize {
+		return 0, ErrEntityTooLarge.with("%d bytes; the limit is %d", size, h.maxSize)
+	}
+	return size, nil
+}
+
+func (h *handler) putObject(rq *request) error {
+	if rq.r.Header.Get("If-None-Match") != "" || rq.r.Header.Get("If-Match") != "" {
+		// Conditional writes would need the check inside the FSM's apply; refusing beats
+		// silently overwriting.
+		return ErrNotImplemented.with("conditional PutObject (If-Match, If-None-Match) is not implemented")
+	}
+	size, err := h.bodySize(rq)
+	if err != nil {
+		return err
+	}
+	meta, err := metaFromHeaders(rq.r.Header, rq.auth.ContentEncoding)
+	if err != nil {
+		return err
+	}
+	wantMD5, err := contentMD5(rq.r.Header)
+	if err != nil {
+		return err
+	}
+	if err := h.requireBucket(rq, rq.bucket); err != nil {
+		return err
+	}
+	sb, err := h.writeBlob(rq.r.Context(), rq.body, size, wantMD5)
+	if err != nil {
+		return err
+	}
+	sums := checksumPairs(rq)
+	etag := hex.EncodeToString(sb.md5)
+	ev := &fsm.PutObject{
+		Bucket: rq.bucket, Key: rq.key, Size: uint64(sb.size), ETag: etag, Meta: meta,
+		Checksums: sums, Blobs: []fsm.Blob{{ID: sb.id, Size: uint64(sb.size), Nodes: sb.nodes}},
+		ModTime: h.now().UnixNano(),
+	}
+	if _, err := h.commit(rq, ev, sb.id); err != nil {
+		return err
+	}
+	hd := rq.w.Header()
+	hd.Set("ETag", `"`+etag+`"`)
+	for _, p := range sums {
+		hd.Set("x-amz-checksum-"+strings.ToLower(p.Key), p.Value)
+	}
+	rq.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (h *handler) getObject(rq *request) error  { return h.serveObject(rq, true) }
+func (h *handler) headObject(rq *request) error { return h.serveObject(rq, false) }
+
+// errObjectChanged: the object was overwritten or deleted between reading its metadata and
+// opening its first blob (whose bytes the overwrite freed); the GET starts over.
+var errObjectChanged = errors.New("s3: object changed while being read")
+
+// serveObject answers GET and HEAD, starting over (a few times) when a concurrent overwrite
+// freed the blob it was about to read: a reader sees the old or the new object, never a 500.
+func (h *handler) serveObject(rq *request, withBody bool) error {
+	if err := h.b.Sync(rq.r.Context()); err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		err := h.serveObjectOnce(rq, withBody)
+		if !errors.Is(err, errObjectChanged) || attempt == 3 {
+			return err
+		}
+		resetHeaders(rq.w.Header())
+	}
+}
+
+// serveObjectOnce: preconditions, range, headers, then the bytes.
+func (h *handler) serveObjectOnce(rq *request, withBody bool) error {
+	o, err := h.b.Object(rq.bucket, rq.key)
+	if err != nil {
+		return err
+	}
+	rq.w.rangeSize = int64(o.Size)
+	hd := rq.w.Header()
+	mtime := time.Unix(0, o.ModTime).UTC()
+	notModified, err := checkPreconditions(rq.r.Header, "", o.ETag, mtime)
+	if err != nil {
+		return err
+	}
+	if notModified {
+		hd.Set("ETag", `"`+o.ETag+`"`)
+		hd.Set("Last-Modified", mtime.Format(http.TimeFormat))
+		rq.w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	start, length, partial, err := parseRange(rq.r.Header.Get("Range"), int64(o.Size))
+	if err != nil {
+		return err
+	}
+	if v, ok := rq.q["partNumber"]; ok {
+		if rq.r.Header.Get("Range") != "" {
+			return ErrInvalidRequest.with("Cannot specify both Range header and partNumber query parameter")
+		}
+		if start, length, err = partRange(&o, v[0]); err != nil {
+			return err
+		}
+		partial = true
+	}
+	setObjectHeaders(hd, &o, mtime)
+	if withBody {
+		applyResponseOverrides(hd, rq.q)
+	}
+	if !partial && strings.EqualFold(rq.r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") {
+		for _, p := range o.Checksums {
+			hd.Set("x-amz-checksum-"+strings.ToLower(p.Key), p.Value)
+		}
+	}
+	status := http.StatusOK
+	if partial {
+		status = http.StatusPartialContent
+		hd.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+length-1, o.Size))
+	}
+	hd.Set("Content-Length", strconv.FormatInt(length, 10))
+	if !withBody || length == 0 {
+		rq.w.WriteHeader(status)
+		return nil
+	}
+	rd := h.newObjectReader(o.Blobs, start, length)
+	defer rd.Close()
+	// Read the first buffer before the status line: a missing or corrupt blob at the start is
+	// then an error response, not a truncated 200.
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	n, err := io.ReadFull(rd, buf[:min(int64(len(buf)), length)])
+	if errors.Is(err, ErrBlobNotFound) {
+		// Freed by an overwrite or delete that committed after we read the metadata?
+		now, oerr := h.b.Object(rq.bucket, rq.key)
+		switch {
+		case oerr != nil:
+			return oerr // deleted meanwhile: NoSuchKey
+		case now.ETag != o.ETag || now.ModTime != o.ModTime || !sameBlobs(now.Blobs, o.Blobs):
+			return errObjectChanged
+		}
+	}
+	if err != nil {
+		return h.readFailed(rq, err)
+	}
+	rq.w.WriteHeader(status)
+	if _, err := rq.w.Write(buf[:n]); err != nil {
+		return nil // client gone
+	}
+	if _, err := io.CopyBuffer(rq.w, rd, buf); err != nil {
+		// Headers are out: cutting the response short (Content-Length unmet) is how the
+		// client learns; the bytes that failed their checksum were never sent.
+		_ = h.readFailed(rq, err)
+	}
+	return nil
+}
+
+// copyBufs holds the 64 KiB buffers GET streams through.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+func sameBlobs(a, b []fsm.Blob) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID {
+			return false
+		}
+	}
+	return true
+}
+
+// ErrInvalidPartNumber: GET/HEAD ?partNumber past the object's parts.
+var ErrInvalidPartNumber = &Error{"InvalidPartNumber", http.StatusRequestedRangeNotSatisfiable, "The requested partnumber is not satisfiable."}
+
+// partRange returns the byte range of part number v of o. Every part of a completed
+// multipart object is one blob (UploadPart writes one), so part n is Blobs[n-1]; an object
+// not made by multipart upload has the single part 1.
+func partRange(o *fsm.ObjectInfo, v string) (start, length int64, err error) {
+	n, perr := strconv.Atoi(v)
+	if perr != nil || n < 1 || n > fsm.MaxPartNumber {
+		return 0, 0, ErrInvalidArgument.with("Part number must be an integer between 1 and %d, inclusive", fsm.MaxPartNumber)
+	}
+	if o.PartsCount == 0 {
+		if n != 1 {
+			return 0, 0, ErrInvalidPartNumber
+		}
+		return 0, int64(o.Size), nil
+	}
+	if int(o.PartsCount) != len(o.Blobs) {
+		return 0, 0, ErrNotImplemented.with("this object's parts are not one blob each")
+	}
+	if n > len(o.Blobs) {
+		return 0, 0, ErrInvalidPartNumber
+	}
+	for _, b := range o.Blobs[:n-1] {
+		start += int64(b.Size)
+	}
+	return start, int64(o.Blobs[n-1].Size), nil
+}
+
+func (h *handler) readFailed(rq *request, err error) error {
+	if errors.Is(err, ErrBlobCorrupt) || errors.Is(err, ErrBlobNotFound) {
+		h.m.Counter(MetricCorruptTotal, 1)
+		h.log.Error().Err(err).Str("request_id", rq.id).Str("bucket", rq.bucket).Str("key", rq.key).
+			Msg("s3: object data failed verification; not served")
+		if errors.Is(err, ErrBlobNotFound) {
+			return ErrInternal.with("object data missing")
+		}
+		return err
+	}
+	return err
+}
+
+func setObjectHeaders(hd http.Header, o *fsm.ObjectInfo, mtime time.Time) {
+	hd.Set("ETag", `"`+o.ETag+`"`)
+	hd.Set("Last-Modified", mtime.Format(http.TimeFormat))
+	hd.Set("Accept-Ranges", "bytes")
+	ct := o.Meta.ContentType
+	if ct == "" {
+		ct = "binary/octet-stream"
+	}
+	hd.Set("Content-Type", ct)
+	if o.Meta.ContentEncoding != "" {
+		hd.Set("Content-Encoding", o.Meta.ContentEncoding)
+	}
+	if o.Meta.ContentDisposition != "" {
+		hd.Set("Content-Disposition", o.Meta.ContentDisposition)
+	}
+	if o.Meta.CacheControl != "" {
+		hd.Set("Cache-Control", o.Meta.CacheControl)
+	}
+	for _, p := range o.Meta.UserMetadata {
+		hd.Set("x-amz-meta-"+p.Key, p.Value)
+	}
+	if o.PartsCount > 0 {
+		hd.Set("x-amz-mp-parts-count", strconv.Itoa(int(o.PartsCount)))
+	}
+}
+
+// applyResponseOverrides applies GET's response-* query parameters.
+func applyResponseOverrides(hd http.Header, q url.Values) {
+	for param, header := range map[string]string{
+		"response-content-type": "Content-Type", "response-content-language": "Content-Language",
+		"response-expires": "Expires", "response-cache-control": "Cache-Control",
+		"response-content-disposition": "Content-Disposition", "response-content-encoding": "Content-Encoding",
+	} {
+		if v := q.Get(param); v != "" {
+			hd.Set(header, v)
+		}
+	}
+}
+
+// etagMatches reports whether an If-Match/If-None-Match list names etag ("*" names any).
+func etagMatches(list, etag string) bool {
+	for _, t := range strings.Split(list, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || strings.Trim(t, `"`) == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// checkPreconditions evaluates the four conditional headers (prefix "" for GET/HEAD,
+// "X-Amz-Copy-Source-" for a copy source) in RFC 7232 order, as S3 does: If-Match before
+// If-Unmodified-Since, If-None-Match before If-Modified-Since. It returns notModified for a
+// GET that should answer 304; a copy source answers 412 instead.
+func checkPreconditions(hd http.Header, prefix, etag string, mtime time.Time) (notModified bool, err error) {
+	mtime = mtime.Truncate(time.Second)
+	if v := hd.Get(prefix + "If-Match"); v != "" {
+		if !etagMatches(v, etag) {
+			return false, ErrPreconditionFailed.with("If-Match: the ETag is %q", etag)
+		}
+	} else if v := hd.Get(prefix + "If-Unmodified-Since"); v != "" {
+		if t, err := http.ParseTime(v); err == nil && mtime.After(t) {
+			return false, ErrPreconditionFailed.with("If-Unmodified-Since: modified at %s", mtime.Format(http.TimeFormat))
+		}
+	}
+	if v := hd.Get(prefix + "If-None-Match"); v != "" {
+		if etagMatches(v, etag) {
+			notModified = true
+		}
+	} else if v := hd.Get(prefix + "If-Modified-Since"); v != "" {
+		if t, err := http.ParseTime(v); err == nil && !mtime.After(t) {
+			notModified = true
+		}
+	}
+	if notModified && prefix != "" {
+		return false, ErrPreconditionFailed.with("copy source not modified")
+	}
+	return notModified, nil
+}
+
+// parseRange interprets a Range header for an object of size bytes. A header S3 ignores
+// (not bytes=, several ranges, unparsable, end before start) serves the whole object; a
+// range that starts past the end is InvalidRange.
+func parseRange(spec string, size int64) (start, length int64, partial bool, err error) {
+	full := func() (int64, int64, bool, error) { return 0, size, false, nil }
+	s, ok := strings.CutPrefix(strings.TrimSpace(spec), "bytes=")
+	if !ok || strings.Contains(s, ",") {
+		return full()
+	}
+	a, b, ok := strings.Cut(strings.TrimSpace(s), "-")
+	if !ok {
+		return full()
+	}
+	if a == "" {
+		n, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || n < 0 {
+			return full()
+		}
+		if n == 0 || size == 0 {
+			return 0, 0, false, ErrInvalidRange.with("suffix range %q of a %d-byte object", spec, size)
+		}
+		n = min(n, size)
+		return size - n, n, true, nil
+	}
+	first, err := strconv.ParseInt(a, 10, 64)
+	if err != nil || first < 0 {
+		return full()
+	}
+	last := size - 1
+	if b != "" {
+		l, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || l < first {
+			return full()
+		}
+		last = min(l, size-1)
+	}
+	if first >= size {
+		return 0, 0, false, ErrInvalidRange.with("range %q starts past the end of a %d-byte object", spec, size)
+	}
+	return first, last - first + 1, true, nil
+}
+
+// objectReader reads [start, start+length) of an object made of blobs, opening each blob
+// only when the read reaches it.
+type objectReader struct {
+	h      *handler
+	blobs  []fsm.Blob
+	idx    int   // current blob
+	off    int64 // offset to read from within blobs[idx]
+	remain int64 // bytes left in the whole range
+	cur    io.ReadSeekCloser
+	curLen int64 // bytes left to read from cur
+}
+
+func (h *handler) newObjectReader(blobs []fsm.Blob, start, length int64) *objectReader {
+	r := &objectReader{h: h, blobs: blobs, remain: length}
+	for r.idx < len(blobs) && start >= int64(blobs[r.idx].Size) {
+		start -= int64(blobs[r.idx].Size)
+		r.idx++
+	}
+	r.off = start
+	return r
+}
+
+func (r *objectReader) Read(p []byte) (int, error) {
+	if r.remain == 0 {
+		return 0, io.EOF
+	}
+	for r.cur == nil || r.curLen == 0 {
+		if r.cur != nil {
+			_ = r.cur.Close()
+			r.cur = nil
+			r.idx++
+			r.off = 0
+		}
+		if r.idx >= len(r.blobs) {
+			return 0, fmt.Errorf("%w: object metadata lists fewer bytes than its size", ErrBlobCorrupt)
+		}
+		b := r.blobs[r.idx]
+		if int64(b.Size) == r.off {
+			r.idx++
+			r.off = 0
+			continue
+		}
+		f, err := r.h.b.OpenBlob(b.ID, b.Nodes)
+		if errors.Is(err, ErrBlobNotFound) && len(b.Nodes) > 0 && !slices.Contains(b.Nodes, r.h.b.NodeID()) {
+			return 0, ErrDataElsewhere.with("object data is held by node(s) %v, which this node cannot reach", b.Nodes)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("blob %s: %w", b.ID, err)
+		}
+		if _, err := f.Seek(r.off, io.SeekStart); err != nil {
+			_ = f.Close()
+			return 0, fmt.Errorf("blob %s: seek: %w", b.ID, err)
+		}
+		r.cur, r.curLen = f, int64(b.Size)-r.off
+	}
+	if int64(len(p)) > r.curLen {
+		p = p[:r.curLen]
+	}
+	if int64(len(p)) > r.remain {
+		p = p[:r.remain]
+	}
+	n, err := r.cur.Read(p)
+	r.curLen -= int64(n)
+	r.remain -= int64(n)
+	if err == nil && r.curLen == 0 {
+		// At the blob's end an empty Read lets the store check its whole-blob checksum
+		// (blocks were verified one by one already).
+		_, err = r.cur.Read(p[:0])
+	}
+	if err == io.EOF {
+		if r.curLen > 0 {
+			return n, fmt.Errorf("%w: blob %s shorter than its metadata", ErrBlobCorrupt, r.blobs[r.idx].ID)
+		}
+		err = nil
+	}
+	if err != nil {
+		return n, fmt.Errorf("blob %s: %w", r.blobs[r.idx].ID, err)
+	}
+	return n, nil
+}
+
+func (r *objectReader) Close() error {
+	if r.cur != nil {
+		err := r.cur.Close()
+		r.cur = nil
+		return err
+	}
+	return nil
+}
+
+func (h *handler) deleteObject(rq *request) error {
+	_, err := h.propose(rq, &fsm.DeleteObject{Bucket: rq.bucket, Key: rq.key})
+	if err != nil && !errors.Is(err, &fsm.Error{Code: fsm.CodeNoSuchKey}) {
+		return err
+	}
+	rq.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type deleteRequest struct {
+	XMLName xml.Name `xml:"Delete"`
+	Quiet   bool     `xml:"Quiet"`
+	Objects []struct {
+		Key       string `xml:"Key"`
+		VersionID string `xml:"VersionId"`
+	} `xml:"Object"`
+}
+
+type deletedEntry struct {
+	Key string `xml:"Key"`
+}
+
+type deleteError struct {
+	Key     string `xml:"Key"`
+	Code    string `xml:"Code"`
+	Message string `xml:"Message"`
+}
+
+type deleteResult struct {
+	XMLName xml.Name       `xml:"DeleteResult"`
+	Xmlns   string         `xml:"xmlns,attr"`
+	Deleted []deletedEntry `xml:"Deleted"`
+	Errors  []deleteError  `xml:"Error"`
+}
+
+const maxDeleteKeys = 1000
+
+func (h *handler) deleteObjects(rq *request) error {
+	body, err := readXMLBody(rq)
+	if err != nil {
+		return err
+	}
+	var req deleteRequest
+	if err := xml.Unmarshal(body, &req); err != nil {
+		return ErrMalformedXML.with("Delete: %v", err)
+	}
+	if len(req.Objects) == 0 || len(req.Objects) > maxDeleteKeys {
+		return ErrMalformedXML.with("Delete lists %d objects; 1..%d allowed", len(req.Objects), maxDeleteKeys)
+	}
+	res := deleteResult{Xmlns: s3Namespace}
+	var keys []string
+	for _, o := range req.Objects {
+		switch err := checkKeyOrEmpty(o.Key); {
+		case err != nil:
+			ae := toAPIError(err)
+			res.Errors = append(res.Errors, deleteError{Key: o.Key, Code: ae.Code, Message: ae.Message})
+		case o.VersionID != "" && o.VersionID != "null":
+			res.Errors = append(res.Errors, deleteError{Key: o.Key, Code: ErrNotImplemented.Code, Message: "versioning is not implemented"})
+		default:
+			keys = append(keys, o.Key)
+		}
+	}
+	if len(keys) > 0 {
+		out, err := h.propose(rq, &fsm.DeleteObjects{Bucket: rq.bucket, Keys: keys})
+		if err != nil {
+			return err
+		}
+		for _, d := range out.Deleted {
+			if d.Err == nil || d.Err.Code == fsm.CodeNoSuchKey {
+				// S3 reports a missing key as deleted.
+				if !req.Quiet {
+					res.Deleted = append(res.Deleted, deletedEntry{Key: d.Key})
+				}
+				continue
+			}
+			ae := toAPIError(d.Err)
+			res.Errors = append(res.Errors, deleteError{Key: d.Key, Code: ae.Code, Message: ae.Message})
+		}
+	} else if err := h.bucketExists(rq); err != nil {
+		return err
+	}
+	return writeXML(rq, res)
+}
+
+func checkKeyOrEmpty(key string) error {
+	if key == "" {
+		return ErrInvalidArgument.with("empty key")
+	}
+	return checkKey(key)
+}
+
+// parseCopySource splits x-amz-copy-source ("[/]bucket/key[?versionId=null]", URL-encoded).
+func parseCopySource(v string) (bucket, key string, err error) {
+	v, query, _ := strings.Cut(v, "?")
+	if query != "" {
+		q, perr := url.ParseQuery(query)
+		if perr != nil || (q.Get("versionId") != "" && q.Get("versionId") != "null") {
+			return "", "", ErrNotImplemented.with("copying a version is not implemented")
+		}
+	}
+	s, err := url.PathUnescape(v)
+	if err != nil {
+		return "", "", ErrInvalidArgument.with("x-amz-copy-source is not URL-encoded correctly")
+	}
+	s = strings.TrimPrefix(s, "/")
+	bucket, key, ok := strings.Cut(s, "/")
+	if !ok || bucket == "" || key == "" {
+		return "", "", ErrInvalidArgument.with("x-amz-copy-source must be bucket/key")
+	}
+	if err := checkKey(key); err != nil {
+		return "", "", err
+	}
+	return bucket, key, nil
+}
+
+// copySource resolves and checks the source object of a copy.
+func (h *handler) copySource(rq *request) (fsm.ObjectInfo, error) {
+	sb, sk, err := parseCopySource(rq.r.Header.Get("X-Amz-Copy-Source"))
+	if err != nil {
+		return fsm.ObjectInfo{}, err
+	}
+	if err := h.b.Sync(rq.r.Context()); err != nil {
+		return fsm.ObjectInfo{}, err
+	}
+	src, err := h.b.Object(sb, sk)
+	if err != nil {
+		return fsm.ObjectInfo{}, err
+	}
+	if _, err := checkPreconditions(rq.r.Header, "X-Amz-Copy-Source-", src.ETag, time.Unix(0, src.ModTime).UTC()); err != nil {
+		return fsm.ObjectInfo{}, err
+	}
+	return src, nil
+}
+
+type copyObjectResult struct {
+	XMLName      xml.Name `xml:"CopyObjectResult"`
+	Xmlns        string   `xml:"xmlns,attr"`
+	LastModified string   `xml:"LastModified"`
+	ETag         string   `xml:"ETag"`
+}
+
+func (h *handler) copyObject(rq *request) error {
+	directive := rq.r.Header.Get("X-Amz-Metadata-Directive")
+	if directive != "" && directive != "COPY" && directive != "REPLACE" {
+		return ErrInvalidArgument.with("x-amz-metadata-directive must be COPY or REPLACE, not %q", directive)
+	}
+	src, err := h.copySource(rq)
+	if err != nil {
+		return err
+	}
+	if err := h.requireBucket(rq, rq.bucket); err != nil {
+		return err
+	}
+	meta := src.Meta
+	if directive == "REPLACE" {
+		if meta, err = metaFromHeaders(rq.r.Header, rq.r.Header.Get("Content-Encoding")); err != nil {
+			return err
+		}
+	} else if src.Bucket == rq.bucket && src.Key == rq.key {
+		return ErrInvalidRequest.with("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata.")
+	}
+	// The bytes are copied into a new blob rather than shared: a concurrent delete of the
+	// source frees its blobs as soon as it commits, before this event could reference them.
+	rd := h.newObjectReader(src.Blobs, 0, int64(src.Size))
+	sb, err := h.writeBlob(rq.r.Context(), rd, int64(src.Size), nil)
+	rd.Close()
+	if err != nil {
+		return h.readFailed(rq, err)
+	}
+	etag := hex.EncodeToString(sb.md5)
+	now := h.now()
+	ev := &fsm.PutObject{
+		Bucket: rq.bucket, Key: rq.key, Size: uint64(sb.size), ETag: etag, Meta: meta,
+		Checksums: src.Checksums, Blobs: []fsm.Blob{{ID: sb.id, Size: uint64(sb.size), Nodes: sb.nodes}},
+		ModTime: now.UnixNano(),
+	}
+	if _, err := h.commit(rq, ev, sb.id); err != nil {
+		return err
+	}
+	return writeXML(rq, copyObjectResult{Xmlns: s3Namespace, LastModified: s3Time(now.UnixNano()), ETag: `"` + etag + `"`})
+}
