@@ -33,6 +33,7 @@ test:
 
 ## bench: the benchmarks of bench/ (peers side by side); BENCH=regexp BENCHTIME=1s|100x
 bench:
+	mkdir -p bin
 	cd bench && $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem -timeout 60m ./... | tee ../bin/bench.txt
 
 ## fuzz: every fuzz target in fuzz/ for FUZZTIME each (the seed corpora also run in make test)

@@ -23,16 +23,29 @@ wait_http() {
 	done
 }
 
-echo "== single node: start, probe, stop"
+export AWS_ACCESS_KEY_ID=E2ESINGLE$$ AWS_SECRET_ACCESS_KEY=e2e-single-secret-$$-$RANDOM
+
+echo "== single node: start, probe, S3 with the AWS CLI, stop"
 c=$RUN_ID-single
-docker run -d --name "$c" -p 127.0.0.1::9001 "$IMAGE" >/dev/null
+docker run -d --name "$c" -p 127.0.0.1::9000 -p 127.0.0.1::9001 \
+	-e NEBULAIO_ACCESS_KEY="$AWS_ACCESS_KEY_ID" -e NEBULAIO_SECRET_KEY="$AWS_SECRET_ACCESS_KEY" "$IMAGE" >/dev/null
 containers+=("$c")
 port=$(docker port "$c" 9001/tcp | head -1 | sed 's/.*://')
+s3port=$(docker port "$c" 9000/tcp | head -1 | sed 's/.*://')
 wait_http "http://127.0.0.1:$port/health/live" 30 || fail "/health/live did not answer within 30s"
-curl -fsS "http://127.0.0.1:$port/metrics" | grep -q '^go_goroutines' || fail "/metrics lacks go_goroutines"
+wait_http "http://127.0.0.1:$port/health/ready" 30 || fail "/health/ready did not answer 200 within 30s"
+metrics=$(curl -fsS "http://127.0.0.1:$port/metrics") || fail "/metrics did not answer"
+grep -q '^go_goroutines' <<<"$metrics" || fail "/metrics lacks go_goroutines"
+if command -v aws >/dev/null; then
+	ENDPOINT=http://127.0.0.1:$s3port ./scripts/e2e-s3.sh || fail "S3 end-to-end with the AWS CLI"
+else
+	fail "the aws CLI is not installed (apt-get install -y awscli; .ci/run does it)"
+fi
 docker stop -t 20 "$c" >/dev/null
 code=$(docker inspect -f '{{.State.ExitCode}}' "$c")
 [ "$code" = 0 ] || fail "exit code after docker stop (SIGTERM) is $code, want 0"
-echo "   ok: live, metrics, clean stop"
+echo "   ok: live, ready, metrics, AWS CLI, clean stop"
+
+./scripts/e2e-cluster.sh || fail "cluster end-to-end"
 
 echo "e2e PASSED"
