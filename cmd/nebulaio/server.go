@@ -440,34 +440,31 @@ func (n *node) Close(ctx context.Context) error { return n.stop(ctx) }
 func newMetricsSink(reg *prometheus.Registry) (*httpapi.PromSink, error) {
 	sink := httpapi.NewPromSink(reg)
 	var all []httpapi.MetricDesc
-	for _, d := range wal.MetricDescs {
-		all = append(all, httpapi.MetricDesc(d))
-	}
-	for _, d := range snapshot.MetricDescs {
-		all = append(all, httpapi.MetricDesc(d))
-	}
-	for _, d := range fsm.MetricDescs {
-		all = append(all, httpapi.MetricDesc(d))
-	}
-	for _, d := range transport.MetricDescs {
-		all = append(all, httpapi.MetricDesc(d))
-	}
-	for _, d := range gossip.MetricDescs {
-		all = append(all, httpapi.MetricDesc(d))
-	}
-	for _, d := range engine.MetricDescs {
-		all = append(all, httpapi.MetricDesc(d))
-	}
-	for _, d := range blob.MetricDescs {
-		all = append(all, httpapi.MetricDesc(d))
-	}
-	for _, d := range s3api.MetricDescs {
-		all = append(all, httpapi.MetricDesc(d))
-	}
+	all = appendDescs(all, wal.MetricDescs)
+	all = appendDescs(all, snapshot.MetricDescs)
+	all = appendDescs(all, fsm.MetricDescs)
+	all = appendDescs(all, transport.MetricDescs)
+	all = appendDescs(all, gossip.MetricDescs)
+	all = appendDescs(all, engine.MetricDescs)
+	all = appendDescs(all, blob.MetricDescs)
+	all = appendDescs(all, s3api.MetricDescs)
 	if err := sink.Declare(all...); err != nil {
 		return nil, err
 	}
 	return sink, nil
+}
+
+// appendDescs converts a library's metric table (each library declares the same struct; see
+// docs/CONVENTIONS.md) to the adapter's.
+func appendDescs[D ~struct {
+	Name string
+	Kind string
+	Help string
+}](all []httpapi.MetricDesc, descs []D) []httpapi.MetricDesc {
+	for _, d := range descs {
+		all = append(all, httpapi.MetricDesc(d))
+	}
+	return all
 }
 
 func printBanner(w io.Writer, n *node) {
