@@ -260,7 +260,7 @@ func (n *node) startCluster(ctx context.Context, sink *httpapi.PromSink, gossipU
 		},
 		JoinAddresses: cfg.Cluster.JoinAddresses,
 		SecretKey:     key,
-		Logger:        n.log.With().Str("component", "gossip").Logger(),
+		Logger:        n.log,
 		Metrics:       sink,
 	})
 	if err != nil {
