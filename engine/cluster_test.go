@@ -35,6 +35,7 @@ func (c *testCluster) mu() *sync.Mutex { return &c.lock }
 type clusterOpts struct {
 	maxLogEntries int
 	snapInterval  time.Duration
+	coalesce      bool
 }
 
 type testNode struct {
@@ -99,7 +100,7 @@ func (c *testCluster) start(tn *testNode, bootstrap bool) {
 	node, err := Open(Config{
 		NodeID: tn.id, Dir: tn.dir, Transport: trans, FSM: tn.fsm, Results: kvResults{},
 		Bootstrap: bootstrap, ElectionTimeout: testElection, HeartbeatTimeout: testHeartbeat,
-		MaxLogEntries: c.opts.maxLogEntries, SnapshotInterval: c.opts.snapInterval,
+		MaxLogEntries: c.opts.maxLogEntries, SnapshotInterval: c.opts.snapInterval, Coalesce: c.opts.coalesce,
 		Logger: logger,
 	})
 	if err != nil {

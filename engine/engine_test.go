@@ -59,7 +59,13 @@ func TestSingleNodeSurvivesRestart(t *testing.T) {
 // is killed abruptly; a new leader must appear within 3 election timeouts; every acknowledged
 // write must be on every node once the old leader is back.
 func TestLeaderFailoverLosesNoAcknowledgedWrite(t *testing.T) {
-	c := newCluster(t, 3, clusterOpts{})
+	for _, coalesce := range []bool{false, true} {
+		t.Run(fmt.Sprintf("coalesce=%v", coalesce), func(t *testing.T) { testLeaderFailover(t, coalesce) })
+	}
+}
+
+func testLeaderFailover(t *testing.T, coalesce bool) {
+	c := newCluster(t, 3, clusterOpts{coalesce: coalesce})
 	var (
 		mu    sync.Mutex
 		acked = map[string]string{}

@@ -26,6 +26,9 @@ func newAppliedFSM(inner raft.FSM) *appliedFSM {
 }
 
 func (f *appliedFSM) Apply(l *raft.Log) any {
+	if l.Type == raft.LogCommand && isEnvelope(l.Data) {
+		return f.ApplyBatch([]*raft.Log{l})[0]
+	}
 	r := f.inner.Apply(l)
 	f.advance(l.Index)
 	return r
@@ -35,19 +38,21 @@ func (f *appliedFSM) ApplyBatch(logs []*raft.Log) []any {
 	if len(logs) == 0 {
 		return nil
 	}
+	last := logs[len(logs)-1].Index
+	flat, spans := expand(logs) // coalesced proposals become their sub-entries again
 	var out []any
 	if b, ok := f.inner.(raft.BatchingFSM); ok {
-		out = b.ApplyBatch(logs)
+		out = b.ApplyBatch(flat)
 	} else {
-		out = make([]any, len(logs))
-		for i, l := range logs {
+		out = make([]any, len(flat))
+		for i, l := range flat {
 			if l.Type == raft.LogCommand { // configuration entries are raft's, not the FSM's
 				out[i] = f.inner.Apply(l)
 			}
 		}
 	}
-	f.advance(logs[len(logs)-1].Index)
-	return out
+	f.advance(last)
+	return fold(out, spans)
 }
 
 func (f *appliedFSM) Snapshot() (raft.FSMSnapshot, error) { return f.inner.Snapshot() }

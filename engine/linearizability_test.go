@@ -60,7 +60,13 @@ var registerModel = porcupine.Model{
 // porcupine. A put whose outcome is unknown (error) may take effect at any later time, so it is
 // recorded with an open-ended return; a failed get is dropped (it observed nothing).
 func TestLinearizableAcrossFailover(t *testing.T) {
-	c := newCluster(t, 3, clusterOpts{})
+	for _, coalesce := range []bool{false, true} {
+		t.Run(fmt.Sprintf("coalesce=%v", coalesce), func(t *testing.T) { testLinearizable(t, coalesce) })
+	}
+}
+
+func testLinearizable(t *testing.T, coalesce bool) {
+	c := newCluster(t, 3, clusterOpts{coalesce: coalesce})
 	var (
 		mu      sync.Mutex
 		history []porcupine.Operation

@@ -31,6 +31,8 @@ var MetricDescs = []MetricDesc{
 	{"nebulaio_raft_commit_index", "gauge", "raft commit index known to this node"},
 	{"nebulaio_raft_last_index", "gauge", "index of the newest entry in the local log"},
 	{"nebulaio_raft_leader_changes_total", "counter", "leadership changes observed by this node"},
+	{"nebulaio_raft_proposals_total", "counter", "proposals this node handed to raft as leader"},
+	{"nebulaio_raft_proposal_entries_total", "counter", "raft entries those proposals became (fewer when concurrent proposals are coalesced)"},
 }
 
 // raftStateValue maps raft states to the documented gauge values.

@@ -111,20 +111,26 @@ func (n *Node) leaderBefore(ctx context.Context, deadline time.Time) (string, st
 
 // applyLocal runs cmd through raft on the leader and waits for its result.
 func (n *Node) applyLocal(ctx context.Context, cmd []byte) (any, error) {
-	f := n.raft.Apply(cmd, n.noQuorumAfter())
-	type outcome struct {
-		res any
-		err error
-	}
-	done := make(chan outcome, 1)
-	go func() {
-		err := f.Error()
-		var res any
-		if err == nil {
-			res = f.Response()
+	done := make(chan proposalOutcome, 1)
+	if n.proposals != nil {
+		select {
+		case n.proposals <- &pendingProposal{cmd: cmd, done: done}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-n.done:
+			return nil, ErrClosed
 		}
-		done <- outcome{res, err}
-	}()
+	} else {
+		f := n.raft.Apply(cmd, n.noQuorumAfter())
+		go func() {
+			err := f.Error()
+			var res any
+			if err == nil {
+				res = f.Response()
+			}
+			done <- proposalOutcome{res, err}
+		}()
+	}
 	timer := time.NewTimer(2 * n.noQuorumAfter())
 	defer timer.Stop()
 	select {
