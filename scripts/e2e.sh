@@ -8,7 +8,7 @@ RUN_ID=nebulaio-e2e-$$
 containers=()
 
 cleanup() {
-	for c in "${containers[@]}"; do docker rm -f "$c" >/dev/null 2>&1 || true; done
+	for c in "${containers[@]}"; do docker rm -f -v "$c" >/dev/null 2>&1 || true; done
 }
 trap cleanup EXIT
 
