@@ -203,7 +203,8 @@ var ErrLastVoter = errors.New("engine: refusing to remove or demote the last vot
 var ErrUnknownServer = errors.New("engine: no such server in the raft configuration")
 
 // checkChange refuses changes an operator would regret: removing or demoting the last voter,
-// or changing a server that does not exist.
+// or a server that does not exist. (An add without an address must name an existing server;
+// applyMembership checks that when it looks the address up.)
 func checkChange(servers []Server, op MembershipOp, id string) error {
 	var found *Server
 	voters := 0
@@ -223,8 +224,6 @@ func checkChange(servers []Server, op MembershipOp, id string) error {
 		if found.Voter && voters <= 1 {
 			return ErrLastVoter
 		}
-	case OpAddVoter, OpAddNonvoter:
-		// promote/demote by ID: the server must exist unless an address is given (a direct add)
 	}
 	return nil
 }

@@ -47,7 +47,7 @@ func (n *Node) Propose(ctx context.Context, cmd []byte) (any, error) {
 				return res, err
 			}
 		}
-		_, addr, err := n.leaderBefore(ctx, deadline)
+		addr, err := n.leaderBefore(ctx, deadline)
 		if err != nil {
 			return nil, err
 		}
@@ -93,20 +93,37 @@ func (n *Node) Propose(ctx context.Context, cmd []byte) (any, error) {
 func (n *Node) noQuorumAfter() time.Duration { return n.cfg.ElectionTimeout + n.cfg.HeartbeatTimeout }
 
 // leaderBefore waits for a known leader until deadline.
-func (n *Node) leaderBefore(ctx context.Context, deadline time.Time) (string, string, error) {
+func (n *Node) leaderBefore(ctx context.Context, deadline time.Time) (string, error) {
 	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	id, addr, err := n.WaitForLeader(wctx)
+	_, addr, err := n.WaitForLeader(wctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			return "", "", ctx.Err()
+			return "", ctx.Err()
 		}
 		if errors.Is(err, ErrClosed) {
-			return "", "", err
+			return "", err
 		}
-		return "", "", fmt.Errorf("%w: no leader known after %s", ErrNoQuorum, n.noQuorumAfter())
+		return "", fmt.Errorf("%w: no leader known after %s", ErrNoQuorum, n.noQuorumAfter())
 	}
-	return id, addr, nil
+	return addr, nil
+}
+
+// callLeader sends one request to the leader at addr and maps the failure to the engine's
+// errors: the leader's own error codes, the caller's ctx, or ErrNoQuorum for a transport failure.
+func (n *Node) callLeader(ctx context.Context, addr, method string, body []byte) ([]byte, error) {
+	reply, err := n.cfg.Transport.Call(ctx, addr, method, body)
+	if err == nil {
+		return reply, nil
+	}
+	var re *transport.RemoteError
+	switch {
+	case errors.As(err, &re):
+		return nil, remoteToError(re)
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	}
+	return nil, fmt.Errorf("%w: %s to the leader at %s: %v", ErrNoQuorum, method, addr, err)
 }
 
 // applyLocal runs cmd through raft on the leader and waits for its result.
@@ -179,7 +196,7 @@ func (n *Node) Read(ctx context.Context, c Consistency) error {
 		}
 	}
 	if idx == 0 {
-		_, addr, err := n.leaderBefore(ctx, deadline)
+		addr, err := n.leaderBefore(ctx, deadline)
 		if err != nil {
 			return err
 		}
@@ -191,17 +208,13 @@ func (n *Node) Read(ctx context.Context, c Consistency) error {
 			idx = i
 		} else {
 			callCtx, cancel := context.WithDeadline(ctx, deadline.Add(n.cfg.ElectionTimeout))
-			reply, err := n.cfg.Transport.Call(callCtx, addr, methodReadIndex, nil)
+			reply, err := n.callLeader(callCtx, addr, methodReadIndex, nil)
 			cancel()
 			if err != nil {
-				var re *transport.RemoteError
-				if errors.As(err, &re) {
-					return remoteToError(re)
-				}
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				return fmt.Errorf("%w: read index from %s: %v", ErrNoQuorum, addr, err)
+				return err
 			}
 			if len(reply) != 8 {
 				return fmt.Errorf("engine: read index reply of %d bytes", len(reply))
@@ -313,7 +326,7 @@ func remoteToError(re *transport.RemoteError) error {
 	case codeLost:
 		return fmt.Errorf("%w (at the leader: %s)", ErrLeadershipLost, re.Message)
 	}
-	return fmt.Errorf("engine: at the leader: %s", re.Message)
+	return errors.New(re.Message) // the leader's own error text (codeApply)
 }
 
 // handlePropose runs a forwarded proposal on the leader. It never forwards again: a follower
@@ -375,23 +388,13 @@ func (n *Node) ChangeMembership(ctx context.Context, op MembershipOp, id, addr s
 			return err
 		}
 	}
-	_, laddr, err := n.leaderBefore(ctx, time.Now().Add(n.noQuorumAfter()))
+	laddr, err := n.leaderBefore(ctx, time.Now().Add(n.noQuorumAfter()))
 	if err != nil {
 		return err
 	}
 	body, _ := json.Marshal(req)
-	_, err = n.cfg.Transport.Call(ctx, laddr, methodMembership, body)
-	var re *transport.RemoteError
-	if errors.As(err, &re) {
-		if re.Code == codeApply {
-			return errors.New(re.Message)
-		}
-		return remoteToError(re)
-	}
-	if err != nil {
-		return fmt.Errorf("%w: forwarding to the leader at %s: %v", ErrNoQuorum, laddr, err)
-	}
-	return nil
+	_, err = n.callLeader(ctx, laddr, methodMembership, body)
+	return err
 }
 
 func (n *Node) handleMembership(ctx context.Context, body []byte) ([]byte, error) {
