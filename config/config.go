@@ -56,6 +56,10 @@ type ClusterConfig struct {
 	RaftHeartbeatTimeout Duration `yaml:"raft_heartbeat_timeout" doc:"raft heartbeat timeout"`
 	GossipKey            string   `yaml:"gossip_key" secret:"true" env:"NEBULAIO_GOSSIP_KEY" doc:"base64 AES key (16, 24 or 32 bytes) encrypting gossip; empty: no encryption"`
 	DeadNodeReapAfter    Duration `yaml:"dead_node_reap_after" doc:"remove a member dead for this long from raft; 0 keeps dead members until an operator removes them"`
+	ReplicationFactor    int      `yaml:"replication_factor" doc:"copies kept of each object's bytes, capped by the number of hybrid and storage nodes; set the same on every node"`
+	RepairInterval       Duration `yaml:"repair_interval" doc:"how often the leader checks that every blob has its copies and re-creates missing ones"`
+	RepairDeadAfter      Duration `yaml:"repair_dead_after" doc:"copies on a node down for this long are re-created on other nodes (a removed node's at once)"`
+	RepairMiBPerSec      int      `yaml:"repair_mib_per_sec" doc:"bandwidth repair may use, in MiB/s; 0 is unthrottled"`
 }
 
 // PerformanceConfig bounds memory and tunes the metadata engine.
@@ -95,6 +99,10 @@ func Default() Config {
 			NodeRole:             RoleHybrid,
 			RaftElectionTimeout:  Duration(time.Second),
 			RaftHeartbeatTimeout: Duration(time.Second),
+			ReplicationFactor:    3,
+			RepairInterval:       Duration(time.Minute),
+			RepairDeadAfter:      Duration(10 * time.Minute),
+			RepairMiBPerSec:      64,
 		},
 		Performance: PerformanceConfig{MetadataCacheSize: 100000, MaxRaftLogEntries: 10000},
 		Log:         LogConfig{Level: "info", Format: "auto"},
@@ -226,6 +234,18 @@ func (c *Config) Validate() (warnings []string, err error) {
 	}
 	if c.Cluster.DeadNodeReapAfter < 0 {
 		bad("cluster.dead_node_reap_after", "must not be negative", "0 disables reaping")
+	}
+	if c.Cluster.ReplicationFactor < 1 {
+		bad("cluster.replication_factor", fmt.Sprintf("must be at least 1, got %d", c.Cluster.ReplicationFactor), "3 keeps an object readable when one node is lost")
+	}
+	if c.Cluster.RepairInterval <= 0 {
+		bad("cluster.repair_interval", "must be positive", "for example 1m")
+	}
+	if c.Cluster.RepairDeadAfter < 0 {
+		bad("cluster.repair_dead_after", "must not be negative", "0 re-creates the copies of a node as soon as it is down")
+	}
+	if c.Cluster.RepairMiBPerSec < 0 {
+		bad("cluster.repair_mib_per_sec", fmt.Sprintf("must not be negative, got %d", c.Cluster.RepairMiBPerSec), "0 is unthrottled")
 	}
 	if c.Performance.MetadataCacheSize < 0 {
 		bad("performance.metadata_cache_size", fmt.Sprintf("must not be negative, got %d", c.Performance.MetadataCacheSize), "0 keeps no clean entries in memory")

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/nebulaio/nebulaio/engine"
 )
 
 // NodeView is one node as the admin API shows it: its raft membership and state, its gossip
@@ -38,6 +40,10 @@ type HealthView struct {
 	HealthyVoters    int    `json:"healthy_voters"`
 	FailureTolerance int    `json:"failure_tolerance"` // voters that may still fail without losing quorum
 	Nonvoters        int    `json:"nonvoters"`
+	// Repair is the data plane's repair progress as the node that drives it (the leader)
+	// reports it; RepairError says why it could not be read.
+	Repair      *engine.RepairStats `json:"repair,omitempty"`
+	RepairError string              `json:"repair_error,omitempty"`
 }
 
 // Cluster is what the admin API needs of the node (engine plus gossip). Calls that need the

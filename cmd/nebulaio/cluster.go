@@ -184,6 +184,24 @@ func (c clusterAdmin) Health(ctx context.Context) (httpapi.HealthView, error) {
 	h.QuorumSize = h.Voters/2 + 1
 	h.FailureTolerance = h.HealthyVoters - h.QuorumSize
 	h.Healthy = h.LeaderID != "" && h.FailureTolerance >= 0
+	c.n.mu.Lock()
+	data := c.n.data
+	c.n.mu.Unlock()
+	switch {
+	case data == nil:
+	case e.IsLeader():
+		st := data.Stats()
+		h.Repair = &st
+	case h.LeaderAddress == "":
+		h.RepairError = "no leader: repair is not running"
+	default:
+		st, err := data.RemoteStats(ctx, h.LeaderAddress)
+		if err != nil {
+			h.RepairError = fmt.Sprintf("leader %s: %v", h.LeaderID, err)
+		} else {
+			h.Repair = &st
+		}
+	}
 	return h, nil
 }
 

@@ -149,6 +149,7 @@ type node struct {
 	gossip *gossip.Gossip
 	fsm    *fsm.FSM
 	blobs  *blob.Store
+	data   *engine.Blobs // the data plane; set once S3 starts
 	s3     *http.Server
 	s3Addr net.Addr
 
@@ -329,20 +330,19 @@ func (n *node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 	}
 	n.blobs = store
 	e, g := n.parts()
-	blobs := engine.NewBlobs(store, n.trans, cfg.NodeID, e.ServerAddr)
-	if cfg.Cluster.NodeRole == config.RoleManagement {
-		// A management node holds no object bytes: uploads it receives go to a live hybrid or
-		// storage node.
-		blobs.HoldNoData(func() []string {
-			var ids []string
-			for _, m := range g.Members() {
-				if m.State == gossip.StateAlive && (m.Meta.Role == config.RoleHybrid || m.Meta.Role == config.RoleStorage) {
-					ids = append(ids, m.ID)
-				}
-			}
-			return ids
-		})
-	}
+	// A management node holds no object bytes: its uploads go to hybrid and storage nodes.
+	blobs := engine.NewBlobs(engine.BlobsConfig{
+		Local: store, Transport: n.trans, Self: cfg.NodeID,
+		HoldsData: cfg.Cluster.NodeRole != config.RoleManagement,
+		Resolve:   e.ServerAddr,
+		Members:   func() []engine.DataMember { return dataMembers(e, g) },
+		Factor:    cfg.Cluster.ReplicationFactor,
+		Logger:    n.log.With().Str("component", "data").Logger(),
+		Metrics:   sink,
+	})
+	n.mu.Lock()
+	n.data = blobs
+	n.mu.Unlock()
 	backend := s3api.NewClusterBackend(e, n.fsm, blobs)
 	ln, err := net.Listen("tcp", cfg.S3.Address)
 	if err != nil {
@@ -387,7 +387,56 @@ func (n *node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 			next.Reset(gcInterval)
 		}
 	}()
+
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		blobs.RunRepair(ctx, engine.RepairConfig{
+			Interval:       cfg.Cluster.RepairInterval.D(),
+			DeadAfter:      cfg.Cluster.RepairDeadAfter.D(),
+			BytesPerSecond: int64(cfg.Cluster.RepairMiBPerSec) << 20,
+			IsLeader:       e.IsLeader,
+			Walk: func(ctx context.Context, fn func(engine.BlobRef) error) error {
+				if err := backend.Sync(ctx); err != nil {
+					return fmt.Errorf("read barrier: %w", err)
+				}
+				return s3api.WalkBlobs(ctx, backend, func(b fsm.Blob, modTime int64) error {
+					return fn(engine.BlobRef{ID: b.ID, Size: int64(b.Size), Nodes: b.Nodes, ModTime: time.Unix(0, modTime)})
+				})
+			},
+		})
+	}()
 	return nil
+}
+
+func (n *node) dataPlane() *engine.Blobs {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.data
+}
+
+// dataMembers describes the raft members to the data plane: their role and liveness come from
+// gossip. A member gossip has not seen (since this node started) counts as neither alive nor
+// storage-capable until it shows up.
+func dataMembers(e *engine.Node, g *gossip.Gossip) []engine.DataMember {
+	servers, err := e.Servers()
+	if err != nil {
+		return nil
+	}
+	now := time.Now()
+	out := make([]engine.DataMember, 0, len(servers))
+	for _, s := range servers {
+		dm := engine.DataMember{ID: s.ID}
+		if m, ok := g.Member(s.ID); ok {
+			dm.Storage = m.Meta.Role == config.RoleHybrid || m.Meta.Role == config.RoleStorage
+			dm.Alive = m.State == gossip.StateAlive || m.Local
+			if !dm.Alive {
+				dm.DownFor = now.Sub(m.Since)
+			}
+		}
+		out = append(out, dm)
+	}
+	return out
 }
 
 // stop shuts the node down: the engine first (a leader hands leadership over), then gossip
@@ -417,6 +466,9 @@ func (n *node) stop(ctx context.Context) error {
 	}
 	if n.trans != nil {
 		_ = n.trans.Close()
+	}
+	if d := n.dataPlane(); d != nil {
+		d.Close() // its background calls fail fast now that the transport is closed
 	}
 	if n.blobs != nil {
 		_ = n.blobs.Close()
@@ -508,6 +560,9 @@ func (n *node) kill() {
 	}
 	if n.trans != nil {
 		_ = n.trans.Close()
+	}
+	if d := n.dataPlane(); d != nil {
+		d.Close() // its background calls fail fast now that the transport is closed
 	}
 	if n.s3 != nil {
 		_ = n.s3.Close()

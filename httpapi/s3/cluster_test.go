@@ -55,7 +55,7 @@ func TestThreeNodeCluster(t *testing.T) {
 		}
 		backend := NewEngineBackend(m.eng, f, m.blobs, m.id)
 		if i != 3 { // n3 reads only its own blobs: a GET of bytes held elsewhere is a 503 there
-			backend = NewClusterBackend(m.eng, f, engine.NewBlobs(m.blobs, m.trans, m.id, m.eng.ServerAddr))
+			backend = NewClusterBackend(m.eng, f, engine.NewBlobs(engine.BlobsConfig{Local: m.blobs, Transport: m.trans, Self: m.id, HoldsData: true, Resolve: m.eng.ServerAddr}))
 		}
 		srv := newTestServer(t, NewHandler(Options{
 			Backend: backend, Credentials: []Credentials{{AccessKey: testAK, SecretKey: testSK}},

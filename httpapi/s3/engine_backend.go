@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/nebulaio/nebulaio/engine"
 	"github.com/nebulaio/nebulaio/engine/blob"
@@ -72,7 +73,7 @@ func (e *engineBackend) PutBlob(ctx context.Context, id string, r io.Reader, siz
 		return 0, nil, nil, ErrBadDigest
 	case errors.Is(err, blob.ErrSizeMismatch):
 		return 0, nil, nil, &Error{"IncompleteBody", http.StatusBadRequest, "The body is shorter or longer than its declared length."}
-	case errors.Is(err, engine.ErrNoStorageNode):
+	case errors.Is(err, engine.ErrNoStorageNode), errors.Is(err, engine.ErrWriteQuorum):
 		return 0, nil, nil, ErrServiceUnavailable.with("%v", err)
 	case err != nil:
 		return 0, nil, nil, err
@@ -81,19 +82,20 @@ func (e *engineBackend) PutBlob(ctx context.Context, id string, r io.Reader, siz
 }
 
 func (e *engineBackend) OpenBlob(id string, nodes []string) (io.ReadSeekCloser, error) {
-	r, _, err := e.blobs.Open(id)
-	if errors.Is(err, blob.ErrNotFound) && e.remote != nil && len(nodes) > 0 {
+	if e.remote != nil {
 		return &remoteBlob{b: e.remote, id: id, nodes: nodes}, nil
 	}
+	r, _, err := e.blobs.Open(id)
 	if err != nil {
 		return nil, blobErr(err)
 	}
 	return blobReader{r}, nil
 }
 
-// remoteBlob reads a blob held by other nodes. It opens the stream lazily at the offset of the
-// last Seek, so a range read fetches only that range; the serving node verifies its block
-// checksums, and a corrupt or missing copy fails the read.
+// remoteBlob reads a blob through the data plane: the local copy first, else a node that holds
+// one (engine.Blobs.Open). It opens lazily at the offset of the last Seek, so a range read
+// fetches only that range; every copy is verified against its block checksums, and a corrupt
+// or lost copy makes the read move on to the next one.
 type remoteBlob struct {
 	b     *engine.Blobs
 	id    string
@@ -106,16 +108,29 @@ func (r *remoteBlob) Read(p []byte) (int, error) {
 	if r.rc == nil {
 		rc, err := r.b.Open(context.Background(), r.id, r.nodes, r.off, -1)
 		if err != nil {
-			if errors.Is(err, engine.ErrNoReplica) {
-				return 0, fmt.Errorf("%w: %w", ErrBlobNotFound, err)
-			}
-			return 0, err
+			return 0, dataPlaneErr(err)
 		}
 		r.rc = rc
 	}
 	n, err := r.rc.Read(p)
 	r.off += int64(n)
+	if err != nil && err != io.EOF {
+		err = dataPlaneErr(err)
+	}
 	return n, err
+}
+
+// dataPlaneErr maps a failed cluster read: no copy anywhere is ErrBlobNotFound; copies that
+// exist only on nodes that cannot be reached (or only corrupt ones) is a 503, since the data
+// may come back with the node or after repair.
+func dataPlaneErr(err error) error {
+	switch {
+	case !errors.Is(err, engine.ErrNoReplica):
+		return err
+	case errors.Is(err, blob.ErrNotFound) && !errors.Is(err, blob.ErrCorrupt):
+		return fmt.Errorf("%w: %w", ErrBlobNotFound, err)
+	}
+	return ErrDataElsewhere.with("no reachable node holds an intact copy: %v", err)
 }
 
 func (r *remoteBlob) Seek(offset int64, whence int) (int64, error) {
@@ -138,6 +153,13 @@ func (r *remoteBlob) Close() error {
 }
 
 func (e *engineBackend) DeleteBlob(id string) error {
+	if e.remote != nil {
+		// Every storage node that answers; copies on nodes that are down are collected by
+		// their own garbage collector.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return e.remote.Delete(ctx, id)
+	}
 	if err := e.blobs.Delete(id); err != nil && !errors.Is(err, blob.ErrNotFound) {
 		return err
 	}

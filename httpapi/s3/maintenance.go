@@ -68,25 +68,42 @@ func CollectGarbage(ctx context.Context, b Backend, store *blob.Store, grace tim
 	return st, nil
 }
 
-// referencedBlobs walks every object and every part of every open upload.
-func referencedBlobs(ctx context.Context, b Backend) (map[string]bool, error) {
+// referencedBlobs collects the IDs of every blob the metadata references.
+func referencedBlobs(ctx context.Context, b Metadata) (map[string]bool, error) {
 	refs := map[string]bool{}
-	add := func(bs []fsm.Blob) {
-		for _, x := range bs {
-			refs[x.ID] = true
-		}
-	}
+	err := WalkBlobs(ctx, b, func(x fsm.Blob, _ int64) error {
+		refs[x.ID] = true
+		return nil
+	})
+	return refs, err
+}
+
+// WalkBlobs calls fn for every blob of every object and of every part of every open multipart
+// upload, with the object's or part's modification time (Unix nanoseconds). It reads the local
+// metadata as it is: callers that need a linearizable view call Backend.Sync first. A bucket
+// or upload that vanishes during the walk is skipped.
+func WalkBlobs(ctx context.Context, b Metadata, fn func(bl fsm.Blob, modTime int64) error) error {
 	for _, bk := range b.Buckets() {
 		marker := ""
 		for {
 			page, err := b.ListObjects(bk.Name, fsm.ListParams{Marker: marker})
 			if err != nil {
-				return nil, ignoreGone(err)
+				if err = ignoreGone(err); err != nil {
+					return err
+				}
+				break
 			}
 			for _, o := range page.Contents {
-				add(o.Blobs)
+				for _, x := range o.Blobs {
+					if err := fn(x, o.ModTime); err != nil {
+						return err
+					}
+				}
 			}
-			if !page.IsTruncated || ctx.Err() != nil {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if !page.IsTruncated {
 				break
 			}
 			marker = page.NextMarker
@@ -99,7 +116,11 @@ func referencedBlobs(ctx context.Context, b Backend) (map[string]bool, error) {
 					return ignoreGone(err)
 				}
 				for _, p := range parts.Parts {
-					add(p.Blobs)
+					for _, x := range p.Blobs {
+						if err := fn(x, p.ModTime); err != nil {
+							return err
+						}
+					}
 				}
 				if !parts.IsTruncated {
 					return nil
@@ -108,13 +129,10 @@ func referencedBlobs(ctx context.Context, b Backend) (map[string]bool, error) {
 			}
 		})
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return refs, nil
+	return ctx.Err()
 }
 
 // ignoreGone treats a bucket or upload that vanished during the walk as empty.
@@ -126,7 +144,7 @@ func ignoreGone(err error) error {
 	return err
 }
 
-func eachUpload(ctx context.Context, b Backend, bucket string, fn func(fsm.UploadInfo) error) error {
+func eachUpload(ctx context.Context, b Metadata, bucket string, fn func(fsm.UploadInfo) error) error {
 	var p fsm.UploadListParams
 	for {
 		page, err := b.ListUploads(bucket, p)

@@ -1,0 +1,316 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/nebulaio/nebulaio/engine/blob"
+	"github.com/nebulaio/nebulaio/transport"
+)
+
+// blobGetReq names a byte range of a blob; Length < 0 means to the end.
+type blobGetReq struct {
+	ID     string `json:"id"`
+	Offset int64  `json:"off"`
+	Length int64  `json:"len"`
+}
+
+// readOrder lists the nodes to read blob id from, best first: this node (when it holds data),
+// the alive nodes the metadata names, the other alive storage members in rendezvous order
+// (where repair puts new copies), and last the named nodes that gossip does not show alive.
+func (b *Blobs) readOrder(id string, named []string) []string {
+	p := b.placement()
+	var out []string
+	seen := map[string]bool{}
+	add := func(n string) {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	if b.cfg.HoldsData {
+		add(b.self)
+	}
+	for _, n := range named {
+		if m, ok := p.members[n]; ok && m.Alive {
+			add(n)
+		}
+	}
+	for _, n := range rendezvous(id, p.alive) {
+		add(n)
+	}
+	for _, n := range named {
+		add(n)
+	}
+	return out
+}
+
+// Open returns the bytes [offset, offset+length) of blob id (length < 0: to the end). It reads
+// from the first node of readOrder that has the blob — this node first — and when a copy
+// fails mid-way (node lost, checksum mismatch) it resumes at the same offset from the next
+// one. A copy that fails its checksums is reported, and the node holding it drops it so
+// that repair makes a good one. Every byte returned was verified against the block checksums
+// of the copy that served it.
+func (b *Blobs) Open(ctx context.Context, id string, nodes []string, offset, length int64) (io.ReadCloser, error) {
+	fr := &failoverReader{b: b, ctx: ctx, id: id, cands: b.readOrder(id, nodes), off: offset, remain: length}
+	if err := fr.advance(); err != nil {
+		return nil, err
+	}
+	return fr, nil
+}
+
+type failoverReader struct {
+	b      *Blobs
+	ctx    context.Context
+	id     string
+	cands  []string
+	next   int   // index into cands of the next node to try
+	off    int64 // offset of the next byte
+	remain int64 // bytes still wanted, < 0: to the end
+	cur    io.ReadCloser
+	curAt  string
+	errs   []error
+}
+
+// advance opens the next candidate that has the blob at fr.off.
+func (fr *failoverReader) advance() error {
+	for fr.next < len(fr.cands) {
+		n := fr.cands[fr.next]
+		fr.next++
+		rc, err := fr.b.openOn(fr.ctx, n, fr.id, fr.off, fr.remain)
+		if err == nil {
+			fr.cur, fr.curAt = rc, n
+			return nil
+		}
+		if errors.Is(err, blob.ErrCorrupt) {
+			fr.b.reportBad(n, fr.id, err)
+		}
+		if !errors.Is(err, blob.ErrNotFound) {
+			fr.errs = append(fr.errs, fmt.Errorf("node %s: %w", n, err))
+		}
+	}
+	if len(fr.errs) == 0 {
+		return fmt.Errorf("%w %s: no node has a copy: %w", ErrNoReplica, fr.id, blob.ErrNotFound)
+	}
+	return fmt.Errorf("%w %s: %w", ErrNoReplica, fr.id, errors.Join(fr.errs...))
+}
+
+func (fr *failoverReader) Read(p []byte) (int, error) {
+	for {
+		if fr.cur == nil {
+			return 0, fmt.Errorf("%w %s: %w", ErrNoReplica, fr.id, errors.Join(fr.errs...))
+		}
+		if fr.remain == 0 {
+			return 0, io.EOF
+		}
+		n, err := fr.cur.Read(p)
+		fr.off += int64(n)
+		if fr.remain > 0 {
+			fr.remain -= int64(n)
+		}
+		if err == nil || err == io.EOF {
+			return n, err
+		}
+		// This copy failed mid-way: report it if it is bad, then resume from the next node.
+		if errors.Is(err, blob.ErrCorrupt) || isRemoteCorrupt(err) {
+			fr.b.reportBad(fr.curAt, fr.id, err)
+		}
+		fr.errs = append(fr.errs, fmt.Errorf("node %s at offset %d: %w", fr.curAt, fr.off, err))
+		_ = fr.cur.Close()
+		fr.cur = nil
+		if aerr := fr.advance(); aerr != nil {
+			if n > 0 {
+				return n, nil // the next Read reports the failure
+			}
+			return 0, aerr
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+func (fr *failoverReader) Close() error {
+	if fr.cur != nil {
+		err := fr.cur.Close()
+		fr.cur = nil
+		return err
+	}
+	return nil
+}
+
+func isRemoteCorrupt(err error) bool {
+	var re *transport.RemoteError
+	return errors.As(err, &re) && re.Code == "corrupt"
+}
+
+// openOn opens [off, off+length) of blob id on one node. A blob the node does not have is
+// blob.ErrNotFound; a copy that fails its checksums, blob.ErrCorrupt.
+func (b *Blobs) openOn(ctx context.Context, node, id string, off, length int64) (io.ReadCloser, error) {
+	if node == b.self {
+		r, _, err := b.local.Open(id)
+		if err != nil {
+			return nil, err
+		}
+		return sectionReader(r, off, length)
+	}
+	addr, ok := b.cfg.Resolve(node)
+	if !ok {
+		return nil, errors.New("address unknown")
+	}
+	hdr, _ := json.Marshal(blobGetReq{ID: id, Offset: off, Length: length})
+	rc, err := b.trans.OpenStream(ctx, addr, methodBlobGet, hdr)
+	if err != nil {
+		var re *transport.RemoteError
+		if errors.As(err, &re) {
+			return nil, remoteBlobError(node, re)
+		}
+		return nil, err
+	}
+	return rc, nil
+}
+
+// reportBad handles a copy of blob id on node that failed its checksums: the holder verifies
+// the whole copy and, if it is indeed bad, deletes it, so that repair writes a good one.
+func (b *Blobs) reportBad(node, id string, cause error) {
+	b.m.Counter(MetricCorruptReads, 1)
+	b.log.Error().Str("blob", id).Str("node", node).AnErr("error", cause).Msg("corrupt blob copy: dropping it for repair")
+	b.bg.Add(1)
+	go func() {
+		defer b.bg.Done()
+		if node == b.self {
+			b.dropIfCorrupt(id)
+			return
+		}
+		addr, ok := b.cfg.Resolve(node)
+		if !ok {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := b.trans.Call(ctx, addr, methodBlobBad, []byte(id)); err != nil {
+			b.log.Warn().Err(err).Str("blob", id).Str("node", node).Msg("report corrupt blob copy")
+		}
+	}()
+}
+
+// dropIfCorrupt verifies the local copy of id and deletes it if it fails.
+func (b *Blobs) dropIfCorrupt(id string) bool {
+	err := b.local.Verify(id)
+	if !errors.Is(err, blob.ErrCorrupt) {
+		return false
+	}
+	if derr := b.local.Delete(id); derr != nil && !errors.Is(derr, blob.ErrNotFound) {
+		b.log.Error().Err(derr).Str("blob", id).Msg("delete corrupt blob copy")
+		return false
+	}
+	b.m.Counter(MetricCorruptDropped, 1)
+	b.log.Warn().Str("blob", id).AnErr("cause", err).Msg("deleted a corrupt blob copy; repair will replace it")
+	return true
+}
+
+func (b *Blobs) handleBad(ctx context.Context, req []byte) ([]byte, error) {
+	b.dropIfCorrupt(string(req))
+	return nil, nil
+}
+
+func (b *Blobs) handleGet(ctx context.Context, header []byte, w io.Writer) error {
+	var req blobGetReq
+	if err := json.Unmarshal(header, &req); err != nil {
+		return fmt.Errorf("engine: bad blob request: %w", err)
+	}
+	r, _, err := b.local.Open(req.ID)
+	if err != nil {
+		return &blobRPCError{code: blobErrCode(err), err: err}
+	}
+	rc, err := sectionReader(r, req.Offset, req.Length)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(w, readErrWrapper{rc})
+	return err
+}
+
+// readErrWrapper tags the source's errors with an RPC code, so that the reading node can tell
+// a corrupt copy from a lost connection.
+type readErrWrapper struct{ r io.Reader }
+
+func (w readErrWrapper) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &blobRPCError{code: blobErrCode(err), err: err}
+	}
+	return n, err
+}
+
+// handleList streams the IDs of the local blobs, one per line (repair's inventory).
+func (b *Blobs) handleList(ctx context.Context, header []byte, w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	err := b.local.List(func(e blob.Entry) error {
+		if _, err := bw.WriteString(e.ID); err != nil {
+			return err
+		}
+		if err := bw.WriteByte('\n'); err != nil {
+			return err
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// inventory returns the IDs of the blobs node holds.
+func (b *Blobs) inventory(ctx context.Context, node string) (map[string]struct{}, error) {
+	out := map[string]struct{}{}
+	if node == b.self {
+		err := b.local.List(func(e blob.Entry) error {
+			out[e.ID] = struct{}{}
+			return ctx.Err()
+		})
+		return out, err
+	}
+	addr, ok := b.cfg.Resolve(node)
+	if !ok {
+		return nil, fmt.Errorf("node %s: address unknown", node)
+	}
+	rc, err := b.trans.OpenStream(ctx, addr, methodBlobList, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	sc := bufio.NewScanner(rc)
+	sc.Buffer(make([]byte, 0, 64<<10), blob.MaxIDLength+2)
+	for sc.Scan() {
+		out[sc.Text()] = struct{}{}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// sectionReader limits r to [offset, offset+length) and closes r on Close.
+func sectionReader(r *blob.Reader, offset, length int64) (io.ReadCloser, error) {
+	if offset < 0 || offset > r.Size() {
+		r.Close()
+		return nil, fmt.Errorf("engine: offset %d outside blob of %d bytes", offset, r.Size())
+	}
+	if length < 0 || offset+length > r.Size() {
+		length = r.Size() - offset
+	}
+	if offset == 0 && length == r.Size() {
+		return r, nil // a whole read also verifies the whole-blob checksum at EOF
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.NewSectionReader(r, offset, length), r}, nil
+}

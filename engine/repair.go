@@ -1,0 +1,340 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nebulaio/nebulaio/engine/blob"
+)
+
+// BlobRef is one blob the committed metadata references (an object's or an open upload's part).
+type BlobRef struct {
+	ID      string
+	Size    int64
+	Nodes   []string  // the replicas acknowledged when it was written
+	ModTime time.Time // when the object or part was written (the proposer's clock)
+}
+
+// RepairConfig drives RunRepair.
+type RepairConfig struct {
+	// Interval between passes (default 1m).
+	Interval time.Duration
+	// DeadAfter: the copies on a member that has not been alive for this long no longer count
+	// (default 10m). Copies on a member removed from the cluster never count.
+	DeadAfter time.Duration
+	// BytesPerSecond throttles the bytes copied by repair; 0 means unthrottled.
+	BytesPerSecond int64
+	// Walk calls fn for every blob the committed metadata references, after a linearizable
+	// read barrier. Required.
+	Walk func(ctx context.Context, fn func(BlobRef) error) error
+	// IsLeader says whether this node drives repair now. Required.
+	IsLeader func() bool
+}
+
+// RepairStats is the progress of repair as seen by the node that drives it (the leader).
+type RepairStats struct {
+	Driver           string    `json:"driver"` // node ID that ran the passes below
+	Running          bool      `json:"running"`
+	Passes           uint64    `json:"passes"`
+	LastPassStart    time.Time `json:"last_pass_start"`
+	LastPassSeconds  float64   `json:"last_pass_seconds"`
+	LastPassError    string    `json:"last_pass_error,omitempty"`
+	Factor           int       `json:"replication_factor"`
+	BlobsChecked     uint64    `json:"blobs_checked"`     // in the last pass
+	UnderReplicated  uint64    `json:"under_replicated"`  // in the last pass, before repairing
+	Unavailable      uint64    `json:"unavailable"`       // in the last pass: every counted copy is on a node that is down
+	Lost             uint64    `json:"lost"`              // in the last pass: no copy anywhere
+	CopiesMade       uint64    `json:"copies_made"`       // since this node started
+	CopyErrors       uint64    `json:"copy_errors"`       // since this node started
+	BytesCopied      uint64    `json:"bytes_copied"`      // since this node started
+	SkippedRecent    uint64    `json:"skipped_recent"`    // in the last pass: written after the inventory, checked next pass
+	NodesInventoried int       `json:"nodes_inventoried"` // in the last pass
+}
+
+// recentMargin: blobs written less than this before a pass's inventory are checked by the next
+// pass (their copies may be younger than the inventory; allows for clock skew).
+const recentMargin = 5 * time.Second
+
+// RunRepair runs repair passes every cfg.Interval while this node is the leader, until ctx
+// ends. A pass takes each storage member's inventory, walks the metadata, and for every blob
+// with fewer counted copies than the factor asks alive members that lack it to fetch it from a
+// holder, in rendezvous order, one copy at a time and at most cfg.BytesPerSecond.
+func (b *Blobs) RunRepair(ctx context.Context, cfg RepairConfig) {
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Minute
+	}
+	if cfg.DeadAfter <= 0 {
+		cfg.DeadAfter = 10 * time.Minute
+	}
+	t := time.NewTimer(cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if cfg.IsLeader() {
+			if _, err := b.RepairPass(ctx, cfg); err != nil && ctx.Err() == nil {
+				b.log.Warn().Err(err).Msg("repair pass")
+			}
+		}
+		t.Reset(cfg.Interval)
+	}
+}
+
+// RepairPass runs one pass now and returns the stats after it.
+func (b *Blobs) RepairPass(ctx context.Context, cfg RepairConfig) (RepairStats, error) {
+	start := time.Now()
+	b.repairMu.Lock()
+	b.repairStats.Running = true
+	b.repairStats.Driver = b.self
+	b.repairMu.Unlock()
+
+	pass, err := b.repairPass(ctx, cfg, start)
+
+	b.repairMu.Lock()
+	defer b.repairMu.Unlock()
+	st := &b.repairStats
+	st.Running = false
+	st.Passes++
+	st.LastPassStart = start
+	st.LastPassSeconds = time.Since(start).Seconds()
+	st.LastPassError = ""
+	if err != nil {
+		st.LastPassError = err.Error()
+	}
+	st.Factor = pass.Factor
+	st.BlobsChecked, st.UnderReplicated, st.Unavailable, st.Lost = pass.BlobsChecked, pass.UnderReplicated, pass.Unavailable, pass.Lost
+	st.SkippedRecent, st.NodesInventoried = pass.SkippedRecent, pass.NodesInventoried
+	st.CopiesMade += pass.CopiesMade
+	st.CopyErrors += pass.CopyErrors
+	st.BytesCopied += pass.BytesCopied
+	b.m.Counter(MetricRepairPasses, 1)
+	b.m.Gauge(MetricRepairUnderReplicated, float64(pass.UnderReplicated))
+	b.m.Gauge(MetricRepairLost, float64(pass.Lost))
+	b.m.Observe(MetricRepairPassSeconds, st.LastPassSeconds)
+	return *st, err
+}
+
+// Stats returns the repair progress this node knows (its own passes).
+func (b *Blobs) Stats() RepairStats {
+	b.repairMu.Lock()
+	defer b.repairMu.Unlock()
+	return b.repairStats
+}
+
+// RemoteStats asks the node at addr for its repair stats (the leader's are the cluster's).
+func (b *Blobs) RemoteStats(ctx context.Context, addr string) (RepairStats, error) {
+	var st RepairStats
+	reply, err := b.trans.Call(ctx, addr, methodRepairStat, nil)
+	if err != nil {
+		return st, err
+	}
+	err = json.Unmarshal(reply, &st)
+	return st, err
+}
+
+func (b *Blobs) handleRepairStats(ctx context.Context, _ []byte) ([]byte, error) {
+	return json.Marshal(b.Stats())
+}
+
+func (b *Blobs) repairPass(ctx context.Context, cfg RepairConfig, start time.Time) (RepairStats, error) {
+	var st RepairStats
+	p := b.placement()
+	st.Factor = p.factor
+	if p.factor == 0 {
+		return st, nil
+	}
+	// Inventories first: a blob committed before the inventory has all its acknowledged
+	// copies in it (copies are written before the metadata commits).
+	fresh := map[string]map[string]struct{}{}
+	for _, n := range p.alive {
+		inv, err := b.inventory(ctx, n)
+		if err != nil {
+			b.log.Warn().Err(err).Str("node", n).Msg("repair: inventory")
+			continue
+		}
+		fresh[n] = inv
+		st.NodesInventoried++
+	}
+	b.repairMu.Lock()
+	for n, inv := range fresh {
+		b.lastInv[n] = inv
+	}
+	for n := range b.lastInv {
+		if _, ok := p.members[n]; !ok {
+			delete(b.lastInv, n) // removed from the cluster
+		}
+	}
+	last := b.lastInv
+	b.repairMu.Unlock()
+	b.m.Gauge(MetricRepairRunning, 1)
+	defer b.m.Gauge(MetricRepairRunning, 0)
+
+	cutoff := start.Add(-recentMargin)
+	var throttleStart time.Time
+	var throttled int64
+	err := cfg.Walk(ctx, func(ref BlobRef) error {
+		if ref.ModTime.After(cutoff) {
+			st.SkippedRecent++
+			return nil
+		}
+		st.BlobsChecked++
+		b.m.Counter(MetricRepairChecked, 1)
+		var holders, sources []string
+		for _, n := range p.storage {
+			if inv, ok := fresh[n]; ok {
+				if _, has := inv[ref.ID]; has {
+					holders = append(holders, n)
+					sources = append(sources, n)
+				}
+				continue
+			}
+			// Not inventoried (down or unreachable): its copies count until it has been
+			// down for DeadAfter.
+			if m := p.members[n]; m.DownFor >= cfg.DeadAfter {
+				continue
+			}
+			_, had := last[n][ref.ID]
+			if had || contains(ref.Nodes, n) {
+				holders = append(holders, n)
+			}
+		}
+		if len(holders) >= p.factor {
+			return nil
+		}
+		st.UnderReplicated++
+		if len(holders) == 0 {
+			st.Lost++
+			b.log.Error().Str("blob", ref.ID).Strs("written_to", ref.Nodes).Msg("repair: no copy of a referenced blob is left")
+			return nil
+		}
+		if len(sources) == 0 {
+			st.Unavailable++
+			return nil
+		}
+		need := p.factor - len(holders)
+		for _, target := range rendezvous(ref.ID, p.alive) {
+			if need == 0 {
+				break
+			}
+			inv, ok := fresh[target]
+			if !ok || contains(holders, target) {
+				continue
+			}
+			if throttleStart.IsZero() {
+				throttleStart = time.Now()
+			}
+			if err := b.fetchTo(ctx, target, ref, sources); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				st.CopyErrors++
+				b.m.Counter(MetricRepairCopyErrors, 1)
+				b.log.Warn().Err(err).Str("blob", ref.ID).Str("target", target).Msg("repair: copy failed")
+				continue
+			}
+			inv[ref.ID] = struct{}{}
+			need--
+			st.CopiesMade++
+			st.BytesCopied += uint64(ref.Size)
+			b.m.Counter(MetricRepairCopies, 1)
+			b.m.Counter(MetricRepairBytes, float64(ref.Size))
+			throttled += ref.Size
+			if err := throttle(ctx, cfg.BytesPerSecond, throttleStart, throttled); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return st, err
+}
+
+// throttle sleeps until copying `done` bytes since start keeps within bps.
+func throttle(ctx context.Context, bps int64, start time.Time, done int64) error {
+	if bps <= 0 {
+		return nil
+	}
+	due := start.Add(time.Duration(float64(done) / float64(bps) * float64(time.Second)))
+	d := time.Until(due)
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// blobFetchReq asks a node to copy a blob from one of Sources.
+type blobFetchReq struct {
+	ID      string   `json:"id"`
+	Size    int64    `json:"size"`
+	Sources []string `json:"sources"`
+}
+
+// fetchTo makes target copy ref from one of sources.
+func (b *Blobs) fetchTo(ctx context.Context, target string, ref BlobRef, sources []string) error {
+	req := blobFetchReq{ID: ref.ID, Size: ref.Size, Sources: sources}
+	if target == b.self {
+		return b.fetch(ctx, req)
+	}
+	addr, ok := b.cfg.Resolve(target)
+	if !ok {
+		return fmt.Errorf("node %s: address unknown", target)
+	}
+	body, _ := json.Marshal(req)
+	cctx, cancel := context.WithTimeout(ctx, fetchTimeout(ref.Size))
+	defer cancel()
+	_, err := b.trans.Call(cctx, addr, methodBlobFetch, body)
+	return err
+}
+
+// fetchTimeout bounds one repair copy: a minute plus a second per 4 MiB.
+func fetchTimeout(size int64) time.Duration {
+	return time.Minute + time.Duration(size/(4<<20))*time.Second
+}
+
+func (b *Blobs) handleFetch(ctx context.Context, body []byte) ([]byte, error) {
+	var req blobFetchReq
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, fmt.Errorf("engine: bad blob fetch: %w", err)
+	}
+	return nil, b.fetch(ctx, req)
+}
+
+// fetch copies a blob into the local store from the first source that serves it whole. A
+// copy already here is kept (fetch is idempotent).
+func (b *Blobs) fetch(ctx context.Context, req blobFetchReq) error {
+	if !b.cfg.HoldsData {
+		return &blobRPCError{code: "no_data", err: errors.New("engine: this node holds no object data")}
+	}
+	if _, err := b.local.Stat(req.ID); err == nil {
+		return nil
+	} else if errors.Is(err, blob.ErrCorrupt) {
+		b.dropIfCorrupt(req.ID)
+	}
+	var srcs []string
+	for _, s := range req.Sources {
+		if s != b.self {
+			srcs = append(srcs, s)
+		}
+	}
+	fr := &failoverReader{b: b, ctx: ctx, id: req.ID, cands: srcs, remain: -1}
+	if err := fr.advance(); err != nil {
+		return err
+	}
+	defer fr.Close()
+	if _, err := b.local.Put(ctx, req.ID, fr, blob.Expect{Size: req.Size}); err != nil {
+		return &blobRPCError{code: blobErrCode(err), err: err}
+	}
+	return nil
+}
