@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -91,6 +92,43 @@ type Member struct {
 	Voter    bool // the member asks to be a voter
 	Alive    bool
 	DeadFor  time.Duration // how long it has been dead or gone; 0 when alive
+	// AliveSince is when the member last became alive (zero if unknown). A member removed
+	// while gossip still showed it alive is not added back until it becomes alive again after
+	// the removal (it restarted, or came back from dead).
+	AliveSince time.Time
+}
+
+// tombstones remembers the members this node removed while it was the leader, so that the
+// reconciler does not add back a removed node that gossip has not yet seen die (or that an
+// operator is decommissioning while it still runs). They live in the leader's memory only: a
+// new leader does not know them, which is the one case where such a node can come back.
+type tombstones struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+func (t *tombstones) add(id string, when time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.at == nil {
+		t.at = map[string]time.Time{}
+	}
+	t.at[id] = when
+}
+
+// blocks reports whether m was removed and has not become alive since.
+func (t *tombstones) blocks(m Member) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	at, ok := t.at[m.ID]
+	if !ok {
+		return false
+	}
+	if !m.AliveSince.IsZero() && m.AliveSince.After(at) {
+		delete(t.at, m.ID)
+		return false
+	}
+	return true
 }
 
 // MemberSource lists the gossip members (package gossip, adapted by the caller) and signals
@@ -163,6 +201,9 @@ func (n *Node) reconcileOnce(ctx context.Context, members []Member, opts Reconci
 		s, known := byID[m.ID]
 		switch {
 		case m.Alive && !known:
+			if n.removed.blocks(m) {
+				continue
+			}
 			n.reconcileChange(OpAddNonvoter, m.ID, m.RaftAddr, "new member")
 		case m.Alive && s.Addr != m.RaftAddr:
 			op := OpAddNonvoter

@@ -95,6 +95,7 @@ type Node struct {
 	leaderSub []chan struct{} // closed on the next leader change
 	done      chan struct{}
 	proposals chan *pendingProposal // the batcher's queue (Coalesce)
+	removed   tombstones            // members this node removed as leader (cluster.go)
 	wg        sync.WaitGroup
 }
 

@@ -449,6 +449,9 @@ func (n *Node) applyMembership(req membershipReq) error {
 		}
 		return fmt.Errorf("engine: %s %s: %w", req.Op, req.ID, err)
 	}
+	if req.Op == OpRemove {
+		n.removed.add(req.ID, time.Now())
+	}
 	return nil
 }
 

@@ -102,3 +102,37 @@ func TestReconcilerFollowsGossip(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestReconcilerDoesNotReaddRemovedMember: a member removed by an operator while gossip still
+// shows it alive is not added back, until it becomes alive again after the removal.
+func TestReconcilerDoesNotReaddRemovedMember(t *testing.T) {
+	c := newCluster(t, 1, clusterOpts{})
+	leader := c.nodes[0]
+	tn := &testNode{id: "n2", dir: t.TempDir()}
+	c.nodes = append(c.nodes, tn)
+	c.start(tn, false)
+
+	joined := time.Now()
+	src := &fakeMembers{changed: make(chan struct{}, 1)}
+	src.set(Member{ID: "n1", RaftAddr: leader.addr, Voter: true, Alive: true}, Member{ID: "n2", RaftAddr: tn.addr, Alive: true, AliveSince: joined})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		leader.node.RunReconciler(ctx, src, ReconcileOptions{Interval: 50 * time.Millisecond})
+	}()
+	defer func() { cancel(); <-done }()
+	waitServers(t, leader.node, "n2 added", func(s map[string]Server) bool { return s["n2"].Addr == tn.addr })
+
+	if err := leader.node.ChangeMembership(context.Background(), OpRemove, "n2", ""); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if _, ok := serversOf(t, leader.node)["n2"]; ok {
+			t.Fatal("a removed member that gossip still showed alive was added back")
+		}
+	}
+	// It restarts: alive again, since after the removal. Now it may rejoin.
+	src.set(Member{ID: "n1", RaftAddr: leader.addr, Voter: true, Alive: true}, Member{ID: "n2", RaftAddr: tn.addr, Alive: true, AliveSince: time.Now()})
+	waitServers(t, leader.node, "n2 re-added after it came back", func(s map[string]Server) bool { return s["n2"].Addr == tn.addr })
+}

@@ -51,6 +51,8 @@ func (s *gossipSource) Members() []engine.Member {
 		em := engine.Member{ID: m.ID, RaftAddr: m.Meta.RaftAddr, Voter: m.Meta.Voter, Alive: m.State == gossip.StateAlive}
 		if !em.Alive {
 			em.DeadFor = now.Sub(m.Since)
+		} else {
+			em.AliveSince = m.Since
 		}
 		out = append(out, em)
 	}
