@@ -44,6 +44,16 @@
 // the log holds at most about M entries between snapshots. Snapshots are checked every
 // SnapshotInterval (default 5s).
 //
+// # Data plane
+//
+// Blobs (dataplane.go, dataread.go, repair.go) moves object bytes: Put places a blob on the
+// replication factor's storage-capable nodes by rendezvous hashing and streams it to all of them
+// at once, succeeding at a write quorum (ErrWriteQuorum otherwise); Open reads from any node that
+// has a copy, this one first, and resumes at the same offset on the next copy when one fails;
+// RunRepair (on the leader) restores missing copies from the nodes' inventories. The RPCs are
+// blob.put (stream), blob.get and blob.list (downloads), blob.fetch, blob.delete, blob.bad and
+// repair.stats. See DESIGN.md for why the metadata records only the write-time replicas.
+//
 // # Leadership hand-over
 //
 // Close on the leader calls LeadershipTransfer (bounded by three election timeouts) before raft
