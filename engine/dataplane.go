@@ -30,6 +30,12 @@ type Blobs struct {
 
 	bg sync.WaitGroup // background deletes and corruption reports; Close waits for them
 
+	delOnce sync.Once
+	delq    chan string   // DeleteAsync's queue, drained by one worker started on first use
+	stop    chan struct{} // closed by Close
+	closeMu sync.Mutex
+	closed  bool
+
 	repairMu    sync.Mutex
 	repairStats RepairStats
 	lastInv     map[string]map[string]struct{} // repair: last inventory seen per node
@@ -110,7 +116,8 @@ func NewBlobs(cfg BlobsConfig) *Blobs {
 		cfg.Members = func() []DataMember { return []DataMember{{ID: self, Storage: holds, Alive: true}} }
 	}
 	b := &Blobs{cfg: cfg, local: cfg.Local, trans: cfg.Transport, self: cfg.Self, log: cfg.Logger,
-		m: cfg.Metrics, lastInv: map[string]map[string]struct{}{}}
+		m: cfg.Metrics, lastInv: map[string]map[string]struct{}{},
+		delq: make(chan string, deleteQueueLen), stop: make(chan struct{})}
 	if b.m == nil {
 		b.m = nopMetrics{}
 	}
@@ -132,7 +139,64 @@ func (nopMetrics) Observe(string, float64) {}
 
 // Close waits for the background work Put and reads started (deleting the copies of failed
 // writes, dropping corrupt copies). Call it before closing the transport and the store.
-func (b *Blobs) Close() { b.bg.Wait() }
+func (b *Blobs) Close() {
+	b.closeMu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.stop)
+	}
+	b.closeMu.Unlock()
+	b.bg.Wait()
+}
+
+// deleteQueueLen bounds DeleteAsync's backlog; beyond it deletions are left to the garbage
+// collectors.
+const deleteQueueLen = 10000
+
+// DeleteAsync queues the deletion of blob id on every live storage node and returns at once
+// (S3 deletes and overwrites must not wait on a slow or dying peer). It reports false when the
+// queue is full or the data plane is closed: the copies are then unreferenced garbage that each
+// node's collector removes after its grace period.
+func (b *Blobs) DeleteAsync(id string) bool {
+	b.delOnce.Do(func() {
+		b.closeMu.Lock()
+		defer b.closeMu.Unlock()
+		if b.closed {
+			return
+		}
+		b.bg.Add(1)
+		go b.deleteWorker()
+	})
+	select {
+	case <-b.stop:
+		return false
+	default:
+	}
+	select {
+	case b.delq <- id:
+		return true
+	default:
+		b.m.Counter(MetricDeleteQueueFull, 1)
+		return false
+	}
+}
+
+func (b *Blobs) deleteWorker() {
+	defer b.bg.Done()
+	wctx, cancelAll := context.WithCancel(context.Background())
+	defer cancelAll()
+	go func() { <-b.stop; cancelAll() }() // Close must not wait for a slow peer
+	for {
+		select {
+		case <-b.stop:
+			return
+		case id := <-b.delq:
+			ctx, cancel := context.WithTimeout(wctx, 10*time.Second)
+			_ = b.Delete(ctx, id)
+			cancel()
+		}
+	}
+}
 
 // Local returns the node's own blob store.
 func (b *Blobs) Local() *blob.Store { return b.local }

@@ -36,6 +36,7 @@ var MetricDescs = []MetricDesc{
 	{MetricReplicaWriteFailures, "counter", "blob replicas that failed or lagged during a write that still reached its quorum (left to repair)"},
 	{MetricCorruptReads, "counter", "blob copies found corrupt while reading (the read moved to another copy)"},
 	{MetricCorruptDropped, "counter", "corrupt blob copies this node verified and deleted so that repair replaces them"},
+	{MetricDeleteQueueFull, "counter", "blob deletions not queued because the queue was full (the garbage collectors remove those blobs later)"},
 	{MetricRepairPasses, "counter", "repair passes this node ran (as leader)"},
 	{MetricRepairChecked, "counter", "blobs repair checked"},
 	{MetricRepairCopies, "counter", "blob copies repair made"},
@@ -52,6 +53,7 @@ const (
 	MetricReplicaWriteFailures  = "nebulaio_data_replica_write_failures_total"
 	MetricCorruptReads          = "nebulaio_data_corrupt_reads_total"
 	MetricCorruptDropped        = "nebulaio_data_corrupt_copies_dropped_total"
+	MetricDeleteQueueFull       = "nebulaio_data_delete_queue_full_total"
 	MetricRepairPasses          = "nebulaio_repair_passes_total"
 	MetricRepairChecked         = "nebulaio_repair_blobs_checked_total"
 	MetricRepairCopies          = "nebulaio_repair_copies_total"

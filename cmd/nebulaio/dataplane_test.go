@@ -365,7 +365,39 @@ func TestSeparatePlanes(t *testing.T) {
 			t.Fatalf("management node %s holds %d blob files", id, n)
 		}
 	}
-	if m := missingCopies(blobIDs(t, nodes["m1"]), []*testNode{nodes["s1"], nodes["s2"], nodes["s3"]}); m != "" {
+	stores := []*testNode{nodes["s1"], nodes["s2"], nodes["s3"]}
+	if m := missingCopies(blobIDs(t, nodes["m1"]), stores); m != "" {
 		t.Fatalf("storage nodes: %s", m)
+	}
+
+	// Deleting objects through a management node deletes their copies on every storage node.
+	var freed []string
+	for _, o := range objs[:6] {
+		ob, err := nodes["m2"].n.fsm.Object("planes", o.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range ob.Blobs {
+			freed = append(freed, b.ID)
+		}
+		if _, err := mc[2].DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String("planes"), Key: aws.String(o.key)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(freed) == 0 {
+		t.Fatal("the deleted objects had no blobs")
+	}
+	eventually(t, 20*time.Second, "copies of deleted objects removed from every storage node", func() string {
+		for _, id := range freed {
+			for _, tn := range stores {
+				if _, err := tn.n.blobs.Stat(id); err == nil {
+					return fmt.Sprintf("blob %s still on %s", id, tn.id)
+				}
+			}
+		}
+		return ""
+	})
+	if m := missingCopies(blobIDs(t, nodes["m1"]), stores); m != "" {
+		t.Fatalf("after the deletes, the remaining objects: %s", m)
 	}
 }

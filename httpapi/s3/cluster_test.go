@@ -25,6 +25,7 @@ type clusterMember struct {
 	trans *transport.Transport
 	eng   *engine.Node
 	blobs *blob.Store
+	data  *engine.Blobs // nil on n3
 	srv   string
 }
 
@@ -55,7 +56,8 @@ func TestThreeNodeCluster(t *testing.T) {
 		}
 		backend := NewEngineBackend(m.eng, f, m.blobs, m.id)
 		if i != 3 { // n3 reads only its own blobs: a GET of bytes held elsewhere is a 503 there
-			backend = NewClusterBackend(m.eng, f, engine.NewBlobs(engine.BlobsConfig{Local: m.blobs, Transport: m.trans, Self: m.id, HoldsData: true, Resolve: m.eng.ServerAddr}))
+			m.data = engine.NewBlobs(engine.BlobsConfig{Local: m.blobs, Transport: m.trans, Self: m.id, HoldsData: true, Resolve: m.eng.ServerAddr})
+			backend = NewClusterBackend(m.eng, f, m.data)
 		}
 		srv := newTestServer(t, NewHandler(Options{
 			Backend: backend, Credentials: []Credentials{{AccessKey: testAK, SecretKey: testSK}},
@@ -67,6 +69,9 @@ func TestThreeNodeCluster(t *testing.T) {
 		for _, m := range ms {
 			_ = m.eng.Close()
 			_ = m.trans.Close()
+			if m.data != nil {
+				m.data.Close()
+			}
 			_ = m.blobs.Close()
 		}
 	})

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/nebulaio/nebulaio/engine"
 	"github.com/nebulaio/nebulaio/engine/blob"
@@ -154,11 +153,10 @@ func (r *remoteBlob) Close() error {
 
 func (e *engineBackend) DeleteBlob(id string) error {
 	if e.remote != nil {
-		// Every storage node that answers; copies on nodes that are down are collected by
-		// their own garbage collector.
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return e.remote.Delete(ctx, id)
+		// Queued for every live storage node; copies it misses (a node down, a full queue)
+		// are unreferenced and collected by each node's garbage collector.
+		e.remote.DeleteAsync(id)
+		return nil
 	}
 	if err := e.blobs.Delete(id); err != nil && !errors.Is(err, blob.ErrNotFound) {
 		return err
