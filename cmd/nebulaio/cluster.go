@@ -21,7 +21,9 @@ type gossipSource struct {
 	changed chan struct{}
 }
 
-func newGossipSource(ctx context.Context, g *gossip.Gossip) *gossipSource {
+// newGossipSource adapts g for the reconciler; onEvent (if not nil) runs after every gossip
+// event.
+func newGossipSource(ctx context.Context, g *gossip.Gossip, onEvent func()) *gossipSource {
 	s := &gossipSource{g: g, changed: make(chan struct{}, 1)}
 	go func() {
 		for {
@@ -29,6 +31,9 @@ func newGossipSource(ctx context.Context, g *gossip.Gossip) *gossipSource {
 			case _, ok := <-g.Events():
 				if !ok {
 					return
+				}
+				if onEvent != nil {
+					onEvent()
 				}
 				select {
 				case s.changed <- struct{}{}:

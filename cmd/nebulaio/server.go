@@ -259,7 +259,7 @@ func (n *node) startCluster(ctx context.Context, sink *httpapi.PromSink, gossipU
 			AdminAddr: joinHostPort(cfg.Cluster.AdvertiseAddress, n.adminAddr.String()),
 			Version:   version,
 		},
-		JoinAddresses: cfg.Cluster.JoinAddresses,
+		JoinAddresses: joinList(cfg.Cluster.JoinAddresses, loadPeers(cfg.DataDir, n.log)),
 		SecretKey:     key,
 		Logger:        n.log,
 		Metrics:       sink,
@@ -274,7 +274,13 @@ func (n *node) startCluster(ctx context.Context, sink *httpapi.PromSink, gossipU
 		gossipUp(n)
 	}
 
-	n.fsm = fsm.New(fsm.Options{Metrics: sink})
+	// The engine attaches its snapshot store: clean records beyond the cache are read back
+	// from the newest snapshot, and the changed ones are bounded like the raft log.
+	n.fsm = fsm.New(fsm.Options{
+		Metrics:   sink,
+		CacheSize: cfg.Performance.MetadataCacheSize,
+		MaxDirty:  cfg.Performance.MaxRaftLogEntries,
+	})
 	ecfg := engine.Config{
 		NodeID:           cfg.NodeID,
 		Dir:              filepath.Join(cfg.DataDir, "raft"),
@@ -306,7 +312,8 @@ func (n *node) startCluster(ctx context.Context, sink *httpapi.PromSink, gossipU
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		e.RunReconciler(ctx, newGossipSource(ctx, g), engine.ReconcileOptions{DeadReapAfter: cfg.Cluster.DeadNodeReapAfter.D()})
+		rec := &peerRecorder{dir: cfg.DataDir, log: n.log}
+		e.RunReconciler(ctx, newGossipSource(ctx, g, func() { rec.record(g) }), engine.ReconcileOptions{DeadReapAfter: cfg.Cluster.DeadNodeReapAfter.D()})
 	}()
 	return nil
 }
