@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -401,4 +402,56 @@ func TestRepairThrottle(t *testing.T) {
 	if err := throttle(ctx, 1, time.Now(), 1<<20); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled throttle: %v", err)
 	}
+}
+
+// TestPutCutsOffAStalledReplica: a replica whose peer accepts the connection and then says
+// nothing (a hung host) is cut off after StallTimeout, and the write succeeds on the others.
+func TestPutCutsOffAStalledReplica(t *testing.T) {
+	c := newDataCluster(t, 3, 3)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	var mu sync.Mutex
+	acceptDone := make(chan struct{})
+	go func() {
+		defer close(acceptDone)
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, conn) // never read, never answered
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-acceptDone
+		mu.Lock()
+		for _, conn := range held {
+			conn.Close()
+		}
+		mu.Unlock()
+	})
+	c.mu.Lock()
+	c.addrs["d3"] = ln.Addr().String()
+	c.mu.Unlock()
+
+	data := randomBytes(9, 4*fanoutChunk)
+	start := time.Now()
+	_, nodes, err := c.nodes["d1"].b.Put(context.Background(), "stall", bytes.NewReader(data), blob.Expect{Size: int64(len(data))})
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("put with a stalled replica: %v", err)
+	}
+	if !slices.Equal(nodes, []string{"d1", "d2"}) {
+		t.Fatalf("put recorded %v, want [d1 d2]", nodes)
+	}
+	if took > 8*time.Second {
+		t.Fatalf("put took %s; the stalled replica should be cut off after the 3s stall timeout", took)
+	}
+	t.Logf("put with a stalled replica took %s", took.Round(10*time.Millisecond))
 }

@@ -454,3 +454,47 @@ func TestRemoteErrorRelay(t *testing.T) {
 		t.Fatalf("message %q lost %q", re.Message, want)
 	}
 }
+
+// TestCancelEndsHandshakeWithHungPeer: a peer that accepts TCP connections and never answers
+// the handshake holds a call only until its context is cancelled, not for HandshakeTimeout.
+func TestCancelEndsHandshakeWithHungPeer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	tr := newNode(t, Config{HandshakeTimeout: 20 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start := time.Now()
+	_, err = tr.CallStream(ctx, ln.Addr().String(), "m", nil, bytes.NewReader([]byte("x")))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("CallStream to a hung peer: %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("cancelled after 200ms, returned after %s", d)
+	}
+}

@@ -310,6 +310,10 @@ func (t *Transport) dial(ctx context.Context, addr string, kind byte) (net.Conn,
 		deadline = dl
 	}
 	_ = tc.SetDeadline(deadline)
+	// A cancelled ctx ends the handshake at once (a caller abandoning a hung peer must not
+	// wait for HandshakeTimeout).
+	stopCancel := context.AfterFunc(ctx, func() { _ = tc.SetDeadline(time.Unix(1, 0)) })
+	defer stopCancel()
 	var conn net.Conn = tc
 	if t.cfg.ClientTLS != nil {
 		cfg := t.cfg.ClientTLS
@@ -342,6 +346,10 @@ func (t *Transport) dial(ctx context.Context, addr string, kind byte) (net.Conn,
 			err = fmt.Errorf("bad accept byte %#x", ack[0])
 		}
 		return nil, nil, t.dialErr(ctx, addr, fmt.Errorf("not accepted: %w", err))
+	}
+	if !stopCancel() { // ctx ended just as the handshake finished: the deadline is spoiled
+		_ = conn.Close()
+		return nil, nil, t.dialErr(ctx, addr, ctx.Err())
 	}
 	_ = tc.SetDeadline(time.Time{})
 	return conn, tc, nil
