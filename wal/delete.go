@@ -98,6 +98,7 @@ func (l *Log) reapAsync(segs []*segment) {
 // deleteAll empties the log: the head moves past the last entry (durably), then every segment
 // is unlinked and the directory synced, so the next StoreLogs may start at any index.
 func (l *Log) deleteAll() error {
+	l.reapWG.Wait() // no footer is being written to a segment about to be closed
 	if err := l.head.set(l.last+1, true); err != nil {
 		return l.fail(fmt.Errorf("wal: write head: %w", err))
 	}
@@ -115,6 +116,7 @@ func (l *Log) deleteAll() error {
 // that ends before the next one starts. The cut is an ftruncate + fsync to the end of the kept
 // records, after which the space is zero-filled again for fast appends.
 func (l *Log) deleteTail(newLast uint64) error {
+	l.reapWG.Wait() // no footer is being written to a segment about to be cut or closed
 	l.mu.Lock()
 	k := len(l.segs) - 1
 	for k > 0 && l.segs[k].first > newLast {

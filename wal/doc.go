@@ -8,7 +8,8 @@
 //
 //	00000000000000000001.wal   segment files, named by the index of their first record (%020d)
 //	00000000000000004711.wal   the newest segment is the active one; older ones are sealed
-//	next.spare                 the next segment, created and zero-filled ahead of need
+//	next.spare                 the next segment, created and zero-filled ahead of need (once
+//	                           the active segment is half full)
 //	head                       the logical head: entries below it are deleted
 //	stable                     raft's StableStore keys (term, vote), replaced atomically
 //	stable.tmp                 a stable-state file being written (removed by Open)
@@ -86,17 +87,27 @@
 //
 // # Writes
 //
-// StoreLogs encodes the whole batch into one buffer, writes it with one pwrite and makes it
-// durable with one fdatasync (group commit: raft hands the log every entry that queued while the
-// previous batch was syncing). The batch goes entirely into one segment: if it does not fit in
-// the active segment, it starts the next one. The next segment is prepared ahead of need by a
-// background goroutine: created as next.spare, zero-filled to SegmentSize (through O_DIRECT),
-// fsynced, directory fsynced. Appends therefore overwrite allocated, zeroed blocks and fdatasync
-// has no metadata to flush. When recent batches average 64 KiB or more the spare is only
-// fallocated instead: such batches are bandwidth-bound and writing every byte twice (zeros, then
-// data) costs them more than the extent conversion at fdatasync. The first batch of a segment is
-// written together with the segment header; after its fdatasync the spare is renamed to its
-// segment name.
+// StoreLogs encodes the batch into one buffer, writes it with one pwritev and makes it durable
+// with one fdatasync (group commit: raft hands the log every entry that queued while the
+// previous batch was syncing). Payloads of 4 KiB or more that are stored uncompressed are not
+// copied into the buffer: the pwritev takes them from the caller's slices, between the buffer's
+// pieces. The write is padded with zeros to the end of its last page (the space after the
+// records holds zeros already), so that it never makes the kernel read a page that is not
+// cached before modifying it. The batch goes entirely into one segment: if it does not fit in
+// the active segment, it starts the next one.
+//
+// The next segment is prepared by a background goroutine once the active one is half full (or
+// eight average batches from full, if that is earlier): created as next.spare, zero-filled to
+// SegmentSize through the page cache in 64 KiB writes (fdatasynced every MiB, with a pause as
+// long as that sync took), fsynced, directory fsynced. Appends therefore overwrite allocated,
+// zeroed blocks whose pages are cached: fdatasync has no metadata to flush and an append
+// allocates no memory. When recent batches average 64 KiB or more the
+// spare is only fallocated instead: such batches are bandwidth-bound and writing every byte
+// twice (zeros, then data) costs them more than the extent conversion at fdatasync. Open of an
+// empty log returns with the first spare prepared; a reopened log prepares nothing until its
+// active segment is half full. The first batch of a segment is written together with the
+// segment header; after its fdatasync the spare is renamed to its segment name, and the sealed
+// previous segment gets its index footer from a background goroutine.
 //
 // GetLog serves the newest entries (Options.CacheEntries) from memory and otherwise reads exactly
 // one record with one pread at the offset held in the in-memory offset index, verifying both
@@ -109,7 +120,9 @@
 // sector granularity, and unwritten sectors of a zero-filled region read back as zeros; creates,
 // renames and unlinks are durable after an fsync of the directory, and directory operations are
 // persisted in the order they were made. Sector-atomic writes are not assumed (the head file has
-// two slots for that reason). After any error from a write or sync the log refuses further
+// two slots for that reason), but a sector that is rewritten with the bytes it already holds is
+// assumed to keep them: an append rewrites the partly filled last page of the previous batch,
+// as every write through the page cache does. After any error from a write or sync the log refuses further
 // writes (ErrFailed) until reopened, since the page cache can no longer be trusted.
 //
 // What Open finds after a crash during each operation, and what it does:
@@ -126,9 +139,10 @@
 //     were written. Damage anywhere in a sealed segment is ErrCorrupt.
 //   - Rotation: the spare gets the segment header together with the first batch; only after that
 //     write is synced is it renamed (and the rename made durable by the directory fsync that
-//     starts preparing the next spare). A spare found with a valid header is such a segment whose
-//     rename was lost: Open renames it. A spare without one is unused and removed. A crash while
-//     writing the old segment's footer leaves an invalid footer: Open scans instead.
+//     starts preparing the next spare, or by Close). A spare found with a valid header is such a
+//     segment whose rename was lost: Open renames it. A spare without one is unused and removed.
+//     The old segment's footer is written in the background after the rename and not synced; a
+//     crash while writing it leaves an invalid footer: Open scans instead.
 //   - Head truncation (prefix DeleteRange): the new head is written to the head file (page
 //     cache) and the in-memory head moved; DeleteRange returns. A background goroutine then
 //     fdatasyncs the head file and only after that unlinks the segments wholly below the head.

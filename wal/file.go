@@ -2,6 +2,7 @@ package wal
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -32,24 +33,27 @@ func parseSegName(name string) (uint64, bool) {
 }
 
 // zeros is a shared read-only block used to zero-fill files.
-var zeros = make([]byte, 1<<20)
+var zeros = make([]byte, fillChunk)
+
+// fillChunk is the size of the writes that zero-fill a segment through the page cache. The
+// kernel sizes page-cache folios after the writes that create them, and every later small
+// append walks all the block buffers of the folio it lands in: 1 MiB fill writes made
+// ext4_block_write_begin 2.6% of the CPU profile of 128-byte appends, 64 KiB writes 0.2%.
+const fillChunk = 64 << 10
+
+// fillStep is how many bytes of zeros a segment fill writes between two fdatasyncs (see
+// zeroFill); a multiple of fillChunk.
+const fillStep = 1 << 20
 
 // largeBatch is the average batch size from which the next segment is fallocated instead of
 // zero-filled (see prepareSpare).
 const largeBatch = 64 << 10
 
-// directAlign is the alignment O_DIRECT needs for buffers, offsets and lengths.
-const directAlign = 4096
+// pageSize is the page-cache granularity that appends are padded to (see StoreLogs).
+const pageSize = 4096
 
-// directZeros is a read-only 1 MiB block of zeros aligned for O_DIRECT writes.
-var directZeros = func() []byte {
-	b := make([]byte, 1<<20+directAlign)
-	off := directAlign - int(uintptr(unsafe.Pointer(&b[0]))&(directAlign-1))
-	if off == directAlign {
-		off = 0
-	}
-	return b[off : off+1<<20 : off+1<<20]
-}()
+// pageEnd rounds off up to a multiple of pageSize.
+func pageEnd(off int64) int64 { return (off + pageSize - 1) &^ (pageSize - 1) }
 
 // writeZeros writes zeros over [from, to) of f.
 func writeZeros(f *os.File, from, to int64) error {
@@ -110,4 +114,67 @@ func lockDir(dir string) (*os.File, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// maxIovecs is the most buffers one pwritev call takes (IOV_MAX on Linux).
+const maxIovecs = 1024
+
+// pwritev writes the concatenation of bufs at off, with one pwritev(2) call per maxIovecs
+// buffers (one call in practice), continuing after short writes. iov is scratch space and is
+// returned for reuse.
+func pwritev(f *os.File, bufs [][]byte, off int64, iov []syscall.Iovec) ([]syscall.Iovec, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return iov, err
+	}
+	var werr error
+	cerr := rc.Control(func(fd uintptr) {
+		for len(bufs) > 0 {
+			iov = iov[:0]
+			for _, b := range bufs {
+				if len(iov) == maxIovecs {
+					break
+				}
+				if len(b) > 0 {
+					v := syscall.Iovec{Base: &b[0]}
+					v.SetLen(len(b))
+					iov = append(iov, v)
+				}
+			}
+			if len(iov) == 0 {
+				return
+			}
+			// the offset goes in two words (low, high); a 64-bit kernel ignores the high one
+			n, _, e := syscall.Syscall6(syscall.SYS_PWRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)), uintptr(off), uintptr(uint64(off)>>32), 0)
+			if e == syscall.EINTR {
+				continue
+			}
+			if e != 0 {
+				werr = e
+				return
+			}
+			if n == 0 {
+				werr = io.ErrShortWrite
+				return
+			}
+			off += int64(n)
+			for n > 0 { // drop what was written
+				if k := uintptr(len(bufs[0])); n >= k {
+					n -= k
+					bufs = bufs[1:]
+				} else {
+					bufs[0] = bufs[0][n:]
+					n = 0
+				}
+			}
+			for len(bufs) > 0 && len(bufs[0]) == 0 {
+				bufs = bufs[1:]
+			}
+		}
+	})
+	clear(iov[:cap(iov)]) // drop the references to the callers' buffers
+	if cerr != nil {
+		return iov[:0], cerr
+	}
+	return iov[:0], werr
 }

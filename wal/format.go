@@ -120,12 +120,17 @@ func decodeAppendedAt(n int64) time.Time {
 }
 
 // appendRecord appends one framed record for l to dst. scratch is reused for compression and
-// returned for the next call.
-func appendRecord(dst []byte, l *raft.Log, flags uint8, compressAbove int, scratch []byte) ([]byte, []byte) {
+// returned for the next call. When l.Data is stored uncompressed and is at least vecMin bytes
+// (vecMin > 0), the record's Data is not copied: dst ends with the header and the Extensions,
+// and the returned ext is l.Data, which the caller writes right after dst's bytes (pwritev).
+func appendRecord(dst []byte, l *raft.Log, flags uint8, compressAbove int, scratch []byte, vecMin int) (out, scratchOut, ext []byte) {
 	start := len(dst)
-	dst = append(dst, make([]byte, recHeaderSize)...)
+	dst = growTo(dst, start+recHeaderSize)
 	rawLen := len(l.Extensions) + len(l.Data)
-	if compressAbove > 0 && rawLen > compressAbove {
+	var bodyCRC uint32
+	var bodyLen int
+	switch {
+	case compressAbove > 0 && rawLen > compressAbove:
 		scratch = append(append(scratch[:0], l.Extensions...), l.Data...)
 		need := snappy.MaxEncodedLen(rawLen)
 		bodyStart := len(dst)
@@ -137,21 +142,30 @@ func appendRecord(dst []byte, l *raft.Log, flags uint8, compressAbove int, scrat
 		} else {
 			dst = append(append(dst[:bodyStart], l.Extensions...), l.Data...)
 		}
-	} else {
+		bodyLen = len(dst) - bodyStart
+		bodyCRC = crc(dst[bodyStart:])
+	case vecMin > 0 && len(l.Data) >= vecMin:
+		dst = append(dst, l.Extensions...)
+		ext = l.Data
+		bodyLen = rawLen
+		bodyCRC = crcUpdate(crc(l.Extensions), l.Data)
+	default:
 		dst = append(append(dst, l.Extensions...), l.Data...)
+		bodyLen = rawLen
+		bodyCRC = crc(dst[start+recHeaderSize:])
 	}
 	h := dst[start : start+recHeaderSize]
-	body := dst[start+recHeaderSize:]
-	binary.LittleEndian.PutUint32(h[4:8], uint32(len(body)))
-	binary.LittleEndian.PutUint32(h[8:12], crc(body))
+	binary.LittleEndian.PutUint32(h[4:8], uint32(bodyLen))
+	binary.LittleEndian.PutUint32(h[8:12], bodyCRC)
 	h[12] = uint8(l.Type)
 	h[13] = flags
+	clear(h[14:16])
 	binary.LittleEndian.PutUint64(h[16:24], l.Index)
 	binary.LittleEndian.PutUint64(h[24:32], l.Term)
 	binary.LittleEndian.PutUint64(h[32:40], uint64(encodeAppendedAt(l.AppendedAt)))
 	binary.LittleEndian.PutUint32(h[40:44], uint32(len(l.Extensions)))
 	binary.LittleEndian.PutUint32(h[0:4], crc(h[4:recHeaderSize]))
-	return dst, scratch
+	return dst, scratch, ext
 }
 
 func growTo(b []byte, n int) []byte {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -463,4 +465,155 @@ func TestLargeBatchesFallocate(t *testing.T) {
 	checkFixed(t, l, 1, 1200, 2000)
 	mustStore(t, l, fixedBatch(1201, 3, 2000))
 	checkFixed(t, l, 1, 1203, 2000)
+}
+
+// bigLog returns the deterministic entry for index i of TestLargeEntries: sizes around
+// vecMinData and up to 70 KB, random (incompressible) or repetitive data, with or without
+// extensions.
+func bigLog(i uint64) *raft.Log {
+	r := rand.New(rand.NewPCG(42, i))
+	sizes := []int{0, 100, vecMinData - 1, vecMinData, vecMinData + 1, 20_000, 40_000, 70_000}
+	data := make([]byte, sizes[r.IntN(len(sizes))])
+	if r.IntN(2) == 0 {
+		for j := range data {
+			data[j] = byte(r.Uint32())
+		}
+	} else {
+		for j := range data {
+			data[j] = byte(j / 100)
+		}
+	}
+	var ext []byte
+	if r.IntN(2) == 0 {
+		ext = []byte(fmt.Sprintf("ext-%d", i))
+	}
+	return &raft.Log{Index: i, Term: 3, Type: raft.LogCommand, Data: data, Extensions: ext}
+}
+
+// TestLargeEntries stores entries whose Data is written from the caller's slice (pwritev)
+// next to small and compressed ones, across rotations, and reads every one back from disk
+// (no cache) before and after a reopen.
+func TestLargeEntries(t *testing.T) {
+	for _, compress := range []int{-1, 0} {
+		t.Run(fmt.Sprintf("compressAbove=%d", compress), func(t *testing.T) {
+			dir := t.TempDir()
+			opts := Options{SegmentSize: 512 << 10, CompressAbove: compress, CacheEntries: -1}
+			l := openT(t, dir, opts)
+			const n = 300
+			for i := uint64(1); i <= n; {
+				k := min(uint64(1+i%7), n-i+1)
+				batch := make([]*raft.Log, k)
+				for j := range batch {
+					batch[j] = bigLog(i + uint64(j))
+				}
+				mustStore(t, l, batch)
+				i += k
+			}
+			check := func() {
+				t.Helper()
+				checkInvariants(t, l)
+				for i := uint64(1); i <= n; i++ {
+					var got raft.Log
+					if err := l.GetLog(i, &got); err != nil {
+						t.Fatalf("GetLog(%d): %v", i, err)
+					}
+					if d := diffLog(bigLog(i), &got); d != "" {
+						t.Fatal(d)
+					}
+				}
+			}
+			check()
+			if len(l.segs) < 3 {
+				t.Fatalf("%d segments, want a few rotations", len(l.segs))
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			l = openT(t, dir, opts)
+			defer l.Close()
+			check()
+		})
+	}
+}
+
+// TestSparePreparation checks when the next segment is prepared: an empty log has it ready
+// when Open returns, a reopened log writes nothing until its active segment is half full, and
+// Close removes an unused spare.
+func TestSparePreparation(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SegmentSize: 64 << 10, CompressAbove: -1}
+	spare := filepath.Join(dir, spareName)
+	exists := func() bool {
+		_, err := os.Stat(spare)
+		return err == nil
+	}
+	waitSpare := func() {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !exists(); {
+			if time.Now().After(deadline) {
+				t.Fatal("next segment never prepared")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	l := openT(t, dir, opts)
+	if !exists() || l.spare == nil {
+		t.Fatal("Open of an empty log returned without the first segment prepared")
+	}
+	mustStore(t, l, fixedBatch(1, 10, 1000)) // ~10 KiB: takes the spare, less than half full
+	if exists() || l.spareWaiting {
+		t.Fatal("next segment prepared before the active one is half full")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	l = openT(t, dir, opts)
+	if exists() || l.spareWaiting {
+		t.Fatal("reopening a log prepared a segment")
+	}
+	mustStore(t, l, fixedBatch(11, 30, 1000)) // ~41 KiB: past half of 64 KiB
+	if !l.spareWaiting {
+		t.Fatal("next segment not requested past half of the active one")
+	}
+	waitSpare()
+	mustStore(t, l, fixedBatch(41, 30, 1000)) // does not fit: rotates onto the spare
+	checkFixed(t, l, 1, 70, 1000)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if exists() {
+		t.Fatal("Close left next.spare behind")
+	}
+	l = openT(t, dir, opts)
+	defer l.Close()
+	checkFixed(t, l, 1, 70, 1000)
+}
+
+// TestZeroFilledSegments writes small batches with sync on through segments large enough that
+// their zero fill is synced in steps (fillStep), across rotations and a reopen.
+func TestZeroFilledSegments(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SegmentSize: 3 * fillStep, CompressAbove: -1}
+	l := openT(t, dir, opts)
+	const per, size = 40, 1000 // 41 KiB batches: zero-filled segments
+	last := uint64(0)
+	for last < 9000 {
+		mustStore(t, l, fixedBatch(last+1, per, size))
+		last += per
+	}
+	if l.avgBatch >= largeBatch {
+		t.Fatalf("average batch %d, want < %d", l.avgBatch, largeBatch)
+	}
+	if n := len(l.segs); n < 3 {
+		t.Fatalf("%d segments, want at least 3", n)
+	}
+	checkInvariants(t, l)
+	checkFixed(t, l, 1, last, size)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openT(t, dir, opts)
+	defer l.Close()
+	checkFixed(t, l, 1, last, size)
 }
