@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/transport"
 )
 
@@ -36,6 +37,10 @@ type clusterOpts struct {
 	maxLogEntries int
 	snapInterval  time.Duration
 	coalesce      bool
+	// metaCache > 0 runs fsm.FSM (metaFSM) with that metadata_cache_size instead of kvFSM.
+	metaCache int
+	// metaMaxDirty is the metaFSM's MaxDirty; 0 means MaxLogEntries, as the server sets it.
+	metaMaxDirty int
 }
 
 type testNode struct {
@@ -44,7 +49,7 @@ type testNode struct {
 	addr  string // fixed after the first start so that raft's configuration stays valid
 	trans *transport.Transport
 	node  *Node
-	fsm   *kvFSM
+	fsm   testFSM
 }
 
 func newCluster(t *testing.T, n int, opts clusterOpts) *testCluster {
@@ -67,6 +72,15 @@ func newCluster(t *testing.T, n int, opts clusterOpts) *testCluster {
 			t.Fatalf("add voter %s: %v", tn.id, err)
 		}
 		cancel()
+	}
+	if opts.metaCache > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		b, _ := fsm.Encode(&fsm.CreateBucket{Name: kvBucket, Owner: "test"})
+		res, err := leader.node.Propose(ctx, b)
+		if r, ok := res.(*fsm.Result); err != nil || !ok || r.Err != nil {
+			t.Fatalf("create bucket %s: %v %+v", kvBucket, err, res)
+		}
 	}
 	return c
 }
@@ -92,13 +106,26 @@ func (c *testCluster) start(tn *testNode, bootstrap bool) {
 	}
 	tn.trans = trans
 	tn.addr = trans.Addr()
-	tn.fsm = newKV()
+	var results ResultCodec = kvResults{}
+	if c.opts.metaCache > 0 {
+		maxDirty := c.opts.metaMaxDirty
+		if maxDirty == 0 {
+			maxDirty = c.opts.maxLogEntries
+		}
+		if maxDirty == 0 {
+			maxDirty = 10000 // the engine's default MaxLogEntries
+		}
+		tn.fsm = newMetaFSM(c.t, c.opts.metaCache, maxDirty)
+		results = fsm.ResultCodec{}
+	} else {
+		tn.fsm = newKV()
+	}
 	logger := zerolog.New(zerolog.NewTestWriter(c.t)).Level(zerolog.WarnLevel).With().Str("node_id", tn.id).Logger()
 	if os.Getenv("ENGINE_TEST_LOG") != "" {
 		logger = logger.Level(zerolog.InfoLevel)
 	}
 	node, err := Open(Config{
-		NodeID: tn.id, Dir: tn.dir, Transport: trans, FSM: tn.fsm, Results: kvResults{},
+		NodeID: tn.id, Dir: tn.dir, Transport: trans, FSM: tn.fsm, Results: results,
 		Bootstrap: bootstrap, ElectionTimeout: testElection, HeartbeatTimeout: testHeartbeat,
 		MaxLogEntries: c.opts.maxLogEntries, SnapshotInterval: c.opts.snapInterval, Coalesce: c.opts.coalesce,
 		Logger: logger,
@@ -256,6 +283,9 @@ func proposeTo(n *Node, key, value string, within time.Duration) error {
 	}
 	if e, ok := res.(error); ok {
 		return e
+	}
+	if r, ok := res.(*fsm.Result); ok && r.Err != nil {
+		return r.Err
 	}
 	return nil
 }

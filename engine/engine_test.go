@@ -22,7 +22,11 @@ func TestMain(m *testing.M) {
 }
 
 func TestSingleNodeSurvivesRestart(t *testing.T) {
-	c := newCluster(t, 1, clusterOpts{})
+	fsmVariants(t, clusterOpts{}, testSingleNodeSurvivesRestart)
+}
+
+func testSingleNodeSurvivesRestart(t *testing.T, opts clusterOpts) {
+	c := newCluster(t, 1, opts)
 	tn := c.nodes[0]
 	for i := 0; i < 200; i++ {
 		if err := propose(tn, fmt.Sprintf("k%03d", i), fmt.Sprint(i), 5*time.Second); err != nil {
@@ -60,12 +64,14 @@ func TestSingleNodeSurvivesRestart(t *testing.T) {
 // write must be on every node once the old leader is back.
 func TestLeaderFailoverLosesNoAcknowledgedWrite(t *testing.T) {
 	for _, coalesce := range []bool{false, true} {
-		t.Run(fmt.Sprintf("coalesce=%v", coalesce), func(t *testing.T) { testLeaderFailover(t, coalesce) })
+		t.Run(fmt.Sprintf("coalesce=%v", coalesce), func(t *testing.T) {
+			fsmVariants(t, clusterOpts{coalesce: coalesce}, testLeaderFailover)
+		})
 	}
 }
 
-func testLeaderFailover(t *testing.T, coalesce bool) {
-	c := newCluster(t, 3, clusterOpts{coalesce: coalesce})
+func testLeaderFailover(t *testing.T, opts clusterOpts) {
+	c := newCluster(t, 3, opts)
 	var (
 		mu    sync.Mutex
 		acked = map[string]string{}
@@ -135,7 +141,11 @@ func testLeaderFailover(t *testing.T, coalesce bool) {
 // bound; an isolated leader steps down and the majority elects another and goes on; after the
 // heal all nodes converge on one history.
 func TestMinorityCannotCommit(t *testing.T) {
-	c := newCluster(t, 3, clusterOpts{})
+	fsmVariants(t, clusterOpts{}, testMinorityCannotCommit)
+}
+
+func testMinorityCannotCommit(t *testing.T, opts clusterOpts) {
+	c := newCluster(t, 3, opts)
 	leader := c.waitLeader(5 * time.Second)
 	if err := propose(leader, "before", "1", 5*time.Second); err != nil {
 		t.Fatal(err)
@@ -188,7 +198,11 @@ func TestMinorityCannotCommit(t *testing.T) {
 // TestLaggingFollowerGetsSnapshot: a follower cut off while the log is compacted past its
 // position catches up by snapshot install over the network.
 func TestLaggingFollowerGetsSnapshot(t *testing.T) {
-	c := newCluster(t, 3, clusterOpts{maxLogEntries: 64, snapInterval: 100 * time.Millisecond})
+	fsmVariants(t, clusterOpts{maxLogEntries: 64, snapInterval: 100 * time.Millisecond}, testLaggingFollowerGetsSnapshot)
+}
+
+func testLaggingFollowerGetsSnapshot(t *testing.T, opts clusterOpts) {
+	c := newCluster(t, 3, opts)
 	leader := c.waitLeader(5 * time.Second)
 	lag := c.followers(leader)[0]
 	c.partition(lag)
@@ -221,12 +235,53 @@ func TestLaggingFollowerGetsSnapshot(t *testing.T) {
 	if err != nil || len(metas) == 0 {
 		t.Fatalf("lagging follower has no snapshot after catching up (err %v)", err)
 	}
+	if m, ok := lag.fsm.(*metaFSM); ok {
+		// The installed snapshot was not loaded into memory: the follower reads its runs.
+		if st := m.MemoryStats(); st.Snapshot == "" || st.Cached > metaCacheSize {
+			t.Fatalf("lagging follower after the install: %+v", st)
+		}
+	}
+}
+
+// TestSnapshotWhenManyRecordsChanged: a metadata FSM whose changed records reach half its
+// bound asks for a snapshot, and the node takes one although the raft log is far below its
+// own snapshot threshold.
+func TestSnapshotWhenManyRecordsChanged(t *testing.T) {
+	c := newCluster(t, 1, clusterOpts{metaCache: 10, metaMaxDirty: 40, snapInterval: time.Hour})
+	tn := c.nodes[0]
+	for i := 0; i < 100; i++ {
+		if err := propose(tn, fmt.Sprintf("k%03d", i), "v", 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		metas, err := tn.node.snaps.List()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := tn.fsm.(*metaFSM).MemoryStats()
+		if len(metas) > 0 && st.Snapshot != "" && st.Dirty < 40 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no snapshot taken for the changed records: %d snapshots, %+v", len(metas), st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if data := tn.fsm.copyData(); len(data) != 100 {
+		t.Fatalf("%d keys after the snapshots, want 100", len(data))
+	}
 }
 
 // TestStaleAndLinearizableReads: a linearizable read on a follower sees a write acknowledged
 // through the leader just before.
 func TestStaleAndLinearizableReads(t *testing.T) {
-	c := newCluster(t, 3, clusterOpts{})
+	fsmVariants(t, clusterOpts{}, testStaleAndLinearizableReads)
+}
+
+func testStaleAndLinearizableReads(t *testing.T, opts clusterOpts) {
+	c := newCluster(t, 3, opts)
 	leader := c.waitLeader(5 * time.Second)
 	f := c.followers(leader)[0]
 	for i := 0; i < 50; i++ {
@@ -256,7 +311,11 @@ func TestStaleAndLinearizableReads(t *testing.T) {
 // TestGracefulCloseTransfersLeadership: closing the leader hands leadership to another voter
 // before it stops, so the cluster has a leader again almost at once.
 func TestGracefulCloseTransfersLeadership(t *testing.T) {
-	c := newCluster(t, 3, clusterOpts{})
+	fsmVariants(t, clusterOpts{}, testGracefulCloseTransfersLeadership)
+}
+
+func testGracefulCloseTransfersLeadership(t *testing.T, opts clusterOpts) {
+	c := newCluster(t, 3, opts)
 	leader := c.waitLeader(5 * time.Second)
 	if err := propose(leader, "x", "1", 5*time.Second); err != nil {
 		t.Fatal(err)

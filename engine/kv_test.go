@@ -5,17 +5,19 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/hashicorp/raft"
 
+	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/snapshot"
 )
 
-// kvFSM is a small key/value state machine for engine tests: commands are "set key value" or
-// "get-set key value" (returns the previous value); it snapshots through the snapshot stream
-// format so our snapshot store can hold it.
+// kvFSM is a small key/value state machine for engine tests: a command sets a key to a value
+// and returns the previous value. Commands are metadata events (encodeSet: an object put in
+// bucket kvBucket, the value as its ETag) so that the same cluster tests run against
+// NebulaIO's metadata FSM too (metaFSM); kvFSM ignores other events. It snapshots through the
+// snapshot stream format so our snapshot store can hold it.
 type kvFSM struct {
 	mu   sync.RWMutex
 	data map[string]string
@@ -25,19 +27,32 @@ type kvFSM struct {
 
 func newKV() *kvFSM { return &kvFSM{data: map[string]string{}} }
 
-func encodeSet(key, value string) []byte { return []byte("set\x00" + key + "\x00" + value) }
+// kvBucket holds the keys of the cluster tests.
+const kvBucket = "kvs"
+
+func encodeSet(key, value string) []byte {
+	b, err := fsm.Encode(&fsm.PutObject{Bucket: kvBucket, Key: key, ETag: value})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
 
 var errBadCommand = errors.New("kv: bad command")
 
 func (f *kvFSM) Apply(l *raft.Log) any {
-	parts := strings.SplitN(string(l.Data), "\x00", 3)
-	if len(parts) != 3 || parts[0] != "set" {
+	ev, err := fsm.Decode(l.Data)
+	if err != nil {
 		return errBadCommand
+	}
+	put, ok := ev.(*fsm.PutObject)
+	if !ok {
+		return nil // the bucket a metaFSM cluster creates first
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	prev := f.data[parts[1]]
-	f.data[parts[1]] = parts[2]
+	prev := f.data[put.Key]
+	f.data[put.Key] = put.ETag
 	f.applied++
 	return prev
 }

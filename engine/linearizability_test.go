@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/nebulaio/nebulaio/fsm"
 )
 
 type lzInput struct {
@@ -61,12 +63,14 @@ var registerModel = porcupine.Model{
 // recorded with an open-ended return; a failed get is dropped (it observed nothing).
 func TestLinearizableAcrossFailover(t *testing.T) {
 	for _, coalesce := range []bool{false, true} {
-		t.Run(fmt.Sprintf("coalesce=%v", coalesce), func(t *testing.T) { testLinearizable(t, coalesce) })
+		t.Run(fmt.Sprintf("coalesce=%v", coalesce), func(t *testing.T) {
+			fsmVariants(t, clusterOpts{coalesce: coalesce}, testLinearizable)
+		})
 	}
 }
 
-func testLinearizable(t *testing.T, coalesce bool) {
-	c := newCluster(t, 3, clusterOpts{coalesce: coalesce})
+func testLinearizable(t *testing.T, opts clusterOpts) {
+	c := newCluster(t, 3, opts)
 	var (
 		mu      sync.Mutex
 		history []porcupine.Operation
@@ -106,12 +110,12 @@ func testLinearizable(t *testing.T, coalesce bool) {
 				err := n.Read(ctx, Linearizable)
 				var v string
 				if err == nil {
-					fsm := nodeFSM(c, n)
-					if fsm == nil {
+					f := nodeFSM(c, n)
+					if f == nil {
 						cancel()
 						continue
 					}
-					v, _ = fsm.get(key)
+					v, _ = f.get(key)
 				}
 				ret := now()
 				if err == nil {
@@ -162,10 +166,20 @@ func testLinearizable(t *testing.T, coalesce bool) {
 	t.Logf("%d operations across a leader failover: linearizable", len(history))
 }
 
-func isErr(v any) bool { _, ok := v.(error); return ok }
+// isErr reports whether a proposal's result is a failure (the kv FSM's error, or a metadata
+// event's rejection).
+func isErr(v any) bool {
+	switch r := v.(type) {
+	case error:
+		return true
+	case *fsm.Result:
+		return r.Err != nil
+	}
+	return false
+}
 
 // nodeFSM finds the FSM of the running node n.
-func nodeFSM(c *testCluster, n *Node) *kvFSM {
+func nodeFSM(c *testCluster, n *Node) testFSM {
 	c.mu().Lock()
 	defer c.mu().Unlock()
 	for _, tn := range c.nodes {

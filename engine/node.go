@@ -30,7 +30,12 @@ type Config struct {
 	// Transport carries raft and the node-to-node RPCs. Required. The node registers its
 	// handlers on it and does not close it.
 	Transport *transport.Transport
-	// FSM is the replicated state machine. Required.
+	// FSM is the replicated state machine. Required. Two optional interfaces let it keep its
+	// state in the node's snapshot store (fsm.FSM implements both): AttachSnapshots receives
+	// the store before raft starts (when the node opens NebulaIO's own store, or is given one
+	// as SnapshotStore), and SnapshotWanted signals when the FSM holds enough changed records
+	// that a snapshot should be taken even though the log is still short; the node then calls
+	// raft's Snapshot, at most one at a time (see snapshotOnDemand).
 	FSM raft.FSM
 	// Results encodes the FSM's apply results so that a follower can forward a proposal to the
 	// leader and return the leader's result. Required for clusters; nil works on one node.
@@ -217,6 +222,10 @@ func Open(cfg Config) (*Node, error) {
 	n.wg.Add(2)
 	go n.watch()
 	go n.reportMetrics()
+	if w, ok := cfg.FSM.(snapshotWanter); ok {
+		n.wg.Add(1)
+		go n.snapshotOnDemand(w.SnapshotWanted())
+	}
 	if cfg.Coalesce {
 		n.proposals = make(chan *pendingProposal, 4*maxEnvelopeItems)
 		n.wg.Add(1)
@@ -257,8 +266,56 @@ func (n *Node) openStores() error {
 		c.SnapshotStore = s
 	}
 	n.snaps = c.SnapshotStore
+	if st, ok := c.SnapshotStore.(*snapshot.Store); ok {
+		if a, ok := c.FSM.(snapshotAttacher); ok {
+			a.AttachSnapshots(st)
+		}
+	}
 	return nil
 }
+
+// snapshotAttacher is an FSM that reads its state back from the snapshot store.
+type snapshotAttacher interface {
+	AttachSnapshots(*snapshot.Store)
+}
+
+// snapshotWanter is an FSM that asks for snapshots by the size of its changed state.
+type snapshotWanter interface {
+	SnapshotWanted() <-chan struct{}
+}
+
+// snapshotOnDemand takes a raft snapshot whenever the FSM asks (raft's own trigger counts log
+// entries only). One snapshot at a time: raft.Snapshot blocks until it is persisted. After a
+// failed attempt (raft refuses, for example, while a configuration change is uncommitted) the
+// next one waits at least snapshotRetry, until the FSM asks again.
+func (n *Node) snapshotOnDemand(want <-chan struct{}) {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.done:
+			return
+		case <-want:
+		}
+		err := n.raft.Snapshot().Error()
+		if err == nil || errors.Is(err, raft.ErrNothingNewToSnapshot) {
+			continue
+		}
+		if errors.Is(err, raft.ErrRaftShutdown) {
+			return
+		}
+		n.log.Debug().Err(err).Msg("snapshot asked for by the FSM failed")
+		t := time.NewTimer(snapshotRetry)
+		select {
+		case <-n.done:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// snapshotRetry spaces out FSM-requested snapshots after one fails.
+const snapshotRetry = 200 * time.Millisecond
 
 func (n *Node) closeStores() {
 	for i := len(n.closers) - 1; i >= 0; i-- {

@@ -107,49 +107,75 @@ func checkID(what, id string) *Error {
 	return nil
 }
 
-// --- mutations: each marks its snapshot key dirty and keeps blob references counted ---
+// --- mutations: each writes its entry into the dirty tree and keeps the counts exact ---
 
-func (f *FSM) ref(bs []Blob) {
-	for _, b := range bs {
-		f.refs[b.ID]++
-	}
-}
+// set records rec (nil: a deletion) as the newest version of key.
+func (f *FSM) set(key string, rec any) { f.dirty.ReplaceOrInsert(&entry{key: key, rec: rec}) }
 
-// unref drops one reference to each blob and appends those now unreferenced to freed.
-func (f *FSM) unref(bs []Blob, freed []string) []string {
-	for _, b := range bs {
-		n := f.refs[b.ID] - 1
-		if n <= 0 {
-			delete(f.refs, b.ID)
-			freed = append(freed, b.ID)
-		} else {
-			f.refs[b.ID] = n
+// freedBlobs appends to freed the IDs of removed that kept does not reference, each once, in
+// the order of removed (see doc.go, "Blob IDs").
+func freedBlobs(freed []string, kept []Blob, removed ...[]Blob) []string {
+	var skip map[string]bool // lookups only; never iterated
+	for _, bs := range removed {
+		for _, b := range bs {
+			if skip == nil {
+				skip = make(map[string]bool, len(kept)+8)
+				for _, k := range kept {
+					skip[k.ID] = true
+				}
+			}
+			if !skip[b.ID] {
+				skip[b.ID] = true
+				freed = append(freed, b.ID)
+			}
 		}
 	}
 	return freed
 }
 
-func (f *FSM) touch(key string) { f.dirty[key] = struct{}{} }
-
-func (f *FSM) setObject(o *ObjectInfo) {
-	f.st.objects.ReplaceOrInsert(o)
-	f.touch(objectKey(o.Bucket, o.Key))
+// setObject stores o in place of old (nil: a new key).
+func (f *FSM) setObject(o, old *ObjectInfo) {
+	f.set(objectKey(o.Bucket, o.Key), o)
+	if old == nil {
+		f.counts.addObjects(o.Bucket, 1)
+	}
 }
 
 func (f *FSM) removeObject(o *ObjectInfo) {
-	f.st.objects.Delete(o)
-	f.touch(objectKey(o.Bucket, o.Key))
+	f.set(objectKey(o.Bucket, o.Key), nil)
+	f.counts.addObjects(o.Bucket, -1)
 }
 
-func (f *FSM) removeUpload(u *UploadInfo, freed []string) []string {
-	for _, p := range f.st.uploadParts(u.Bucket, u.Key, u.UploadID) {
-		f.st.parts.Delete(p)
-		f.touch(partKey(p.bucket, p.key, p.uploadID, p.PartNumber))
-		freed = f.unref(p.Blobs, freed)
+// uploadParts returns the parts of one upload in part-number order.
+func (f *FSM) uploadParts(bucket, key, id string) []*partRec {
+	v := f.applyView()
+	lo := partsOf(bucket, key, id)
+	it := v.iter(lo, keyEnd(lo), false, false)
+	defer it.close()
+	var out []*partRec
+	for it.next() {
+		rec, err := it.record()
+		if err != nil {
+			panic(fmt.Sprintf("fsm: apply cannot read the snapshot runs: %v", err))
+		}
+		out = append(out, rec.(*partRec))
 	}
-	f.st.uploads.Delete(u)
-	f.touch(uploadKey(u.Bucket, u.Key, u.UploadID))
-	return freed
+	if it.err != nil {
+		panic(fmt.Sprintf("fsm: apply cannot read the snapshot runs: %v", it.err))
+	}
+	return out
+}
+
+// removeUpload deletes u and its parts (already listed) and returns their blobs.
+func (f *FSM) removeUpload(u *UploadInfo, parts []*partRec) [][]Blob {
+	blobs := make([][]Blob, 0, len(parts))
+	for _, p := range parts {
+		f.set(partKey(p.bucket, p.key, p.uploadID, p.PartNumber), nil)
+		blobs = append(blobs, p.Blobs)
+	}
+	f.set(uploadKey(u.Bucket, u.Key, u.UploadID), nil)
+	f.counts.addUploads(u.Bucket, -1)
+	return blobs
 }
 
 // --- handlers ---
@@ -158,39 +184,39 @@ func (f *FSM) createBucket(ev *CreateBucket) *Result {
 	if !validBucketName(ev.Name) {
 		return reject(CodeInvalidBucketName, "invalid bucket name %q", ev.Name)
 	}
-	if b, ok := f.st.bucket(ev.Name); ok {
+	if b, ok := f.res.bucket(ev.Name); ok {
 		if b.Owner == ev.Owner {
 			return reject(CodeBucketAlreadyOwnedByYou, "bucket %q already exists", ev.Name)
 		}
 		return reject(CodeBucketAlreadyExists, "bucket %q is owned by another account", ev.Name)
 	}
 	b := &BucketInfo{Name: ev.Name, Owner: ev.Owner, Created: ev.Created}
-	f.st.buckets.ReplaceOrInsert(b)
-	f.touch(bucketKey(b.Name))
+	f.res.buckets.ReplaceOrInsert(b)
+	f.set(bucketKey(b.Name), b)
 	out := *b
 	return &Result{Bucket: &out}
 }
 
 func (f *FSM) deleteBucket(ev *DeleteBucket) *Result {
-	b, ok := f.st.bucket(ev.Name)
+	b, ok := f.res.bucket(ev.Name)
 	if !ok {
 		return reject(CodeNoSuchBucket, "bucket %q does not exist", ev.Name)
 	}
-	objects, uploads := f.st.bucketInUse(ev.Name)
-	if objects {
+	bc := f.counts.byBucket[ev.Name]
+	if bc.objects > 0 {
 		return reject(CodeBucketNotEmpty, "bucket %q holds objects", ev.Name)
 	}
-	if uploads {
+	if bc.uploads > 0 {
 		return reject(CodeBucketNotEmpty, "bucket %q has open multipart uploads", ev.Name)
 	}
-	f.st.buckets.Delete(b)
-	f.touch(bucketKey(b.Name))
+	f.res.buckets.Delete(b)
+	f.set(bucketKey(b.Name), nil)
 	out := *b
 	return &Result{Bucket: &out}
 }
 
 func (f *FSM) putObject(ev *PutObject) *Result {
-	if _, ok := f.st.bucket(ev.Bucket); !ok {
+	if _, ok := f.res.bucket(ev.Bucket); !ok {
 		return reject(CodeNoSuchBucket, "bucket %q does not exist", ev.Bucket)
 	}
 	if err := checkKey(ev.Key); err != nil {
@@ -203,37 +229,37 @@ func (f *FSM) putObject(ev *PutObject) *Result {
 	if err := f.recordFits(func(e *encoder) { objectBody(e, o) }); err != nil {
 		return &Result{Err: err}
 	}
-	f.ref(o.Blobs)
 	return f.replaceObject(o, nil)
 }
 
-// replaceObject stores o in place of any object of the same key. The caller has already
-// referenced o's blobs (so a blob kept by the new object is never reported freed); freed
-// carries blobs the caller freed already.
-func (f *FSM) replaceObject(o *ObjectInfo, freed []string) *Result {
-	if old, ok := f.st.object(o.Bucket, o.Key); ok {
-		freed = f.unref(old.Blobs, freed)
+// replaceObject stores o in place of any object of the same key. removed are blobs the
+// caller released already (a completion's parts); the result frees those and the replaced
+// object's that o does not reference.
+func (f *FSM) replaceObject(o *ObjectInfo, removed [][]Blob) *Result {
+	old, _ := f.object(o.Bucket, o.Key)
+	if old != nil {
+		removed = append(removed, old.Blobs)
 	}
-	f.setObject(o)
+	f.setObject(o, old)
 	out := o.clone()
-	return &Result{Object: &out, FreedBlobs: freed}
+	return &Result{Object: &out, FreedBlobs: freedBlobs(nil, o.Blobs, removed...)}
 }
 
 func (f *FSM) deleteObject(ev *DeleteObject) *Result {
-	if _, ok := f.st.bucket(ev.Bucket); !ok {
+	if _, ok := f.res.bucket(ev.Bucket); !ok {
 		return reject(CodeNoSuchBucket, "bucket %q does not exist", ev.Bucket)
 	}
-	o, ok := f.st.object(ev.Bucket, ev.Key)
+	o, ok := f.object(ev.Bucket, ev.Key)
 	if !ok {
 		return reject(CodeNoSuchKey, "key %q does not exist", ev.Key)
 	}
 	f.removeObject(o)
 	out := o.clone()
-	return &Result{Object: &out, FreedBlobs: f.unref(o.Blobs, nil)}
+	return &Result{Object: &out, FreedBlobs: freedBlobs(nil, nil, o.Blobs)}
 }
 
 func (f *FSM) deleteObjects(ev *DeleteObjects) *Result {
-	if _, ok := f.st.bucket(ev.Bucket); !ok {
+	if _, ok := f.res.bucket(ev.Bucket); !ok {
 		return reject(CodeNoSuchBucket, "bucket %q does not exist", ev.Bucket)
 	}
 	res := &Result{Deleted: make([]DeleteResult, 0, len(ev.Keys))}
@@ -241,11 +267,11 @@ func (f *FSM) deleteObjects(ev *DeleteObjects) *Result {
 		dr := DeleteResult{Key: k}
 		if err := checkKey(k); err != nil {
 			dr.Err = err
-		} else if o, ok := f.st.object(ev.Bucket, k); !ok {
+		} else if o, ok := f.object(ev.Bucket, k); !ok {
 			dr.Err = newErr(CodeNoSuchKey, "key %q does not exist", k)
 		} else {
 			f.removeObject(o)
-			res.FreedBlobs = f.unref(o.Blobs, res.FreedBlobs)
+			res.FreedBlobs = freedBlobs(res.FreedBlobs, nil, o.Blobs)
 		}
 		res.Deleted = append(res.Deleted, dr)
 	}
@@ -253,7 +279,7 @@ func (f *FSM) deleteObjects(ev *DeleteObjects) *Result {
 }
 
 func (f *FSM) createUpload(ev *CreateMultipartUpload) *Result {
-	if _, ok := f.st.bucket(ev.Bucket); !ok {
+	if _, ok := f.res.bucket(ev.Bucket); !ok {
 		return reject(CodeNoSuchBucket, "bucket %q does not exist", ev.Bucket)
 	}
 	if err := checkKey(ev.Key); err != nil {
@@ -262,25 +288,25 @@ func (f *FSM) createUpload(ev *CreateMultipartUpload) *Result {
 	if err := checkID("upload id", ev.UploadID); err != nil {
 		return &Result{Err: err}
 	}
-	if _, ok := f.st.upload(ev.Bucket, ev.Key, ev.UploadID); ok {
+	if _, ok := f.upload(ev.Bucket, ev.Key, ev.UploadID); ok {
 		return reject(CodeInvalidArgument, "upload id %q already in use", ev.UploadID)
 	}
 	u := &UploadInfo{Bucket: ev.Bucket, Key: ev.Key, UploadID: ev.UploadID, Initiated: ev.Initiated, Meta: ev.Meta}
 	if err := f.recordFits(func(e *encoder) { uploadBody(e, u) }); err != nil {
 		return &Result{Err: err}
 	}
-	f.st.uploads.ReplaceOrInsert(u)
-	f.touch(uploadKey(u.Bucket, u.Key, u.UploadID))
+	f.set(uploadKey(u.Bucket, u.Key, u.UploadID), u)
+	f.counts.addUploads(u.Bucket, 1)
 	out := u.clone()
 	return &Result{Upload: &out}
 }
 
 // findUpload checks the bucket and then the upload.
 func (f *FSM) findUpload(bucket, key, id string) (*UploadInfo, *Result) {
-	if _, ok := f.st.bucket(bucket); !ok {
+	if _, ok := f.res.bucket(bucket); !ok {
 		return nil, reject(CodeNoSuchBucket, "bucket %q does not exist", bucket)
 	}
-	u, ok := f.st.upload(bucket, key, id)
+	u, ok := f.upload(bucket, key, id)
 	if !ok {
 		return nil, reject(CodeNoSuchUpload, "upload %q of key %q does not exist", id, key)
 	}
@@ -302,13 +328,11 @@ func (f *FSM) putPart(ev *PutPart) *Result {
 	if err := f.recordFits(func(e *encoder) { partBody(e, p) }); err != nil {
 		return &Result{Err: err}
 	}
-	f.ref(p.Blobs)
 	var freed []string
-	if old, ok := f.st.parts.Get(p); ok {
-		freed = f.unref(old.Blobs, nil)
+	if old, ok := f.part(p.bucket, p.key, p.uploadID, p.PartNumber); ok {
+		freed = freedBlobs(nil, p.Blobs, old.Blobs)
 	}
-	f.st.parts.ReplaceOrInsert(p)
-	f.touch(partKey(p.bucket, p.key, p.uploadID, p.PartNumber))
+	f.set(partKey(p.bucket, p.key, p.uploadID, p.PartNumber), p)
 	out := p.PartInfo.clone()
 	return &Result{Part: &out, FreedBlobs: freed}
 }
@@ -327,7 +351,7 @@ func (f *FSM) completeUpload(ev *CompleteMultipartUpload) *Result {
 	if minSize == 0 {
 		minSize = DefaultMinPartSize
 	}
-	stored := f.st.uploadParts(u.Bucket, u.Key, u.UploadID)
+	stored := f.uploadParts(u.Bucket, u.Key, u.UploadID)
 	byNumber := make(map[uint32]*partRec, len(stored)) // lookups only; never iterated
 	for _, p := range stored {
 		byNumber[p.PartNumber] = p
@@ -372,11 +396,9 @@ func (f *FSM) completeUpload(ev *CompleteMultipartUpload) *Result {
 	if err := f.recordFits(func(e *encoder) { objectBody(e, o) }); err != nil {
 		return &Result{Err: err}
 	}
-	// Reference the object's blobs before the parts release theirs, so that only the blobs
-	// of parts left out of the completion are freed.
-	f.ref(o.Blobs)
-	freed := f.removeUpload(u, nil)
-	res := f.replaceObject(o, freed)
+	// The object takes over the chosen parts' blobs; only the blobs of parts left out (and
+	// of a replaced object) are freed.
+	res := f.replaceObject(o, f.removeUpload(u, stored))
 	up := u.clone()
 	res.Upload = &up
 	return res
@@ -387,9 +409,9 @@ func (f *FSM) abortUpload(ev *AbortMultipartUpload) *Result {
 	if rej != nil {
 		return rej
 	}
-	freed := f.removeUpload(u, nil)
+	removed := f.removeUpload(u, f.uploadParts(u.Bucket, u.Key, u.UploadID))
 	out := u.clone()
-	return &Result{Upload: &out, FreedBlobs: freed}
+	return &Result{Upload: &out, FreedBlobs: freedBlobs(nil, nil, removed...)}
 }
 
 func (f *FSM) registerNode(ev *RegisterNode) *Result {
@@ -400,18 +422,18 @@ func (f *FSM) registerNode(ev *RegisterNode) *Result {
 	if err := f.recordFits(func(e *encoder) { encodeNode(e, n) }); err != nil {
 		return &Result{Err: err}
 	}
-	f.st.nodes.ReplaceOrInsert(&n)
-	f.touch(nodeKey(n.ID))
+	f.res.nodes.ReplaceOrInsert(&n)
+	f.set(nodeKey(n.ID), &n)
 	return &Result{}
 }
 
 func (f *FSM) retireNode(ev *RetireNode) *Result {
-	n, ok := f.st.nodes.Get(&NodeInfo{ID: ev.ID})
+	n, ok := f.res.nodes.Get(&NodeInfo{ID: ev.ID})
 	if !ok {
 		return reject(CodeNoSuchNode, "node %q is not registered", ev.ID)
 	}
-	f.st.nodes.Delete(n)
-	f.touch(nodeKey(n.ID))
+	f.res.nodes.Delete(n)
+	f.set(nodeKey(n.ID), nil)
 	return &Result{}
 }
 
@@ -420,10 +442,12 @@ func (f *FSM) setSetting(ev *SetSetting) *Result {
 		return &Result{Err: err}
 	}
 	if ev.Value == "" {
-		f.st.settings.Delete(&Pair{Key: ev.Key})
+		f.res.settings.Delete(&Pair{Key: ev.Key})
+		f.set(settingKey(ev.Key), nil)
 	} else {
-		f.st.settings.ReplaceOrInsert(&Pair{Key: ev.Key, Value: ev.Value})
+		p := &Pair{Key: ev.Key, Value: ev.Value}
+		f.res.settings.ReplaceOrInsert(p)
+		f.set(settingKey(ev.Key), p)
 	}
-	f.touch(settingKey(ev.Key))
 	return &Result{}
 }

@@ -9,10 +9,60 @@
 // # Imports
 //
 // fsm imports hashicorp/raft (the FSM contracts), google/btree, and of NebulaIO only
-// snapshot, for its stream codec (StreamWriter/StreamReader): the arrow is fsm → snapshot and
-// never the reverse. The snapshot store sees keys and values as opaque bytes; only this
-// package knows what they mean. fsm/resultcodec.go (the engine's) encodes Results for
-// forwarded proposals.
+// snapshot, for its stream codec (StreamWriter/StreamReader) and its read API (Store.Reader,
+// Reader.Get, Reader.Iter): the arrow is fsm → snapshot and never the reverse. The snapshot
+// store sees keys and values as opaque bytes; only this package knows what they mean.
+// fsm/resultcodec.go (the engine's) encodes Results for forwarded proposals.
+//
+// # Memory: tiers
+//
+// Every record lives in one sorted key space (the snapshot key space below). With a snapshot
+// store (Options.Snapshots, or AttachSnapshots from the engine) the FSM holds in memory only:
+//
+//   - dirty: the records changed since the last Snapshot(), tombstones included (a btree);
+//   - frozen: the dirty trees of snapshots taken whose data is not yet the base (immutable);
+//   - the resident kinds, whole: buckets, nodes and settings (a handful of records that every
+//     event or admin call reads);
+//   - the cache: at most Options.CacheSize clean objects, uploads and parts (S3-FIFO, so a
+//     sweep of single reads does not evict the hot set; listings do not fill it);
+//   - the base: the newest persisted snapshot's runs, opened with snapshot.Store.Reader, with
+//     their sparse chunk index and key filters.
+//
+// A read looks in dirty, the frozen trees (newest first), the cache, then the runs (newest
+// delta first, then the base run); the first tier that holds the key answers, and a tombstone
+// there means "no such key". A listing merges range iterators over every tier in key order.
+// Without a store the base is a btree of every clean record instead of runs and nothing is
+// ever read from disk (the zero Options; what the FSM was before metadata_cache_size).
+//
+// When a snapshot's Persist has closed its sink, the FSM opens a Reader on the new snapshot
+// and switches its base to it: the frozen trees it covers are dropped, their records going
+// into the cache as clean entries (the newest writes are the likeliest reads). The logical
+// state does not change at a switch, so no read can see an older state than one it has seen;
+// a reader that left the lock to read the old runs answers the state of the moment it held the
+// lock, and the cache refuses what it read if the runs changed meanwhile (an epoch). Old runs
+// stay open until their last reader releases them; compaction in the store never blocks reads
+// (it pins the runs it merges; manifests switch under the store lock only).
+//
+// Restore of a stream that snapshot.Store.Open returned (raft restoring at start, or
+// installing a snapshot from the leader) reads no records: the stream implements
+// snapshot.Source (raft wraps it in a raft.ReadCloserWrapper, unwrapped), and the FSM opens a
+// Reader on that snapshot, reads its meta record and its resident records, and takes its runs
+// as the base. Any other stream is loaded into memory as a complete base tree, which the next
+// persisted snapshot replaces by runs.
+//
+// Memory is bounded by configuration: the changed records by Options.MaxDirty
+// (performance.max_raft_log_entries: at half of it the FSM asks for a snapshot through
+// SnapshotWanted, which the engine turns into raft.Snapshot; at MaxDirty, while a snapshot is
+// being persisted, Apply waits for it to finish — back-pressure instead of growth; it never
+// waits for a snapshot not yet taken, because raft takes snapshots on the apply goroutine), the
+// cache by Options.CacheSize, and the runs' chunk indexes and key filters by the number of
+// chunks and keys (a few bytes a key). MemoryStats reports what is held.
+//
+// Apply reads the records it needs through the same tiers while it holds the FSM lock: a cold
+// overwrite or delete costs one chunk read, a new key usually none (the runs' key filters).
+// Counts (buckets, objects and open uploads, in total and per bucket for DeleteBucket's
+// "is it empty?") are kept as counters, not by walking the records; they are written in the
+// snapshot's meta record and read back on restore.
 //
 // # Event encoding
 //
@@ -82,29 +132,40 @@
 //
 // A value is a version byte (1) and the record's fields with the primitives above, its
 // identity included: Restore checks that each record matches the key it is stored under,
-// and rejects unknown prefixes and versions. Blob reference counts are derived state,
-// rebuilt on Restore and never written.
+// and rejects unknown prefixes and versions.
+//
+// The meta record is version 2: uvarint applied index, then a list of (string bucket,
+// uvarint objects, uvarint uploads) for every bucket that holds any, buckets strictly
+// ascending. Version 1 (the applied index alone) is still read: the counts are then recounted
+// from the keys (a stream restore counts as it loads; a restore from runs scans the object and
+// upload key ranges once). A version 2 stream whose counts disagree with its records is
+// ErrCorrupt.
 //
 // Streams are KindFull (every key, no tombstones) or KindDelta: the keys changed since the
 // parent, a put with the current value or a tombstone for a key that is gone, plus the meta
-// record. The parent of a delta is the raft snapshot ID (sink.ID()) of the last snapshot that
-// persisted successfully. A full stream is written when there is no parent yet, after a
-// Persist fails or a snapshot is released without being persisted (its changed keys are lost
-// with it), and when a snapshot is taken while an earlier one is still outstanding. Restore
-// reads only KindFull streams (snapshot.Store.Open merges deltas) and takes the stream's
-// Source as the parent of the next delta; a stream without Source makes the next one full.
+// record. The parent of a delta is the raft snapshot ID (sink.ID()) whose state is the FSM's
+// base (the last snapshot switched to, or the one restored). A full stream is written when
+// there is no parent yet, after a Persist fails or the newest snapshot is released without
+// being persisted, and when a snapshot is taken while an earlier one is still outstanding;
+// the changes themselves are never lost (the frozen trees stay until a persisted snapshot
+// covers them), so these rules only keep the chain simple. Restore takes the snapshot's ID (a
+// stream's Source) as the parent of the next delta; a stream without Source makes the next
+// one full.
 //
-// Snapshot() runs on the apply goroutine and only clones the btrees (copy-on-write: items
-// are never modified after insertion) and swaps in a fresh dirty-key set; Persist does the
-// encoding and I/O concurrently with Apply, on the clones — a point-in-time view.
+// Snapshot() runs on the apply goroutine and only freezes the dirty tree (a fresh one takes
+// the next changes) and references the base: O(1). Persist does the encoding and I/O
+// concurrently with Apply on that point-in-time view: a delta is the frozen trees merged; a
+// full stream is the frozen trees merged over the whole base (read from its runs).
 //
 // # Determinism
 //
 // Apply must produce the same state and result on every replica:
 //   - it never reads the clock or randomness: timestamps, upload IDs, version IDs and the
 //     minimum part size come in the event (the clock is read only to time metrics);
-//   - it never iterates a map to produce state or results (the blob reference map is only
-//     looked up; freed blobs are listed in the order of the records that released them);
+//   - it never iterates a map to produce state or results (freed blobs are listed in the
+//     order of the records that released them; the per-bucket counts are only looked up);
+//   - what is cached, dirty or in the runs changes how a record is found, never what is
+//     found: replicas with different cache sizes apply identically;
 //   - every handler checks all preconditions before its first mutation, so a rejected event
 //     changes nothing but the applied index;
 //   - results depend only on the prior state and the event.
@@ -117,15 +178,33 @@
 //     limit) or a list limit of the record encoding is rejected with EntityTooLarge: a
 //     record that cannot be snapshotted would make every later snapshot fail.
 //   - DeleteObject of a missing key is NoSuchKey (S3 answers 204; the HTTP layer maps it).
-//   - Result.FreedBlobs lists blob IDs no object or part references any more (reference
-//     counted, so a blob shared by two records is freed with the last one).
+//   - Result.FreedBlobs: see "Blob IDs".
 //   - ListObjects' marker is a position in the sequence of entries (keys and common
 //     prefixes): entries ≤ marker are skipped, so a marker inside a common prefix skips that
 //     prefix. The continuation token is the NextMarker verbatim.
 //
+// # Blob IDs
+//
+// The data plane gives every write its own blob IDs (128 random bits; copies write new blobs),
+// so a blob is referenced by one record at a time, except that CompleteMultipartUpload moves
+// the chosen parts' blobs into the object it makes. Result.FreedBlobs therefore lists the
+// blobs of the records an event removed or replaced that the records it wrote do not
+// reference, each once, in the order of the records that released them: the old object's
+// blobs the new one does not reuse (PutObject), the object's (DeleteObject, DeleteObjects),
+// the old part's the new one does not reuse (PutPart), the parts left out of a completion and
+// a replaced object's (CompleteMultipartUpload), all parts' (AbortMultipartUpload). Before
+// metadata_cache_size the FSM counted references to every blob in a map; that map grew with
+// all metadata, so it went: a proposer that made two live records share a blob ID would have
+// it freed with the first of them, and must not.
+//
 // # Crash model
 //
-// The FSM holds no files: after a crash raft restores the newest snapshot and replays the
-// log after it. A snapshot that fails half-way is cancelled (the store discards it) and the
-// next one is full, so a delta is always based on a snapshot the store has published.
+// The FSM holds no files: after a crash raft restores the newest snapshot (the FSM points at
+// its runs) and replays the log after it. A snapshot that fails half-way is cancelled (the
+// store discards it) and the next one is full, so a delta is always based on a snapshot the
+// store has published. A chunk of the runs that cannot be read or fails its checksum during
+// Apply panics the FSM goroutine: skipping the record would make this replica's state differ
+// from the others'; the node restarts and, if the run is damaged, needs an operator (wipe the
+// node's raft directory so that it rejoins and installs a snapshot from the leader). Reads
+// return such errors to their caller.
 package fsm

@@ -2,9 +2,12 @@ package fsm
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/nebulaio/nebulaio/snapshot"
 )
 
 var (
@@ -12,9 +15,24 @@ var (
 	_ raft.BatchingFSM = (*FSM)(nil)
 )
 
-// Options configures an FSM. The zero value is valid.
+// Options configures an FSM. The zero value is valid: every record is kept in memory.
 type Options struct {
 	Metrics Metrics // nil records nothing
+	// Snapshots is the store raft persists this FSM's snapshots into (it may also be attached
+	// later with AttachSnapshots, before raft starts). With a store, the FSM keeps in memory
+	// only the records changed since the newest persisted snapshot, the resident kinds
+	// (buckets, nodes, settings) and up to CacheSize clean records; everything else is read
+	// back from that snapshot's runs. Nil keeps every record in memory.
+	Snapshots *snapshot.Store
+	// CacheSize bounds the clean objects, uploads and parts kept in memory when Snapshots is
+	// set (performance.metadata_cache_size): 0 keeps none, a negative value keeps every one
+	// read. Ignored without Snapshots.
+	CacheSize int
+	// MaxDirty bounds the records changed since the newest persisted snapshot
+	// (performance.max_raft_log_entries). From half of it the FSM asks for a snapshot
+	// (SnapshotWanted); at MaxDirty, while a snapshot is being persisted, Apply waits for it
+	// to finish instead of letting the set grow. 0 means no bound.
+	MaxDirty int
 }
 
 // Result is what Apply returns for a LogCommand entry (raft's ApplyFuture.Response()). It is
@@ -33,8 +51,9 @@ type Result struct {
 	Part *PartInfo
 	// Deleted has one entry per key of a DeleteObjects, in request order.
 	Deleted []DeleteResult
-	// FreedBlobs are the blob IDs that no object or part references any more since this
-	// event: the garbage collector may delete their bytes. Deterministic order.
+	// FreedBlobs are the blob IDs this event released: those of the records it replaced or
+	// removed that the records it wrote do not reference (see doc.go, "Blob IDs"). The
+	// garbage collector may delete their bytes. Deterministic order.
 	FreedBlobs []string
 }
 
@@ -44,30 +63,58 @@ type DeleteResult struct {
 	Err *Error // nil: deleted; NoSuchKey, KeyTooLongError otherwise
 }
 
-// FSM is the metadata state machine: a fold of committed events into btree indexes.
+// FSM is the metadata state machine: a fold of committed events into the tiers of tier.go.
 //
 // Apply, ApplyBatch, Snapshot and Restore are called by raft from one goroutine; the read
 // methods may be called from any goroutine at any time. FSMSnapshot.Persist runs concurrently
-// with Apply on a point-in-time clone.
+// with Apply on a point-in-time view and, once the snapshot is published, switches the base
+// to its runs.
 type FSM struct {
-	metrics Metrics
+	metrics  Metrics
+	maxDirty int
+	// store is set by New or AttachSnapshots before the FSM is used; read-only afterwards.
+	store *snapshot.Store
+	// cache is nil without a store; it locks itself.
+	cache     *entryCache
+	cacheSize int
 
-	// mu guards the fields below it. Apply holds it for writing; readers for reading.
-	mu      sync.RWMutex
-	st      *state
+	// mu guards the fields below it. Apply, Snapshot, Restore and the base switch at the end
+	// of a Persist hold it for writing; readers hold it for reading, never during I/O.
+	mu sync.RWMutex
+	// cloneMu serialises dirty.Clone() by readers that hold mu for reading.
+	cloneMu sync.Mutex
+	res     *resident
+	counts  counts
 	applied uint64
-	// refs counts the references from objects and parts to each blob ID. Derived state:
-	// rebuilt by Restore, never persisted, never iterated (so map order cannot leak into
-	// results).
-	refs map[string]int
-	// dirty is the set of snapshot keys changed since the last Snapshot().
-	dirty map[string]struct{}
+	dirty   *tree
+	frozen  []*frozenTree // oldest first
+	// frozenLen is the number of entries in the frozen trees.
+	frozenLen int
+	// seq numbers frozen trees; baseSeq is the newest one the base includes.
+	seq, baseSeq uint64
+	base         *baseView
+	// restores counts Restore calls: a snapshot taken before a restore must not switch the
+	// base after it.
+	restores uint64
 	// scratch is a reusable buffer for record size checks (Apply only).
 	scratch []byte
 
-	// snapMu guards the snapshot chain; see snapshot.go.
+	// dirtyN mirrors dirty.Len()+frozenLen for the throttle, which must not take mu.
+	dirtyN atomic.Int64
+	// want receives a value when a snapshot should be taken (see SnapshotWanted).
+	want chan struct{}
+
+	// snapMu guards the snapshot chain and snapDone; see snapshot.go. Lock order: mu, then
+	// snapMu.
 	snapMu sync.Mutex
 	chain  chainState
+	// snapDone is closed and replaced whenever a snapshot finishes persisting or is released.
+	snapDone chan struct{}
+	// stallHook, when set (tests only), runs when Apply starts waiting in throttle.
+	stallHook func()
+	// readHook, when set (tests only), runs when a point read has left the lock to read the
+	// runs.
+	readHook func()
 }
 
 // New returns an empty FSM.
@@ -76,14 +123,48 @@ func New(opts Options) *FSM {
 	if m == nil {
 		m = nopMetrics{}
 	}
-	return &FSM{metrics: m, st: newState(), refs: map[string]int{}, dirty: map[string]struct{}{}}
+	f := &FSM{
+		metrics:   m,
+		maxDirty:  max(opts.MaxDirty, 0),
+		cacheSize: opts.CacheSize,
+		res:       newResident(),
+		counts:    newCounts(),
+		dirty:     newTree(),
+		base:      newTreeBase(newTree()),
+		want:      make(chan struct{}, 1),
+		snapDone:  make(chan struct{}),
+	}
+	if opts.Snapshots != nil {
+		f.AttachSnapshots(opts.Snapshots)
+	}
+	return f
 }
+
+// AttachSnapshots hands the FSM the snapshot store raft persists its snapshots into, so that
+// it can read its state back from the runs (see Options.Snapshots). Call it before the first
+// Apply or Restore (the engine does, when it opens the store); later calls are ignored.
+func (f *FSM) AttachSnapshots(s *snapshot.Store) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.store != nil || s == nil {
+		return
+	}
+	f.store = s
+	f.cache = newEntryCache(f.cacheSize, f.metrics)
+}
+
+// SnapshotWanted returns a channel that receives a value when the records changed since the
+// newest persisted snapshot reach half of Options.MaxDirty and no snapshot is in progress:
+// the owner should take a raft snapshot (raft's own trigger counts log entries, not records).
+func (f *FSM) SnapshotWanted() <-chan struct{} { return f.want }
 
 // Apply applies one committed log entry. For a LogCommand it returns a *Result; other entry
 // types only advance the applied index and return nil.
 func (f *FSM) Apply(l *raft.Log) interface{} {
+	f.throttle()
 	f.mu.Lock()
 	res := f.applyLocked(l)
+	f.afterApplyLocked()
 	f.mu.Unlock()
 	f.reportState()
 	if res == nil {
@@ -96,12 +177,14 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 // LogCommand and LogConfiguration entries; the response for a configuration entry is nil.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
+	f.throttle()
 	f.mu.Lock()
 	for i, l := range logs {
 		if res := f.applyLocked(l); res != nil {
 			out[i] = res
 		}
 	}
+	f.afterApplyLocked()
 	f.mu.Unlock()
 	f.reportState()
 	return out
@@ -131,15 +214,90 @@ func (f *FSM) applyLocked(l *raft.Log) *Result {
 	return res
 }
 
+// afterApplyLocked publishes the dirty count and asks for a snapshot when it is due.
+func (f *FSM) afterApplyLocked() {
+	n := int64(f.dirty.Len() + f.frozenLen)
+	f.dirtyN.Store(n)
+	if f.maxDirty > 0 && n >= int64(max(f.maxDirty/2, 1)) {
+		f.snapMu.Lock()
+		idle := f.chain.outstanding == 0
+		f.snapMu.Unlock()
+		if idle {
+			select {
+			case f.want <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// throttle is the back-pressure: while the changed records are at MaxDirty and a snapshot is
+// being persisted, wait for it to finish. It never waits for a snapshot that has not been
+// taken: raft takes snapshots on this very goroutine.
+func (f *FSM) throttle() {
+	if f.maxDirty == 0 {
+		return
+	}
+	var start time.Time
+	for {
+		f.snapMu.Lock()
+		if f.dirtyN.Load() < int64(f.maxDirty) || f.chain.outstanding == 0 {
+			f.snapMu.Unlock()
+			break
+		}
+		done := f.snapDone
+		f.snapMu.Unlock()
+		if start.IsZero() {
+			start = time.Now()
+			if f.stallHook != nil {
+				f.stallHook()
+			}
+		}
+		<-done
+	}
+	if !start.IsZero() {
+		f.metrics.Observe(MetricApplyStallSeconds, time.Since(start).Seconds())
+	}
+}
+
 func (f *FSM) reportState() {
 	f.mu.RLock()
 	applied := f.applied
-	b, o, u := f.st.buckets.Len(), f.st.objects.Len(), f.st.uploads.Len()
+	b, o, u := f.res.buckets.Len(), f.counts.objects, f.counts.uploads
 	f.mu.RUnlock()
 	f.metrics.Gauge(MetricAppliedIndex, float64(applied))
 	f.metrics.Gauge(MetricBuckets, float64(b))
 	f.metrics.Gauge(MetricObjects, float64(o))
 	f.metrics.Gauge(MetricUploads, float64(u))
+	f.metrics.Gauge(MetricDirtyEntries, float64(f.dirtyN.Load()))
+	if f.cache != nil {
+		f.metrics.Gauge(MetricCacheEntries, float64(f.cache.size()))
+	}
+}
+
+// MemoryStats describes what the FSM holds in memory.
+type MemoryStats struct {
+	// Dirty is the number of records changed since the newest persisted snapshot.
+	Dirty int
+	// Cached is the number of clean records in the cache.
+	Cached int
+	// Snapshot is the ID of the snapshot whose runs hold the clean state, "" when the
+	// whole state is in memory.
+	Snapshot string
+}
+
+// MemoryStats returns what the FSM holds in memory now.
+func (f *FSM) MemoryStats() MemoryStats {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	st := MemoryStats{Dirty: int(f.dirtyN.Load())}
+	if f.cache != nil {
+		st.Cached = f.cache.size()
+	}
+	if f.base.rd != nil {
+		st.Snapshot = f.base.rd.ID()
+	}
+	return st
 }
 
 // AppliedIndex returns the raft index of the last entry applied (or restored).
@@ -153,14 +311,14 @@ func (f *FSM) AppliedIndex() uint64 {
 func (f *FSM) Counts() (buckets, objects, uploads int) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return f.st.buckets.Len(), f.st.objects.Len(), f.st.uploads.Len()
+	return f.res.buckets.Len(), int(f.counts.objects), int(f.counts.uploads)
 }
 
 // Bucket returns one bucket; NoSuchBucket if it does not exist.
 func (f *FSM) Bucket(name string) (BucketInfo, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	b, ok := f.st.bucket(name)
+	b, ok := f.res.bucket(name)
 	if !ok {
 		return BucketInfo{}, newErr(CodeNoSuchBucket, "bucket %q does not exist", name)
 	}
@@ -171,45 +329,55 @@ func (f *FSM) Bucket(name string) (BucketInfo, error) {
 func (f *FSM) Buckets() []BucketInfo {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	out := make([]BucketInfo, 0, f.st.buckets.Len())
-	f.st.buckets.Ascend(func(b *BucketInfo) bool { out = append(out, *b); return true })
+	out := make([]BucketInfo, 0, f.res.buckets.Len())
+	f.res.buckets.Ascend(func(b *BucketInfo) bool { out = append(out, *b); return true })
 	return out
 }
 
-// Object returns one object; NoSuchBucket or NoSuchKey (as *Error) if absent.
-func (f *FSM) Object(bucket, key string) (ObjectInfo, error) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	if _, ok := f.st.bucket(bucket); !ok {
-		return ObjectInfo{}, newErr(CodeNoSuchBucket, "bucket %q does not exist", bucket)
+// bucketCheck returns a check for readGet: NoSuchBucket unless bucket exists.
+func (f *FSM) bucketCheck(bucket string) func() error {
+	return func() error {
+		if _, ok := f.res.bucket(bucket); !ok {
+			return newErr(CodeNoSuchBucket, "bucket %q does not exist", bucket)
+		}
+		return nil
 	}
-	o, ok := f.st.object(bucket, key)
+}
+
+// Object returns one object; NoSuchBucket or NoSuchKey (as *Error) if absent. Other errors
+// are failures to read the snapshot runs.
+func (f *FSM) Object(bucket, key string) (ObjectInfo, error) {
+	rec, ok, fresh, err := f.readGet(objectKey(bucket, key), f.bucketCheck(bucket))
+	if err != nil {
+		return ObjectInfo{}, err
+	}
 	if !ok {
 		return ObjectInfo{}, newErr(CodeNoSuchKey, "key %q does not exist", key)
 	}
-	return o.clone(), nil
+	if fresh {
+		return *rec.(*ObjectInfo), nil
+	}
+	return rec.(*ObjectInfo).clone(), nil
 }
 
 // Upload returns one open upload; NoSuchBucket or NoSuchUpload if absent.
 func (f *FSM) Upload(bucket, key, uploadID string) (UploadInfo, error) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	if _, ok := f.st.bucket(bucket); !ok {
-		return UploadInfo{}, newErr(CodeNoSuchBucket, "bucket %q does not exist", bucket)
+	rec, ok, _, err := f.readGet(uploadKey(bucket, key, uploadID), f.bucketCheck(bucket))
+	if err != nil {
+		return UploadInfo{}, err
 	}
-	u, ok := f.st.upload(bucket, key, uploadID)
 	if !ok {
 		return UploadInfo{}, newErr(CodeNoSuchUpload, "upload %q does not exist", uploadID)
 	}
-	return u.clone(), nil
+	return rec.(*UploadInfo).clone(), nil
 }
 
 // Nodes returns every registered node in ID order.
 func (f *FSM) Nodes() []NodeInfo {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	out := make([]NodeInfo, 0, f.st.nodes.Len())
-	f.st.nodes.Ascend(func(n *NodeInfo) bool { out = append(out, n.clone()); return true })
+	out := make([]NodeInfo, 0, f.res.nodes.Len())
+	f.res.nodes.Ascend(func(n *NodeInfo) bool { out = append(out, n.clone()); return true })
 	return out
 }
 
@@ -217,7 +385,7 @@ func (f *FSM) Nodes() []NodeInfo {
 func (f *FSM) Setting(key string) (string, bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	p, ok := f.st.settings.Get(&Pair{Key: key})
+	p, ok := f.res.settings.Get(&Pair{Key: key})
 	if !ok {
 		return "", false
 	}
@@ -228,7 +396,7 @@ func (f *FSM) Setting(key string) (string, bool) {
 func (f *FSM) Settings() []Pair {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	out := make([]Pair, 0, f.st.settings.Len())
-	f.st.settings.Ascend(func(p *Pair) bool { out = append(out, *p); return true })
+	out := make([]Pair, 0, f.res.settings.Len())
+	f.res.settings.Ascend(func(p *Pair) bool { out = append(out, *p); return true })
 	return out
 }

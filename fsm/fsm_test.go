@@ -61,10 +61,19 @@ func TestMetrics(t *testing.T) {
 	if err := a.f.Restore(io.NopCloser(bytes.NewReader(full.Bytes()))); err != nil {
 		t.Fatal(err)
 	}
+	// The same with the records read back from a snapshot store through a one-record
+	// cache, and a back-pressure stall.
+	bm := &recordingMetrics{t: t, seen: map[string]float64{}}
+	boundedMetricsRun(t, bm)
 	for _, d := range MetricDescs {
-		if _, ok := m.seen[d.Name]; !ok {
+		_, ok := m.seen[d.Name]
+		if _, bok := bm.seen[d.Name]; !ok && !bok {
 			t.Errorf("metric %s never reported", d.Name)
 		}
+	}
+	if bm.seen[MetricCacheHitsTotal] < 1 || bm.seen[MetricCacheMissesTotal] < 1 || bm.seen[MetricCacheEvictionsTotal] < 1 ||
+		bm.seen[MetricCacheEntries] != 1 {
+		t.Errorf("cache metrics %v", bm.seen)
 	}
 	want := map[string]float64{MetricBuckets: 1, MetricObjects: 1, MetricUploads: 1, MetricRejectedTotal: 1,
 		MetricAppliedTotal: 3, MetricAppliedIndex: 4, MetricSnapshotFullTotal: 1, MetricSnapshotDelta: 1, MetricSnapshotFailed: 1}
@@ -73,6 +82,69 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, m.seen[name], v)
 		}
 	}
+}
+
+// boundedMetricsRun drives an FSM backed by a snapshot store (MaxDirty 4, cache of one
+// record) through persisted snapshots, cold and cached reads, evictions and one stall.
+func boundedMetricsRun(t *testing.T, m *recordingMetrics) {
+	store, err := snapshot.NewStore(t.TempDir(), snapshot.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	a := &applier{t: t, f: New(Options{Metrics: m, Snapshots: store, CacheSize: 1, MaxDirty: 4})}
+	a.must(bkt, putA, &PutObject{Bucket: "bkt", Key: "b"})
+	storeSnapshot(t, store, a.f, a.index)
+	for _, k := range []string{"a", "b", "a", "a"} { // the cache holds one: misses, evictions, hits
+		if _, err := a.f.Object("bkt", k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A snapshot in flight and 4 changed records: the next Apply waits for the persist.
+	snap, err := a.f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.must(&PutObject{Bucket: "bkt", Key: "c"}, &PutObject{Bucket: "bkt", Key: "d"}, &PutObject{Bucket: "bkt", Key: "e"}, &PutObject{Bucket: "bkt", Key: "f"})
+	stalled := make(chan struct{})
+	a.f.stallHook = func() { close(stalled) }
+	index := a.index
+	data, _ := Encode(&PutObject{Bucket: "bkt", Key: "g"})
+	done := make(chan *Result)
+	go func() {
+		done <- a.f.Apply(&raft.Log{Index: index + 1, Type: raft.LogCommand, Data: data}).(*Result)
+	}()
+	<-stalled // Apply waits: the snapshot in flight must finish first
+	persistTo(t, store, snap, index)
+	if res := <-done; res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if st := a.f.MemoryStats(); st.Dirty != 5 || st.Snapshot == "" {
+		t.Fatalf("after the stall: %+v", st)
+	}
+}
+
+// storeSnapshot takes a snapshot of f and persists it into store.
+func storeSnapshot(t testing.TB, store *snapshot.Store, f *FSM, index uint64) string {
+	t.Helper()
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return persistTo(t, store, snap, index)
+}
+
+func persistTo(t testing.TB, store *snapshot.Store, snap raft.FSMSnapshot, index uint64) string {
+	t.Helper()
+	defer snap.Release()
+	sink, err := store.Create(1, index, 1, raft.Configuration{}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	return sink.ID()
 }
 
 // TestConcurrentReadsAndSnapshots runs readers and a snapshot writer against Apply; with
@@ -185,7 +257,7 @@ func persistAndRestore(store *snapshot.Store, snap raft.FSMSnapshot, index uint6
 func TestSnapshotIsPointInTime(t *testing.T) {
 	a := newApplier(t)
 	a.must(bkt, putA)
-	want, _ := stateMap(t, a.f)
+	want := stateMap(t, a.f)
 	wantIndex := a.index
 	snap, _ := a.f.Snapshot()
 	a.must(&PutObject{Bucket: "bkt", Key: "later"}, &DeleteObject{Bucket: "bkt", Key: "a"})
@@ -198,7 +270,7 @@ func TestSnapshotIsPointInTime(t *testing.T) {
 	if err := g.Restore(io.NopCloser(bytes.NewReader(buf.Bytes()))); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := stateMap(t, g)
+	got := stateMap(t, g)
 	if fmt.Sprint(got) != fmt.Sprint(want) || g.AppliedIndex() != wantIndex {
 		t.Fatalf("snapshot saw later writes")
 	}

@@ -3,6 +3,7 @@ package fsm
 import (
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/hashicorp/raft"
 )
@@ -51,41 +52,46 @@ func (a *applier) must(evs ...Event) {
 	}
 }
 
-// stateMap is every index of f as snapshot key → record encoding (the meta record
-// excluded), plus the derived blob reference counts.
-func stateMap(t tb, f *FSM) (map[string]string, map[string]int) {
+// stateMap is the whole state of f as snapshot key → record encoding (the meta record
+// excluded), read through every tier: memory, cache and snapshot runs.
+func stateMap(t tb, f *FSM) map[string]string {
 	t.Helper()
 	f.mu.RLock()
-	defer f.mu.RUnlock()
-	s := &fsmSnapshot{st: f.st}
+	v := f.readViewLocked()
+	f.mu.RUnlock()
+	defer v.close()
 	out := map[string]string{}
-	err := s.writeFull(func(k string, v []byte, err error) error {
-		if err != nil {
-			return err
+	it := v.iter(metaKey+"\x00", "", false, true)
+	defer it.close()
+	for it.next() {
+		value := it.raw
+		if value == nil {
+			var err error
+			if value, err = encodeValue(it.rec); err != nil {
+				t.Fatalf("stateMap: %v", err)
+			}
 		}
-		if k != metaKey {
-			out[k] = string(v)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("stateMap: %v", err)
+		out[it.key] = string(value)
 	}
-	return out, maps.Clone(f.refs)
+	if it.err != nil {
+		t.Fatalf("stateMap: %v", it.err)
+	}
+	return out
 }
 
 func checkSameState(t tb, got, want *FSM) {
 	t.Helper()
-	gs, gr := stateMap(t, got)
-	ws, wr := stateMap(t, want)
+	gs, ws := stateMap(t, got), stateMap(t, want)
 	if !maps.Equal(gs, ws) {
 		t.Fatalf("state differs:\n%s", diffMaps(gs, ws))
 	}
-	if !maps.Equal(gr, wr) {
-		t.Fatalf("blob refs differ: got %v want %v", gr, wr)
-	}
 	if got.AppliedIndex() != want.AppliedIndex() {
 		t.Fatalf("applied index %d, want %d", got.AppliedIndex(), want.AppliedIndex())
+	}
+	gb, go_, gu := got.Counts()
+	wb, wo, wu := want.Counts()
+	if gb != wb || go_ != wo || gu != wu {
+		t.Fatalf("counts %d/%d/%d, want %d/%d/%d", gb, go_, gu, wb, wo, wu)
 	}
 }
 
@@ -106,39 +112,126 @@ func diffMaps(got, want map[string]string) string {
 	return s
 }
 
-// checkInvariants verifies the cross-index invariants: every object and upload lives in an
-// existing bucket, every part in an existing upload, and the blob reference counts equal a
-// recount over objects and parts.
+// records decodes a stateMap.
+func records(t tb, st map[string]string) []any {
+	t.Helper()
+	keys := slices.Sorted(maps.Keys(st))
+	out := make([]any, 0, len(keys))
+	for _, k := range keys {
+		rec, err := decodeChecked([]byte(k), []byte(st[k]))
+		if err != nil {
+			t.Fatalf("record %q: %v", k, err)
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// blobsOf returns every blob ID the objects and parts of a state reference.
+func blobsOf(t tb, st map[string]string) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	for _, rec := range records(t, st) {
+		var bs []Blob
+		switch r := rec.(type) {
+		case *ObjectInfo:
+			bs = r.Blobs
+		case *partRec:
+			bs = r.Blobs
+		}
+		for _, b := range bs {
+			out[b.ID] = true
+		}
+	}
+	return out
+}
+
+// checkFreed checks Result.FreedBlobs against the states before and after an event, given
+// blob IDs unique per write (the data plane's contract): the freed IDs are exactly those
+// referenced before and not after, each once.
+func checkFreed(t tb, before, after map[string]string, res *Result) {
+	t.Helper()
+	b, a := blobsOf(t, before), blobsOf(t, after)
+	want := map[string]bool{}
+	for id := range b {
+		if !a[id] {
+			want[id] = true
+		}
+	}
+	got := map[string]bool{}
+	for _, id := range res.FreedBlobs {
+		if got[id] {
+			t.Fatalf("blob %s freed twice in %v", id, res.FreedBlobs)
+		}
+		got[id] = true
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("FreedBlobs %v, want %v", res.FreedBlobs, slices.Sorted(maps.Keys(want)))
+	}
+}
+
+// checkInvariants verifies the cross-record invariants over every tier: every object and
+// upload lives in an existing bucket, every part in an existing upload, the resident trees
+// hold exactly the buckets, nodes and settings of the state, and the counts equal a recount.
 func checkInvariants(t tb, f *FSM) {
 	t.Helper()
+	st := stateMap(t, f)
+	recs := records(t, st)
+	has := func(k string) bool { _, ok := st[k]; return ok }
+	c := newCounts()
+	var buckets, nodes, settings int
+	for _, rec := range recs {
+		switch r := rec.(type) {
+		case *BucketInfo:
+			buckets++
+		case *NodeInfo:
+			nodes++
+		case *Pair:
+			settings++
+		case *ObjectInfo:
+			if !has(bucketKey(r.Bucket)) {
+				t.Fatalf("object %s/%s in a missing bucket", r.Bucket, r.Key)
+			}
+			c.addObjects(r.Bucket, 1)
+		case *UploadInfo:
+			if !has(bucketKey(r.Bucket)) {
+				t.Fatalf("upload %s in a missing bucket %s", r.UploadID, r.Bucket)
+			}
+			c.addUploads(r.Bucket, 1)
+		case *partRec:
+			if !has(uploadKey(r.bucket, r.key, r.uploadID)) {
+				t.Fatalf("part %d of a missing upload %s", r.PartNumber, r.uploadID)
+			}
+		}
+	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	refs := map[string]int{}
-	f.st.objects.Ascend(func(o *ObjectInfo) bool {
-		if _, ok := f.st.bucket(o.Bucket); !ok {
-			t.Fatalf("object %s/%s in a missing bucket", o.Bucket, o.Key)
-		}
-		for _, b := range o.Blobs {
-			refs[b.ID]++
-		}
-		return true
-	})
-	f.st.uploads.Ascend(func(u *UploadInfo) bool {
-		if _, ok := f.st.bucket(u.Bucket); !ok {
-			t.Fatalf("upload %s in a missing bucket %s", u.UploadID, u.Bucket)
-		}
-		return true
-	})
-	f.st.parts.Ascend(func(p *partRec) bool {
-		if _, ok := f.st.upload(p.bucket, p.key, p.uploadID); !ok {
-			t.Fatalf("part %d of a missing upload %s", p.PartNumber, p.uploadID)
-		}
-		for _, b := range p.Blobs {
-			refs[b.ID]++
-		}
-		return true
-	})
-	if !maps.Equal(refs, f.refs) {
-		t.Fatalf("blob refs %v, recount %v", f.refs, refs)
+	if !sameCounts(c, f.counts) {
+		t.Fatalf("counts %+v, recount %+v", f.counts, c)
 	}
+	if f.res.buckets.Len() != buckets || f.res.nodes.Len() != nodes || f.res.settings.Len() != settings {
+		t.Fatalf("resident trees hold %d buckets, %d nodes, %d settings; state %d, %d, %d",
+			f.res.buckets.Len(), f.res.nodes.Len(), f.res.settings.Len(), buckets, nodes, settings)
+	}
+	f.res.buckets.Ascend(func(b *BucketInfo) bool {
+		if v, _ := encodeBucket(b); st[bucketKey(b.Name)] != string(v) {
+			t.Fatalf("resident bucket %s differs from the state", b.Name)
+		}
+		return true
+	})
+	if n := int64(f.dirty.Len() + f.frozenLen); f.dirtyN.Load() != n {
+		t.Fatalf("dirty count %d, trees hold %d", f.dirtyN.Load(), n)
+	}
+}
+
+// countKind counts the records of one kind (a key prefix byte) in f's state.
+func countKind(t tb, f *FSM, prefix byte) int {
+	t.Helper()
+	n := 0
+	for k := range stateMap(t, f) {
+		if k[0] == prefix {
+			n++
+		}
+	}
+	return n
 }

@@ -1,6 +1,9 @@
 package fsm
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // DefaultMaxKeys is the page size of ListObjects and ListUploads when none is asked for, and
 // the largest page they return.
@@ -33,8 +36,9 @@ type ListResult struct {
 // ListObjects returns the objects of bucket in key order. With a Delimiter, keys that
 // contain it after Prefix are rolled up into one common prefix (Prefix up to and including
 // the first Delimiter) each. The entries (keys and common prefixes, in order) strictly
-// greater than the marker are returned, up to MaxKeys. A common prefix costs one tree seek:
-// the scan jumps past every key below it.
+// greater than the marker are returned, up to MaxKeys. A common prefix costs one seek: the
+// scan jumps past every key below it. The listing merges the in-memory tiers with the
+// snapshot runs in key order; it neither loads the bucket nor fills the cache.
 func (f *FSM) ListObjects(bucket string, p ListParams) (ListResult, error) {
 	limit, err := pageSize(p.MaxKeys)
 	if err != nil {
@@ -45,47 +49,81 @@ func (f *FSM) ListObjects(bucket string, p ListParams) (ListResult, error) {
 		marker = p.ContinuationToken
 	}
 	f.mu.RLock()
-	defer f.mu.RUnlock()
-	if _, ok := f.st.bucket(bucket); !ok {
+	if _, ok := f.res.bucket(bucket); !ok {
+		f.mu.RUnlock()
 		return ListResult{}, newErr(CodeNoSuchBucket, "bucket %q does not exist", bucket)
 	}
+	v := f.readViewLocked()
+	f.mu.RUnlock()
+	defer v.close()
+
 	var res ListResult
 	last := ""
 	seek := p.Prefix
 	if marker > seek {
 		seek = marker
 	}
+	skip := len(objectSeek(bucket, "")) // the key's component starts here in a snapshot key
+	end := keyEnd(objectSeek(bucket, p.Prefix))
 	for done := false; !done; {
 		done = true
-		f.st.objects.AscendGreaterOrEqual(&ObjectInfo{Bucket: bucket, Key: seek}, func(o *ObjectInfo) bool {
-			if o.Bucket != bucket || !strings.HasPrefix(o.Key, p.Prefix) {
-				return false
+		it := v.iter(objectSeek(bucket, seek), end, false, false)
+		for it.next() {
+			key, ok := objectKeyAt(it, skip)
+			if !ok {
+				it.close()
+				return ListResult{}, fmt.Errorf("%w: bad object key %q", ErrCorrupt, it.key)
 			}
-			if o.Key <= marker {
-				return true
+			if key <= marker {
+				continue
 			}
-			entry, isPrefix := rollUp(o.Key, p.Prefix, p.Delimiter)
+			entry, isPrefix := rollUp(key, p.Prefix, p.Delimiter)
 			if isPrefix && entry <= marker {
 				// The marker is inside this common prefix: already listed.
-				return f.seekPast(entry, &seek, &done)
+				f.seekPast(entry, &seek, &done)
+				break
 			}
 			if len(res.Contents)+len(res.CommonPrefixes) == limit {
 				res.IsTruncated = true
-				return false
+				break
 			}
 			last = entry
 			if !isPrefix {
-				res.Contents = append(res.Contents, o.clone())
-				return true
+				rec, err := it.record()
+				if err != nil {
+					it.close()
+					return ListResult{}, err
+				}
+				o := *rec.(*ObjectInfo)
+				if it.rec != nil {
+					o = o.clone() // shared with the tree: the caller gets a copy
+				}
+				res.Contents = append(res.Contents, o)
+				continue
 			}
 			res.CommonPrefixes = append(res.CommonPrefixes, entry)
-			return f.seekPast(entry, &seek, &done)
-		})
+			f.seekPast(entry, &seek, &done)
+			break
+		}
+		it.close()
+		if it.err != nil {
+			return ListResult{}, it.err
+		}
 	}
 	if res.IsTruncated {
 		res.NextMarker = last
 	}
 	return res, nil
+}
+
+// objectKeyAt returns the object key of the iterator's current entry, whose snapshot key
+// holds it from byte skip on.
+func objectKeyAt(it *mergedIter, skip int) (string, bool) {
+	if o, ok := it.rec.(*ObjectInfo); ok {
+		return o.Key, true
+	}
+	k, _, ok := component(it.key, skip)
+	return k, ok
 }
 
 // seekPast ends the current scan and asks for a new one from the first key after every key
@@ -160,10 +198,13 @@ func (f *FSM) ListUploads(bucket string, p UploadListParams) (UploadListResult, 
 		return UploadListResult{}, err
 	}
 	f.mu.RLock()
-	defer f.mu.RUnlock()
-	if _, ok := f.st.bucket(bucket); !ok {
+	if _, ok := f.res.bucket(bucket); !ok {
+		f.mu.RUnlock()
 		return UploadListResult{}, newErr(CodeNoSuchBucket, "bucket %q does not exist", bucket)
 	}
+	v := f.readViewLocked()
+	f.mu.RUnlock()
+	defer v.close()
 	// after reports whether (key, id) is past the marker.
 	after := func(key, id string) bool {
 		if key != p.KeyMarker {
@@ -173,42 +214,47 @@ func (f *FSM) ListUploads(bucket string, p UploadListParams) (UploadListResult, 
 	}
 	var res UploadListResult
 	var lastKey, lastID string
-	seek := UploadInfo{Bucket: bucket, Key: p.Prefix}
-	if p.KeyMarker > seek.Key {
-		seek.Key = p.KeyMarker
+	seek := p.Prefix
+	if p.KeyMarker > seek {
+		seek = p.KeyMarker
 	}
+	end := keyEnd(uploadSeek(bucket, p.Prefix))
 	for done := false; !done; {
 		done = true
-		f.st.uploads.AscendGreaterOrEqual(&seek, func(u *UploadInfo) bool {
-			if u.Bucket != bucket || !strings.HasPrefix(u.Key, p.Prefix) {
-				return false
+		it := v.iter(uploadSeek(bucket, seek), end, false, false)
+		for it.next() {
+			rec, err := it.record()
+			if err != nil {
+				it.close()
+				return UploadListResult{}, err
 			}
+			u := rec.(*UploadInfo)
 			if !after(u.Key, u.UploadID) {
-				return true
+				continue
 			}
 			entry, isPrefix := rollUp(u.Key, p.Prefix, p.Delimiter)
 			if isPrefix && entry <= p.KeyMarker {
-				var k string
-				f.seekPast(entry, &k, &done)
-				seek = UploadInfo{Bucket: bucket, Key: k}
-				return false
+				f.seekPast(entry, &seek, &done)
+				break
 			}
 			if len(res.Uploads)+len(res.CommonPrefixes) == limit {
 				res.IsTruncated = true
-				return false
+				break
 			}
 			if !isPrefix {
 				res.Uploads = append(res.Uploads, u.clone())
 				lastKey, lastID = u.Key, u.UploadID
-				return true
+				continue
 			}
 			res.CommonPrefixes = append(res.CommonPrefixes, entry)
 			lastKey, lastID = entry, ""
-			var k string
-			f.seekPast(entry, &k, &done)
-			seek = UploadInfo{Bucket: bucket, Key: k}
-			return false
-		})
+			f.seekPast(entry, &seek, &done)
+			break
+		}
+		it.close()
+		if it.err != nil {
+			return UploadListResult{}, it.err
+		}
 	}
 	if res.IsTruncated {
 		res.NextKeyMarker, res.NextUploadIDMarker = lastKey, lastID
@@ -237,29 +283,39 @@ func (f *FSM) ListParts(bucket, key, uploadID string, p PartListParams) (PartLis
 		return PartListResult{}, err
 	}
 	f.mu.RLock()
-	defer f.mu.RUnlock()
-	if _, ok := f.st.bucket(bucket); !ok {
+	if _, ok := f.res.bucket(bucket); !ok {
+		f.mu.RUnlock()
 		return PartListResult{}, newErr(CodeNoSuchBucket, "bucket %q does not exist", bucket)
 	}
-	if _, ok := f.st.upload(bucket, key, uploadID); !ok {
+	v := f.readViewLocked()
+	f.mu.RUnlock()
+	defer v.close()
+	if _, ok, err := v.get(uploadKey(bucket, key, uploadID)); err != nil {
+		return PartListResult{}, err
+	} else if !ok {
 		return PartListResult{}, newErr(CodeNoSuchUpload, "upload %q of key %q does not exist", uploadID, key)
 	}
 	var res PartListResult
 	if p.PartNumberMarker >= MaxPartNumber {
 		return res, nil
 	}
-	probe := &partRec{bucket: bucket, key: key, uploadID: uploadID, PartInfo: PartInfo{PartNumber: p.PartNumberMarker + 1}}
-	f.st.parts.AscendGreaterOrEqual(probe, func(pr *partRec) bool {
-		if pr.bucket != bucket || pr.key != key || pr.uploadID != uploadID {
-			return false
-		}
+	prefix := partsOf(bucket, key, uploadID)
+	it := v.iter(partKey(bucket, key, uploadID, p.PartNumberMarker+1), keyEnd(prefix), false, false)
+	defer it.close()
+	for it.next() {
 		if len(res.Parts) == limit {
 			res.IsTruncated = true
-			return false
+			break
 		}
-		res.Parts = append(res.Parts, pr.PartInfo.clone())
-		return true
-	})
+		rec, err := it.record()
+		if err != nil {
+			return PartListResult{}, err
+		}
+		res.Parts = append(res.Parts, rec.(*partRec).PartInfo.clone())
+	}
+	if it.err != nil {
+		return PartListResult{}, it.err
+	}
 	if res.IsTruncated {
 		res.NextPartNumberMarker = res.Parts[len(res.Parts)-1].PartNumber
 	}

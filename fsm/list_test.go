@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"pgregory.net/rapid"
+
+	"github.com/nebulaio/nebulaio/snapshot"
 )
 
 // listModel is ListObjects over a sorted slice: roll keys up into common prefixes, keep the
@@ -53,7 +55,53 @@ func randomKeys(r *rand.Rand, n int, alphabet string) []string {
 	return keys
 }
 
+// tiered spreads a's state over every tier: it persists a snapshot into a store (the FSM then
+// reads its records from the runs, with no cache), then removes the keys del picks — half of
+// them in a frozen tree (a snapshot taken and not persisted, released at cleanup), half in
+// the dirty tree — and returns the keys left.
+func tiered(t *testing.T, a *applier, bucket string, keys []string, del func(i int) bool, remove func(key string) Event) []string {
+	t.Helper()
+	store, err := snapshot.NewStore(t.TempDir(), snapshot.Options{ChunkSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	a.f.AttachSnapshots(store)
+	storeSnapshot(t, store, a.f, a.index)
+	var left, second []string
+	for i, k := range keys {
+		switch {
+		case !del(i):
+			left = append(left, k)
+		case i%2 == 0:
+			a.must(remove(k))
+		default:
+			second = append(second, k)
+		}
+	}
+	snap, err := a.f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(snap.Release)
+	for _, k := range second {
+		a.must(remove(k))
+	}
+	a.f.mu.RLock()
+	defer a.f.mu.RUnlock()
+	if a.f.base.rd == nil || len(a.f.frozen) != 1 || a.f.dirty.Len() == 0 {
+		t.Fatalf("state not spread over the tiers: runs %v, %d frozen, %d dirty", a.f.base.rd != nil, len(a.f.frozen), a.f.dirty.Len())
+	}
+	return left
+}
+
 func TestListObjectsAgainstModel(t *testing.T) {
+	for _, mode := range []string{"memory", "tiered"} {
+		t.Run("state="+mode, func(t *testing.T) { testListObjectsAgainstModel(t, mode == "tiered") })
+	}
+}
+
+func testListObjectsAgainstModel(t *testing.T, spread bool) {
 	const alphabet = "ab/c-\x00\xff"
 	r := rand.New(rand.NewPCG(1, 2))
 	keys := randomKeys(r, 3000, alphabet)
@@ -63,6 +111,10 @@ func TestListObjectsAgainstModel(t *testing.T) {
 	a.must(&PutObject{Bucket: "aaa", Key: "a"}, &PutObject{Bucket: "zzz", Key: "a"})
 	for _, k := range keys {
 		a.must(&PutObject{Bucket: "bkt", Key: k, Size: uint64(len(k))})
+	}
+	if spread {
+		keys = tiered(t, a, "bkt", keys, func(i int) bool { return i%5 == 0 },
+			func(k string) Event { return &DeleteObject{Bucket: "bkt", Key: k} })
 	}
 	str := func(maxLen int) *rapid.Generator[string] {
 		return rapid.StringOfN(rapid.SampledFrom([]rune(alphabet)), 0, maxLen, -1)
@@ -181,6 +233,12 @@ func uploadModel(ups [][2]string, p UploadListParams, max int) (entries []string
 }
 
 func TestListUploadsAgainstModel(t *testing.T) {
+	for _, mode := range []string{"memory", "tiered"} {
+		t.Run("state="+mode, func(t *testing.T) { testListUploadsAgainstModel(t, mode == "tiered") })
+	}
+}
+
+func testListUploadsAgainstModel(t *testing.T, spread bool) {
 	r := rand.New(rand.NewPCG(3, 4))
 	keys := randomKeys(r, 300, "ab/")
 	a := newApplier(t)
@@ -195,6 +253,21 @@ func TestListUploadsAgainstModel(t *testing.T) {
 		}
 	}
 	slices.SortFunc(ups, func(x, y [2]string) int { return strings.Compare(x[0]+"\x00"+x[1], y[0]+"\x00"+y[1]) })
+	if spread {
+		enc := make([]string, len(ups))
+		for i, u := range ups {
+			enc[i] = u[0] + "\x00" + u[1]
+		}
+		left := tiered(t, a, "bkt", enc, func(i int) bool { return i%3 == 1 }, func(e string) Event {
+			k, id, _ := strings.Cut(e, "\x00")
+			return &AbortMultipartUpload{Bucket: "bkt", Key: k, UploadID: id}
+		})
+		ups = ups[:0]
+		for _, e := range left {
+			k, id, _ := strings.Cut(e, "\x00")
+			ups = append(ups, [2]string{k, id})
+		}
+	}
 	rapid.Check(t, func(t *rapid.T) {
 		p := UploadListParams{
 			Prefix:     rapid.SampledFrom([]string{"", "a", "a/", "b/b", "/"}).Draw(t, "prefix"),
@@ -237,10 +310,42 @@ func TestListUploadsAgainstModel(t *testing.T) {
 }
 
 func TestListParts(t *testing.T) {
+	for _, mode := range []string{"memory", "tiered"} {
+		t.Run("state="+mode, func(t *testing.T) { testListParts(t, mode == "tiered") })
+	}
+}
+
+func testListParts(t *testing.T, spread bool) {
 	a := newApplier(t)
-	a.must(bkt, upload)
-	for _, n := range []uint32{5, 1, 9, 3, 10000} {
+	a.must(bkt, upload, &CreateMultipartUpload{Bucket: "bkt", Key: "big", UploadID: "u2"},
+		&CreateMultipartUpload{Bucket: "bkt", Key: "big", UploadID: "u0"})
+	want := []uint32{1, 3, 5, 9, 10000}
+	for _, n := range want {
 		a.must(&PutPart{Bucket: "bkt", Key: "big", UploadID: "u1", PartNumber: n, ETag: md5hex(fmt.Sprint(n))})
+	}
+	for _, id := range []string{"u0", "u2"} { // neighbours of u1 in key order
+		a.must(&PutPart{Bucket: "bkt", Key: "big", UploadID: id, PartNumber: 2, ETag: md5hex("2")})
+	}
+	if spread {
+		// The parts so far go to the runs; part 2 then lands in a frozen tree, part 4 in the
+		// dirty tree, and the neighbouring uploads are aborted (tombstones around u1's parts).
+		store, err := snapshot.NewStore(t.TempDir(), snapshot.Options{ChunkSize: 4096})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		a.f.AttachSnapshots(store)
+		storeSnapshot(t, store, a.f, a.index)
+		a.must(&PutPart{Bucket: "bkt", Key: "big", UploadID: "u1", PartNumber: 2, ETag: md5hex("2")},
+			&AbortMultipartUpload{Bucket: "bkt", Key: "big", UploadID: "u0"})
+		snap, err := a.f.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer snap.Release()
+		a.must(&PutPart{Bucket: "bkt", Key: "big", UploadID: "u1", PartNumber: 4, ETag: md5hex("4")},
+			&AbortMultipartUpload{Bucket: "bkt", Key: "big", UploadID: "u2"})
+		want = []uint32{1, 2, 3, 4, 5, 9, 10000}
 	}
 	var got []uint32
 	p := PartListParams{MaxParts: 2}
@@ -253,15 +358,15 @@ func TestListParts(t *testing.T) {
 			got = append(got, pt.PartNumber)
 		}
 		if !res.IsTruncated {
-			if pages != 2 {
+			if pages != (len(want)-1)/2 {
 				t.Fatalf("%d pages", pages+1)
 			}
 			break
 		}
 		p.PartNumberMarker = res.NextPartNumberMarker
 	}
-	if !reflect.DeepEqual(got, []uint32{1, 3, 5, 9, 10000}) {
-		t.Fatalf("parts %v", got)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("parts %v, want %v", got, want)
 	}
 	if res, _ := a.f.ListParts("bkt", "big", "u1", PartListParams{PartNumberMarker: 10000}); len(res.Parts) != 0 {
 		t.Fatalf("after the last part: %+v", res)

@@ -3,6 +3,7 @@ package fsm
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 )
 
 // The snapshot key space (layout in doc.go). Every key starts with a prefix byte naming the
@@ -18,10 +19,19 @@ const (
 	prefixSetting byte = 0x07
 )
 
-// recordVersion is the version byte that starts every snapshot value.
-const recordVersion = 1
+// recordVersion is the version byte that starts every snapshot value except the meta
+// record, which is at metaVersion (2: the applied index and the counts; 1: the applied index
+// only, still read).
+const (
+	recordVersion = 1
+	metaVersion   = 2
+)
 
-func appendComponent(b []byte, s string) []byte {
+func appendComponent(b []byte, s string) []byte { return append(appendEscaped(b, s), 0, 1) }
+
+// appendEscaped appends s escaped but not terminated: the keys of every component that
+// starts with s begin with these bytes.
+func appendEscaped(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if s[i] == 0 {
 			b = append(b, 0, 0xFF)
@@ -29,7 +39,63 @@ func appendComponent(b []byte, s string) []byte {
 			b = append(b, s[i])
 		}
 	}
-	return append(b, 0, 1)
+	return b
+}
+
+// component reads the escaped component that starts at k[i:]; it returns the component and
+// the index after its terminator, or ok=false for a malformed key.
+func component(k string, i int) (s string, next int, ok bool) {
+	j := i
+	for j+1 < len(k) && k[j] != 0 {
+		j++
+	}
+	if j+1 >= len(k) {
+		return "", 0, false
+	}
+	if k[j+1] == 1 { // no escaped NUL: the component is a substring
+		return k[i:j], j + 2, true
+	}
+	b := []byte(k[i:j])
+	for j+1 < len(k) {
+		switch {
+		case k[j] != 0:
+			b = append(b, k[j])
+			j++
+		case k[j+1] == 0xFF:
+			b = append(b, 0)
+			j += 2
+		case k[j+1] == 1:
+			return string(b), j + 2, true
+		default:
+			return "", 0, false
+		}
+	}
+	return "", 0, false
+}
+
+// objectSeek is the first snapshot key of the objects of bucket whose key is >= from: the
+// keys of bucket's objects that start with from all start with it.
+func objectSeek(bucket, from string) string {
+	b := appendComponent([]byte{prefixObject}, bucket)
+	return string(appendEscaped(b, from))
+}
+
+// uploadSeek is objectSeek for uploads.
+func uploadSeek(bucket, from string) string {
+	b := appendComponent([]byte{prefixUpload}, bucket)
+	return string(appendEscaped(b, from))
+}
+
+// partsOf is the common prefix of the part keys of one upload.
+func partsOf(bucket, key, id string) string { return keyOf(prefixPart, bucket, key, id) }
+
+// keyEnd is the smallest key greater than every key that starts with p.
+func keyEnd(p string) string {
+	e, ok := prefixEnd(p)
+	if !ok {
+		return "\xff\xff" // p is all 0xFF bytes: no snapshot key (they start at most with 0x07) is larger
+	}
+	return e
 }
 
 func keyOf(prefix byte, parts ...string) string {
@@ -68,9 +134,17 @@ func parseKey(k []byte) (parsedKey, error) {
 		return parsedKey{}, fmt.Errorf("%w: empty snapshot key", ErrCorrupt)
 	}
 	pk := parsedKey{prefix: k[0]}
-	want := map[byte]int{prefixMeta: 0, prefixBucket: 1, prefixObject: 2, prefixUpload: 3, prefixPart: 3, prefixNode: 1, prefixSetting: 1}
-	n, ok := want[pk.prefix]
-	if !ok {
+	var n int
+	switch pk.prefix {
+	case prefixMeta:
+		n = 0
+	case prefixBucket, prefixNode, prefixSetting:
+		n = 1
+	case prefixObject:
+		n = 2
+	case prefixUpload, prefixPart:
+		n = 3
+	default:
 		return parsedKey{}, fmt.Errorf("%w: unknown snapshot key prefix %#x", ErrCorrupt, pk.prefix)
 	}
 	rest := k[1:]
@@ -128,16 +202,124 @@ func openRecord(v []byte) *decoder {
 	return d
 }
 
-func encodeMeta(applied uint64) []byte {
-	e := startRecord()
+// metaRecord is the snapshot's meta record: the applied index and, from version 2, the
+// object and upload counts of every bucket that has any (buckets ascending).
+type metaRecord struct {
+	applied   uint64
+	hasCounts bool // false for a version 1 record: the counts must be recomputed
+	counts    counts
+}
+
+func encodeMeta(applied uint64, c *counts) []byte {
+	e := &encoder{b: make([]byte, 0, 16+16*len(c.byBucket))}
+	e.u8(metaVersion)
 	e.uvarint(applied)
+	names := make([]string, 0, len(c.byBucket))
+	for name := range c.byBucket {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	e.uvarint(uint64(len(names)))
+	for _, name := range names {
+		bc := c.byBucket[name]
+		e.str("bucket", name)
+		e.uvarint(uint64(bc.objects))
+		e.uvarint(uint64(bc.uploads))
+	}
 	return e.b
 }
 
+// decodeMeta returns the applied index of a meta record of either version.
 func decodeMeta(v []byte) (uint64, error) {
-	d := openRecord(v)
-	idx := d.uvarint("applied index")
-	return idx, d.finish()
+	m, err := decodeMetaRecord(v)
+	return m.applied, err
+}
+
+func decodeMetaRecord(v []byte) (metaRecord, error) {
+	d := &decoder{b: v}
+	ver := d.u8("record version")
+	if d.err == nil && ver != 1 && ver != metaVersion {
+		return metaRecord{}, fmt.Errorf("%w: meta record version %d", ErrUnknownVersion, ver)
+	}
+	m := metaRecord{applied: d.uvarint("applied index"), counts: newCounts()}
+	if ver == metaVersion {
+		m.hasCounts = true
+		n := d.uvarint("buckets")
+		if d.err == nil && n > uint64(len(d.b)) {
+			d.fail("bucket count %d", n)
+		}
+		prev := ""
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			name := d.str("bucket")
+			bc := bucketCount{objects: int64(d.uvarint("objects")), uploads: int64(d.uvarint("uploads"))}
+			if d.err == nil && (i > 0 && name <= prev || bc.objects < 0 || bc.uploads < 0 || bc == (bucketCount{})) {
+				d.fail("bucket counts of %q", name)
+			}
+			prev = name
+			m.counts.byBucket[name] = bc
+			m.counts.objects += bc.objects
+			m.counts.uploads += bc.uploads
+		}
+	}
+	return m, d.finish()
+}
+
+// decodeValue decodes the snapshot value of a key with the given prefix byte. The meta
+// record is not a record and is refused.
+func decodeValue(prefix byte, v []byte) (any, error) {
+	switch prefix {
+	case prefixBucket:
+		return decodeBucket(v)
+	case prefixObject:
+		return decodeObject(v)
+	case prefixUpload:
+		return decodeUpload(v)
+	case prefixPart:
+		return decodePart(v)
+	case prefixNode:
+		return decodeNodeRecord(v)
+	case prefixSetting:
+		return decodeSetting(v)
+	}
+	return nil, fmt.Errorf("%w: no record under prefix %#x", ErrCorrupt, prefix)
+}
+
+// encodeValue encodes a record as a snapshot value.
+func encodeValue(rec any) ([]byte, error) {
+	switch r := rec.(type) {
+	case *BucketInfo:
+		return encodeBucket(r)
+	case *ObjectInfo:
+		return encodeObject(r)
+	case *UploadInfo:
+		return encodeUpload(r)
+	case *partRec:
+		return encodePart(r)
+	case *NodeInfo:
+		return encodeNodeRecord(r)
+	case *Pair:
+		return encodeSetting(r)
+	}
+	return nil, fmt.Errorf("fsm: internal: no encoding for %T", rec)
+}
+
+// recordKey returns the snapshot key of a record.
+func recordKey(rec any) string {
+	switch r := rec.(type) {
+	case *BucketInfo:
+		return bucketKey(r.Name)
+	case *ObjectInfo:
+		return objectKey(r.Bucket, r.Key)
+	case *UploadInfo:
+		return uploadKey(r.Bucket, r.Key, r.UploadID)
+	case *partRec:
+		return partKey(r.bucket, r.key, r.uploadID, r.PartNumber)
+	case *NodeInfo:
+		return nodeKey(r.ID)
+	case *Pair:
+		return settingKey(r.Key)
+	}
+	return ""
 }
 
 func encodeBucket(b *BucketInfo) ([]byte, error) {

@@ -6,116 +6,109 @@ import (
 
 const btreeDegree = 32
 
-// partRec is one part in the parts index, keyed by (bucket, key, upload id, part number).
+// partRec is one part, identified by (bucket, key, upload id, part number).
 type partRec struct {
 	bucket, key, uploadID string
 	PartInfo
 }
 
-// state is the set of indexes. Items in the trees are never modified after insertion (a
-// change inserts a new item), so a Clone of the trees is a point-in-time view that can be
-// read while Apply goes on.
-type state struct {
+// entry is one record of the snapshot key space held in memory: key is its snapshot key
+// (record.go) and rec the decoded record — *BucketInfo, *ObjectInfo, *UploadInfo, *partRec,
+// *NodeInfo or *Pair (a setting) — or nil for a deletion (a tombstone) in a dirty or frozen
+// tree. Entries and records are never modified after insertion: a change inserts a new entry,
+// so a btree Clone is a point-in-time view.
+type entry struct {
+	key string
+	rec any
+}
+
+func lessEntry(a, b *entry) bool { return a.key < b.key }
+
+type tree = btree.BTreeG[*entry]
+
+func newTree() *tree { return btree.NewG(btreeDegree, lessEntry) }
+
+// resident holds the record kinds that stay in memory whatever the cache size: buckets, nodes
+// and settings. They are few (S3 caps buckets per account; nodes are servers), every event
+// checks its bucket, and the admin API lists nodes and settings whole. Their changes are also
+// entries of the dirty tree, so that snapshots treat every kind alike. Items are never
+// modified after insertion.
+type resident struct {
 	buckets  *btree.BTreeG[*BucketInfo]
-	objects  *btree.BTreeG[*ObjectInfo]
-	uploads  *btree.BTreeG[*UploadInfo]
-	parts    *btree.BTreeG[*partRec]
 	nodes    *btree.BTreeG[*NodeInfo]
 	settings *btree.BTreeG[*Pair]
 }
 
 func lessBucket(a, b *BucketInfo) bool { return a.Name < b.Name }
+func lessNode(a, b *NodeInfo) bool     { return a.ID < b.ID }
+func lessSetting(a, b *Pair) bool      { return a.Key < b.Key }
 
-func lessObject(a, b *ObjectInfo) bool {
-	if a.Bucket != b.Bucket {
-		return a.Bucket < b.Bucket
-	}
-	return a.Key < b.Key
-}
-
-func lessUpload(a, b *UploadInfo) bool {
-	if a.Bucket != b.Bucket {
-		return a.Bucket < b.Bucket
-	}
-	if a.Key != b.Key {
-		return a.Key < b.Key
-	}
-	return a.UploadID < b.UploadID
-}
-
-func lessPart(a, b *partRec) bool {
-	if a.bucket != b.bucket {
-		return a.bucket < b.bucket
-	}
-	if a.key != b.key {
-		return a.key < b.key
-	}
-	if a.uploadID != b.uploadID {
-		return a.uploadID < b.uploadID
-	}
-	return a.PartNumber < b.PartNumber
-}
-
-func lessNode(a, b *NodeInfo) bool { return a.ID < b.ID }
-func lessSetting(a, b *Pair) bool  { return a.Key < b.Key }
-
-func newState() *state {
-	return &state{
+func newResident() *resident {
+	return &resident{
 		buckets:  btree.NewG(btreeDegree, lessBucket),
-		objects:  btree.NewG(btreeDegree, lessObject),
-		uploads:  btree.NewG(btreeDegree, lessUpload),
-		parts:    btree.NewG(btreeDegree, lessPart),
 		nodes:    btree.NewG(btreeDegree, lessNode),
 		settings: btree.NewG(btreeDegree, lessSetting),
 	}
 }
 
-// clone is cheap (copy-on-write); the clone and the original may then be used concurrently.
-func (s *state) clone() *state {
-	return &state{
-		buckets:  s.buckets.Clone(),
-		objects:  s.objects.Clone(),
-		uploads:  s.uploads.Clone(),
-		parts:    s.parts.Clone(),
-		nodes:    s.nodes.Clone(),
-		settings: s.settings.Clone(),
+func (r *resident) bucket(name string) (*BucketInfo, bool) {
+	return r.buckets.Get(&BucketInfo{Name: name})
+}
+
+// add puts a resident record (decoded from a snapshot) in its tree; other kinds are ignored.
+func (r *resident) add(rec any) {
+	switch v := rec.(type) {
+	case *BucketInfo:
+		r.buckets.ReplaceOrInsert(v)
+	case *NodeInfo:
+		r.nodes.ReplaceOrInsert(v)
+	case *Pair:
+		r.settings.ReplaceOrInsert(v)
 	}
 }
 
-func (s *state) bucket(name string) (*BucketInfo, bool) {
-	return s.buckets.Get(&BucketInfo{Name: name})
+// bucketCount is the number of objects and open uploads in one bucket.
+type bucketCount struct {
+	objects, uploads int64
 }
 
-func (s *state) object(bucket, key string) (*ObjectInfo, bool) {
-	return s.objects.Get(&ObjectInfo{Bucket: bucket, Key: key})
+// counts are the derived counters that replace walking the indexes: per bucket (DeleteBucket
+// needs "is it empty?") and in total (Counts, the gauges). They are kept exact by every
+// mutation, written in the snapshot's meta record (version 2) and read back on restore. The
+// map is looked up and summed, never iterated into results.
+type counts struct {
+	byBucket         map[string]bucketCount
+	objects, uploads int64
 }
 
-func (s *state) upload(bucket, key, id string) (*UploadInfo, bool) {
-	return s.uploads.Get(&UploadInfo{Bucket: bucket, Key: key, UploadID: id})
+func newCounts() counts { return counts{byBucket: map[string]bucketCount{}} }
+
+func (c *counts) addObjects(bucket string, d int64) {
+	bc := c.byBucket[bucket]
+	bc.objects += d
+	c.objects += d
+	c.set(bucket, bc)
 }
 
-// uploadParts returns the parts of one upload in part-number order.
-func (s *state) uploadParts(bucket, key, id string) []*partRec {
-	var out []*partRec
-	s.parts.AscendGreaterOrEqual(&partRec{bucket: bucket, key: key, uploadID: id}, func(p *partRec) bool {
-		if p.bucket != bucket || p.key != key || p.uploadID != id {
-			return false
-		}
-		out = append(out, p)
-		return true
-	})
+func (c *counts) addUploads(bucket string, d int64) {
+	bc := c.byBucket[bucket]
+	bc.uploads += d
+	c.uploads += d
+	c.set(bucket, bc)
+}
+
+func (c *counts) set(bucket string, bc bucketCount) {
+	if bc == (bucketCount{}) {
+		delete(c.byBucket, bucket)
+	} else {
+		c.byBucket[bucket] = bc
+	}
+}
+
+func (c *counts) clone() counts {
+	out := counts{byBucket: make(map[string]bucketCount, len(c.byBucket)), objects: c.objects, uploads: c.uploads}
+	for k, v := range c.byBucket {
+		out.byBucket[k] = v
+	}
 	return out
-}
-
-// bucketInUse reports whether any object, and any open upload, lives in bucket.
-func (s *state) bucketInUse(bucket string) (objects, uploads bool) {
-	s.objects.AscendGreaterOrEqual(&ObjectInfo{Bucket: bucket}, func(o *ObjectInfo) bool {
-		objects = o.Bucket == bucket
-		return false
-	})
-	s.uploads.AscendGreaterOrEqual(&UploadInfo{Bucket: bucket}, func(u *UploadInfo) bool {
-		uploads = u.Bucket == bucket
-		return false
-	})
-	return objects, uploads
 }

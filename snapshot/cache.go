@@ -8,12 +8,21 @@ import (
 // chunkCache keeps verified, decompressed chunks for Reader.Get, least recently used first
 // out, bounded by the bytes it holds. Run names are never reused, so an entry can never go
 // stale; entries of reaped runs just age out. Cached bytes are never modified or pooled.
+//
+// A chunk is admitted on its second miss among the last few thousand (a "doorkeeper"): random
+// point reads over a large state rarely touch a chunk twice, and caching each one would only
+// churn the cache (and allocate a chunk per read for the garbage collector); chunks that are
+// read again — a hot key range, a small delta run — get in.
 type chunkCache struct {
 	mu   sync.Mutex // guards all fields
 	max  int64
 	used int64
 	ll   *list.List // of *cacheEntry, most recent at the front
 	m    map[cacheKey]*list.Element
+
+	seen     map[cacheKey]struct{} // chunks missed once, recently
+	seenRing []cacheKey
+	seenNext int
 }
 
 type cacheKey struct {
@@ -34,8 +43,33 @@ type cachedChunk struct {
 
 func (c *cachedChunk) size() int64 { return int64(len(c.raw) + 4*len(c.offs)) }
 
-func newChunkCache(max int64) *chunkCache {
-	return &chunkCache{max: max, ll: list.New(), m: make(map[cacheKey]*list.Element)}
+func newChunkCache(limit int64) *chunkCache {
+	ring := int(min(max(limit/4096, 64), 1<<16))
+	return &chunkCache{max: limit, ll: list.New(), m: make(map[cacheKey]*list.Element),
+		seen: make(map[cacheKey]struct{}, ring), seenRing: make([]cacheKey, 0, ring)}
+}
+
+// admit reports whether a chunk that missed should be cached: it did miss recently. A first
+// miss is remembered instead.
+func (c *chunkCache) admit(k cacheKey) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.seen[k]; ok {
+		delete(c.seen, k)
+		return true
+	}
+	if len(c.seenRing) < cap(c.seenRing) {
+		c.seenRing = append(c.seenRing, k)
+	} else {
+		delete(c.seen, c.seenRing[c.seenNext])
+		c.seenRing[c.seenNext] = k
+		c.seenNext = (c.seenNext + 1) % len(c.seenRing)
+	}
+	c.seen[k] = struct{}{}
+	return false
 }
 
 func (c *chunkCache) get(k cacheKey) (*cachedChunk, bool) {

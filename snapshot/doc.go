@@ -3,8 +3,9 @@
 // raft's FileSnapshotStore rewrites the whole state, uncompressed, at every snapshot. Store
 // keeps each snapshot as a manifest naming sorted runs: a base run with the whole state and
 // zero or more delta runs with what changed since the parent snapshot. Runs are cut into
-// zstd-compressed, checksummed chunks with a sparse index, so a delta snapshot costs what
-// changed, and one key or key range can be read without decompressing the rest.
+// zstd-compressed, checksummed chunks with a sparse index and a key filter, so a delta
+// snapshot costs what changed, and one key or key range can be read without decompressing
+// the rest.
 //
 // # The logical stream
 //
@@ -46,7 +47,8 @@
 //
 // All integers little endian; uvarint is encoding/binary's.
 //
-//	offset 0      "NBRN" | version u8 (=1) | kind u8 (1 base, 2 delta) | 0x0000 (must be zero)
+//	offset 0      "NBRN" | version u8 (2; 1 is still read) | kind u8 (1 base, 2 delta) |
+//	              0x0000 (must be zero)
 //	offset 8      chunk 0 | chunk 1 | ... (each one zstd frame, no zstd checksum)
 //	indexOff      index
 //	end-24        indexOff u64 | indexLen u32 | indexCRC u32 | footerCRC u32 | "NBRF"
@@ -54,13 +56,21 @@
 // A chunk's decompressed bytes are records encoded exactly as in the stream (put and, in a
 // delta run, delete), so a base run's chunks concatenated are the body of a full stream and
 // Open streams a base-only snapshot without re-encoding. A chunk is cut once its raw size
-// reaches Options.ChunkSize, always at a record boundary.
+// reaches Options.ChunkSize (default 16 KiB), always at a record boundary.
 //
 // The index (covered by indexCRC, a CRC-32C):
 //
 //	kind u8 | uvarint chunks | uvarint records | uvarint tombstones | uvarint rawSize
 //	per chunk: uvarint off | uvarint compLen | uvarint rawLen | uvarint records |
 //	           crc32c u32 of the compressed frame | uvarint len | first key | uvarint len | last key
+//	version 2: uvarint probes (1..30) | uvarint len (a multiple of 8) | filter bits
+//
+// The filter is a Bloom filter of every key of the run, tombstones included, 10 bits a key and
+// 7 probes (about 1% false positives): probe i of a key is bit (h1 + i*h2) mod bits, h1 the
+// 64-bit FNV-1a hash of the key and h2 derived from h1 (bloom.go); bit j is bit j&7 of byte
+// j>>3. Reader.Get skips a run whose filter rules the key out, so a key that is in no run (an
+// FSM inserting a new object) costs no chunk read. A version 1 run has no filter and may
+// contain any key.
 //
 // footerCRC covers the footer's first 16 bytes. The decoder bounds every length before
 // allocating and checks that chunks tile [8, indexOff) in order, that first <= last and that
@@ -116,8 +126,15 @@
 //
 // # Reading without streaming
 //
-// Store.Reader pins a snapshot and answers Get (newest run first; only the one chunk whose
-// range may hold the key is read, verified and decompressed, then kept in a store-wide LRU
-// of Options.CacheBytes) and Iterate over [start, end) of the merged view, for an FSM whose
-// metadata outgrows memory.
+// Store.Reader pins a snapshot and answers Get (newest run first; a run whose filter rules the
+// key out is skipped, and of the others only the one chunk whose range may hold the key is
+// read, verified and decompressed, into pooled buffers) and range reads over [start, end) of
+// the merged view — Iterate (a callback), Iter (a pull iterator reading chunks as needed) and
+// Scan (Iter reading ahead in parallel) — for an FSM whose metadata outgrows memory. Chunks a
+// Get reads are kept in a store-wide LRU of Options.CacheBytes from their second miss on
+// (one-off reads of a large state would only churn it).
+//
+// The stream Open returns implements Source (its Store and SnapshotID), so a consumer backed
+// by the same store — the FSM restoring a snapshot raft opened — can take a Reader on it
+// instead of reading the stream; nothing is read or decompressed until the first Read.
 package snapshot

@@ -33,13 +33,15 @@ func goldenStates() (full, next state) {
 }
 
 // TestGolden pins the on-disk formats: the committed stream must equal what the encoder
-// writes today, and the committed store (manifests and runs, written by an earlier build)
-// must still open to the same states. Regenerate with -update-golden after a deliberate
-// format change (and bump the format version).
+// writes today, and the committed stores (manifests and runs) must still open to the same
+// states: golden-store holds run format version 1 (written by an earlier build, no key
+// filter), golden-store-v2 the current version. -update-golden regenerates the stream and the
+// current version's store after a deliberate format change (bump the format version and keep
+// the older store as a fixture).
 func TestGolden(t *testing.T) {
 	full, next := goldenStates()
 	streamPath := filepath.Join("testdata", "golden.stream")
-	storeDir := filepath.Join("testdata", "golden-store")
+	storeDir := filepath.Join("testdata", fmt.Sprintf("golden-store-v%d", runVersion))
 	var cur bytes.Buffer
 	if err := writeDelta(&cur, "1-10-1", full, next); err != nil {
 		t.Fatal(err)
@@ -72,7 +74,13 @@ func TestGolden(t *testing.T) {
 	if !bytes.Equal(want, cur.Bytes()) {
 		t.Fatalf("stream encoding changed: %d bytes, golden %d bytes", cur.Len(), len(want))
 	}
-	// Copy the committed store (NewStore may write) and open both snapshots.
+	for _, d := range []string{filepath.Join("testdata", "golden-store"), storeDir} {
+		t.Run(filepath.Base(d), func(t *testing.T) { checkGoldenStore(t, d, full, next) })
+	}
+}
+
+// checkGoldenStore copies a committed store (NewStore may write) and opens both snapshots.
+func checkGoldenStore(t *testing.T, storeDir string, full, next state) {
 	dir := t.TempDir()
 	entries, err := os.ReadDir(storeDir)
 	if err != nil {

@@ -145,13 +145,17 @@ type runIter struct {
 }
 
 // newRunIter positions an iterator at the first record with key >= start (nil: the first).
-func newRunIter(r openRun, start []byte, ahead int) *runIter {
+// A run with no key in [start, end) (end nil: no bound) reads nothing.
+func newRunIter(r openRun, start, end []byte, ahead int) *runIter {
 	from := 0
 	if start != nil {
 		// The first chunk whose last key is >= start.
 		from = sort.Search(len(r.ix.chunks), func(i int) bool {
 			return bytes.Compare(r.ix.chunks[i].last, start) >= 0
 		})
+	}
+	if end != nil && from < len(r.ix.chunks) && bytes.Compare(r.ix.chunks[from].first, end) >= 0 {
+		from = len(r.ix.chunks)
 	}
 	it := &runIter{cs: newChunkStream(r, from, ahead, false), chunk: -1}
 	for it.next() {
@@ -234,7 +238,7 @@ type mergeIter struct {
 func newMergeIter(runs []openRun, start, end []byte, ahead int) *mergeIter {
 	m := &mergeIter{its: make([]*runIter, len(runs)), live: make([]bool, len(runs)), end: end}
 	for i, r := range runs {
-		m.its[i] = newRunIter(r, start, ahead)
+		m.its[i] = newRunIter(r, start, end, ahead)
 		m.live[i] = m.its[i].next()
 		if err := m.its[i].err; err != nil && m.err == nil {
 			m.err = err

@@ -14,7 +14,8 @@ type Options struct {
 	// new snapshot is published. Default 2, minimum 1.
 	Retain int
 	// ChunkSize is the raw (uncompressed) size at which a run's chunk is cut. Larger chunks
-	// compress better; smaller ones make point reads cheaper. Default 128 KiB; 4 KiB to 16 MiB.
+	// compress better; smaller ones make point reads cheaper (a cold Reader.Get reads,
+	// checks and decompresses one chunk). Default 16 KiB; 4 KiB to 16 MiB.
 	ChunkSize int
 	// ZstdLevel is the zstd speed/ratio level: 1 fastest, 2 default, 3 better, 4 best.
 	// Default 1 (SpeedFastest), which keeps a full persist close to raw disk speed.
@@ -39,7 +40,7 @@ type Options struct {
 
 const (
 	defaultRetain           = 2
-	defaultChunkSize        = 128 << 10
+	defaultChunkSize        = 16 << 10
 	defaultZstdLevel        = 1
 	defaultCompactRatio     = 0.5
 	defaultCompactMaxDeltas = 8

@@ -12,6 +12,7 @@ import (
 // raw bytes are stream records); with deltas the runs are merged record by record.
 // Chunks are read and decompressed ahead on background goroutines.
 type streamOut struct {
+	s         *Store
 	id        string
 	runs      []openRun
 	fast      *chunkStream // single base run
@@ -29,15 +30,43 @@ type streamOut struct {
 	closed    bool
 }
 
-func newStreamOut(id string, hdr []byte, runs []openRun, wantBody, wantCount int64) *streamOut {
-	o := &streamOut{id: id, runs: runs, wantBody: wantBody, wantCount: wantCount}
-	if len(runs) == 1 && runs[0].ix.kind == runKindBase {
-		o.fast = newChunkStream(runs[0], 0, readAhead(), true)
-	} else {
-		o.merge = newMergeIter(runs, nil, nil, readAhead())
-	}
+var _ Source = (*streamOut)(nil)
+
+// Source is implemented by the stream Store.Open returns. It names the store and snapshot it
+// reads, so that a consumer backed by the same store (an FSM whose state stays in the runs)
+// can open a Reader instead of reading the stream. Wrappers such as raft's counting reader
+// expose it through raft.ReadCloserWrapper.
+type Source interface {
+	io.ReadCloser
+	// Store is the store the snapshot belongs to.
+	Store() *Store
+	// SnapshotID is the ID of the snapshot the stream reads.
+	SnapshotID() string
+}
+
+func newStreamOut(s *Store, id string, hdr []byte, runs []openRun, wantBody, wantCount int64) *streamOut {
+	o := &streamOut{s: s, id: id, runs: runs, wantBody: wantBody, wantCount: wantCount}
 	o.queue(hdr)
 	return o
+}
+
+// Store returns the store the stream reads from.
+func (o *streamOut) Store() *Store { return o.s }
+
+// SnapshotID returns the ID of the snapshot the stream reads.
+func (o *streamOut) SnapshotID() string { return o.id }
+
+// start begins reading the runs (and decompressing ahead) at the first Read past the header,
+// so that a consumer that only wants Store and SnapshotID costs no chunk reads.
+func (o *streamOut) start() {
+	if o.fast != nil || o.merge != nil {
+		return
+	}
+	if len(o.runs) == 1 && o.runs[0].ix.kind == runKindBase {
+		o.fast = newChunkStream(o.runs[0], 0, readAhead(), true)
+	} else {
+		o.merge = newMergeIter(o.runs, nil, nil, readAhead())
+	}
 }
 
 func (o *streamOut) queue(b []byte) {
@@ -67,6 +96,7 @@ func (o *streamOut) advance() {
 		o.err = io.EOF
 		return
 	}
+	o.start()
 	if o.fast != nil {
 		raw, i, err := o.fast.nextChunk()
 		if err != nil {

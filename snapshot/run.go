@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math/bits"
 	"os"
 	"runtime"
 	"sync"
@@ -23,7 +24,8 @@ import (
 //	| chunk 1: one zstd frame                     |
 //	| ...                                         |
 //	+---------------------------------------------+
-//	| index (uvarints, see encodeIndex)           |
+//	| index (uvarints, see encodeIndex; v2 ends   |
+//	| with the key filter, see bloom.go)          |
 //	+---------------------------------------------+
 //	| indexOff u64 | indexLen u32 | indexCRC u32  |  24-byte footer, little endian
 //	| footerCRC u32 | magic "NBRF"                |
@@ -35,9 +37,11 @@ import (
 const (
 	runMagic       = "NBRN"
 	runFooterMagic = "NBRF"
-	runVersion     = 1
-	runHeaderSize  = 8
-	runFooterSize  = 24
+	// runVersion is the version written; readers accept 1 (no key filter) and 2.
+	runVersion    = 2
+	runVersionMin = 1
+	runHeaderSize = 8
+	runFooterSize = 24
 
 	runKindBase  = 1
 	runKindDelta = 2
@@ -62,12 +66,14 @@ type chunkMeta struct {
 // runIndex is the decoded index of one run file. It is immutable once loaded.
 type runIndex struct {
 	name       string
+	version    byte // run format version: 1 has no filter
 	kind       byte
 	records    int64
 	tombstones int64
 	rawSize    int64 // sum of chunk rawLen: the record bytes
 	fileSize   int64
 	chunks     []chunkMeta
+	filter     *bloom // nil in a version 1 run
 }
 
 func encodeIndex(ix *runIndex) []byte {
@@ -87,6 +93,9 @@ func encodeIndex(ix *runIndex) []byte {
 		b = append(b, c.first...)
 		b = binary.AppendUvarint(b, uint64(len(c.last)))
 		b = append(b, c.last...)
+	}
+	if ix.version >= 2 {
+		b = appendFilter(b, ix.filter)
 	}
 	return b
 }
@@ -141,10 +150,11 @@ func (d *decoder) u32(what string) uint32 {
 	return v
 }
 
-// decodeIndex parses and validates an index whose chunks must tile [runHeaderSize, indexOff).
-func decodeIndex(name string, b []byte, indexOff int64) (*runIndex, error) {
+// decodeIndex parses and validates an index (of a run of the given format version) whose
+// chunks must tile [runHeaderSize, indexOff).
+func decodeIndex(name string, version byte, b []byte, indexOff int64) (*runIndex, error) {
 	d := &decoder{b: b}
-	ix := &runIndex{name: name}
+	ix := &runIndex{name: name, version: version}
 	if len(b) < 1 {
 		return nil, fmt.Errorf("%w: empty index", ErrCorrupt)
 	}
@@ -194,6 +204,13 @@ func decodeIndex(name string, b []byte, indexOff int64) (*runIndex, error) {
 		raw += c.rawLen
 		ix.chunks = append(ix.chunks, c)
 	}
+	if version >= 2 {
+		f, err := decodeFilter(d)
+		if err != nil {
+			return nil, fmt.Errorf("filter: %w", err)
+		}
+		ix.filter = f
+	}
 	if len(d.b) != 0 {
 		return nil, fmt.Errorf("%w: %d trailing index bytes", ErrCorrupt, len(d.b))
 	}
@@ -226,7 +243,7 @@ func readRunIndex(name string, f io.ReaderAt, size int64) (*runIndex, error) {
 	if _, err := f.ReadAt(hdr[:], 0); err != nil {
 		return nil, fmt.Errorf("run %s: %w", name, err)
 	}
-	if string(hdr[:4]) != runMagic || hdr[4] != runVersion || hdr[6]|hdr[7] != 0 {
+	if string(hdr[:4]) != runMagic || hdr[4] < runVersionMin || hdr[4] > runVersion || hdr[6]|hdr[7] != 0 {
 		return nil, fmt.Errorf("run %s: %w: bad header %x", name, ErrCorrupt, hdr[:])
 	}
 	var ft [runFooterSize]byte
@@ -251,7 +268,7 @@ func readRunIndex(name string, f io.ReaderAt, size int64) (*runIndex, error) {
 	if crc32.Checksum(b, castagnoli) != binary.LittleEndian.Uint32(ft[12:16]) {
 		return nil, fmt.Errorf("run %s: %w: index checksum", name, ErrCorrupt)
 	}
-	ix, err := decodeIndex(name, b, indexOff)
+	ix, err := decodeIndex(name, hdr[4], b, indexOff)
 	if err != nil {
 		return nil, fmt.Errorf("run %s: index: %w", name, err)
 	}
@@ -349,11 +366,25 @@ func parseRecord(raw []byte, pos int) (key, value []byte, tombstone bool, next i
 // verifyChunk checks a decompressed chunk's records against its index entry: count, order,
 // first and last keys, and tombstones only in delta runs.
 func verifyChunk(ix *runIndex, i int, raw []byte) error {
+	return scanChunk(ix, i, raw, nil)
+}
+
+// verifyChunkOffsets is verifyChunk that also returns the offset of each record, for binary
+// search by Reader.Get.
+func verifyChunkOffsets(ix *runIndex, i int, raw []byte) ([]int32, error) {
+	offs := make([]int32, 0, min(ix.chunks[i].records, int64(len(raw)/3+1))) // a record is at least 3 bytes
+	err := scanChunk(ix, i, raw, func(pos int, _, _ []byte, _ bool) { offs = append(offs, int32(pos)) })
+	return offs, err
+}
+
+// scanChunk verifies a decompressed chunk (see verifyChunk), calling fn, if not nil, for each
+// record in order as it goes; a record passed to fn may be followed by an error.
+func scanChunk(ix *runIndex, i int, raw []byte, fn func(pos int, key, value []byte, tomb bool)) error {
 	c := &ix.chunks[i]
 	var prev []byte
 	var n int64
 	for pos := 0; pos < len(raw); {
-		k, _, tomb, next, err := parseRecord(raw, pos)
+		k, v, tomb, next, err := parseRecord(raw, pos)
 		if err != nil {
 			return fmt.Errorf("run %s: chunk %d: record %d: %w", ix.name, i, n, err)
 		}
@@ -362,6 +393,9 @@ func verifyChunk(ix *runIndex, i int, raw []byte) error {
 		}
 		if n == 0 && !bytes.Equal(k, c.first) || n > 0 && bytes.Compare(k, prev) <= 0 {
 			return fmt.Errorf("run %s: chunk %d: %w: key order or first key", ix.name, i, ErrCorrupt)
+		}
+		if fn != nil {
+			fn(pos, k, v, tomb)
 		}
 		prev = k
 		n++
@@ -424,6 +458,7 @@ type runWriter struct {
 	prev    []byte
 	started bool
 	ix      runIndex
+	hashes  []uint64 // of every key, for the filter
 	err     error
 }
 
@@ -440,7 +475,7 @@ func newRunWriter(path, name string, kind byte, chunkSize int, enc *encoderPool)
 		enc:       enc,
 		workers:   workers,
 		sem:       make(chan struct{}, workers),
-		ix:        runIndex{name: name, kind: kind},
+		ix:        runIndex{name: name, version: runVersion, kind: kind},
 	}
 	w.write([]byte{runMagic[0], runMagic[1], runMagic[2], runMagic[3], runVersion, kind, 0, 0})
 	return w, w.err
@@ -465,6 +500,7 @@ func (w *runWriter) add(tombstone bool, key, value []byte) error {
 	}
 	w.started = true
 	w.prev = append(w.prev[:0], key...)
+	w.hashes = append(w.hashes, keyHash(key))
 	if w.cur == nil {
 		w.cur = &chunkJob{raw: getBuf(w.chunkSize + w.chunkSize/4), first: append([]byte(nil), key...)}
 	}
@@ -522,22 +558,32 @@ func (w *runWriter) drainOne() {
 	j.raw, j.comp = nil, nil
 }
 
-// bufPool recycles chunk buffers between runWriters.
-var bufPool sync.Pool
+// bufPools recycle chunk buffers (writers' chunks, readers' compressed and decompressed
+// chunks) by size class: pool i holds buffers of capacity at least 1<<i, so buffers of the
+// different sizes in use do not evict each other.
+var bufPools [26]sync.Pool // up to 32 MiB
 
 func getBuf(capacity int) []byte {
-	if b, ok := bufPool.Get().(*[]byte); ok && cap(*b) >= capacity {
-		return (*b)[:0]
+	c := bits.Len(uint(max(capacity, 1) - 1)) // the smallest class that fits
+	if c < len(bufPools) {
+		if b, ok := bufPools[c].Get().(*[]byte); ok {
+			return (*b)[:0]
+		}
+		return make([]byte, 0, 1<<c)
 	}
 	return make([]byte, 0, capacity)
 }
 
 func putBuf(b []byte) {
-	if cap(b) == 0 || cap(b) > 32<<20 {
+	if cap(b) == 0 {
+		return
+	}
+	c := bits.Len(uint(cap(b))) - 1 // the largest class it fills
+	if c >= len(bufPools) {
 		return
 	}
 	b = b[:0]
-	bufPool.Put(&b)
+	bufPools[c].Put(&b)
 }
 
 // finish writes the remaining chunks, the index and the footer, and fsyncs and closes the
@@ -550,6 +596,8 @@ func (w *runWriter) finish() (*runIndex, error) {
 		w.drainOne()
 	}
 	indexOff := w.off
+	w.ix.filter = buildFilter(w.hashes)
+	w.hashes = nil
 	idx := encodeIndex(&w.ix)
 	w.write(idx)
 	w.write(encodeFooter(indexOff, len(idx), crc32.Checksum(idx, castagnoli)))

@@ -285,7 +285,7 @@ func (s *Store) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, error) {
 		s.mu.Unlock()
 	}
 	hdr := encodeHeader(nil, StreamHeader{Kind: KindFull, Source: id})
-	out := newStreamOut(id, hdr, runs, dataSize, records)
+	out := newStreamOut(s, id, hdr, runs, dataSize, records)
 	s.opts.Metrics.Observe(MetricOpenSeconds, time.Since(start).Seconds())
 	return m.meta(int64(len(hdr)) + dataSize + streamTrailerSize), out, nil
 }

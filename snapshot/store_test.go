@@ -96,6 +96,33 @@ func verifyAll(t *testing.T, s *Store, snaps map[string]state, rng *rand.Rand) {
 	if strings.Join(got, ",") != strings.Join(exp, ",") {
 		t.Fatalf("Iterate[%s,%s) = %d keys, want %d", lo, hi, len(got), len(exp))
 	}
+	// The pull iterators walk the same range (and the whole state) alike.
+	for _, scan := range []bool{false, true} {
+		for _, rng := range [][2][]byte{{[]byte(lo), []byte(hi)}, {nil, nil}} {
+			it := r.Iter(rng[0], rng[1])
+			if scan {
+				it = r.Scan(rng[0], rng[1])
+			}
+			got = got[:0]
+			for it.Next() {
+				if want[string(it.Key())] != string(it.Value()) {
+					t.Errorf("Iter: %s = %q, want %q", it.Key(), it.Value(), want[string(it.Key())])
+				}
+				got = append(got, string(it.Key()))
+			}
+			it.Close()
+			if err := it.Err(); err != nil {
+				t.Fatal(err)
+			}
+			exp := exp
+			if rng[0] == nil {
+				exp = want.sortedKeys()
+			}
+			if strings.Join(got, ",") != strings.Join(exp, ",") {
+				t.Fatalf("Iter(scan %v)[%q,%q) = %d keys, want %d", scan, rng[0], rng[1], len(got), len(exp))
+			}
+		}
+	}
 }
 
 // TestStoreModel runs random puts and deletes against a map, taking full and delta snapshots
@@ -568,7 +595,7 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 2; i++ { // a miss, then a hit
+	for i := 0; i < 3; i++ { // a miss, a second miss (the chunk is admitted), then a hit
 		if v, ok, err := r.Get([]byte("b")); err != nil || !ok || string(v) != "2" {
 			t.Fatalf("Get: %q %v %v", v, ok, err)
 		}
@@ -784,4 +811,84 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("readers made no checks: %v", checks)
 	}
 	t.Logf("opens %d+%d, reader rounds %d", checks[0], checks[1], checks[2])
+}
+
+// TestReaderFilterSkipsAbsentKeys: Get of keys a run does not hold, inside its chunks' key
+// ranges, reads almost no chunk (the run's key filter), and every present key is found.
+func TestReaderFilterSkipsAbsentKeys(t *testing.T) {
+	rm := &recMetrics{}
+	s, err := NewStore(t.TempDir(), Options{ChunkSize: 4096, CacheBytes: -1, Metrics: rm, DisableAutoCompaction: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st := state{}
+	for i := 0; i < 20000; i += 2 { // the odd keys are absent, between present ones
+		st[fmt.Sprintf("k%06d", i)] = strings.Repeat("v", i%40)
+	}
+	id, err := persist(t, s, 1, func(w io.Writer) error { return writeFull(w, st) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := st.clone()
+	for i := 0; i < 20000; i += 50 {
+		delete(next, fmt.Sprintf("k%06d", i))
+	}
+	if id, err = persist(t, s, 2, func(w io.Writer) error { return writeDelta(w, id, st, next) }); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Reader(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	const absent = 5000
+	for i := 0; i < absent; i++ {
+		if v, ok, err := r.Get([]byte(fmt.Sprintf("k%06d", 2*i+1))); ok || err != nil {
+			t.Fatalf("absent key found: %q %v", v, err)
+		}
+	}
+	// Two runs, each with about 1% false positives.
+	if misses := rm.count(MetricCacheMissesTotal); misses > 2*absent/50 {
+		t.Fatalf("%v chunk reads for %d absent keys", misses, absent)
+	}
+	for k, v := range next {
+		if got, ok, err := r.Get([]byte(k)); !ok || err != nil || string(got) != v {
+			t.Fatalf("Get(%s) = %q %v %v", k, got, ok, err)
+		}
+	}
+	for i := 0; i < 20000; i += 50 { // deleted by the delta (its filter holds tombstones)
+		if _, ok, err := r.Get([]byte(fmt.Sprintf("k%06d", i))); ok || err != nil {
+			t.Fatalf("deleted key k%06d found (%v)", i, err)
+		}
+	}
+}
+
+// TestOpenIsASource: the stream Open returns names its store and snapshot (so an FSM backed by
+// the store can open a Reader instead of reading it), and costs no read until it is read.
+func TestOpenIsASource(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	s, err := NewStore(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	id, err := persist(t, s, 1, func(w io.Writer) error { return writeFull(w, state{"a": "1"}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rc, err := s.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, ok := rc.(Source)
+	if !ok || src.Store() != s || src.SnapshotID() != id {
+		t.Fatalf("Open's stream is not a Source of %s", id)
+	}
+	if o := rc.(*streamOut); o.fast != nil || o.merge != nil {
+		t.Fatal("Open started reading before the first Read")
+	}
+	if err := rc.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

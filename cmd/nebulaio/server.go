@@ -274,7 +274,13 @@ func (n *node) startCluster(ctx context.Context, sink *httpapi.PromSink, gossipU
 		gossipUp(n)
 	}
 
-	n.fsm = fsm.New(fsm.Options{Metrics: sink})
+	// The engine attaches its snapshot store: clean records beyond the cache are read back
+	// from the newest snapshot, and the changed ones are bounded like the raft log.
+	n.fsm = fsm.New(fsm.Options{
+		Metrics:   sink,
+		CacheSize: cfg.Performance.MetadataCacheSize,
+		MaxDirty:  cfg.Performance.MaxRaftLogEntries,
+	})
 	ecfg := engine.Config{
 		NodeID:           cfg.NodeID,
 		Dir:              filepath.Join(cfg.DataDir, "raft"),
