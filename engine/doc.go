@@ -42,7 +42,9 @@
 //
 // performance.max_raft_log_entries = M gives raft TrailingLogs = M/2 and SnapshotThreshold = M/2:
 // the log holds at most about M entries between snapshots. Snapshots are checked every
-// SnapshotInterval (default 5s).
+// SnapshotInterval (default 5s). An FSM that bounds its changed records (fsm with a snapshot
+// store attached) also asks for a snapshot when half of its bound has accumulated, whatever the
+// log length, and the node takes one at once; see Config.FSM.
 //
 // # Data plane
 //
