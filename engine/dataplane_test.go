@@ -455,3 +455,43 @@ func TestPutCutsOffAStalledReplica(t *testing.T) {
 	}
 	t.Logf("put with a stalled replica took %s", took.Round(10*time.Millisecond))
 }
+
+// TestScrubDropsCorruptCopyAndRepairReplacesIt: a copy that rots on disk without being read is
+// found by the scrubber, deleted, and re-made by the next repair pass.
+func TestScrubDropsCorruptCopyAndRepairReplacesIt(t *testing.T) {
+	c := newDataCluster(t, 3, 3)
+	ctx := context.Background()
+	data := randomBytes(11, 300<<10)
+	_, nodes, err := c.nodes["d1"].b.Put(ctx, "rot", bytes.NewReader(data), blob.Expect{Size: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := randomBytes(12, 1000)
+	if _, _, err := c.nodes["d1"].b.Put(ctx, "fine", bytes.NewReader(other), blob.Expect{Size: int64(len(other))}); err != nil {
+		t.Fatal(err)
+	}
+	corruptCopy(t, c.nodes["d2"].store, "rot")
+	st, err := c.nodes["d2"].b.ScrubPass(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Verified != 2 || st.Dropped != 1 {
+		t.Fatalf("scrub: %+v, want 2 verified and 1 dropped", st)
+	}
+	if _, err := c.nodes["d2"].store.Stat("rot"); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("the corrupt copy is still there: %v", err)
+	}
+	if err := c.nodes["d2"].store.Verify("fine"); err != nil {
+		t.Fatalf("the intact blob was touched: %v", err)
+	}
+	cfg := RepairConfig{DeadAfter: time.Hour, IsLeader: func() bool { return true },
+		Walk: func(ctx context.Context, fn func(BlobRef) error) error {
+			return fn(BlobRef{ID: "rot", Size: int64(len(data)), Nodes: nodes, ModTime: time.Now().Add(-time.Minute)})
+		}}
+	if rs, err := c.nodes["d3"].b.RepairPass(ctx, cfg); err != nil || rs.CopiesMade != 1 {
+		t.Fatalf("repair after the scrub: %+v %v", rs, err)
+	}
+	if err := c.nodes["d2"].store.Verify("rot"); err != nil {
+		t.Fatalf("the re-made copy: %v", err)
+	}
+}

@@ -37,6 +37,7 @@ var MetricDescs = []MetricDesc{
 	{MetricCorruptReads, "counter", "blob copies found corrupt while reading (the read moved to another copy)"},
 	{MetricCorruptDropped, "counter", "corrupt blob copies this node verified and deleted so that repair replaces them"},
 	{MetricDeleteQueueFull, "counter", "blob deletions not queued because the queue was full (the garbage collectors remove those blobs later)"},
+	{MetricScrubVerified, "counter", "local blobs the scrubber read whole and verified"},
 	{MetricRepairPasses, "counter", "repair passes this node ran (as leader)"},
 	{MetricRepairChecked, "counter", "blobs repair checked"},
 	{MetricRepairCopies, "counter", "blob copies repair made"},
@@ -54,6 +55,7 @@ const (
 	MetricCorruptReads          = "nebulaio_data_corrupt_reads_total"
 	MetricCorruptDropped        = "nebulaio_data_corrupt_copies_dropped_total"
 	MetricDeleteQueueFull       = "nebulaio_data_delete_queue_full_total"
+	MetricScrubVerified         = "nebulaio_data_scrub_verified_total"
 	MetricRepairPasses          = "nebulaio_repair_passes_total"
 	MetricRepairChecked         = "nebulaio_repair_blobs_checked_total"
 	MetricRepairCopies          = "nebulaio_repair_copies_total"

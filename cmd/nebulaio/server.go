@@ -325,6 +325,9 @@ const (
 	uploadsInterval  = time.Hour // the leader aborts multipart uploads older than uploadsMaxAge
 	uploadsMaxAge    = 7 * 24 * time.Hour
 	maintenanceStart = 30 * time.Second
+	// scrubInterval: every node reads all its blobs once a day (at repair_mib_per_sec) and
+	// deletes corrupt copies, which repair then replaces.
+	scrubInterval = 24 * time.Hour
 )
 
 // startS3 opens the blob store and serves the S3 API, and starts the background collection of
@@ -395,6 +398,11 @@ func (n *node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 		}
 	}()
 
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		blobs.RunScrub(ctx, scrubInterval, int64(cfg.Cluster.RepairMiBPerSec)<<20)
+	}()
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
