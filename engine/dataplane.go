@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -518,7 +519,7 @@ func (b *Blobs) dropCopies(id string, reps []*replicaStream) {
 func (b *Blobs) Delete(ctx context.Context, id string) error {
 	p := b.placement()
 	nodes := p.alive
-	if b.cfg.HoldsData && !contains(nodes, b.self) {
+	if b.cfg.HoldsData && !slices.Contains(nodes, b.self) {
 		nodes = append(nodes, b.self)
 	}
 	b.deleteOn(ctx, id, nodes)
@@ -547,15 +548,6 @@ func (b *Blobs) deleteOn(ctx context.Context, id string, nodes []string) {
 		}()
 	}
 	wg.Wait()
-}
-
-func contains(s []string, x string) bool {
-	for _, v := range s {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 // blobPutReq describes an upload to another node.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nebulaio/nebulaio/engine/blob"
@@ -200,7 +201,7 @@ func (b *Blobs) repairPass(ctx context.Context, cfg RepairConfig, start time.Tim
 				continue
 			}
 			_, had := last[n][ref.ID]
-			if had || contains(ref.Nodes, n) {
+			if had || slices.Contains(ref.Nodes, n) {
 				holders = append(holders, n)
 			}
 		}
@@ -223,7 +224,7 @@ func (b *Blobs) repairPass(ctx context.Context, cfg RepairConfig, start time.Tim
 				break
 			}
 			inv, ok := fresh[target]
-			if !ok || contains(holders, target) {
+			if !ok || slices.Contains(holders, target) {
 				continue
 			}
 			if throttleStart.IsZero() {
