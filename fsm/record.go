@@ -324,16 +324,24 @@ func recordKey(rec any) string {
 
 func encodeBucket(b *BucketInfo) ([]byte, error) {
 	e := startRecord()
+	bucketBody(e, b)
+	return e.b, e.err
+}
+
+func bucketBody(e *encoder, b *BucketInfo) {
 	e.str("name", b.Name)
 	e.str("owner", b.Owner)
 	e.i64(b.Created)
-	return e.b, e.err
 }
 
 func decodeBucket(v []byte) (*BucketInfo, error) {
 	d := openRecord(v)
-	b := &BucketInfo{Name: d.str("name"), Owner: d.str("owner"), Created: d.i64("created")}
+	b := decodeBucketBody(d)
 	return b, d.finish()
+}
+
+func decodeBucketBody(d *decoder) *BucketInfo {
+	return &BucketInfo{Name: d.str("name"), Owner: d.str("owner"), Created: d.i64("created")}
 }
 
 func encodeObject(o *ObjectInfo) ([]byte, error) {
@@ -357,6 +365,11 @@ func objectBody(e *encoder, o *ObjectInfo) {
 
 func decodeObject(v []byte) (*ObjectInfo, error) {
 	d := openRecord(v)
+	o := decodeObjectBody(d)
+	return o, d.finish()
+}
+
+func decodeObjectBody(d *decoder) *ObjectInfo {
 	o := &ObjectInfo{
 		Bucket: d.str("bucket"), Key: d.str("key"), Size: d.uvarint("size"), ETag: d.str("etag"),
 		Meta: d.meta(), Checksums: d.pairs("checksums"), Blobs: d.blobs(), ModTime: d.i64("mtime"),
@@ -367,7 +380,7 @@ func decodeObject(v []byte) (*ObjectInfo, error) {
 		d.fail("parts count %d", pc)
 	}
 	o.PartsCount = uint32(pc)
-	return o, d.finish()
+	return o
 }
 
 func encodeUpload(u *UploadInfo) ([]byte, error) {
@@ -386,9 +399,13 @@ func uploadBody(e *encoder, u *UploadInfo) {
 
 func decodeUpload(v []byte) (*UploadInfo, error) {
 	d := openRecord(v)
-	u := &UploadInfo{Bucket: d.str("bucket"), Key: d.str("key"), UploadID: d.str("upload id"),
-		Initiated: d.i64("initiated"), Meta: d.meta()}
+	u := decodeUploadBody(d)
 	return u, d.finish()
+}
+
+func decodeUploadBody(d *decoder) *UploadInfo {
+	return &UploadInfo{Bucket: d.str("bucket"), Key: d.str("key"), UploadID: d.str("upload id"),
+		Initiated: d.i64("initiated"), Meta: d.meta()}
 }
 
 func encodePart(p *partRec) ([]byte, error) {
@@ -401,6 +418,10 @@ func partBody(e *encoder, p *partRec) {
 	e.str("bucket", p.bucket)
 	e.str("key", p.key)
 	e.str("upload id", p.uploadID)
+	partInfoBody(e, &p.PartInfo)
+}
+
+func partInfoBody(e *encoder, p *PartInfo) {
 	e.u32(p.PartNumber)
 	e.uvarint(p.Size)
 	e.str("etag", p.ETag)
@@ -412,13 +433,13 @@ func partBody(e *encoder, p *partRec) {
 func decodePart(v []byte) (*partRec, error) {
 	d := openRecord(v)
 	p := &partRec{bucket: d.str("bucket"), key: d.str("key"), uploadID: d.str("upload id")}
-	p.PartNumber = d.u32("part number")
-	p.Size = d.uvarint("size")
-	p.ETag = d.str("etag")
-	p.Checksums = d.pairs("checksums")
-	p.Blobs = d.blobs()
-	p.ModTime = d.i64("mtime")
+	p.PartInfo = decodePartInfoBody(d)
 	return p, d.finish()
+}
+
+func decodePartInfoBody(d *decoder) PartInfo {
+	return PartInfo{PartNumber: d.u32("part number"), Size: d.uvarint("size"), ETag: d.str("etag"),
+		Checksums: d.pairs("checksums"), Blobs: d.blobs(), ModTime: d.i64("mtime")}
 }
 
 func encodeNodeRecord(n *NodeInfo) ([]byte, error) {

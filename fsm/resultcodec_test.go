@@ -1,17 +1,31 @@
 package fsm
 
 import (
+	"encoding/json"
+	"errors"
 	"reflect"
 	"testing"
 )
 
+func sampleResults() []*Result {
+	meta := ObjectMeta{ContentType: "text/plain", ContentEncoding: "gzip", ContentDisposition: "inline",
+		CacheControl: "no-cache", UserMetadata: []Pair{{"a", "1"}, {"b", "2"}}}
+	return []*Result{
+		{},
+		{Err: &Error{Code: CodeNoSuchBucket, Message: "no bucket b"}},
+		{Bucket: &BucketInfo{Name: "b", Owner: "root", Created: 7}},
+		{Object: &ObjectInfo{Bucket: "b", Key: "k", Size: 3, ETag: "x", Meta: meta,
+			Checksums: []Pair{{"CRC32C", "yZRlqg=="}}, Blobs: []Blob{{ID: "id", Size: 3, Nodes: []string{"n1", "n2"}}},
+			ModTime: -5, VersionID: "v1", PartsCount: 2}, FreedBlobs: []string{"old", "older"}},
+		{Upload: &UploadInfo{Bucket: "b", Key: "k", UploadID: "u", Initiated: 9, Meta: meta}},
+		{Part: &PartInfo{PartNumber: 10000, Size: 5 << 20, ETag: "e", Blobs: []Blob{{ID: "p", Size: 5 << 20}}, ModTime: 1}},
+		{Deleted: []DeleteResult{{Key: "a"}, {Key: "b", Err: &Error{Code: "NoSuchKey"}}}},
+	}
+}
+
 func TestResultCodecRoundTrip(t *testing.T) {
 	var c ResultCodec
-	for _, r := range []*Result{
-		{Err: &Error{Code: CodeNoSuchBucket, Message: "no bucket b"}},
-		{Object: &ObjectInfo{Bucket: "b", Key: "k", Size: 3, ETag: "x", Blobs: []Blob{{ID: "id", Size: 3, Nodes: []string{"n1"}}}}, FreedBlobs: []string{"old"}},
-		{Deleted: []DeleteResult{{Key: "a"}, {Key: "b", Err: &Error{Code: "NoSuchKey"}}}},
-	} {
+	for _, r := range sampleResults() {
 		b, err := c.EncodeResult(r)
 		if err != nil {
 			t.Fatal(err)
@@ -24,10 +38,60 @@ func TestResultCodecRoundTrip(t *testing.T) {
 			t.Fatalf("round trip: got %+v, want %+v", got, r)
 		}
 	}
-	if got, err := c.DecodeResult([]byte("null")); err != nil || got != nil {
+	b, err := c.EncodeResult(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.DecodeResult(b); err != nil || got != nil {
 		t.Fatalf("nil result: %v, %v", got, err)
 	}
 	if _, err := c.EncodeResult(42); err == nil {
 		t.Fatal("encoding an int succeeded")
+	}
+}
+
+// A follower that is upgraded before its leader receives the JSON results of earlier versions.
+func TestResultCodecReadsJSON(t *testing.T) {
+	var c ResultCodec
+	for _, r := range sampleResults()[1:] {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.DecodeResult(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, r) {
+			t.Fatalf("JSON: got %+v, want %+v", got, r)
+		}
+	}
+	if got, err := c.DecodeResult([]byte("null")); err != nil || got != nil {
+		t.Fatalf("JSON null: %v, %v", got, err)
+	}
+}
+
+// Every truncation and every flipped byte of an encoded result decodes to an error or to some
+// result, never a panic; truncations are always ErrTruncated.
+func TestResultCodecDamage(t *testing.T) {
+	var c ResultCodec
+	for _, r := range sampleResults() {
+		b, err := c.EncodeResult(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := 1; n < len(b); n++ {
+			if _, err := c.DecodeResult(b[:n]); !errors.Is(err, ErrTruncated) {
+				t.Fatalf("%+v cut to %d of %d bytes: err %v, want ErrTruncated", r, n, len(b), err)
+			}
+		}
+		for i := 1; i < len(b); i++ {
+			d := append([]byte(nil), b...)
+			d[i] ^= 0xff
+			_, _ = c.DecodeResult(d)
+		}
+	}
+	if _, err := c.DecodeResult([]byte{resultMagic, 0x80, 0, 0}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("unknown field bit: %v", err)
 	}
 }
