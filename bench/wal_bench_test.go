@@ -97,6 +97,53 @@ func BenchmarkStoreLogs(b *testing.B) {
 	}
 }
 
+// BenchmarkStoreLogsCompacted is BenchmarkStoreLogs in a raft log's steady state: the store is
+// compacted as raft does with its default settings (after every SnapshotThreshold = 8192 new
+// entries, everything but the newest TrailingLogs = 10240 is deleted from the front), and two
+// such cycles run before the timer starts. A growing log (BenchmarkStoreLogs) always writes new
+// files; a compacted one can write over old ones.
+func BenchmarkStoreLogsCompacted(b *testing.B) {
+	const threshold, trailing = 8192, 10240
+	for _, size := range []int{1024, 16384} {
+		for _, store := range logStores {
+			b.Run(fmt.Sprintf("store=%s/batch=128/size=%d", store, size), func(b *testing.B) {
+				const batch = 128
+				s := openPeerLog(b, store, b.TempDir())
+				defer s.Close()
+				logs := make([]*raft.Log, batch)
+				for i := range logs {
+					logs[i] = &raft.Log{Term: 1, Type: raft.LogCommand, Data: payload(size, uint64(i)), AppendedAt: time.Now()}
+				}
+				next, first, compacted := uint64(1), uint64(1), uint64(0)
+				step := func() {
+					for _, l := range logs {
+						l.Index = next
+						next++
+					}
+					if err := s.StoreLogs(logs); err != nil {
+						b.Fatal(err)
+					}
+					if last := next - 1; last-compacted >= threshold && last > trailing {
+						if err := s.DeleteRange(first, last-trailing); err != nil {
+							b.Fatal(err)
+						}
+						first, compacted = last-trailing+1, last
+					}
+				}
+				for next <= 2*threshold+trailing {
+					step()
+				}
+				b.SetBytes(int64(batch * size))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					step()
+				}
+			})
+		}
+	}
+}
+
 // fillStore appends n entries of size bytes in batches of 1000 and returns the payload bytes.
 func fillStore(b testing.TB, s peerLog, n, size int) int64 {
 	b.Helper()

@@ -59,7 +59,8 @@ func (l *Log) deleteHead(newFirst uint64) error {
 	return nil
 }
 
-// syncHeadAndReap makes the head durable, then closes and unlinks segs. Runs in the background.
+// syncHeadAndReap makes the head durable, then closes and unlinks segs (keeping one for reuse,
+// see recycle). Runs in the background.
 func (l *Log) syncHeadAndReap(segs []*segment) {
 	if !l.opts.NoSync {
 		if err := fdatasync(l.head.f); err != nil {
@@ -72,6 +73,9 @@ func (l *Log) syncHeadAndReap(segs []*segment) {
 	}
 	for _, s := range segs {
 		s.f.Close()
+		if l.recycle(s.path) {
+			continue
+		}
 		if err := os.Remove(s.path); err != nil && !os.IsNotExist(err) {
 			l.opts.Logger.Warn().Err(err).Str("file", s.path).Msg("wal: remove compacted segment (Open retries)")
 		}

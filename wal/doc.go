@@ -10,6 +10,8 @@
 //	00000000000000004711.wal   the newest segment is the active one; older ones are sealed
 //	next.spare                 the next segment, created and zero-filled ahead of need (once
 //	                           the active segment is half full)
+//	00000000000000000003.recycle  a segment dropped by compaction, kept to become a later spare
+//	                           (at most Options.RecycleSegments; numbered in the order kept)
 //	head                       the logical head: entries below it are deleted
 //	stable                     raft's StableStore keys (term, vote), replaced atomically
 //	stable.tmp                 a stable-state file being written (removed by Open)
@@ -109,6 +111,12 @@
 // segment header; after its fdatasync the spare is renamed to its segment name, and the sealed
 // previous segment gets its index footer from a background goroutine.
 //
+// Segments dropped by front compaction are not all unlinked: up to Options.RecycleSegments of
+// them are renamed to *.recycle and later become spares instead of new files. Such a file has
+// its first page zeroed and synced before it is renamed to next.spare, and is then zero-filled
+// like a new one (always, whatever the batch size: overwriting old blocks is cheap), so a spare
+// never holds a stale record.
+//
 // GetLog serves the newest entries (Options.CacheEntries) from memory and otherwise reads exactly
 // one record with one pread at the offset held in the in-memory offset index, verifying both
 // CRCs on every read: a damaged record is an error wrapping ErrCorrupt, never data.
@@ -146,6 +154,7 @@
 //   - Head truncation (prefix DeleteRange): the new head is written to the head file (page
 //     cache) and the in-memory head moved; DeleteRange returns. A background goroutine then
 //     fdatasyncs the head file and only after that unlinks the segments wholly below the head.
+//     Renaming a segment to *.recycle counts as unlinking it: Open never reads those files.
 //     A crash before that sync leaves the previous head and all segments: the deleted entries
 //     reappear, whole and unchanged, and raft compacts them again at its next snapshot (a process
 //     crash loses nothing: the write is in the page cache). A crash after it may leave segments

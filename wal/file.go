@@ -13,12 +13,14 @@ import (
 
 // File names inside the WAL directory.
 const (
-	segSuffix  = ".wal"
-	spareName  = "next.spare"
-	headName   = "head"
-	stableName = "stable"
-	lockName   = "LOCK"
-	tmpSuffix  = ".tmp"
+	segSuffix = ".wal"
+	spareName = "next.spare"
+	// recycleSuffix names compacted segments kept for reuse as spares (see Log.recycle).
+	recycleSuffix = ".recycle"
+	headName      = "head"
+	stableName    = "stable"
+	lockName      = "LOCK"
+	tmpSuffix     = ".tmp"
 )
 
 func segName(first uint64) string { return fmt.Sprintf("%020d%s", first, segSuffix) }

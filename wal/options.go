@@ -14,6 +14,8 @@ const (
 	DefaultCompressAbove = 32 << 10
 	// DefaultCacheEntries is the number of newest entries GetLog serves from memory.
 	DefaultCacheEntries = 1024
+	// DefaultRecycleSegments is how many compacted segment files are kept for reuse.
+	DefaultRecycleSegments = 8
 	// DefaultMaxEntrySize bounds one entry's encoded body; the decoder rejects larger lengths
 	// before allocating.
 	DefaultMaxEntrySize = 64 << 20
@@ -45,6 +47,12 @@ type Options struct {
 	// MaxEntrySize bounds the encoded body of one entry. 0 means DefaultMaxEntrySize.
 	MaxEntrySize int
 
+	// RecycleSegments is how many segment files dropped by front compaction are kept (as
+	// *.recycle) to become later segments instead of new files: at most that many segments of
+	// disk space beyond the log itself. 0 means DefaultRecycleSegments; a negative value keeps
+	// none.
+	RecycleSegments int
+
 	// Logger receives recovery and rotation events. nil logs nothing.
 	Logger *zerolog.Logger
 
@@ -65,6 +73,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxEntrySize == 0 {
 		o.MaxEntrySize = DefaultMaxEntrySize
+	}
+	if o.RecycleSegments == 0 {
+		o.RecycleSegments = DefaultRecycleSegments
 	}
 	if o.Logger == nil {
 		nop := zerolog.Nop()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -44,6 +45,16 @@ func (l *Log) recover() error {
 				segs = append(segs, s)
 			}
 			dirDirty = true
+		case strings.HasSuffix(name, recycleSuffix):
+			// a compacted segment kept for reuse; never read
+			seq, err := strconv.ParseUint(strings.TrimSuffix(name, recycleSuffix), 10, 64)
+			if err != nil || len(l.recycled) >= l.opts.RecycleSegments {
+				os.Remove(filepath.Join(l.dir, name))
+				dirDirty = true
+				continue
+			}
+			l.recycled = append(l.recycled, name)
+			l.recycleSeq = max(l.recycleSeq, seq)
 		case strings.HasSuffix(name, tmpSuffix):
 			os.Remove(filepath.Join(l.dir, name))
 			dirDirty = true
