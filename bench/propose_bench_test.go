@@ -26,8 +26,8 @@ import (
 // raft, the log store with fsync on, the FSM — over real TCP on loopback. Each op is one
 // ~300-byte object-put event proposed through a node chosen at random (so on 3 nodes two thirds
 // are forwarded to the leader). store chooses raft's LogStore/StableStore; the snapshot store and
-// everything else are the same for all. NEBULA_COALESCE=1 turns on the engine's proposal
-// coalescing (engine.Config.Coalesce) to compare it with the default.
+// everything else are the same for all. NEBULA_COALESCE=0 turns off the engine's proposal
+// coalescing (engine.Config.NoCoalesce) to compare it with the default.
 func BenchmarkPropose(b *testing.B) {
 	for _, store := range []string{"nebula", "raftwal", "boltdb"} {
 		for _, nodes := range []int{1, 3} {
@@ -83,7 +83,7 @@ func startBenchCluster(b *testing.B, store string, n int) ([]*benchNode, func())
 			NodeID: fmt.Sprintf("n%d", i), Dir: dir, Transport: tr, FSM: fsm.New(fsm.Options{}),
 			Results: fsm.ResultCodec{}, Bootstrap: i == 0, LogStore: ls, StableStore: ss,
 			ElectionTimeout: time.Second, HeartbeatTimeout: time.Second, MaxLogEntries: 100000,
-			Logger: zerolog.Nop(), Coalesce: os.Getenv("NEBULA_COALESCE") == "1",
+			Logger: zerolog.Nop(), NoCoalesce: os.Getenv("NEBULA_COALESCE") == "0",
 		})
 		if err != nil {
 			b.Fatal(err)

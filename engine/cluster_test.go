@@ -36,7 +36,7 @@ func (c *testCluster) mu() *sync.Mutex { return &c.lock }
 type clusterOpts struct {
 	maxLogEntries int
 	snapInterval  time.Duration
-	coalesce      bool
+	noCoalesce    bool
 	// metaCache > 0 runs fsm.FSM (metaFSM) with that metadata_cache_size instead of kvFSM.
 	metaCache int
 	// metaMaxDirty is the metaFSM's MaxDirty; 0 means MaxLogEntries, as the server sets it.
@@ -127,7 +127,7 @@ func (c *testCluster) start(tn *testNode, bootstrap bool) {
 	node, err := Open(Config{
 		NodeID: tn.id, Dir: tn.dir, Transport: trans, FSM: tn.fsm, Results: results,
 		Bootstrap: bootstrap, ElectionTimeout: testElection, HeartbeatTimeout: testHeartbeat,
-		MaxLogEntries: c.opts.maxLogEntries, SnapshotInterval: c.opts.snapInterval, Coalesce: c.opts.coalesce,
+		MaxLogEntries: c.opts.maxLogEntries, SnapshotInterval: c.opts.snapInterval, NoCoalesce: c.opts.noCoalesce,
 		Logger: logger,
 	})
 	if err != nil {

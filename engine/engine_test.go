@@ -63,9 +63,9 @@ func testSingleNodeSurvivesRestart(t *testing.T, opts clusterOpts) {
 // is killed abruptly; a new leader must appear within 3 election timeouts; every acknowledged
 // write must be on every node once the old leader is back.
 func TestLeaderFailoverLosesNoAcknowledgedWrite(t *testing.T) {
-	for _, coalesce := range []bool{false, true} {
-		t.Run(fmt.Sprintf("coalesce=%v", coalesce), func(t *testing.T) {
-			fsmVariants(t, clusterOpts{coalesce: coalesce}, testLeaderFailover)
+	for _, noCoalesce := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noCoalesce=%v", noCoalesce), func(t *testing.T) {
+			fsmVariants(t, clusterOpts{noCoalesce: noCoalesce}, testLeaderFailover)
 		})
 	}
 }

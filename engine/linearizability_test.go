@@ -62,9 +62,9 @@ var registerModel = porcupine.Model{
 // porcupine. A put whose outcome is unknown (error) may take effect at any later time, so it is
 // recorded with an open-ended return; a failed get is dropped (it observed nothing).
 func TestLinearizableAcrossFailover(t *testing.T) {
-	for _, coalesce := range []bool{false, true} {
-		t.Run(fmt.Sprintf("coalesce=%v", coalesce), func(t *testing.T) {
-			fsmVariants(t, clusterOpts{coalesce: coalesce}, testLinearizable)
+	for _, noCoalesce := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noCoalesce=%v", noCoalesce), func(t *testing.T) {
+			fsmVariants(t, clusterOpts{noCoalesce: noCoalesce}, testLinearizable)
 		})
 	}
 }

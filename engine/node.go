@@ -66,9 +66,9 @@ type Config struct {
 	LogStore      raft.LogStore
 	StableStore   raft.StableStore
 	SnapshotStore raft.SnapshotStore
-	// Coalesce packs concurrent proposals on the leader into fewer raft entries (see
-	// coalesce.go). Off by default: it measured 15% slower here (engine/DESIGN.md).
-	Coalesce bool
+	// NoCoalesce turns off the packing of concurrent proposals on the leader into one raft
+	// entry per commit round (coalesce.go; engine/DESIGN.md has the measurements).
+	NoCoalesce bool
 	// NoSync turns off fsync in our stores. Tests and benchmarks only: a crash loses data.
 	NoSync bool
 }
@@ -99,7 +99,7 @@ type Node struct {
 	closed    bool
 	leaderSub []chan struct{} // closed on the next leader change
 	done      chan struct{}
-	proposals chan *pendingProposal // the batcher's queue (Coalesce)
+	proposals chan *pendingProposal // the batcher's queue (nil with NoCoalesce)
 	removed   tombstones            // members this node removed as leader (cluster.go)
 	wg        sync.WaitGroup
 }
@@ -226,7 +226,7 @@ func Open(cfg Config) (*Node, error) {
 		n.wg.Add(1)
 		go n.snapshotOnDemand(w.SnapshotWanted())
 	}
-	if cfg.Coalesce {
+	if !cfg.NoCoalesce {
 		n.proposals = make(chan *pendingProposal, 4*maxEnvelopeItems)
 		n.wg.Add(1)
 		go n.runBatcher()

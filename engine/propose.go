@@ -173,6 +173,8 @@ func (n *Node) applyLocal(ctx context.Context, cmd []byte) (any, error) {
 		return nil, fmt.Errorf("%w: not committed within %s", ErrNoQuorum, 2*n.noQuorumAfter())
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-n.done: // a proposal still queued for the batcher is never handed to raft
+		return nil, ErrClosed
 	}
 }
 
