@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -167,11 +168,28 @@ func (n *Node) runBatcher() {
 		}
 		n.count("nebulaio_raft_proposals_total", float64(len(batch)))
 		n.count("nebulaio_raft_proposal_entries_total", 1)
-		go func() {
-			deliver(f, batch)
-			idle <- struct{}{}
-		}()
+		go n.awaitRound(f, batch, idle)
 	}
+}
+
+// awaitRound hands out a round's results and then lets the batcher start the next round. raft
+// resolves every future (applied, or failed when leadership is lost or raft shuts down); should
+// one ever hang, the next round starts after twice the no-quorum bound anyway, so that one stuck
+// future cannot stop every later write on this node.
+func (n *Node) awaitRound(f raft.ApplyFuture, batch []*pendingProposal, idle chan<- struct{}) {
+	delivered := make(chan struct{})
+	go func() {
+		deliver(f, batch)
+		close(delivered)
+	}()
+	timer := time.NewTimer(2 * n.noQuorumAfter())
+	defer timer.Stop()
+	select {
+	case <-delivered:
+	case <-timer.C:
+		n.log.Warn().Int("proposals", len(batch)).Msg("raft has not answered a round of proposals; starting the next one")
+	}
+	idle <- struct{}{}
 }
 
 func deliver(f raft.ApplyFuture, batch []*pendingProposal) {

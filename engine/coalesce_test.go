@@ -3,8 +3,10 @@ package engine
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/rs/zerolog"
 )
 
 func TestEnvelopeRoundTripAndDamage(t *testing.T) {
@@ -59,5 +61,54 @@ func TestEnvelopeAppliesEachCommand(t *testing.T) {
 	single := f.Apply(&raft.Log{Index: 4, Type: raft.LogCommand, Data: encodeEnvelope([][]byte{encodeSet("c", "1"), encodeSet("c", "2")})})
 	if rs, ok := single.(envelopeResults); !ok || len(rs) != 2 || rs[1] != "1" {
 		t.Fatalf("Apply of an envelope: %#v", single)
+	}
+}
+
+// hungFuture is an ApplyFuture that raft does not answer until release is closed.
+type hungFuture struct {
+	raft.ApplyFuture
+	release chan struct{}
+}
+
+func (f hungFuture) Error() error {
+	<-f.release
+	return raft.ErrRaftShutdown
+}
+
+// answeredFuture is an ApplyFuture answered with results.
+type answeredFuture struct {
+	raft.ApplyFuture
+	res any
+}
+
+func (answeredFuture) Error() error    { return nil }
+func (f answeredFuture) Response() any { return f.res }
+
+// TestAwaitRound: a round's results reach every proposal of it before the next round may start,
+// and a future raft never answers holds the batcher for at most twice the no-quorum bound.
+func TestAwaitRound(t *testing.T) {
+	n := &Node{cfg: Config{ElectionTimeout: 40 * time.Millisecond, HeartbeatTimeout: 10 * time.Millisecond}, log: zerolog.Nop()}
+	batch := []*pendingProposal{{done: make(chan proposalOutcome, 1)}, {done: make(chan proposalOutcome, 1)}}
+	idle := make(chan struct{}, 1)
+	n.awaitRound(answeredFuture{res: envelopeResults{"a", "b"}}, batch, idle)
+	for i, want := range []string{"a", "b"} {
+		if o := <-batch[i].done; o.err != nil || o.res != want {
+			t.Fatalf("proposal %d: %+v, want %q", i, o, want)
+		}
+	}
+	if len(idle) != 1 {
+		t.Fatal("next round not allowed after the results were handed out")
+	}
+	<-idle
+
+	start := time.Now()
+	hung := hungFuture{release: make(chan struct{})}
+	defer close(hung.release)
+	n.awaitRound(hung, batch[:1], idle)
+	if took := time.Since(start); took < 2*n.noQuorumAfter() || took > 2*n.noQuorumAfter()+time.Second {
+		t.Fatalf("released after %v, want about %v", took, 2*n.noQuorumAfter())
+	}
+	if len(idle) != 1 {
+		t.Fatal("a hung round kept the batcher waiting")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -102,6 +103,10 @@ type Node struct {
 	proposals chan *pendingProposal // the batcher's queue (nil with NoCoalesce)
 	removed   tombstones            // members this node removed as leader (cluster.go)
 	wg        sync.WaitGroup
+
+	// readyTerm is the newest term in which this node, as leader, is known to have committed
+	// an entry of its own; from then on its commit index may serve reads (readIndex).
+	readyTerm atomic.Uint64
 }
 
 // RPC method names on the transport.

@@ -228,24 +228,59 @@ func (n *Node) Read(ctx context.Context, c Consistency) error {
 }
 
 // readIndex confirms leadership with a round of heartbeats and returns the commit index.
+//
+// A leader's commit index is complete only once it has committed an entry of its own term
+// (raft appends a no-op at election for this): until then it may lag behind entries that its
+// predecessor committed, and a read served at it would miss acknowledged writes (raft thesis
+// §6.4). So the first read of a term checks the entry at the commit index and, if it is older
+// than the term, waits for a barrier first.
 func (n *Node) readIndex(ctx context.Context) (uint64, error) {
+	if err := n.termCommitted(ctx); err != nil {
+		return 0, err
+	}
 	idx := n.raft.CommitIndex()
-	f := n.raft.VerifyLeader()
+	if err := n.awaitLeaderFuture(ctx, n.raft.VerifyLeader(), "verify leadership"); err != nil {
+		return 0, err
+	}
+	return idx, nil
+}
+
+// termCommitted returns once this leader has committed an entry of its current term.
+func (n *Node) termCommitted(ctx context.Context) error {
+	term := n.raft.CurrentTerm()
+	if n.readyTerm.Load() == term {
+		return nil
+	}
+	var l raft.Log
+	if idx := n.raft.CommitIndex(); idx == 0 || n.logs.GetLog(idx, &l) != nil || l.Term != term {
+		if err := n.awaitLeaderFuture(ctx, n.raft.Barrier(n.noQuorumAfter()), "commit an entry of the new term"); err != nil {
+			return err
+		}
+	}
+	n.readyTerm.Store(term)
+	return nil
+}
+
+// awaitLeaderFuture waits for a raft future that only a leader can complete, within the
+// no-quorum bound, mapping its failure to the engine's errors.
+func (n *Node) awaitLeaderFuture(ctx context.Context, f raft.Future, what string) error {
 	errc := make(chan error, 1)
 	go func() { errc <- f.Error() }()
+	timer := time.NewTimer(n.noQuorumAfter())
+	defer timer.Stop()
 	select {
 	case err := <-errc:
-		if err != nil {
-			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-				return 0, &NotLeaderError{}
-			}
-			return 0, fmt.Errorf("%w: verify leadership: %v", ErrNoQuorum, err)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost):
+			return &NotLeaderError{}
 		}
-		return idx, nil
-	case <-time.After(n.noQuorumAfter()):
-		return 0, fmt.Errorf("%w: leadership not confirmed within %s", ErrNoQuorum, n.noQuorumAfter())
+		return fmt.Errorf("%w: %s: %v", ErrNoQuorum, what, err)
+	case <-timer.C:
+		return fmt.Errorf("%w: could not %s within %s", ErrNoQuorum, what, n.noQuorumAfter())
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return ctx.Err()
 	}
 }
 
