@@ -36,7 +36,10 @@
 // heartbeats (VerifyLeader), and the reading node waits until its FSM has applied that index. A
 // follower asks the leader for that read index over the transport. Entries the FSM never sees
 // (the leader's no-op, barriers) are skipped by looking the index up in the log, so a read does
-// not wait for an entry that will never be applied. Stale reads return at once.
+// not wait for an entry that will never be applied. A leader serves read indexes only once it
+// has committed an entry of its current term (before that its commit index may lag its
+// predecessor's); the first read of a term waits for a barrier when needed. Stale reads return
+// at once.
 //
 // # Log bounds
 //
