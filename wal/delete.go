@@ -59,8 +59,8 @@ func (l *Log) deleteHead(newFirst uint64) error {
 	return nil
 }
 
-// syncHeadAndReap makes the head durable, then closes and unlinks segs (keeping one for reuse,
-// see recycle). Runs in the background.
+// syncHeadAndReap makes the head durable, then closes and unlinks segs (keeping up to
+// RecycleSegments of them for reuse, see recycle). Runs in the background.
 func (l *Log) syncHeadAndReap(segs []*segment) {
 	if !l.opts.NoSync {
 		if err := fdatasync(l.head.f); err != nil {
