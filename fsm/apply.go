@@ -133,14 +133,6 @@ func freedBlobs(freed []string, kept []Blob, removed ...[]Blob) []string {
 	return freed
 }
 
-// setObject stores o in place of old (nil: a new key).
-func (f *FSM) setObject(o, old *ObjectInfo) {
-	f.set(objectKey(o.Bucket, o.Key), o)
-	if old == nil {
-		f.counts.addObjects(o.Bucket, 1)
-	}
-}
-
 func (f *FSM) removeObject(o *ObjectInfo) {
 	f.set(objectKey(o.Bucket, o.Key), nil)
 	f.counts.addObjects(o.Bucket, -1)
@@ -236,11 +228,19 @@ func (f *FSM) putObject(ev *PutObject) *Result {
 // caller released already (a completion's parts); the result frees those and the replaced
 // object's that o does not reference.
 func (f *FSM) replaceObject(o *ObjectInfo, removed [][]Blob) *Result {
-	old, _ := f.object(o.Bucket, o.Key)
+	// One search of the dirty tree: insert, and look below it only if the key was not there.
+	key := objectKey(o.Bucket, o.Key)
+	var old *ObjectInfo
+	if prev, ok := f.dirty.ReplaceOrInsert(&entry{key: key, rec: o}); ok {
+		old, _ = prev.rec.(*ObjectInfo) // nil for a tombstone
+	} else if rec, ok := f.getBelowDirty(key); ok {
+		old = rec.(*ObjectInfo)
+	}
 	if old != nil {
 		removed = append(removed, old.Blobs)
+	} else {
+		f.counts.addObjects(o.Bucket, 1)
 	}
-	f.setObject(o, old)
 	out := o.clone()
 	return &Result{Object: &out, FreedBlobs: freedBlobs(nil, o.Blobs, removed...)}
 }

@@ -69,10 +69,15 @@ func (b *baseView) runGet(key string) (rec any, raw []byte, found bool, err erro
 // runs can answer. A record from a tree is shared (never to be modified); one decoded from the
 // cache is fresh. The caller holds f.mu (read or write).
 func (f *FSM) memGet(key string) (rec any, found, decided, fresh bool, err error) {
-	probe := &entry{key: key}
-	if e, ok := f.dirty.Get(probe); ok {
+	if e, ok := f.dirty.Get(&entry{key: key}); ok {
 		return e.rec, e.rec != nil, true, false, nil
 	}
+	return f.memGetBelowDirty(key)
+}
+
+// memGetBelowDirty is memGet without the dirty tree.
+func (f *FSM) memGetBelowDirty(key string) (rec any, found, decided, fresh bool, err error) {
+	probe := &entry{key: key}
 	for i := len(f.frozen) - 1; i >= 0; i-- {
 		if e, ok := f.frozen[i].t.Get(probe); ok {
 			return e.rec, e.rec != nil, true, false, nil
@@ -97,8 +102,14 @@ func (f *FSM) memGet(key string) (rec any, found, decided, fresh bool, err error
 // cannot change under it. A run that cannot be read makes the replica unable to apply the
 // log deterministically, so it panics (raft restarts from the snapshot and log; a damaged
 // run needs an operator).
-func (f *FSM) get(key string) (any, bool) {
-	rec, found, decided, _, err := f.memGet(key)
+func (f *FSM) get(key string) (any, bool) { return f.lookup(key, f.memGet) }
+
+// getBelowDirty is get for a key whose dirty entry the caller has just replaced: the record it
+// had before, from the tiers below.
+func (f *FSM) getBelowDirty(key string) (any, bool) { return f.lookup(key, f.memGetBelowDirty) }
+
+func (f *FSM) lookup(key string, mem func(string) (any, bool, bool, bool, error)) (any, bool) {
+	rec, found, decided, _, err := mem(key)
 	if err == nil && !decided {
 		rec, _, found, err = f.base.runGet(key)
 	}
