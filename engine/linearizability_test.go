@@ -198,6 +198,9 @@ func nodeFSM(c *testCluster, n *Node) testFSM {
 func TestReadOnNewLeaderSeesAcknowledgedWrite(t *testing.T) {
 	c := newCluster(t, 3, clusterOpts{})
 	for i := range 6 {
+		// Every node caught up first (the restarted one, and at the start the membership
+		// entries): two survivors that disagree on the configuration cannot elect anyone.
+		c.waitConverged(10 * time.Second)
 		old := c.waitLeader(10 * time.Second)
 		v := fmt.Sprint("v", i)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
