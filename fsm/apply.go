@@ -109,8 +109,11 @@ func checkID(what, id string) *Error {
 
 // --- mutations: each writes its entry into the dirty tree and keeps the counts exact ---
 
-// set records rec (nil: a deletion) as the newest version of key.
-func (f *FSM) set(key string, rec any) { f.dirty.ReplaceOrInsert(&entry{key: key, rec: rec}) }
+// set records rec (nil: a deletion) as the newest version of key and returns the dirty entry it
+// replaced, if the key had one.
+func (f *FSM) set(key string, rec any) (prev *entry, inDirty bool) {
+	return f.dirty.ReplaceOrInsert(&entry{key: key, rec: rec})
+}
 
 // freedBlobs appends to freed the IDs of removed that kept does not reference, each once, in
 // the order of removed (see doc.go, "Blob IDs").
@@ -231,7 +234,7 @@ func (f *FSM) replaceObject(o *ObjectInfo, removed [][]Blob) *Result {
 	// One search of the dirty tree: insert, and look below it only if the key was not there.
 	key := objectKey(o.Bucket, o.Key)
 	var old *ObjectInfo
-	if prev, ok := f.dirty.ReplaceOrInsert(&entry{key: key, rec: o}); ok {
+	if prev, ok := f.set(key, o); ok {
 		old, _ = prev.rec.(*ObjectInfo) // nil for a tombstone
 	} else if rec, ok := f.getBelowDirty(key); ok {
 		old = rec.(*ObjectInfo)
