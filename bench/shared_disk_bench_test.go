@@ -47,26 +47,21 @@ func benchStoreLogsShared(b *testing.B, store string, writers int) {
 		defer stores[i].Close()
 	}
 	data := payload(size, 9)
-	next := make([]uint64, writers) // the next index of each store, across b.N rounds
-	for i := range next {
-		next[i] = 1
-	}
 	stat := deviceStatPath(dir)
 	before := readDeviceStat(stat)
 	b.SetBytes(size)
 	b.ResetTimer()
 	var wg sync.WaitGroup
-	for w, s := range stores {
+	for _, s := range stores {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for range b.N {
-				l := &raft.Log{Index: next[w], Term: 1, Type: raft.LogCommand, Data: data, AppendedAt: time.Now()}
+			for i := range b.N {
+				l := &raft.Log{Index: uint64(i) + 1, Term: 1, Type: raft.LogCommand, Data: data, AppendedAt: time.Now()}
 				if err := s.StoreLogs([]*raft.Log{l}); err != nil {
 					b.Error(err)
 					return
 				}
-				next[w]++
 			}
 		}()
 	}
