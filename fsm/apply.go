@@ -185,7 +185,7 @@ func (f *FSM) createBucket(ev *CreateBucket) *Result {
 		}
 		return reject(CodeBucketAlreadyExists, "bucket %q is owned by another account", ev.Name)
 	}
-	b := &BucketInfo{Name: ev.Name, Owner: ev.Owner, Created: ev.Created}
+	b := &BucketInfo{Name: ev.Name, Owner: ev.Owner, Created: ev.Created, Region: ev.Region}
 	f.res.buckets.ReplaceOrInsert(b)
 	f.set(bucketKey(b.Name), b)
 	out := *b
@@ -294,7 +294,8 @@ func (f *FSM) createUpload(ev *CreateMultipartUpload) *Result {
 	if _, ok := f.upload(ev.Bucket, ev.Key, ev.UploadID); ok {
 		return reject(CodeInvalidArgument, "upload id %q already in use", ev.UploadID)
 	}
-	u := &UploadInfo{Bucket: ev.Bucket, Key: ev.Key, UploadID: ev.UploadID, Initiated: ev.Initiated, Meta: ev.Meta}
+	u := &UploadInfo{Bucket: ev.Bucket, Key: ev.Key, UploadID: ev.UploadID, Initiated: ev.Initiated, Meta: ev.Meta,
+		ChecksumAlgorithm: ev.ChecksumAlgorithm, ChecksumType: ev.ChecksumType}
 	if err := f.recordFits(func(e *encoder) { uploadBody(e, u) }); err != nil {
 		return &Result{Err: err}
 	}
@@ -395,6 +396,7 @@ func (f *FSM) completeUpload(ev *CompleteMultipartUpload) *Result {
 	o := &ObjectInfo{
 		Bucket: u.Bucket, Key: u.Key, Size: size, ETag: etag, Meta: u.Meta, Blobs: blobs,
 		ModTime: ev.ModTime, VersionID: ev.VersionID, PartsCount: uint32(len(chosen)),
+		Checksums: clonePairs(ev.Checksums),
 	}
 	if err := f.recordFits(func(e *encoder) { objectBody(e, o) }); err != nil {
 		return &Result{Err: err}

@@ -104,6 +104,19 @@
 //	11 RetireNode              string id
 //	12 SetSetting              string key, string value ("" removes the setting)
 //
+// Version 2 bodies are the version 1 body followed by new fields; they exist for four types:
+//
+//	1 CreateBucket            + string region (the LocationConstraint)
+//	3 PutObject               + string content-language
+//	6 CreateMultipartUpload   + string content-language, string checksum algorithm,
+//	                            string checksum type
+//	8 CompleteMultipartUpload + pairs checksums (the object's)
+//
+// The encoder writes the lowest version that holds the event: one whose version 2 fields are
+// all empty is written as version 1, byte for byte as before, and a version 2 body whose new
+// fields are all empty is ErrCorrupt (it would re-encode as version 1), so the encoding stays
+// canonical.
+//
 // Version rules: every type carries its own version byte. A change to a body adds a new
 // version (or a new type); decoders keep reading every version they ever wrote and reject
 // any other (ErrUnknownVersion) — an unknown type is ErrUnknownType. Nothing is skipped
@@ -132,7 +145,10 @@
 //
 // A value is a version byte (1) and the record's fields with the primitives above, its
 // identity included: Restore checks that each record matches the key it is stored under,
-// and rejects unknown prefixes and versions.
+// and rejects unknown prefixes and versions. Bucket, object and upload records have a
+// version 2, written by the rule of the events (only when a new field is set): the bucket
+// adds string region, the object string content-language, the upload string
+// content-language, string checksum algorithm and string checksum type.
 //
 // The meta record is version 2: uvarint applied index, then a list of (string bucket,
 // uvarint objects, uvarint uploads) for every bucket that holds any, buckets strictly

@@ -36,9 +36,47 @@ func (t EventType) String() string {
 	return fmt.Sprintf("EventType(%d)", uint8(t))
 }
 
-// eventVersion is the body version every event type is written with today. Each type has its
-// own version byte so that one event can change its body without touching the others.
+// eventVersion is the body version of every event type that has only ever had one. Each type
+// has its own version byte so that one event can change its body without touching the
+// others; eventMaxVersion lists the types that have more.
 const eventVersion = 1
+
+// eventMaxVersion is the newest body version of the types that have several. A version 2
+// body is the version 1 body followed by the fields listed in doc.go; the encoder writes the
+// lowest version that holds the event (so events that do not use the new fields encode as
+// before), and the decoder rejects a version 2 body whose new fields are all empty, keeping
+// the encoding canonical.
+var eventMaxVersion = map[EventType]uint8{
+	TypeCreateBucket: 2, TypePutObject: 2, TypeCreateMultipartUpload: 2, TypeCompleteMultipartUpload: 2,
+}
+
+// versioned is implemented by the events with a version 2 body: the version ev needs.
+type versioned interface{ version() uint8 }
+
+func versionOf(ev Event) uint8 {
+	if v, ok := ev.(versioned); ok {
+		return v.version()
+	}
+	return eventVersion
+}
+
+// v2 returns 2 when any of the optional fields of a version 2 body is set, else 1.
+func v2(set ...bool) uint8 {
+	for _, s := range set {
+		if s {
+			return 2
+		}
+	}
+	return 1
+}
+
+// canonicalV2 fails d when a version 2 body carries none of its optional fields (it would
+// re-encode as version 1).
+func (d *decoder) canonicalV2(what string, set ...bool) {
+	if d.ver >= 2 && v2(set...) == 1 {
+		d.fail("%s version 2 without its version 2 fields", what)
+	}
+}
 
 // Event is one state change proposed through raft. The set is closed: only the types of this
 // package implement it. Everything Apply needs (timestamps, IDs) is in the event.
@@ -54,7 +92,8 @@ type Event interface {
 type CreateBucket struct {
 	Name    string
 	Owner   string
-	Created int64 // Unix nanoseconds
+	Created int64  // Unix nanoseconds
+	Region  string // LocationConstraint; "" for none (version 2)
 }
 
 // DeleteBucket deletes an empty bucket. Rejected with NoSuchBucket, or BucketNotEmpty while
@@ -98,6 +137,9 @@ type CreateMultipartUpload struct {
 	UploadID  string // chosen by the proposer, unique
 	Initiated int64  // Unix nanoseconds
 	Meta      ObjectMeta
+	// ChecksumAlgorithm and ChecksumType are stored in the upload as given (version 2).
+	ChecksumAlgorithm string
+	ChecksumType      string
 }
 
 // PutPart records an uploaded part; a part number uploaded again replaces the earlier part.
@@ -135,6 +177,10 @@ type CompleteMultipartUpload struct {
 	ETag      string
 	ModTime   int64
 	VersionID string
+	// Checksums become the object's (algorithm → value, sorted; version 2). The proposer
+	// computes them from the parts whose ETags the completion lists, so that the FSM's ETag
+	// check also guarantees they describe the parts the object is made of.
+	Checksums []Pair
 }
 
 // DefaultMinPartSize is S3's minimum size of every part but the last: 5 MiB.
@@ -226,7 +272,8 @@ func AppendEncode(dst []byte, ev Event) ([]byte, error) {
 	}
 	e := encoder{b: dst}
 	e.u8(uint8(ev.Type()))
-	e.u8(eventVersion)
+	e.ver = versionOf(ev)
+	e.u8(e.ver)
 	ev.encodeBody(&e)
 	if e.err != nil {
 		return nil, fmt.Errorf("%s: %w", ev.Type(), e.err)
@@ -248,9 +295,10 @@ func Decode(b []byte) (Event, error) {
 	if ev == nil {
 		return nil, fmt.Errorf("%w: %d", ErrUnknownType, uint8(t))
 	}
-	if v != eventVersion {
+	if v != eventVersion && (v < 1 || v > eventMaxVersion[t]) {
 		return nil, fmt.Errorf("%w: %s version %d", ErrUnknownVersion, t, v)
 	}
+	d.ver = v
 	ev.decodeBody(&d)
 	if err := d.finish(); err != nil {
 		return nil, fmt.Errorf("%s: %w", t, err)
@@ -258,16 +306,25 @@ func Decode(b []byte) (Event, error) {
 	return ev, nil
 }
 
+func (ev *CreateBucket) version() uint8 { return v2(ev.Region != "") }
+
 func (ev *CreateBucket) encodeBody(e *encoder) {
 	e.str("name", ev.Name)
 	e.str("owner", ev.Owner)
 	e.i64(ev.Created)
+	if e.ver >= 2 {
+		e.str("region", ev.Region)
+	}
 }
 
 func (ev *CreateBucket) decodeBody(d *decoder) {
 	ev.Name = d.str("name")
 	ev.Owner = d.str("owner")
 	ev.Created = d.i64("created")
+	if d.ver >= 2 {
+		ev.Region = d.str("region")
+		d.canonicalV2("CreateBucket", ev.Region != "")
+	}
 }
 
 func (ev *DeleteBucket) encodeBody(e *encoder) { e.str("name", ev.Name) }
@@ -283,7 +340,12 @@ func (ev *PutObject) encodeBody(e *encoder) {
 	e.blobs(ev.Blobs)
 	e.i64(ev.ModTime)
 	e.str("version id", ev.VersionID)
+	if e.ver >= 2 {
+		e.str("content language", ev.Meta.ContentLanguage)
+	}
 }
+
+func (ev *PutObject) version() uint8 { return v2(ev.Meta.ContentLanguage != "") }
 
 func (ev *PutObject) decodeBody(d *decoder) {
 	ev.Bucket = d.str("bucket")
@@ -295,6 +357,10 @@ func (ev *PutObject) decodeBody(d *decoder) {
 	ev.Blobs = d.blobs()
 	ev.ModTime = d.i64("mtime")
 	ev.VersionID = d.str("version id")
+	if d.ver >= 2 {
+		ev.Meta.ContentLanguage = d.str("content language")
+		d.canonicalV2("PutObject", ev.Meta.ContentLanguage != "")
+	}
 }
 
 func (ev *DeleteObject) encodeBody(e *encoder) {
@@ -317,12 +383,21 @@ func (ev *DeleteObjects) decodeBody(d *decoder) {
 	ev.Keys = d.strs("keys", maxDeleteKeys)
 }
 
+func (ev *CreateMultipartUpload) version() uint8 {
+	return v2(ev.Meta.ContentLanguage != "", ev.ChecksumAlgorithm != "", ev.ChecksumType != "")
+}
+
 func (ev *CreateMultipartUpload) encodeBody(e *encoder) {
 	e.str("bucket", ev.Bucket)
 	e.str("key", ev.Key)
 	e.str("upload id", ev.UploadID)
 	e.i64(ev.Initiated)
 	e.meta(ev.Meta)
+	if e.ver >= 2 {
+		e.str("content language", ev.Meta.ContentLanguage)
+		e.str("checksum algorithm", ev.ChecksumAlgorithm)
+		e.str("checksum type", ev.ChecksumType)
+	}
 }
 
 func (ev *CreateMultipartUpload) decodeBody(d *decoder) {
@@ -331,6 +406,12 @@ func (ev *CreateMultipartUpload) decodeBody(d *decoder) {
 	ev.UploadID = d.str("upload id")
 	ev.Initiated = d.i64("initiated")
 	ev.Meta = d.meta()
+	if d.ver >= 2 {
+		ev.Meta.ContentLanguage = d.str("content language")
+		ev.ChecksumAlgorithm = d.str("checksum algorithm")
+		ev.ChecksumType = d.str("checksum type")
+		d.canonicalV2("CreateMultipartUpload", ev.Meta.ContentLanguage != "", ev.ChecksumAlgorithm != "", ev.ChecksumType != "")
+	}
 }
 
 func (ev *PutPart) encodeBody(e *encoder) {
@@ -370,7 +451,12 @@ func (ev *CompleteMultipartUpload) encodeBody(e *encoder) {
 	e.str("etag", ev.ETag)
 	e.i64(ev.ModTime)
 	e.str("version id", ev.VersionID)
+	if e.ver >= 2 {
+		e.pairs("checksums", ev.Checksums)
+	}
 }
+
+func (ev *CompleteMultipartUpload) version() uint8 { return v2(len(ev.Checksums) > 0) }
 
 func (ev *CompleteMultipartUpload) decodeBody(d *decoder) {
 	ev.Bucket = d.str("bucket")
@@ -386,6 +472,10 @@ func (ev *CompleteMultipartUpload) decodeBody(d *decoder) {
 	ev.ETag = d.str("etag")
 	ev.ModTime = d.i64("mtime")
 	ev.VersionID = d.str("version id")
+	if d.ver >= 2 {
+		ev.Checksums = d.pairs("checksums")
+		d.canonicalV2("CompleteMultipartUpload", len(ev.Checksums) > 0)
+	}
 }
 
 func (ev *AbortMultipartUpload) encodeBody(e *encoder) {

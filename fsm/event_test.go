@@ -37,14 +37,14 @@ func sampleEvents() []Event {
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {
 	seen := map[EventType]bool{}
-	for _, ev := range append(sampleEvents(), &CreateBucket{}, &PutObject{}, &CompleteMultipartUpload{}) {
+	for _, ev := range append(append(sampleEvents(), v2Events()...), &CreateBucket{}, &PutObject{}, &CompleteMultipartUpload{}) {
 		t.Run(ev.Type().String(), func(t *testing.T) {
 			b, err := Encode(ev)
 			if err != nil {
 				t.Fatalf("Encode: %v", err)
 			}
-			if b[0] != byte(ev.Type()) || b[1] != eventVersion {
-				t.Fatalf("header % x, want type %d version %d", b[:2], ev.Type(), eventVersion)
+			if b[0] != byte(ev.Type()) || b[1] != versionOf(ev) {
+				t.Fatalf("header % x, want type %d version %d", b[:2], ev.Type(), versionOf(ev))
 			}
 			got, err := Decode(b)
 			if err != nil {

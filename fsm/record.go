@@ -21,7 +21,8 @@ const (
 
 // recordVersion is the version byte that starts every snapshot value except the meta
 // record, which is at metaVersion (2: the applied index and the counts; 1: the applied index
-// only, still read).
+// only, still read). Bucket, object and upload records also have a version 2 (their body
+// followed by new fields, see doc.go), written only when a new field is set, as for events.
 const (
 	recordVersion = 1
 	metaVersion   = 2
@@ -188,18 +189,27 @@ func parseKey(k []byte) (parsedKey, error) {
 // Record encodings (snapshot values): a version byte, then the fields in struct order with
 // the primitives of the event encoding.
 
-func startRecord() *encoder {
+func startRecord(ver uint8) *encoder {
 	e := &encoder{b: make([]byte, 0, 64)}
-	e.u8(recordVersion)
+	e.u8(ver)
 	return e
 }
 
-func openRecord(v []byte) *decoder {
+// openRecord reads the version byte of a record whose newest version is maxVer.
+func openRecord(v []byte, maxVer uint8) *decoder {
 	d := &decoder{b: v}
-	if ver := d.u8("record version"); d.err == nil && ver != recordVersion {
-		d.err = fmt.Errorf("%w: record version %d", ErrUnknownVersion, ver)
+	d.ver = d.u8("record version")
+	if d.err == nil && (d.ver < recordVersion || d.ver > maxVer) {
+		d.err = fmt.Errorf("%w: record version %d", ErrUnknownVersion, d.ver)
 	}
 	return d
+}
+
+// Versions of the record kinds that have a version 2, as chosen for a given record.
+func bucketVersion(b *BucketInfo) uint8 { return v2(b.Region != "") }
+func objectVersion(o *ObjectInfo) uint8 { return v2(o.Meta.ContentLanguage != "") }
+func uploadVersion(u *UploadInfo) uint8 {
+	return v2(u.Meta.ContentLanguage != "", u.ChecksumAlgorithm != "", u.ChecksumType != "")
 }
 
 // metaRecord is the snapshot's meta record: the applied index and, from version 2, the
@@ -323,29 +333,38 @@ func recordKey(rec any) string {
 }
 
 func encodeBucket(b *BucketInfo) ([]byte, error) {
-	e := startRecord()
+	e := startRecord(bucketVersion(b))
 	bucketBody(e, b)
 	return e.b, e.err
 }
 
+// bucketBody writes the fields of version bucketVersion(b) (the caller writes the version).
 func bucketBody(e *encoder, b *BucketInfo) {
 	e.str("name", b.Name)
 	e.str("owner", b.Owner)
 	e.i64(b.Created)
+	if bucketVersion(b) >= 2 {
+		e.str("region", b.Region)
+	}
 }
 
 func decodeBucket(v []byte) (*BucketInfo, error) {
-	d := openRecord(v)
+	d := openRecord(v, 2)
 	b := decodeBucketBody(d)
 	return b, d.finish()
 }
 
 func decodeBucketBody(d *decoder) *BucketInfo {
-	return &BucketInfo{Name: d.str("name"), Owner: d.str("owner"), Created: d.i64("created")}
+	b := &BucketInfo{Name: d.str("name"), Owner: d.str("owner"), Created: d.i64("created")}
+	if d.ver >= 2 {
+		b.Region = d.str("region")
+		d.canonicalV2("bucket record", b.Region != "")
+	}
+	return b
 }
 
 func encodeObject(o *ObjectInfo) ([]byte, error) {
-	e := startRecord()
+	e := startRecord(objectVersion(o))
 	objectBody(e, o)
 	return e.b, e.err
 }
@@ -361,10 +380,13 @@ func objectBody(e *encoder, o *ObjectInfo) {
 	e.i64(o.ModTime)
 	e.str("version id", o.VersionID)
 	e.uvarint(uint64(o.PartsCount))
+	if objectVersion(o) >= 2 {
+		e.str("content language", o.Meta.ContentLanguage)
+	}
 }
 
 func decodeObject(v []byte) (*ObjectInfo, error) {
-	d := openRecord(v)
+	d := openRecord(v, 2)
 	o := decodeObjectBody(d)
 	return o, d.finish()
 }
@@ -380,11 +402,15 @@ func decodeObjectBody(d *decoder) *ObjectInfo {
 		d.fail("parts count %d", pc)
 	}
 	o.PartsCount = uint32(pc)
+	if d.ver >= 2 {
+		o.Meta.ContentLanguage = d.str("content language")
+		d.canonicalV2("object record", o.Meta.ContentLanguage != "")
+	}
 	return o
 }
 
 func encodeUpload(u *UploadInfo) ([]byte, error) {
-	e := startRecord()
+	e := startRecord(uploadVersion(u))
 	uploadBody(e, u)
 	return e.b, e.err
 }
@@ -395,21 +421,33 @@ func uploadBody(e *encoder, u *UploadInfo) {
 	e.str("upload id", u.UploadID)
 	e.i64(u.Initiated)
 	e.meta(u.Meta)
+	if uploadVersion(u) >= 2 {
+		e.str("content language", u.Meta.ContentLanguage)
+		e.str("checksum algorithm", u.ChecksumAlgorithm)
+		e.str("checksum type", u.ChecksumType)
+	}
 }
 
 func decodeUpload(v []byte) (*UploadInfo, error) {
-	d := openRecord(v)
+	d := openRecord(v, 2)
 	u := decodeUploadBody(d)
 	return u, d.finish()
 }
 
 func decodeUploadBody(d *decoder) *UploadInfo {
-	return &UploadInfo{Bucket: d.str("bucket"), Key: d.str("key"), UploadID: d.str("upload id"),
+	u := &UploadInfo{Bucket: d.str("bucket"), Key: d.str("key"), UploadID: d.str("upload id"),
 		Initiated: d.i64("initiated"), Meta: d.meta()}
+	if d.ver >= 2 {
+		u.Meta.ContentLanguage = d.str("content language")
+		u.ChecksumAlgorithm = d.str("checksum algorithm")
+		u.ChecksumType = d.str("checksum type")
+		d.canonicalV2("upload record", u.Meta.ContentLanguage != "", u.ChecksumAlgorithm != "", u.ChecksumType != "")
+	}
+	return u
 }
 
 func encodePart(p *partRec) ([]byte, error) {
-	e := startRecord()
+	e := startRecord(recordVersion)
 	partBody(e, p)
 	return e.b, e.err
 }
@@ -431,7 +469,7 @@ func partInfoBody(e *encoder, p *PartInfo) {
 }
 
 func decodePart(v []byte) (*partRec, error) {
-	d := openRecord(v)
+	d := openRecord(v, recordVersion)
 	p := &partRec{bucket: d.str("bucket"), key: d.str("key"), uploadID: d.str("upload id")}
 	p.PartInfo = decodePartInfoBody(d)
 	return p, d.finish()
@@ -443,26 +481,26 @@ func decodePartInfoBody(d *decoder) PartInfo {
 }
 
 func encodeNodeRecord(n *NodeInfo) ([]byte, error) {
-	e := startRecord()
+	e := startRecord(recordVersion)
 	encodeNode(e, *n)
 	return e.b, e.err
 }
 
 func decodeNodeRecord(v []byte) (*NodeInfo, error) {
-	d := openRecord(v)
+	d := openRecord(v, recordVersion)
 	n := decodeNode(d)
 	return &n, d.finish()
 }
 
 func encodeSetting(p *Pair) ([]byte, error) {
-	e := startRecord()
+	e := startRecord(recordVersion)
 	e.str("setting key", p.Key)
 	e.str("setting value", p.Value)
 	return e.b, e.err
 }
 
 func decodeSetting(v []byte) (*Pair, error) {
-	d := openRecord(v)
+	d := openRecord(v, recordVersion)
 	p := &Pair{Key: d.str("setting key"), Value: d.str("setting value")}
 	return p, d.finish()
 }

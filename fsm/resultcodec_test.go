@@ -20,6 +20,57 @@ func sampleResults() []*Result {
 		{Upload: &UploadInfo{Bucket: "b", Key: "k", UploadID: "u", Initiated: 9, Meta: meta}},
 		{Part: &PartInfo{PartNumber: 10000, Size: 5 << 20, ETag: "e", Blobs: []Blob{{ID: "p", Size: 5 << 20}}, ModTime: 1}},
 		{Deleted: []DeleteResult{{Key: "a"}, {Key: "b", Err: &Error{Code: "NoSuchKey"}}}},
+		{Bucket: &BucketInfo{Name: "b", Owner: "root", Created: 7, Region: "eu-west-3"}},
+		{Object: &ObjectInfo{Bucket: "b", Key: "k", Meta: ObjectMeta{ContentLanguage: "fr"},
+			Checksums: []Pair{{"CRC32", "AAAAAA==-2"}}, PartsCount: 2},
+			Upload: &UploadInfo{Bucket: "b", Key: "k", UploadID: "u", ChecksumAlgorithm: "CRC32", ChecksumType: "COMPOSITE"}},
+	}
+}
+
+// TestResultCodecReadsV1 decodes the 0xB1 encoding (records without version bytes), which a
+// leader of the previous release sends.
+func TestResultCodecReadsV1(t *testing.T) {
+	var c ResultCodec
+	for _, r := range sampleResults()[:7] { // the results whose records are all version 1
+		e := &encoder{}
+		e.u8(resultMagicV1)
+		var bits uint8
+		for i, has := range []bool{r.Err != nil, r.Bucket != nil, r.Object != nil, r.Upload != nil, r.Part != nil} {
+			if has {
+				bits |= 1 << i
+			}
+		}
+		e.u8(bits)
+		if r.Err != nil {
+			encodeErr(e, r.Err)
+		}
+		if r.Bucket != nil {
+			bucketBody(e, r.Bucket)
+		}
+		if r.Object != nil {
+			objectBody(e, r.Object)
+		}
+		if r.Upload != nil {
+			uploadBody(e, r.Upload)
+		}
+		if r.Part != nil {
+			partInfoBody(e, r.Part)
+		}
+		e.count("deleted", len(r.Deleted), maxDeleteKeys)
+		for _, d := range r.Deleted {
+			e.str("key", d.Key)
+			if d.Err == nil {
+				e.u8(0)
+				continue
+			}
+			e.u8(1)
+			encodeErr(e, d.Err)
+		}
+		e.strs("freed blobs", r.FreedBlobs, maxBlobs)
+		got, err := c.DecodeResult(e.b)
+		if err != nil || !reflect.DeepEqual(got, r) {
+			t.Fatalf("0xB1: got %+v, %v; want %+v", got, err, r)
+		}
 	}
 }
 

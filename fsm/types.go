@@ -41,6 +41,7 @@ type ObjectMeta struct {
 	ContentDisposition string
 	CacheControl       string
 	UserMetadata       []Pair // sorted by key, unique
+	ContentLanguage    string // from version 2 of the events and records that carry a meta
 }
 
 // BucketInfo describes one bucket.
@@ -48,6 +49,9 @@ type BucketInfo struct {
 	Name    string
 	Owner   string
 	Created int64 // Unix nanoseconds, chosen by the proposer
+	// Region is the LocationConstraint the bucket was created with; "" when none was given
+	// (the endpoint's own region). From version 2 of CreateBucket and the bucket record.
+	Region string
 }
 
 // ObjectInfo describes one object.
@@ -72,6 +76,11 @@ type UploadInfo struct {
 	UploadID  string
 	Initiated int64 // Unix nanoseconds
 	Meta      ObjectMeta
+	// ChecksumAlgorithm and ChecksumType are what CreateMultipartUpload declared (S3's
+	// x-amz-checksum-algorithm, x-amz-checksum-type); "" when not declared. The FSM stores
+	// them; the S3 layer gives them meaning. From version 2 of the event and the record.
+	ChecksumAlgorithm string
+	ChecksumType      string
 }
 
 // PartInfo describes one uploaded part of a multipart upload.

@@ -28,6 +28,7 @@ const (
 type encoder struct {
 	b   []byte
 	err error
+	ver uint8 // version of the event being written
 }
 
 func (e *encoder) fail(format string, args ...any) {
@@ -99,6 +100,7 @@ func (e *encoder) meta(m ObjectMeta) {
 type decoder struct {
 	b   []byte
 	err error
+	ver uint8 // version of the event or record being read: which optional fields it has
 }
 
 func (d *decoder) fail(format string, args ...any) {

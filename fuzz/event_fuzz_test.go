@@ -39,6 +39,13 @@ func evSeeds() []fsm.Event {
 		&fsm.RetireNode{ID: "node-1"},
 		&fsm.SetSetting{Key: "gc.grace", Value: "24h"},
 		&fsm.PutObject{}, // all fields empty
+		// Version 2 bodies.
+		&fsm.CreateBucket{Name: "photos", Owner: "alice", Created: 1, Region: "eu-central-1"},
+		&fsm.PutObject{Bucket: "photos", Key: "k", Meta: fsm.ObjectMeta{ContentLanguage: "de"}},
+		&fsm.CreateMultipartUpload{Bucket: "photos", Key: "big", UploadID: "upload-2", Meta: meta,
+			ChecksumAlgorithm: "CRC32C", ChecksumType: "FULL_OBJECT"},
+		&fsm.CompleteMultipartUpload{Bucket: "photos", Key: "big", UploadID: "upload-2",
+			Parts: []fsm.CompletedPart{{PartNumber: 1, ETag: "aa"}}, Checksums: []fsm.Pair{{Key: "CRC32C", Value: "AAAAAA=="}}},
 	}
 }
 
