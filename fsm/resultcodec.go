@@ -88,6 +88,15 @@ func encodeResult(r *Result) ([]byte, error) {
 	if r.Part != nil {
 		partInfoBody(e, r.Part)
 	}
+	encodeResultLists(e, r)
+	if e.err != nil {
+		return nil, fmt.Errorf("fsm: encode result: %w", e.err)
+	}
+	return e.b, nil
+}
+
+// encodeResultLists writes the lists that end every binary result: Deleted and FreedBlobs.
+func encodeResultLists(e *encoder, r *Result) {
 	e.count("deleted", len(r.Deleted), maxDeleteKeys)
 	for _, d := range r.Deleted {
 		e.str("key", d.Key)
@@ -99,10 +108,6 @@ func encodeResult(r *Result) ([]byte, error) {
 		encodeErr(e, d.Err)
 	}
 	e.strs("freed blobs", r.FreedBlobs, maxBlobs)
-	if e.err != nil {
-		return nil, fmt.Errorf("fsm: encode result: %w", e.err)
-	}
-	return e.b, nil
 }
 
 func encodeErr(e *encoder, err *Error) {

@@ -56,17 +56,7 @@ func TestResultCodecReadsV1(t *testing.T) {
 		if r.Part != nil {
 			partInfoBody(e, r.Part)
 		}
-		e.count("deleted", len(r.Deleted), maxDeleteKeys)
-		for _, d := range r.Deleted {
-			e.str("key", d.Key)
-			if d.Err == nil {
-				e.u8(0)
-				continue
-			}
-			e.u8(1)
-			encodeErr(e, d.Err)
-		}
-		e.strs("freed blobs", r.FreedBlobs, maxBlobs)
+		encodeResultLists(e, r)
 		got, err := c.DecodeResult(e.b)
 		if err != nil || !reflect.DeepEqual(got, r) {
 			t.Fatalf("0xB1: got %+v, %v; want %+v", got, err, r)
