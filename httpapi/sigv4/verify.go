@@ -141,6 +141,15 @@ func (r *Result) Checksum() (Checksum, bool) {
 	return Checksum{Algorithm: r.checksum.alg, Value: r.checksum.value, Trailer: r.checksum.trailer}, true
 }
 
+// ChecksumAlgorithm returns the algorithm of the x-amz-checksum-* header or announced
+// trailer, known before Body is read (the trailer's value is not).
+func (r *Result) ChecksumAlgorithm() (ChecksumAlgorithm, bool) {
+	if r.checksum == nil {
+		return "", false
+	}
+	return r.checksum.alg, true
+}
+
 // authParams is what the header and query forms have in common once parsed.
 type authParams struct {
 	accessKey string
