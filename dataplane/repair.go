@@ -1,4 +1,4 @@
-package engine
+package dataplane
 
 import (
 	"context"
@@ -8,32 +8,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/nebulaio/nebulaio/engine/blob"
+	"github.com/nebulaio/nebulaio/dataplane/blob"
+	"github.com/nebulaio/nebulaio/fsm"
 )
-
-// BlobRef is one blob the committed metadata references (an object's or an open upload's part).
-type BlobRef struct {
-	ID      string
-	Size    int64
-	Nodes   []string  // the replicas acknowledged when it was written
-	ModTime time.Time // when the object or part was written (the proposer's clock)
-}
-
-// RepairConfig drives RunRepair.
-type RepairConfig struct {
-	// Interval between passes (default 1m).
-	Interval time.Duration
-	// DeadAfter: the copies on a member that has not been alive for this long no longer count
-	// (default 10m). Copies on a member removed from the cluster never count.
-	DeadAfter time.Duration
-	// BytesPerSecond throttles the bytes copied by repair; 0 means unthrottled.
-	BytesPerSecond int64
-	// Walk calls fn for every blob the committed metadata references, after a linearizable
-	// read barrier. Required.
-	Walk func(ctx context.Context, fn func(BlobRef) error) error
-	// IsLeader says whether this node drives repair now. Required.
-	IsLeader func() bool
-}
 
 // RepairStats is the progress of repair as seen by the node that drives it (the leader).
 type RepairStats struct {
@@ -59,47 +36,24 @@ type RepairStats struct {
 // pass (their copies may be younger than the inventory; allows for clock skew).
 const recentMargin = 5 * time.Second
 
-// RunRepair runs repair passes every cfg.Interval while this node is the leader, until ctx
-// ends. A pass takes each storage member's inventory, walks the metadata, and for every blob
-// with fewer counted copies than the factor asks alive members that lack it to fetch it from a
-// holder, in rendezvous order, one copy at a time and at most cfg.BytesPerSecond.
-func (b *Blobs) RunRepair(ctx context.Context, cfg RepairConfig) {
-	if cfg.Interval <= 0 {
-		cfg.Interval = time.Minute
-	}
-	if cfg.DeadAfter <= 0 {
-		cfg.DeadAfter = 10 * time.Minute
-	}
-	t := time.NewTimer(cfg.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if cfg.IsLeader() {
-			if _, err := b.RepairPass(ctx, cfg); err != nil && ctx.Err() == nil {
-				b.log.Warn().Err(err).Msg("repair pass")
-			}
-		}
-		t.Reset(cfg.Interval)
-	}
-}
-
-// RepairPass runs one pass now and returns the stats after it.
-func (b *Blobs) RepairPass(ctx context.Context, cfg RepairConfig) (RepairStats, error) {
+// RepairPass runs one repair pass now and returns the stats after it. A pass takes each live
+// storage member's inventory, walks the metadata after m.Barrier, and for every blob with
+// fewer counted copies than the factor asks alive members that lack it to fetch it from a
+// holder, in rendezvous order, one copy at a time and at most m.BytesPerSecond. The leader
+// runs it (RunMaintenance); any node may, the copies are idempotent.
+func (d *Plane) RepairPass(ctx context.Context, m Maintenance) (RepairStats, error) {
+	m = m.withDefaults()
 	start := time.Now()
-	b.repairMu.Lock()
-	b.repairStats.Running = true
-	b.repairStats.Driver = b.self
-	b.repairMu.Unlock()
+	d.repairMu.Lock()
+	d.repairStats.Running = true
+	d.repairStats.Driver = d.self
+	d.repairMu.Unlock()
 
-	pass, err := b.repairPass(ctx, cfg, start)
+	pass, err := d.repairPass(ctx, m, start)
 
-	b.repairMu.Lock()
-	defer b.repairMu.Unlock()
-	st := &b.repairStats
+	d.repairMu.Lock()
+	defer d.repairMu.Unlock()
+	st := &d.repairStats
 	st.Running = false
 	st.Passes++
 	st.LastPassStart = start
@@ -114,24 +68,24 @@ func (b *Blobs) RepairPass(ctx context.Context, cfg RepairConfig) (RepairStats, 
 	st.CopiesMade += pass.CopiesMade
 	st.CopyErrors += pass.CopyErrors
 	st.BytesCopied += pass.BytesCopied
-	b.m.Counter(MetricRepairPasses, 1)
-	b.m.Gauge(MetricRepairUnderReplicated, float64(pass.UnderReplicated))
-	b.m.Gauge(MetricRepairLost, float64(pass.Lost))
-	b.m.Observe(MetricRepairPassSeconds, st.LastPassSeconds)
+	d.m.Counter(MetricRepairPasses, 1)
+	d.m.Gauge(MetricRepairUnderReplicated, float64(pass.UnderReplicated))
+	d.m.Gauge(MetricRepairLost, float64(pass.Lost))
+	d.m.Observe(MetricRepairPassSeconds, st.LastPassSeconds)
 	return *st, err
 }
 
 // Stats returns the repair progress this node knows (its own passes).
-func (b *Blobs) Stats() RepairStats {
-	b.repairMu.Lock()
-	defer b.repairMu.Unlock()
-	return b.repairStats
+func (d *Plane) Stats() RepairStats {
+	d.repairMu.Lock()
+	defer d.repairMu.Unlock()
+	return d.repairStats
 }
 
 // RemoteStats asks the node at addr for its repair stats (the leader's are the cluster's).
-func (b *Blobs) RemoteStats(ctx context.Context, addr string) (RepairStats, error) {
+func (d *Plane) RemoteStats(ctx context.Context, addr string) (RepairStats, error) {
 	var st RepairStats
-	reply, err := b.trans.Call(ctx, addr, methodRepairStat, nil)
+	reply, err := d.trans.Call(ctx, addr, methodRepairStat, nil)
 	if err != nil {
 		return st, err
 	}
@@ -139,13 +93,13 @@ func (b *Blobs) RemoteStats(ctx context.Context, addr string) (RepairStats, erro
 	return st, err
 }
 
-func (b *Blobs) handleRepairStats(ctx context.Context, _ []byte) ([]byte, error) {
-	return json.Marshal(b.Stats())
+func (d *Plane) handleRepairStats(ctx context.Context, _ []byte) ([]byte, error) {
+	return json.Marshal(d.Stats())
 }
 
-func (b *Blobs) repairPass(ctx context.Context, cfg RepairConfig, start time.Time) (RepairStats, error) {
+func (d *Plane) repairPass(ctx context.Context, m Maintenance, start time.Time) (RepairStats, error) {
 	var st RepairStats
-	p := b.placement()
+	p := d.placement()
 	st.Factor = p.factor
 	if p.factor == 0 {
 		return st, nil
@@ -154,38 +108,41 @@ func (b *Blobs) repairPass(ctx context.Context, cfg RepairConfig, start time.Tim
 	// copies in it (copies are written before the metadata commits).
 	fresh := map[string]map[string]struct{}{}
 	for _, n := range p.alive {
-		inv, err := b.inventory(ctx, n)
+		inv, err := d.inventory(ctx, n)
 		if err != nil {
-			b.log.Warn().Err(err).Str("node", n).Msg("repair: inventory")
+			d.log.Warn().Err(err).Str("node", n).Msg("repair: inventory")
 			continue
 		}
 		fresh[n] = inv
 		st.NodesInventoried++
 	}
-	b.repairMu.Lock()
+	d.repairMu.Lock()
 	for n, inv := range fresh {
-		b.lastInv[n] = inv
+		d.lastInv[n] = inv
 	}
-	for n := range b.lastInv {
+	for n := range d.lastInv {
 		if _, ok := p.members[n]; !ok {
-			delete(b.lastInv, n) // removed from the cluster
+			delete(d.lastInv, n) // removed from the cluster
 		}
 	}
-	last := b.lastInv
-	b.repairMu.Unlock()
-	b.m.Gauge(MetricRepairRunning, 1)
-	defer b.m.Gauge(MetricRepairRunning, 0)
+	last := d.lastInv
+	d.repairMu.Unlock()
+	d.m.Gauge(MetricRepairRunning, 1)
+	defer d.m.Gauge(MetricRepairRunning, 0)
 
-	cutoff := start.Add(-recentMargin)
+	if err := m.Barrier(ctx); err != nil {
+		return st, fmt.Errorf("read barrier: %w", err)
+	}
+	cutoff := start.Add(-recentMargin).UnixNano()
 	var throttleStart time.Time
 	var throttled int64
-	err := cfg.Walk(ctx, func(ref BlobRef) error {
-		if ref.ModTime.After(cutoff) {
+	err := m.Meta.WalkBlobs(ctx, func(ref fsm.BlobRef) error {
+		if ref.ModTime > cutoff {
 			st.SkippedRecent++
 			return nil
 		}
 		st.BlobsChecked++
-		b.m.Counter(MetricRepairChecked, 1)
+		d.m.Counter(MetricRepairChecked, 1)
 		var holders, sources []string
 		for _, n := range p.storage {
 			if inv, ok := fresh[n]; ok {
@@ -197,7 +154,7 @@ func (b *Blobs) repairPass(ctx context.Context, cfg RepairConfig, start time.Tim
 			}
 			// Not inventoried (down or unreachable): its copies count until it has been
 			// down for DeadAfter.
-			if m := p.members[n]; m.DownFor >= cfg.DeadAfter {
+			if mem := p.members[n]; mem.DownFor >= m.RepairDeadAfter {
 				continue
 			}
 			_, had := last[n][ref.ID]
@@ -211,7 +168,7 @@ func (b *Blobs) repairPass(ctx context.Context, cfg RepairConfig, start time.Tim
 		st.UnderReplicated++
 		if len(holders) == 0 {
 			st.Lost++
-			b.log.Error().Str("blob", ref.ID).Strs("written_to", ref.Nodes).Msg("repair: no copy of a referenced blob is left")
+			d.log.Error().Str("blob", ref.ID).Strs("written_to", ref.Nodes).Msg("repair: no copy of a referenced blob is left")
 			return nil
 		}
 		if len(sources) == 0 {
@@ -230,23 +187,23 @@ func (b *Blobs) repairPass(ctx context.Context, cfg RepairConfig, start time.Tim
 			if throttleStart.IsZero() {
 				throttleStart = time.Now()
 			}
-			if err := b.fetchTo(ctx, target, ref, sources); err != nil {
+			if err := d.fetchTo(ctx, target, ref, sources); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
 				st.CopyErrors++
-				b.m.Counter(MetricRepairCopyErrors, 1)
-				b.log.Warn().Err(err).Str("blob", ref.ID).Str("target", target).Msg("repair: copy failed")
+				d.m.Counter(MetricRepairCopyErrors, 1)
+				d.log.Warn().Err(err).Str("blob", ref.ID).Str("target", target).Msg("repair: copy failed")
 				continue
 			}
 			inv[ref.ID] = struct{}{}
 			need--
 			st.CopiesMade++
-			st.BytesCopied += uint64(ref.Size)
-			b.m.Counter(MetricRepairCopies, 1)
-			b.m.Counter(MetricRepairBytes, float64(ref.Size))
-			throttled += ref.Size
-			if err := throttle(ctx, cfg.BytesPerSecond, throttleStart, throttled); err != nil {
+			st.BytesCopied += ref.Size
+			d.m.Counter(MetricRepairCopies, 1)
+			d.m.Counter(MetricRepairBytes, float64(ref.Size))
+			throttled += int64(ref.Size)
+			if err := throttle(ctx, m.BytesPerSecond, throttleStart, throttled); err != nil {
 				return err
 			}
 		}
@@ -283,19 +240,19 @@ type blobFetchReq struct {
 }
 
 // fetchTo makes target copy ref from one of sources.
-func (b *Blobs) fetchTo(ctx context.Context, target string, ref BlobRef, sources []string) error {
-	req := blobFetchReq{ID: ref.ID, Size: ref.Size, Sources: sources}
-	if target == b.self {
-		return b.fetch(ctx, req)
+func (d *Plane) fetchTo(ctx context.Context, target string, ref fsm.BlobRef, sources []string) error {
+	req := blobFetchReq{ID: ref.ID, Size: int64(ref.Size), Sources: sources}
+	if target == d.self {
+		return d.fetch(ctx, req)
 	}
-	addr, ok := b.cfg.Resolve(target)
+	addr, ok := d.cfg.Resolve(target)
 	if !ok {
 		return fmt.Errorf("node %s: address unknown", target)
 	}
 	body, _ := json.Marshal(req)
-	cctx, cancel := context.WithTimeout(ctx, fetchTimeout(ref.Size))
+	cctx, cancel := context.WithTimeout(ctx, fetchTimeout(int64(ref.Size)))
 	defer cancel()
-	_, err := b.trans.Call(cctx, addr, methodBlobFetch, body)
+	_, err := d.trans.Call(cctx, addr, methodBlobFetch, body)
 	return err
 }
 
@@ -304,37 +261,37 @@ func fetchTimeout(size int64) time.Duration {
 	return time.Minute + time.Duration(size/(4<<20))*time.Second
 }
 
-func (b *Blobs) handleFetch(ctx context.Context, body []byte) ([]byte, error) {
+func (d *Plane) handleFetch(ctx context.Context, body []byte) ([]byte, error) {
 	var req blobFetchReq
 	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, fmt.Errorf("engine: bad blob fetch: %w", err)
+		return nil, fmt.Errorf("dataplane: bad blob fetch: %w", err)
 	}
-	return nil, b.fetch(ctx, req)
+	return nil, d.fetch(ctx, req)
 }
 
 // fetch copies a blob into the local store from the first source that serves it whole. A
 // copy already here is kept (fetch is idempotent).
-func (b *Blobs) fetch(ctx context.Context, req blobFetchReq) error {
-	if !b.cfg.HoldsData {
-		return &blobRPCError{code: "no_data", err: errors.New("engine: this node holds no object data")}
+func (d *Plane) fetch(ctx context.Context, req blobFetchReq) error {
+	if !d.cfg.HoldsData {
+		return &blobRPCError{code: "no_data", err: errors.New("dataplane: this node holds no object data")}
 	}
-	if _, err := b.local.Stat(req.ID); err == nil {
+	if _, err := d.local.Stat(req.ID); err == nil {
 		return nil
 	} else if errors.Is(err, blob.ErrCorrupt) {
-		b.dropIfCorrupt(req.ID)
+		d.dropIfCorrupt(req.ID)
 	}
 	var srcs []string
 	for _, s := range req.Sources {
-		if s != b.self {
+		if s != d.self {
 			srcs = append(srcs, s)
 		}
 	}
-	fr := &failoverReader{b: b, ctx: ctx, id: req.ID, cands: srcs, remain: -1}
+	fr := &failoverReader{d: d, ctx: ctx, id: req.ID, cands: srcs, remain: -1}
 	if err := fr.advance(); err != nil {
 		return err
 	}
 	defer fr.Close()
-	if _, err := b.local.Put(ctx, req.ID, fr, blob.Expect{Size: req.Size}); err != nil {
+	if _, err := d.local.Put(ctx, req.ID, fr, blob.Expect{Size: req.Size}); err != nil {
 		return &blobRPCError{code: blobErrCode(err), err: err}
 	}
 	return nil
