@@ -233,7 +233,7 @@ func (d *Plane) Factor() int { return d.placement().factor }
 // returns once a write quorum (a majority of the factor) has stored and fsynced the bytes,
 // with the nodes that did; replicas that failed or lagged are left for repair. On any error
 // the blob is not referenced by anything and the copies made are deleted (or collected later).
-func (d *Plane) Put(ctx context.Context, id string, r io.Reader, expect blob.Expect) (blob.Info, []string, error) {
+func (d *Plane) Put(ctx context.Context, id string, r io.Reader, expect Expect) (Info, []string, error) {
 	p := d.placement()
 	if p.factor == 0 || len(p.alive) == 0 {
 		return blob.Info{}, nil, ErrNoStorageNode
