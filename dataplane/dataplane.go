@@ -194,12 +194,6 @@ func (d *Plane) background(fn func()) bool {
 	return true
 }
 
-// Local returns the node's own blob store.
-func (d *Plane) Local() *blob.Store { return d.local }
-
-// NodeID returns this node's ID.
-func (d *Plane) NodeID() string { return d.self }
-
 // placement is the view of the cluster a write or a repair pass works from.
 type placement struct {
 	factor  int      // effective replication factor
@@ -634,6 +628,9 @@ func remoteBlobError(node string, re *transport.RemoteError) error {
 // rendezvous orders nodes by the highest-random-weight hash of (key, node), so that the choice
 // for a key moves little when nodes come and go.
 func rendezvous(key string, nodes []string) []string {
+	if len(nodes) <= 1 { // a cluster of one: nothing to order
+		return append([]string(nil), nodes...)
+	}
 	type scored struct {
 		id    string
 		score uint64

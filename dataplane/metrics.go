@@ -41,7 +41,7 @@ const (
 // registration are built from it, and a test checks that each one is exported.
 var MetricDescs = []MetricDesc{
 	{MetricReplicaWriteFailures, "counter", "blob replicas that failed or lagged during a write that still reached its quorum (left to repair)"},
-	{MetricCorruptReads, "counter", "blob copies found corrupt while reading (the read moved to another copy)"},
+	{MetricCorruptReads, "counter", "blob copies found corrupt while reading (the read moves on to another copy, if there is one)"},
 	{MetricCorruptDropped, "counter", "corrupt blob copies this node verified and deleted so that repair replaces them"},
 	{MetricFreedDeleted, "counter", "local blob copies deleted because an applied metadata event freed them (overwrite, delete, abort)"},
 	{MetricDeleteQueueFull, "counter", "freed blobs whose local deletion was not queued because the queue was full (the garbage collector removes them later)"},
