@@ -574,3 +574,35 @@ func TestReadErrorsSayWhy(t *testing.T) {
 		t.Fatalf("blob on a node that is down: %v", err)
 	}
 }
+
+// TestRepairPassDefersBeyondItsLimit: a pass copies at most maxRepairJobs blobs, counts the
+// others as deferred, and the next pass takes them.
+func TestRepairPassDefersBeyondItsLimit(t *testing.T) {
+	old := maxRepairJobs
+	maxRepairJobs = 2
+	t.Cleanup(func() { maxRepairJobs = old })
+	c := newDataCluster(t, 2, 2)
+	var refs []fsm.BlobRef
+	for i := 0; i < 5; i++ {
+		id := fmt.Sprint("def", i)
+		data := randomBytes(int64(40+i), 100)
+		if _, err := c.nodes["d1"].store.Put(context.Background(), id, bytes.NewReader(data), blob.Expect{Size: 100}); err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, blobRef(id, 100, []string{"d1"}))
+	}
+	st, err := c.nodes["d1"].d.RepairPass(context.Background(), maintenance(refs...))
+	if err != nil || st.UnderReplicated != 5 || st.CopiesMade != 2 || st.Deferred != 3 {
+		t.Fatalf("first pass: %+v %v, want 5 under-replicated, 2 copied, 3 deferred", st, err)
+	}
+	for pass := 2; pass <= 3; pass++ {
+		if _, err := c.nodes["d1"].d.RepairPass(context.Background(), maintenance(refs...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range refs {
+		if h := c.holders(r.ID); len(h) != 2 {
+			t.Fatalf("after three passes %s is on %v", r.ID, h)
+		}
+	}
+}

@@ -14,8 +14,8 @@ import (
 // Metadata is what the background work reads of the committed metadata; *fsm.FSM satisfies
 // it. The walks read the local state as it is: Maintenance.Barrier comes first.
 type Metadata interface {
-	// WalkBlobs calls fn for every blob an object or a part of an open upload references
-	// (possibly twice; never missing one referenced throughout the walk).
+	// WalkBlobs calls fn for every blob an object or a part of an open upload references,
+	// once each, as of one point in time; fn must be quick.
 	WalkBlobs(ctx context.Context, fn func(fsm.BlobRef) error) error
 	// WalkUploads calls fn for every open multipart upload.
 	WalkUploads(ctx context.Context, fn func(fsm.UploadInfo) error) error

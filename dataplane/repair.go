@@ -29,6 +29,7 @@ type RepairStats struct {
 	CopyErrors       uint64    `json:"copy_errors"`       // since this node started
 	BytesCopied      uint64    `json:"bytes_copied"`      // since this node started
 	SkippedRecent    uint64    `json:"skipped_recent"`    // in the last pass: written after the inventory, checked next pass
+	Deferred         uint64    `json:"deferred"`          // in the last pass: under-replicated beyond the pass's limit, left to the next
 	NodesInventoried int       `json:"nodes_inventoried"` // in the last pass
 }
 
@@ -64,7 +65,7 @@ func (d *Plane) RepairPass(ctx context.Context, m Maintenance) (RepairStats, err
 	}
 	st.Factor = pass.Factor
 	st.BlobsChecked, st.UnderReplicated, st.Unavailable, st.Lost = pass.BlobsChecked, pass.UnderReplicated, pass.Unavailable, pass.Lost
-	st.SkippedRecent, st.NodesInventoried = pass.SkippedRecent, pass.NodesInventoried
+	st.SkippedRecent, st.Deferred, st.NodesInventoried = pass.SkippedRecent, pass.Deferred, pass.NodesInventoried
 	st.CopiesMade += pass.CopiesMade
 	st.CopyErrors += pass.CopyErrors
 	st.BytesCopied += pass.BytesCopied
@@ -133,9 +134,10 @@ func (d *Plane) repairPass(ctx context.Context, m Maintenance, start time.Time) 
 	if err := m.Barrier(ctx); err != nil {
 		return st, fmt.Errorf("read barrier: %w", err)
 	}
+	// The walk only sorts the blobs (it holds a view of the metadata, which must be quick);
+	// the copies are made after it.
+	var jobs []repairJob
 	cutoff := start.Add(-recentMargin).UnixNano()
-	var throttleStart time.Time
-	var throttled int64
 	err := m.Meta.WalkBlobs(ctx, func(ref fsm.BlobRef) error {
 		if ref.ModTime > cutoff {
 			st.SkippedRecent++
@@ -166,50 +168,77 @@ func (d *Plane) repairPass(ctx context.Context, m Maintenance, start time.Time) 
 			return nil
 		}
 		st.UnderReplicated++
-		if len(holders) == 0 {
+		switch {
+		case len(holders) == 0:
 			st.Lost++
 			d.log.Error().Str("blob", ref.ID).Strs("written_to", ref.Nodes).Msg("repair: no copy of a referenced blob is left")
-			return nil
-		}
-		if len(sources) == 0 {
+		case len(sources) == 0:
 			st.Unavailable++
-			return nil
+		case len(jobs) == maxRepairJobs:
+			st.Deferred++
+		default:
+			jobs = append(jobs, repairJob{ref: ref, holders: holders, sources: sources, need: p.factor - len(holders)})
 		}
-		need := p.factor - len(holders)
-		for _, target := range rendezvous(ref.ID, p.alive) {
-			if need == 0 {
+		return nil
+	})
+	if err != nil {
+		return st, err
+	}
+	return st, d.runRepairJobs(ctx, m, p, fresh, jobs, &st)
+}
+
+// maxRepairJobs bounds the blobs one pass copies (and the memory the list takes, about 200
+// bytes each); the rest are counted as deferred and found again by the next pass. A variable
+// for tests.
+var maxRepairJobs = 100_000
+
+// repairJob is a blob a pass found with too few copies, and where they are.
+type repairJob struct {
+	ref     fsm.BlobRef
+	holders []string // nodes whose copies count
+	sources []string // holders that were inventoried (reachable) now
+	need    int      // copies to make
+}
+
+// runRepairJobs makes the missing copies: for each blob, on the alive members that lack it in
+// rendezvous order, one copy at a time and at most m.BytesPerSecond.
+func (d *Plane) runRepairJobs(ctx context.Context, m Maintenance, p placement, fresh map[string]map[string]struct{}, jobs []repairJob, st *RepairStats) error {
+	var throttleStart time.Time
+	var throttled int64
+	for _, j := range jobs {
+		for _, target := range rendezvous(j.ref.ID, p.alive) {
+			if j.need == 0 {
 				break
 			}
 			inv, ok := fresh[target]
-			if !ok || slices.Contains(holders, target) {
+			if !ok || slices.Contains(j.holders, target) {
 				continue
 			}
 			if throttleStart.IsZero() {
 				throttleStart = time.Now()
 			}
-			if err := d.fetchTo(ctx, target, ref, sources); err != nil {
+			if err := d.fetchTo(ctx, target, j.ref, j.sources); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
 				st.CopyErrors++
 				d.m.Counter(MetricRepairCopyErrors, 1)
-				d.log.Warn().Err(err).Str("blob", ref.ID).Str("target", target).Msg("repair: copy failed")
+				d.log.Warn().Err(err).Str("blob", j.ref.ID).Str("target", target).Msg("repair: copy failed")
 				continue
 			}
-			inv[ref.ID] = struct{}{}
-			need--
+			inv[j.ref.ID] = struct{}{}
+			j.need--
 			st.CopiesMade++
-			st.BytesCopied += ref.Size
+			st.BytesCopied += j.ref.Size
 			d.m.Counter(MetricRepairCopies, 1)
-			d.m.Counter(MetricRepairBytes, float64(ref.Size))
-			throttled += int64(ref.Size)
+			d.m.Counter(MetricRepairBytes, float64(j.ref.Size))
+			throttled += int64(j.ref.Size)
 			if err := throttle(ctx, m.BytesPerSecond, throttleStart, throttled); err != nil {
 				return err
 			}
 		}
-		return nil
-	})
-	return st, err
+	}
+	return nil
 }
 
 // throttle sleeps until copying `done` bytes since start keeps within bps.

@@ -199,7 +199,7 @@
 //
 // The data plane learns about blobs from two methods: Options.OnFreed hands it the freed IDs
 // of every applied entry on every replica (so each storage node deletes its own copies), and
-// WalkBlobs walks the part and object key ranges (every tier, paged, parts first) for the set
+// WalkBlobs walks the part and object key ranges (every tier, at one point in time) for the set
 // of live references that repair and garbage collection need; WalkUploads walks the open
 // uploads for their expiry.
 //

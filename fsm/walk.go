@@ -1,6 +1,9 @@
 package fsm
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // BlobRef is one blob that a committed record references, as WalkBlobs reports it.
 type BlobRef struct {
@@ -10,95 +13,85 @@ type BlobRef struct {
 	ModTime int64
 }
 
-// walkPage is how many records one step of a walk reads from one view; the caller's function
-// runs between steps, with no view held. A variable so that tests can make pages tiny.
-var walkPage = 1000
+// blobRanges are the key prefixes of the records that reference blobs, walked in this order.
+// A record kind added later that references blobs must be added here.
+var blobRanges = []byte{prefixPart, prefixObject}
 
 // WalkBlobs calls fn for every blob that an object or a part of an open multipart upload
 // references: the data plane's set of live blobs (repair, garbage collection). It reads the
 // indexes' key ranges directly, through every tier (memory and the snapshot runs beyond the
-// cache, without filling the cache), and reads the local state as it is: a caller that needs
-// every acknowledged write passes a read barrier first.
+// cache, without filling the cache), and it reads the local state as it is: a caller that
+// needs every acknowledged write passes a read barrier first.
 //
-// The walk is paged: each page of records comes from one consistent view and fn runs outside
-// it, so a slow fn (repair copies blobs) pins neither the FSM lock nor old snapshot runs. The
-// walk as a whole is therefore not one point in time, and parts are walked before objects:
-// CompleteMultipartUpload moves part blobs into an object, and visiting the source range
-// before the destination means that a blob referenced from the start of the walk to its end is
-// reported at least once whatever commits meanwhile (a completion in between may report a
-// blob twice). Records never move in the other direction. A record kind added later that
-// references blobs must be walked here, in that order.
+// The walk is one point in time: the state when it started (a view, as a full snapshot's
+// Persist takes), whatever commits while it runs, so a blob is reported exactly once and a
+// record moving between key ranges (CompleteMultipartUpload moves part blobs into an object)
+// cannot hide one. fn runs while the view is held — not the FSM lock, so Apply goes on — and
+// should be quick: the view keeps the records changed meanwhile and the snapshot runs it reads
+// in memory and on disk until the walk ends.
 //
-// fn's error stops the walk and is returned; so is ctx's, checked between pages.
+// fn's error stops the walk and is returned; so does ctx's.
 func (f *FSM) WalkBlobs(ctx context.Context, fn func(BlobRef) error) error {
-	err := f.walkRange(ctx, prefixPart, func(rec any) error {
-		p := rec.(*partRec)
-		return eachBlob(p.Blobs, p.ModTime, fn)
-	})
-	if err != nil {
-		return err
-	}
-	return f.walkRange(ctx, prefixObject, func(rec any) error {
-		o := rec.(*ObjectInfo)
-		return eachBlob(o.Blobs, o.ModTime, fn)
-	})
-}
-
-// WalkUploads calls fn for every open multipart upload, in (bucket, key, upload ID) order,
-// paged like WalkBlobs.
-func (f *FSM) WalkUploads(ctx context.Context, fn func(UploadInfo) error) error {
-	return f.walkRange(ctx, prefixUpload, func(rec any) error { return fn(rec.(*UploadInfo).clone()) })
-}
-
-func eachBlob(bs []Blob, modTime int64, fn func(BlobRef) error) error {
-	for _, b := range cloneBlobs(bs) {
-		if err := fn(BlobRef{Blob: b, ModTime: modTime}); err != nil {
+	v := f.walkView()
+	defer v.close()
+	for _, prefix := range blobRanges {
+		err := walkRange(ctx, v, prefix, func(rec any) error {
+			var bs []Blob
+			var mtime int64
+			switch r := rec.(type) {
+			case *ObjectInfo:
+				bs, mtime = r.Blobs, r.ModTime
+			case *partRec:
+				bs, mtime = r.Blobs, r.ModTime
+			default:
+				return fmt.Errorf("fsm: walk: unexpected %T record", rec)
+			}
+			for _, b := range cloneBlobs(bs) {
+				if err := fn(BlobRef{Blob: b, ModTime: mtime}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// walkRange calls fn for every record whose snapshot key starts with prefix, page by page.
-func (f *FSM) walkRange(ctx context.Context, prefix byte, fn func(rec any) error) error {
-	from, end := string([]byte{prefix}), string([]byte{prefix + 1})
-	for from != "" {
+// WalkUploads calls fn for every open multipart upload, in (bucket, key, upload ID) order, at
+// one point in time like WalkBlobs.
+func (f *FSM) WalkUploads(ctx context.Context, fn func(UploadInfo) error) error {
+	v := f.walkView()
+	defer v.close()
+	return walkRange(ctx, v, prefixUpload, func(rec any) error { return fn(rec.(*UploadInfo).clone()) })
+}
+
+func (f *FSM) walkView() *view {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.readViewLocked()
+}
+
+// walkRange calls fn for every record of v whose snapshot key starts with prefix, in key order.
+func walkRange(ctx context.Context, v *view, prefix byte, fn func(rec any) error) error {
+	it := v.iter(string([]byte{prefix}), string([]byte{prefix + 1}), false, true)
+	defer it.close()
+	for it.next() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		var recs []any
-		var err error
-		recs, from, err = f.walkStep(from, end)
+		rec, err := it.record()
 		if err != nil {
 			return err
 		}
-		for _, rec := range recs {
-			if err := fn(rec); err != nil {
-				return err
-			}
+		if err := fn(rec); err != nil {
+			return err
 		}
+	}
+	if it.err != nil {
+		return it.err
 	}
 	return ctx.Err()
-}
-
-// walkStep reads up to walkPage records of [from, end) from one view. next is the key to
-// resume at, "" when the range is done.
-func (f *FSM) walkStep(from, end string) (recs []any, next string, err error) {
-	f.mu.RLock()
-	v := f.readViewLocked()
-	f.mu.RUnlock()
-	defer v.close()
-	it := v.iter(from, end, false, false)
-	defer it.close()
-	for it.next() {
-		if len(recs) == walkPage {
-			return recs, it.key, nil
-		}
-		rec, err := it.record()
-		if err != nil {
-			return nil, "", err
-		}
-		recs = append(recs, rec)
-	}
-	return recs, "", it.err
 }
