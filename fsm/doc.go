@@ -197,6 +197,12 @@
 // all metadata, so it went: a proposer that made two live records share a blob ID would have
 // it freed with the first of them, and must not.
 //
+// The data plane learns about blobs from two methods: Options.OnFreed hands it the freed IDs
+// of every applied entry on every replica (so each storage node deletes its own copies), and
+// WalkBlobs walks the part and object key ranges (every tier, at one point in time) for the set
+// of live references that repair and garbage collection need; WalkUploads walks the open
+// uploads for their expiry.
+//
 // # Crash model
 //
 // The FSM holds no files: after a crash raft restores the newest snapshot (the FSM points at

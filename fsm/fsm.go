@@ -33,6 +33,12 @@ type Options struct {
 	// (SnapshotWanted); at MaxDirty, while a snapshot is being persisted, Apply waits for it
 	// to finish instead of letting the set grow. 0 means no bound.
 	MaxDirty int
+	// OnFreed, if set, is called after every Apply and ApplyBatch whose events freed blobs,
+	// with their IDs (the Result.FreedBlobs of the entries, in log order; the slice must not
+	// be modified). It runs on raft's apply goroutine after the FSM lock is released, before
+	// the results reach their proposers, for replayed entries after a restart too; it must not
+	// block. The data plane deletes its local copies from it.
+	OnFreed func(blobIDs []string)
 }
 
 // Result is what Apply returns for a LogCommand entry (raft's ApplyFuture.Response()). It is
@@ -52,8 +58,8 @@ type Result struct {
 	// Deleted has one entry per key of a DeleteObjects, in request order.
 	Deleted []DeleteResult
 	// FreedBlobs are the blob IDs this event released: those of the records it replaced or
-	// removed that the records it wrote do not reference (see doc.go, "Blob IDs"). The
-	// garbage collector may delete their bytes. Deterministic order.
+	// removed that the records it wrote do not reference (see doc.go, "Blob IDs").
+	// Deterministic order. Options.OnFreed receives them on every replica.
 	FreedBlobs []string
 }
 
@@ -72,6 +78,7 @@ type DeleteResult struct {
 type FSM struct {
 	metrics  Metrics
 	maxDirty int
+	onFreed  func([]string) // set by New; read-only afterwards
 	// store is set by New or AttachSnapshots before the FSM is used; read-only afterwards.
 	store *snapshot.Store
 	// cache is nil without a store; it locks itself.
@@ -126,6 +133,7 @@ func New(opts Options) *FSM {
 	f := &FSM{
 		metrics:   m,
 		maxDirty:  max(opts.MaxDirty, 0),
+		onFreed:   opts.OnFreed,
 		cacheSize: opts.CacheSize,
 		res:       newResident(),
 		counts:    newCounts(),
@@ -170,6 +178,7 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 	if res == nil {
 		return nil
 	}
+	f.freed(res.FreedBlobs)
 	return res
 }
 
@@ -177,17 +186,27 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 // LogCommand and LogConfiguration entries; the response for a configuration entry is nil.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
+	var freed []string
 	f.throttle()
 	f.mu.Lock()
 	for i, l := range logs {
 		if res := f.applyLocked(l); res != nil {
 			out[i] = res
+			freed = append(freed, res.FreedBlobs...)
 		}
 	}
 	f.afterApplyLocked()
 	f.mu.Unlock()
 	f.reportState()
+	f.freed(freed)
 	return out
+}
+
+// freed hands the blob IDs applied events freed to Options.OnFreed.
+func (f *FSM) freed(ids []string) {
+	if len(ids) > 0 && f.onFreed != nil {
+		f.onFreed(ids)
+	}
 }
 
 func (f *FSM) applyLocked(l *raft.Log) *Result {
