@@ -32,6 +32,9 @@ func sampleEvents() []Event {
 		&RegisterNode{Node: NodeInfo{ID: "node-1", Role: "hybrid", Addresses: []Pair{{"raft", "127.0.0.1:9003"}, {"s3", "127.0.0.1:9000"}}}},
 		&RetireNode{ID: "node-1"},
 		&SetSetting{Key: "gc.delay", Value: "1h"},
+		&SetBucketVersioning{Bucket: "photos", Status: VersioningEnabled},
+		&PutObjectTagging{Bucket: "photos", Key: "a/b.txt", VersionID: NewVersionID(5, 6), Tags: []Pair{{"k", "v"}, {"k2", ""}}},
+		&PutBucketTagging{Bucket: "photos", Tags: []Pair{{"team", "x"}}},
 	}
 }
 

@@ -16,7 +16,7 @@ func sampleResults() []*Result {
 		{Bucket: &BucketInfo{Name: "b", Owner: "root", Created: 7}},
 		{Object: &ObjectInfo{Bucket: "b", Key: "k", Size: 3, ETag: "x", Meta: meta,
 			Checksums: []Pair{{"CRC32C", "yZRlqg=="}}, Blobs: []Blob{{ID: "id", Size: 3, Nodes: []string{"n1", "n2"}}},
-			ModTime: -5, VersionID: "v1", PartsCount: 2}, FreedBlobs: []string{"old", "older"}},
+			ModTime: -5, VersionID: NullVersionID, PartsCount: 2}, FreedBlobs: []string{"old", "older"}},
 		{Upload: &UploadInfo{Bucket: "b", Key: "k", UploadID: "u", Initiated: 9, Meta: meta}},
 		{Part: &PartInfo{PartNumber: 10000, Size: 5 << 20, ETag: "e", Blobs: []Blob{{ID: "p", Size: 5 << 20}}, ModTime: 1}},
 		{Deleted: []DeleteResult{{Key: "a"}, {Key: "b", Err: &Error{Code: "NoSuchKey"}}}},

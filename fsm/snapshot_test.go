@@ -317,8 +317,9 @@ func TestSnapshotRestoreProperty(t *testing.T) {
 		for i := 0; i < steps; i++ {
 			if rapid.IntRange(0, 9).Draw(rt, "snap?") > 0 {
 				before := stateMap(rt, a.f)
-				res := a.apply(eventGen(rt, ""))
-				checkFreed(rt, before, stateMap(rt, a.f), res)
+				ev := eventGen(rt, "")
+				res := a.apply(ev)
+				checkFreedEvent(rt, before, stateMap(rt, a.f), ev, res)
 				checkInvariants(rt, a.f)
 				continue
 			}
