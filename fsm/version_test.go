@@ -351,7 +351,7 @@ func TestConditionalWrites(t *testing.T) {
 			{"none-match, no key", setup, put("other", "", "*"), ""},
 			{"none-match, key exists", setup, put("k", "", "*"), CodePreconditionFailed},
 			{"none-match, current is a marker", marker, put("k", "", "*"), ""},
-			{"none-match, not *", setup, put("k", "", `"` + cur + `"`), CodeInvalidArgument},
+			{"none-match, not *", setup, put("k", "", `"`+cur+`"`), CodeInvalidArgument},
 			{"match", setup, put("k", `"`+cur+`"`, ""), ""},
 			{"match in a list", setup, put("k", `"abc", `+strings.ToUpper(cur), ""), ""},
 			{"match any", setup, put("k", "*", ""), ""},
