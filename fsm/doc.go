@@ -110,12 +110,12 @@
 //
 // Bodies, version 2: the version 1 body followed by
 //
-//	 3 PutObject               meta2, pairs tags, string if-match, string if-none-match
-//	 4 DeleteObject            string version id, string marker version id, i64 mtime
-//	 5 DeleteObjects           list (≤ 1000, 0 or as many as keys) of string version id,
-//	                           string marker version id, i64 mtime
-//	 6 CreateMultipartUpload   meta2, pairs tags
-//	 8 CompleteMultipartUpload string if-match, string if-none-match
+//	3 PutObject               meta2, pairs tags, string if-match, string if-none-match
+//	4 DeleteObject            string version id, string marker version id, i64 mtime
+//	5 DeleteObjects           list (≤ 1000, 0 or as many as keys) of string version id,
+//	                          string marker version id, i64 mtime
+//	6 CreateMultipartUpload   meta2, pairs tags
+//	8 CompleteMultipartUpload string if-match, string if-none-match
 //
 // Version rules: every type carries its own version byte. A change to a body adds a new
 // version (or a new type); decoders keep reading every version they ever wrote and reject

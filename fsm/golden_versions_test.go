@@ -1,10 +1,7 @@
 package fsm
 
 import (
-	"bytes"
 	"flag"
-	"io"
-	"os"
 	"path/filepath"
 	"testing"
 )
@@ -42,27 +39,7 @@ func goldenVersionsState(t *testing.T) *applier {
 // the first ones: the committed stream restores to the state the history builds, and today's
 // encoder writes the same bytes.
 func TestGoldenSnapshotVersions(t *testing.T) {
-	path := filepath.Join("testdata", "golden-full-versions.snap")
-	a := goldenVersionsState(t)
-	got := persist(t, a.f, "golden", false).Bytes()
-	if *updateGoldenVersions {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -run TestGoldenSnapshotVersions -update-versions)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatal("snapshot encoding changed: bump the record's version and keep reading the old one")
-	}
-	g := New(Options{})
-	if err := g.Restore(io.NopCloser(bytes.NewReader(want))); err != nil {
-		t.Fatal(err)
-	}
-	checkSameState(t, g, a.f)
-	checkInvariants(t, g)
+	g := checkGolden(t, filepath.Join("testdata", "golden-full-versions.snap"), goldenVersionsState(t), *updateGoldenVersions, "-update-versions")
 	for _, kind := range []byte{prefixVersion, prefixBucketTags} {
 		if countKind(t, g, kind) == 0 {
 			t.Fatalf("the golden state has no record of kind %#x", kind)

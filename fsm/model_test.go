@@ -222,13 +222,7 @@ func (m *modelRun) delMany() {
 	res := m.apply(&DeleteObjects{Bucket: bucket, Keys: keys, VersionIDs: vids, MarkerVersionID: mvid, ModTime: m.clock})
 	var freed []string
 	for i, k := range keys {
-		var fr []string
-		var ok bool
-		if vids[i] != "" {
-			_, fr, ok = m.model.deleteVersion(bucket, k, vids[i])
-		} else {
-			_, fr, ok = m.model.deleteCurrent(bucket, k, cand, mver{})
-		}
+		_, fr, ok := m.model.deleteEntry(bucket, k, vids[i], cand)
 		if ok != (res.Deleted[i].Err == nil) {
 			m.t.Fatalf("delete objects %q version %q: %+v, model has it %v", k, vids[i], res.Deleted[i], ok)
 		}

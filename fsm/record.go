@@ -217,11 +217,16 @@ func openRecord(v []byte) *decoder {
 // openRecordUpTo opens a record of a kind whose versions are 1..newest.
 func openRecordUpTo(v []byte, newest uint8) (*decoder, uint8) {
 	d := &decoder{b: v}
-	ver := d.u8("record version")
+	return d, readRecordVersion(d, "record", newest)
+}
+
+// readRecordVersion reads the version byte of a record of a kind whose versions are 1..newest.
+func readRecordVersion(d *decoder, what string, newest uint8) uint8 {
+	ver := d.u8(what + " version")
 	if d.err == nil && (ver < recordVersion || ver > newest) {
-		d.err = fmt.Errorf("%w: record version %d", ErrUnknownVersion, ver)
+		d.err = fmt.Errorf("%w: %s version %d", ErrUnknownVersion, what, ver)
 	}
-	return d, ver
+	return ver
 }
 
 // startRecordExt starts a record of a kind with an extended version: version 2 if ext.
@@ -401,11 +406,17 @@ func decodeBucketExt(d *decoder, b *BucketInfo) {
 
 func decodeBucket(v []byte) (*BucketInfo, error) {
 	d, ver := openRecordUpTo(v, recordVersionExt)
+	b := readBucket(d, ver)
+	return b, d.finish()
+}
+
+// readBucket reads the body of a bucket record of version ver.
+func readBucket(d *decoder, ver uint8) *BucketInfo {
 	b := decodeBucketBody(d)
 	if ver == recordVersionExt {
 		decodeBucketExt(d, b)
 	}
-	return b, d.finish()
+	return b
 }
 
 func decodeBucketBody(d *decoder) *BucketInfo {
@@ -517,11 +528,17 @@ func objectExt(e *encoder, r *objectRec) {
 
 func decodeObjectRec(v []byte, noncurrent bool) (*objectRec, error) {
 	d, ver := openRecordUpTo(v, recordVersionExt)
+	r := readObjectRec(d, ver, noncurrent)
+	return r, d.finish()
+}
+
+// readObjectRec reads the body of an object record of version ver.
+func readObjectRec(d *decoder, ver uint8, noncurrent bool) *objectRec {
 	r := &objectRec{ObjectInfo: *decodeObjectBody(d), noncurrent: noncurrent}
 	if ver == recordVersionExt {
 		decodeObjectExt(d, r)
 	}
-	return r, d.finish()
+	return r
 }
 
 func decodeObjectBody(d *decoder) *ObjectInfo {
@@ -591,11 +608,17 @@ func uploadBody(e *encoder, u *UploadInfo) {
 
 func decodeUpload(v []byte) (*UploadInfo, error) {
 	d, ver := openRecordUpTo(v, recordVersionExt)
+	u := readUpload(d, ver)
+	return u, d.finish()
+}
+
+// readUpload reads the body of an upload record of version ver.
+func readUpload(d *decoder, ver uint8) *UploadInfo {
 	u := decodeUploadBody(d)
 	if ver == recordVersionExt {
 		decodeUploadExt(d, u)
 	}
-	return u, d.finish()
+	return u
 }
 
 func decodeUploadBody(d *decoder) *UploadInfo {

@@ -209,52 +209,32 @@ func decodeErrExt(d *decoder, err *Error) {
 	err.LastModified = d.i64("error last modified")
 }
 
-// decodeEmbedded decodes a record embedded in a version 2 result: its version byte and body,
-// the body's length unknown, so it is read from the shared decoder.
-func decodeEmbedded(d *decoder, what string, body func(d *decoder, ver uint8)) {
-	ver := d.u8(what + " record version")
-	if d.err == nil && ver != recordVersion && ver != recordVersionExt {
-		d.err = fmt.Errorf("%w: %s record version %d", ErrUnknownVersion, what, ver)
-		return
+// readResultBits reads the presence bits of a result.
+func readResultBits(d *decoder) uint8 {
+	bits := d.u8("result fields")
+	if bits&^(resHasErr|resHasBucket|resHasObject|resHasUpload|resHasPart) != 0 {
+		d.fail("unknown result fields %#x", bits)
 	}
-	body(d, ver)
+	return bits
 }
 
 func decodeResultV2(b []byte) (*Result, error) {
 	d := &decoder{b: b}
 	r := &Result{}
-	bits := d.u8("result fields")
-	if bits&^(resHasErr|resHasBucket|resHasObject|resHasUpload|resHasPart) != 0 {
-		d.fail("unknown result fields %#x", bits)
-	}
+	bits := readResultBits(d)
 	if bits&resHasErr != 0 {
 		r.Err = decodeErr(d)
 		decodeErrExt(d, r.Err)
 	}
+	// Embedded records: their version byte, then their body.
 	if bits&resHasBucket != 0 {
-		decodeEmbedded(d, "bucket", func(d *decoder, ver uint8) {
-			r.Bucket = decodeBucketBody(d)
-			if ver == recordVersionExt {
-				decodeBucketExt(d, r.Bucket)
-			}
-		})
+		r.Bucket = readBucket(d, readRecordVersion(d, "bucket record", recordVersionExt))
 	}
 	if bits&resHasObject != 0 {
-		decodeEmbedded(d, "object", func(d *decoder, ver uint8) {
-			o := &objectRec{ObjectInfo: *decodeObjectBody(d)}
-			if ver == recordVersionExt {
-				decodeObjectExt(d, o)
-			}
-			r.Object = &o.ObjectInfo
-		})
+		r.Object = &readObjectRec(d, readRecordVersion(d, "object record", recordVersionExt), false).ObjectInfo
 	}
 	if bits&resHasUpload != 0 {
-		decodeEmbedded(d, "upload", func(d *decoder, ver uint8) {
-			r.Upload = decodeUploadBody(d)
-			if ver == recordVersionExt {
-				decodeUploadExt(d, r.Upload)
-			}
-		})
+		r.Upload = readUpload(d, readRecordVersion(d, "upload record", recordVersionExt))
 	}
 	if bits&resHasPart != 0 {
 		p := decodePartInfoBody(d)
@@ -312,10 +292,7 @@ func (ResultCodec) DecodeResult(b []byte) (any, error) {
 	}
 	d := &decoder{b: b[1:]}
 	r := &Result{}
-	bits := d.u8("result fields")
-	if bits&^(resHasErr|resHasBucket|resHasObject|resHasUpload|resHasPart) != 0 {
-		d.fail("unknown result fields %#x", bits)
-	}
+	bits := readResultBits(d)
 	if bits&resHasErr != 0 {
 		r.Err = decodeErr(d)
 	}

@@ -80,16 +80,7 @@ func TestResultCodecDamage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for n := 1; n < len(b); n++ {
-			if _, err := c.DecodeResult(b[:n]); !errors.Is(err, ErrTruncated) {
-				t.Fatalf("%+v cut to %d of %d bytes: err %v, want ErrTruncated", r, n, len(b), err)
-			}
-		}
-		for i := 1; i < len(b); i++ {
-			d := append([]byte(nil), b...)
-			d[i] ^= 0xff
-			_, _ = c.DecodeResult(d)
-		}
+		checkResultDamage(t, b)
 	}
 	if _, err := c.DecodeResult([]byte{resultMagic, 0x80, 0, 0}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("unknown field bit: %v", err)
@@ -125,20 +116,28 @@ func TestResultCodecVersion2(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(got, r) {
 			t.Fatalf("round trip: %+v %v, want %+v", got, err, r)
 		}
-		for n := 1; n < len(b); n++ {
-			if _, err := c.DecodeResult(b[:n]); !errors.Is(err, ErrTruncated) {
-				t.Fatalf("%+v cut to %d of %d bytes: %v", r, n, len(b), err)
-			}
-		}
-		for i := 1; i < len(b); i++ {
-			d := append([]byte(nil), b...)
-			d[i] ^= 0xff
-			_, _ = c.DecodeResult(d)
-		}
+		checkResultDamage(t, b)
 	}
 	for _, r := range sampleResults() {
 		if b, _ := c.EncodeResult(r); len(b) > 0 && b[0] != resultMagic {
 			t.Fatalf("%+v needs no version 2 but got magic %#x", r, b[0])
 		}
+	}
+}
+
+// checkResultDamage: every truncation of the encoded result b is ErrTruncated, and every flipped
+// byte decodes to an error or some result, never a panic.
+func checkResultDamage(t *testing.T, b []byte) {
+	t.Helper()
+	var c ResultCodec
+	for n := 1; n < len(b); n++ {
+		if _, err := c.DecodeResult(b[:n]); !errors.Is(err, ErrTruncated) {
+			t.Fatalf("% x cut to %d of %d bytes: err %v, want ErrTruncated", b, n, len(b), err)
+		}
+	}
+	for i := 1; i < len(b); i++ {
+		d := append([]byte(nil), b...)
+		d[i] ^= 0xff
+		_, _ = c.DecodeResult(d)
 	}
 }

@@ -179,14 +179,7 @@ func (r *versionRun) delMany(bucket string, keys, vids []string) {
 	var freed []string
 	for i, k := range keys {
 		d := res.Deleted[i]
-		var want mver
-		var fr []string
-		var ok bool
-		if vids[i] != "" {
-			want, fr, ok = r.m.deleteVersion(bucket, k, vids[i])
-		} else {
-			want, fr, ok = r.m.deleteCurrent(bucket, k, cand, mver{})
-		}
+		want, fr, ok := r.m.deleteEntry(bucket, k, vids[i], cand)
 		wantMarker := ok && want.marker
 		if ok != (d.Err == nil) || d.VersionID != vids[i] || d.DeleteMarker != wantMarker ||
 			wantMarker && d.DeleteMarkerVersionID != want.vid {

@@ -106,6 +106,15 @@ func (m *vmodel) deleteVersion(bucket, key, vid string) (mver, []string, bool) {
 	return v, freed, true
 }
 
+// deleteEntry is one entry of a DeleteObjects: of version vid, or of the current version
+// (making a marker at cand) when vid is "".
+func (m *vmodel) deleteEntry(bucket, key, vid string, cand vorder) (mver, []string, bool) {
+	if vid != "" {
+		return m.deleteVersion(bucket, key, vid)
+	}
+	return m.deleteCurrent(bucket, key, cand, mver{})
+}
+
 func (m *vmodel) current(bucket, key string) (mver, bool) {
 	vs := m.keys[bucket][key]
 	if len(vs) == 0 {
