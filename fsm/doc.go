@@ -299,7 +299,10 @@
 // version are freed when it is removed — DeleteObject by version ID, a suspended write or
 // delete replacing the null version, an unversioned overwrite or delete. A rejected PutObject
 // or PutPart lists its own blobs (written for it, referenced by nothing); a rejected
-// completion frees nothing (the upload and its parts stay).
+// completion frees nothing (the upload and its parts stay). This relies on the same contract:
+// an event proposed again after an unknown outcome (one that may have committed) would, if
+// rejected the second time — say by its own If-None-Match — free blobs the first one
+// references; proposers retry only proposals that were certainly not applied.
 //
 // # Crash model
 //
