@@ -139,12 +139,12 @@ func (r *objectRec) asNoncurrent() *objectRec {
 	return &n
 }
 
-// nullOrder returns the order of the key's null version as the head h knows it.
-func (h *objectRec) nullOrder() (vorder, bool) {
-	if h.isNull() {
-		return h.order, true
+// nullOrder returns the order of the key's null version as the head r knows it.
+func (r *objectRec) nullOrder() (vorder, bool) {
+	if r.isNull() {
+		return r.order, true
 	}
-	return h.nullAt, h.hasNull
+	return r.nullAt, r.hasNull
 }
 
 // info returns a copy of the public part for a caller.
