@@ -19,6 +19,9 @@ const (
 	TypeRegisterNode            EventType = 10
 	TypeRetireNode              EventType = 11
 	TypeSetSetting              EventType = 12
+	TypeSetBucketVersioning     EventType = 13
+	TypePutObjectTagging        EventType = 14
+	TypePutBucketTagging        EventType = 15
 )
 
 var typeNames = map[EventType]string{
@@ -27,6 +30,8 @@ var typeNames = map[EventType]string{
 	TypeCreateMultipartUpload: "CreateMultipartUpload", TypePutPart: "PutPart",
 	TypeCompleteMultipartUpload: "CompleteMultipartUpload", TypeAbortMultipartUpload: "AbortMultipartUpload",
 	TypeRegisterNode: "RegisterNode", TypeRetireNode: "RetireNode", TypeSetSetting: "SetSetting",
+	TypeSetBucketVersioning: "SetBucketVersioning", TypePutObjectTagging: "PutObjectTagging",
+	TypePutBucketTagging: "PutBucketTagging",
 }
 
 func (t EventType) String() string {
@@ -36,9 +41,23 @@ func (t EventType) String() string {
 	return fmt.Sprintf("EventType(%d)", uint8(t))
 }
 
-// eventVersion is the body version every event type is written with today. Each type has its
-// own version byte so that one event can change its body without touching the others.
-const eventVersion = 1
+// eventVersion is the body version every event type was first written with. Each type has
+// its own version byte so that one event can change its body without touching the others.
+// Types that grew fields have a version 2 (eventVersionExt): the version 1 body followed by
+// the new fields. Encode writes version 1 whenever the event's new fields are all empty, so
+// an event that version 1 can hold has one encoding (the one it always had); a version 2
+// encoding whose new fields are all empty is therefore not canonical, and Decode rejects it.
+const (
+	eventVersion    = 1
+	eventVersionExt = 2
+)
+
+// extended is implemented by the event types that have a version 2 body.
+type extended interface {
+	hasExt() bool // some field that only version 2 carries is set
+	encodeExt(e *encoder)
+	decodeExt(d *decoder)
+}
 
 // Event is one state change proposed through raft. The set is closed: only the types of this
 // package implement it. Everything Apply needs (timestamps, IDs) is in the event.
@@ -63,8 +82,17 @@ type DeleteBucket struct {
 	Name string
 }
 
-// PutObject creates or replaces an object. The blobs of a replaced object that nothing else
-// references are listed in Result.FreedBlobs.
+// PutObject writes a new version of an object as the bucket's versioning state says (see
+// doc.go, "Versions"): unversioned and suspended buckets replace the null version, enabled
+// buckets add a version. The blobs of a version it removes are listed in Result.FreedBlobs;
+// a rejected PutObject lists its own blobs there (nothing references them).
+//
+// Conditions (checked against the key's current version when the event is applied, so that
+// of racing conditional writers exactly one can win): IfNoneMatch "*" rejects with
+// PreconditionFailed when the key has a current version that is not a delete marker; IfMatch
+// (an ETag, a comma-separated list of ETags, quotes ignored, or "*") rejects with
+// PreconditionFailed when the current version's ETag is not listed, and with NoSuchKey when
+// the key has no current version or it is a delete marker.
 type PutObject struct {
 	Bucket    string
 	Key       string
@@ -74,30 +102,61 @@ type PutObject struct {
 	Checksums []Pair // algorithm → value, sorted
 	Blobs     []Blob
 	ModTime   int64 // Unix nanoseconds
+	// VersionID is the proposer's candidate ID for the new version (NewVersionID): required
+	// when the bucket's versioning is Enabled, where the version gets it (raised if not newer
+	// than the current version); in a suspended bucket it only orders the null version; an
+	// unversioned bucket ignores it.
 	VersionID string
+	// Version 2 fields (and Meta.ContentLanguage, Meta.Expires):
+	Tags        []Pair // sorted, unique; at most MaxObjectTags (InvalidTag)
+	IfMatch     string
+	IfNoneMatch string // "" or "*"
 }
 
-// DeleteObject deletes one object: NoSuchBucket, NoSuchKey when it does not exist (S3
-// answers 204 to that; the HTTP layer maps it).
+// DeleteObject deletes one object (VersionID empty) or one version of it.
+//
+// Without VersionID: an unversioned bucket removes the object (NoSuchKey when there is
+// none: S3 answers 204 to that, the HTTP layer maps it); an enabled bucket adds a delete
+// marker with the version ID MarkerVersionID (a candidate, as PutObject.VersionID; required)
+// as the new current version; a suspended bucket makes a null delete marker the current
+// version, removing the null version. Result.Object is the removed object or the marker made.
+//
+// With VersionID ("null" names the null version): that version is removed for good, delete
+// marker or not (NoSuchVersion when the key has no such version; InvalidArgument for an ID
+// that cannot name one). When it was the current version, the newest remaining one becomes
+// current. Result.Object is the removed version.
 type DeleteObject struct {
 	Bucket string
 	Key    string
+	// Version 2 fields:
+	VersionID       string
+	MarkerVersionID string
+	ModTime         int64 // the delete marker's LastModified (Unix ns)
 }
 
-// DeleteObjects deletes up to 1000 keys of one bucket. Only a missing bucket rejects the
-// whole event; each key has its own outcome in Result.Deleted.
+// DeleteObjects deletes up to 1000 keys of one bucket, each as DeleteObject does. Only a
+// missing bucket rejects the whole event; each key has its own outcome in Result.Deleted.
 type DeleteObjects struct {
 	Bucket string
 	Keys   []string
+	// Version 2 fields. VersionIDs is empty or as long as Keys: VersionIDs[i] is the version
+	// of Keys[i] to remove ("" for none). The markers made for keys without a version get
+	// the candidate ID MarkerVersionID (raised per key as needed) and ModTime.
+	VersionIDs      []string
+	MarkerVersionID string
+	ModTime         int64
 }
 
-// CreateMultipartUpload opens an upload; Meta applies to the object made on completion.
+// CreateMultipartUpload opens an upload; Meta and Tags apply to the object made on
+// completion.
 type CreateMultipartUpload struct {
 	Bucket    string
 	Key       string
 	UploadID  string // chosen by the proposer, unique
 	Initiated int64  // Unix nanoseconds
 	Meta      ObjectMeta
+	// Version 2 fields (and Meta.ContentLanguage, Meta.Expires):
+	Tags []Pair // sorted, unique; at most MaxObjectTags (InvalidTag)
 }
 
 // PutPart records an uploaded part; a part number uploaded again replaces the earlier part.
@@ -119,10 +178,12 @@ type CompletedPart struct {
 	ETag       string // as the client sent it; surrounding quotes are ignored
 }
 
-// CompleteMultipartUpload makes the object from the listed parts and closes the upload.
+// CompleteMultipartUpload makes the object from the listed parts and closes the upload; the
+// object is a new version as PutObject's is, with the upload's Meta and Tags.
 // Rejections: NoSuchUpload; InvalidPart (a part not uploaded, or its ETag differs);
 // InvalidPartOrder (part numbers not strictly ascending); EntityTooSmall (a part other than
-// the last is below the minimum); BadDigest (ETag set and not the computed one).
+// the last is below the minimum); BadDigest (ETag set and not the computed one); the
+// conditions as PutObject's (a rejected completion leaves the upload open, its parts kept).
 type CompleteMultipartUpload struct {
 	Bucket   string
 	Key      string
@@ -134,7 +195,10 @@ type CompleteMultipartUpload struct {
 	// ETag, if set, must equal the computed hex(md5(concat(md5 of parts)))-N.
 	ETag      string
 	ModTime   int64
-	VersionID string
+	VersionID string // candidate, as PutObject.VersionID
+	// Version 2 fields:
+	IfMatch     string
+	IfNoneMatch string
 }
 
 // DefaultMinPartSize is S3's minimum size of every part but the last: 5 MiB.
@@ -163,6 +227,33 @@ type SetSetting struct {
 	Value string
 }
 
+// SetBucketVersioning sets a bucket's versioning state: Status is VersioningEnabled or
+// VersioningSuspended (InvalidArgument otherwise: a bucket never returns to unversioned).
+// NoSuchBucket when the bucket does not exist. Result.Bucket is the bucket after the change.
+type SetBucketVersioning struct {
+	Bucket string
+	Status string
+}
+
+// PutObjectTagging replaces the tags of one version of an object: the current version when
+// VersionID is empty. Empty Tags removes them all (DeleteObjectTagging). Rejections:
+// NoSuchBucket; NoSuchKey (no current version, or it is a delete marker); NoSuchVersion;
+// MethodNotAllowed (the version is a delete marker); InvalidTag. Result.Object is the version
+// with its new tags.
+type PutObjectTagging struct {
+	Bucket    string
+	Key       string
+	VersionID string
+	Tags      []Pair // sorted, unique
+}
+
+// PutBucketTagging replaces a bucket's tags; empty Tags removes them (DeleteBucketTagging).
+// Rejections: NoSuchBucket; InvalidTag (at most MaxBucketTags).
+type PutBucketTagging struct {
+	Bucket string
+	Tags   []Pair // sorted, unique
+}
+
 func (*CreateBucket) Type() EventType            { return TypeCreateBucket }
 func (*DeleteBucket) Type() EventType            { return TypeDeleteBucket }
 func (*PutObject) Type() EventType               { return TypePutObject }
@@ -175,6 +266,9 @@ func (*AbortMultipartUpload) Type() EventType    { return TypeAbortMultipartUplo
 func (*RegisterNode) Type() EventType            { return TypeRegisterNode }
 func (*RetireNode) Type() EventType              { return TypeRetireNode }
 func (*SetSetting) Type() EventType              { return TypeSetSetting }
+func (*SetBucketVersioning) Type() EventType     { return TypeSetBucketVersioning }
+func (*PutObjectTagging) Type() EventType        { return TypePutObjectTagging }
+func (*PutBucketTagging) Type() EventType        { return TypePutBucketTagging }
 
 // newEvent returns an empty event of type t, or nil.
 func newEvent(t EventType) Event {
@@ -203,6 +297,12 @@ func newEvent(t EventType) Event {
 		return &RetireNode{}
 	case TypeSetSetting:
 		return &SetSetting{}
+	case TypeSetBucketVersioning:
+		return &SetBucketVersioning{}
+	case TypePutObjectTagging:
+		return &PutObjectTagging{}
+	case TypePutBucketTagging:
+		return &PutBucketTagging{}
 	}
 	return nil
 }
@@ -226,8 +326,17 @@ func AppendEncode(dst []byte, ev Event) ([]byte, error) {
 	}
 	e := encoder{b: dst}
 	e.u8(uint8(ev.Type()))
-	e.u8(eventVersion)
+	x, ok := ev.(extended)
+	ext := ok && x.hasExt()
+	if ext {
+		e.u8(eventVersionExt)
+	} else {
+		e.u8(eventVersion)
+	}
 	ev.encodeBody(&e)
+	if ext {
+		x.encodeExt(&e)
+	}
 	if e.err != nil {
 		return nil, fmt.Errorf("%s: %w", ev.Type(), e.err)
 	}
@@ -248,10 +357,17 @@ func Decode(b []byte) (Event, error) {
 	if ev == nil {
 		return nil, fmt.Errorf("%w: %d", ErrUnknownType, uint8(t))
 	}
-	if v != eventVersion {
+	x, hasV2 := ev.(extended)
+	if v != eventVersion && (v != eventVersionExt || !hasV2) {
 		return nil, fmt.Errorf("%w: %s version %d", ErrUnknownVersion, t, v)
 	}
 	ev.decodeBody(&d)
+	if v == eventVersionExt {
+		x.decodeExt(&d)
+		if d.err == nil && !x.hasExt() {
+			d.fail("version %d encoding of an event version %d holds", eventVersionExt, eventVersion)
+		}
+	}
 	if err := d.finish(); err != nil {
 		return nil, fmt.Errorf("%s: %w", t, err)
 	}

@@ -46,10 +46,12 @@ type Options struct {
 type Result struct {
 	// Err is the rejection; nil means the event was applied. A rejected event changed nothing.
 	Err *Error
-	// Bucket is the bucket created or deleted.
+	// Bucket is the bucket created, deleted, or whose versioning or tags changed.
 	Bucket *BucketInfo
-	// Object is the object written (PutObject, CompleteMultipartUpload) or removed
-	// (DeleteObject).
+	// Object is the version written (PutObject, CompleteMultipartUpload, PutObjectTagging),
+	// removed (DeleteObject of an unversioned object or of a version) or the delete marker
+	// made (DeleteObject in a versioned bucket). Its VersionID and DeleteMarker are the
+	// x-amz-version-id and x-amz-delete-marker of the response.
 	Object *ObjectInfo
 	// Upload is the upload created, completed or aborted.
 	Upload *UploadInfo
@@ -63,10 +65,17 @@ type Result struct {
 	FreedBlobs []string
 }
 
-// DeleteResult is the outcome for one key of a DeleteObjects.
+// DeleteResult is the outcome for one key of a DeleteObjects, with S3's DeletedObject fields.
 type DeleteResult struct {
-	Key string
-	Err *Error // nil: deleted; NoSuchKey, KeyTooLongError otherwise
+	Key       string
+	VersionID string // the version asked for, "" if none
+	// DeleteMarker: a delete marker was made (no VersionID), or the version removed was one.
+	// DeleteMarkerVersionID is that marker's version ID.
+	DeleteMarker          bool
+	DeleteMarkerVersionID string
+	// Err is nil when deleted; else NoSuchKey (unversioned, no such key), NoSuchVersion,
+	// KeyTooLongError or InvalidArgument.
+	Err *Error
 }
 
 // FSM is the metadata state machine: a fold of committed events into the tiers of tier.go.
@@ -363,8 +372,9 @@ func (f *FSM) bucketCheck(bucket string) func() error {
 	}
 }
 
-// Object returns one object; NoSuchBucket or NoSuchKey (as *Error) if absent. Other errors
-// are failures to read the snapshot runs.
+// Object returns the current version of an object; NoSuchBucket or NoSuchKey (as *Error) if
+// absent — NoSuchKey with DeleteMarker set when the current version is a delete marker.
+// Other errors are failures to read the snapshot runs.
 func (f *FSM) Object(bucket, key string) (ObjectInfo, error) {
 	rec, ok, fresh, err := f.readGet(objectKey(bucket, key), f.bucketCheck(bucket))
 	if err != nil {
@@ -373,10 +383,11 @@ func (f *FSM) Object(bucket, key string) (ObjectInfo, error) {
 	if !ok {
 		return ObjectInfo{}, newErr(CodeNoSuchKey, "key %q does not exist", key)
 	}
-	if fresh {
-		return *rec.(*ObjectInfo), nil
+	r := rec.(*objectRec)
+	if r.DeleteMarker {
+		return ObjectInfo{}, markerErr(CodeNoSuchKey, &r.ObjectInfo)
 	}
-	return rec.(*ObjectInfo).clone(), nil
+	return r.info(fresh), nil
 }
 
 // Upload returns one open upload; NoSuchBucket or NoSuchUpload if absent.

@@ -17,14 +17,22 @@ const (
 	prefixPart    byte = 0x05
 	prefixNode    byte = 0x06
 	prefixSetting byte = 0x07
+	// prefixVersion: noncurrent object versions, (bucket, key, inverted order).
+	prefixVersion byte = 0x08
+	// prefixBucketTags: a bucket's tag set, (bucket).
+	prefixBucketTags byte = 0x09
 )
 
 // recordVersion is the version byte that starts every snapshot value except the meta
 // record, which is at metaVersion (2: the applied index and the counts; 1: the applied index
-// only, still read).
+// only, still read). Object, upload and bucket records also have a version 2
+// (recordVersionExt): the version 1 body followed by extension fields. A record is written at
+// version 1 whenever version 1 can hold it, so the records of unversioned buckets keep their
+// first encoding byte for byte.
 const (
-	recordVersion = 1
-	metaVersion   = 2
+	recordVersion    = 1
+	recordVersionExt = 2
+	metaVersion      = 2
 )
 
 func appendComponent(b []byte, s string) []byte { return append(appendEscaped(b, s), 0, 1) }
@@ -112,6 +120,7 @@ var metaKey = string([]byte{prefixMeta})
 func bucketKey(name string) string        { return keyOf(prefixBucket, name) }
 func objectKey(bucket, key string) string { return keyOf(prefixObject, bucket, key) }
 func nodeKey(id string) string            { return keyOf(prefixNode, id) }
+func bucketTagsKey(bucket string) string  { return keyOf(prefixBucketTags, bucket) }
 func settingKey(k string) string          { return keyOf(prefixSetting, k) }
 func uploadKey(bucket, key, id string) string {
 	return keyOf(prefixUpload, bucket, key, id)
@@ -138,9 +147,9 @@ func parseKey(k []byte) (parsedKey, error) {
 	switch pk.prefix {
 	case prefixMeta:
 		n = 0
-	case prefixBucket, prefixNode, prefixSetting:
+	case prefixBucket, prefixNode, prefixSetting, prefixBucketTags:
 		n = 1
-	case prefixObject:
+	case prefixObject, prefixVersion:
 		n = 2
 	case prefixUpload, prefixPart:
 		n = 3
@@ -172,12 +181,18 @@ func parseKey(k []byte) (parsedKey, error) {
 		}
 		pk.parts = append(pk.parts, string(s))
 	}
-	if pk.prefix == prefixPart {
+	switch pk.prefix {
+	case prefixPart:
 		if len(rest) != 4 {
 			return parsedKey{}, fmt.Errorf("%w: bad part number in snapshot key", ErrCorrupt)
 		}
 		pk.part = binary.BigEndian.Uint32(rest)
 		rest = rest[4:]
+	case prefixVersion:
+		if len(rest) != 16 {
+			return parsedKey{}, fmt.Errorf("%w: bad version order in snapshot key", ErrCorrupt)
+		}
+		rest = rest[16:]
 	}
 	if len(rest) != 0 {
 		return parsedKey{}, fmt.Errorf("%w: trailing bytes in snapshot key", ErrCorrupt)
@@ -195,11 +210,32 @@ func startRecord() *encoder {
 }
 
 func openRecord(v []byte) *decoder {
-	d := &decoder{b: v}
-	if ver := d.u8("record version"); d.err == nil && ver != recordVersion {
-		d.err = fmt.Errorf("%w: record version %d", ErrUnknownVersion, ver)
-	}
+	d, _ := openRecordUpTo(v, recordVersion)
 	return d
+}
+
+// openRecordUpTo opens a record of a kind whose versions are 1..newest.
+func openRecordUpTo(v []byte, newest uint8) (*decoder, uint8) {
+	d := &decoder{b: v}
+	return d, readRecordVersion(d, "record", newest)
+}
+
+// readRecordVersion reads the version byte of a record of a kind whose versions are 1..newest.
+func readRecordVersion(d *decoder, what string, newest uint8) uint8 {
+	ver := d.u8(what + " version")
+	if d.err == nil && (ver < recordVersion || ver > newest) {
+		d.err = fmt.Errorf("%w: %s version %d", ErrUnknownVersion, what, ver)
+	}
+	return ver
+}
+
+// startRecordExt starts a record of a kind with an extended version: version 2 if ext.
+func startRecordExt(ext bool) *encoder {
+	e := startRecord()
+	if ext {
+		e.b[0] = recordVersionExt
+	}
+	return e
 }
 
 // metaRecord is the snapshot's meta record: the applied index and, from version 2, the
@@ -271,7 +307,11 @@ func decodeValue(prefix byte, v []byte) (any, error) {
 	case prefixBucket:
 		return decodeBucket(v)
 	case prefixObject:
-		return decodeObject(v)
+		return decodeObjectRec(v, false)
+	case prefixVersion:
+		return decodeObjectRec(v, true)
+	case prefixBucketTags:
+		return decodeBucketTags(v)
 	case prefixUpload:
 		return decodeUpload(v)
 	case prefixPart:
@@ -289,8 +329,10 @@ func encodeValue(rec any) ([]byte, error) {
 	switch r := rec.(type) {
 	case *BucketInfo:
 		return encodeBucket(r)
-	case *ObjectInfo:
-		return encodeObject(r)
+	case *objectRec:
+		return encodeObjectRec(r)
+	case *bucketTags:
+		return encodeBucketTags(r)
 	case *UploadInfo:
 		return encodeUpload(r)
 	case *partRec:
@@ -308,8 +350,10 @@ func recordKey(rec any) string {
 	switch r := rec.(type) {
 	case *BucketInfo:
 		return bucketKey(r.Name)
-	case *ObjectInfo:
-		return objectKey(r.Bucket, r.Key)
+	case *objectRec:
+		return r.key()
+	case *bucketTags:
+		return bucketTagsKey(r.Bucket)
 	case *UploadInfo:
 		return uploadKey(r.Bucket, r.Key, r.UploadID)
 	case *partRec:
@@ -322,9 +366,14 @@ func recordKey(rec any) string {
 	return ""
 }
 
+// Bucket record: version 1 name, owner, created; version 2 adds u8 versioning (1 Enabled,
+// 2 Suspended), written only for a bucket whose versioning was ever set.
 func encodeBucket(b *BucketInfo) ([]byte, error) {
-	e := startRecord()
+	e := startRecordExt(b.Versioning != "")
 	bucketBody(e, b)
+	if b.Versioning != "" {
+		bucketExt(e, b)
+	}
 	return e.b, e.err
 }
 
@@ -334,22 +383,112 @@ func bucketBody(e *encoder, b *BucketInfo) {
 	e.i64(b.Created)
 }
 
+var versioningCodes = map[string]uint8{VersioningEnabled: 1, VersioningSuspended: 2}
+
+func bucketExt(e *encoder, b *BucketInfo) {
+	c, ok := versioningCodes[b.Versioning]
+	if !ok {
+		e.fail("bucket versioning %q", b.Versioning)
+	}
+	e.u8(c)
+}
+
+func decodeBucketExt(d *decoder, b *BucketInfo) {
+	switch d.u8("versioning") {
+	case 1:
+		b.Versioning = VersioningEnabled
+	case 2:
+		b.Versioning = VersioningSuspended
+	default:
+		d.fail("bucket versioning state")
+	}
+}
+
 func decodeBucket(v []byte) (*BucketInfo, error) {
-	d := openRecord(v)
-	b := decodeBucketBody(d)
+	d, ver := openRecordUpTo(v, recordVersionExt)
+	b := readBucket(d, ver)
 	return b, d.finish()
+}
+
+// readBucket reads the body of a bucket record of version ver.
+func readBucket(d *decoder, ver uint8) *BucketInfo {
+	b := decodeBucketBody(d)
+	if ver == recordVersionExt {
+		decodeBucketExt(d, b)
+	}
+	return b
 }
 
 func decodeBucketBody(d *decoder) *BucketInfo {
 	return &BucketInfo{Name: d.str("name"), Owner: d.str("owner"), Created: d.i64("created")}
 }
 
-func encodeObject(o *ObjectInfo) ([]byte, error) {
+// bucketTags is a bucket's tag set (prefixBucketTags), version 1: bucket, pairs.
+type bucketTags struct {
+	Bucket string
+	Tags   []Pair
+}
+
+func encodeBucketTags(t *bucketTags) ([]byte, error) {
 	e := startRecord()
-	objectBody(e, o)
+	e.str("bucket", t.Bucket)
+	e.pairs("tags", t.Tags)
 	return e.b, e.err
 }
 
+func decodeBucketTags(v []byte) (*bucketTags, error) {
+	d := openRecord(v)
+	t := &bucketTags{Bucket: d.str("bucket"), Tags: d.pairs("tags")}
+	return t, d.finish()
+}
+
+// Object record (heads under prefixObject, noncurrent versions under prefixVersion):
+//
+//	version 1  bucket, key, uvarint size, etag, meta, pairs checksums, blobs, i64 mtime,
+//	           string version id (written empty), uvarint parts count
+//	version 2  the version 1 body, then: string content language, string expires,
+//	           u8 flags (1 null version, 2 delete marker, 4 null version elsewhere),
+//	           order (u64 time, u64 random), [flag 4: the null version's order],
+//	           pairs tags
+//
+// A version 1 record is the null version at order zero with no tags, no delete marker and
+// none of the version 2 metadata: every object of an unversioned bucket, and every object
+// written before versions existed (whatever version id string it carries) — those become
+// null versions on decode. The ID of a non-null version is its order in hex.
+func encodeObjectRec(r *objectRec) ([]byte, error) {
+	e := &encoder{b: make([]byte, 0, 64)}
+	writeObjectRec(e, r)
+	return e.b, e.err
+}
+
+// writeObjectRec writes the record's version byte and body.
+func writeObjectRec(e *encoder, r *objectRec) {
+	ext := r.hasExt()
+	if ext {
+		e.u8(recordVersionExt)
+	} else {
+		e.u8(recordVersion)
+	}
+	objectBody(e, &r.ObjectInfo)
+	if ext {
+		objectExt(e, r)
+	}
+}
+
+const (
+	objFlagNull    = 1
+	objFlagMarker  = 2
+	objFlagHasNull = 4
+	objFlagsAll    = objFlagNull | objFlagMarker | objFlagHasNull
+)
+
+// hasExt reports whether the record needs version 2.
+func (r *objectRec) hasExt() bool {
+	return !r.isNull() || !r.order.isZero() || r.DeleteMarker || r.hasNull || len(r.Tags) > 0 || r.Meta.hasExt()
+}
+
+// objectBody writes the version 1 body (also the result codec's). The version id field is
+// kept for the layout and written empty: a version 1 record is always the null version.
 func objectBody(e *encoder, o *ObjectInfo) {
 	e.str("bucket", o.Bucket)
 	e.str("key", o.Key)
@@ -359,22 +498,56 @@ func objectBody(e *encoder, o *ObjectInfo) {
 	e.pairs("checksums", o.Checksums)
 	e.blobs(o.Blobs)
 	e.i64(o.ModTime)
-	e.str("version id", o.VersionID)
+	e.str("version id", "")
 	e.uvarint(uint64(o.PartsCount))
 }
 
-func decodeObject(v []byte) (*ObjectInfo, error) {
-	d := openRecord(v)
-	o := decodeObjectBody(d)
-	return o, d.finish()
+func objectExt(e *encoder, r *objectRec) {
+	e.metaExt(r.Meta)
+	var flags uint8
+	if r.isNull() {
+		flags |= objFlagNull
+	} else if r.VersionID != r.order.id() {
+		e.fail("version id %q does not match its order", r.VersionID)
+	}
+	if r.DeleteMarker {
+		flags |= objFlagMarker
+	}
+	if r.hasNull {
+		flags |= objFlagHasNull
+	}
+	e.u8(flags)
+	e.u64(r.order.time)
+	e.u64(r.order.rand)
+	if r.hasNull {
+		e.u64(r.nullAt.time)
+		e.u64(r.nullAt.rand)
+	}
+	e.pairs("tags", r.Tags)
+}
+
+func decodeObjectRec(v []byte, noncurrent bool) (*objectRec, error) {
+	d, ver := openRecordUpTo(v, recordVersionExt)
+	r := readObjectRec(d, ver, noncurrent)
+	return r, d.finish()
+}
+
+// readObjectRec reads the body of an object record of version ver.
+func readObjectRec(d *decoder, ver uint8, noncurrent bool) *objectRec {
+	r := &objectRec{ObjectInfo: *decodeObjectBody(d), noncurrent: noncurrent}
+	if ver == recordVersionExt {
+		decodeObjectExt(d, r)
+	}
+	return r
 }
 
 func decodeObjectBody(d *decoder) *ObjectInfo {
 	o := &ObjectInfo{
 		Bucket: d.str("bucket"), Key: d.str("key"), Size: d.uvarint("size"), ETag: d.str("etag"),
 		Meta: d.meta(), Checksums: d.pairs("checksums"), Blobs: d.blobs(), ModTime: d.i64("mtime"),
-		VersionID: d.str("version id"),
 	}
+	d.str("version id") // see objectBody: version 1 is the null version whatever it says
+	o.VersionID = NullVersionID
 	pc := d.uvarint("parts count")
 	if pc > MaxPartNumber {
 		d.fail("parts count %d", pc)
@@ -383,10 +556,46 @@ func decodeObjectBody(d *decoder) *ObjectInfo {
 	return o
 }
 
+func decodeObjectExt(d *decoder, r *objectRec) {
+	d.metaExt(&r.Meta)
+	flags := d.u8("object flags")
+	r.order = vorder{time: d.u64("order"), rand: d.u64("order")}
+	if flags&objFlagHasNull != 0 {
+		r.hasNull = true
+		r.nullAt = vorder{time: d.u64("null order"), rand: d.u64("null order")}
+	}
+	r.Tags = d.pairs("tags")
+	r.DeleteMarker = flags&objFlagMarker != 0
+	if flags&objFlagNull == 0 {
+		r.VersionID = r.order.id()
+	}
+	if d.err == nil && (flags&^objFlagsAll != 0 || r.hasNull && (r.noncurrent || r.isNull())) {
+		d.fail("object flags %#x", flags)
+	}
+}
+
+// Upload record: version 1 bucket, key, upload id, i64 initiated, meta; version 2 adds
+// string content language, string expires, pairs tags.
 func encodeUpload(u *UploadInfo) ([]byte, error) {
-	e := startRecord()
+	ext := u.hasExt()
+	e := startRecordExt(ext)
 	uploadBody(e, u)
+	if ext {
+		uploadExt(e, u)
+	}
 	return e.b, e.err
+}
+
+func (u *UploadInfo) hasExt() bool { return u.Meta.hasExt() || len(u.Tags) > 0 }
+
+func uploadExt(e *encoder, u *UploadInfo) {
+	e.metaExt(u.Meta)
+	e.pairs("tags", u.Tags)
+}
+
+func decodeUploadExt(d *decoder, u *UploadInfo) {
+	d.metaExt(&u.Meta)
+	u.Tags = d.pairs("tags")
 }
 
 func uploadBody(e *encoder, u *UploadInfo) {
@@ -398,9 +607,18 @@ func uploadBody(e *encoder, u *UploadInfo) {
 }
 
 func decodeUpload(v []byte) (*UploadInfo, error) {
-	d := openRecord(v)
-	u := decodeUploadBody(d)
+	d, ver := openRecordUpTo(v, recordVersionExt)
+	u := readUpload(d, ver)
 	return u, d.finish()
+}
+
+// readUpload reads the body of an upload record of version ver.
+func readUpload(d *decoder, ver uint8) *UploadInfo {
+	u := decodeUploadBody(d)
+	if ver == recordVersionExt {
+		decodeUploadExt(d, u)
+	}
+	return u
 }
 
 func decodeUploadBody(d *decoder) *UploadInfo {

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 )
 
@@ -23,9 +24,28 @@ import (
 // A nil result is the empty payload. JSON was used before (about a sixth of the CPU of a
 // three-node write load went to it); DecodeResult still reads it, so a follower upgraded before
 // its leader keeps working.
+//
+// Version 2 (0xB2) carries versions, delete markers and tags; it is written only for a
+// result that version 1 cannot hold (so a leader upgraded before its followers answers
+// unversioned buckets in the version 1 encoding they read):
+//
+//	0xB2                 magic and version
+//	u8                   presence bits, as version 1
+//	[Err]                code, message, u8 delete marker, version id, i64 last modified
+//	[Bucket]             the bucket record (its version byte, then its body)
+//	[Object]             the object record (version byte, body); a null version's order
+//	                     is not carried
+//	[Upload]             the upload record (version byte, body)
+//	[Part]               as version 1
+//	list Deleted         key, version id, u8 flags (1 error, 2 delete marker),
+//	                     delete marker version id, [code, message]
+//	list FreedBlobs      strings
 type ResultCodec struct{}
 
-const resultMagic = 0xB1
+const (
+	resultMagic   = 0xB1
+	resultMagicV2 = 0xB2
+)
 
 const (
 	resHasErr = 1 << iota
@@ -46,26 +66,29 @@ func (ResultCodec) EncodeResult(v any) ([]byte, error) {
 	return nil, fmt.Errorf("fsm: cannot encode a result of type %T", v)
 }
 
+// needsV2 reports whether a result holds something version 1 cannot carry.
+func needsV2(r *Result) bool {
+	if r.Err != nil && (r.Err.DeleteMarker || r.Err.VersionID != "" || r.Err.LastModified != 0) ||
+		r.Bucket != nil && r.Bucket.Versioning != "" ||
+		r.Object != nil && recFromInfo(r.Object).hasExt() ||
+		r.Upload != nil && r.Upload.hasExt() {
+		return true
+	}
+	for _, d := range r.Deleted {
+		if d.VersionID != "" || d.DeleteMarker || d.DeleteMarkerVersionID != "" {
+			return true
+		}
+	}
+	return false
+}
+
 func encodeResult(r *Result) ([]byte, error) {
+	if needsV2(r) {
+		return encodeResultV2(r)
+	}
 	e := &encoder{b: make([]byte, 0, 256)}
 	e.u8(resultMagic)
-	var bits uint8
-	if r.Err != nil {
-		bits |= resHasErr
-	}
-	if r.Bucket != nil {
-		bits |= resHasBucket
-	}
-	if r.Object != nil {
-		bits |= resHasObject
-	}
-	if r.Upload != nil {
-		bits |= resHasUpload
-	}
-	if r.Part != nil {
-		bits |= resHasPart
-	}
-	e.u8(bits)
+	e.u8(resultBits(r))
 	if r.Err != nil {
 		encodeErr(e, r.Err)
 	}
@@ -98,6 +121,148 @@ func encodeResult(r *Result) ([]byte, error) {
 	return e.b, nil
 }
 
+func resultBits(r *Result) uint8 {
+	var bits uint8
+	if r.Err != nil {
+		bits |= resHasErr
+	}
+	if r.Bucket != nil {
+		bits |= resHasBucket
+	}
+	if r.Object != nil {
+		bits |= resHasObject
+	}
+	if r.Upload != nil {
+		bits |= resHasUpload
+	}
+	if r.Part != nil {
+		bits |= resHasPart
+	}
+	return bits
+}
+
+func encodeResultV2(r *Result) ([]byte, error) {
+	e := &encoder{b: make([]byte, 0, 256)}
+	e.u8(resultMagicV2)
+	e.u8(resultBits(r))
+	if r.Err != nil {
+		encodeErr(e, r.Err)
+		encodeErrExt(e, r.Err)
+	}
+	if r.Bucket != nil {
+		v, err := encodeBucket(r.Bucket)
+		e.b, e.err = append(e.b, v...), errors.Join(e.err, err)
+	}
+	if r.Object != nil {
+		writeObjectRec(e, recFromInfo(r.Object))
+	}
+	if r.Upload != nil {
+		v, err := encodeUpload(r.Upload)
+		e.b, e.err = append(e.b, v...), errors.Join(e.err, err)
+	}
+	if r.Part != nil {
+		partInfoBody(e, r.Part)
+	}
+	e.count("deleted", len(r.Deleted), maxDeleteKeys)
+	for _, d := range r.Deleted {
+		e.str("key", d.Key)
+		e.str("version id", d.VersionID)
+		var flags uint8
+		if d.Err != nil {
+			flags |= 1
+		}
+		if d.DeleteMarker {
+			flags |= 2
+		}
+		e.u8(flags)
+		e.str("delete marker version id", d.DeleteMarkerVersionID)
+		if d.Err != nil {
+			encodeErr(e, d.Err)
+		}
+	}
+	e.strs("freed blobs", r.FreedBlobs, maxBlobs)
+	if e.err != nil {
+		return nil, fmt.Errorf("fsm: encode result: %w", e.err)
+	}
+	return e.b, nil
+}
+
+func encodeErrExt(e *encoder, err *Error) {
+	if err.DeleteMarker {
+		e.u8(1)
+	} else {
+		e.u8(0)
+	}
+	e.str("error version id", err.VersionID)
+	e.i64(err.LastModified)
+}
+
+func decodeErrExt(d *decoder, err *Error) {
+	switch d.u8("error delete marker") {
+	case 0:
+	case 1:
+		err.DeleteMarker = true
+	default:
+		d.fail("error delete marker flag")
+	}
+	err.VersionID = d.str("error version id")
+	err.LastModified = d.i64("error last modified")
+}
+
+// readResultBits reads the presence bits of a result.
+func readResultBits(d *decoder) uint8 {
+	bits := d.u8("result fields")
+	if bits&^(resHasErr|resHasBucket|resHasObject|resHasUpload|resHasPart) != 0 {
+		d.fail("unknown result fields %#x", bits)
+	}
+	return bits
+}
+
+func decodeResultV2(b []byte) (*Result, error) {
+	d := &decoder{b: b}
+	r := &Result{}
+	bits := readResultBits(d)
+	if bits&resHasErr != 0 {
+		r.Err = decodeErr(d)
+		decodeErrExt(d, r.Err)
+	}
+	// Embedded records: their version byte, then their body.
+	if bits&resHasBucket != 0 {
+		r.Bucket = readBucket(d, readRecordVersion(d, "bucket record", recordVersionExt))
+	}
+	if bits&resHasObject != 0 {
+		r.Object = &readObjectRec(d, readRecordVersion(d, "object record", recordVersionExt), false).ObjectInfo
+	}
+	if bits&resHasUpload != 0 {
+		r.Upload = readUpload(d, readRecordVersion(d, "upload record", recordVersionExt))
+	}
+	if bits&resHasPart != 0 {
+		p := decodePartInfoBody(d)
+		r.Part = &p
+	}
+	if n := d.count("deleted", maxDeleteKeys, 4); n > 0 {
+		r.Deleted = make([]DeleteResult, 0, n)
+		for i := 0; i < n && d.err == nil; i++ {
+			dr := DeleteResult{Key: d.str("key"), VersionID: d.str("version id")}
+			flags := d.u8("deleted flags")
+			if flags&^3 != 0 {
+				d.fail("deleted flags %#x", flags)
+			}
+			dr.DeleteMarker = flags&2 != 0
+			dr.DeleteMarkerVersionID = d.str("delete marker version id")
+			if flags&1 != 0 {
+				dr.Err = decodeErr(d)
+			}
+			r.Deleted = append(r.Deleted, dr)
+		}
+	}
+	r.FreedBlobs = d.strs("freed blobs", maxBlobs)
+	if err := d.finish(); err != nil {
+		return nil, fmt.Errorf("fsm: decode result: %w", err)
+	}
+	return r, nil
+}
+
 func encodeErr(e *encoder, err *Error) {
 	e.str("error code", err.Code)
 	e.str("error message", err.Message)
@@ -113,19 +278,21 @@ func (ResultCodec) DecodeResult(b []byte) (any, error) {
 	switch {
 	case len(b) == 0 || string(b) == "null":
 		return nil, nil
+	case b[0] == resultMagicV2:
+		return decodeResultV2(b[1:])
 	case b[0] != resultMagic:
 		var r Result
 		if err := json.Unmarshal(b, &r); err != nil {
 			return nil, fmt.Errorf("fsm: decode result: %w", err)
 		}
+		if r.Object != nil && r.Object.VersionID == "" {
+			r.Object.VersionID = NullVersionID // written before versions: a null version
+		}
 		return &r, nil
 	}
 	d := &decoder{b: b[1:]}
 	r := &Result{}
-	bits := d.u8("result fields")
-	if bits&^(resHasErr|resHasBucket|resHasObject|resHasUpload|resHasPart) != 0 {
-		d.fail("unknown result fields %#x", bits)
-	}
+	bits := readResultBits(d)
 	if bits&resHasErr != 0 {
 		r.Err = decodeErr(d)
 	}

@@ -16,7 +16,7 @@ func sampleResults() []*Result {
 		{Bucket: &BucketInfo{Name: "b", Owner: "root", Created: 7}},
 		{Object: &ObjectInfo{Bucket: "b", Key: "k", Size: 3, ETag: "x", Meta: meta,
 			Checksums: []Pair{{"CRC32C", "yZRlqg=="}}, Blobs: []Blob{{ID: "id", Size: 3, Nodes: []string{"n1", "n2"}}},
-			ModTime: -5, VersionID: "v1", PartsCount: 2}, FreedBlobs: []string{"old", "older"}},
+			ModTime: -5, VersionID: NullVersionID, PartsCount: 2}, FreedBlobs: []string{"old", "older"}},
 		{Upload: &UploadInfo{Bucket: "b", Key: "k", UploadID: "u", Initiated: 9, Meta: meta}},
 		{Part: &PartInfo{PartNumber: 10000, Size: 5 << 20, ETag: "e", Blobs: []Blob{{ID: "p", Size: 5 << 20}}, ModTime: 1}},
 		{Deleted: []DeleteResult{{Key: "a"}, {Key: "b", Err: &Error{Code: "NoSuchKey"}}}},
@@ -80,18 +80,64 @@ func TestResultCodecDamage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for n := 1; n < len(b); n++ {
-			if _, err := c.DecodeResult(b[:n]); !errors.Is(err, ErrTruncated) {
-				t.Fatalf("%+v cut to %d of %d bytes: err %v, want ErrTruncated", r, n, len(b), err)
-			}
-		}
-		for i := 1; i < len(b); i++ {
-			d := append([]byte(nil), b...)
-			d[i] ^= 0xff
-			_, _ = c.DecodeResult(d)
-		}
+		checkResultDamage(t, b)
 	}
 	if _, err := c.DecodeResult([]byte{resultMagic, 0x80, 0, 0}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("unknown field bit: %v", err)
+	}
+}
+
+// TestResultCodecVersion2: results with versions, delete markers and tags round trip in the
+// version 2 encoding; results without them keep the version 1 encoding that older followers
+// read.
+func TestResultCodecVersion2(t *testing.T) {
+	var c ResultCodec
+	vid := NewVersionID(77, 5)
+	v2 := []*Result{
+		{Bucket: &BucketInfo{Name: "b", Owner: "o", Created: 1, Versioning: VersioningSuspended}},
+		{Object: &ObjectInfo{Bucket: "b", Key: "k", VersionID: vid, ETag: "e", Blobs: []Blob{{ID: "x", Size: 1}}, ModTime: 77}},
+		{Object: &ObjectInfo{Bucket: "b", Key: "k", VersionID: NullVersionID, DeleteMarker: true, ModTime: 3}, FreedBlobs: []string{"old"}},
+		{Object: &ObjectInfo{Bucket: "b", Key: "k", VersionID: NullVersionID, Tags: []Pair{{"a", "1"}},
+			Meta: ObjectMeta{ContentLanguage: "en", Expires: "never"}}},
+		{Upload: &UploadInfo{Bucket: "b", Key: "k", UploadID: "u", Tags: []Pair{{"t", ""}}}},
+		{Err: &Error{Code: CodeMethodNotAllowed, Message: "m", DeleteMarker: true, VersionID: vid, LastModified: -9}},
+		{Deleted: []DeleteResult{{Key: "a", VersionID: vid}, {Key: "b", DeleteMarker: true, DeleteMarkerVersionID: vid},
+			{Key: "c", VersionID: vid, Err: &Error{Code: CodeNoSuchVersion, Message: "x"}}}},
+	}
+	for _, r := range v2 {
+		b, err := c.EncodeResult(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b[0] != resultMagicV2 {
+			t.Fatalf("%+v encoded with magic %#x", r, b[0])
+		}
+		got, err := c.DecodeResult(b)
+		if err != nil || !reflect.DeepEqual(got, r) {
+			t.Fatalf("round trip: %+v %v, want %+v", got, err, r)
+		}
+		checkResultDamage(t, b)
+	}
+	for _, r := range sampleResults() {
+		if b, _ := c.EncodeResult(r); len(b) > 0 && b[0] != resultMagic {
+			t.Fatalf("%+v needs no version 2 but got magic %#x", r, b[0])
+		}
+	}
+}
+
+// checkResultDamage: every truncation of the encoded result b is ErrTruncated, and every flipped
+// byte decodes to an error or some result, never a panic.
+func checkResultDamage(t *testing.T, b []byte) {
+	t.Helper()
+	var c ResultCodec
+	for n := 1; n < len(b); n++ {
+		if _, err := c.DecodeResult(b[:n]); !errors.Is(err, ErrTruncated) {
+			t.Fatalf("% x cut to %d of %d bytes: err %v, want ErrTruncated", b, n, len(b), err)
+		}
+	}
+	for i := 1; i < len(b); i++ {
+		d := append([]byte(nil), b...)
+		d[i] ^= 0xff
+		_, _ = c.DecodeResult(d)
 	}
 }

@@ -34,13 +34,17 @@ type Blob struct {
 }
 
 // ObjectMeta is the metadata a client sets on an object (PUT headers, or at
-// CreateMultipartUpload for the object made on completion).
+// CreateMultipartUpload for the object made on completion). Every field is stored and
+// returned byte for byte as the proposer gave it: the FSM never canonicalises a header value
+// or a metadata name (the S3 layer passes user metadata names in lower case, as S3 stores them).
 type ObjectMeta struct {
 	ContentType        string
 	ContentEncoding    string
 	ContentDisposition string
 	CacheControl       string
 	UserMetadata       []Pair // sorted by key, unique
+	ContentLanguage    string
+	Expires            string // the Expires header as sent, not parsed
 }
 
 // BucketInfo describes one bucket.
@@ -48,7 +52,16 @@ type BucketInfo struct {
 	Name    string
 	Owner   string
 	Created int64 // Unix nanoseconds, chosen by the proposer
+	// Versioning is the bucket's versioning state: "" (never enabled: unversioned),
+	// VersioningEnabled or VersioningSuspended. Once set it never returns to "".
+	Versioning string
 }
+
+// Bucket versioning states (BucketInfo.Versioning, SetBucketVersioning.Status).
+const (
+	VersioningEnabled   = "Enabled"
+	VersioningSuspended = "Suspended"
+)
 
 // ObjectInfo describes one object.
 type ObjectInfo struct {
@@ -60,9 +73,17 @@ type ObjectInfo struct {
 	Checksums []Pair // algorithm → value, sorted by algorithm
 	Blobs     []Blob // in byte order
 	ModTime   int64  // Unix nanoseconds, chosen by the proposer
+	// VersionID is NullVersionID ("null") for the null version (every object of an
+	// unversioned bucket, and what a suspended bucket writes), else the version ID the
+	// version was given (see doc.go, "Versions").
 	VersionID string
 	// PartsCount is the number of parts of an object made by CompleteMultipartUpload, else 0.
 	PartsCount uint32
+	// DeleteMarker is set on a delete marker: a version with no data (Size 0, no blobs) that
+	// makes its key read as deleted while it is the current version.
+	DeleteMarker bool
+	// Tags are the version's object tags, sorted by key (at most MaxObjectTags).
+	Tags []Pair
 }
 
 // UploadInfo describes one open multipart upload.
@@ -72,6 +93,8 @@ type UploadInfo struct {
 	UploadID  string
 	Initiated int64 // Unix nanoseconds
 	Meta      ObjectMeta
+	// Tags are given to the object the completion makes.
+	Tags []Pair
 }
 
 // PartInfo describes one uploaded part of a multipart upload.
@@ -115,11 +138,13 @@ func (o ObjectInfo) clone() ObjectInfo {
 	o.Meta = o.Meta.clone()
 	o.Checksums = clonePairs(o.Checksums)
 	o.Blobs = cloneBlobs(o.Blobs)
+	o.Tags = clonePairs(o.Tags)
 	return o
 }
 
 func (u UploadInfo) clone() UploadInfo {
 	u.Meta = u.Meta.clone()
+	u.Tags = clonePairs(u.Tags)
 	return u
 }
 

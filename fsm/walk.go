@@ -15,9 +15,9 @@ type BlobRef struct {
 
 // blobRanges are the key prefixes of the records that reference blobs, walked in this order.
 // A record kind added later that references blobs must be added here.
-var blobRanges = []byte{prefixPart, prefixObject}
+var blobRanges = []byte{prefixPart, prefixObject, prefixVersion}
 
-// WalkBlobs calls fn for every blob that an object or a part of an open multipart upload
+// WalkBlobs calls fn for every blob that an object version (current or noncurrent) or a part of an open multipart upload
 // references: the data plane's set of live blobs (repair, garbage collection). It reads the
 // indexes' key ranges directly, through every tier (memory and the snapshot runs beyond the
 // cache, without filling the cache), and it reads the local state as it is: a caller that
@@ -39,7 +39,7 @@ func (f *FSM) WalkBlobs(ctx context.Context, fn func(BlobRef) error) error {
 			var bs []Blob
 			var mtime int64
 			switch r := rec.(type) {
-			case *ObjectInfo:
+			case *objectRec: // a head or a noncurrent version; a delete marker has no blobs
 				bs, mtime = r.Blobs, r.ModTime
 			case *partRec:
 				bs, mtime = r.Blobs, r.ModTime

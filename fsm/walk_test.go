@@ -190,3 +190,26 @@ func TestOnFreedReceivesFreedBlobs(t *testing.T) {
 		t.Fatalf("after a batch: %v, want a second call with %v", calls, want)
 	}
 }
+
+// TestWalkBlobsIncludesNoncurrentVersions: in a versioned bucket an overwrite keeps the old
+// version's blobs alive, so the walk (garbage collection's set of live blobs) must report the
+// blobs of noncurrent versions too, and stop reporting them once the version is deleted.
+func TestWalkBlobsIncludesNoncurrentVersions(t *testing.T) {
+	a := newApplier(t)
+	a.must(verBkt, enable(VersioningEnabled), vput("k", "v1", 100), vput("k", "v2", 200), vdel("k", 300))
+	walked := func() []string {
+		var ids []string
+		if err := a.f.WalkBlobs(context.Background(), func(r BlobRef) error { ids = append(ids, r.ID); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	if got := walked(); !slices.Equal(got, []string{"v1", "v2"}) {
+		t.Fatalf("walked %v, want both noncurrent versions' blobs [v1 v2]", got)
+	}
+	a.must(&DeleteObject{Bucket: "ver", Key: "k", VersionID: NewVersionID(100, 7)})
+	if got := walked(); !slices.Equal(got, []string{"v2"}) {
+		t.Fatalf("after deleting version 1: walked %v, want [v2]", got)
+	}
+}
