@@ -18,8 +18,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/rs/zerolog"
 
+	"github.com/nebulaio/nebulaio/dataplane"
+	"github.com/nebulaio/nebulaio/dataplane/blob"
 	"github.com/nebulaio/nebulaio/engine"
-	"github.com/nebulaio/nebulaio/engine/blob"
 	"github.com/nebulaio/nebulaio/fsm"
 	s3api "github.com/nebulaio/nebulaio/httpapi/s3"
 	"github.com/nebulaio/nebulaio/transport"
@@ -30,8 +31,9 @@ const (
 	benchSK = "bench-secret-key"
 )
 
-// s3Bench is one single-voter node (engine with our WAL and snapshots, fsync on; the blob
-// store, fsync on) behind the S3 handler on a loopback listener, and an AWS SDK v2 client.
+// s3Bench is one single-voter node wired as the server wires it (engine with our WAL and
+// snapshots, fsync on; the data plane as a cluster of one over the blob store, fsync on) behind
+// the S3 handler on a loopback listener, and an AWS SDK v2 client.
 type s3Bench struct {
 	srv    *httptest.Server
 	client *s3.Client
@@ -44,7 +46,12 @@ func newS3Bench(b *testing.B) *s3Bench {
 	if err != nil {
 		b.Fatal(err)
 	}
-	f := fsm.New(fsm.Options{})
+	blobs, err := blob.Open(filepath.Join(dir, "blobs"), blob.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := dataplane.New(dataplane.Config{Local: blobs, Transport: trans, Self: "bench", HoldsData: true, Logger: zerolog.Nop()})
+	f := fsm.New(fsm.Options{OnFreed: data.Freed})
 	node, err := engine.Open(engine.Config{
 		NodeID: "bench", Dir: filepath.Join(dir, "raft"), Transport: trans, FSM: f, Results: fsm.ResultCodec{},
 		Bootstrap: true, ElectionTimeout: 300 * time.Millisecond, HeartbeatTimeout: 300 * time.Millisecond,
@@ -58,12 +65,8 @@ func newS3Bench(b *testing.B) *s3Bench {
 	if _, _, err := node.WaitForLeader(ctx); err != nil {
 		b.Fatal(err)
 	}
-	blobs, err := blob.Open(filepath.Join(dir, "blobs"), blob.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
 	srv := httptest.NewServer(s3api.NewHandler(s3api.Options{
-		Backend:     s3api.NewEngineBackend(node, f, blobs, "bench"),
+		Backend:     s3api.NewBackend(node, f, data),
 		Credentials: []s3api.Credentials{{AccessKey: benchAK, SecretKey: benchSK}},
 		Logger:      zerolog.Nop(),
 	}))
@@ -82,6 +85,7 @@ func newS3Bench(b *testing.B) *s3Bench {
 		tr.CloseIdleConnections()
 		_ = node.Close()
 		_ = trans.Close()
+		data.Close()
 		_ = blobs.Close()
 	}}
 }

@@ -168,14 +168,19 @@ func (n *Node) runBatcher() {
 		}
 		n.count("nebulaio_raft_proposals_total", float64(len(batch)))
 		n.count("nebulaio_raft_proposal_entries_total", 1)
-		go n.awaitRound(f, batch, idle)
+		n.wg.Add(1) // shutdown waits for it; runBatcher's own count is still held here
+		go func() {
+			defer n.wg.Done()
+			n.awaitRound(f, batch, idle)
+		}()
 	}
 }
 
 // awaitRound hands out a round's results and then lets the batcher start the next round. raft
 // resolves every future (applied, or failed when leadership is lost or raft shuts down); should
 // one ever hang, the next round starts after twice the no-quorum bound anyway, so that one stuck
-// future cannot stop every later write on this node.
+// future cannot stop every later write on this node. When the node closes there is no next
+// round: it returns at once (raft v1.8.0 never resolves futures still queued at its shutdown).
 func (n *Node) awaitRound(f raft.ApplyFuture, batch []*pendingProposal, idle chan<- struct{}) {
 	delivered := make(chan struct{})
 	go func() {
@@ -186,6 +191,8 @@ func (n *Node) awaitRound(f raft.ApplyFuture, batch []*pendingProposal, idle cha
 	defer timer.Stop()
 	select {
 	case <-delivered:
+	case <-n.done:
+		return
 	case <-timer.C:
 		n.log.Warn().Int("proposals", len(batch)).Msg("raft has not answered a round of proposals; starting the next one")
 	}

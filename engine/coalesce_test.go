@@ -112,3 +112,24 @@ func TestAwaitRound(t *testing.T) {
 		t.Fatal("a hung round kept the batcher waiting")
 	}
 }
+
+// TestAwaitRoundEndsAtShutdown: a round raft never answers (raft does not resolve futures
+// still queued when it shuts down) does not outlive the node: awaitRound returns when the node
+// closes, instead of waiting out its bound and logging through a logger whose test has ended
+// (the race detector caught that in TestLeaderFailoverLosesNoAcknowledgedWrite).
+func TestAwaitRoundEndsAtShutdown(t *testing.T) {
+	n := &Node{cfg: Config{ElectionTimeout: time.Second, HeartbeatTimeout: time.Second}, log: zerolog.Nop(), done: make(chan struct{})}
+	hung := hungFuture{release: make(chan struct{})}
+	defer close(hung.release)
+	returned := make(chan struct{})
+	go func() {
+		defer close(returned)
+		n.awaitRound(hung, []*pendingProposal{{done: make(chan proposalOutcome, 1)}}, make(chan struct{}, 1))
+	}()
+	close(n.done)
+	select {
+	case <-returned:
+	case <-time.After(n.noQuorumAfter()): // half of awaitRound's own bound
+		t.Fatal("awaitRound kept waiting for a round after the node closed")
+	}
+}

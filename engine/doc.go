@@ -1,7 +1,9 @@
 // Package engine runs one NebulaIO node's metadata replication: hashicorp/raft assembled on
 // NebulaIO's own write-ahead log (package wal, the LogStore and StableStore), snapshot store
 // (package snapshot) and transport (package transport), around a caller-supplied state machine
-// (package fsm in production; any raft.FSM works).
+// (package fsm in production; any raft.FSM works). Object bytes are package dataplane's: the
+// engine knows nothing of blobs, and dataplane does not import it (it takes the engine's
+// answers as func values: ServerAddr, Servers, IsLeader, Read as a barrier).
 //
 // # API
 //
@@ -48,16 +50,6 @@
 // SnapshotInterval (default 5s). An FSM that bounds its changed records (fsm with a snapshot
 // store attached) also asks for a snapshot when half of its bound has accumulated, whatever the
 // log length, and the node takes one at once; see Config.FSM.
-//
-// # Data plane
-//
-// Blobs (dataplane.go, dataread.go, repair.go) moves object bytes: Put places a blob on the
-// replication factor's storage-capable nodes by rendezvous hashing and streams it to all of them
-// at once, succeeding at a write quorum (ErrWriteQuorum otherwise); Open reads from any node that
-// has a copy, this one first, and resumes at the same offset on the next copy when one fails;
-// RunRepair (on the leader) restores missing copies from the nodes' inventories. The RPCs are
-// blob.put (stream), blob.get and blob.list (downloads), blob.fetch, blob.delete, blob.bad and
-// repair.stats. See DESIGN.md for why the metadata records only the write-time replicas.
 //
 // # Leadership hand-over
 //

@@ -20,8 +20,9 @@ type MetricDesc struct {
 	Help string
 }
 
-// MetricDescs lists every metric the engine reports. nebulaio_raft_commit_latency keeps the name
-// DESIGN.md gives it (without the usual _seconds suffix); its unit is seconds.
+// MetricDescs lists every metric the engine reports (the data plane's are package dataplane's).
+// nebulaio_raft_commit_latency keeps the name DESIGN.md gives it (without the usual _seconds
+// suffix); its unit is seconds.
 var MetricDescs = []MetricDesc{
 	{"nebulaio_raft_state", "gauge", "raft state of this node: 1 follower, 2 leader, 3 candidate, 4 shutdown"},
 	{"nebulaio_raft_peers", "gauge", "servers in the raft configuration (voters and non-voters)"},
@@ -33,39 +34,7 @@ var MetricDescs = []MetricDesc{
 	{"nebulaio_raft_leader_changes_total", "counter", "leadership changes observed by this node"},
 	{"nebulaio_raft_proposals_total", "counter", "proposals this node handed to raft as leader"},
 	{"nebulaio_raft_proposal_entries_total", "counter", "raft entries those proposals became (fewer when concurrent proposals are coalesced)"},
-	{MetricReplicaWriteFailures, "counter", "blob replicas that failed or lagged during a write that still reached its quorum (left to repair)"},
-	{MetricCorruptReads, "counter", "blob copies found corrupt while reading (the read moved to another copy)"},
-	{MetricCorruptDropped, "counter", "corrupt blob copies this node verified and deleted so that repair replaces them"},
-	{MetricDeleteQueueFull, "counter", "blob deletions not queued because the queue was full (the garbage collectors remove those blobs later)"},
-	{MetricScrubVerified, "counter", "local blobs the scrubber read whole and verified"},
-	{MetricRepairPasses, "counter", "repair passes this node ran (as leader)"},
-	{MetricRepairChecked, "counter", "blobs repair checked"},
-	{MetricRepairCopies, "counter", "blob copies repair made"},
-	{MetricRepairCopyErrors, "counter", "blob copies repair attempted that failed"},
-	{MetricRepairBytes, "counter", "bytes repair copied"},
-	{MetricRepairUnderReplicated, "gauge", "blobs with fewer copies than the replication factor in the last repair pass (before repairing)"},
-	{MetricRepairLost, "gauge", "referenced blobs with no copy left in the last repair pass"},
-	{MetricRepairRunning, "gauge", "1 while a repair pass runs on this node"},
-	{MetricRepairPassSeconds, "histogram", "duration of a repair pass"},
 }
-
-// Data plane metric names.
-const (
-	MetricReplicaWriteFailures  = "nebulaio_data_replica_write_failures_total"
-	MetricCorruptReads          = "nebulaio_data_corrupt_reads_total"
-	MetricCorruptDropped        = "nebulaio_data_corrupt_copies_dropped_total"
-	MetricDeleteQueueFull       = "nebulaio_data_delete_queue_full_total"
-	MetricScrubVerified         = "nebulaio_data_scrub_verified_total"
-	MetricRepairPasses          = "nebulaio_repair_passes_total"
-	MetricRepairChecked         = "nebulaio_repair_blobs_checked_total"
-	MetricRepairCopies          = "nebulaio_repair_copies_total"
-	MetricRepairCopyErrors      = "nebulaio_repair_copy_errors_total"
-	MetricRepairBytes           = "nebulaio_repair_bytes_total"
-	MetricRepairUnderReplicated = "nebulaio_repair_under_replicated"
-	MetricRepairLost            = "nebulaio_repair_lost"
-	MetricRepairRunning         = "nebulaio_repair_running"
-	MetricRepairPassSeconds     = "nebulaio_repair_pass_seconds"
-)
 
 // raftStateValue maps raft states to the documented gauge values.
 func raftStateValue(s raft.RaftState) float64 {

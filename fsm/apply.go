@@ -48,7 +48,7 @@ func (f *FSM) applyEvent(ev Event) *Result {
 	case *DeleteBucket:
 		return f.deleteBucket(ev)
 	case *PutObject:
-		return f.putObject(ev)
+		return freeOnReject(f.putObject(ev), ev.Blobs)
 	case *DeleteObject:
 		return f.deleteObject(ev)
 	case *DeleteObjects:
@@ -56,7 +56,7 @@ func (f *FSM) applyEvent(ev Event) *Result {
 	case *CreateMultipartUpload:
 		return f.createUpload(ev)
 	case *PutPart:
-		return f.putPart(ev)
+		return freeOnReject(f.putPart(ev), ev.Blobs)
 	case *CompleteMultipartUpload:
 		return f.completeUpload(ev)
 	case *AbortMultipartUpload:
@@ -67,6 +67,12 @@ func (f *FSM) applyEvent(ev Event) *Result {
 		return f.retireNode(ev)
 	case *SetSetting:
 		return f.setSetting(ev)
+	case *SetBucketVersioning:
+		return f.setBucketVersioning(ev)
+	case *PutObjectTagging:
+		return f.putObjectTagging(ev)
+	case *PutBucketTagging:
+		return f.putBucketTagging(ev)
 	}
 	return reject(CodeInvalidEvent, "unhandled event type %s", ev.Type())
 }
@@ -136,27 +142,46 @@ func freedBlobs(freed []string, kept []Blob, removed ...[]Blob) []string {
 	return freed
 }
 
-func (f *FSM) removeObject(o *ObjectInfo) {
+// freeOnReject lists the blobs of a rejected write in its result: they were written for it and
+// nothing references them (see doc.go, "Blob IDs").
+func freeOnReject(res *Result, bs []Blob) *Result {
+	if res.Err != nil {
+		res.FreedBlobs = freedBlobs(nil, nil, bs)
+	}
+	return res
+}
+
+// removeHead removes a key's only version (unversioned buckets).
+func (f *FSM) removeHead(o *objectRec) {
 	f.set(objectKey(o.Bucket, o.Key), nil)
 	f.counts.addObjects(o.Bucket, -1)
 }
 
-// uploadParts returns the parts of one upload in part-number order.
-func (f *FSM) uploadParts(bucket, key, id string) []*partRec {
-	v := f.applyView()
-	lo := partsOf(bucket, key, id)
-	it := v.iter(lo, keyEnd(lo), false, false)
+// scanForApply returns up to limit records (0: all) whose keys start with prefix, in key
+// order, for Apply (f.mu held for writing). They are collected before the caller mutates.
+func (f *FSM) scanForApply(prefix string, limit int) []any {
+	it := f.applyView().iter(prefix, keyEnd(prefix), false, false)
 	defer it.close()
-	var out []*partRec
-	for it.next() {
+	var out []any
+	for (limit == 0 || len(out) < limit) && it.next() {
 		rec, err := it.record()
 		if err != nil {
 			panic(fmt.Sprintf("fsm: apply cannot read the snapshot runs: %v", err))
 		}
-		out = append(out, rec.(*partRec))
+		out = append(out, rec)
 	}
 	if it.err != nil {
 		panic(fmt.Sprintf("fsm: apply cannot read the snapshot runs: %v", it.err))
+	}
+	return out
+}
+
+// uploadParts returns the parts of one upload in part-number order.
+func (f *FSM) uploadParts(bucket, key, id string) []*partRec {
+	recs := f.scanForApply(partsOf(bucket, key, id), 0)
+	out := make([]*partRec, len(recs))
+	for i, r := range recs {
+		out[i] = r.(*partRec)
 	}
 	return out
 }
@@ -206,76 +231,122 @@ func (f *FSM) deleteBucket(ev *DeleteBucket) *Result {
 	}
 	f.res.buckets.Delete(b)
 	f.set(bucketKey(b.Name), nil)
+	if _, ok := f.get(bucketTagsKey(b.Name)); ok {
+		f.set(bucketTagsKey(b.Name), nil)
+	}
 	out := *b
 	return &Result{Bucket: &out}
 }
 
 func (f *FSM) putObject(ev *PutObject) *Result {
-	if _, ok := f.res.bucket(ev.Bucket); !ok {
+	b, ok := f.res.bucket(ev.Bucket)
+	if !ok {
 		return reject(CodeNoSuchBucket, "bucket %q does not exist", ev.Bucket)
 	}
 	if err := checkKey(ev.Key); err != nil {
 		return &Result{Err: err}
 	}
-	o := &ObjectInfo{
-		Bucket: ev.Bucket, Key: ev.Key, Size: ev.Size, ETag: ev.ETag, Meta: ev.Meta,
-		Checksums: ev.Checksums, Blobs: ev.Blobs, ModTime: ev.ModTime, VersionID: ev.VersionID,
-	}
-	if err := f.recordFits(func(e *encoder) { objectBody(e, o) }); err != nil {
+	if err := checkTags(ev.Tags, MaxObjectTags); err != nil {
 		return &Result{Err: err}
 	}
-	return f.replaceObject(o, nil)
+	o := &objectRec{ObjectInfo: ObjectInfo{
+		Bucket: ev.Bucket, Key: ev.Key, Size: ev.Size, ETag: ev.ETag, Meta: ev.Meta,
+		Checksums: ev.Checksums, Blobs: ev.Blobs, ModTime: ev.ModTime, VersionID: NullVersionID, Tags: ev.Tags,
+	}}
+	if b.Versioning == "" && ev.IfMatch == "" && ev.IfNoneMatch == "" {
+		if err := f.recordFits(func(e *encoder) { writeObjectRec(e, o) }); err != nil {
+			return &Result{Err: err}
+		}
+		return f.replaceObject(o, nil)
+	}
+	head := f.head(ev.Bucket, ev.Key)
+	if err := checkConditions(head, ev.IfMatch, ev.IfNoneMatch); err != nil {
+		return &Result{Err: err}
+	}
+	if err := f.prepareVersion(b, o, ev.VersionID, head); err != nil {
+		return &Result{Err: err}
+	}
+	removed := f.putVersion(b, o, head)
+	out := o.ObjectInfo.clone()
+	return &Result{Object: &out, FreedBlobs: freedBlobs(nil, o.Blobs, removed...)}
 }
 
-// replaceObject stores o in place of any object of the same key. removed are blobs the
-// caller released already (a completion's parts); the result frees those and the replaced
-// object's that o does not reference.
-func (f *FSM) replaceObject(o *ObjectInfo, removed [][]Blob) *Result {
+// replaceObject stores o, a null version, in place of the only version of its key
+// (unversioned buckets). removed are blobs the caller released already (a completion's
+// parts); the result frees those and the replaced object's that o does not reference.
+func (f *FSM) replaceObject(o *objectRec, removed [][]Blob) *Result {
 	// One search of the dirty tree: insert, and look below it only if the key was not there.
 	key := objectKey(o.Bucket, o.Key)
-	var old *ObjectInfo
+	var old *objectRec
 	if prev, ok := f.set(key, o); ok {
-		old, _ = prev.rec.(*ObjectInfo) // nil for a tombstone
+		old, _ = prev.rec.(*objectRec) // nil for a tombstone
 	} else if rec, ok := f.getBelowDirty(key); ok {
-		old = rec.(*ObjectInfo)
+		old = rec.(*objectRec)
 	}
 	if old != nil {
 		removed = append(removed, old.Blobs)
 	} else {
 		f.counts.addObjects(o.Bucket, 1)
 	}
-	out := o.clone()
+	out := o.ObjectInfo.clone()
 	return &Result{Object: &out, FreedBlobs: freedBlobs(nil, o.Blobs, removed...)}
 }
 
 func (f *FSM) deleteObject(ev *DeleteObject) *Result {
-	if _, ok := f.res.bucket(ev.Bucket); !ok {
+	b, ok := f.res.bucket(ev.Bucket)
+	if !ok {
 		return reject(CodeNoSuchBucket, "bucket %q does not exist", ev.Bucket)
 	}
-	o, ok := f.object(ev.Bucket, ev.Key)
-	if !ok {
-		return reject(CodeNoSuchKey, "key %q does not exist", ev.Key)
+	if err := checkKey(ev.Key); err != nil {
+		return &Result{Err: err}
 	}
-	f.removeObject(o)
-	out := o.clone()
-	return &Result{Object: &out, FreedBlobs: freedBlobs(nil, nil, o.Blobs)}
+	var o *objectRec
+	var removed [][]Blob
+	var err *Error
+	if ev.VersionID != "" {
+		o, err = f.removeVersion(ev.Bucket, ev.Key, ev.VersionID)
+		if o != nil {
+			removed = [][]Blob{o.Blobs}
+		}
+	} else {
+		o, removed, err = f.deleteCurrent(b, ev.Key, ev.MarkerVersionID, ev.ModTime)
+	}
+	if err != nil {
+		return &Result{Err: err}
+	}
+	out := o.ObjectInfo.clone()
+	return &Result{Object: &out, FreedBlobs: freedBlobs(nil, nil, removed...)}
 }
 
 func (f *FSM) deleteObjects(ev *DeleteObjects) *Result {
-	if _, ok := f.res.bucket(ev.Bucket); !ok {
+	b, ok := f.res.bucket(ev.Bucket)
+	if !ok {
 		return reject(CodeNoSuchBucket, "bucket %q does not exist", ev.Bucket)
 	}
+	if len(ev.VersionIDs) != 0 && len(ev.VersionIDs) != len(ev.Keys) {
+		return reject(CodeInvalidArgument, "%d version ids for %d keys", len(ev.VersionIDs), len(ev.Keys))
+	}
 	res := &Result{Deleted: make([]DeleteResult, 0, len(ev.Keys))}
-	for _, k := range ev.Keys {
+	for i, k := range ev.Keys {
 		dr := DeleteResult{Key: k}
+		if len(ev.VersionIDs) > 0 {
+			dr.VersionID = ev.VersionIDs[i]
+		}
+		var o *objectRec
+		var removed [][]Blob
 		if err := checkKey(k); err != nil {
 			dr.Err = err
-		} else if o, ok := f.object(ev.Bucket, k); !ok {
-			dr.Err = newErr(CodeNoSuchKey, "key %q does not exist", k)
+		} else if dr.VersionID != "" {
+			if o, dr.Err = f.removeVersion(ev.Bucket, k, dr.VersionID); o != nil {
+				removed = [][]Blob{o.Blobs}
+			}
 		} else {
-			f.removeObject(o)
-			res.FreedBlobs = freedBlobs(res.FreedBlobs, nil, o.Blobs)
+			o, removed, dr.Err = f.deleteCurrent(b, k, ev.MarkerVersionID, ev.ModTime)
 		}
+		if o != nil && o.DeleteMarker {
+			dr.DeleteMarker, dr.DeleteMarkerVersionID = true, o.VersionID
+		}
+		res.FreedBlobs = freedBlobs(res.FreedBlobs, nil, removed...)
 		res.Deleted = append(res.Deleted, dr)
 	}
 	return res
@@ -294,9 +365,12 @@ func (f *FSM) createUpload(ev *CreateMultipartUpload) *Result {
 	if _, ok := f.upload(ev.Bucket, ev.Key, ev.UploadID); ok {
 		return reject(CodeInvalidArgument, "upload id %q already in use", ev.UploadID)
 	}
-	u := &UploadInfo{Bucket: ev.Bucket, Key: ev.Key, UploadID: ev.UploadID, Initiated: ev.Initiated, Meta: ev.Meta,
+	if err := checkTags(ev.Tags, MaxObjectTags); err != nil {
+		return &Result{Err: err}
+	}
+	u := &UploadInfo{Bucket: ev.Bucket, Key: ev.Key, UploadID: ev.UploadID, Initiated: ev.Initiated, Meta: ev.Meta, Tags: ev.Tags,
 		ChecksumAlgorithm: ev.ChecksumAlgorithm, ChecksumType: ev.ChecksumType}
-	if err := f.recordFits(func(e *encoder) { uploadBody(e, u) }); err != nil {
+	if err := f.recordFits(func(e *encoder) { writeUpload(e, u) }); err != nil {
 		return &Result{Err: err}
 	}
 	f.set(uploadKey(u.Bucket, u.Key, u.UploadID), u)
@@ -348,6 +422,7 @@ func (f *FSM) completeUpload(ev *CompleteMultipartUpload) *Result {
 	if rej != nil {
 		return rej
 	}
+	b, _ := f.res.bucket(ev.Bucket)
 	if len(ev.Parts) == 0 {
 		return reject(CodeInvalidArgument, "the completion lists no parts")
 	}
@@ -393,20 +468,33 @@ func (f *FSM) completeUpload(ev *CompleteMultipartUpload) *Result {
 	for _, p := range chosen {
 		blobs = append(blobs, p.Blobs...)
 	}
-	o := &ObjectInfo{
+	o := &objectRec{ObjectInfo: ObjectInfo{
 		Bucket: u.Bucket, Key: u.Key, Size: size, ETag: etag, Meta: u.Meta, Blobs: blobs,
-		ModTime: ev.ModTime, VersionID: ev.VersionID, PartsCount: uint32(len(chosen)),
+		ModTime: ev.ModTime, VersionID: NullVersionID, PartsCount: uint32(len(chosen)), Tags: u.Tags,
 		Checksums: clonePairs(ev.Checksums),
+	}}
+	up := u.clone()
+	// The object takes over the chosen parts' blobs; only the blobs of parts left out (and
+	// of a replaced version) are freed.
+	if b.Versioning == "" && ev.IfMatch == "" && ev.IfNoneMatch == "" {
+		if err := f.recordFits(func(e *encoder) { writeObjectRec(e, o) }); err != nil {
+			return &Result{Err: err}
+		}
+		res := f.replaceObject(o, f.removeUpload(u, stored))
+		res.Upload = &up
+		return res
 	}
-	if err := f.recordFits(func(e *encoder) { objectBody(e, o) }); err != nil {
+	head := f.head(u.Bucket, u.Key)
+	if err := checkConditions(head, ev.IfMatch, ev.IfNoneMatch); err != nil {
 		return &Result{Err: err}
 	}
-	// The object takes over the chosen parts' blobs; only the blobs of parts left out (and
-	// of a replaced object) are freed.
-	res := f.replaceObject(o, f.removeUpload(u, stored))
-	up := u.clone()
-	res.Upload = &up
-	return res
+	if err := f.prepareVersion(b, o, ev.VersionID, head); err != nil {
+		return &Result{Err: err}
+	}
+	removed := f.removeUpload(u, stored)
+	removed = append(removed, f.putVersion(b, o, head)...)
+	out := o.ObjectInfo.clone()
+	return &Result{Object: &out, Upload: &up, FreedBlobs: freedBlobs(nil, o.Blobs, removed...)}
 }
 
 func (f *FSM) abortUpload(ev *AbortMultipartUpload) *Result {

@@ -170,7 +170,7 @@ func TestApply(t *testing.T) {
 			check: all(freed("p2", "old"), func(t *testing.T, f *FSM, res *Result) {
 				o, err := f.Object("bkt", "big")
 				want := ObjectInfo{Bucket: "bkt", Key: "big", Size: 6<<20 + 10, ETag: multipartETag(e1, e3),
-					Meta: upload.Meta, Blobs: blobs("p1", "p3"), ModTime: 9, PartsCount: 2}
+					Meta: upload.Meta, Blobs: blobs("p1", "p3"), ModTime: 9, PartsCount: 2, VersionID: NullVersionID}
 				if err != nil || !reflect.DeepEqual(o, want) || !reflect.DeepEqual(*res.Object, want) {
 					t.Fatalf("object %+v %v\nwant %+v", o, err, want)
 				}

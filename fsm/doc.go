@@ -82,6 +82,7 @@
 //	pairs     list of (string key, string value), keys strictly ascending
 //	meta      string content-type, content-encoding, content-disposition, cache-control;
 //	          pairs user metadata
+//	meta2     string content-language, string expires (from version 2 bodies on)
 //	blobs     list (≤ 2^20) of (string id, uvarint size, list (≤ 64) of string node id)
 //
 // Bodies, version 1 (type number: fields):
@@ -103,30 +104,42 @@
 //	10 RegisterNode            string id, string role, pairs addresses
 //	11 RetireNode              string id
 //	12 SetSetting              string key, string value ("" removes the setting)
+//	13 SetBucketVersioning     string bucket, string status
+//	14 PutObjectTagging        string bucket, string key, string version id, pairs tags
+//	15 PutBucketTagging        string bucket, pairs tags
 //
-// Version 2 bodies are the version 1 body followed by new fields; they exist for four types:
+// Bodies, version 2: the version 1 body followed by
 //
-//	1 CreateBucket            + string region (the LocationConstraint)
-//	3 PutObject               + string content-language
-//	6 CreateMultipartUpload   + string content-language, string checksum algorithm,
-//	                            string checksum type
-//	8 CompleteMultipartUpload + pairs checksums (the object's)
+//	1 CreateBucket            string region (the LocationConstraint)
+//	3 PutObject               meta2, pairs tags, string if-match, string if-none-match
+//	4 DeleteObject            string version id, string marker version id, i64 mtime
+//	5 DeleteObjects           list (≤ 1000, 0 or as many as keys) of string version id,
+//	                          string marker version id, i64 mtime
+//	6 CreateMultipartUpload   meta2, pairs tags
+//	8 CompleteMultipartUpload string if-match, string if-none-match
 //
-// The encoder writes the lowest version that holds the event: one whose version 2 fields are
-// all empty is written as version 1, byte for byte as before, and a version 2 body whose new
-// fields are all empty is ErrCorrupt (it would re-encode as version 1), so the encoding stays
-// canonical.
+// Bodies, version 3: the version 2 body (all of it, its fields empty or not) followed by
+//
+//	6 CreateMultipartUpload   string checksum algorithm, string checksum type (as declared:
+//	                          x-amz-checksum-algorithm, x-amz-checksum-type)
+//	8 CompleteMultipartUpload pairs checksums (the object's: algorithm → value)
 //
 // Version rules: every type carries its own version byte. A change to a body adds a new
 // version (or a new type); decoders keep reading every version they ever wrote and reject
 // any other (ErrUnknownVersion) — an unknown type is ErrUnknownType. Nothing is skipped
 // silently: an entry that does not decode is rejected by Apply on every replica alike
-// (Result.Err.Code InvalidEvent). Type numbers are never reused.
+// (Result.Err.Code InvalidEvent). Type numbers are never reused. Encode writes the lowest
+// version that holds the event: an event whose version 2 and 3 fields are all empty is
+// written at version 1, byte for byte as before those fields existed (old logs, the golden
+// files and the fuzz seeds keep their bytes, and a leader upgraded first still writes what
+// older followers read while no one uses the new features); one whose version 3 fields are
+// empty is written at version 2, byte for byte as before version 3 existed.
 //
 // The encoding is canonical: the decoder rejects non-minimal varints, unsorted or duplicate
-// pairs and trailing bytes, so whatever Decode accepts Encode reproduces byte for byte (the
-// FuzzEventDecode property). Every length and count is checked against its limit and against
-// the bytes left before anything is allocated.
+// pairs, trailing bytes and a version N body (N ≥ 2) whose version N fields are all empty
+// (it would re-encode at a lower version), so whatever Decode accepts Encode reproduces byte
+// for byte (the FuzzEventDecode property). Every length and count is checked against its
+// limit and against the bytes left before anything is allocated.
 //
 // # Snapshot key space
 //
@@ -142,13 +155,34 @@
 //	0x05 esc(bucket) esc(key) esc(upload id) u32 part PartInfo (with its upload's identity)
 //	0x06 esc(node id)                                 NodeInfo
 //	0x07 esc(setting key)                             setting key and value
+//	0x08 esc(bucket) esc(key) order (16 bytes, every  a noncurrent object version
+//	     bit inverted: newest first)
+//	0x09 esc(bucket)                                  the bucket's tags: string bucket, pairs
 //
-// A value is a version byte (1) and the record's fields with the primitives above, its
+// 0x03 holds the current version of each key (see "Versions"), 0x08 the others.
+//
+// A value is a version byte and the record's fields with the primitives above, its
 // identity included: Restore checks that each record matches the key it is stored under,
-// and rejects unknown prefixes and versions. Bucket, object and upload records have a
-// version 2, written by the rule of the events (only when a new field is set): the bucket
-// adds string region, the object string content-language, the upload string
-// content-language, string checksum algorithm and string checksum type.
+// and rejects unknown prefixes and versions. Object (0x03, 0x08), upload and bucket records
+// have a version 2, the version 1 body followed by:
+//
+//	object  meta2, u8 flags (1 null version, 2 delete marker, 4 noncurrent null version
+//	        exists), order (u64 time, u64 random), [flag 4: the null version's order],
+//	        pairs tags
+//	upload  meta2, pairs tags
+//	bucket  u8 versioning (1 Enabled, 2 Suspended)
+//
+// Upload and bucket records have a version 3, the version 2 body followed by:
+//
+//	upload  string checksum algorithm, string checksum type (not both empty)
+//	bucket  string region (not empty); the version 2 versioning byte may be 0 here (never
+//	        enabled), which version 2 refuses
+//
+// As with events, a record is written at the lowest version that holds it: the records of
+// unversioned buckets keep their bytes, and so do the records of version 2 that have no
+// version 3 field. A version 1 object record is the null version at order zero; its version
+// id field (written empty since versions exist) is ignored, so objects written before
+// versions existed read as null versions.
 //
 // The meta record is version 2: uvarint applied index, then a list of (string bucket,
 // uvarint objects, uvarint uploads) for every bucket that holds any, buckets strictly
@@ -173,11 +207,84 @@
 // concurrently with Apply on that point-in-time view: a delta is the frozen trees merged; a
 // full stream is the frozen trees merged over the whole base (read from its runs).
 //
+// # Result encoding
+//
+// ResultCodec (resultcodec.go has the byte layouts) carries the Result of a forwarded proposal
+// back to the follower that forwarded it. Its first byte names one layout:
+//
+//	0xB1   presence bits, then the version 1 bodies of the embedded records (no version
+//	       bytes), Deleted as (key, error), FreedBlobs
+//	0xB2   as 0xB1, plus the error's delete marker, version id and last modified; embedded
+//	       records as version byte and body, each at most version 2; Deleted with version
+//	       ids and delete markers
+//	0xB3   the layout of 0xB2 with bucket and upload records up to version 3
+//	other  JSON (before the binary codec); an empty payload is a nil result
+//
+// EncodeResult writes the lowest layout that holds the result, as Encode does for events, so
+// a leader upgraded first answers in the layout its followers read until a new field is used.
+//
+// # Versions
+//
+// A bucket's versioning (BucketInfo.Versioning) is "" (never enabled, the initial state),
+// Enabled or Suspended; SetBucketVersioning moves it between the last two, never back to "".
+// Every object version is its own record. The current version of a key (its head) is the
+// record under 0x03 (bucket, key), so GET, HEAD and ListObjects cost what they did before
+// versions: one point read, one range scan of heads. The other versions of the key are
+// under 0x08 (bucket, key, inverted order), newest first, so ListObjectVersions is a merge
+// of two range scans in key order and a read by version ID is a point read. A version is a
+// record like any other: in the dirty tree, the cache or the runs, so metadata_cache_size
+// bounds the heap whatever the number of versions.
+//
+// Version IDs. Every version has an order: two unsigned 64-bit numbers, a time (Unix ns on
+// the proposer's clock) and random bits chosen by the proposer. A version ID other than
+// "null" is the order in 32 lowercase hex digits (NewVersionID), so IDs sort like their
+// versions and the ID is the key of the version's record. The proposer offers a candidate ID
+// in the event (PutObject.VersionID, CompleteMultipartUpload.VersionID,
+// DeleteObject(s).MarkerVersionID); Apply keeps it if it is newer than the key's current
+// version, else raises its time to the current version's plus one (a clock behind another
+// node's, or a race): deterministic, and IDs are unique and ordered per key. The ID a write
+// got is in Result.Object.VersionID. The null version (ID "null") has an order too, stored in
+// its record: the position it was written at. A head that is not the null version records the
+// null version's order when there is one, so that a suspended write or versionId=null finds
+// it with one read.
+//
+// Writes by state (PutObject, CompleteMultipartUpload, and DeleteObject without a version
+// ID, which writes a delete marker — a version without data):
+//
+//	unversioned  the null version (order zero) replaces the head; a delete removes the key
+//	             (NoSuchKey when there is none): exactly what the FSM did before versions
+//	Enabled      the new version (or marker) becomes the head; the old head is kept as a
+//	             noncurrent version (the candidate ID is required: InvalidArgument without)
+//	Suspended    a new null version (or null marker) becomes the head; the old null version
+//	             is removed wherever it is, and a non-null head is kept as noncurrent
+//
+// DeleteObject with a version ID removes that version for good ("null" names the null
+// version); if it was the head, the newest noncurrent version becomes the head; if no
+// version is left, the key is gone. Object (GET, HEAD) answers NoSuchKey with the marker's
+// details when the head is a marker; ObjectVersion answers MethodNotAllowed for a marker's
+// version. ListObjects shows the heads that are not markers; ListObjectVersions shows every
+// version, IsLatest on heads; an unversioned bucket lists its objects as null versions.
+// Counts' objects are the keys with any version (a key whose head is a marker included);
+// DeleteBucket is refused while any is left.
+//
+// Conditional writes: PutObject and CompleteMultipartUpload carry If-Match and
+// If-None-Match ("*"), checked against the head when the event is applied. Raft orders the
+// events, so of writers racing on one key with If-None-Match: * exactly one wins, and
+// If-Match writes form one chain (no lost update). A head that is a delete marker counts as
+// no object (If-None-Match holds; If-Match is NoSuchKey).
+//
+// Tags: a version's tags are in its record (at most 10; key 1..128 and value 0..256
+// characters of UTF-8; no "aws:" prefix: InvalidTag), set by PutObject, by
+// CreateMultipartUpload for the object its completion makes, and by PutObjectTagging (by
+// version ID; empty tags delete them). A bucket's tags are a record under 0x09 (at most 50),
+// removed with the bucket.
+//
 // # Determinism
 //
 // Apply must produce the same state and result on every replica:
 //   - it never reads the clock or randomness: timestamps, upload IDs, version IDs and the
-//     minimum part size come in the event (the clock is read only to time metrics);
+//     minimum part size come in the event (the clock is read only to time metrics); a
+//     version ID not newer than the key's current version is raised by a fixed rule;
 //   - it never iterates a map to produce state or results (freed blobs are listed in the
 //     order of the records that released them; the per-bucket counts are only looked up);
 //   - what is cached, dirty or in the runs changes how a record is found, never what is
@@ -193,7 +300,12 @@
 //   - A record whose encoding would exceed 16 MiB (a quarter of the snapshot codec's value
 //     limit) or a list limit of the record encoding is rejected with EntityTooLarge: a
 //     record that cannot be snapshotted would make every later snapshot fail.
-//   - DeleteObject of a missing key is NoSuchKey (S3 answers 204; the HTTP layer maps it).
+//   - DeleteObject of a missing key in an unversioned bucket is NoSuchKey, of a missing
+//     version NoSuchVersion (S3 answers 204 to both; the HTTP layer maps them). In a
+//     versioned bucket a DeleteObject without a version ID always succeeds: S3 makes a
+//     delete marker even for a key that has no version.
+//   - ListBuckets pages in name order: its continuation token is the last name of the page
+//     (the HTTP layer may encode it); MaxBuckets 0 lists every bucket.
 //   - Result.FreedBlobs: see "Blob IDs".
 //   - ListObjects' marker is a position in the sequence of entries (keys and common
 //     prefixes): entries ≤ marker are skipped, so a marker inside a common prefix skips that
@@ -212,6 +324,22 @@
 // metadata_cache_size the FSM counted references to every blob in a map; that map grew with
 // all metadata, so it went: a proposer that made two live records share a blob ID would have
 // it freed with the first of them, and must not.
+//
+// The data plane learns about blobs from two methods: Options.OnFreed hands it the freed IDs
+// of every applied entry on every replica (so each storage node deletes its own copies), and
+// WalkBlobs walks the part and object key ranges (every tier, at one point in time) for the set
+// of live references that repair and garbage collection need; WalkUploads walks the open
+// uploads for their expiry.
+//
+// Versions change nothing to this: each version has its own blobs, kept as long as the
+// version is. An Enabled write frees nothing (the old head stays, noncurrent); the blobs of a
+// version are freed when it is removed — DeleteObject by version ID, a suspended write or
+// delete replacing the null version, an unversioned overwrite or delete. A rejected PutObject
+// or PutPart lists its own blobs (written for it, referenced by nothing); a rejected
+// completion frees nothing (the upload and its parts stay). This relies on the same contract:
+// an event proposed again after an unknown outcome (one that may have committed) would, if
+// rejected the second time — say by its own If-None-Match — free blobs the first one
+// references; proposers retry only proposals that were certainly not applied.
 //
 // # Crash model
 //

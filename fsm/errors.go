@@ -45,15 +45,36 @@ const (
 	CodeEntityTooLarge  = "EntityTooLarge"
 	CodeInvalidArgument = "InvalidArgument"
 	CodeNoSuchNode      = "NoSuchNode"
+	// CodeNoSuchVersion: the version ID names no version of the key (S3 answers 204 to a
+	// DeleteObject of a missing version; the HTTP layer maps it).
+	CodeNoSuchVersion = "NoSuchVersion"
+	// CodeMethodNotAllowed: a read or tagging of a version that is a delete marker
+	// (Error.DeleteMarker is set).
+	CodeMethodNotAllowed = "MethodNotAllowed"
+	// CodePreconditionFailed: a conditional write's If-Match or If-None-Match did not hold
+	// when the event was applied.
+	CodePreconditionFailed = "PreconditionFailed"
+	// CodeInvalidTag: a tag set over S3's limits (see NormalizeTags).
+	CodeInvalidTag = "InvalidTag"
+	// CodeNoSuchTagSet: GetBucketTagging of a bucket that has no tags.
+	CodeNoSuchTagSet = "NoSuchTagSet"
 	// CodeInvalidEvent is the result of a log entry that does not decode. Every replica
 	// rejects it the same way; it points at a proposer bug or a version skew.
 	CodeInvalidEvent = "InvalidEvent"
 )
 
-// Error is the reason an event was rejected. A rejected event changes nothing.
+// Error is the reason an event was rejected (a rejected event changes nothing), or why a
+// read found nothing.
 type Error struct {
 	Code    string // one of the Code constants
 	Message string
+	// DeleteMarker is set when the answer is due to a delete marker: NoSuchKey because the
+	// key's current version is a marker, MethodNotAllowed because the version asked for is
+	// one. VersionID and LastModified (Unix ns) are then the marker's, for the
+	// x-amz-delete-marker, x-amz-version-id and Last-Modified response headers.
+	DeleteMarker bool
+	VersionID    string
+	LastModified int64
 }
 
 func (e *Error) Error() string { return "fsm: " + e.Code + ": " + e.Message }
@@ -70,4 +91,10 @@ func reject(code, format string, args ...any) *Result {
 
 func newErr(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// markerErr is code (NoSuchKey or MethodNotAllowed) because of the delete marker m.
+func markerErr(code string, m *ObjectInfo) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf("version %s of key %q is a delete marker", m.VersionID, m.Key),
+		DeleteMarker: true, VersionID: m.VersionID, LastModified: m.ModTime}
 }

@@ -19,6 +19,9 @@ const (
 	TypeRegisterNode            EventType = 10
 	TypeRetireNode              EventType = 11
 	TypeSetSetting              EventType = 12
+	TypeSetBucketVersioning     EventType = 13
+	TypePutObjectTagging        EventType = 14
+	TypePutBucketTagging        EventType = 15
 )
 
 var typeNames = map[EventType]string{
@@ -27,6 +30,8 @@ var typeNames = map[EventType]string{
 	TypeCreateMultipartUpload: "CreateMultipartUpload", TypePutPart: "PutPart",
 	TypeCompleteMultipartUpload: "CompleteMultipartUpload", TypeAbortMultipartUpload: "AbortMultipartUpload",
 	TypeRegisterNode: "RegisterNode", TypeRetireNode: "RetireNode", TypeSetSetting: "SetSetting",
+	TypeSetBucketVersioning: "SetBucketVersioning", TypePutObjectTagging: "PutObjectTagging",
+	TypePutBucketTagging: "PutBucketTagging",
 }
 
 func (t EventType) String() string {
@@ -36,46 +41,55 @@ func (t EventType) String() string {
 	return fmt.Sprintf("EventType(%d)", uint8(t))
 }
 
-// eventVersion is the body version of every event type that has only ever had one. Each type
-// has its own version byte so that one event can change its body without touching the
-// others; eventMaxVersion lists the types that have more.
-const eventVersion = 1
+// eventVersion is the body version every event type was first written with. Each type has
+// its own version byte so that one event can change its body without touching the others.
+// Types that grew fields have a version 2 (eventVersionExt): the version 1 body followed by
+// the new fields; a few have a version 3 (eventVersionExt3): the version 2 body followed by
+// more fields. Encode writes the lowest version that holds the event (versionOf), so an event
+// that version 1 can hold has one encoding (the one it always had); an encoding at a version
+// whose own fields are all empty is therefore not canonical, and Decode rejects it. A version
+// 3 body carries the version 2 fields even when they are all empty.
+const (
+	eventVersion     = 1
+	eventVersionExt  = 2
+	eventVersionExt3 = 3
+)
 
-// eventMaxVersion is the newest body version of the types that have several. A version 2
-// body is the version 1 body followed by the fields listed in doc.go; the encoder writes the
-// lowest version that holds the event (so events that do not use the new fields encode as
-// before), and the decoder rejects a version 2 body whose new fields are all empty, keeping
-// the encoding canonical.
-var eventMaxVersion = map[EventType]uint8{
-	TypeCreateBucket: 2, TypePutObject: 2, TypeCreateMultipartUpload: 2, TypeCompleteMultipartUpload: 2,
+// extended is implemented by the event types that have a version 2 body.
+type extended interface {
+	hasExt() bool // some field that only version 2 carries is set
+	encodeExt(e *encoder)
+	decodeExt(d *decoder)
 }
 
-// versioned is implemented by the events with a version 2 body: the version ev needs.
-type versioned interface{ version() uint8 }
+// extended3 is implemented by the event types that have a version 3 body.
+type extended3 interface {
+	extended
+	hasExt3() bool // some field that only version 3 carries is set
+	encodeExt3(e *encoder)
+	decodeExt3(d *decoder)
+}
 
+// versionOf is the lowest body version that holds ev.
 func versionOf(ev Event) uint8 {
-	if v, ok := ev.(versioned); ok {
-		return v.version()
+	if x, ok := ev.(extended3); ok && x.hasExt3() {
+		return eventVersionExt3
+	}
+	if x, ok := ev.(extended); ok && x.hasExt() {
+		return eventVersionExt
 	}
 	return eventVersion
 }
 
-// v2 returns 2 when any of the optional fields of a version 2 body is set, else 1.
-func v2(set ...bool) uint8 {
-	for _, s := range set {
-		if s {
-			return 2
-		}
+// newestVersion is the newest body version of ev's type.
+func newestVersion(ev Event) uint8 {
+	switch ev.(type) {
+	case extended3:
+		return eventVersionExt3
+	case extended:
+		return eventVersionExt
 	}
-	return 1
-}
-
-// canonicalV2 fails d when a version 2 body carries none of its optional fields (it would
-// re-encode as version 1).
-func (d *decoder) canonicalV2(what string, set ...bool) {
-	if d.ver >= 2 && v2(set...) == 1 {
-		d.fail("%s version 2 without its version 2 fields", what)
-	}
+	return eventVersion
 }
 
 // Event is one state change proposed through raft. The set is closed: only the types of this
@@ -92,8 +106,9 @@ type Event interface {
 type CreateBucket struct {
 	Name    string
 	Owner   string
-	Created int64  // Unix nanoseconds
-	Region  string // LocationConstraint; "" for none (version 2)
+	Created int64 // Unix nanoseconds
+	// Version 2 field: the LocationConstraint the bucket is created with; "" for none.
+	Region string
 }
 
 // DeleteBucket deletes an empty bucket. Rejected with NoSuchBucket, or BucketNotEmpty while
@@ -102,8 +117,17 @@ type DeleteBucket struct {
 	Name string
 }
 
-// PutObject creates or replaces an object. The blobs of a replaced object that nothing else
-// references are listed in Result.FreedBlobs.
+// PutObject writes a new version of an object as the bucket's versioning state says (see
+// doc.go, "Versions"): unversioned and suspended buckets replace the null version, enabled
+// buckets add a version. The blobs of a version it removes are listed in Result.FreedBlobs;
+// a rejected PutObject lists its own blobs there (nothing references them).
+//
+// Conditions (checked against the key's current version when the event is applied, so that
+// of racing conditional writers exactly one can win): IfNoneMatch "*" rejects with
+// PreconditionFailed when the key has a current version that is not a delete marker; IfMatch
+// (an ETag, a comma-separated list of ETags, quotes ignored, or "*") rejects with
+// PreconditionFailed when the current version's ETag is not listed, and with NoSuchKey when
+// the key has no current version or it is a delete marker.
 type PutObject struct {
 	Bucket    string
 	Key       string
@@ -113,31 +137,62 @@ type PutObject struct {
 	Checksums []Pair // algorithm → value, sorted
 	Blobs     []Blob
 	ModTime   int64 // Unix nanoseconds
+	// VersionID is the proposer's candidate ID for the new version (NewVersionID): required
+	// when the bucket's versioning is Enabled, where the version gets it (raised if not newer
+	// than the current version); in a suspended bucket it only orders the null version; an
+	// unversioned bucket ignores it.
 	VersionID string
+	// Version 2 fields (and Meta.ContentLanguage, Meta.Expires):
+	Tags        []Pair // sorted, unique; at most MaxObjectTags (InvalidTag)
+	IfMatch     string
+	IfNoneMatch string // "" or "*"
 }
 
-// DeleteObject deletes one object: NoSuchBucket, NoSuchKey when it does not exist (S3
-// answers 204 to that; the HTTP layer maps it).
+// DeleteObject deletes one object (VersionID empty) or one version of it.
+//
+// Without VersionID: an unversioned bucket removes the object (NoSuchKey when there is
+// none: S3 answers 204 to that, the HTTP layer maps it); an enabled bucket adds a delete
+// marker with the version ID MarkerVersionID (a candidate, as PutObject.VersionID; required)
+// as the new current version; a suspended bucket makes a null delete marker the current
+// version, removing the null version. Result.Object is the removed object or the marker made.
+//
+// With VersionID ("null" names the null version): that version is removed for good, delete
+// marker or not (NoSuchVersion when the key has no such version; InvalidArgument for an ID
+// that cannot name one). When it was the current version, the newest remaining one becomes
+// current. Result.Object is the removed version.
 type DeleteObject struct {
 	Bucket string
 	Key    string
+	// Version 2 fields:
+	VersionID       string
+	MarkerVersionID string
+	ModTime         int64 // the delete marker's LastModified (Unix ns)
 }
 
-// DeleteObjects deletes up to 1000 keys of one bucket. Only a missing bucket rejects the
-// whole event; each key has its own outcome in Result.Deleted.
+// DeleteObjects deletes up to 1000 keys of one bucket, each as DeleteObject does. Only a
+// missing bucket rejects the whole event; each key has its own outcome in Result.Deleted.
 type DeleteObjects struct {
 	Bucket string
 	Keys   []string
+	// Version 2 fields. VersionIDs is empty or as long as Keys: VersionIDs[i] is the version
+	// of Keys[i] to remove ("" for none). The markers made for keys without a version get
+	// the candidate ID MarkerVersionID (raised per key as needed) and ModTime.
+	VersionIDs      []string
+	MarkerVersionID string
+	ModTime         int64
 }
 
-// CreateMultipartUpload opens an upload; Meta applies to the object made on completion.
+// CreateMultipartUpload opens an upload; Meta and Tags apply to the object made on
+// completion.
 type CreateMultipartUpload struct {
 	Bucket    string
 	Key       string
 	UploadID  string // chosen by the proposer, unique
 	Initiated int64  // Unix nanoseconds
 	Meta      ObjectMeta
-	// ChecksumAlgorithm and ChecksumType are stored in the upload as given (version 2).
+	// Version 2 fields (and Meta.ContentLanguage, Meta.Expires):
+	Tags []Pair // sorted, unique; at most MaxObjectTags (InvalidTag)
+	// Version 3 fields, stored in the upload as given:
 	ChecksumAlgorithm string
 	ChecksumType      string
 }
@@ -161,10 +216,12 @@ type CompletedPart struct {
 	ETag       string // as the client sent it; surrounding quotes are ignored
 }
 
-// CompleteMultipartUpload makes the object from the listed parts and closes the upload.
+// CompleteMultipartUpload makes the object from the listed parts and closes the upload; the
+// object is a new version as PutObject's is, with the upload's Meta and Tags.
 // Rejections: NoSuchUpload; InvalidPart (a part not uploaded, or its ETag differs);
 // InvalidPartOrder (part numbers not strictly ascending); EntityTooSmall (a part other than
-// the last is below the minimum); BadDigest (ETag set and not the computed one).
+// the last is below the minimum); BadDigest (ETag set and not the computed one); the
+// conditions as PutObject's (a rejected completion leaves the upload open, its parts kept).
 type CompleteMultipartUpload struct {
 	Bucket   string
 	Key      string
@@ -176,10 +233,13 @@ type CompleteMultipartUpload struct {
 	// ETag, if set, must equal the computed hex(md5(concat(md5 of parts)))-N.
 	ETag      string
 	ModTime   int64
-	VersionID string
-	// Checksums become the object's (algorithm → value, sorted; version 2). The proposer
-	// computes them from the parts whose ETags the completion lists, so that the FSM's ETag
-	// check also guarantees they describe the parts the object is made of.
+	VersionID string // candidate, as PutObject.VersionID
+	// Version 2 fields:
+	IfMatch     string
+	IfNoneMatch string
+	// Version 3 field: Checksums become the object's (algorithm → value, sorted). The
+	// proposer computes them from the parts whose ETags the completion lists, so that the
+	// FSM's ETag check also guarantees they describe the parts the object is made of.
 	Checksums []Pair
 }
 
@@ -209,6 +269,33 @@ type SetSetting struct {
 	Value string
 }
 
+// SetBucketVersioning sets a bucket's versioning state: Status is VersioningEnabled or
+// VersioningSuspended (InvalidArgument otherwise: a bucket never returns to unversioned).
+// NoSuchBucket when the bucket does not exist. Result.Bucket is the bucket after the change.
+type SetBucketVersioning struct {
+	Bucket string
+	Status string
+}
+
+// PutObjectTagging replaces the tags of one version of an object: the current version when
+// VersionID is empty. Empty Tags removes them all (DeleteObjectTagging). Rejections:
+// NoSuchBucket; NoSuchKey (no current version, or it is a delete marker); NoSuchVersion;
+// MethodNotAllowed (the version is a delete marker); InvalidTag. Result.Object is the version
+// with its new tags.
+type PutObjectTagging struct {
+	Bucket    string
+	Key       string
+	VersionID string
+	Tags      []Pair // sorted, unique
+}
+
+// PutBucketTagging replaces a bucket's tags; empty Tags removes them (DeleteBucketTagging).
+// Rejections: NoSuchBucket; InvalidTag (at most MaxBucketTags).
+type PutBucketTagging struct {
+	Bucket string
+	Tags   []Pair // sorted, unique
+}
+
 func (*CreateBucket) Type() EventType            { return TypeCreateBucket }
 func (*DeleteBucket) Type() EventType            { return TypeDeleteBucket }
 func (*PutObject) Type() EventType               { return TypePutObject }
@@ -221,6 +308,9 @@ func (*AbortMultipartUpload) Type() EventType    { return TypeAbortMultipartUplo
 func (*RegisterNode) Type() EventType            { return TypeRegisterNode }
 func (*RetireNode) Type() EventType              { return TypeRetireNode }
 func (*SetSetting) Type() EventType              { return TypeSetSetting }
+func (*SetBucketVersioning) Type() EventType     { return TypeSetBucketVersioning }
+func (*PutObjectTagging) Type() EventType        { return TypePutObjectTagging }
+func (*PutBucketTagging) Type() EventType        { return TypePutBucketTagging }
 
 // newEvent returns an empty event of type t, or nil.
 func newEvent(t EventType) Event {
@@ -249,6 +339,12 @@ func newEvent(t EventType) Event {
 		return &RetireNode{}
 	case TypeSetSetting:
 		return &SetSetting{}
+	case TypeSetBucketVersioning:
+		return &SetBucketVersioning{}
+	case TypePutObjectTagging:
+		return &PutObjectTagging{}
+	case TypePutBucketTagging:
+		return &PutBucketTagging{}
 	}
 	return nil
 }
@@ -272,9 +368,15 @@ func AppendEncode(dst []byte, ev Event) ([]byte, error) {
 	}
 	e := encoder{b: dst}
 	e.u8(uint8(ev.Type()))
-	e.ver = versionOf(ev)
-	e.u8(e.ver)
+	v := versionOf(ev)
+	e.u8(v)
 	ev.encodeBody(&e)
+	if v >= eventVersionExt {
+		ev.(extended).encodeExt(&e)
+	}
+	if v >= eventVersionExt3 {
+		ev.(extended3).encodeExt3(&e)
+	}
 	if e.err != nil {
 		return nil, fmt.Errorf("%s: %w", ev.Type(), e.err)
 	}
@@ -295,36 +397,35 @@ func Decode(b []byte) (Event, error) {
 	if ev == nil {
 		return nil, fmt.Errorf("%w: %d", ErrUnknownType, uint8(t))
 	}
-	if v != eventVersion && (v < 1 || v > eventMaxVersion[t]) {
+	if v < eventVersion || v > newestVersion(ev) {
 		return nil, fmt.Errorf("%w: %s version %d", ErrUnknownVersion, t, v)
 	}
-	d.ver = v
 	ev.decodeBody(&d)
+	if v >= eventVersionExt {
+		ev.(extended).decodeExt(&d)
+	}
+	if v >= eventVersionExt3 {
+		ev.(extended3).decodeExt3(&d)
+	}
+	if low := versionOf(ev); d.err == nil && low != v {
+		d.fail("version %d encoding of an event version %d holds", v, low)
+	}
 	if err := d.finish(); err != nil {
 		return nil, fmt.Errorf("%s: %w", t, err)
 	}
 	return ev, nil
 }
 
-func (ev *CreateBucket) version() uint8 { return v2(ev.Region != "") }
-
 func (ev *CreateBucket) encodeBody(e *encoder) {
 	e.str("name", ev.Name)
 	e.str("owner", ev.Owner)
 	e.i64(ev.Created)
-	if e.ver >= 2 {
-		e.str("region", ev.Region)
-	}
 }
 
 func (ev *CreateBucket) decodeBody(d *decoder) {
 	ev.Name = d.str("name")
 	ev.Owner = d.str("owner")
 	ev.Created = d.i64("created")
-	if d.ver >= 2 {
-		ev.Region = d.str("region")
-		d.canonicalV2("CreateBucket", ev.Region != "")
-	}
 }
 
 func (ev *DeleteBucket) encodeBody(e *encoder) { e.str("name", ev.Name) }
@@ -340,12 +441,7 @@ func (ev *PutObject) encodeBody(e *encoder) {
 	e.blobs(ev.Blobs)
 	e.i64(ev.ModTime)
 	e.str("version id", ev.VersionID)
-	if e.ver >= 2 {
-		e.str("content language", ev.Meta.ContentLanguage)
-	}
 }
-
-func (ev *PutObject) version() uint8 { return v2(ev.Meta.ContentLanguage != "") }
 
 func (ev *PutObject) decodeBody(d *decoder) {
 	ev.Bucket = d.str("bucket")
@@ -357,10 +453,6 @@ func (ev *PutObject) decodeBody(d *decoder) {
 	ev.Blobs = d.blobs()
 	ev.ModTime = d.i64("mtime")
 	ev.VersionID = d.str("version id")
-	if d.ver >= 2 {
-		ev.Meta.ContentLanguage = d.str("content language")
-		d.canonicalV2("PutObject", ev.Meta.ContentLanguage != "")
-	}
 }
 
 func (ev *DeleteObject) encodeBody(e *encoder) {
@@ -383,21 +475,12 @@ func (ev *DeleteObjects) decodeBody(d *decoder) {
 	ev.Keys = d.strs("keys", maxDeleteKeys)
 }
 
-func (ev *CreateMultipartUpload) version() uint8 {
-	return v2(ev.Meta.ContentLanguage != "", ev.ChecksumAlgorithm != "", ev.ChecksumType != "")
-}
-
 func (ev *CreateMultipartUpload) encodeBody(e *encoder) {
 	e.str("bucket", ev.Bucket)
 	e.str("key", ev.Key)
 	e.str("upload id", ev.UploadID)
 	e.i64(ev.Initiated)
 	e.meta(ev.Meta)
-	if e.ver >= 2 {
-		e.str("content language", ev.Meta.ContentLanguage)
-		e.str("checksum algorithm", ev.ChecksumAlgorithm)
-		e.str("checksum type", ev.ChecksumType)
-	}
 }
 
 func (ev *CreateMultipartUpload) decodeBody(d *decoder) {
@@ -406,12 +489,6 @@ func (ev *CreateMultipartUpload) decodeBody(d *decoder) {
 	ev.UploadID = d.str("upload id")
 	ev.Initiated = d.i64("initiated")
 	ev.Meta = d.meta()
-	if d.ver >= 2 {
-		ev.Meta.ContentLanguage = d.str("content language")
-		ev.ChecksumAlgorithm = d.str("checksum algorithm")
-		ev.ChecksumType = d.str("checksum type")
-		d.canonicalV2("CreateMultipartUpload", ev.Meta.ContentLanguage != "", ev.ChecksumAlgorithm != "", ev.ChecksumType != "")
-	}
 }
 
 func (ev *PutPart) encodeBody(e *encoder) {
@@ -451,12 +528,7 @@ func (ev *CompleteMultipartUpload) encodeBody(e *encoder) {
 	e.str("etag", ev.ETag)
 	e.i64(ev.ModTime)
 	e.str("version id", ev.VersionID)
-	if e.ver >= 2 {
-		e.pairs("checksums", ev.Checksums)
-	}
 }
-
-func (ev *CompleteMultipartUpload) version() uint8 { return v2(len(ev.Checksums) > 0) }
 
 func (ev *CompleteMultipartUpload) decodeBody(d *decoder) {
 	ev.Bucket = d.str("bucket")
@@ -472,10 +544,6 @@ func (ev *CompleteMultipartUpload) decodeBody(d *decoder) {
 	ev.ETag = d.str("etag")
 	ev.ModTime = d.i64("mtime")
 	ev.VersionID = d.str("version id")
-	if d.ver >= 2 {
-		ev.Checksums = d.pairs("checksums")
-		d.canonicalV2("CompleteMultipartUpload", len(ev.Checksums) > 0)
-	}
 }
 
 func (ev *AbortMultipartUpload) encodeBody(e *encoder) {

@@ -33,6 +33,12 @@ type Options struct {
 	// (SnapshotWanted); at MaxDirty, while a snapshot is being persisted, Apply waits for it
 	// to finish instead of letting the set grow. 0 means no bound.
 	MaxDirty int
+	// OnFreed, if set, is called after every Apply and ApplyBatch whose events freed blobs,
+	// with their IDs (the Result.FreedBlobs of the entries, in log order; the slice must not
+	// be modified). It runs on raft's apply goroutine after the FSM lock is released, before
+	// the results reach their proposers, for replayed entries after a restart too; it must not
+	// block. The data plane deletes its local copies from it.
+	OnFreed func(blobIDs []string)
 }
 
 // Result is what Apply returns for a LogCommand entry (raft's ApplyFuture.Response()). It is
@@ -40,10 +46,12 @@ type Options struct {
 type Result struct {
 	// Err is the rejection; nil means the event was applied. A rejected event changed nothing.
 	Err *Error
-	// Bucket is the bucket created or deleted.
+	// Bucket is the bucket created, deleted, or whose versioning or tags changed.
 	Bucket *BucketInfo
-	// Object is the object written (PutObject, CompleteMultipartUpload) or removed
-	// (DeleteObject).
+	// Object is the version written (PutObject, CompleteMultipartUpload, PutObjectTagging),
+	// removed (DeleteObject of an unversioned object or of a version) or the delete marker
+	// made (DeleteObject in a versioned bucket). Its VersionID and DeleteMarker are the
+	// x-amz-version-id and x-amz-delete-marker of the response.
 	Object *ObjectInfo
 	// Upload is the upload created, completed or aborted.
 	Upload *UploadInfo
@@ -52,15 +60,22 @@ type Result struct {
 	// Deleted has one entry per key of a DeleteObjects, in request order.
 	Deleted []DeleteResult
 	// FreedBlobs are the blob IDs this event released: those of the records it replaced or
-	// removed that the records it wrote do not reference (see doc.go, "Blob IDs"). The
-	// garbage collector may delete their bytes. Deterministic order.
+	// removed that the records it wrote do not reference (see doc.go, "Blob IDs").
+	// Deterministic order. Options.OnFreed receives them on every replica.
 	FreedBlobs []string
 }
 
-// DeleteResult is the outcome for one key of a DeleteObjects.
+// DeleteResult is the outcome for one key of a DeleteObjects, with S3's DeletedObject fields.
 type DeleteResult struct {
-	Key string
-	Err *Error // nil: deleted; NoSuchKey, KeyTooLongError otherwise
+	Key       string
+	VersionID string // the version asked for, "" if none
+	// DeleteMarker: a delete marker was made (no VersionID), or the version removed was one.
+	// DeleteMarkerVersionID is that marker's version ID.
+	DeleteMarker          bool
+	DeleteMarkerVersionID string
+	// Err is nil when deleted; else NoSuchKey (unversioned, no such key), NoSuchVersion,
+	// KeyTooLongError or InvalidArgument.
+	Err *Error
 }
 
 // FSM is the metadata state machine: a fold of committed events into the tiers of tier.go.
@@ -72,6 +87,7 @@ type DeleteResult struct {
 type FSM struct {
 	metrics  Metrics
 	maxDirty int
+	onFreed  func([]string) // set by New; read-only afterwards
 	// store is set by New or AttachSnapshots before the FSM is used; read-only afterwards.
 	store *snapshot.Store
 	// cache is nil without a store; it locks itself.
@@ -126,6 +142,7 @@ func New(opts Options) *FSM {
 	f := &FSM{
 		metrics:   m,
 		maxDirty:  max(opts.MaxDirty, 0),
+		onFreed:   opts.OnFreed,
 		cacheSize: opts.CacheSize,
 		res:       newResident(),
 		counts:    newCounts(),
@@ -170,6 +187,7 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 	if res == nil {
 		return nil
 	}
+	f.freed(res.FreedBlobs)
 	return res
 }
 
@@ -177,17 +195,27 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 // LogCommand and LogConfiguration entries; the response for a configuration entry is nil.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
+	var freed []string
 	f.throttle()
 	f.mu.Lock()
 	for i, l := range logs {
 		if res := f.applyLocked(l); res != nil {
 			out[i] = res
+			freed = append(freed, res.FreedBlobs...)
 		}
 	}
 	f.afterApplyLocked()
 	f.mu.Unlock()
 	f.reportState()
+	f.freed(freed)
 	return out
+}
+
+// freed hands the blob IDs applied events freed to Options.OnFreed.
+func (f *FSM) freed(ids []string) {
+	if len(ids) > 0 && f.onFreed != nil {
+		f.onFreed(ids)
+	}
 }
 
 func (f *FSM) applyLocked(l *raft.Log) *Result {
@@ -344,8 +372,9 @@ func (f *FSM) bucketCheck(bucket string) func() error {
 	}
 }
 
-// Object returns one object; NoSuchBucket or NoSuchKey (as *Error) if absent. Other errors
-// are failures to read the snapshot runs.
+// Object returns the current version of an object; NoSuchBucket or NoSuchKey (as *Error) if
+// absent — NoSuchKey with DeleteMarker set when the current version is a delete marker.
+// Other errors are failures to read the snapshot runs.
 func (f *FSM) Object(bucket, key string) (ObjectInfo, error) {
 	rec, ok, fresh, err := f.readGet(objectKey(bucket, key), f.bucketCheck(bucket))
 	if err != nil {
@@ -354,10 +383,11 @@ func (f *FSM) Object(bucket, key string) (ObjectInfo, error) {
 	if !ok {
 		return ObjectInfo{}, newErr(CodeNoSuchKey, "key %q does not exist", key)
 	}
-	if fresh {
-		return *rec.(*ObjectInfo), nil
+	r := rec.(*objectRec)
+	if r.DeleteMarker {
+		return ObjectInfo{}, markerErr(CodeNoSuchKey, &r.ObjectInfo)
 	}
-	return rec.(*ObjectInfo).clone(), nil
+	return r.info(fresh), nil
 }
 
 // Upload returns one open upload; NoSuchBucket or NoSuchUpload if absent.

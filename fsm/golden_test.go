@@ -30,10 +30,16 @@ func goldenState(t *testing.T) *applier {
 // state the history builds, and today's encoder writes the same bytes. Version 2 differs from
 // version 1 only in the meta record (it carries the object and upload counts).
 func TestGoldenSnapshot(t *testing.T) {
-	path := filepath.Join("testdata", "golden-full-v2.snap")
-	a := goldenState(t)
+	checkGolden(t, filepath.Join("testdata", "golden-full-v2.snap"), goldenState(t), *updateGolden, "-update")
+}
+
+// checkGolden compares a's full snapshot with the golden file at path (written first when
+// update is set) and restores the file into a new FSM, which must hold a's state. It returns
+// the restored FSM.
+func checkGolden(t *testing.T, path string, a *applier, update bool, flagName string) *FSM {
+	t.Helper()
 	got := persist(t, a.f, "golden", false).Bytes()
-	if *updateGolden {
+	if update {
 		if err := os.MkdirAll("testdata", 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -43,10 +49,10 @@ func TestGoldenSnapshot(t *testing.T) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test -run TestGoldenSnapshot -update)", err)
+		t.Fatalf("%v (run go test -run %s %s)", err, t.Name(), flagName)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatal("snapshot encoding changed: bump the record's version and keep reading the old one, or run -update if intended")
+		t.Fatalf("snapshot encoding changed: bump the record's version and keep reading the old one, or run %s if intended", flagName)
 	}
 	g := New(Options{})
 	if err := g.Restore(io.NopCloser(bytes.NewReader(want))); err != nil {
@@ -54,6 +60,7 @@ func TestGoldenSnapshot(t *testing.T) {
 	}
 	checkSameState(t, g, a.f)
 	checkInvariants(t, g)
+	return g
 }
 
 // TestGoldenSnapshotV1 restores a stream written by the first encoder (a meta record of

@@ -134,7 +134,7 @@ func blobsOf(t tb, st map[string]string) map[string]bool {
 	for _, rec := range records(t, st) {
 		var bs []Blob
 		switch r := rec.(type) {
-		case *ObjectInfo:
+		case *objectRec:
 			bs = r.Blobs
 		case *partRec:
 			bs = r.Blobs
@@ -170,6 +170,26 @@ func checkFreed(t tb, before, after map[string]string, res *Result) {
 	}
 }
 
+// checkFreedEvent is checkFreed for any outcome: a rejected PutObject or PutPart frees exactly
+// its own blobs, any other rejection nothing.
+func checkFreedEvent(t tb, before, after map[string]string, ev Event, res *Result) {
+	t.Helper()
+	if res.Err == nil {
+		checkFreed(t, before, after, res)
+		return
+	}
+	var own []string
+	switch e := ev.(type) {
+	case *PutObject:
+		own = freedBlobs(nil, nil, e.Blobs)
+	case *PutPart:
+		own = freedBlobs(nil, nil, e.Blobs)
+	}
+	if !slices.Equal(res.FreedBlobs, own) {
+		t.Fatalf("rejected %s (%v) freed %v, want %v", ev.Type(), res.Err, res.FreedBlobs, own)
+	}
+}
+
 // checkInvariants verifies the cross-record invariants over every tier: every object and
 // upload lives in an existing bucket, every part in an existing upload, the resident trees
 // hold exactly the buckets, nodes and settings of the state, and the counts equal a recount.
@@ -188,11 +208,14 @@ func checkInvariants(t tb, f *FSM) {
 			nodes++
 		case *Pair:
 			settings++
-		case *ObjectInfo:
+		case *objectRec:
 			if !has(bucketKey(r.Bucket)) {
 				t.Fatalf("object %s/%s in a missing bucket", r.Bucket, r.Key)
 			}
-			c.addObjects(r.Bucket, 1)
+			if !r.noncurrent {
+				c.addObjects(r.Bucket, 1)
+			}
+			checkVersionInvariants(t, f, st, r)
 		case *UploadInfo:
 			if !has(bucketKey(r.Bucket)) {
 				t.Fatalf("upload %s in a missing bucket %s", r.UploadID, r.Bucket)
@@ -234,4 +257,50 @@ func countKind(t tb, f *FSM, prefix byte) int {
 		}
 	}
 	return n
+}
+
+// checkVersionInvariants checks one object record against the others: a noncurrent version
+// has a head that is newer, a version ID that matches its order, and is no delete marker
+// pointer holder; a head's null pointer names a stored noncurrent null version; an
+// unversioned bucket holds only null versions at order zero and no noncurrent version.
+func checkVersionInvariants(t tb, f *FSM, st map[string]string, r *objectRec) {
+	t.Helper()
+	if !r.isNull() && r.VersionID != r.order.id() {
+		t.Fatalf("%s/%q: version id %s at order %v", r.Bucket, r.Key, r.VersionID, r.order)
+	}
+	if r.DeleteMarker && (len(r.Blobs) > 0 || r.Size != 0) {
+		t.Fatalf("%s/%q: delete marker %s with data", r.Bucket, r.Key, r.VersionID)
+	}
+	f.mu.RLock()
+	b, ok := f.res.bucket(r.Bucket)
+	f.mu.RUnlock()
+	if ok && b.Versioning == "" && (r.noncurrent || !r.isNull() || !r.order.isZero() || r.DeleteMarker) {
+		t.Fatalf("%s/%q: version %s (noncurrent %v) in an unversioned bucket", r.Bucket, r.Key, r.VersionID, r.noncurrent)
+	}
+	if !r.noncurrent {
+		if r.hasNull {
+			v, ok := st[versionKey(r.Bucket, r.Key, r.nullAt)]
+			if !ok {
+				t.Fatalf("%s/%q: the head points at a null version that is not stored", r.Bucket, r.Key)
+			}
+			if n, err := decodeObjectRec([]byte(v), true); err != nil || !n.isNull() {
+				t.Fatalf("%s/%q: the head's null pointer names %+v %v", r.Bucket, r.Key, n, err)
+			}
+		}
+		return
+	}
+	if r.hasNull {
+		t.Fatalf("%s/%q: noncurrent version %s holds a null pointer", r.Bucket, r.Key, r.VersionID)
+	}
+	hv, ok := st[objectKey(r.Bucket, r.Key)]
+	if !ok {
+		t.Fatalf("%s/%q: noncurrent version %s without a current one", r.Bucket, r.Key, r.VersionID)
+	}
+	h, err := decodeObjectRec([]byte(hv), false)
+	if err != nil || !r.order.less(h.order) {
+		t.Fatalf("%s/%q: noncurrent version %s not older than the current %s (%v)", r.Bucket, r.Key, r.VersionID, h.VersionID, err)
+	}
+	if r.isNull() && (!h.hasNull || h.nullAt != r.order) {
+		t.Fatalf("%s/%q: the head does not point at the noncurrent null version", r.Bucket, r.Key)
+	}
 }

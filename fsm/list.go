@@ -33,7 +33,9 @@ type ListResult struct {
 	NextMarker string
 }
 
-// ListObjects returns the objects of bucket in key order. With a Delimiter, keys that
+// ListObjects returns the objects of bucket in key order: the current versions that are not
+// delete markers (a key whose current version is a marker is not listed, and does not make
+// a common prefix). With a Delimiter, keys that
 // contain it after Prefix are rolled up into one common prefix (Prefix up to and including
 // the first Delimiter) each. The entries (keys and common prefixes, in order) strictly
 // greater than the marker are returned, up to MaxKeys. A common prefix costs one seek: the
@@ -49,10 +51,13 @@ func (f *FSM) ListObjects(bucket string, p ListParams) (ListResult, error) {
 		marker = p.ContinuationToken
 	}
 	f.mu.RLock()
-	if _, ok := f.res.bucket(bucket); !ok {
+	b, ok := f.res.bucket(bucket)
+	if !ok {
 		f.mu.RUnlock()
 		return ListResult{}, newErr(CodeNoSuchBucket, "bucket %q does not exist", bucket)
 	}
+	// Only a bucket whose versioning was ever set can hold delete markers.
+	markers := b.Versioning != ""
 	v := f.readViewLocked()
 	f.mu.RUnlock()
 	defer v.close()
@@ -77,6 +82,16 @@ func (f *FSM) ListObjects(bucket string, p ListParams) (ListResult, error) {
 			if key <= marker {
 				continue
 			}
+			var rec any
+			if markers {
+				if rec, err = it.record(); err != nil {
+					it.close()
+					return ListResult{}, err
+				}
+				if rec.(*objectRec).DeleteMarker {
+					continue
+				}
+			}
 			entry, isPrefix := rollUp(key, p.Prefix, p.Delimiter)
 			if isPrefix && entry <= marker {
 				// The marker is inside this common prefix: already listed.
@@ -89,12 +104,13 @@ func (f *FSM) ListObjects(bucket string, p ListParams) (ListResult, error) {
 			}
 			last = entry
 			if !isPrefix {
-				rec, err := it.record()
-				if err != nil {
-					it.close()
-					return ListResult{}, err
+				if rec == nil {
+					if rec, err = it.record(); err != nil {
+						it.close()
+						return ListResult{}, err
+					}
 				}
-				o := *rec.(*ObjectInfo)
+				o := rec.(*objectRec).ObjectInfo
 				if it.rec != nil {
 					o = o.clone() // shared with the tree: the caller gets a copy
 				}
@@ -119,7 +135,7 @@ func (f *FSM) ListObjects(bucket string, p ListParams) (ListResult, error) {
 // objectKeyAt returns the object key of the iterator's current entry, whose snapshot key
 // holds it from byte skip on.
 func objectKeyAt(it *mergedIter, skip int) (string, bool) {
-	if o, ok := it.rec.(*ObjectInfo); ok {
+	if o, ok := it.rec.(*objectRec); ok {
 		return o.Key, true
 	}
 	k, _, ok := component(it.key, skip)
@@ -319,5 +335,56 @@ func (f *FSM) ListParts(bucket, key, uploadID string, p PartListParams) (PartLis
 	if res.IsTruncated {
 		res.NextPartNumberMarker = res.Parts[len(res.Parts)-1].PartNumber
 	}
+	return res, nil
+}
+
+// MaxBuckets is the largest page of ListBuckets (S3's max-buckets limit).
+const MaxBuckets = 10000
+
+// BucketListParams selects a page of ListBuckets.
+type BucketListParams struct {
+	Prefix string // only buckets whose names start with it
+	// ContinuationToken: list buckets whose names are greater. It is the previous page's
+	// ContinuationToken verbatim (the HTTP layer may encode it).
+	ContinuationToken string
+	// MaxBuckets bounds the page: 0 means no bound (every bucket), 1..MaxBuckets a page,
+	// anything else is InvalidArgument.
+	MaxBuckets int
+	Owner      string // only buckets of this owner; "" for every owner
+}
+
+// BucketListResult is one page of ListBuckets.
+type BucketListResult struct {
+	Buckets []BucketInfo
+	// ContinuationToken is set when more buckets follow: the last name of this page.
+	ContinuationToken string
+}
+
+// ListBuckets returns a page of buckets in name order.
+func (f *FSM) ListBuckets(p BucketListParams) (BucketListResult, error) {
+	if p.MaxBuckets < 0 || p.MaxBuckets > MaxBuckets {
+		return BucketListResult{}, newErr(CodeInvalidArgument, "max buckets %d outside 1..%d", p.MaxBuckets, MaxBuckets)
+	}
+	from := p.Prefix
+	if p.ContinuationToken >= from {
+		from = p.ContinuationToken + "\x00"
+	}
+	var res BucketListResult
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	f.res.buckets.AscendGreaterOrEqual(&BucketInfo{Name: from}, func(b *BucketInfo) bool {
+		if !strings.HasPrefix(b.Name, p.Prefix) {
+			return false
+		}
+		if p.Owner != "" && b.Owner != p.Owner {
+			return true
+		}
+		if p.MaxBuckets > 0 && len(res.Buckets) == p.MaxBuckets {
+			res.ContinuationToken = res.Buckets[len(res.Buckets)-1].Name
+			return false
+		}
+		res.Buckets = append(res.Buckets, *b)
+		return true
+	})
 	return res, nil
 }

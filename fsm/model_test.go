@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
@@ -18,8 +17,9 @@ import (
 )
 
 // TestModelTieredFSM drives an FSM that keeps only its changed records and a 100-record
-// cache in memory against a map: random puts, deletes, gets and listings over 2,000 keys in
-// two buckets, with snapshots persisted in the background (some failing) whenever the FSM
+// cache in memory against vmodel: random puts, deletes, gets and listings over 2,000 keys in
+// two buckets — b-1 unversioned, b-2 switched between versioning enabled and suspended, with
+// deletes and reads by version ID and version listings — with snapshots persisted in the background (some failing) whenever the FSM
 // asks or at random, compactions, restarts (a new FSM on the reopened store, restored from
 // the newest snapshot's runs and replaying the log after it) and snapshot installs on a
 // follower (the newest snapshot streamed into a second store; the follower restores it,
@@ -51,8 +51,9 @@ type modelRun struct {
 	f     *FSM
 	log   [][]byte
 	keys  []string
-	// model: bucket → key → (etag, blob)
-	model   map[string]map[string][2]string
+	model *vmodel
+	// clock is the time of the candidate version IDs (the proposer's clock).
+	clock   int64
 	pending chan error // a background persist, nil when none
 	fails   bool       // the pending persist was made to fail
 	stats   map[string]int
@@ -63,7 +64,7 @@ func modelStoreOptions() snapshot.Options {
 }
 
 func newModelRun(t *testing.T, seed uint64) *modelRun {
-	m := &modelRun{t: t, rng: rand.New(rand.NewPCG(seed, 99)), model: map[string]map[string][2]string{}, stats: map[string]int{}}
+	m := &modelRun{t: t, rng: rand.New(rand.NewPCG(seed, 99)), model: newVModel(modelBuckets...), stats: map[string]int{}}
 	for i := 0; i < 2000; i++ {
 		k := fmt.Sprintf("d%d/s%d/k%04d", i%4, i%7, i)
 		switch i % 97 {
@@ -78,7 +79,6 @@ func newModelRun(t *testing.T, seed uint64) *modelRun {
 	m.f = m.newFSM(m.store)
 	for _, b := range modelBuckets {
 		m.apply(&CreateBucket{Name: b, Owner: "o"})
-		m.model[b] = map[string][2]string{}
 	}
 	return m
 }
@@ -119,7 +119,9 @@ func (m *modelRun) run(steps int) {
 			m.snapshot()
 		default:
 		}
-		switch r := m.rng.IntN(100); {
+		switch r := m.rng.IntN(112); {
+		case r >= 100:
+			m.versionOp(r - 100)
 		case r < 38:
 			m.put()
 		case r < 52:
@@ -150,20 +152,16 @@ func (m *modelRun) run(steps int) {
 	}
 	m.compareAll("end")
 	m.t.Logf("ops: %v", m.stats)
-	for _, op := range []string{"wanted", "persisted", "persist-failed", "restart", "install"} {
+	for _, op := range []string{"wanted", "persisted", "persist-failed", "restart", "install", "versioning",
+		"delete-version", "get-version", "list-versions", "noncurrent"} {
 		if m.stats[op] == 0 {
 			m.t.Errorf("the run never did %s", op)
 		}
 	}
 }
 
-func (m *modelRun) objects() int {
-	n := 0
-	for _, objs := range m.model {
-		n += len(objs)
-	}
-	return n
-}
+// objects is what Counts reports: keys with any version.
+func (m *modelRun) objects() int { return m.model.heads() }
 
 // pick draws a key: half the time from a hot set of 40 keys, so that cached records are
 // overwritten, deleted and read again across snapshots.
@@ -175,50 +173,60 @@ func (m *modelRun) pick() (bucket, key string) {
 	return bucket, m.keys[m.rng.IntN(len(m.keys))]
 }
 
+// candidate is a version ID candidate from the proposer's clock, one in eight from a clock
+// behind.
+func (m *modelRun) candidate() (string, vorder) {
+	m.clock += 10
+	o := vorder{time: uint64(m.clock), rand: m.rng.Uint64()}
+	if m.rng.IntN(8) == 0 {
+		o.time -= 25
+	}
+	return o.id(), o
+}
+
 func (m *modelRun) put() {
 	bucket, key := m.pick()
 	idx := len(m.log) + 1
 	etag, blob := fmt.Sprintf("e%d", idx), fmt.Sprintf("blob-%d", idx)
-	res := m.apply(&PutObject{Bucket: bucket, Key: key, ETag: etag, Size: uint64(idx), Blobs: blobs(blob)})
-	var want []string
-	if old, ok := m.model[bucket][key]; ok {
-		want = []string{old[1]}
+	vid, cand := m.candidate()
+	res := m.apply(&PutObject{Bucket: bucket, Key: key, ETag: etag, Size: uint64(idx), Blobs: blobs(blob), VersionID: vid})
+	v, want := m.model.write(bucket, key, cand, mver{etag: etag, blob: blob})
+	if res.Err != nil || res.Object.VersionID != v.vid || !slices.Equal(res.FreedBlobs, want) {
+		m.t.Fatalf("put %s/%q: %+v %+v, freed %v, want %s freed %v", bucket, key, res.Err, res.Object, res.FreedBlobs, v.vid, want)
 	}
-	if res.Err != nil || !slices.Equal(res.FreedBlobs, want) {
-		m.t.Fatalf("put %s/%q: %+v, freed %v, want freed %v", bucket, key, res.Err, res.FreedBlobs, want)
-	}
-	m.model[bucket][key] = [2]string{etag, blob}
 	m.stats["put"]++
+	if len(m.model.keys[bucket][key]) > 1 {
+		m.stats["noncurrent"]++
+	}
 }
 
 func (m *modelRun) del() {
 	bucket, key := m.pick()
-	res := m.apply(&DeleteObject{Bucket: bucket, Key: key})
-	old, ok := m.model[bucket][key]
+	vid, cand := m.candidate()
+	res := m.apply(&DeleteObject{Bucket: bucket, Key: key, MarkerVersionID: vid, ModTime: m.clock})
+	v, freed, ok := m.model.deleteCurrent(bucket, key, cand, mver{})
 	switch {
 	case !ok && (res.Err == nil || res.Err.Code != CodeNoSuchKey):
 		m.t.Fatalf("delete of missing %s/%q: %+v", bucket, key, res.Err)
-	case ok && (res.Err != nil || !slices.Equal(res.FreedBlobs, []string{old[1]})):
-		m.t.Fatalf("delete %s/%q: %+v, freed %v, want %s", bucket, key, res.Err, res.FreedBlobs, old[1])
+	case ok && (res.Err != nil || res.Object.VersionID != v.vid || res.Object.DeleteMarker != v.marker || !slices.Equal(res.FreedBlobs, freed)):
+		m.t.Fatalf("delete %s/%q: %+v %+v, freed %v, want %+v freed %v", bucket, key, res.Err, res.Object, res.FreedBlobs, v, freed)
 	}
-	delete(m.model[bucket], key)
 	m.stats["delete"]++
 }
 
 func (m *modelRun) delMany() {
 	bucket, _ := m.pick()
 	keys := []string{m.keys[m.rng.IntN(len(m.keys))], m.keys[m.rng.IntN(len(m.keys))], m.keys[m.rng.IntN(len(m.keys))]}
-	res := m.apply(&DeleteObjects{Bucket: bucket, Keys: keys})
+	vids := []string{"", "", m.pickVersion(bucket, keys[2])}
+	mvid, cand := m.candidate()
+	res := m.apply(&DeleteObjects{Bucket: bucket, Keys: keys, VersionIDs: vids, MarkerVersionID: mvid, ModTime: m.clock})
 	var freed []string
 	for i, k := range keys {
-		old, ok := m.model[bucket][k]
+		_, fr, ok := m.model.deleteEntry(bucket, k, vids[i], cand)
 		if ok != (res.Deleted[i].Err == nil) {
-			m.t.Fatalf("delete objects %q: %+v, model has it %v", k, res.Deleted[i], ok)
+			m.t.Fatalf("delete objects %q version %q: %+v, model has it %v", k, vids[i], res.Deleted[i], ok)
 		}
-		if ok {
-			freed = append(freed, old[1])
-			delete(m.model[bucket], k)
-		}
+		freed = append(freed, fr...)
 	}
 	if !slices.Equal(res.FreedBlobs, freed) {
 		m.t.Fatalf("delete objects freed %v, want %v", res.FreedBlobs, freed)
@@ -228,19 +236,96 @@ func (m *modelRun) delMany() {
 func (m *modelRun) get() {
 	bucket, key := m.pick()
 	o, err := m.f.Object(bucket, key)
-	want, ok := m.model[bucket][key]
+	want, ok := m.model.current(bucket, key)
 	switch {
-	case !ok && !errors.Is(err, &Error{Code: CodeNoSuchKey}):
+	case (!ok || want.marker) && !errors.Is(err, &Error{Code: CodeNoSuchKey}):
 		m.t.Fatalf("get of missing %s/%q: %+v %v", bucket, key, o, err)
-	case ok && (err != nil || o.ETag != want[0] || len(o.Blobs) != 1 || o.Blobs[0].ID != want[1]):
+	case ok && !want.marker && (err != nil || o.ETag != want.etag || len(o.Blobs) != 1 || o.Blobs[0].ID != want.blob):
 		m.t.Fatalf("get %s/%q: %+v %v, want %v", bucket, key, o, err, want)
 	}
 	m.stats["get"]++
 }
 
-func (m *modelRun) sortedKeys(bucket string) []string {
-	return slices.Sorted(maps.Keys(m.model[bucket]))
+// pickVersion draws a version ID of key: usually one it has, else "null" or one it has not.
+func (m *modelRun) pickVersion(bucket, key string) string {
+	vs := m.model.keys[bucket][key]
+	switch r := m.rng.IntN(8); {
+	case r < 6 && len(vs) > 0:
+		return vs[m.rng.IntN(len(vs))].vid
+	case r == 6:
+		return NullVersionID
+	}
+	return vorder{time: uint64(m.rng.Int64N(m.clock + 1)), rand: 1}.id()
 }
+
+// versionOp is one of the operations of versions: switching b-2's versioning, deleting and
+// reading a version by ID, a page of the version listing.
+func (m *modelRun) versionOp(r int) {
+	bucket, key := m.pick()
+	switch {
+	case r == 0:
+		status := []string{VersioningEnabled, VersioningSuspended}[m.rng.IntN(2)]
+		if res := m.apply(&SetBucketVersioning{Bucket: "b-2", Status: status}); res.Err != nil {
+			m.t.Fatal(res.Err)
+		}
+		m.model.versioning["b-2"] = status
+		m.stats["versioning"]++
+	case r < 5:
+		vid := m.pickVersion(bucket, key)
+		res := m.apply(&DeleteObject{Bucket: bucket, Key: key, VersionID: vid})
+		v, freed, ok := m.model.deleteVersion(bucket, key, vid)
+		switch {
+		case !ok && (res.Err == nil || res.Err.Code != CodeNoSuchVersion):
+			m.t.Fatalf("delete of missing version %s of %s/%q: %+v", vid, bucket, key, res.Err)
+		case ok && (res.Err != nil || res.Object.VersionID != vid || res.Object.DeleteMarker != v.marker || !slices.Equal(res.FreedBlobs, freed)):
+			m.t.Fatalf("delete version %s of %s/%q: %+v %+v freed %v, want %+v", vid, bucket, key, res.Err, res.Object, res.FreedBlobs, v)
+		}
+		m.stats["delete-version"]++
+	case r < 9:
+		vid := m.pickVersion(bucket, key)
+		o, err := m.f.ObjectVersion(bucket, key, vid)
+		v, ok := m.model.version(bucket, key, vid)
+		switch {
+		case !ok && !errors.Is(err, &Error{Code: CodeNoSuchVersion}):
+			m.t.Fatalf("get of missing version %s of %s/%q: %+v %v", vid, bucket, key, o, err)
+		case ok && v.marker && !errors.Is(err, &Error{Code: CodeMethodNotAllowed}):
+			m.t.Fatalf("get of marker %s of %s/%q: %+v %v", vid, bucket, key, o, err)
+		case ok && !v.marker && (err != nil || o.ETag != v.etag || o.VersionID != vid):
+			m.t.Fatalf("get version %s of %s/%q: %+v %v, want %+v", vid, bucket, key, o, err, v)
+		}
+		m.stats["get-version"]++
+	default:
+		prefix := []string{"", "d1/", "d2/s3/", "d0/s0/k00"}[m.rng.IntN(4)]
+		delim := []string{"", "/"}[m.rng.IntN(2)]
+		p := VersionListParams{Prefix: prefix, Delimiter: delim, MaxKeys: 1 + m.rng.IntN(40)}
+		all := m.model.listVersions(bucket, prefix, delim)
+		// Start after a random entry of the listing, as a client holding its markers would.
+		from := 0
+		if len(all) > 0 && m.rng.IntN(2) == 0 {
+			e := all[m.rng.IntN(len(all))]
+			p.KeyMarker, p.VersionIDMarker = e.key, e.vid
+			if e.prefix != "" {
+				p.KeyMarker, p.VersionIDMarker = e.prefix, ""
+			}
+			from = slices.IndexFunc(all, func(x ventry) bool { return x == e }) + 1
+		}
+		res, err := m.f.ListObjectVersions(bucket, p)
+		if err != nil {
+			m.t.Fatalf("list versions %+v: %v", p, err)
+		}
+		want := all[from:]
+		trunc := len(want) > p.MaxKeys
+		if trunc {
+			want = want[:p.MaxKeys]
+		}
+		if got := entriesOf(res); !slices.Equal(got, want) || res.IsTruncated != trunc {
+			m.t.Fatalf("list versions %s %+v:\n got %+v %v\nwant %+v %v", bucket, p, got, res.IsTruncated, want, trunc)
+		}
+		m.stats["list-versions"]++
+	}
+}
+
+func (m *modelRun) sortedKeys(bucket string) []string { return m.model.visible(bucket) }
 
 func (m *modelRun) list() {
 	bucket, key := m.pick()
@@ -263,8 +348,8 @@ func (m *modelRun) list() {
 	for ci < len(res.Contents) || pi < len(res.CommonPrefixes) {
 		if pi == len(res.CommonPrefixes) || (ci < len(res.Contents) && res.Contents[ci].Key < res.CommonPrefixes[pi]) {
 			o := res.Contents[ci]
-			if o.ETag != m.model[bucket][o.Key][0] {
-				m.t.Fatalf("list: %q has ETag %s, model %s", o.Key, o.ETag, m.model[bucket][o.Key][0])
+			if cur, _ := m.model.current(bucket, o.Key); o.ETag != cur.etag {
+				m.t.Fatalf("list: %q has ETag %s, model %s", o.Key, o.ETag, cur.etag)
 			}
 			got, gotPrefix = append(got, o.Key), append(gotPrefix, false)
 			ci++
@@ -424,8 +509,8 @@ func (m *modelRun) compareAll(when string) {
 				m.t.Fatalf("%s: list %s: %v", when, b, err)
 			}
 			for _, o := range res.Contents {
-				if o.ETag != m.model[b][o.Key][0] {
-					m.t.Fatalf("%s: %s/%q has ETag %s, model %s", when, b, o.Key, o.ETag, m.model[b][o.Key][0])
+				if cur, _ := m.model.current(b, o.Key); o.ETag != cur.etag {
+					m.t.Fatalf("%s: %s/%q has ETag %s, model %s", when, b, o.Key, o.ETag, cur.etag)
 				}
 				got = append(got, o.Key)
 			}
@@ -440,9 +525,12 @@ func (m *modelRun) compareAll(when string) {
 		for i := 0; i < len(m.keys); i += 7 {
 			k := m.keys[i]
 			o, err := m.f.Object(b, k)
-			if w, ok := m.model[b][k]; ok != (err == nil) || ok && o.ETag != w[0] {
+			if w, ok := m.model.current(b, k); (ok && !w.marker) != (err == nil) || err == nil && o.ETag != w.etag {
 				m.t.Fatalf("%s: get %s/%q: %v %v, model %v", when, b, k, o.ETag, err, w)
 			}
+		}
+		if got, want := walkVersions(m.t, m.f, b, "", "", 1+m.rng.IntN(300)), m.model.listVersions(b, "", ""); !slices.Equal(got, want) {
+			m.t.Fatalf("%s: bucket %s lists %d versions, model %d", when, b, len(got), len(want))
 		}
 	}
 	checkInvariants(m.t, m.f)

@@ -17,15 +17,24 @@ const (
 	prefixPart    byte = 0x05
 	prefixNode    byte = 0x06
 	prefixSetting byte = 0x07
+	// prefixVersion: noncurrent object versions, (bucket, key, inverted order).
+	prefixVersion byte = 0x08
+	// prefixBucketTags: a bucket's tag set, (bucket).
+	prefixBucketTags byte = 0x09
 )
 
 // recordVersion is the version byte that starts every snapshot value except the meta
 // record, which is at metaVersion (2: the applied index and the counts; 1: the applied index
-// only, still read). Bucket, object and upload records also have a version 2 (their body
-// followed by new fields, see doc.go), written only when a new field is set, as for events.
+// only, still read). Object, upload and bucket records also have a version 2
+// (recordVersionExt): the version 1 body followed by extension fields; upload and bucket
+// records have a version 3 (recordVersionExt3): the version 2 body followed by more fields. A
+// record is written at the lowest version that can hold it, so the records of unversioned
+// buckets keep their first encoding byte for byte.
 const (
-	recordVersion = 1
-	metaVersion   = 2
+	recordVersion     = 1
+	recordVersionExt  = 2
+	recordVersionExt3 = 3
+	metaVersion       = 2
 )
 
 func appendComponent(b []byte, s string) []byte { return append(appendEscaped(b, s), 0, 1) }
@@ -113,6 +122,7 @@ var metaKey = string([]byte{prefixMeta})
 func bucketKey(name string) string        { return keyOf(prefixBucket, name) }
 func objectKey(bucket, key string) string { return keyOf(prefixObject, bucket, key) }
 func nodeKey(id string) string            { return keyOf(prefixNode, id) }
+func bucketTagsKey(bucket string) string  { return keyOf(prefixBucketTags, bucket) }
 func settingKey(k string) string          { return keyOf(prefixSetting, k) }
 func uploadKey(bucket, key, id string) string {
 	return keyOf(prefixUpload, bucket, key, id)
@@ -139,9 +149,9 @@ func parseKey(k []byte) (parsedKey, error) {
 	switch pk.prefix {
 	case prefixMeta:
 		n = 0
-	case prefixBucket, prefixNode, prefixSetting:
+	case prefixBucket, prefixNode, prefixSetting, prefixBucketTags:
 		n = 1
-	case prefixObject:
+	case prefixObject, prefixVersion:
 		n = 2
 	case prefixUpload, prefixPart:
 		n = 3
@@ -173,12 +183,18 @@ func parseKey(k []byte) (parsedKey, error) {
 		}
 		pk.parts = append(pk.parts, string(s))
 	}
-	if pk.prefix == prefixPart {
+	switch pk.prefix {
+	case prefixPart:
 		if len(rest) != 4 {
 			return parsedKey{}, fmt.Errorf("%w: bad part number in snapshot key", ErrCorrupt)
 		}
 		pk.part = binary.BigEndian.Uint32(rest)
 		rest = rest[4:]
+	case prefixVersion:
+		if len(rest) != 16 {
+			return parsedKey{}, fmt.Errorf("%w: bad version order in snapshot key", ErrCorrupt)
+		}
+		rest = rest[16:]
 	}
 	if len(rest) != 0 {
 		return parsedKey{}, fmt.Errorf("%w: trailing bytes in snapshot key", ErrCorrupt)
@@ -189,27 +205,30 @@ func parseKey(k []byte) (parsedKey, error) {
 // Record encodings (snapshot values): a version byte, then the fields in struct order with
 // the primitives of the event encoding.
 
-func startRecord(ver uint8) *encoder {
+func startRecord() *encoder {
 	e := &encoder{b: make([]byte, 0, 64)}
-	e.u8(ver)
+	e.u8(recordVersion)
 	return e
 }
 
-// openRecord reads the version byte of a record whose newest version is maxVer.
-func openRecord(v []byte, maxVer uint8) *decoder {
-	d := &decoder{b: v}
-	d.ver = d.u8("record version")
-	if d.err == nil && (d.ver < recordVersion || d.ver > maxVer) {
-		d.err = fmt.Errorf("%w: record version %d", ErrUnknownVersion, d.ver)
-	}
+func openRecord(v []byte) *decoder {
+	d, _ := openRecordUpTo(v, recordVersion)
 	return d
 }
 
-// Versions of the record kinds that have a version 2, as chosen for a given record.
-func bucketVersion(b *BucketInfo) uint8 { return v2(b.Region != "") }
-func objectVersion(o *ObjectInfo) uint8 { return v2(o.Meta.ContentLanguage != "") }
-func uploadVersion(u *UploadInfo) uint8 {
-	return v2(u.Meta.ContentLanguage != "", u.ChecksumAlgorithm != "", u.ChecksumType != "")
+// openRecordUpTo opens a record of a kind whose versions are 1..newest.
+func openRecordUpTo(v []byte, newest uint8) (*decoder, uint8) {
+	d := &decoder{b: v}
+	return d, readRecordVersion(d, "record", newest)
+}
+
+// readRecordVersion reads the version byte of a record of a kind whose versions are 1..newest.
+func readRecordVersion(d *decoder, what string, newest uint8) uint8 {
+	ver := d.u8(what + " version")
+	if d.err == nil && (ver < recordVersion || ver > newest) {
+		d.err = fmt.Errorf("%w: %s version %d", ErrUnknownVersion, what, ver)
+	}
+	return ver
 }
 
 // metaRecord is the snapshot's meta record: the applied index and, from version 2, the
@@ -281,7 +300,11 @@ func decodeValue(prefix byte, v []byte) (any, error) {
 	case prefixBucket:
 		return decodeBucket(v)
 	case prefixObject:
-		return decodeObject(v)
+		return decodeObjectRec(v, false)
+	case prefixVersion:
+		return decodeObjectRec(v, true)
+	case prefixBucketTags:
+		return decodeBucketTags(v)
 	case prefixUpload:
 		return decodeUpload(v)
 	case prefixPart:
@@ -299,8 +322,10 @@ func encodeValue(rec any) ([]byte, error) {
 	switch r := rec.(type) {
 	case *BucketInfo:
 		return encodeBucket(r)
-	case *ObjectInfo:
-		return encodeObject(r)
+	case *objectRec:
+		return encodeObjectRec(r)
+	case *bucketTags:
+		return encodeBucketTags(r)
 	case *UploadInfo:
 		return encodeUpload(r)
 	case *partRec:
@@ -318,8 +343,10 @@ func recordKey(rec any) string {
 	switch r := rec.(type) {
 	case *BucketInfo:
 		return bucketKey(r.Name)
-	case *ObjectInfo:
-		return objectKey(r.Bucket, r.Key)
+	case *objectRec:
+		return r.key()
+	case *bucketTags:
+		return bucketTagsKey(r.Bucket)
 	case *UploadInfo:
 		return uploadKey(r.Bucket, r.Key, r.UploadID)
 	case *partRec:
@@ -332,43 +359,163 @@ func recordKey(rec any) string {
 	return ""
 }
 
+// Bucket record: version 1 name, owner, created; version 2 adds u8 versioning (1 Enabled,
+// 2 Suspended), written only for a bucket whose versioning was ever set; version 3 adds
+// string region, written only for a bucket created with a LocationConstraint (its versioning
+// byte may then be 0: never enabled).
 func encodeBucket(b *BucketInfo) ([]byte, error) {
-	e := startRecord(bucketVersion(b))
-	bucketBody(e, b)
+	e := &encoder{b: make([]byte, 0, 64)}
+	writeBucket(e, b)
 	return e.b, e.err
 }
 
-// bucketBody writes the fields of version bucketVersion(b) (the caller writes the version).
-func bucketBody(e *encoder, b *BucketInfo) {
-	e.str("name", b.Name)
-	e.str("owner", b.Owner)
-	e.i64(b.Created)
-	if bucketVersion(b) >= 2 {
+// bucketVersion is the lowest bucket record version that holds b.
+func bucketVersion(b *BucketInfo) uint8 {
+	switch {
+	case b.Region != "":
+		return recordVersionExt3
+	case b.Versioning != "":
+		return recordVersionExt
+	}
+	return recordVersion
+}
+
+// writeBucket writes the record's version byte and body.
+func writeBucket(e *encoder, b *BucketInfo) {
+	ver := bucketVersion(b)
+	e.u8(ver)
+	bucketBody(e, b)
+	if ver >= recordVersionExt {
+		bucketExt(e, b)
+	}
+	if ver >= recordVersionExt3 {
 		e.str("region", b.Region)
 	}
 }
 
+func bucketBody(e *encoder, b *BucketInfo) {
+	e.str("name", b.Name)
+	e.str("owner", b.Owner)
+	e.i64(b.Created)
+}
+
+var versioningCodes = map[string]uint8{VersioningEnabled: 1, VersioningSuspended: 2}
+
+// bucketExt writes the versioning byte: 0 ("" never enabled) only in a version 3 record.
+func bucketExt(e *encoder, b *BucketInfo) {
+	c, ok := versioningCodes[b.Versioning]
+	if !ok && b.Versioning != "" {
+		e.fail("bucket versioning %q", b.Versioning)
+	}
+	e.u8(c)
+}
+
+func decodeBucketExt(d *decoder, b *BucketInfo, ver uint8) {
+	switch d.u8("versioning") {
+	case 0:
+		if ver < recordVersionExt3 { // version 2 exists only for the versioning state
+			d.fail("bucket versioning state")
+		}
+	case 1:
+		b.Versioning = VersioningEnabled
+	case 2:
+		b.Versioning = VersioningSuspended
+	default:
+		d.fail("bucket versioning state")
+	}
+}
+
 func decodeBucket(v []byte) (*BucketInfo, error) {
-	d := openRecord(v, 2)
-	b := decodeBucketBody(d)
+	d, ver := openRecordUpTo(v, recordVersionExt3)
+	b := readBucket(d, ver)
 	return b, d.finish()
 }
 
-func decodeBucketBody(d *decoder) *BucketInfo {
-	b := &BucketInfo{Name: d.str("name"), Owner: d.str("owner"), Created: d.i64("created")}
-	if d.ver >= 2 {
+// readBucket reads the body of a bucket record of version ver.
+func readBucket(d *decoder, ver uint8) *BucketInfo {
+	b := decodeBucketBody(d)
+	if ver >= recordVersionExt {
+		decodeBucketExt(d, b, ver)
+	}
+	if ver >= recordVersionExt3 {
 		b.Region = d.str("region")
-		d.canonicalV2("bucket record", b.Region != "")
+		if d.err == nil && b.Region == "" {
+			d.fail("bucket record version %d without a region", ver)
+		}
 	}
 	return b
 }
 
-func encodeObject(o *ObjectInfo) ([]byte, error) {
-	e := startRecord(objectVersion(o))
-	objectBody(e, o)
+func decodeBucketBody(d *decoder) *BucketInfo {
+	return &BucketInfo{Name: d.str("name"), Owner: d.str("owner"), Created: d.i64("created")}
+}
+
+// bucketTags is a bucket's tag set (prefixBucketTags), version 1: bucket, pairs.
+type bucketTags struct {
+	Bucket string
+	Tags   []Pair
+}
+
+func encodeBucketTags(t *bucketTags) ([]byte, error) {
+	e := startRecord()
+	e.str("bucket", t.Bucket)
+	e.pairs("tags", t.Tags)
 	return e.b, e.err
 }
 
+func decodeBucketTags(v []byte) (*bucketTags, error) {
+	d := openRecord(v)
+	t := &bucketTags{Bucket: d.str("bucket"), Tags: d.pairs("tags")}
+	return t, d.finish()
+}
+
+// Object record (heads under prefixObject, noncurrent versions under prefixVersion):
+//
+//	version 1  bucket, key, uvarint size, etag, meta, pairs checksums, blobs, i64 mtime,
+//	           string version id (written empty), uvarint parts count
+//	version 2  the version 1 body, then: string content language, string expires,
+//	           u8 flags (1 null version, 2 delete marker, 4 null version elsewhere),
+//	           order (u64 time, u64 random), [flag 4: the null version's order],
+//	           pairs tags
+//
+// A version 1 record is the null version at order zero with no tags, no delete marker and
+// none of the version 2 metadata: every object of an unversioned bucket, and every object
+// written before versions existed (whatever version id string it carries) — those become
+// null versions on decode. The ID of a non-null version is its order in hex.
+func encodeObjectRec(r *objectRec) ([]byte, error) {
+	e := &encoder{b: make([]byte, 0, 64)}
+	writeObjectRec(e, r)
+	return e.b, e.err
+}
+
+// writeObjectRec writes the record's version byte and body.
+func writeObjectRec(e *encoder, r *objectRec) {
+	ext := r.hasExt()
+	if ext {
+		e.u8(recordVersionExt)
+	} else {
+		e.u8(recordVersion)
+	}
+	objectBody(e, &r.ObjectInfo)
+	if ext {
+		objectExt(e, r)
+	}
+}
+
+const (
+	objFlagNull    = 1
+	objFlagMarker  = 2
+	objFlagHasNull = 4
+	objFlagsAll    = objFlagNull | objFlagMarker | objFlagHasNull
+)
+
+// hasExt reports whether the record needs version 2.
+func (r *objectRec) hasExt() bool {
+	return !r.isNull() || !r.order.isZero() || r.DeleteMarker || r.hasNull || len(r.Tags) > 0 || r.Meta.hasExt()
+}
+
+// objectBody writes the version 1 body (also the result codec's). The version id field is
+// kept for the layout and written empty: a version 1 record is always the null version.
 func objectBody(e *encoder, o *ObjectInfo) {
 	e.str("bucket", o.Bucket)
 	e.str("key", o.Key)
@@ -378,41 +525,127 @@ func objectBody(e *encoder, o *ObjectInfo) {
 	e.pairs("checksums", o.Checksums)
 	e.blobs(o.Blobs)
 	e.i64(o.ModTime)
-	e.str("version id", o.VersionID)
+	e.str("version id", "")
 	e.uvarint(uint64(o.PartsCount))
-	if objectVersion(o) >= 2 {
-		e.str("content language", o.Meta.ContentLanguage)
-	}
 }
 
-func decodeObject(v []byte) (*ObjectInfo, error) {
-	d := openRecord(v, 2)
-	o := decodeObjectBody(d)
-	return o, d.finish()
+func objectExt(e *encoder, r *objectRec) {
+	e.metaExt(r.Meta)
+	var flags uint8
+	if r.isNull() {
+		flags |= objFlagNull
+	} else if r.VersionID != r.order.id() {
+		e.fail("version id %q does not match its order", r.VersionID)
+	}
+	if r.DeleteMarker {
+		flags |= objFlagMarker
+	}
+	if r.hasNull {
+		flags |= objFlagHasNull
+	}
+	e.u8(flags)
+	e.u64(r.order.time)
+	e.u64(r.order.rand)
+	if r.hasNull {
+		e.u64(r.nullAt.time)
+		e.u64(r.nullAt.rand)
+	}
+	e.pairs("tags", r.Tags)
+}
+
+func decodeObjectRec(v []byte, noncurrent bool) (*objectRec, error) {
+	d, ver := openRecordUpTo(v, recordVersionExt)
+	r := readObjectRec(d, ver, noncurrent)
+	return r, d.finish()
+}
+
+// readObjectRec reads the body of an object record of version ver.
+func readObjectRec(d *decoder, ver uint8, noncurrent bool) *objectRec {
+	r := &objectRec{ObjectInfo: *decodeObjectBody(d), noncurrent: noncurrent}
+	if ver == recordVersionExt {
+		decodeObjectExt(d, r)
+	}
+	return r
 }
 
 func decodeObjectBody(d *decoder) *ObjectInfo {
 	o := &ObjectInfo{
 		Bucket: d.str("bucket"), Key: d.str("key"), Size: d.uvarint("size"), ETag: d.str("etag"),
 		Meta: d.meta(), Checksums: d.pairs("checksums"), Blobs: d.blobs(), ModTime: d.i64("mtime"),
-		VersionID: d.str("version id"),
 	}
+	d.str("version id") // see objectBody: version 1 is the null version whatever it says
+	o.VersionID = NullVersionID
 	pc := d.uvarint("parts count")
 	if pc > MaxPartNumber {
 		d.fail("parts count %d", pc)
 	}
 	o.PartsCount = uint32(pc)
-	if d.ver >= 2 {
-		o.Meta.ContentLanguage = d.str("content language")
-		d.canonicalV2("object record", o.Meta.ContentLanguage != "")
-	}
 	return o
 }
 
+func decodeObjectExt(d *decoder, r *objectRec) {
+	d.metaExt(&r.Meta)
+	flags := d.u8("object flags")
+	r.order = vorder{time: d.u64("order"), rand: d.u64("order")}
+	if flags&objFlagHasNull != 0 {
+		r.hasNull = true
+		r.nullAt = vorder{time: d.u64("null order"), rand: d.u64("null order")}
+	}
+	r.Tags = d.pairs("tags")
+	r.DeleteMarker = flags&objFlagMarker != 0
+	if flags&objFlagNull == 0 {
+		r.VersionID = r.order.id()
+	}
+	if d.err == nil && (flags&^objFlagsAll != 0 || r.hasNull && (r.noncurrent || r.isNull())) {
+		d.fail("object flags %#x", flags)
+	}
+}
+
+// Upload record: version 1 bucket, key, upload id, i64 initiated, meta; version 2 adds
+// string content language, string expires, pairs tags; version 3 adds string checksum
+// algorithm, string checksum type.
 func encodeUpload(u *UploadInfo) ([]byte, error) {
-	e := startRecord(uploadVersion(u))
-	uploadBody(e, u)
+	e := &encoder{b: make([]byte, 0, 64)}
+	writeUpload(e, u)
 	return e.b, e.err
+}
+
+func (u *UploadInfo) hasExt() bool  { return u.Meta.hasExt() || len(u.Tags) > 0 }
+func (u *UploadInfo) hasExt3() bool { return u.ChecksumAlgorithm != "" || u.ChecksumType != "" }
+
+// uploadVersion is the lowest upload record version that holds u.
+func uploadVersion(u *UploadInfo) uint8 {
+	switch {
+	case u.hasExt3():
+		return recordVersionExt3
+	case u.hasExt():
+		return recordVersionExt
+	}
+	return recordVersion
+}
+
+// writeUpload writes the record's version byte and body.
+func writeUpload(e *encoder, u *UploadInfo) {
+	ver := uploadVersion(u)
+	e.u8(ver)
+	uploadBody(e, u)
+	if ver >= recordVersionExt {
+		uploadExt(e, u)
+	}
+	if ver >= recordVersionExt3 {
+		e.str("checksum algorithm", u.ChecksumAlgorithm)
+		e.str("checksum type", u.ChecksumType)
+	}
+}
+
+func uploadExt(e *encoder, u *UploadInfo) {
+	e.metaExt(u.Meta)
+	e.pairs("tags", u.Tags)
+}
+
+func decodeUploadExt(d *decoder, u *UploadInfo) {
+	d.metaExt(&u.Meta)
+	u.Tags = d.pairs("tags")
 }
 
 func uploadBody(e *encoder, u *UploadInfo) {
@@ -421,33 +654,37 @@ func uploadBody(e *encoder, u *UploadInfo) {
 	e.str("upload id", u.UploadID)
 	e.i64(u.Initiated)
 	e.meta(u.Meta)
-	if uploadVersion(u) >= 2 {
-		e.str("content language", u.Meta.ContentLanguage)
-		e.str("checksum algorithm", u.ChecksumAlgorithm)
-		e.str("checksum type", u.ChecksumType)
-	}
 }
 
 func decodeUpload(v []byte) (*UploadInfo, error) {
-	d := openRecord(v, 2)
-	u := decodeUploadBody(d)
+	d, ver := openRecordUpTo(v, recordVersionExt3)
+	u := readUpload(d, ver)
 	return u, d.finish()
 }
 
-func decodeUploadBody(d *decoder) *UploadInfo {
-	u := &UploadInfo{Bucket: d.str("bucket"), Key: d.str("key"), UploadID: d.str("upload id"),
-		Initiated: d.i64("initiated"), Meta: d.meta()}
-	if d.ver >= 2 {
-		u.Meta.ContentLanguage = d.str("content language")
+// readUpload reads the body of an upload record of version ver.
+func readUpload(d *decoder, ver uint8) *UploadInfo {
+	u := decodeUploadBody(d)
+	if ver >= recordVersionExt {
+		decodeUploadExt(d, u)
+	}
+	if ver >= recordVersionExt3 {
 		u.ChecksumAlgorithm = d.str("checksum algorithm")
 		u.ChecksumType = d.str("checksum type")
-		d.canonicalV2("upload record", u.Meta.ContentLanguage != "", u.ChecksumAlgorithm != "", u.ChecksumType != "")
+		if d.err == nil && !u.hasExt3() {
+			d.fail("upload record version %d without a checksum declaration", ver)
+		}
 	}
 	return u
 }
 
+func decodeUploadBody(d *decoder) *UploadInfo {
+	return &UploadInfo{Bucket: d.str("bucket"), Key: d.str("key"), UploadID: d.str("upload id"),
+		Initiated: d.i64("initiated"), Meta: d.meta()}
+}
+
 func encodePart(p *partRec) ([]byte, error) {
-	e := startRecord(recordVersion)
+	e := startRecord()
 	partBody(e, p)
 	return e.b, e.err
 }
@@ -469,7 +706,7 @@ func partInfoBody(e *encoder, p *PartInfo) {
 }
 
 func decodePart(v []byte) (*partRec, error) {
-	d := openRecord(v, recordVersion)
+	d := openRecord(v)
 	p := &partRec{bucket: d.str("bucket"), key: d.str("key"), uploadID: d.str("upload id")}
 	p.PartInfo = decodePartInfoBody(d)
 	return p, d.finish()
@@ -481,26 +718,26 @@ func decodePartInfoBody(d *decoder) PartInfo {
 }
 
 func encodeNodeRecord(n *NodeInfo) ([]byte, error) {
-	e := startRecord(recordVersion)
+	e := startRecord()
 	encodeNode(e, *n)
 	return e.b, e.err
 }
 
 func decodeNodeRecord(v []byte) (*NodeInfo, error) {
-	d := openRecord(v, recordVersion)
+	d := openRecord(v)
 	n := decodeNode(d)
 	return &n, d.finish()
 }
 
 func encodeSetting(p *Pair) ([]byte, error) {
-	e := startRecord(recordVersion)
+	e := startRecord()
 	e.str("setting key", p.Key)
 	e.str("setting value", p.Value)
 	return e.b, e.err
 }
 
 func decodeSetting(v []byte) (*Pair, error) {
-	d := openRecord(v, recordVersion)
+	d := openRecord(v)
 	p := &Pair{Key: d.str("setting key"), Value: d.str("setting value")}
 	return p, d.finish()
 }

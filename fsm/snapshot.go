@@ -226,7 +226,7 @@ func (f *FSM) switchBase(seq uint64, rd *snapshot.Reader, updates []cacheUpdate)
 // do: their trees are complete).
 func cacheable(key string) bool {
 	switch key[0] {
-	case prefixObject, prefixUpload, prefixPart:
+	case prefixObject, prefixUpload, prefixPart, prefixVersion, prefixBucketTags:
 		return true
 	}
 	return false
@@ -509,8 +509,10 @@ func readFull(sr *snapshot.StreamReader) (*tree, *resident, counts, uint64, erro
 		t.ReplaceOrInsert(&entry{key: string(k), rec: rec})
 		res.add(rec)
 		switch r := rec.(type) {
-		case *ObjectInfo:
-			c.addObjects(r.Bucket, 1)
+		case *objectRec:
+			if !r.noncurrent {
+				c.addObjects(r.Bucket, 1)
+			}
 		case *UploadInfo:
 			c.addUploads(r.Bucket, 1)
 		}

@@ -239,7 +239,10 @@ func eventGen(t *rapid.T, label string) Event {
 		return out
 	}
 	etags := []string{md5hex("1"), md5hex("2"), md5hex("3")}
-	typ := rapid.IntRange(0, 17).Draw(t, label+"type")
+	typ := rapid.IntRange(0, 23).Draw(t, label+"type")
+	if typ >= 18 {
+		return versionEventGen(t, label, typ, bucket, key, blob)
+	}
 	if typ >= 5 && typ <= 8 || typ >= 12 {
 		// Multipart events share a smaller key space, so that uploads, parts and
 		// completions meet often enough to succeed.
@@ -287,6 +290,38 @@ func eventGen(t *rapid.T, label string) Event {
 	panic("unreachable")
 }
 
+// versionEventGen draws the events of versions and tags; version IDs come from a small set so
+// that deletes and tagging by version ID find their versions often.
+func versionEventGen(t *rapid.T, label string, typ int, bucket, key string, blob func() []Blob) Event {
+	vid := func(what string) string {
+		return NewVersionID(int64(rapid.IntRange(0, 12).Draw(t, label+what)), 0)
+	}
+	some := func(what string) string {
+		return rapid.SampledFrom([]string{"", NullVersionID, vid(what)}).Draw(t, label+what+"?")
+	}
+	tags := func() []Pair {
+		return [][]Pair{nil, {{"a", "1"}}, {{"b", ""}, {"c", "3"}}}[rapid.IntRange(0, 2).Draw(t, label+"tags")]
+	}
+	switch typ {
+	case 18:
+		return &SetBucketVersioning{Bucket: bucket, Status: rapid.SampledFrom([]string{VersioningEnabled, VersioningSuspended, "Off"}).Draw(t, label+"status")}
+	case 19:
+		return &PutObject{Bucket: bucket, Key: key, ETag: md5hex(key), Blobs: blob(), VersionID: vid("vid"), Tags: tags(),
+			Meta:        ObjectMeta{ContentLanguage: rapid.SampledFrom([]string{"", "en"}).Draw(t, label+"lang")},
+			IfNoneMatch: rapid.SampledFrom([]string{"", "", "*"}).Draw(t, label+"inm"),
+			IfMatch:     rapid.SampledFrom([]string{"", "", md5hex(key), "*"}).Draw(t, label+"im")}
+	case 20:
+		return &DeleteObject{Bucket: bucket, Key: key, VersionID: some("dvid"), MarkerVersionID: vid("mvid"), ModTime: 5}
+	case 21:
+		return &DeleteObjects{Bucket: bucket, Keys: []string{key, "a", key}, VersionIDs: []string{some("v1"), some("v2"), some("v3")},
+			MarkerVersionID: vid("mvid"), ModTime: 6}
+	case 22:
+		return &PutObjectTagging{Bucket: bucket, Key: key, VersionID: some("tvid"), Tags: tags()}
+	default:
+		return &PutBucketTagging{Bucket: bucket, Tags: tags()}
+	}
+}
+
 // TestSnapshotRestoreProperty applies random events, takes snapshots into a real
 // snapshot.Store (full, then deltas; some persists fail), restores the newest on a fresh FSM
 // and compares every index with the state at the time of that snapshot. The restored FSM
@@ -317,8 +352,9 @@ func TestSnapshotRestoreProperty(t *testing.T) {
 		for i := 0; i < steps; i++ {
 			if rapid.IntRange(0, 9).Draw(rt, "snap?") > 0 {
 				before := stateMap(rt, a.f)
-				res := a.apply(eventGen(rt, ""))
-				checkFreed(rt, before, stateMap(rt, a.f), res)
+				ev := eventGen(rt, "")
+				res := a.apply(ev)
+				checkFreedEvent(rt, before, stateMap(rt, a.f), ev, res)
 				checkInvariants(rt, a.f)
 				continue
 			}

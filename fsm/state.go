@@ -13,8 +13,8 @@ type partRec struct {
 }
 
 // entry is one record of the snapshot key space held in memory: key is its snapshot key
-// (record.go) and rec the decoded record — *BucketInfo, *ObjectInfo, *UploadInfo, *partRec,
-// *NodeInfo or *Pair (a setting) — or nil for a deletion (a tombstone) in a dirty or frozen
+// (record.go) and rec the decoded record — *BucketInfo, *objectRec (a head or a noncurrent
+// version), *bucketTags, *UploadInfo, *partRec, *NodeInfo or *Pair (a setting) — or nil for a deletion (a tombstone) in a dirty or frozen
 // tree. Entries and records are never modified after insertion: a change inserts a new entry,
 // so a btree Clone is a point-in-time view.
 type entry struct {

@@ -119,14 +119,6 @@ func (f *FSM) lookup(key string, mem func(string) (any, bool, bool, bool, error)
 	return rec, found
 }
 
-func (f *FSM) object(bucket, key string) (*ObjectInfo, bool) {
-	rec, ok := f.get(objectKey(bucket, key))
-	if !ok {
-		return nil, false
-	}
-	return rec.(*ObjectInfo), true
-}
-
 func (f *FSM) upload(bucket, key, id string) (*UploadInfo, bool) {
 	rec, ok := f.get(uploadKey(bucket, key, id))
 	if !ok {
@@ -149,15 +141,42 @@ func (f *FSM) part(bucket, key, id string, n uint32) (*partRec, bool) {
 // The answer is the state at the moment the lock was held. A fresh record is the caller's; any
 // other is shared and must be copied before it is handed out.
 func (f *FSM) readGet(key string, check func() error) (rec any, found, fresh bool, err error) {
+	keys := [1]string{key}
+	var out [1]readRec
+	err = f.readGetInto(check, keys[:], out[:])
+	return out[0].rec, out[0].found, out[0].fresh, err
+}
+
+// readRec is one answer of readGetInto.
+type readRec struct {
+	rec          any
+	found, fresh bool
+	pending      bool // only the base's runs can answer
+}
+
+// readGetInto is readGet of several keys at once: the answers (out[i] for keys[i]) are all of
+// the state at one moment, the one when the lock was held.
+func (f *FSM) readGetInto(check func() error, keys []string, out []readRec) error {
 	f.mu.RLock()
 	if err := check(); err != nil {
 		f.mu.RUnlock()
-		return nil, false, false, err
+		return err
 	}
-	rec, found, decided, fresh, err := f.memGet(key)
-	if decided || err != nil {
+	undecided := 0
+	for i, k := range keys {
+		rec, found, decided, fresh, err := f.memGet(k)
+		if err != nil {
+			f.mu.RUnlock()
+			return err
+		}
+		out[i] = readRec{rec: rec, found: found, fresh: fresh, pending: !decided}
+		if !decided {
+			undecided++
+		}
+	}
+	if undecided == 0 {
 		f.mu.RUnlock()
-		return rec, found, fresh, err
+		return nil
 	}
 	b := f.base
 	b.acquire()
@@ -167,11 +186,20 @@ func (f *FSM) readGet(key string, check func() error) (rec any, found, fresh boo
 	if f.readHook != nil {
 		f.readHook()
 	}
-	rec, raw, found, err := b.runGet(key)
-	if err == nil && found && cacheable(key) {
-		f.cache.fill(key, raw, epoch)
+	for i, k := range keys {
+		if !out[i].pending {
+			continue
+		}
+		rec, raw, found, err := b.runGet(k)
+		if err != nil {
+			return err
+		}
+		if found && cacheable(k) {
+			f.cache.fill(k, raw, epoch)
+		}
+		out[i] = readRec{rec: rec, found: found, fresh: true}
 	}
-	return rec, found, true, err
+	return nil
 }
 
 // view is a consistent state for a read that walks key ranges without holding the FSM lock:

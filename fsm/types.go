@@ -34,14 +34,17 @@ type Blob struct {
 }
 
 // ObjectMeta is the metadata a client sets on an object (PUT headers, or at
-// CreateMultipartUpload for the object made on completion).
+// CreateMultipartUpload for the object made on completion). Every field is stored and
+// returned byte for byte as the proposer gave it: the FSM never canonicalises a header value
+// or a metadata name (the S3 layer passes user metadata names in lower case, as S3 stores them).
 type ObjectMeta struct {
 	ContentType        string
 	ContentEncoding    string
 	ContentDisposition string
 	CacheControl       string
 	UserMetadata       []Pair // sorted by key, unique
-	ContentLanguage    string // from version 2 of the events and records that carry a meta
+	ContentLanguage    string
+	Expires            string // the Expires header as sent, not parsed
 }
 
 // BucketInfo describes one bucket.
@@ -49,10 +52,20 @@ type BucketInfo struct {
 	Name    string
 	Owner   string
 	Created int64 // Unix nanoseconds, chosen by the proposer
+	// Versioning is the bucket's versioning state: "" (never enabled: unversioned),
+	// VersioningEnabled or VersioningSuspended. Once set it never returns to "".
+	Versioning string
 	// Region is the LocationConstraint the bucket was created with; "" when none was given
-	// (the endpoint's own region). From version 2 of CreateBucket and the bucket record.
+	// (the endpoint's own region). From version 2 of CreateBucket and version 3 of the
+	// bucket record.
 	Region string
 }
+
+// Bucket versioning states (BucketInfo.Versioning, SetBucketVersioning.Status).
+const (
+	VersioningEnabled   = "Enabled"
+	VersioningSuspended = "Suspended"
+)
 
 // ObjectInfo describes one object.
 type ObjectInfo struct {
@@ -64,9 +77,17 @@ type ObjectInfo struct {
 	Checksums []Pair // algorithm → value, sorted by algorithm
 	Blobs     []Blob // in byte order
 	ModTime   int64  // Unix nanoseconds, chosen by the proposer
+	// VersionID is NullVersionID ("null") for the null version (every object of an
+	// unversioned bucket, and what a suspended bucket writes), else the version ID the
+	// version was given (see doc.go, "Versions").
 	VersionID string
 	// PartsCount is the number of parts of an object made by CompleteMultipartUpload, else 0.
 	PartsCount uint32
+	// DeleteMarker is set on a delete marker: a version with no data (Size 0, no blobs) that
+	// makes its key read as deleted while it is the current version.
+	DeleteMarker bool
+	// Tags are the version's object tags, sorted by key (at most MaxObjectTags).
+	Tags []Pair
 }
 
 // UploadInfo describes one open multipart upload.
@@ -76,9 +97,11 @@ type UploadInfo struct {
 	UploadID  string
 	Initiated int64 // Unix nanoseconds
 	Meta      ObjectMeta
+	// Tags are given to the object the completion makes.
+	Tags []Pair
 	// ChecksumAlgorithm and ChecksumType are what CreateMultipartUpload declared (S3's
 	// x-amz-checksum-algorithm, x-amz-checksum-type); "" when not declared. The FSM stores
-	// them; the S3 layer gives them meaning. From version 2 of the event and the record.
+	// them; the S3 layer gives them meaning. From version 3 of the event and the record.
 	ChecksumAlgorithm string
 	ChecksumType      string
 }
@@ -124,11 +147,13 @@ func (o ObjectInfo) clone() ObjectInfo {
 	o.Meta = o.Meta.clone()
 	o.Checksums = clonePairs(o.Checksums)
 	o.Blobs = cloneBlobs(o.Blobs)
+	o.Tags = clonePairs(o.Tags)
 	return o
 }
 
 func (u UploadInfo) clone() UploadInfo {
 	u.Meta = u.Meta.clone()
+	u.Tags = clonePairs(u.Tags)
 	return u
 }
 

@@ -28,7 +28,6 @@ const (
 type encoder struct {
 	b   []byte
 	err error
-	ver uint8 // version of the event being written
 }
 
 func (e *encoder) fail(format string, args ...any) {
@@ -40,6 +39,7 @@ func (e *encoder) fail(format string, args ...any) {
 func (e *encoder) u8(v uint8)       { e.b = append(e.b, v) }
 func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
 func (e *encoder) i64(v int64)      { e.b = binary.BigEndian.AppendUint64(e.b, uint64(v)) }
+func (e *encoder) u64(v uint64)     { e.b = binary.BigEndian.AppendUint64(e.b, v) }
 func (e *encoder) u32(v uint32)     { e.b = binary.BigEndian.AppendUint32(e.b, v) }
 
 func (e *encoder) str(what, s string) {
@@ -94,13 +94,21 @@ func (e *encoder) meta(m ObjectMeta) {
 	e.pairs("user metadata", m.UserMetadata)
 }
 
+// metaExt writes the metadata fields added in version 2 of the bodies that carry metadata.
+func (e *encoder) metaExt(m ObjectMeta) {
+	e.str("content language", m.ContentLanguage)
+	e.str("expires", m.Expires)
+}
+
+// hasExt reports whether m has a field that version 1 bodies cannot carry.
+func (m ObjectMeta) hasExt() bool { return m.ContentLanguage != "" || m.Expires != "" }
+
 // decoder reads what encoder writes. It is defensive: lengths are bounded before allocating,
 // varints must be minimal and booleans 0 or 1, so that whatever decodes re-encodes to the same
 // bytes. The first error is sticky and later reads return zero values.
 type decoder struct {
 	b   []byte
 	err error
-	ver uint8 // version of the event or record being read: which optional fields it has
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -169,6 +177,8 @@ func (d *decoder) i64(what string) int64 {
 	d.b = d.b[8:]
 	return int64(v)
 }
+
+func (d *decoder) u64(what string) uint64 { return uint64(d.i64(what)) }
 
 func (d *decoder) u32(what string) uint32 {
 	if d.err != nil {
@@ -268,6 +278,11 @@ func (d *decoder) meta() ObjectMeta {
 		CacheControl:       d.str("cache control"),
 		UserMetadata:       d.pairs("user metadata"),
 	}
+}
+
+func (d *decoder) metaExt(m *ObjectMeta) {
+	m.ContentLanguage = d.str("content language")
+	m.Expires = d.str("expires")
 }
 
 // finish reports trailing bytes as corruption: a record has exactly one encoding.

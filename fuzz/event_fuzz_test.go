@@ -20,6 +20,9 @@ func evSeeds() []fsm.Event {
 	meta := fsm.ObjectMeta{ContentType: "text/plain", ContentEncoding: "gzip", ContentDisposition: "inline",
 		CacheControl: "max-age=60", UserMetadata: []fsm.Pair{{Key: "color", Value: "blue"}, {Key: "x", Value: ""}}}
 	blobs := []fsm.Blob{{ID: "b1", Size: 1 << 20, Nodes: []string{"node-1", "node-2"}}, {ID: "b2"}}
+	meta2 := meta
+	meta2.ContentLanguage, meta2.Expires = "en", "Thu, 01 Dec 1994 16:00:00 GMT"
+	vid := fsm.NewVersionID(1764090000000000000, 0x0123456789abcdef)
 	return []fsm.Event{
 		&fsm.CreateBucket{Name: "photos", Owner: "alice", Created: 1764090000000000000},
 		&fsm.DeleteBucket{Name: "photos"},
@@ -39,13 +42,31 @@ func evSeeds() []fsm.Event {
 		&fsm.RetireNode{ID: "node-1"},
 		&fsm.SetSetting{Key: "gc.grace", Value: "24h"},
 		&fsm.PutObject{}, // all fields empty
-		// Version 2 bodies.
-		&fsm.CreateBucket{Name: "photos", Owner: "alice", Created: 1, Region: "eu-central-1"},
-		&fsm.PutObject{Bucket: "photos", Key: "k", Meta: fsm.ObjectMeta{ContentLanguage: "de"}},
-		&fsm.CreateMultipartUpload{Bucket: "photos", Key: "big", UploadID: "upload-2", Meta: meta,
-			ChecksumAlgorithm: "CRC32C", ChecksumType: "FULL_OBJECT"},
+		// Added with versions and tags: the new types, and version 2 bodies.
+		&fsm.SetBucketVersioning{Bucket: "photos", Status: fsm.VersioningEnabled},
+		&fsm.PutObjectTagging{Bucket: "photos", Key: "k", VersionID: vid, Tags: []fsm.Pair{{Key: "a", Value: "1"}, {Key: "b", Value: ""}}},
+		&fsm.PutBucketTagging{Bucket: "photos", Tags: []fsm.Pair{{Key: "env", Value: "prod"}}},
+		&fsm.PutObject{Bucket: "photos", Key: "k", Size: 3, ETag: "d41d8cd98f00b204e9800998ecf8427e", Meta: meta2, Blobs: blobs,
+			ModTime: 9, VersionID: vid, Tags: []fsm.Pair{{Key: "t", Value: "v"}}, IfMatch: `"aa", "bb"`, IfNoneMatch: "*"},
+		&fsm.DeleteObject{Bucket: "photos", Key: "k", VersionID: "null", MarkerVersionID: vid, ModTime: 10},
+		&fsm.DeleteObjects{Bucket: "photos", Keys: []string{"a", "b"}, VersionIDs: []string{"", vid}, MarkerVersionID: vid, ModTime: 11},
+		&fsm.CreateMultipartUpload{Bucket: "photos", Key: "big", UploadID: "upload-2", Initiated: 12, Meta: meta2,
+			Tags: []fsm.Pair{{Key: "t", Value: "v"}}},
 		&fsm.CompleteMultipartUpload{Bucket: "photos", Key: "big", UploadID: "upload-2",
-			Parts: []fsm.CompletedPart{{PartNumber: 1, ETag: "aa"}}, Checksums: []fsm.Pair{{Key: "CRC32C", Value: "AAAAAA=="}}},
+			Parts: []fsm.CompletedPart{{PartNumber: 1, ETag: "aa"}}, ModTime: 13, VersionID: vid, IfMatch: "*"},
+		// Added with client interop: CreateBucket's version 2, version 3 bodies (one of them
+		// with its version 2 fields empty).
+		&fsm.CreateBucket{Name: "photos", Owner: "alice", Created: 14, Region: "eu-central-1"},
+		&fsm.CreateMultipartUpload{Bucket: "photos", Key: "big", UploadID: "upload-3", Initiated: 15, Meta: meta2,
+			Tags: []fsm.Pair{{Key: "t", Value: "v"}}, ChecksumAlgorithm: "CRC64NVME", ChecksumType: "FULL_OBJECT"},
+		&fsm.CreateMultipartUpload{Bucket: "photos", Key: "big", UploadID: "upload-4", Initiated: 16, Meta: meta,
+			ChecksumAlgorithm: "SHA256"},
+		&fsm.CompleteMultipartUpload{Bucket: "photos", Key: "big", UploadID: "upload-3",
+			Parts: []fsm.CompletedPart{{PartNumber: 1, ETag: "aa"}}, ModTime: 17, VersionID: vid, IfNoneMatch: "*",
+			Checksums: []fsm.Pair{{Key: "CRC64NVME", Value: "AAAAAAAAAAA="}}},
+		&fsm.CompleteMultipartUpload{Bucket: "photos", Key: "big", UploadID: "upload-4",
+			Parts: []fsm.CompletedPart{{PartNumber: 1, ETag: "aa"}}, ModTime: 18,
+			Checksums: []fsm.Pair{{Key: "SHA256", Value: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=-1"}}},
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nebulaio/nebulaio/engine"
+	"github.com/nebulaio/nebulaio/dataplane"
 )
 
 // NodeView is one node as the admin API shows it: its raft membership and state, its gossip
@@ -42,8 +42,8 @@ type HealthView struct {
 	Nonvoters        int    `json:"nonvoters"`
 	// Repair is the data plane's repair progress as the node that drives it (the leader)
 	// reports it; RepairError says why it could not be read.
-	Repair      *engine.RepairStats `json:"repair,omitempty"`
-	RepairError string              `json:"repair_error,omitempty"`
+	Repair      *dataplane.RepairStats `json:"repair,omitempty"`
+	RepairError string                 `json:"repair_error,omitempty"`
 }
 
 // Cluster is what the admin API needs of the node (engine plus gossip). Calls that need the

@@ -19,9 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/nebulaio/nebulaio/config"
-	"github.com/nebulaio/nebulaio/engine"
+	"github.com/nebulaio/nebulaio/dataplane"
 	"github.com/nebulaio/nebulaio/fsm"
-	s3api "github.com/nebulaio/nebulaio/httpapi/s3"
 )
 
 // dataCluster starts nodes ids[0] (bootstrap) and the rest joining it, with the given roles
@@ -141,7 +140,7 @@ func checkObjects(t *testing.T, c *s3.Client, bucket string, objs []storedObject
 func blobIDs(t *testing.T, tn *testNode) []string {
 	t.Helper()
 	var ids []string
-	err := s3api.WalkBlobs(context.Background(), tn.n.fsm, func(b fsm.Blob, _ int64) error {
+	err := tn.n.fsm.WalkBlobs(context.Background(), func(b fsm.BlobRef) error {
 		ids = append(ids, b.ID)
 		return nil
 	})
@@ -174,8 +173,8 @@ func missingCopies(ids []string, among []*testNode) string {
 }
 
 type healthJSON struct {
-	Repair *engine.RepairStats `json:"repair"`
-	Error  string              `json:"repair_error"`
+	Repair *dataplane.RepairStats `json:"repair"`
+	Error  string                 `json:"repair_error"`
 }
 
 func repairStats(t *testing.T, tn *testNode) healthJSON {

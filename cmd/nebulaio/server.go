@@ -20,8 +20,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/nebulaio/nebulaio/config"
+	"github.com/nebulaio/nebulaio/dataplane"
+	"github.com/nebulaio/nebulaio/dataplane/blob"
 	"github.com/nebulaio/nebulaio/engine"
-	"github.com/nebulaio/nebulaio/engine/blob"
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/gossip"
 	"github.com/nebulaio/nebulaio/httpapi"
@@ -149,7 +150,7 @@ type node struct {
 	gossip *gossip.Gossip
 	fsm    *fsm.FSM
 	blobs  *blob.Store
-	data   *engine.Blobs // the data plane; set once S3 starts
+	data   *dataplane.Plane // the data plane; set before the engine starts
 	s3     *http.Server
 	s3Addr net.Addr
 
@@ -274,12 +275,18 @@ func (n *node) startCluster(ctx context.Context, sink *httpapi.PromSink, gossipU
 		gossipUp(n)
 	}
 
+	if err := n.startData(sink); err != nil {
+		return err
+	}
 	// The engine attaches its snapshot store: clean records beyond the cache are read back
-	// from the newest snapshot, and the changed ones are bounded like the raft log.
+	// from the newest snapshot, and the changed ones are bounded like the raft log. The data
+	// plane deletes this node's copies of the blobs applied events free, from the first entry
+	// raft replays.
 	n.fsm = fsm.New(fsm.Options{
 		Metrics:   sink,
 		CacheSize: cfg.Performance.MetadataCacheSize,
 		MaxDirty:  cfg.Performance.MaxRaftLogEntries,
+		OnFreed:   n.data.Freed,
 	})
 	ecfg := engine.Config{
 		NodeID:           cfg.NodeID,
@@ -318,42 +325,43 @@ func (n *node) startCluster(ctx context.Context, sink *httpapi.PromSink, gossipU
 	return nil
 }
 
-// Maintenance intervals of the S3 layer.
-const (
-	gcInterval       = 10 * time.Minute
-	gcGrace          = time.Hour // an unreferenced blob younger than this may belong to a write in flight
-	uploadsInterval  = time.Hour // the leader aborts multipart uploads older than uploadsMaxAge
-	uploadsMaxAge    = 7 * 24 * time.Hour
-	maintenanceStart = 30 * time.Second
-	// scrubInterval: every node reads all its blobs once a day (at repair_mib_per_sec) and
-	// deletes corrupt copies, which repair then replaces.
-	scrubInterval = 24 * time.Hour
-)
-
-// startS3 opens the blob store and serves the S3 API, and starts the background collection of
-// unreferenced blobs (every node) and abandoned multipart uploads (the leader).
-func (n *node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
+// startData opens the blob store and the data plane. A management node holds no object
+// bytes: its uploads go to hybrid and storage nodes. Membership and addresses come from the
+// engine (once it runs) and gossip.
+func (n *node) startData(sink *httpapi.PromSink) error {
 	cfg := n.cfg
 	store, err := blob.Open(filepath.Join(cfg.DataDir, "blobs"), blob.Options{Metrics: sink})
 	if err != nil {
 		return fmt.Errorf("data_dir: blobs: %w", err)
 	}
 	n.blobs = store
-	e, g := n.parts()
-	// A management node holds no object bytes: its uploads go to hybrid and storage nodes.
-	blobs := engine.NewBlobs(engine.BlobsConfig{
+	d := dataplane.New(dataplane.Config{
 		Local: store, Transport: n.trans, Self: cfg.NodeID,
 		HoldsData: cfg.Cluster.NodeRole != config.RoleManagement,
-		Resolve:   e.ServerAddr,
-		Members:   func() []engine.DataMember { return dataMembers(e, g) },
-		Factor:    cfg.Cluster.ReplicationFactor,
-		Logger:    n.log.With().Str("component", "data").Logger(),
-		Metrics:   sink,
+		Resolve: func(id string) (string, bool) {
+			if e, _ := n.parts(); e != nil {
+				return e.ServerAddr(id)
+			}
+			return "", false
+		},
+		Members: func() []dataplane.Member { return dataMembers(n.parts()) },
+		Factor:  cfg.Cluster.ReplicationFactor,
+		Logger:  n.log.With().Str("component", "data").Logger(),
+		Metrics: sink,
 	})
 	n.mu.Lock()
-	n.data = blobs
+	n.data = d
 	n.mu.Unlock()
-	backend := s3api.NewClusterBackend(e, n.fsm, blobs)
+	return nil
+}
+
+// startS3 serves the S3 API and starts the data plane's background work: garbage collection
+// and scrubbing on every node, repair and the expiry of abandoned multipart uploads on the
+// leader.
+func (n *node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
+	cfg := n.cfg
+	e, _ := n.parts()
+	backend := s3api.NewBackend(e, n.fsm, n.data)
 	ln, err := net.Listen("tcp", cfg.S3.Address)
 	if err != nil {
 		return fmt.Errorf("s3.address: %w", err)
@@ -374,59 +382,20 @@ func (n *node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		next := time.NewTimer(maintenanceStart)
-		defer next.Stop()
-		lastUploads := time.Time{}
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-next.C:
-			}
-			if st, err := s3api.CollectGarbage(ctx, backend, store, gcGrace, time.Now()); err != nil {
-				n.log.Warn().Err(err).Msg("blob garbage collection")
-			} else {
-				n.log.Debug().Interface("stats", st).Msg("blob garbage collection")
-			}
-			if e.IsLeader() && time.Since(lastUploads) >= uploadsInterval {
-				lastUploads = time.Now()
-				if k, err := s3api.AbortStaleUploads(ctx, backend, uploadsMaxAge, time.Now()); err != nil {
-					n.log.Warn().Err(err).Msg("abort stale multipart uploads")
-				} else if k > 0 {
-					n.log.Info().Int("aborted", k).Msg("aborted stale multipart uploads")
-				}
-			}
-			next.Reset(gcInterval)
-		}
-	}()
-
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		blobs.RunScrub(ctx, scrubInterval, int64(cfg.Cluster.RepairMiBPerSec)<<20)
-	}()
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		blobs.RunRepair(ctx, engine.RepairConfig{
-			Interval:       cfg.Cluster.RepairInterval.D(),
-			DeadAfter:      cfg.Cluster.RepairDeadAfter.D(),
-			BytesPerSecond: int64(cfg.Cluster.RepairMiBPerSec) << 20,
-			IsLeader:       e.IsLeader,
-			Walk: func(ctx context.Context, fn func(engine.BlobRef) error) error {
-				if err := backend.Sync(ctx); err != nil {
-					return fmt.Errorf("read barrier: %w", err)
-				}
-				return s3api.WalkBlobs(ctx, backend, func(b fsm.Blob, modTime int64) error {
-					return fn(engine.BlobRef{ID: b.ID, Size: int64(b.Size), Nodes: b.Nodes, ModTime: time.Unix(0, modTime)})
-				})
-			},
+		n.data.RunMaintenance(ctx, dataplane.Maintenance{
+			Meta:            n.fsm,
+			Barrier:         backend.Sync,
+			IsLeader:        e.IsLeader,
+			Proposer:        backend,
+			RepairInterval:  cfg.Cluster.RepairInterval.D(),
+			RepairDeadAfter: cfg.Cluster.RepairDeadAfter.D(),
+			BytesPerSecond:  int64(cfg.Cluster.RepairMiBPerSec) << 20,
 		})
 	}()
 	return nil
 }
 
-func (n *node) dataPlane() *engine.Blobs {
+func (n *node) dataPlane() *dataplane.Plane {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.data
@@ -434,16 +403,19 @@ func (n *node) dataPlane() *engine.Blobs {
 
 // dataMembers describes the raft members to the data plane: their role and liveness come from
 // gossip. A member gossip has not seen (since this node started) counts as neither alive nor
-// storage-capable until it shows up.
-func dataMembers(e *engine.Node, g *gossip.Gossip) []engine.DataMember {
+// storage-capable until it shows up. Before the engine runs there are none.
+func dataMembers(e *engine.Node, g *gossip.Gossip) []dataplane.Member {
+	if e == nil || g == nil {
+		return nil
+	}
 	servers, err := e.Servers()
 	if err != nil {
 		return nil
 	}
 	now := time.Now()
-	out := make([]engine.DataMember, 0, len(servers))
+	out := make([]dataplane.Member, 0, len(servers))
 	for _, s := range servers {
-		dm := engine.DataMember{ID: s.ID}
+		dm := dataplane.Member{ID: s.ID}
 		if m, ok := g.Member(s.ID); ok {
 			dm.Storage = m.Meta.Role == config.RoleHybrid || m.Meta.Role == config.RoleStorage
 			dm.Alive = m.State == gossip.StateAlive || m.Local
@@ -515,6 +487,7 @@ func newMetricsSink(reg *prometheus.Registry) (*httpapi.PromSink, error) {
 	all = appendDescs(all, transport.MetricDescs)
 	all = appendDescs(all, gossip.MetricDescs)
 	all = appendDescs(all, engine.MetricDescs)
+	all = appendDescs(all, dataplane.MetricDescs)
 	all = appendDescs(all, blob.MetricDescs)
 	all = appendDescs(all, s3api.MetricDescs)
 	if err := sink.Declare(all...); err != nil {

@@ -9,8 +9,8 @@ import (
 )
 
 // Backend is everything the handlers need from a node: the metadata write and read paths and
-// the node's blob store. NewEngineBackend builds the production one; tests may wrap it to
-// inject faults.
+// the data plane. NewBackend builds the one every node runs (a single node is a cluster of
+// one); tests may wrap it to inject faults.
 type Backend interface {
 	// Propose replicates ev through raft and returns the FSM's result once it is applied.
 	// An error means the outcome is unknown (no quorum, leadership lost, ctx done); a
@@ -19,10 +19,8 @@ type Backend interface {
 	// Sync returns once the local metadata reflects every write acknowledged before the call
 	// (a linearizable read barrier).
 	Sync(ctx context.Context) error
-	// NodeID names this node in the blob placement of objects it writes.
-	NodeID() string
 	Metadata
-	BlobStore
+	Blobs
 }
 
 // Metadata is the read side of the FSM; *fsm.FSM satisfies it.
@@ -38,28 +36,31 @@ type Metadata interface {
 
 var _ Metadata = (*fsm.FSM)(nil)
 
-// BlobStore holds object bytes on this node.
-type BlobStore interface {
-	// PutBlob stores r's bytes durably under id (fsynced and published before it returns)
-	// and returns their length and MD5. size is the expected length or -1; wantMD5, if not
-	// nil, the expected MD5 (a mismatch is BadDigest, a length mismatch IncompleteBody). On
-	// any error — including an error from r — nothing is left under id.
-	// nodes are the nodes that now hold the blob (this one, or — on a node that holds no
-	// data — the storage node the bytes were sent to).
+// Blobs is the data plane as the handlers use it, its errors already in S3 terms. The
+// handlers do no storage bookkeeping: blobs that committed events free are deleted by every
+// storage node's data plane (see package dataplane).
+type Blobs interface {
+	// PutBlob stores r's bytes durably under id (on a write quorum of its replicas, each
+	// fsynced) and returns their length and MD5 and the nodes that hold them. size is the
+	// expected length or -1; wantMD5, if not nil, the expected MD5 (a mismatch is BadDigest,
+	// a length mismatch IncompleteBody; no quorum or no storage node is a 503). On any error
+	// — including an error from r — nothing that will last is left under id.
 	PutBlob(ctx context.Context, id string, r io.Reader, size int64, wantMD5 []byte) (n int64, md5 []byte, nodes []string, err error)
-	// OpenBlob opens a stored blob for reading. Reads fail with an error wrapping
-	// ErrBlobCorrupt rather than return bytes that fail their checksum.
-	// nodes are the nodes the metadata says hold the blob: a backend that can reach other
-	// nodes streams a blob it does not hold locally from one of them.
-	OpenBlob(id string, nodes []string) (io.ReadSeekCloser, error)
-	// DeleteBlob removes a blob; a missing blob is not an error.
-	DeleteBlob(id string) error
+	// OpenBlob reads [offset, offset+length) of a blob (length < 0: to its end); nodes are
+	// the holders the metadata records. Reads fail with an error wrapping ErrBlobCorrupt
+	// rather than return bytes that fail their checksum; ErrBlobNotFound means no node has a
+	// copy; a copy that may be on a node that cannot be reached is ErrDataElsewhere (503).
+	OpenBlob(ctx context.Context, id string, nodes []string, offset, length int64) (io.ReadCloser, error)
+	// DiscardBlob deletes a blob this request wrote on nodes that nothing will reference
+	// (its event was rejected). Best effort: what it misses the garbage collectors take.
+	DiscardBlob(id string, nodes []string)
 }
 
-// Blob store errors a BlobStore implementation wraps.
+// Blob errors a Blobs implementation wraps.
 var (
-	// ErrBlobCorrupt is returned by a blob read whose bytes fail their stored checksum.
+	// ErrBlobCorrupt is returned by a blob read whose bytes fail their stored checksum (every
+	// copy that could be read).
 	ErrBlobCorrupt = errors.New("s3: blob data corrupt")
-	// ErrBlobNotFound is returned by OpenBlob for an ID the store does not hold.
+	// ErrBlobNotFound is returned by OpenBlob for a blob no node holds.
 	ErrBlobNotFound = errors.New("s3: blob not found")
 )

@@ -262,7 +262,7 @@ func readXMLBody(rq *request) ([]byte, error) {
 }
 
 // propose replicates ev and turns an FSM rejection into an error. Blobs the event freed are
-// deleted after the commit.
+// deleted by every storage node's data plane as it applies the event, not here.
 func (h *handler) propose(rq *request, ev fsm.Event) (*fsm.Result, error) {
 	res, err := h.b.Propose(rq.r.Context(), ev)
 	if err != nil {
@@ -271,21 +271,8 @@ func (h *handler) propose(rq *request, ev fsm.Event) (*fsm.Result, error) {
 	if res == nil {
 		return nil, errors.New("s3: propose returned no result")
 	}
-	h.freeBlobs(res.FreedBlobs)
 	if res.Err != nil {
 		return res, res.Err
 	}
 	return res, nil
-}
-
-// freeBlobs deletes blobs nothing references any more. A failure leaves garbage, never a
-// dangling reference, so it is only logged.
-func (h *handler) freeBlobs(ids []string) {
-	for _, id := range ids {
-		if err := h.b.DeleteBlob(id); err != nil {
-			h.log.Warn().Err(err).Str("blob", id).Msg("s3: delete freed blob")
-			continue
-		}
-		h.m.Counter(MetricBlobsFreedTotal, 1)
-	}
 }

@@ -13,19 +13,21 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/rs/zerolog"
 
+	"github.com/nebulaio/nebulaio/dataplane"
+	"github.com/nebulaio/nebulaio/dataplane/blob"
 	"github.com/nebulaio/nebulaio/engine"
-	"github.com/nebulaio/nebulaio/engine/blob"
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/transport"
 )
 
-// clusterMember is one of three voters, each with its own blob store and S3 endpoint.
+// clusterMember is one of three voters, each with its own blob store, data plane and S3
+// endpoint.
 type clusterMember struct {
 	id    string
 	trans *transport.Transport
 	eng   *engine.Node
 	blobs *blob.Store
-	data  *engine.Blobs // nil on n3
+	data  *dataplane.Plane
 	srv   string
 }
 
@@ -42,7 +44,18 @@ func TestThreeNodeCluster(t *testing.T) {
 		if m.trans, err = transport.New(transport.Config{BindAddr: "127.0.0.1:0"}); err != nil {
 			t.Fatal(err)
 		}
-		f := fsm.New(fsm.Options{})
+		if m.blobs, err = blob.Open(filepath.Join(dir, m.id, "blobs"), blob.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		// Each data plane is a cluster of one (its writes stay on the node that received them),
+		// which reads the copies of the others through the raft addresses; n3 knows no other
+		// node's address, so a GET there of bytes held elsewhere is a 503.
+		var resolve func(string) (string, bool)
+		if i != 3 {
+			resolve = func(id string) (string, bool) { return m.eng.ServerAddr(id) }
+		}
+		m.data = dataplane.New(dataplane.Config{Local: m.blobs, Transport: m.trans, Self: m.id, HoldsData: true, Resolve: resolve})
+		f := fsm.New(fsm.Options{OnFreed: m.data.Freed})
 		m.eng, err = engine.Open(engine.Config{
 			NodeID: m.id, Dir: filepath.Join(dir, m.id, "raft"), Transport: m.trans, FSM: f, Results: fsm.ResultCodec{},
 			Bootstrap: i == 1, ElectionTimeout: 300 * time.Millisecond, HeartbeatTimeout: 300 * time.Millisecond,
@@ -51,14 +64,7 @@ func TestThreeNodeCluster(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.blobs, err = blob.Open(filepath.Join(dir, m.id, "blobs"), blob.Options{}); err != nil {
-			t.Fatal(err)
-		}
-		backend := NewEngineBackend(m.eng, f, m.blobs, m.id)
-		if i != 3 { // n3 reads only its own blobs: a GET of bytes held elsewhere is a 503 there
-			m.data = engine.NewBlobs(engine.BlobsConfig{Local: m.blobs, Transport: m.trans, Self: m.id, HoldsData: true, Resolve: m.eng.ServerAddr})
-			backend = NewClusterBackend(m.eng, f, m.data)
-		}
+		backend := NewBackend(m.eng, f, m.data)
 		srv := newTestServer(t, NewHandler(Options{
 			Backend: backend, Credentials: []Credentials{{AccessKey: testAK, SecretKey: testSK}},
 		}))
@@ -69,9 +75,7 @@ func TestThreeNodeCluster(t *testing.T) {
 		for _, m := range ms {
 			_ = m.eng.Close()
 			_ = m.trans.Close()
-			if m.data != nil {
-				m.data.Close()
-			}
+			m.data.Close()
 			_ = m.blobs.Close()
 		}
 	})
@@ -106,8 +110,8 @@ func TestThreeNodeCluster(t *testing.T) {
 	if got := mustGet(t, fc, "clustered", "k"); string(got) != "on the follower" {
 		t.Fatalf("follower read %q", got)
 	}
-	// Every other node sees the object at once (linearizable); a cluster backend streams its
-	// bytes from the node that holds them, a local-only one answers 503.
+	// Every other node sees the object at once (linearizable); its data plane streams the
+	// bytes from the node that holds them, or answers 503 when it cannot reach that node (n3).
 	for _, m := range ms {
 		if m == follower {
 			continue

@@ -1,17 +1,20 @@
 // Package s3 serves the S3 API (:9000) on a NebulaIO node: SigV4 authentication (package
 // sigv4), S3 addressing and routing, the XML wire format, and the write and read paths that
-// join the metadata state machine (package fsm, through raft) with the node's blob store
-// (package engine/blob).
+// join the metadata state machine (package fsm, through raft) with the object bytes (package
+// dataplane).
 //
-// Wiring is one call each:
+// Wiring is one call each, the same on a single node (a data plane that is a cluster of one)
+// and in a cluster:
 //
-//	backend := s3.NewEngineBackend(node, fsm, blobs, nodeID)
+//	backend := s3.NewBackend(node, fsm, plane) // *engine.Node, *fsm.FSM, *dataplane.Plane
 //	handler := s3.NewHandler(s3.Options{Backend: backend, Credentials: creds, Region: region,
 //		Domain: domain, Logger: log, Metrics: sink})
 //
 // Backend is the seam: Propose (an fsm.Event in, the *fsm.Result out), Sync (a linearizable
-// read barrier), the FSM's read methods (Metadata), and PutBlob/OpenBlob/DeleteBlob
-// (BlobStore). Tests wrap it to inject faults.
+// read barrier), the FSM's read methods (Metadata), and PutBlob/OpenBlob/DiscardBlob (Blobs:
+// the data plane's Put/Open/Discard with its errors mapped to S3's). Tests wrap it to inject
+// faults. The handlers do no storage bookkeeping: freed blobs, garbage and abandoned uploads
+// are the data plane's (see package dataplane).
 //
 // # Operations
 //
@@ -110,8 +113,8 @@
 // one of the parameters above nor x-* (the SDK's x-id, presigned X-Amz-*, or SigV2's
 // AWSAccessKeyId, Expires and Signature together) is NotImplemented, so an unsupported
 // subresource is never silently treated as a plain GET or PUT. Abandoned multipart uploads
-// are freed by AbortMultipartUpload, or by AbortStaleUploads, which the server must call
-// periodically (see Maintenance).
+// are freed by AbortMultipartUpload, or after 7 days by the data plane's upload expiry on the
+// leader.
 //
 // # Errors
 //
@@ -143,27 +146,29 @@
 //	wrong method for the resource            MethodNotAllowed                  405
 //	engine ErrNoQuorum, ErrLeadershipLost,
 //	    ErrClosed, ErrNotLeader, timeouts,
-//	    object bytes on another node         ServiceUnavailable + Retry-After  503
+//	    dataplane ErrWriteQuorum,
+//	    ErrNoStorageNode, ErrUnreachable     ServiceUnavailable + Retry-After  503
 //	partNumber past the object's parts       InvalidPartNumber                 416
 //	conditional PUT (If-Match on PUT)        NotImplemented                    501
-//	blob fails its checksum, blob missing,
+//	every copy fails its checksum (dataplane
+//	    ErrCorrupt), no copy anywhere,
 //	    anything unexpected                  InternalError                     500
 //
 // # Write path and what a failure leaves behind
 //
 // PutObject, UploadPart and the copies stream the body into a new blob (ID: 128 random bits
-// in hex, chosen here, never derived from the key), which the blob store checksums, fsyncs
-// and publishes before the metadata event is proposed. Then:
+// in hex, chosen here, never derived from the key), which the data plane writes to a quorum of
+// its replicas, each checksummed and fsynced, before the metadata event is proposed. Then:
 //
-//   - FSM rejects the event (bucket deleted meanwhile, upload aborted, ...): the blob is deleted
-//     at once; no object is visible.
+//   - FSM rejects the event (bucket deleted meanwhile, upload aborted, ...): the blob is
+//     discarded at once (DiscardBlob); no object is visible.
 //   - Outcome unknown (ErrNoQuorum, ErrLeadershipLost, ctx cancelled): the blob is kept, because
 //     the entry may still commit and deleting its bytes would leave an object without data; the
-//     client gets 503. Such blobs are collected by CollectGarbage (see Maintenance) once
-//     older than its grace period.
-//   - Success: blobs the event freed (Result.FreedBlobs: the overwritten object, replaced or
-//     aborted parts, parts left out of a completion) are deleted after the commit. A failed
-//     delete is logged and leaves garbage, never a dangling reference.
+//     client gets 503. The data plane's garbage collector removes such blobs once older than
+//     its grace period (an hour).
+//   - Success: the blobs the event freed (Result.FreedBlobs: the overwritten object, replaced
+//     or aborted parts, parts left out of a completion) are deleted by every storage node's
+//     data plane as it applies the event; the handler does nothing with them.
 //
 // Copies write new blobs rather than sharing the source's: a DeleteObject of the source that
 // commits first would free blobs the copy's event then references.
@@ -181,11 +186,16 @@
 // (nebulaio_s3_corrupt_blobs_total, an error log) and never served.
 //
 // A GET racing an overwrite or delete of its key may find the blob it looked up already
-// freed (the writer deletes freed blobs right after its commit). If that happens at the first
+// freed (each node deletes freed blobs as it applies the event). If that happens at the first
 // blob, the GET re-reads the metadata and starts over (up to three times), so it returns the
 // old object, the new one or NoSuchKey, never an error. Open blob files stay readable after
 // a delete, so only a multipart object overwritten while a GET is between two of its parts
 // can still cut that response short.
+//
+// Blobs are read through the data plane from any node with an intact copy, this one first,
+// failing over mid-stream (package dataplane). A GET or copy whose bytes are only on nodes
+// that cannot be reached answers 503 ServiceUnavailable (not InternalError: nothing is known
+// to be corrupt); one whose every copy found is corrupt, 500.
 //
 // Idle timeout: every body read and response write that makes progress pushes the
 // connection's deadline Options.IdleTimeout ahead (http.ResponseController); a client that
@@ -214,24 +224,11 @@
 //     barrier, so a missing bucket is refused before any byte is stored; the FSM's check at
 //     apply time is the authoritative one.
 //
-// # Clusters
-//
-// Object bytes stay on the node that received the upload (fsm.Blob.Nodes names it); the
-// metadata is everywhere. Until the cluster data plane moves bytes between nodes, a GET or
-// copy on a node that does not hold the blob answers 503 ServiceUnavailable (not
-// InternalError: nothing is corrupt), and a delete on another node leaves the bytes to that
-// node's CollectGarbage (the blob is unreferenced once the delete commits).
-//
 // # Maintenance
 //
-// The handler starts no goroutines. The server calls, periodically:
-//
-//   - CollectGarbage(ctx, backend, blobs, grace, now) on every node: lists the local blobs,
-//     then (after a read barrier) walks every object and every part of every open upload, and
-//     deletes the blobs published more than grace ago that nothing references. It holds the
-//     set of referenced blob IDs in memory for the pass.
-//   - AbortStaleUploads(ctx, backend, olderThan, now) on the leader: aborts uploads initiated
-//     more than olderThan ago (S3's lifecycle "AbortIncompleteMultipartUpload"), freeing parts.
+// The handler starts no goroutines and does no maintenance: blob garbage collection, the
+// expiry of abandoned multipart uploads, repair and scrubbing are the data plane's
+// (dataplane.Plane.RunMaintenance, started by the server).
 //
 // # Metrics
 //

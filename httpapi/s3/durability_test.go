@@ -21,9 +21,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/nebulaio/nebulaio/dataplane"
+	"github.com/nebulaio/nebulaio/dataplane/blob"
 	"github.com/nebulaio/nebulaio/engine"
-	"github.com/nebulaio/nebulaio/engine/blob"
 	"github.com/nebulaio/nebulaio/fsm"
+	"github.com/nebulaio/nebulaio/transport"
 )
 
 // blobPath finds the file of a blob in the node's store.
@@ -321,47 +323,38 @@ func TestLargeUploadMemoryFlat(t *testing.T) {
 	}
 }
 
-// otherNode presents the same engine as a node with another ID and its own blob store.
-type otherNode struct {
-	Backend
-	store *blob.Store
-}
-
-func (otherNode) NodeID() string { return "elsewhere" }
-
-func (o otherNode) PutBlob(ctx context.Context, id string, r io.Reader, size int64, wantMD5 []byte) (int64, []byte, []string, error) {
-	info, err := o.store.Put(ctx, id, r, blob.Expect{Size: size, MD5: wantMD5})
+// otherNode is the backend of the same engine on a node named "elsewhere" with its own
+// transport, blob store and data plane (a cluster of one, which n's data plane cannot reach).
+func otherNode(t *testing.T, n *node) Backend {
+	other, err := blob.Open(t.TempDir(), blob.Options{})
 	if err != nil {
-		return 0, nil, nil, err
+		t.Fatal(err)
 	}
-	return info.Size, info.MD5[:], []string{"elsewhere"}, nil
-}
-
-func (o otherNode) OpenBlob(id string, nodes []string) (io.ReadSeekCloser, error) {
-	r, _, err := o.store.Open(id)
+	tr, err := transport.New(transport.Config{BindAddr: "127.0.0.1:0"})
 	if err != nil {
-		return nil, blobErr(err)
+		t.Fatal(err)
 	}
-	return blobReader{r}, nil
+	d := dataplane.New(dataplane.Config{Local: other, Transport: tr, Self: "elsewhere", HoldsData: true})
+	t.Cleanup(func() {
+		_ = tr.Close()
+		d.Close()
+		_ = other.Close()
+	})
+	return NewBackend(n.eng, n.fsm, d)
 }
 
 // TestDataOnAnotherNode: an object whose blob is held only by another node, which a local-only
 // backend cannot reach, is refused with 503, not served as corrupt or missing.
 func TestDataOnAnotherNode(t *testing.T) {
 	n := startNode(t, t.TempDir(), nodeOpts{})
-	other, err := blob.Open(t.TempDir(), blob.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	srv := newTestServer(t, NewHandler(Options{Backend: otherNode{n.backend, other}, Credentials: []Credentials{{AccessKey: testAK, SecretKey: testSK}}}))
+	srv := newTestServer(t, NewHandler(Options{Backend: otherNode(t, n), Credentials: []Credentials{{AccessKey: testAK, SecretKey: testSK}}}))
 	oc := sdkClient(srv.URL, testSK, &http.Client{})
 	mustCreateBucket(t, oc, "placed")
 	mustPut(t, oc, "placed", "k", []byte("bytes held by 'elsewhere'"))
 	if got := mustGet(t, oc, "placed", "k"); string(got) != "bytes held by 'elsewhere'" {
 		t.Fatalf("holder read %q", got)
 	}
-	_, err = n.client().GetObject(ctxT(t), &s3.GetObjectInput{Bucket: aws.String("placed"), Key: aws.String("k")})
+	_, err := n.client().GetObject(ctxT(t), &s3.GetObjectInput{Bucket: aws.String("placed"), Key: aws.String("k")})
 	wantCode(t, err, "ServiceUnavailable", http.StatusServiceUnavailable)
 	if n.metrics.get(MetricCorruptTotal) != 0 {
 		t.Fatal("data on another node counted as corrupt")

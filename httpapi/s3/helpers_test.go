@@ -20,8 +20,9 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/rs/zerolog"
 
+	"github.com/nebulaio/nebulaio/dataplane"
+	"github.com/nebulaio/nebulaio/dataplane/blob"
 	"github.com/nebulaio/nebulaio/engine"
-	"github.com/nebulaio/nebulaio/engine/blob"
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/transport"
 )
@@ -35,8 +36,9 @@ const (
 	testSK2 = "nebula/test/secret/key/second"
 )
 
-// node is one single-voter NebulaIO node (engine + FSM + blob store) in dir, served by the S3
-// handler on an httptest server over real TCP on 127.0.0.1.
+// node is one single-voter NebulaIO node (engine + FSM + blob store + data plane, a cluster of
+// one, wired as the server wires it) in dir, served by the S3 handler on an httptest server
+// over real TCP on 127.0.0.1.
 type node struct {
 	t       *testing.T
 	dir     string
@@ -44,6 +46,7 @@ type node struct {
 	eng     *engine.Node
 	fsm     *fsm.FSM
 	blobs   *blob.Store
+	data    *dataplane.Plane
 	backend Backend
 	metrics *countingMetrics
 	srv     *httptest.Server // plain HTTP
@@ -77,7 +80,12 @@ func (n *node) start() {
 		t.Fatal(err)
 	}
 	n.trans = trans
-	n.fsm = fsm.New(fsm.Options{})
+	n.blobs, err = blob.Open(filepath.Join(n.dir, "blobs"), blob.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.data = dataplane.New(dataplane.Config{Local: n.blobs, Transport: trans, Self: "s3-node", HoldsData: true, Logger: zerolog.Nop()})
+	n.fsm = fsm.New(fsm.Options{OnFreed: n.data.Freed})
 	n.eng, err = engine.Open(engine.Config{
 		NodeID: "s3-node", Dir: filepath.Join(n.dir, "raft"), Transport: trans, FSM: n.fsm,
 		Results: fsm.ResultCodec{}, Bootstrap: true, ElectionTimeout: 300 * time.Millisecond,
@@ -91,11 +99,7 @@ func (n *node) start() {
 	if _, _, err := n.eng.WaitForLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	n.blobs, err = blob.Open(filepath.Join(n.dir, "blobs"), blob.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.backend = NewEngineBackend(n.eng, n.fsm, n.blobs, "s3-node")
+	n.backend = NewBackend(n.eng, n.fsm, n.data)
 	if n.opts.wrap != nil {
 		n.backend = n.opts.wrap(n.backend)
 	}
@@ -121,6 +125,7 @@ func (n *node) stop() {
 	n.tlsSrv.Close()
 	_ = n.eng.Close()
 	_ = n.trans.Close()
+	n.data.Close()
 	_ = n.blobs.Close()
 	n.srv = nil
 }
@@ -290,13 +295,26 @@ func (m *countingMetrics) get(name string) float64 {
 	return m.counts[name]
 }
 
-// blobCount returns the number of blobs in the node's store.
+// blobCount returns the number of blobs in the node's store, once the deletions of the blobs
+// freed by the events applied so far are done.
 func (n *node) blobCount() int {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.data.FlushFrees(ctx); err != nil {
+		n.t.Fatal(err)
+	}
 	c := 0
 	if err := n.blobs.List(func(blob.Entry) error { c++; return nil }); err != nil {
 		n.t.Fatal(err)
 	}
 	return c
+}
+
+// maintenance is the node's background work as the server wires it, with the garbage
+// collector's grace period and the upload expiry's age given.
+func (n *node) maintenance(gcGrace, uploadMaxAge time.Duration) dataplane.Maintenance {
+	return dataplane.Maintenance{Meta: n.fsm, Barrier: n.backend.Sync, IsLeader: n.eng.IsLeader, Proposer: n.backend,
+		GCGrace: gcGrace, UploadMaxAge: uploadMaxAge}
 }
 
 func newTestServer(t *testing.T, h http.Handler) *httptest.Server {

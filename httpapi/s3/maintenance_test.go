@@ -11,8 +11,8 @@ import (
 )
 
 // TestGarbageCollection: the blob of a write whose outcome was unknown (503) is kept by the
-// handler and removed by CollectGarbage once older than the grace period; referenced blobs
-// (objects, parts of open uploads) are never touched.
+// handler and removed by the data plane's CollectGarbage once older than the grace period;
+// referenced blobs (objects, parts of open uploads) are never touched.
 func TestGarbageCollection(t *testing.T) {
 	fb := &faultBackend{}
 	n := startNode(t, t.TempDir(), nodeOpts{wrap: func(b Backend) Backend { fb.Backend = b; return fb }})
@@ -35,11 +35,11 @@ func TestGarbageCollection(t *testing.T) {
 	if got := n.blobCount(); got != 3 {
 		t.Fatalf("%d blobs, want 3 (object, part, orphan)", got)
 	}
-	st, err := CollectGarbage(ctx, n.backend, n.blobs, time.Hour, time.Now())
+	st, err := n.data.CollectGarbage(ctx, n.maintenance(time.Hour, 0), time.Now())
 	if err != nil || st.Deleted != 0 || st.Scanned != 3 {
 		t.Fatalf("young orphan: %+v %v", st, err)
 	}
-	st, err = CollectGarbage(ctx, n.backend, n.blobs, time.Hour, time.Now().Add(2*time.Hour))
+	st, err = n.data.CollectGarbage(ctx, n.maintenance(time.Hour, 0), time.Now().Add(2*time.Hour))
 	if err != nil || st.Deleted != 1 || st.Referenced != 2 {
 		t.Fatalf("old orphan: %+v %v", st, err)
 	}
@@ -68,10 +68,10 @@ func TestAbortStaleUploads(t *testing.T) {
 			}
 		}
 	}
-	if got, err := AbortStaleUploads(ctx, n.backend, time.Hour, time.Now()); err != nil || got != 0 {
+	if got, err := n.data.ExpireUploads(ctx, n.maintenance(0, time.Hour), time.Now()); err != nil || got != 0 {
 		t.Fatalf("fresh uploads aborted: %d %v", got, err)
 	}
-	if got, err := AbortStaleUploads(ctx, n.backend, time.Hour, time.Now().Add(2*time.Hour)); err != nil || got != 2 {
+	if got, err := n.data.ExpireUploads(ctx, n.maintenance(0, time.Hour), time.Now().Add(2*time.Hour)); err != nil || got != 2 {
 		t.Fatalf("stale uploads: aborted %d, %v", got, err)
 	}
 	out, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("stale")})

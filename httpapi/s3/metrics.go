@@ -26,7 +26,6 @@ const (
 	MetricBytesOutTotal    = "nebulaio_s3_sent_bytes_total"
 	MetricErrorsTotal      = "nebulaio_s3_errors_total"
 	MetricCorruptTotal     = "nebulaio_s3_corrupt_blobs_total"
-	MetricBlobsFreedTotal  = "nebulaio_s3_blobs_deleted_total"
 	MetricResponses2xx     = "nebulaio_s3_responses_2xx_total"
 	MetricResponses3xx     = "nebulaio_s3_responses_3xx_total"
 	MetricResponses4xx     = "nebulaio_s3_responses_4xx_total"
@@ -83,7 +82,6 @@ func buildMetricDescs() []MetricDesc {
 		{MetricBytesOutTotal, "counter", "Bytes written in S3 response bodies."},
 		{MetricErrorsTotal, "counter", "S3 requests answered with an error document (4xx or 5xx)."},
 		{MetricCorruptTotal, "counter", "Reads that found a blob failing its checksum (not served)."},
-		{MetricBlobsFreedTotal, "counter", "Blobs deleted after the metadata stopped referencing them, or after a rejected write."},
 		{MetricResponses2xx, "counter", "S3 responses with a 2xx status."},
 		{MetricResponses3xx, "counter", "S3 responses with a 3xx status (304 Not Modified)."},
 		{MetricResponses4xx, "counter", "S3 responses with a 4xx status."},

@@ -128,7 +128,7 @@ func (h *handler) uploadPart(rq *request) error {
 		Bucket: rq.bucket, Key: rq.key, UploadID: uploadID, PartNumber: num, Size: uint64(sb.size),
 		ETag: etag, Checksums: sums, Blobs: []fsm.Blob{{ID: sb.id, Size: uint64(sb.size), Nodes: sb.nodes}},
 		ModTime: h.now().UnixNano(),
-	}, sb.id); err != nil {
+	}, sb); err != nil {
 		return err
 	}
 	hd := rq.w.Header()
@@ -180,7 +180,7 @@ func (h *handler) uploadPartCopy(rq *request) error {
 		}
 		start, length = s, l
 	}
-	rd := h.newObjectReader(src.Blobs, start, length)
+	rd := h.newObjectReader(rq.r.Context(), src.Blobs, start, length)
 	sb, err := h.writeBlob(rq.r.Context(), pc.reader(rd), length, nil)
 	rd.Close()
 	if err != nil {
@@ -193,7 +193,7 @@ func (h *handler) uploadPartCopy(rq *request) error {
 		Bucket: rq.bucket, Key: rq.key, UploadID: uploadID, PartNumber: num, Size: uint64(sb.size),
 		ETag: etag, Checksums: sums, Blobs: []fsm.Blob{{ID: sb.id, Size: uint64(sb.size), Nodes: sb.nodes}},
 		ModTime: now,
-	}, sb.id); err != nil {
+	}, sb); err != nil {
 		return err
 	}
 	return writeXML(rq, copyPartResult{Xmlns: s3Namespace, LastModified: s3Time(now), ETag: `"` + etag + `"`, checksumFields: fieldsOf(sums)})

@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,7 +67,7 @@ func (h *handler) writeBlob(ctx context.Context, src io.Reader, size int64, want
 	g := &guardReader{r: src, max: h.maxSize}
 	n, sum, nodes, err := h.b.PutBlob(ctx, id, g, size, wantMD5)
 	if err == nil && g.err != nil {
-		h.discardBlob(id) // a store that swallowed the reader's error
+		h.b.DiscardBlob(id, nodes) // a store that swallowed the reader's error
 		err = g.err
 	}
 	if err != nil {
@@ -80,26 +79,18 @@ func (h *handler) writeBlob(ctx context.Context, src io.Reader, size int64, want
 	return storedBlob{id: id, size: n, md5: sum, nodes: nodes}, nil
 }
 
-func (h *handler) discardBlob(id string) {
-	if err := h.b.DeleteBlob(id); err != nil {
-		h.log.Warn().Err(err).Str("blob", id).Msg("s3: delete unused blob")
-		return
-	}
-	h.m.Counter(MetricBlobsFreedTotal, 1)
-}
-
-// commit proposes an event that references the new blob id. A rejection deletes the blob (no
+// commit proposes an event that references the new blob. A rejection discards the blob (no
 // visible object, no garbage). An unknown outcome (no quorum, leadership lost) keeps it: the
 // write may still commit, and deleting the bytes then would leave a dangling object.
-func (h *handler) commit(rq *request, ev fsm.Event, blobID string) (*fsm.Result, error) {
+func (h *handler) commit(rq *request, ev fsm.Event, sb storedBlob) (*fsm.Result, error) {
 	res, err := h.propose(rq, ev)
 	if err != nil {
 		var fe *fsm.Error
 		var ae *Error
 		if errors.As(err, &fe) || errors.As(err, &ae) {
-			h.discardBlob(blobID)
+			h.b.DiscardBlob(sb.id, sb.nodes)
 		} else {
-			h.log.Warn().Err(err).Str("blob", blobID).Str("request_id", rq.id).
+			h.log.Warn().Err(err).Str("blob", sb.id).Str("request_id", rq.id).
 				Msg("s3: write outcome unknown; blob kept for garbage collection")
 		}
 		return nil, err
@@ -228,7 +219,7 @@ func (h *handler) putObject(rq *request) error {
 		Checksums: sums, Blobs: []fsm.Blob{{ID: sb.id, Size: uint64(sb.size), Nodes: sb.nodes}},
 		ModTime: h.now().UnixNano(),
 	}
-	if _, err := h.commit(rq, ev, sb.id); err != nil {
+	if _, err := h.commit(rq, ev, sb); err != nil {
 		return err
 	}
 	hd := rq.w.Header()
@@ -309,7 +300,7 @@ func (h *handler) serveObjectOnce(rq *request, withBody bool) error {
 		rq.w.WriteHeader(status)
 		return nil
 	}
-	rd := h.newObjectReader(o.Blobs, start, length)
+	rd := h.newObjectReader(rq.r.Context(), o.Blobs, start, length)
 	defer rd.Close()
 	// Read the first buffer before the status line: a missing or corrupt blob at the start is
 	// then an error response, not a truncated 200.
@@ -525,25 +516,44 @@ func parseRange(spec string, size int64) (start, length int64, partial bool, err
 }
 
 // objectReader reads [start, start+length) of an object made of blobs, opening each blob
-// only when the read reaches it.
+// only when the read reaches it, for the part of it the range covers.
 type objectReader struct {
+	ctx    context.Context
 	h      *handler
 	blobs  []fsm.Blob
 	idx    int   // current blob
 	off    int64 // offset to read from within blobs[idx]
 	remain int64 // bytes left in the whole range
-	cur    io.ReadSeekCloser
+	cur    io.ReadCloser
 	curLen int64 // bytes left to read from cur
 }
 
-func (h *handler) newObjectReader(blobs []fsm.Blob, start, length int64) *objectReader {
-	r := &objectReader{h: h, blobs: blobs, remain: length}
+func (h *handler) newObjectReader(ctx context.Context, blobs []fsm.Blob, start, length int64) *objectReader {
+	r := &objectReader{ctx: ctx, h: h, blobs: blobs, remain: length}
 	for r.idx < len(blobs) && start >= int64(blobs[r.idx].Size) {
 		start -= int64(blobs[r.idx].Size)
 		r.idx++
 	}
 	r.off = start
 	return r
+}
+
+// open opens the part of the current blob the range needs. A read that goes on to the blob's
+// end asks for it to the end (length -1), so that a whole read also checks the whole-blob
+// checksum.
+func (r *objectReader) open() error {
+	b := r.blobs[r.idx]
+	left := int64(b.Size) - r.off
+	length := int64(-1)
+	if r.remain < left {
+		length = r.remain
+	}
+	f, err := r.h.b.OpenBlob(r.ctx, b.ID, b.Nodes, r.off, length)
+	if err != nil {
+		return fmt.Errorf("blob %s: %w", b.ID, err)
+	}
+	r.cur, r.curLen = f, left
+	return nil
 }
 
 func (r *objectReader) Read(p []byte) (int, error) {
@@ -560,24 +570,14 @@ func (r *objectReader) Read(p []byte) (int, error) {
 		if r.idx >= len(r.blobs) {
 			return 0, fmt.Errorf("%w: object metadata lists fewer bytes than its size", ErrBlobCorrupt)
 		}
-		b := r.blobs[r.idx]
-		if int64(b.Size) == r.off {
+		if int64(r.blobs[r.idx].Size) == r.off {
 			r.idx++
 			r.off = 0
 			continue
 		}
-		f, err := r.h.b.OpenBlob(b.ID, b.Nodes)
-		if errors.Is(err, ErrBlobNotFound) && len(b.Nodes) > 0 && !slices.Contains(b.Nodes, r.h.b.NodeID()) {
-			return 0, ErrDataElsewhere.with("object data is held by node(s) %v, which this node cannot reach", b.Nodes)
+		if err := r.open(); err != nil {
+			return 0, err
 		}
-		if err != nil {
-			return 0, fmt.Errorf("blob %s: %w", b.ID, err)
-		}
-		if _, err := f.Seek(r.off, io.SeekStart); err != nil {
-			_ = f.Close()
-			return 0, fmt.Errorf("blob %s: seek: %w", b.ID, err)
-		}
-		r.cur, r.curLen = f, int64(b.Size)-r.off
 	}
 	if int64(len(p)) > r.curLen {
 		p = p[:r.curLen]
@@ -832,7 +832,7 @@ func (h *handler) copyObject(rq *request) error {
 	}
 	// The bytes are copied into a new blob rather than shared: a concurrent delete of the
 	// source frees its blobs as soon as it commits, before this event could reference them.
-	rd := h.newObjectReader(src.Blobs, 0, int64(src.Size))
+	rd := h.newObjectReader(rq.r.Context(), src.Blobs, 0, int64(src.Size))
 	sb, err := h.writeBlob(rq.r.Context(), pc.reader(rd), int64(src.Size), nil)
 	rd.Close()
 	if err != nil {
@@ -848,7 +848,7 @@ func (h *handler) copyObject(rq *request) error {
 		Checksums: sums, Blobs: []fsm.Blob{{ID: sb.id, Size: uint64(sb.size), Nodes: sb.nodes}},
 		ModTime: now.UnixNano(),
 	}
-	if _, err := h.commit(rq, ev, sb.id); err != nil {
+	if _, err := h.commit(rq, ev, sb); err != nil {
 		return err
 	}
 	res := copyObjectResult{Xmlns: s3Namespace, LastModified: s3Time(now.UnixNano()), ETag: `"` + etag + `"`, checksumFields: fieldsOf(sums)}

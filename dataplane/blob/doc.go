@@ -1,7 +1,8 @@
 // Package blob is NebulaIO's durable local blob store: immutable byte strings under
 // caller-chosen ids, written once, read whole or by range, verified on every read. It holds
 // the bytes of S3 objects on one node; the metadata that says which blob backs which object
-// lives elsewhere (the FSM), and the store knows nothing of S3 or raft.
+// lives elsewhere (the FSM), and the store knows nothing of S3, raft or other nodes (package
+// dataplane, its only user, does).
 //
 // # Directory layout
 //
@@ -78,8 +79,9 @@
 //     all — no Put can be in flight while we hold the lock).
 //
 // What the store does not do: garbage collection of blobs whose metadata commit failed is
-// the caller's (List gives ids and publish times so a collector can spare blobs of Puts that
-// may still commit); it keeps no index, so List walks the directories.
+// the data plane's (package dataplane: List gives ids and publish times so its collector can
+// spare blobs of Puts that may still commit), and so are replication and repair; it keeps no
+// index, so List walks the directories.
 //
 // # Metrics
 //

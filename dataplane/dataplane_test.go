@@ -1,4 +1,4 @@
-package engine
+package dataplane
 
 import (
 	"bytes"
@@ -17,17 +17,18 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/nebulaio/nebulaio/engine/blob"
+	"github.com/nebulaio/nebulaio/dataplane/blob"
+	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/transport"
 )
 
 // dataNode is one member of a data-plane-only test cluster: a transport, a blob store and the
-// Blobs on top, without raft (membership is a shared table the test edits).
+// Plane on top, without raft (membership is a shared table the test edits).
 type dataNode struct {
 	id    string
 	trans *transport.Transport
 	store *blob.Store
-	b     *Blobs
+	d     *Plane
 }
 
 type dataCluster struct {
@@ -57,7 +58,7 @@ func newDataCluster(t *testing.T, n, factor int) *dataCluster {
 			t.Fatal(err)
 		}
 		dn := &dataNode{id: id, trans: tr, store: st}
-		dn.b = NewBlobs(BlobsConfig{
+		dn.d = New(Config{
 			Local: st, Transport: tr, Self: id, HoldsData: true, Factor: factor,
 			Resolve: c.resolve, Members: c.members, Logger: zerolog.Nop(),
 			StallTimeout: 3 * time.Second, StragglerWait: 300 * time.Millisecond,
@@ -68,7 +69,7 @@ func newDataCluster(t *testing.T, n, factor int) *dataCluster {
 	t.Cleanup(func() {
 		for _, dn := range c.nodes {
 			_ = dn.trans.Close()
-			dn.b.Close()
+			dn.d.Close()
 			_ = dn.store.Close()
 		}
 	})
@@ -82,13 +83,13 @@ func (c *dataCluster) resolve(id string) (string, bool) {
 	return a, ok && !c.gone[id]
 }
 
-func (c *dataCluster) members() []DataMember {
+func (c *dataCluster) members() []Member {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []DataMember
+	var out []Member
 	for _, id := range c.order {
 		if !c.gone[id] {
-			out = append(out, DataMember{ID: id, Storage: true, Alive: c.live[id], DownFor: c.down[id]})
+			out = append(out, Member{ID: id, Storage: true, Alive: c.live[id], DownFor: c.down[id]})
 		}
 	}
 	return out
@@ -114,15 +115,52 @@ func (c *dataCluster) holders(id string) []string {
 	return out
 }
 
+// fakeMeta is committed metadata as the data plane sees it: a fixed list of blob references
+// and of uploads.
+type fakeMeta struct {
+	refs    []fsm.BlobRef
+	uploads []fsm.UploadInfo
+}
+
+func (m *fakeMeta) WalkBlobs(ctx context.Context, fn func(fsm.BlobRef) error) error {
+	for _, r := range m.refs {
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+func (m *fakeMeta) WalkUploads(ctx context.Context, fn func(fsm.UploadInfo) error) error {
+	for _, u := range m.uploads {
+		if err := fn(u); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// maintenance is a Maintenance over refs on a node that is the leader, with copies on dead
+// nodes counting for an hour.
+func maintenance(refs ...fsm.BlobRef) Maintenance {
+	return Maintenance{Meta: &fakeMeta{refs: refs}, Barrier: func(context.Context) error { return nil },
+		IsLeader: func() bool { return true }, RepairDeadAfter: time.Hour}
+}
+
+// blobRef references blob id of size bytes written to nodes a minute ago.
+func blobRef(id string, size int, nodes []string) fsm.BlobRef {
+	return fsm.BlobRef{Blob: fsm.Blob{ID: id, Size: uint64(size), Nodes: nodes}, ModTime: time.Now().Add(-time.Minute).UnixNano()}
+}
+
 func randomBytes(seed int64, n int) []byte {
 	b := make([]byte, n)
 	rand.New(rand.NewSource(seed)).Read(b)
 	return b
 }
 
-func readAll(t *testing.T, b *Blobs, id string, nodes []string, off, n int64) []byte {
+func readAll(t *testing.T, d *Plane, id string, nodes []string, off, n int64) []byte {
 	t.Helper()
-	rc, err := b.Open(context.Background(), id, nodes, off, n)
+	rc, err := d.Open(context.Background(), id, nodes, off, n)
 	if err != nil {
 		t.Fatalf("open %s: %v", id, err)
 	}
@@ -140,7 +178,7 @@ func TestPutReplicatesToFactorAndAnyNodeReads(t *testing.T) {
 	for i, size := range []int{0, 1, 100 << 10, fanoutChunk*3 + 17} {
 		id := fmt.Sprintf("blob-%d", i)
 		data := randomBytes(int64(i), size)
-		info, nodes, err := c.nodes["d1"].b.Put(ctx, id, bytes.NewReader(data), blob.Expect{Size: int64(size)})
+		info, nodes, err := c.nodes["d1"].d.Put(ctx, id, bytes.NewReader(data), blob.Expect{Size: int64(size)})
 		if err != nil {
 			t.Fatalf("put %s: %v", id, err)
 		}
@@ -156,12 +194,12 @@ func TestPutReplicatesToFactorAndAnyNodeReads(t *testing.T) {
 			t.Fatalf("put %s: stores holding it %v, want %v", id, h, want)
 		}
 		for _, n := range c.order {
-			if got := readAll(t, c.nodes[n].b, id, nodes, 0, -1); !bytes.Equal(got, data) {
+			if got := readAll(t, c.nodes[n].d, id, nodes, 0, -1); !bytes.Equal(got, data) {
 				t.Fatalf("read %s through %s: %d bytes differ from the %d written", id, n, len(got), len(data))
 			}
 		}
 		if size > 10 {
-			got := readAll(t, c.nodes["d4"].b, id, nodes, 5, int64(size-10))
+			got := readAll(t, c.nodes["d4"].d, id, nodes, 5, int64(size-10))
 			if !bytes.Equal(got, data[5:size-5]) {
 				t.Fatalf("range read of %s differs", id)
 			}
@@ -174,7 +212,7 @@ func TestPutReachesQuorumWithOneReplicaDown(t *testing.T) {
 	c.crash("d3", false) // not yet noticed by failure detection: d3 is still chosen
 	data := randomBytes(1, fanoutChunk*2+5)
 	start := time.Now()
-	_, nodes, err := c.nodes["d1"].b.Put(context.Background(), "x", bytes.NewReader(data), blob.Expect{Size: int64(len(data))})
+	_, nodes, err := c.nodes["d1"].d.Put(context.Background(), "x", bytes.NewReader(data), blob.Expect{Size: int64(len(data))})
 	if err != nil {
 		t.Fatalf("put with one replica down: %v", err)
 	}
@@ -184,12 +222,12 @@ func TestPutReachesQuorumWithOneReplicaDown(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("put took %s with a dead replica", d)
 	}
-	if got := readAll(t, c.nodes["d2"].b, "x", nodes, 0, -1); !bytes.Equal(got, data) {
+	if got := readAll(t, c.nodes["d2"].d, "x", nodes, 0, -1); !bytes.Equal(got, data) {
 		t.Fatal("read back differs")
 	}
 
 	c.crash("d3", true) // now gossip says so: only two targets, both needed
-	if _, nodes, err = c.nodes["d2"].b.Put(context.Background(), "y", bytes.NewReader(data), blob.Expect{Size: int64(len(data))}); err != nil || len(nodes) != 2 {
+	if _, nodes, err = c.nodes["d2"].d.Put(context.Background(), "y", bytes.NewReader(data), blob.Expect{Size: int64(len(data))}); err != nil || len(nodes) != 2 {
 		t.Fatalf("put with d3 known dead: nodes %v, err %v", nodes, err)
 	}
 }
@@ -199,18 +237,18 @@ func TestPutWithoutQuorumFailsAndLeavesNoCopy(t *testing.T) {
 	c.crash("d2", false)
 	c.crash("d3", false)
 	data := randomBytes(2, fanoutChunk+1)
-	_, _, err := c.nodes["d1"].b.Put(context.Background(), "q", bytes.NewReader(data), blob.Expect{Size: int64(len(data))})
+	_, _, err := c.nodes["d1"].d.Put(context.Background(), "q", bytes.NewReader(data), blob.Expect{Size: int64(len(data))})
 	if !errors.Is(err, ErrWriteQuorum) {
 		t.Fatalf("put without quorum: %v, want ErrWriteQuorum", err)
 	}
-	c.nodes["d1"].b.Close() // waits for the clean-up of the copies made
+	c.nodes["d1"].d.Close() // waits for the clean-up of the copies made
 	if h := c.holders("q"); len(h) != 0 {
 		t.Fatalf("a failed write left copies on %v", h)
 	}
 
 	c.crash("d2", true)
 	c.crash("d3", true)
-	if _, _, err := c.nodes["d1"].b.Put(context.Background(), "r", bytes.NewReader(data), blob.Expect{Size: int64(len(data))}); !errors.Is(err, ErrWriteQuorum) {
+	if _, _, err := c.nodes["d1"].d.Put(context.Background(), "r", bytes.NewReader(data), blob.Expect{Size: int64(len(data))}); !errors.Is(err, ErrWriteQuorum) {
 		t.Fatalf("put with 1 of 3 alive: %v, want ErrWriteQuorum", err)
 	}
 }
@@ -218,15 +256,15 @@ func TestPutWithoutQuorumFailsAndLeavesNoCopy(t *testing.T) {
 func TestPutClientErrorIsReportedAndLeavesNoCopy(t *testing.T) {
 	c := newDataCluster(t, 3, 3)
 	data := randomBytes(3, 1000)
-	_, _, err := c.nodes["d1"].b.Put(context.Background(), "short", bytes.NewReader(data), blob.Expect{Size: 2000})
+	_, _, err := c.nodes["d1"].d.Put(context.Background(), "short", bytes.NewReader(data), blob.Expect{Size: 2000})
 	if !errors.Is(err, blob.ErrSizeMismatch) {
 		t.Fatalf("short body: %v, want ErrSizeMismatch", err)
 	}
-	_, _, err = c.nodes["d1"].b.Put(context.Background(), "md5", bytes.NewReader(data), blob.Expect{Size: 1000, MD5: make([]byte, 16)})
+	_, _, err = c.nodes["d1"].d.Put(context.Background(), "md5", bytes.NewReader(data), blob.Expect{Size: 1000, MD5: make([]byte, 16)})
 	if !errors.Is(err, blob.ErrDigestMismatch) {
 		t.Fatalf("bad MD5: %v, want ErrDigestMismatch", err)
 	}
-	c.nodes["d1"].b.Close()
+	c.nodes["d1"].d.Close()
 	if h := append(c.holders("short"), c.holders("md5")...); len(h) != 0 {
 		t.Fatalf("rejected writes left copies on %v", h)
 	}
@@ -265,7 +303,7 @@ func corruptCopy(t *testing.T, st *blob.Store, id string) {
 func TestReadMovesPastCorruptCopyAndDropsIt(t *testing.T) {
 	c := newDataCluster(t, 3, 3)
 	data := randomBytes(4, 700<<10)
-	_, nodes, err := c.nodes["d1"].b.Put(context.Background(), "c", bytes.NewReader(data), blob.Expect{Size: int64(len(data))})
+	_, nodes, err := c.nodes["d1"].d.Put(context.Background(), "c", bytes.NewReader(data), blob.Expect{Size: int64(len(data))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,14 +311,14 @@ func TestReadMovesPastCorruptCopyAndDropsIt(t *testing.T) {
 	corruptCopy(t, c.nodes["d2"].store, "c")
 	// d1 reads its own corrupt copy first, fails over mid-way, meets d2's corrupt copy (or
 	// d3's good one) and still returns the right bytes.
-	if got := readAll(t, c.nodes["d1"].b, "c", nodes, 0, -1); !bytes.Equal(got, data) {
+	if got := readAll(t, c.nodes["d1"].d, "c", nodes, 0, -1); !bytes.Equal(got, data) {
 		t.Fatal("read through the node with a corrupt copy returned wrong bytes")
 	}
-	if got := readAll(t, c.nodes["d2"].b, "c", nodes, 1000, 300<<10); !bytes.Equal(got, data[1000:1000+300<<10]) {
+	if got := readAll(t, c.nodes["d2"].d, "c", nodes, 1000, 300<<10); !bytes.Equal(got, data[1000:1000+300<<10]) {
 		t.Fatal("range read returned wrong bytes")
 	}
 	for _, n := range []string{"d1", "d2", "d3"} {
-		c.nodes[n].b.Close() // wait for the reports to be handled
+		c.nodes[n].d.Close() // wait for the reports to be handled
 	}
 	if h := c.holders("c"); !slices.Equal(h, []string{"d3"}) {
 		t.Fatalf("after the corrupt reads the copies are on %v, want only the intact one on d3", h)
@@ -293,16 +331,16 @@ func TestReadMovesPastCorruptCopyAndDropsIt(t *testing.T) {
 func TestRepairPassRestoresFactor(t *testing.T) {
 	c := newDataCluster(t, 4, 3)
 	ctx := context.Background()
-	var refs []BlobRef
+	var refs []fsm.BlobRef
 	data := map[string][]byte{}
 	for i := 0; i < 20; i++ {
 		id := fmt.Sprintf("r%02d", i)
 		data[id] = randomBytes(int64(i), 1000+i*5000)
-		_, nodes, err := c.nodes["d1"].b.Put(ctx, id, bytes.NewReader(data[id]), blob.Expect{Size: int64(len(data[id]))})
+		_, nodes, err := c.nodes["d1"].d.Put(ctx, id, bytes.NewReader(data[id]), blob.Expect{Size: int64(len(data[id]))})
 		if err != nil {
 			t.Fatal(err)
 		}
-		refs = append(refs, BlobRef{ID: id, Size: int64(len(data[id])), Nodes: nodes, ModTime: time.Now().Add(-time.Minute)})
+		refs = append(refs, blobRef(id, len(data[id]), nodes))
 	}
 	// Lose some copies: delete every copy d2 holds.
 	lostOnD2 := 0
@@ -314,16 +352,8 @@ func TestRepairPassRestoresFactor(t *testing.T) {
 			lostOnD2++
 		}
 	}
-	cfg := RepairConfig{DeadAfter: time.Hour, IsLeader: func() bool { return true },
-		Walk: func(ctx context.Context, fn func(BlobRef) error) error {
-			for _, r := range refs {
-				if err := fn(r); err != nil {
-					return err
-				}
-			}
-			return nil
-		}}
-	st, err := c.nodes["d1"].b.RepairPass(ctx, cfg)
+	cfg := maintenance(refs...)
+	st, err := c.nodes["d1"].d.RepairPass(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +368,7 @@ func TestRepairPassRestoresFactor(t *testing.T) {
 			for _, x := range h {
 				if slices.Contains(among, x) {
 					n++
-					rc, err := c.nodes[x].b.Open(ctx, r.ID, nil, 0, -1)
+					rc, err := c.nodes[x].d.Open(ctx, r.ID, nil, 0, -1)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -355,7 +385,7 @@ func TestRepairPassRestoresFactor(t *testing.T) {
 		}
 	}
 	check(3, c.order)
-	if st, _ = c.nodes["d1"].b.RepairPass(ctx, cfg); st.UnderReplicated != 0 || st.CopiesMade != uint64(lostOnD2) {
+	if st, _ = c.nodes["d1"].d.RepairPass(ctx, cfg); st.UnderReplicated != 0 || st.CopiesMade != uint64(lostOnD2) {
 		t.Fatalf("second pass found work: %+v", st)
 	}
 
@@ -363,7 +393,7 @@ func TestRepairPassRestoresFactor(t *testing.T) {
 	c.mu.Lock()
 	c.gone["d3"] = true
 	c.mu.Unlock()
-	st, err = c.nodes["d1"].b.RepairPass(ctx, cfg)
+	st, err = c.nodes["d1"].d.RepairPass(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,13 +407,13 @@ func TestRepairPassRestoresFactor(t *testing.T) {
 	c.gone["d3"] = false
 	c.mu.Unlock()
 	c.crash("d4", true)
-	if st, _ = c.nodes["d1"].b.RepairPass(ctx, cfg); st.UnderReplicated != 0 {
+	if st, _ = c.nodes["d1"].d.RepairPass(ctx, cfg); st.UnderReplicated != 0 {
 		t.Fatalf("a briefly dead node's copies were not counted: %+v", st)
 	}
 	c.mu.Lock()
 	c.down["d4"] = 2 * time.Hour
 	c.mu.Unlock()
-	if st, _ = c.nodes["d1"].b.RepairPass(ctx, cfg); st.UnderReplicated == 0 || st.CopyErrors != 0 {
+	if st, _ = c.nodes["d1"].d.RepairPass(ctx, cfg); st.UnderReplicated == 0 || st.CopyErrors != 0 {
 		t.Fatalf("a long-dead node's copies were still counted, or copies failed: %+v", st)
 	}
 	check(3, []string{"d1", "d2", "d3"})
@@ -442,7 +472,7 @@ func TestPutCutsOffAStalledReplica(t *testing.T) {
 
 	data := randomBytes(9, 4*fanoutChunk)
 	start := time.Now()
-	_, nodes, err := c.nodes["d1"].b.Put(context.Background(), "stall", bytes.NewReader(data), blob.Expect{Size: int64(len(data))})
+	_, nodes, err := c.nodes["d1"].d.Put(context.Background(), "stall", bytes.NewReader(data), blob.Expect{Size: int64(len(data))})
 	took := time.Since(start)
 	if err != nil {
 		t.Fatalf("put with a stalled replica: %v", err)
@@ -462,16 +492,16 @@ func TestScrubDropsCorruptCopyAndRepairReplacesIt(t *testing.T) {
 	c := newDataCluster(t, 3, 3)
 	ctx := context.Background()
 	data := randomBytes(11, 300<<10)
-	_, nodes, err := c.nodes["d1"].b.Put(ctx, "rot", bytes.NewReader(data), blob.Expect{Size: int64(len(data))})
+	_, nodes, err := c.nodes["d1"].d.Put(ctx, "rot", bytes.NewReader(data), blob.Expect{Size: int64(len(data))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	other := randomBytes(12, 1000)
-	if _, _, err := c.nodes["d1"].b.Put(ctx, "fine", bytes.NewReader(other), blob.Expect{Size: int64(len(other))}); err != nil {
+	if _, _, err := c.nodes["d1"].d.Put(ctx, "fine", bytes.NewReader(other), blob.Expect{Size: int64(len(other))}); err != nil {
 		t.Fatal(err)
 	}
 	corruptCopy(t, c.nodes["d2"].store, "rot")
-	st, err := c.nodes["d2"].b.ScrubPass(ctx, 0)
+	st, err := c.nodes["d2"].d.ScrubPass(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -484,14 +514,95 @@ func TestScrubDropsCorruptCopyAndRepairReplacesIt(t *testing.T) {
 	if err := c.nodes["d2"].store.Verify("fine"); err != nil {
 		t.Fatalf("the intact blob was touched: %v", err)
 	}
-	cfg := RepairConfig{DeadAfter: time.Hour, IsLeader: func() bool { return true },
-		Walk: func(ctx context.Context, fn func(BlobRef) error) error {
-			return fn(BlobRef{ID: "rot", Size: int64(len(data)), Nodes: nodes, ModTime: time.Now().Add(-time.Minute)})
-		}}
-	if rs, err := c.nodes["d3"].b.RepairPass(ctx, cfg); err != nil || rs.CopiesMade != 1 {
+	cfg := maintenance(blobRef("rot", len(data), nodes))
+	if rs, err := c.nodes["d3"].d.RepairPass(ctx, cfg); err != nil || rs.CopiesMade != 1 {
 		t.Fatalf("repair after the scrub: %+v %v", rs, err)
 	}
 	if err := c.nodes["d2"].store.Verify("rot"); err != nil {
 		t.Fatalf("the re-made copy: %v", err)
+	}
+}
+
+// TestReadKeepsTheLastCorruptCopy: on a cluster of one, a read that finds the only copy
+// corrupt fails with ErrCorrupt (not ErrUnreachable: nothing is elsewhere) and leaves the
+// copy in place, so that the ranges it still holds intact stay readable.
+func TestReadKeepsTheLastCorruptCopy(t *testing.T) {
+	c := newDataCluster(t, 1, 1)
+	d := c.nodes["d1"].d
+	data := randomBytes(30, 300<<10)
+	_, nodes, err := d.Put(context.Background(), "only", bytes.NewReader(data), Expect{Size: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	corruptCopy(t, c.nodes["d1"].store, "only") // in the middle, block 2
+	rc, err := d.Open(context.Background(), "only", nodes, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if !errors.Is(err, ErrNoReplica) || !errors.Is(err, ErrCorrupt) || errors.Is(err, ErrUnreachable) {
+		t.Fatalf("read of the corrupt only copy: %v", err)
+	}
+	if !bytes.Equal(got, data[:len(got)]) {
+		t.Fatal("bytes before the corruption differ")
+	}
+	if got := readAll(t, d, "only", nodes, 0, 64<<10); !bytes.Equal(got, data[:64<<10]) {
+		t.Fatal("an intact range of the corrupt copy does not read")
+	}
+	d.Close() // a report, had one been made, would have been handled by now
+	if _, err := c.nodes["d1"].store.Stat("only"); err != nil {
+		t.Fatalf("the only copy was dropped: %v", err)
+	}
+}
+
+// TestReadErrorsSayWhy: a blob no node has is ErrNotFound; one recorded on a node that cannot
+// be reached is ErrUnreachable (it may come back).
+func TestReadErrorsSayWhy(t *testing.T) {
+	c := newDataCluster(t, 2, 2)
+	d := c.nodes["d1"].d
+	if _, err := d.Open(context.Background(), "nowhere", nil, 0, -1); !errors.Is(err, ErrNoReplica) || !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing blob: %v", err)
+	}
+	data := randomBytes(31, 1000)
+	if _, err := c.nodes["d2"].store.Put(context.Background(), "on-d2", bytes.NewReader(data), blob.Expect{Size: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	c.crash("d2", true)
+	_, err := d.Open(context.Background(), "on-d2", []string{"d2"}, 0, -1)
+	if !errors.Is(err, ErrNoReplica) || !errors.Is(err, ErrUnreachable) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrCorrupt) {
+		t.Fatalf("blob on a node that is down: %v", err)
+	}
+}
+
+// TestRepairPassDefersBeyondItsLimit: a pass copies at most maxRepairJobs blobs, counts the
+// others as deferred, and the next pass takes them.
+func TestRepairPassDefersBeyondItsLimit(t *testing.T) {
+	old := maxRepairJobs
+	maxRepairJobs = 2
+	t.Cleanup(func() { maxRepairJobs = old })
+	c := newDataCluster(t, 2, 2)
+	var refs []fsm.BlobRef
+	for i := 0; i < 5; i++ {
+		id := fmt.Sprint("def", i)
+		data := randomBytes(int64(40+i), 100)
+		if _, err := c.nodes["d1"].store.Put(context.Background(), id, bytes.NewReader(data), blob.Expect{Size: 100}); err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, blobRef(id, 100, []string{"d1"}))
+	}
+	st, err := c.nodes["d1"].d.RepairPass(context.Background(), maintenance(refs...))
+	if err != nil || st.UnderReplicated != 5 || st.CopiesMade != 2 || st.Deferred != 3 {
+		t.Fatalf("first pass: %+v %v, want 5 under-replicated, 2 copied, 3 deferred", st, err)
+	}
+	for pass := 2; pass <= 3; pass++ {
+		if _, err := c.nodes["d1"].d.RepairPass(context.Background(), maintenance(refs...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range refs {
+		if h := c.holders(r.ID); len(h) != 2 {
+			t.Fatalf("after three passes %s is on %v", r.ID, h)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package engine
+package dataplane
 
 import (
 	"context"
@@ -7,44 +7,46 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
-	"slices"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/nebulaio/nebulaio/engine/blob"
+	"github.com/nebulaio/nebulaio/dataplane/blob"
 	"github.com/nebulaio/nebulaio/transport"
 )
 
-// Blobs is the data plane: it places object bytes on storage-capable nodes, streams each
-// write to its replicas in parallel, serves any blob from any node, and (RunRepair, on the
-// leader) restores the replication factor. See engine/DESIGN.md, "Data plane".
-type Blobs struct {
-	cfg   BlobsConfig
+// Plane is one node's data plane: it places object bytes on storage-capable nodes, streams
+// each write to its replicas in parallel, serves any blob from any node, deletes this node's
+// copies of the blobs the metadata frees, and runs repair, scrubbing, garbage collection and
+// upload expiry (RunMaintenance). See doc.go and DESIGN.md.
+type Plane struct {
+	cfg   Config
 	local *blob.Store
 	trans *transport.Transport
 	self  string
 	log   zerolog.Logger
 	m     Metrics
 
-	bg sync.WaitGroup // background deletes and corruption reports; Close waits for them
-
-	delOnce sync.Once
-	delq    chan string   // DeleteAsync's queue, drained by one worker started on first use
-	stop    chan struct{} // closed by Close
+	// bg counts background work (deleting the copies of failed writes, corruption reports,
+	// the free worker); Close waits for it. closeMu guards closed and every bg.Add, so that
+	// nothing is added once Close waits.
+	bg      sync.WaitGroup
 	closeMu sync.Mutex
 	closed  bool
+	stop    chan struct{} // closed by Close
+
+	freeq chan freeBatch // Freed's queue, drained by one worker (free.go)
 
 	repairMu    sync.Mutex
 	repairStats RepairStats
 	lastInv     map[string]map[string]struct{} // repair: last inventory seen per node
 }
 
-// BlobsConfig assembles the data plane of one node.
-type BlobsConfig struct {
-	// Local is this node's blob store (unused for writes on a node that holds no data).
+// Config assembles the data plane of one node.
+type Config struct {
+	// Local is this node's blob store (unused on a node that holds no data).
 	Local *blob.Store
 	// Transport carries blob RPCs; Self is this node's ID.
 	Transport *transport.Transport
@@ -52,10 +54,11 @@ type BlobsConfig struct {
 	// HoldsData is false on a management node: it stores no object bytes and is never chosen.
 	HoldsData bool
 	// Resolve maps a node ID to the RPC address other nodes reach it at (the raft address).
+	// Nil knows no other node.
 	Resolve func(nodeID string) (addr string, ok bool)
 	// Members lists the raft members with what the data plane needs to know of them. Nil means
-	// this node alone.
-	Members func() []DataMember
+	// this node alone (a cluster of one).
+	Members func() []Member
 	// Factor is the replication factor wanted (default 3). The effective factor is capped by
 	// the number of storage-capable members.
 	Factor int
@@ -69,13 +72,24 @@ type BlobsConfig struct {
 	Metrics       Metrics
 }
 
-// DataMember is one raft member as the data plane sees it.
-type DataMember struct {
+// Member is one raft member as the data plane sees it.
+type Member struct {
 	ID      string
 	Storage bool          // role hybrid or storage: may hold object bytes
 	Alive   bool          // gossip says alive
 	DownFor time.Duration // how long it has not been alive (0 while alive or when unknown)
 }
+
+// The blob store's types and sentinels, so that callers need not import dataplane/blob.
+type (
+	// Expect is what a write verifies about its bytes (length, digests).
+	Expect = blob.Expect
+	// Info describes a stored blob.
+	Info = blob.Info
+)
+
+// AnySize is Expect.Size for data of unknown length.
+const AnySize = blob.AnySize
 
 const (
 	methodBlobGet    = "blob.get"
@@ -93,15 +107,29 @@ const (
 )
 
 // Errors of the data plane. ErrNoStorageNode and ErrWriteQuorum mean the write did not happen
-// (503 to an S3 client); ErrNoReplica means no reachable node holds a blob.
+// (503 to an S3 client). A read that finds no usable copy returns ErrNoReplica wrapped with
+// exactly one of ErrNotFound (no node has a copy), ErrCorrupt (every copy found failed its
+// checksums and every other node has none) or ErrUnreachable (a node that may hold a copy
+// could not be read: the data may come back with it).
 var (
-	ErrNoStorageNode = errors.New("engine: no storage-capable node is reachable")
-	ErrWriteQuorum   = errors.New("engine: blob write quorum not reached")
-	ErrNoReplica     = errors.New("engine: no reachable node holds the blob")
+	ErrNoStorageNode = errors.New("dataplane: no storage-capable node is reachable")
+	ErrWriteQuorum   = errors.New("dataplane: blob write quorum not reached")
+	ErrNoReplica     = errors.New("dataplane: no reachable node holds an intact copy of the blob")
+	ErrUnreachable   = errors.New("dataplane: a node that may hold the blob could not be read")
+	// ErrClosed is returned by FlushFrees after Close.
+	ErrClosed = errors.New("dataplane: closed")
+	// ErrDigestMismatch and ErrSizeMismatch: the bytes sent do not match Expect (the
+	// client's fault; every replica reports it alike).
+	ErrDigestMismatch = blob.ErrDigestMismatch
+	ErrSizeMismatch   = blob.ErrSizeMismatch
+	// ErrNotFound and ErrCorrupt are the blob store's.
+	ErrNotFound = blob.ErrNotFound
+	ErrCorrupt  = blob.ErrCorrupt
 )
 
-// NewBlobs starts the data plane of a node: it registers the blob RPCs on the transport.
-func NewBlobs(cfg BlobsConfig) *Blobs {
+// New starts the data plane of a node: it registers the blob RPCs on the transport and starts
+// the worker that deletes freed blobs.
+func New(cfg Config) *Plane {
 	if cfg.Factor <= 0 {
 		cfg.Factor = defaultFactor
 	}
@@ -114,108 +142,69 @@ func NewBlobs(cfg BlobsConfig) *Blobs {
 	if cfg.Members == nil {
 		self := cfg.Self
 		holds := cfg.HoldsData
-		cfg.Members = func() []DataMember { return []DataMember{{ID: self, Storage: holds, Alive: true}} }
+		cfg.Members = func() []Member { return []Member{{ID: self, Storage: holds, Alive: true}} }
 	}
-	b := &Blobs{cfg: cfg, local: cfg.Local, trans: cfg.Transport, self: cfg.Self, log: cfg.Logger,
+	if cfg.Resolve == nil {
+		cfg.Resolve = func(string) (string, bool) { return "", false }
+	}
+	d := &Plane{cfg: cfg, local: cfg.Local, trans: cfg.Transport, self: cfg.Self, log: cfg.Logger,
 		m: cfg.Metrics, lastInv: map[string]map[string]struct{}{},
-		delq: make(chan string, deleteQueueLen), stop: make(chan struct{})}
-	if b.m == nil {
-		b.m = nopMetrics{}
+		freeq: make(chan freeBatch, freeQueueLen), stop: make(chan struct{})}
+	if d.m == nil {
+		d.m = nopMetrics{}
 	}
-	b.trans.HandleDownload(methodBlobGet, b.handleGet)
-	b.trans.HandleDownload(methodBlobList, b.handleList)
-	b.trans.HandleStream(methodBlobPut, b.handlePut)
-	b.trans.Handle(methodBlobFetch, b.handleFetch)
-	b.trans.Handle(methodBlobDelete, b.handleDelete)
-	b.trans.Handle(methodBlobBad, b.handleBad)
-	b.trans.Handle(methodRepairStat, b.handleRepairStats)
-	return b
+	d.trans.HandleDownload(methodBlobGet, d.handleGet)
+	d.trans.HandleDownload(methodBlobList, d.handleList)
+	d.trans.HandleStream(methodBlobPut, d.handlePut)
+	d.trans.Handle(methodBlobFetch, d.handleFetch)
+	d.trans.Handle(methodBlobDelete, d.handleDelete)
+	d.trans.Handle(methodBlobBad, d.handleBad)
+	d.trans.Handle(methodRepairStat, d.handleRepairStats)
+	d.background(d.freeWorker)
+	return d
 }
 
-type nopMetrics struct{}
-
-func (nopMetrics) Counter(string, float64) {}
-func (nopMetrics) Gauge(string, float64)   {}
-func (nopMetrics) Observe(string, float64) {}
-
-// Close waits for the background work Put and reads started (deleting the copies of failed
-// writes, dropping corrupt copies). Call it before closing the transport and the store.
-func (b *Blobs) Close() {
-	b.closeMu.Lock()
-	if !b.closed {
-		b.closed = true
-		close(b.stop)
+// Close stops the background work: deletions of the copies of failed writes and corruption
+// reports under way are waited for, and the freed blobs already queued are deleted. Call it
+// before closing the blob store; with the transport closed first, calls to other nodes fail at
+// once instead of running to their timeouts.
+func (d *Plane) Close() {
+	d.closeMu.Lock()
+	if !d.closed {
+		d.closed = true
+		close(d.stop)
 	}
-	b.closeMu.Unlock()
-	b.bg.Wait()
+	d.closeMu.Unlock()
+	d.bg.Wait()
 }
 
-// deleteQueueLen bounds DeleteAsync's backlog; beyond it deletions are left to the garbage
-// collectors.
-const deleteQueueLen = 10000
-
-// DeleteAsync queues the deletion of blob id on every live storage node and returns at once
-// (S3 deletes and overwrites must not wait on a slow or dying peer). It reports false when the
-// queue is full or the data plane is closed: the copies are then unreferenced garbage that each
-// node's collector removes after its grace period.
-func (b *Blobs) DeleteAsync(id string) bool {
-	b.delOnce.Do(func() {
-		b.closeMu.Lock()
-		defer b.closeMu.Unlock()
-		if b.closed {
-			return
-		}
-		b.bg.Add(1)
-		go b.deleteWorker()
-	})
-	select {
-	case <-b.stop:
-		return false
-	default:
-	}
-	select {
-	case b.delq <- id:
-		return true
-	default:
-		b.m.Counter(MetricDeleteQueueFull, 1)
+// background runs fn in a goroutine that Close waits for; after Close it does nothing and
+// returns false.
+func (d *Plane) background(fn func()) bool {
+	d.closeMu.Lock()
+	defer d.closeMu.Unlock()
+	if d.closed {
 		return false
 	}
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		fn()
+	}()
+	return true
 }
-
-func (b *Blobs) deleteWorker() {
-	defer b.bg.Done()
-	wctx, cancelAll := context.WithCancel(context.Background())
-	defer cancelAll()
-	go func() { <-b.stop; cancelAll() }() // Close must not wait for a slow peer
-	for {
-		select {
-		case <-b.stop:
-			return
-		case id := <-b.delq:
-			ctx, cancel := context.WithTimeout(wctx, 10*time.Second)
-			_ = b.Delete(ctx, id)
-			cancel()
-		}
-	}
-}
-
-// Local returns the node's own blob store.
-func (b *Blobs) Local() *blob.Store { return b.local }
-
-// NodeID returns this node's ID.
-func (b *Blobs) NodeID() string { return b.self }
 
 // placement is the view of the cluster a write or a repair pass works from.
 type placement struct {
 	factor  int      // effective replication factor
 	storage []string // storage-capable members
 	alive   []string // storage-capable members that are alive
-	members map[string]DataMember
+	members map[string]Member
 }
 
-func (b *Blobs) placement() placement {
-	p := placement{members: map[string]DataMember{}}
-	for _, m := range b.cfg.Members() {
+func (d *Plane) placement() placement {
+	p := placement{members: map[string]Member{}}
+	for _, m := range d.cfg.Members() {
 		p.members[m.ID] = m
 		if !m.Storage {
 			continue
@@ -225,21 +214,21 @@ func (b *Blobs) placement() placement {
 			p.alive = append(p.alive, m.ID)
 		}
 	}
-	p.factor = min(b.cfg.Factor, len(p.storage))
+	p.factor = min(d.cfg.Factor, len(p.storage))
 	return p
 }
 
 // Factor returns the effective replication factor: the configured one capped by the number of
 // storage-capable members.
-func (b *Blobs) Factor() int { return b.placement().factor }
+func (d *Plane) Factor() int { return d.placement().factor }
 
 // Put stores r's bytes under id on the replicas chosen for it — the first `factor` alive
 // storage-capable members in rendezvous order of id — streaming to all of them at once. It
 // returns once a write quorum (a majority of the factor) has stored and fsynced the bytes,
 // with the nodes that did; replicas that failed or lagged are left for repair. On any error
 // the blob is not referenced by anything and the copies made are deleted (or collected later).
-func (b *Blobs) Put(ctx context.Context, id string, r io.Reader, expect blob.Expect) (blob.Info, []string, error) {
-	p := b.placement()
+func (d *Plane) Put(ctx context.Context, id string, r io.Reader, expect Expect) (Info, []string, error) {
+	p := d.placement()
 	if p.factor == 0 || len(p.alive) == 0 {
 		return blob.Info{}, nil, ErrNoStorageNode
 	}
@@ -253,16 +242,16 @@ func (b *Blobs) Put(ctx context.Context, id string, r io.Reader, expect blob.Exp
 			ErrWriteQuorum, quorum, p.factor, len(targets), targets)
 	}
 	if len(targets) == 1 {
-		info, err := b.putOne(ctx, targets[0], id, r, expect)
+		info, err := d.putOne(ctx, targets[0], id, r, expect)
 		if err != nil {
-			if targets[0] != b.self && !isClientError(err) {
+			if targets[0] != d.self && !isClientError(err) {
 				err = fmt.Errorf("%w: %w", ErrNoStorageNode, err)
 			}
 			return blob.Info{}, nil, err
 		}
 		return info, targets, nil
 	}
-	return b.fanOut(ctx, id, r, expect, targets, quorum)
+	return d.fanOut(ctx, id, r, expect, targets, quorum)
 }
 
 // isClientError reports whether a write failed because of the data sent (a digest or length
@@ -272,26 +261,26 @@ func isClientError(err error) bool {
 }
 
 // putOne stores the bytes on one node: the local store, or a blob.put stream.
-func (b *Blobs) putOne(ctx context.Context, node, id string, r io.Reader, expect blob.Expect) (blob.Info, error) {
-	if node == b.self {
-		return b.local.Put(ctx, id, r, expect)
+func (d *Plane) putOne(ctx context.Context, node, id string, r io.Reader, expect blob.Expect) (blob.Info, error) {
+	if node == d.self {
+		return d.local.Put(ctx, id, r, expect)
 	}
-	addr, ok := b.cfg.Resolve(node)
+	addr, ok := d.cfg.Resolve(node)
 	if !ok {
-		return blob.Info{}, fmt.Errorf("engine: node %s: address unknown", node)
+		return blob.Info{}, fmt.Errorf("dataplane: node %s: address unknown", node)
 	}
 	hdr, _ := json.Marshal(blobPutReq{ID: id, Size: expect.Size, MD5: expect.MD5})
-	reply, err := b.trans.CallStream(ctx, addr, methodBlobPut, hdr, r)
+	reply, err := d.trans.CallStream(ctx, addr, methodBlobPut, hdr, r)
 	if err != nil {
 		var re *transport.RemoteError
 		if errors.As(err, &re) {
 			return blob.Info{}, remoteBlobError(node, re)
 		}
-		return blob.Info{}, fmt.Errorf("engine: node %s: %w", node, err)
+		return blob.Info{}, fmt.Errorf("dataplane: node %s: %w", node, err)
 	}
 	var info blob.Info
 	if err := json.Unmarshal(reply, &info); err != nil {
-		return blob.Info{}, fmt.Errorf("engine: blob put reply from %s: %w", node, err)
+		return blob.Info{}, fmt.Errorf("dataplane: blob put reply from %s: %w", node, err)
 	}
 	return info, nil
 }
@@ -308,11 +297,11 @@ type replicaStream struct {
 	failed bool  // a write to the pipe failed or stalled (fan-out goroutine only)
 }
 
-var errStalled = errors.New("engine: replica stream made no progress")
+var errStalled = errors.New("dataplane: replica stream made no progress")
 
 // fanOut copies r to every target through one pipe each, chunk by chunk, so the slowest live
 // replica paces the write and nothing is buffered beyond one chunk.
-func (b *Blobs) fanOut(ctx context.Context, id string, r io.Reader, expect blob.Expect, targets []string, quorum int) (blob.Info, []string, error) {
+func (d *Plane) fanOut(ctx context.Context, id string, r io.Reader, expect blob.Expect, targets []string, quorum int) (blob.Info, []string, error) {
 	reps := make([]*replicaStream, len(targets))
 	results := make(chan *replicaStream, len(targets))
 	for i, n := range targets {
@@ -322,11 +311,11 @@ func (b *Blobs) fanOut(ctx context.Context, id string, r io.Reader, expect blob.
 		reps[i] = rs
 		go func() {
 			defer func() { results <- rs }()
-			rs.info, rs.err = b.putOne(rctx, rs.node, id, rs.pr, expect)
+			rs.info, rs.err = d.putOne(rctx, rs.node, id, rs.pr, expect)
 			if rs.err != nil {
 				rs.pr.CloseWithError(rs.err)
 			} else {
-				rs.pr.CloseWithError(errors.New("engine: replica finished before the body ended"))
+				rs.pr.CloseWithError(errors.New("dataplane: replica finished before the body ended"))
 			}
 		}()
 	}
@@ -353,11 +342,11 @@ func (b *Blobs) fanOut(ctx context.Context, id string, r io.Reader, expect blob.
 	for {
 		n, rerr := io.ReadFull(r, buf)
 		if n > 0 {
-			b.broadcast(reps, buf[:n])
+			d.broadcast(reps, buf[:n])
 			if liveCount() < quorum {
 				abortAll(ErrWriteQuorum)
-				err := b.quorumError(reps, quorum)
-				b.dropCopies(id, reps)
+				err := d.quorumError(reps, quorum)
+				d.dropCopies(id, reps)
 				return blob.Info{}, nil, err
 			}
 		}
@@ -394,7 +383,7 @@ wait:
 		case rs := <-results:
 			count(rs)
 			if ok >= quorum && straggle == nil {
-				straggle = time.After(b.cfg.StragglerWait)
+				straggle = time.After(d.cfg.StragglerWait)
 			}
 		case <-straggle:
 			break wait
@@ -415,24 +404,24 @@ wait:
 		switch {
 		case rs.err == nil && !rs.failed:
 			if len(nodes) > 0 && info.MD5 != rs.info.MD5 {
-				b.dropCopies(id, reps)
-				return blob.Info{}, nil, fmt.Errorf("engine: replicas of blob %s disagree on its MD5", id)
+				d.dropCopies(id, reps)
+				return blob.Info{}, nil, fmt.Errorf("dataplane: replicas of blob %s disagree on its MD5", id)
 			}
 			nodes, info = append(nodes, rs.node), rs.info
 		case rs.err != nil && isClientError(rs.err):
 			clientErr = rs.err
 		default:
-			b.m.Counter(MetricReplicaWriteFailures, 1)
-			b.log.Warn().Str("blob", id).Str("replica", rs.node).AnErr("error", rs.err).Msg("blob replica write failed; left to repair")
+			d.m.Counter(MetricReplicaWriteFailures, 1)
+			d.log.Warn().Str("blob", id).Str("replica", rs.node).AnErr("error", rs.err).Msg("blob replica write failed; left to repair")
 		}
 	}
 	if clientErr != nil {
-		b.dropCopies(id, reps)
+		d.dropCopies(id, reps)
 		return blob.Info{}, nil, clientErr
 	}
 	if len(nodes) < quorum {
-		err := b.quorumError(reps, quorum)
-		b.dropCopies(id, reps)
+		err := d.quorumError(reps, quorum)
+		d.dropCopies(id, reps)
 		return blob.Info{}, nil, err
 	}
 	sort.Strings(nodes)
@@ -441,7 +430,7 @@ wait:
 
 // broadcast writes p to every live replica's pipe in parallel. A replica whose write fails, or
 // makes no progress for StallTimeout, is marked failed and its stream cancelled.
-func (b *Blobs) broadcast(reps []*replicaStream, p []byte) {
+func (d *Plane) broadcast(reps []*replicaStream, p []byte) {
 	var wg sync.WaitGroup
 	errs := make([]error, len(reps))
 	finished := make([]chan struct{}, len(reps))
@@ -459,7 +448,7 @@ func (b *Blobs) broadcast(reps []*replicaStream, p []byte) {
 	}
 	all := make(chan struct{})
 	go func() { wg.Wait(); close(all) }()
-	timer := time.NewTimer(b.cfg.StallTimeout)
+	timer := time.NewTimer(d.cfg.StallTimeout)
 	defer timer.Stop()
 	select {
 	case <-all:
@@ -484,7 +473,7 @@ func (b *Blobs) broadcast(reps []*replicaStream, p []byte) {
 	}
 }
 
-func (b *Blobs) quorumError(reps []*replicaStream, quorum int) error {
+func (d *Plane) quorumError(reps []*replicaStream, quorum int) error {
 	var errs []error
 	for _, rs := range reps {
 		if rs.failed || rs.err != nil {
@@ -500,50 +489,66 @@ func (b *Blobs) quorumError(reps []*replicaStream, quorum int) error {
 
 // dropCopies deletes, in the background, the copies a failed write made; anything it misses is
 // unreferenced and collected by the garbage collector after its grace period.
-func (b *Blobs) dropCopies(id string, reps []*replicaStream) {
+func (d *Plane) dropCopies(id string, reps []*replicaStream) {
 	var nodes []string
 	for _, rs := range reps {
 		nodes = append(nodes, rs.node)
 	}
-	b.bg.Add(1)
-	go func() {
-		defer b.bg.Done()
+	d.background(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		b.deleteOn(ctx, id, nodes)
-	}()
+		d.deleteOn(ctx, id, nodes)
+	})
 }
 
-// Delete removes blob id from every storage-capable member that answers (best effort: a copy
-// on a node that is down is unreferenced and collected by that node's garbage collector).
-func (b *Blobs) Delete(ctx context.Context, id string) error {
-	p := b.placement()
-	nodes := p.alive
-	if b.cfg.HoldsData && !slices.Contains(nodes, b.self) {
-		nodes = append(nodes, b.self)
+// Discard deletes blob id, which the caller wrote with Put on nodes and which nothing will
+// reference (its metadata event was rejected, or the request failed after the write): this
+// node's copy at once, the others in the background. Copies it misses are unreferenced and
+// collected by each node's garbage collector.
+func (d *Plane) Discard(id string, nodes []string) {
+	d.m.Counter(MetricDiscarded, 1)
+	var remote []string
+	for _, n := range nodes {
+		if n == d.self {
+			d.deleteLocal(id)
+		} else {
+			remote = append(remote, n)
+		}
 	}
-	b.deleteOn(ctx, id, nodes)
-	return nil
+	if len(remote) > 0 {
+		d.background(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			d.deleteOn(ctx, id, remote)
+		})
+	}
 }
 
-func (b *Blobs) deleteOn(ctx context.Context, id string, nodes []string) {
+// deleteLocal removes this node's copy of id; a missing copy is not an error.
+func (d *Plane) deleteLocal(id string) bool {
+	err := d.local.Delete(id)
+	if err != nil && !errors.Is(err, blob.ErrNotFound) {
+		d.log.Warn().Err(err).Str("blob", id).Msg("delete local blob")
+	}
+	return err == nil
+}
+
+func (d *Plane) deleteOn(ctx context.Context, id string, nodes []string) {
 	var wg sync.WaitGroup
 	for _, n := range nodes {
-		if n == b.self {
-			if err := b.local.Delete(id); err != nil && !errors.Is(err, blob.ErrNotFound) {
-				b.log.Warn().Err(err).Str("blob", id).Msg("delete local blob")
-			}
+		if n == d.self {
+			d.deleteLocal(id)
 			continue
 		}
-		addr, ok := b.cfg.Resolve(n)
+		addr, ok := d.cfg.Resolve(n)
 		if !ok {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := b.trans.Call(ctx, addr, methodBlobDelete, []byte(id)); err != nil {
-				b.log.Debug().Err(err).Str("blob", id).Str("node", n).Msg("delete remote blob")
+			if _, err := d.trans.Call(ctx, addr, methodBlobDelete, []byte(id)); err != nil {
+				d.log.Debug().Err(err).Str("blob", id).Str("node", n).Msg("delete remote blob")
 			}
 		}()
 	}
@@ -557,23 +562,23 @@ type blobPutReq struct {
 	MD5  []byte `json:"md5,omitempty"`
 }
 
-func (b *Blobs) handlePut(ctx context.Context, header []byte, body io.Reader) ([]byte, error) {
+func (d *Plane) handlePut(ctx context.Context, header []byte, body io.Reader) ([]byte, error) {
 	var req blobPutReq
 	if err := json.Unmarshal(header, &req); err != nil {
-		return nil, fmt.Errorf("engine: bad blob put: %w", err)
+		return nil, fmt.Errorf("dataplane: bad blob put: %w", err)
 	}
-	if !b.cfg.HoldsData {
-		return nil, &blobRPCError{code: "no_data", err: errors.New("engine: this node holds no object data")}
+	if !d.cfg.HoldsData {
+		return nil, &blobRPCError{code: "no_data", err: errors.New("dataplane: this node holds no object data")}
 	}
-	info, err := b.local.Put(ctx, req.ID, body, blob.Expect{Size: req.Size, MD5: req.MD5})
+	info, err := d.local.Put(ctx, req.ID, body, blob.Expect{Size: req.Size, MD5: req.MD5})
 	if err != nil {
 		return nil, &blobRPCError{code: blobErrCode(err), err: err}
 	}
 	return json.Marshal(info)
 }
 
-func (b *Blobs) handleDelete(ctx context.Context, req []byte) ([]byte, error) {
-	if err := b.local.Delete(string(req)); err != nil && !errors.Is(err, blob.ErrNotFound) {
+func (d *Plane) handleDelete(ctx context.Context, req []byte) ([]byte, error) {
+	if err := d.local.Delete(string(req)); err != nil && !errors.Is(err, blob.ErrNotFound) {
 		return nil, err
 	}
 	return nil, nil
@@ -615,7 +620,7 @@ func remoteBlobError(node string, re *transport.RemoteError) error {
 	case "corrupt":
 		sentinel = blob.ErrCorrupt
 	default:
-		return fmt.Errorf("engine: at node %s: %s", node, re.Message)
+		return fmt.Errorf("dataplane: at node %s: %s", node, re.Message)
 	}
 	return fmt.Errorf("%w (at node %s: %s)", sentinel, node, re.Message)
 }
@@ -623,6 +628,9 @@ func remoteBlobError(node string, re *transport.RemoteError) error {
 // rendezvous orders nodes by the highest-random-weight hash of (key, node), so that the choice
 // for a key moves little when nodes come and go.
 func rendezvous(key string, nodes []string) []string {
+	if len(nodes) <= 1 { // a cluster of one: nothing to order
+		return append([]string(nil), nodes...)
+	}
 	type scored struct {
 		id    string
 		score uint64

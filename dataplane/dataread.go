@@ -1,4 +1,4 @@
-package engine
+package dataplane
 
 import (
 	"bufio"
@@ -9,7 +9,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/nebulaio/nebulaio/engine/blob"
+	"github.com/nebulaio/nebulaio/dataplane/blob"
 	"github.com/nebulaio/nebulaio/transport"
 )
 
@@ -23,8 +23,8 @@ type blobGetReq struct {
 // readOrder lists the nodes to read blob id from, best first: this node (when it holds data),
 // the alive nodes the metadata names, the other alive storage members in rendezvous order
 // (where repair puts new copies), and last the named nodes that gossip does not show alive.
-func (b *Blobs) readOrder(id string, named []string) []string {
-	p := b.placement()
+func (d *Plane) readOrder(id string, named []string) []string {
+	p := d.placement()
 	var out []string
 	seen := map[string]bool{}
 	add := func(n string) {
@@ -33,8 +33,8 @@ func (b *Blobs) readOrder(id string, named []string) []string {
 			out = append(out, n)
 		}
 	}
-	if b.cfg.HoldsData {
-		add(b.self)
+	if d.cfg.HoldsData {
+		add(d.self)
 	}
 	for _, n := range named {
 		if m, ok := p.members[n]; ok && m.Alive {
@@ -50,14 +50,17 @@ func (b *Blobs) readOrder(id string, named []string) []string {
 	return out
 }
 
-// Open returns the bytes [offset, offset+length) of blob id (length < 0: to the end). It reads
-// from the first node of readOrder that has the blob — this node first — and when a copy
-// fails mid-way (node lost, checksum mismatch) it resumes at the same offset from the next
-// one. A copy that fails its checksums is reported, and the node holding it drops it so
-// that repair makes a good one. Every byte returned was verified against the block checksums
-// of the copy that served it.
-func (b *Blobs) Open(ctx context.Context, id string, nodes []string, offset, length int64) (io.ReadCloser, error) {
-	fr := &failoverReader{b: b, ctx: ctx, id: id, cands: b.readOrder(id, nodes), off: offset, remain: length}
+// Open returns the bytes [offset, offset+length) of blob id (length < 0: to the end). nodes
+// are the holders the metadata records. It reads from the first node of readOrder that has
+// the blob — this node first — and when a copy fails mid-way (node lost, checksum mismatch)
+// it resumes at the same offset from the next one. Every byte returned was verified against
+// the block checksums of the copy that served it; a read to the end of a blob from offset 0
+// also checks the whole-blob checksum. A copy that failed its checksums is reported to its
+// holder, which drops it so that repair makes a good one, once another copy has served the
+// bytes it could not: the last copy of a blob is never dropped by a read. When no copy can
+// serve, the error is ErrNoReplica with ErrNotFound, ErrCorrupt or ErrUnreachable.
+func (d *Plane) Open(ctx context.Context, id string, nodes []string, offset, length int64) (io.ReadCloser, error) {
+	fr := &failoverReader{d: d, ctx: ctx, id: id, cands: d.readOrder(id, nodes), off: offset, remain: length}
 	if err := fr.advance(); err != nil {
 		return nil, err
 	}
@@ -65,7 +68,7 @@ func (b *Blobs) Open(ctx context.Context, id string, nodes []string, offset, len
 }
 
 type failoverReader struct {
-	b      *Blobs
+	d      *Plane
 	ctx    context.Context
 	id     string
 	cands  []string
@@ -75,6 +78,16 @@ type failoverReader struct {
 	cur    io.ReadCloser
 	curAt  string
 	errs   []error
+	// unreachable: a candidate failed otherwise than by not having the blob or having a
+	// corrupt copy of it.
+	unreachable bool
+	// suspects hold corrupt copies, reported once another copy has served bytes.
+	suspects []suspect
+}
+
+type suspect struct {
+	node  string
+	cause error
 }
 
 // advance opens the next candidate that has the blob at fr.off.
@@ -82,28 +95,48 @@ func (fr *failoverReader) advance() error {
 	for fr.next < len(fr.cands) {
 		n := fr.cands[fr.next]
 		fr.next++
-		rc, err := fr.b.openOn(fr.ctx, n, fr.id, fr.off, fr.remain)
+		rc, err := fr.d.openOn(fr.ctx, n, fr.id, fr.off, fr.remain)
 		if err == nil {
 			fr.cur, fr.curAt = rc, n
 			return nil
 		}
-		if errors.Is(err, blob.ErrCorrupt) {
-			fr.b.reportBad(n, fr.id, err)
-		}
-		if !errors.Is(err, blob.ErrNotFound) {
-			fr.errs = append(fr.errs, fmt.Errorf("node %s: %w", n, err))
-		}
+		fr.failed(n, err)
 	}
-	if len(fr.errs) == 0 {
+	return fr.failure()
+}
+
+// failed records a candidate's failure to open or to read.
+func (fr *failoverReader) failed(node string, err error) {
+	switch {
+	case errors.Is(err, blob.ErrNotFound):
+		return // not an error: most nodes hold no copy
+	case errors.Is(err, blob.ErrCorrupt) || isRemoteCorrupt(err):
+		fr.d.m.Counter(MetricCorruptReads, 1)
+		fr.suspects = append(fr.suspects, suspect{node, err})
+	default:
+		fr.unreachable = true
+	}
+	fr.errs = append(fr.errs, fmt.Errorf("node %s at offset %d: %w", node, fr.off, err))
+}
+
+// failure is the error of a read that ran out of candidates.
+func (fr *failoverReader) failure() error {
+	var why error
+	switch {
+	case len(fr.errs) == 0:
 		return fmt.Errorf("%w %s: no node has a copy: %w", ErrNoReplica, fr.id, blob.ErrNotFound)
+	case fr.unreachable:
+		why = ErrUnreachable
+	default:
+		why = blob.ErrCorrupt
 	}
-	return fmt.Errorf("%w %s: %w", ErrNoReplica, fr.id, errors.Join(fr.errs...))
+	return fmt.Errorf("%w %s: %w: %v", ErrNoReplica, fr.id, why, errors.Join(fr.errs...))
 }
 
 func (fr *failoverReader) Read(p []byte) (int, error) {
 	for {
 		if fr.cur == nil {
-			return 0, fmt.Errorf("%w %s: %w", ErrNoReplica, fr.id, errors.Join(fr.errs...))
+			return 0, fr.failure()
 		}
 		if fr.remain == 0 {
 			return 0, io.EOF
@@ -113,14 +146,14 @@ func (fr *failoverReader) Read(p []byte) (int, error) {
 		if fr.remain > 0 {
 			fr.remain -= int64(n)
 		}
+		if n > 0 && len(fr.suspects) > 0 {
+			fr.reportSuspects()
+		}
 		if err == nil || err == io.EOF {
 			return n, err
 		}
-		// This copy failed mid-way: report it if it is bad, then resume from the next node.
-		if errors.Is(err, blob.ErrCorrupt) || isRemoteCorrupt(err) {
-			fr.b.reportBad(fr.curAt, fr.id, err)
-		}
-		fr.errs = append(fr.errs, fmt.Errorf("node %s at offset %d: %w", fr.curAt, fr.off, err))
+		// This copy failed mid-way: remember it, then resume from the next node.
+		fr.failed(fr.curAt, err)
 		_ = fr.cur.Close()
 		fr.cur = nil
 		if aerr := fr.advance(); aerr != nil {
@@ -133,6 +166,15 @@ func (fr *failoverReader) Read(p []byte) (int, error) {
 			return n, nil
 		}
 	}
+}
+
+// reportSuspects reports the corrupt copies met so far: another copy has just served the
+// bytes they could not.
+func (fr *failoverReader) reportSuspects() {
+	for _, s := range fr.suspects {
+		fr.d.reportBad(s.node, fr.id, s.cause)
+	}
+	fr.suspects = nil
 }
 
 func (fr *failoverReader) Close() error {
@@ -151,20 +193,20 @@ func isRemoteCorrupt(err error) bool {
 
 // openOn opens [off, off+length) of blob id on one node. A blob the node does not have is
 // blob.ErrNotFound; a copy that fails its checksums, blob.ErrCorrupt.
-func (b *Blobs) openOn(ctx context.Context, node, id string, off, length int64) (io.ReadCloser, error) {
-	if node == b.self {
-		r, _, err := b.local.Open(id)
+func (d *Plane) openOn(ctx context.Context, node, id string, off, length int64) (io.ReadCloser, error) {
+	if node == d.self {
+		r, _, err := d.local.Open(id)
 		if err != nil {
 			return nil, err
 		}
 		return sectionReader(r, off, length)
 	}
-	addr, ok := b.cfg.Resolve(node)
+	addr, ok := d.cfg.Resolve(node)
 	if !ok {
 		return nil, errors.New("address unknown")
 	}
 	hdr, _ := json.Marshal(blobGetReq{ID: id, Offset: off, Length: length})
-	rc, err := b.trans.OpenStream(ctx, addr, methodBlobGet, hdr)
+	rc, err := d.trans.OpenStream(ctx, addr, methodBlobGet, hdr)
 	if err != nil {
 		var re *transport.RemoteError
 		if errors.As(err, &re) {
@@ -177,54 +219,51 @@ func (b *Blobs) openOn(ctx context.Context, node, id string, off, length int64) 
 
 // reportBad handles a copy of blob id on node that failed its checksums: the holder verifies
 // the whole copy and, if it is indeed bad, deletes it, so that repair writes a good one.
-func (b *Blobs) reportBad(node, id string, cause error) {
-	b.m.Counter(MetricCorruptReads, 1)
-	b.log.Error().Str("blob", id).Str("node", node).AnErr("error", cause).Msg("corrupt blob copy: dropping it for repair")
-	b.bg.Add(1)
-	go func() {
-		defer b.bg.Done()
-		if node == b.self {
-			b.dropIfCorrupt(id)
+func (d *Plane) reportBad(node, id string, cause error) {
+	d.log.Error().Str("blob", id).Str("node", node).AnErr("error", cause).Msg("corrupt blob copy: dropping it for repair")
+	d.background(func() {
+		if node == d.self {
+			d.dropIfCorrupt(id)
 			return
 		}
-		addr, ok := b.cfg.Resolve(node)
+		addr, ok := d.cfg.Resolve(node)
 		if !ok {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if _, err := b.trans.Call(ctx, addr, methodBlobBad, []byte(id)); err != nil {
-			b.log.Warn().Err(err).Str("blob", id).Str("node", node).Msg("report corrupt blob copy")
+		if _, err := d.trans.Call(ctx, addr, methodBlobBad, []byte(id)); err != nil {
+			d.log.Warn().Err(err).Str("blob", id).Str("node", node).Msg("report corrupt blob copy")
 		}
-	}()
+	})
 }
 
 // dropIfCorrupt verifies the local copy of id and deletes it if it fails.
-func (b *Blobs) dropIfCorrupt(id string) bool {
-	err := b.local.Verify(id)
+func (d *Plane) dropIfCorrupt(id string) bool {
+	err := d.local.Verify(id)
 	if !errors.Is(err, blob.ErrCorrupt) {
 		return false
 	}
-	if derr := b.local.Delete(id); derr != nil && !errors.Is(derr, blob.ErrNotFound) {
-		b.log.Error().Err(derr).Str("blob", id).Msg("delete corrupt blob copy")
+	if derr := d.local.Delete(id); derr != nil && !errors.Is(derr, blob.ErrNotFound) {
+		d.log.Error().Err(derr).Str("blob", id).Msg("delete corrupt blob copy")
 		return false
 	}
-	b.m.Counter(MetricCorruptDropped, 1)
-	b.log.Warn().Str("blob", id).AnErr("cause", err).Msg("deleted a corrupt blob copy; repair will replace it")
+	d.m.Counter(MetricCorruptDropped, 1)
+	d.log.Warn().Str("blob", id).AnErr("cause", err).Msg("deleted a corrupt blob copy; repair will replace it")
 	return true
 }
 
-func (b *Blobs) handleBad(ctx context.Context, req []byte) ([]byte, error) {
-	b.dropIfCorrupt(string(req))
+func (d *Plane) handleBad(ctx context.Context, req []byte) ([]byte, error) {
+	d.dropIfCorrupt(string(req))
 	return nil, nil
 }
 
-func (b *Blobs) handleGet(ctx context.Context, header []byte, w io.Writer) error {
+func (d *Plane) handleGet(ctx context.Context, header []byte, w io.Writer) error {
 	var req blobGetReq
 	if err := json.Unmarshal(header, &req); err != nil {
-		return fmt.Errorf("engine: bad blob request: %w", err)
+		return fmt.Errorf("dataplane: bad blob request: %w", err)
 	}
-	r, _, err := b.local.Open(req.ID)
+	r, _, err := d.local.Open(req.ID)
 	if err != nil {
 		return &blobRPCError{code: blobErrCode(err), err: err}
 	}
@@ -250,9 +289,9 @@ func (w readErrWrapper) Read(p []byte) (int, error) {
 }
 
 // handleList streams the IDs of the local blobs, one per line (repair's inventory).
-func (b *Blobs) handleList(ctx context.Context, header []byte, w io.Writer) error {
+func (d *Plane) handleList(ctx context.Context, header []byte, w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
-	err := b.local.List(func(e blob.Entry) error {
+	err := d.local.List(func(e blob.Entry) error {
 		if _, err := bw.WriteString(e.ID); err != nil {
 			return err
 		}
@@ -268,20 +307,20 @@ func (b *Blobs) handleList(ctx context.Context, header []byte, w io.Writer) erro
 }
 
 // inventory returns the IDs of the blobs node holds.
-func (b *Blobs) inventory(ctx context.Context, node string) (map[string]struct{}, error) {
+func (d *Plane) inventory(ctx context.Context, node string) (map[string]struct{}, error) {
 	out := map[string]struct{}{}
-	if node == b.self {
-		err := b.local.List(func(e blob.Entry) error {
+	if node == d.self {
+		err := d.local.List(func(e blob.Entry) error {
 			out[e.ID] = struct{}{}
 			return ctx.Err()
 		})
 		return out, err
 	}
-	addr, ok := b.cfg.Resolve(node)
+	addr, ok := d.cfg.Resolve(node)
 	if !ok {
 		return nil, fmt.Errorf("node %s: address unknown", node)
 	}
-	rc, err := b.trans.OpenStream(ctx, addr, methodBlobList, nil)
+	rc, err := d.trans.OpenStream(ctx, addr, methodBlobList, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -301,7 +340,7 @@ func (b *Blobs) inventory(ctx context.Context, node string) (map[string]struct{}
 func sectionReader(r *blob.Reader, offset, length int64) (io.ReadCloser, error) {
 	if offset < 0 || offset > r.Size() {
 		r.Close()
-		return nil, fmt.Errorf("engine: offset %d outside blob of %d bytes", offset, r.Size())
+		return nil, fmt.Errorf("dataplane: offset %d outside blob of %d bytes", offset, r.Size())
 	}
 	if length < 0 || offset+length > r.Size() {
 		length = r.Size() - offset

@@ -1,0 +1,78 @@
+// Package dataplane moves and keeps NebulaIO's object bytes: it places each blob on the
+// replication factor's storage-capable nodes, streams writes to all of them at once, serves any
+// blob from any node, deletes the copies the metadata frees, and in the background restores
+// missing copies (repair), finds rotten ones (scrub), collects unreferenced ones (garbage
+// collection) and aborts abandoned multipart uploads (expiry). Each node's bytes live in its
+// local store, package dataplane/blob (on-disk format and crash model there).
+//
+// # Imports
+//
+// dataplane imports transport (its RPCs share the raft listener), fsm (the types of the
+// metadata it reads and of the abort it proposes) and dataplane/blob; never engine or httpapi.
+// What it needs of the rest of the node comes as func values and small interfaces in Config
+// and Maintenance: Resolve (engine.Node.ServerAddr), Members (raft members with their gossip
+// role and liveness), Barrier (engine.Node.Read, linearizable), IsLeader, Metadata (*fsm.FSM)
+// and Proposer (the S3 backend's Propose).
+//
+// # API
+//
+//   - New(Config) registers the RPCs and starts the worker that deletes freed blobs; Close
+//     waits for background work. Members nil means a cluster of one: a single node runs the
+//     same code as a cluster.
+//   - Put(ctx, id, r, Expect) writes a blob and returns once a write quorum (a majority of the
+//     effective factor) has it durably, with the nodes that do; the metadata records them.
+//   - Open(ctx, id, nodes, offset, length) reads a range from any node that has an intact copy,
+//     this node first, failing over mid-stream.
+//   - Discard(id, nodes) deletes a blob its writer will not reference (a rejected write).
+//   - Freed(ids) is fsm.Options.OnFreed: it queues the deletion of this node's copies of the
+//     blobs an applied event freed. FlushFrees waits for the queue (shutdown, tests).
+//   - RunMaintenance(ctx, Maintenance) runs, until ctx ends, garbage collection and scrubbing
+//     on every node and repair and upload expiry on the leader. Each pass is also a method:
+//     CollectGarbage, ScrubPass, RepairPass, ExpireUploads. Stats and RemoteStats report
+//     repair progress (the leader's is the cluster's).
+//
+// Wiring order matters for Freed: open the blob store and New the Plane before fsm.New (whose
+// OnFreed is Plane.Freed) and before engine.Open, so that the entries raft replays at start
+// free their blobs too; Resolve and Members may consult the engine once it runs.
+//
+// # Errors
+//
+// ErrNoStorageNode and ErrWriteQuorum: the write did not happen (503 to S3 clients).
+// ErrDigestMismatch and ErrSizeMismatch: the bytes sent do not match Expect (the client's
+// fault). A read that finds no usable copy is ErrNoReplica wrapped with one of ErrNotFound (no
+// node has a copy), ErrCorrupt (only corrupt copies were found, and every other node has
+// none: a 500) or ErrUnreachable (a node that may hold a copy could not be read: a 503, the
+// data may come back). ErrClosed: FlushFrees after Close.
+//
+// # RPCs
+//
+// On the transport's multiplexed listener, each with a JSON header:
+//
+//	blob.put      stream    {id, size, md5} + the bytes      → blob.Info      store a replica
+//	blob.get      download  {id, off, len}                   → the bytes      read a range
+//	blob.list     download  -                                → "id\n" lines   repair's inventory
+//	blob.fetch    call      {id, size, sources}              → -              copy from a holder
+//	blob.delete   call      id                               → -              delete a copy
+//	blob.bad      call      id                               → -              verify, drop if corrupt
+//	repair.stats  call      -                                → RepairStats    the driver's progress
+//
+// Blob store errors cross an RPC as codes (digest_mismatch, size_mismatch, not_found,
+// corrupt, no_data) and are turned back into the store's sentinels.
+//
+// # Crash model
+//
+// The metadata is the truth; a blob nothing references is garbage, never damage. So every
+// crash leaves at worst garbage that CollectGarbage removes once older than its grace period
+// (1 h): a Put cut short leaves copies on some replicas (its metadata never commits); a
+// write whose commit outcome was unknown leaves its copies until GC; frees queued but not done
+// when the node stopped, dropped because the queue was full, or never seen because the node
+// installed a snapshot instead of replaying the log, leave copies until GC; a repair copy cut
+// short is a temp file the blob store removes at open. A copy that a committed object still
+// references is only ever deleted by the node that holds it when it applies the event that
+// freed it, or by a read or scrub that verified it corrupt. See DESIGN.md for why.
+//
+// # Metrics
+//
+// Through the three-method seam of docs/CONVENTIONS.md; names and meanings in MetricDescs
+// (nebulaio_data_* and nebulaio_repair_*). The local store reports nebulaio_blob_*.
+package dataplane
