@@ -13,7 +13,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 IMAGE     ?= nebulaio:dev
 
-.PHONY: all build build-static run test bench fuzz lint e2e image clean
+.PHONY: all build build-static run test bench fuzz lint e2e e2e-clients image clean
 
 all: build
 
@@ -34,6 +34,7 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 	cd bench && $(GO) vet ./... && $(GO) test -count=1 -run '^$$' ./...
+	cd e2e/clients && $(GO) vet ./... && $(GO) build -o /dev/null .
 
 ## bench: the benchmarks of bench/ (peers side by side); BENCH=regexp BENCHTIME=1s|100x
 bench:
@@ -54,14 +55,19 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	cd bench && $(GO) vet ./...
+	cd e2e/clients && $(GO) vet ./...
 
 ## image: the FROM-scratch Docker image holding the static binary
 image: build-static
 	docker build -t $(IMAGE) .
 
-## e2e: end-to-end tests against real containers (needs a Docker engine)
+## e2e: the client matrix, then end-to-end tests against real containers (needs a Docker engine)
 e2e: image
 	IMAGE=$(IMAGE) ./scripts/e2e.sh
+
+## e2e-clients: the client matrix only (minio-go, AWS SDK for Go v2, boto3) against a local server
+e2e-clients: build
+	NEBULAIO_BIN=bin/nebulaio ./scripts/e2e-clients.sh
 
 clean:
 	rm -rf bin

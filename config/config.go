@@ -24,11 +24,15 @@ type Config struct {
 
 // S3Config configures the S3 endpoint.
 type S3Config struct {
-	Address   string `yaml:"address" doc:"listen address of the S3 API"`
-	Region    string `yaml:"region" doc:"region reported to clients and expected in signatures"`
-	Domain    string `yaml:"domain" doc:"domain for virtual-hosted-style requests (bucket.domain); empty: path style only"`
-	AccessKey string `yaml:"access_key" secret:"true" env:"NEBULAIO_ACCESS_KEY" doc:"root access key (generated on first start when empty)"`
-	SecretKey string `yaml:"secret_key" secret:"true" env:"NEBULAIO_SECRET_KEY" doc:"root secret key (generated on first start when empty)"`
+	Address string `yaml:"address" doc:"listen address of the S3 API"`
+	Region  string `yaml:"region" doc:"region of buckets created without a LocationConstraint; with strict_region the only region signatures may name"`
+	// StrictRegion: false accepts signatures scoped to any region (a single-site store answers
+	// for every region name); true behaves as one AWS region.
+	StrictRegion bool   `yaml:"strict_region" doc:"refuse requests signed for a region other than s3.region with AuthorizationHeaderMalformed naming it, as AWS does (SDKs then re-sign); false accepts any region"`
+	AllowSigV2   bool   `yaml:"allow_sigv2" doc:"accept requests signed with AWS Signature Version 2 (header and presigned URLs); false refuses them with InvalidRequest"`
+	Domain       string `yaml:"domain" doc:"domain for virtual-hosted-style requests (bucket.domain); empty: path style only"`
+	AccessKey    string `yaml:"access_key" secret:"true" env:"NEBULAIO_ACCESS_KEY" doc:"root access key (generated on first start when empty)"`
+	SecretKey    string `yaml:"secret_key" secret:"true" env:"NEBULAIO_SECRET_KEY" doc:"root secret key (generated on first start when empty)"`
 }
 
 // AdminConfig configures the admin listener (admin API, probes, /metrics).
@@ -87,7 +91,7 @@ func Default() Config {
 	return Config{
 		NodeID:  "node-1",
 		DataDir: "./data",
-		S3:      S3Config{Address: ":9000", Region: "us-east-1"},
+		S3:      S3Config{Address: ":9000", Region: "us-east-1", AllowSigV2: true},
 		Admin:   AdminConfig{Address: ":9001"},
 		Console: ConsoleConfig{Address: ":9002"},
 		Cluster: ClusterConfig{
@@ -124,6 +128,19 @@ func (c *ClusterConfig) IsVoter() bool {
 		return *c.Voter
 	}
 	return c.NodeRole != RoleStorage
+}
+
+// validRegion accepts region names as S3 clients sign them: letters, digits and dashes.
+func validRegion(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // Problem is one thing wrong with a configuration.
@@ -193,6 +210,9 @@ func (c *Config) Validate() (warnings []string, err error) {
 		if err := checkListenAddress(a.val); err != nil {
 			bad(a.key, err.Error(), `host:port or :port, for example ":9000"`)
 		}
+	}
+	if !validRegion(c.S3.Region) {
+		bad("s3.region", fmt.Sprintf("%q is not a region name", c.S3.Region), "letters, digits and dashes, for example us-east-1")
 	}
 	if c.Cluster.AdvertiseAddress == "" {
 		bad("cluster.advertise_address", "must not be empty", "the host or IP other nodes reach this one at")

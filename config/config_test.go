@@ -76,6 +76,8 @@ func TestValidateBadCombinations(t *testing.T) {
 			c.Cluster.JoinAddresses = []string{"10.0.0.1"}
 		}, "cluster.join_addresses[0]"},
 		{"bad listen address", func(c *Config) { c.S3.Address = "9000" }, "s3.address"},
+		{"empty region", func(c *Config) { c.S3.Region = "" }, "s3.region"},
+		{"region with a slash", func(c *Config) { c.S3.Region = "eu/1" }, "s3.region"},
 		{"advertise address with a port", func(c *Config) { c.Cluster.AdvertiseAddress = "host:9003" }, "cluster.advertise_address"},
 		{"heartbeat above election", func(c *Config) { c.Cluster.RaftHeartbeatTimeout = Duration(5 * time.Second) }, "cluster.raft_heartbeat_timeout"},
 		{"zero max log entries", func(c *Config) { c.Performance.MaxRaftLogEntries = 0 }, "performance.max_raft_log_entries"},

@@ -210,7 +210,7 @@ func (f *FSM) createBucket(ev *CreateBucket) *Result {
 		}
 		return reject(CodeBucketAlreadyExists, "bucket %q is owned by another account", ev.Name)
 	}
-	b := &BucketInfo{Name: ev.Name, Owner: ev.Owner, Created: ev.Created}
+	b := &BucketInfo{Name: ev.Name, Owner: ev.Owner, Created: ev.Created, Region: ev.Region}
 	f.res.buckets.ReplaceOrInsert(b)
 	f.set(bucketKey(b.Name), b)
 	out := *b
@@ -368,8 +368,9 @@ func (f *FSM) createUpload(ev *CreateMultipartUpload) *Result {
 	if err := checkTags(ev.Tags, MaxObjectTags); err != nil {
 		return &Result{Err: err}
 	}
-	u := &UploadInfo{Bucket: ev.Bucket, Key: ev.Key, UploadID: ev.UploadID, Initiated: ev.Initiated, Meta: ev.Meta, Tags: ev.Tags}
-	if err := f.recordFits(func(e *encoder) { uploadBody(e, u); uploadExt(e, u) }); err != nil {
+	u := &UploadInfo{Bucket: ev.Bucket, Key: ev.Key, UploadID: ev.UploadID, Initiated: ev.Initiated, Meta: ev.Meta, Tags: ev.Tags,
+		ChecksumAlgorithm: ev.ChecksumAlgorithm, ChecksumType: ev.ChecksumType}
+	if err := f.recordFits(func(e *encoder) { writeUpload(e, u) }); err != nil {
 		return &Result{Err: err}
 	}
 	f.set(uploadKey(u.Bucket, u.Key, u.UploadID), u)
@@ -470,6 +471,7 @@ func (f *FSM) completeUpload(ev *CompleteMultipartUpload) *Result {
 	o := &objectRec{ObjectInfo: ObjectInfo{
 		Bucket: u.Bucket, Key: u.Key, Size: size, ETag: etag, Meta: u.Meta, Blobs: blobs,
 		ModTime: ev.ModTime, VersionID: NullVersionID, PartsCount: uint32(len(chosen)), Tags: u.Tags,
+		Checksums: clonePairs(ev.Checksums),
 	}}
 	up := u.clone()
 	// The object takes over the chosen parts' blobs; only the blobs of parts left out (and

@@ -82,7 +82,7 @@
 //	pairs     list of (string key, string value), keys strictly ascending
 //	meta      string content-type, content-encoding, content-disposition, cache-control;
 //	          pairs user metadata
-//	meta2     string content-language, string expires (version 2 bodies only)
+//	meta2     string content-language, string expires (from version 2 bodies on)
 //	blobs     list (≤ 2^20) of (string id, uvarint size, list (≤ 64) of string node id)
 //
 // Bodies, version 1 (type number: fields):
@@ -110,6 +110,7 @@
 //
 // Bodies, version 2: the version 1 body followed by
 //
+//	1 CreateBucket            string region (the LocationConstraint)
 //	3 PutObject               meta2, pairs tags, string if-match, string if-none-match
 //	4 DeleteObject            string version id, string marker version id, i64 mtime
 //	5 DeleteObjects           list (≤ 1000, 0 or as many as keys) of string version id,
@@ -117,21 +118,28 @@
 //	6 CreateMultipartUpload   meta2, pairs tags
 //	8 CompleteMultipartUpload string if-match, string if-none-match
 //
+// Bodies, version 3: the version 2 body (all of it, its fields empty or not) followed by
+//
+//	6 CreateMultipartUpload   string checksum algorithm, string checksum type (as declared:
+//	                          x-amz-checksum-algorithm, x-amz-checksum-type)
+//	8 CompleteMultipartUpload pairs checksums (the object's: algorithm → value)
+//
 // Version rules: every type carries its own version byte. A change to a body adds a new
 // version (or a new type); decoders keep reading every version they ever wrote and reject
 // any other (ErrUnknownVersion) — an unknown type is ErrUnknownType. Nothing is skipped
 // silently: an entry that does not decode is rejected by Apply on every replica alike
 // (Result.Err.Code InvalidEvent). Type numbers are never reused. Encode writes the lowest
-// version that holds the event: an event whose version 2 fields are all empty is written at
-// version 1, byte for byte as before those fields existed (old logs, the golden files and the
-// fuzz seeds keep their bytes, and a leader upgraded first still writes what older followers
-// read while no one uses the new features).
+// version that holds the event: an event whose version 2 and 3 fields are all empty is
+// written at version 1, byte for byte as before those fields existed (old logs, the golden
+// files and the fuzz seeds keep their bytes, and a leader upgraded first still writes what
+// older followers read while no one uses the new features); one whose version 3 fields are
+// empty is written at version 2, byte for byte as before version 3 existed.
 //
 // The encoding is canonical: the decoder rejects non-minimal varints, unsorted or duplicate
-// pairs, trailing bytes and a version 2 body whose version 2 fields are all empty, so
-// whatever Decode accepts Encode reproduces byte for byte (the FuzzEventDecode property).
-// Every length and count is checked against its limit and against the bytes left before
-// anything is allocated.
+// pairs, trailing bytes and a version N body (N ≥ 2) whose version N fields are all empty
+// (it would re-encode at a lower version), so whatever Decode accepts Encode reproduces byte
+// for byte (the FuzzEventDecode property). Every length and count is checked against its
+// limit and against the bytes left before anything is allocated.
 //
 // # Snapshot key space
 //
@@ -164,10 +172,17 @@
 //	upload  meta2, pairs tags
 //	bucket  u8 versioning (1 Enabled, 2 Suspended)
 //
-// As with events, a record is written at version 1 whenever version 1 holds it: the records
-// of unversioned buckets keep their bytes. A version 1 object record is the null version at
-// order zero; its version id field (written empty since versions exist) is ignored, so
-// objects written before versions existed read as null versions.
+// Upload and bucket records have a version 3, the version 2 body followed by:
+//
+//	upload  string checksum algorithm, string checksum type (not both empty)
+//	bucket  string region (not empty); the version 2 versioning byte may be 0 here (never
+//	        enabled), which version 2 refuses
+//
+// As with events, a record is written at the lowest version that holds it: the records of
+// unversioned buckets keep their bytes, and so do the records of version 2 that have no
+// version 3 field. A version 1 object record is the null version at order zero; its version
+// id field (written empty since versions exist) is ignored, so objects written before
+// versions existed read as null versions.
 //
 // The meta record is version 2: uvarint applied index, then a list of (string bucket,
 // uvarint objects, uvarint uploads) for every bucket that holds any, buckets strictly
@@ -191,6 +206,22 @@
 // the next changes) and references the base: O(1). Persist does the encoding and I/O
 // concurrently with Apply on that point-in-time view: a delta is the frozen trees merged; a
 // full stream is the frozen trees merged over the whole base (read from its runs).
+//
+// # Result encoding
+//
+// ResultCodec (resultcodec.go has the byte layouts) carries the Result of a forwarded proposal
+// back to the follower that forwarded it. Its first byte names one layout:
+//
+//	0xB1   presence bits, then the version 1 bodies of the embedded records (no version
+//	       bytes), Deleted as (key, error), FreedBlobs
+//	0xB2   as 0xB1, plus the error's delete marker, version id and last modified; embedded
+//	       records as version byte and body, each at most version 2; Deleted with version
+//	       ids and delete markers
+//	0xB3   the layout of 0xB2 with bucket and upload records up to version 3
+//	other  JSON (before the binary codec); an empty payload is a nil result
+//
+// EncodeResult writes the lowest layout that holds the result, as Encode does for events, so
+// a leader upgraded first answers in the layout its followers read until a new field is used.
 //
 // # Versions
 //

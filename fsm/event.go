@@ -44,12 +44,15 @@ func (t EventType) String() string {
 // eventVersion is the body version every event type was first written with. Each type has
 // its own version byte so that one event can change its body without touching the others.
 // Types that grew fields have a version 2 (eventVersionExt): the version 1 body followed by
-// the new fields. Encode writes version 1 whenever the event's new fields are all empty, so
-// an event that version 1 can hold has one encoding (the one it always had); a version 2
-// encoding whose new fields are all empty is therefore not canonical, and Decode rejects it.
+// the new fields; a few have a version 3 (eventVersionExt3): the version 2 body followed by
+// more fields. Encode writes the lowest version that holds the event (versionOf), so an event
+// that version 1 can hold has one encoding (the one it always had); an encoding at a version
+// whose own fields are all empty is therefore not canonical, and Decode rejects it. A version
+// 3 body carries the version 2 fields even when they are all empty.
 const (
-	eventVersion    = 1
-	eventVersionExt = 2
+	eventVersion     = 1
+	eventVersionExt  = 2
+	eventVersionExt3 = 3
 )
 
 // extended is implemented by the event types that have a version 2 body.
@@ -57,6 +60,36 @@ type extended interface {
 	hasExt() bool // some field that only version 2 carries is set
 	encodeExt(e *encoder)
 	decodeExt(d *decoder)
+}
+
+// extended3 is implemented by the event types that have a version 3 body.
+type extended3 interface {
+	extended
+	hasExt3() bool // some field that only version 3 carries is set
+	encodeExt3(e *encoder)
+	decodeExt3(d *decoder)
+}
+
+// versionOf is the lowest body version that holds ev.
+func versionOf(ev Event) uint8 {
+	if x, ok := ev.(extended3); ok && x.hasExt3() {
+		return eventVersionExt3
+	}
+	if x, ok := ev.(extended); ok && x.hasExt() {
+		return eventVersionExt
+	}
+	return eventVersion
+}
+
+// newestVersion is the newest body version of ev's type.
+func newestVersion(ev Event) uint8 {
+	switch ev.(type) {
+	case extended3:
+		return eventVersionExt3
+	case extended:
+		return eventVersionExt
+	}
+	return eventVersion
 }
 
 // Event is one state change proposed through raft. The set is closed: only the types of this
@@ -74,6 +107,8 @@ type CreateBucket struct {
 	Name    string
 	Owner   string
 	Created int64 // Unix nanoseconds
+	// Version 2 field: the LocationConstraint the bucket is created with; "" for none.
+	Region string
 }
 
 // DeleteBucket deletes an empty bucket. Rejected with NoSuchBucket, or BucketNotEmpty while
@@ -157,6 +192,9 @@ type CreateMultipartUpload struct {
 	Meta      ObjectMeta
 	// Version 2 fields (and Meta.ContentLanguage, Meta.Expires):
 	Tags []Pair // sorted, unique; at most MaxObjectTags (InvalidTag)
+	// Version 3 fields, stored in the upload as given:
+	ChecksumAlgorithm string
+	ChecksumType      string
 }
 
 // PutPart records an uploaded part; a part number uploaded again replaces the earlier part.
@@ -199,6 +237,10 @@ type CompleteMultipartUpload struct {
 	// Version 2 fields:
 	IfMatch     string
 	IfNoneMatch string
+	// Version 3 field: Checksums become the object's (algorithm → value, sorted). The
+	// proposer computes them from the parts whose ETags the completion lists, so that the
+	// FSM's ETag check also guarantees they describe the parts the object is made of.
+	Checksums []Pair
 }
 
 // DefaultMinPartSize is S3's minimum size of every part but the last: 5 MiB.
@@ -326,16 +368,14 @@ func AppendEncode(dst []byte, ev Event) ([]byte, error) {
 	}
 	e := encoder{b: dst}
 	e.u8(uint8(ev.Type()))
-	x, ok := ev.(extended)
-	ext := ok && x.hasExt()
-	if ext {
-		e.u8(eventVersionExt)
-	} else {
-		e.u8(eventVersion)
-	}
+	v := versionOf(ev)
+	e.u8(v)
 	ev.encodeBody(&e)
-	if ext {
-		x.encodeExt(&e)
+	if v >= eventVersionExt {
+		ev.(extended).encodeExt(&e)
+	}
+	if v >= eventVersionExt3 {
+		ev.(extended3).encodeExt3(&e)
 	}
 	if e.err != nil {
 		return nil, fmt.Errorf("%s: %w", ev.Type(), e.err)
@@ -357,16 +397,18 @@ func Decode(b []byte) (Event, error) {
 	if ev == nil {
 		return nil, fmt.Errorf("%w: %d", ErrUnknownType, uint8(t))
 	}
-	x, hasV2 := ev.(extended)
-	if v != eventVersion && (v != eventVersionExt || !hasV2) {
+	if v < eventVersion || v > newestVersion(ev) {
 		return nil, fmt.Errorf("%w: %s version %d", ErrUnknownVersion, t, v)
 	}
 	ev.decodeBody(&d)
-	if v == eventVersionExt {
-		x.decodeExt(&d)
-		if d.err == nil && !x.hasExt() {
-			d.fail("version %d encoding of an event version %d holds", eventVersionExt, eventVersion)
-		}
+	if v >= eventVersionExt {
+		ev.(extended).decodeExt(&d)
+	}
+	if v >= eventVersionExt3 {
+		ev.(extended3).decodeExt3(&d)
+	}
+	if low := versionOf(ev); d.err == nil && low != v {
+		d.fail("version %d encoding of an event version %d holds", v, low)
 	}
 	if err := d.finish(); err != nil {
 		return nil, fmt.Errorf("%s: %w", t, err)

@@ -1,15 +1,21 @@
 package fsm
 
-// Version 2 bodies (the version 1 body, then these fields) and the bodies of the event types
-// added with versions and tags. Layouts in doc.go, "Event encoding".
+// Version 2 bodies (the version 1 body, then these fields), version 3 bodies (the version 2
+// body, then more fields) and the bodies of the event types added with versions and tags.
+// Layouts in doc.go, "Event encoding".
 
 var (
-	_ extended = (*PutObject)(nil)
-	_ extended = (*DeleteObject)(nil)
-	_ extended = (*DeleteObjects)(nil)
-	_ extended = (*CreateMultipartUpload)(nil)
-	_ extended = (*CompleteMultipartUpload)(nil)
+	_ extended  = (*CreateBucket)(nil)
+	_ extended  = (*PutObject)(nil)
+	_ extended  = (*DeleteObject)(nil)
+	_ extended  = (*DeleteObjects)(nil)
+	_ extended3 = (*CreateMultipartUpload)(nil)
+	_ extended3 = (*CompleteMultipartUpload)(nil)
 )
+
+func (ev *CreateBucket) hasExt() bool         { return ev.Region != "" }
+func (ev *CreateBucket) encodeExt(e *encoder) { e.str("region", ev.Region) }
+func (ev *CreateBucket) decodeExt(d *decoder) { ev.Region = d.str("region") }
 
 func (ev *PutObject) hasExt() bool {
 	return ev.Meta.hasExt() || len(ev.Tags) > 0 || ev.IfMatch != "" || ev.IfNoneMatch != ""
@@ -79,6 +85,20 @@ func (ev *CreateMultipartUpload) decodeExt(d *decoder) {
 	ev.Tags = d.pairs("tags")
 }
 
+func (ev *CreateMultipartUpload) hasExt3() bool {
+	return ev.ChecksumAlgorithm != "" || ev.ChecksumType != ""
+}
+
+func (ev *CreateMultipartUpload) encodeExt3(e *encoder) {
+	e.str("checksum algorithm", ev.ChecksumAlgorithm)
+	e.str("checksum type", ev.ChecksumType)
+}
+
+func (ev *CreateMultipartUpload) decodeExt3(d *decoder) {
+	ev.ChecksumAlgorithm = d.str("checksum algorithm")
+	ev.ChecksumType = d.str("checksum type")
+}
+
 func (ev *CompleteMultipartUpload) hasExt() bool { return ev.IfMatch != "" || ev.IfNoneMatch != "" }
 
 func (ev *CompleteMultipartUpload) encodeExt(e *encoder) {
@@ -90,6 +110,10 @@ func (ev *CompleteMultipartUpload) decodeExt(d *decoder) {
 	ev.IfMatch = d.str("if-match")
 	ev.IfNoneMatch = d.str("if-none-match")
 }
+
+func (ev *CompleteMultipartUpload) hasExt3() bool         { return len(ev.Checksums) > 0 }
+func (ev *CompleteMultipartUpload) encodeExt3(e *encoder) { e.pairs("checksums", ev.Checksums) }
+func (ev *CompleteMultipartUpload) decodeExt3(d *decoder) { ev.Checksums = d.pairs("checksums") }
 
 func (ev *SetBucketVersioning) encodeBody(e *encoder) {
 	e.str("bucket", ev.Bucket)

@@ -26,13 +26,15 @@ const (
 // recordVersion is the version byte that starts every snapshot value except the meta
 // record, which is at metaVersion (2: the applied index and the counts; 1: the applied index
 // only, still read). Object, upload and bucket records also have a version 2
-// (recordVersionExt): the version 1 body followed by extension fields. A record is written at
-// version 1 whenever version 1 can hold it, so the records of unversioned buckets keep their
-// first encoding byte for byte.
+// (recordVersionExt): the version 1 body followed by extension fields; upload and bucket
+// records have a version 3 (recordVersionExt3): the version 2 body followed by more fields. A
+// record is written at the lowest version that can hold it, so the records of unversioned
+// buckets keep their first encoding byte for byte.
 const (
-	recordVersion    = 1
-	recordVersionExt = 2
-	metaVersion      = 2
+	recordVersion     = 1
+	recordVersionExt  = 2
+	recordVersionExt3 = 3
+	metaVersion       = 2
 )
 
 func appendComponent(b []byte, s string) []byte { return append(appendEscaped(b, s), 0, 1) }
@@ -229,15 +231,6 @@ func readRecordVersion(d *decoder, what string, newest uint8) uint8 {
 	return ver
 }
 
-// startRecordExt starts a record of a kind with an extended version: version 2 if ext.
-func startRecordExt(ext bool) *encoder {
-	e := startRecord()
-	if ext {
-		e.b[0] = recordVersionExt
-	}
-	return e
-}
-
 // metaRecord is the snapshot's meta record: the applied index and, from version 2, the
 // object and upload counts of every bucket that has any (buckets ascending).
 type metaRecord struct {
@@ -367,14 +360,37 @@ func recordKey(rec any) string {
 }
 
 // Bucket record: version 1 name, owner, created; version 2 adds u8 versioning (1 Enabled,
-// 2 Suspended), written only for a bucket whose versioning was ever set.
+// 2 Suspended), written only for a bucket whose versioning was ever set; version 3 adds
+// string region, written only for a bucket created with a LocationConstraint (its versioning
+// byte may then be 0: never enabled).
 func encodeBucket(b *BucketInfo) ([]byte, error) {
-	e := startRecordExt(b.Versioning != "")
+	e := &encoder{b: make([]byte, 0, 64)}
+	writeBucket(e, b)
+	return e.b, e.err
+}
+
+// bucketVersion is the lowest bucket record version that holds b.
+func bucketVersion(b *BucketInfo) uint8 {
+	switch {
+	case b.Region != "":
+		return recordVersionExt3
+	case b.Versioning != "":
+		return recordVersionExt
+	}
+	return recordVersion
+}
+
+// writeBucket writes the record's version byte and body.
+func writeBucket(e *encoder, b *BucketInfo) {
+	ver := bucketVersion(b)
+	e.u8(ver)
 	bucketBody(e, b)
-	if b.Versioning != "" {
+	if ver >= recordVersionExt {
 		bucketExt(e, b)
 	}
-	return e.b, e.err
+	if ver >= recordVersionExt3 {
+		e.str("region", b.Region)
+	}
 }
 
 func bucketBody(e *encoder, b *BucketInfo) {
@@ -385,16 +401,21 @@ func bucketBody(e *encoder, b *BucketInfo) {
 
 var versioningCodes = map[string]uint8{VersioningEnabled: 1, VersioningSuspended: 2}
 
+// bucketExt writes the versioning byte: 0 ("" never enabled) only in a version 3 record.
 func bucketExt(e *encoder, b *BucketInfo) {
 	c, ok := versioningCodes[b.Versioning]
-	if !ok {
+	if !ok && b.Versioning != "" {
 		e.fail("bucket versioning %q", b.Versioning)
 	}
 	e.u8(c)
 }
 
-func decodeBucketExt(d *decoder, b *BucketInfo) {
+func decodeBucketExt(d *decoder, b *BucketInfo, ver uint8) {
 	switch d.u8("versioning") {
+	case 0:
+		if ver < recordVersionExt3 { // version 2 exists only for the versioning state
+			d.fail("bucket versioning state")
+		}
 	case 1:
 		b.Versioning = VersioningEnabled
 	case 2:
@@ -405,7 +426,7 @@ func decodeBucketExt(d *decoder, b *BucketInfo) {
 }
 
 func decodeBucket(v []byte) (*BucketInfo, error) {
-	d, ver := openRecordUpTo(v, recordVersionExt)
+	d, ver := openRecordUpTo(v, recordVersionExt3)
 	b := readBucket(d, ver)
 	return b, d.finish()
 }
@@ -413,8 +434,14 @@ func decodeBucket(v []byte) (*BucketInfo, error) {
 // readBucket reads the body of a bucket record of version ver.
 func readBucket(d *decoder, ver uint8) *BucketInfo {
 	b := decodeBucketBody(d)
-	if ver == recordVersionExt {
-		decodeBucketExt(d, b)
+	if ver >= recordVersionExt {
+		decodeBucketExt(d, b, ver)
+	}
+	if ver >= recordVersionExt3 {
+		b.Region = d.str("region")
+		if d.err == nil && b.Region == "" {
+			d.fail("bucket record version %d without a region", ver)
+		}
 	}
 	return b
 }
@@ -575,18 +602,41 @@ func decodeObjectExt(d *decoder, r *objectRec) {
 }
 
 // Upload record: version 1 bucket, key, upload id, i64 initiated, meta; version 2 adds
-// string content language, string expires, pairs tags.
+// string content language, string expires, pairs tags; version 3 adds string checksum
+// algorithm, string checksum type.
 func encodeUpload(u *UploadInfo) ([]byte, error) {
-	ext := u.hasExt()
-	e := startRecordExt(ext)
-	uploadBody(e, u)
-	if ext {
-		uploadExt(e, u)
-	}
+	e := &encoder{b: make([]byte, 0, 64)}
+	writeUpload(e, u)
 	return e.b, e.err
 }
 
-func (u *UploadInfo) hasExt() bool { return u.Meta.hasExt() || len(u.Tags) > 0 }
+func (u *UploadInfo) hasExt() bool  { return u.Meta.hasExt() || len(u.Tags) > 0 }
+func (u *UploadInfo) hasExt3() bool { return u.ChecksumAlgorithm != "" || u.ChecksumType != "" }
+
+// uploadVersion is the lowest upload record version that holds u.
+func uploadVersion(u *UploadInfo) uint8 {
+	switch {
+	case u.hasExt3():
+		return recordVersionExt3
+	case u.hasExt():
+		return recordVersionExt
+	}
+	return recordVersion
+}
+
+// writeUpload writes the record's version byte and body.
+func writeUpload(e *encoder, u *UploadInfo) {
+	ver := uploadVersion(u)
+	e.u8(ver)
+	uploadBody(e, u)
+	if ver >= recordVersionExt {
+		uploadExt(e, u)
+	}
+	if ver >= recordVersionExt3 {
+		e.str("checksum algorithm", u.ChecksumAlgorithm)
+		e.str("checksum type", u.ChecksumType)
+	}
+}
 
 func uploadExt(e *encoder, u *UploadInfo) {
 	e.metaExt(u.Meta)
@@ -607,7 +657,7 @@ func uploadBody(e *encoder, u *UploadInfo) {
 }
 
 func decodeUpload(v []byte) (*UploadInfo, error) {
-	d, ver := openRecordUpTo(v, recordVersionExt)
+	d, ver := openRecordUpTo(v, recordVersionExt3)
 	u := readUpload(d, ver)
 	return u, d.finish()
 }
@@ -615,8 +665,15 @@ func decodeUpload(v []byte) (*UploadInfo, error) {
 // readUpload reads the body of an upload record of version ver.
 func readUpload(d *decoder, ver uint8) *UploadInfo {
 	u := decodeUploadBody(d)
-	if ver == recordVersionExt {
+	if ver >= recordVersionExt {
 		decodeUploadExt(d, u)
+	}
+	if ver >= recordVersionExt3 {
+		u.ChecksumAlgorithm = d.str("checksum algorithm")
+		u.ChecksumType = d.str("checksum type")
+		if d.err == nil && !u.hasExt3() {
+			d.fail("upload record version %d without a checksum declaration", ver)
+		}
 	}
 	return u
 }

@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 )
 
@@ -40,11 +39,18 @@ import (
 //	list Deleted         key, version id, u8 flags (1 error, 2 delete marker),
 //	                     delete marker version id, [code, message]
 //	list FreedBlobs      strings
+//
+// Version 3 (0xB3) is the layout of version 2 in which the embedded bucket and upload records
+// may be at version 3 (a bucket's region, an upload's checksum declaration); version 2 carries
+// them only up to version 2. It is written only for a result that version 2 cannot hold, by
+// the same rule. Every tag byte names one layout: 0xB1, 0xB2 and 0xB3 are all read, and
+// anything else that is not empty is JSON.
 type ResultCodec struct{}
 
 const (
 	resultMagic   = 0xB1
 	resultMagicV2 = 0xB2
+	resultMagicV3 = 0xB3
 )
 
 const (
@@ -82,9 +88,18 @@ func needsV2(r *Result) bool {
 	return false
 }
 
+// needsV3 reports whether a result embeds a record that version 2 cannot carry.
+func needsV3(r *Result) bool {
+	return r.Bucket != nil && bucketVersion(r.Bucket) > recordVersionExt ||
+		r.Upload != nil && uploadVersion(r.Upload) > recordVersionExt
+}
+
 func encodeResult(r *Result) ([]byte, error) {
+	if needsV3(r) {
+		return encodeResultV2(r, resultMagicV3)
+	}
 	if needsV2(r) {
-		return encodeResultV2(r)
+		return encodeResultV2(r, resultMagicV2)
 	}
 	e := &encoder{b: make([]byte, 0, 256)}
 	e.u8(resultMagic)
@@ -141,24 +156,23 @@ func resultBits(r *Result) uint8 {
 	return bits
 }
 
-func encodeResultV2(r *Result) ([]byte, error) {
+// encodeResultV2 writes the layout of versions 2 and 3 (magic says which).
+func encodeResultV2(r *Result, magic byte) ([]byte, error) {
 	e := &encoder{b: make([]byte, 0, 256)}
-	e.u8(resultMagicV2)
+	e.u8(magic)
 	e.u8(resultBits(r))
 	if r.Err != nil {
 		encodeErr(e, r.Err)
 		encodeErrExt(e, r.Err)
 	}
 	if r.Bucket != nil {
-		v, err := encodeBucket(r.Bucket)
-		e.b, e.err = append(e.b, v...), errors.Join(e.err, err)
+		writeBucket(e, r.Bucket)
 	}
 	if r.Object != nil {
 		writeObjectRec(e, recFromInfo(r.Object))
 	}
 	if r.Upload != nil {
-		v, err := encodeUpload(r.Upload)
-		e.b, e.err = append(e.b, v...), errors.Join(e.err, err)
+		writeUpload(e, r.Upload)
 	}
 	if r.Part != nil {
 		partInfoBody(e, r.Part)
@@ -218,7 +232,9 @@ func readResultBits(d *decoder) uint8 {
 	return bits
 }
 
-func decodeResultV2(b []byte) (*Result, error) {
+// decodeResultV2 reads the layout of versions 2 and 3: newest is the newest version of the
+// embedded bucket and upload records that the layout carries.
+func decodeResultV2(b []byte, newest uint8) (*Result, error) {
 	d := &decoder{b: b}
 	r := &Result{}
 	bits := readResultBits(d)
@@ -228,13 +244,13 @@ func decodeResultV2(b []byte) (*Result, error) {
 	}
 	// Embedded records: their version byte, then their body.
 	if bits&resHasBucket != 0 {
-		r.Bucket = readBucket(d, readRecordVersion(d, "bucket record", recordVersionExt))
+		r.Bucket = readBucket(d, readRecordVersion(d, "bucket record", newest))
 	}
 	if bits&resHasObject != 0 {
 		r.Object = &readObjectRec(d, readRecordVersion(d, "object record", recordVersionExt), false).ObjectInfo
 	}
 	if bits&resHasUpload != 0 {
-		r.Upload = readUpload(d, readRecordVersion(d, "upload record", recordVersionExt))
+		r.Upload = readUpload(d, readRecordVersion(d, "upload record", newest))
 	}
 	if bits&resHasPart != 0 {
 		p := decodePartInfoBody(d)
@@ -279,7 +295,9 @@ func (ResultCodec) DecodeResult(b []byte) (any, error) {
 	case len(b) == 0 || string(b) == "null":
 		return nil, nil
 	case b[0] == resultMagicV2:
-		return decodeResultV2(b[1:])
+		return decodeResultV2(b[1:], recordVersionExt)
+	case b[0] == resultMagicV3:
+		return decodeResultV2(b[1:], recordVersionExt3)
 	case b[0] != resultMagic:
 		var r Result
 		if err := json.Unmarshal(b, &r); err != nil {

@@ -55,6 +55,10 @@ type BucketInfo struct {
 	// Versioning is the bucket's versioning state: "" (never enabled: unversioned),
 	// VersioningEnabled or VersioningSuspended. Once set it never returns to "".
 	Versioning string
+	// Region is the LocationConstraint the bucket was created with; "" when none was given
+	// (the endpoint's own region). From version 2 of CreateBucket and version 3 of the
+	// bucket record.
+	Region string
 }
 
 // Bucket versioning states (BucketInfo.Versioning, SetBucketVersioning.Status).
@@ -95,6 +99,11 @@ type UploadInfo struct {
 	Meta      ObjectMeta
 	// Tags are given to the object the completion makes.
 	Tags []Pair
+	// ChecksumAlgorithm and ChecksumType are what CreateMultipartUpload declared (S3's
+	// x-amz-checksum-algorithm, x-amz-checksum-type); "" when not declared. The FSM stores
+	// them; the S3 layer gives them meaning. From version 3 of the event and the record.
+	ChecksumAlgorithm string
+	ChecksumType      string
 }
 
 // PartInfo describes one uploaded part of a multipart upload.

@@ -54,6 +54,19 @@ func evSeeds() []fsm.Event {
 			Tags: []fsm.Pair{{Key: "t", Value: "v"}}},
 		&fsm.CompleteMultipartUpload{Bucket: "photos", Key: "big", UploadID: "upload-2",
 			Parts: []fsm.CompletedPart{{PartNumber: 1, ETag: "aa"}}, ModTime: 13, VersionID: vid, IfMatch: "*"},
+		// Added with client interop: CreateBucket's version 2, version 3 bodies (one of them
+		// with its version 2 fields empty).
+		&fsm.CreateBucket{Name: "photos", Owner: "alice", Created: 14, Region: "eu-central-1"},
+		&fsm.CreateMultipartUpload{Bucket: "photos", Key: "big", UploadID: "upload-3", Initiated: 15, Meta: meta2,
+			Tags: []fsm.Pair{{Key: "t", Value: "v"}}, ChecksumAlgorithm: "CRC64NVME", ChecksumType: "FULL_OBJECT"},
+		&fsm.CreateMultipartUpload{Bucket: "photos", Key: "big", UploadID: "upload-4", Initiated: 16, Meta: meta,
+			ChecksumAlgorithm: "SHA256"},
+		&fsm.CompleteMultipartUpload{Bucket: "photos", Key: "big", UploadID: "upload-3",
+			Parts: []fsm.CompletedPart{{PartNumber: 1, ETag: "aa"}}, ModTime: 17, VersionID: vid, IfNoneMatch: "*",
+			Checksums: []fsm.Pair{{Key: "CRC64NVME", Value: "AAAAAAAAAAA="}}},
+		&fsm.CompleteMultipartUpload{Bucket: "photos", Key: "big", UploadID: "upload-4",
+			Parts: []fsm.CompletedPart{{PartNumber: 1, ETag: "aa"}}, ModTime: 18,
+			Checksums: []fsm.Pair{{Key: "SHA256", Value: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=-1"}}},
 	}
 }
 

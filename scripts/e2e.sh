@@ -23,6 +23,12 @@ wait_http() {
 	done
 }
 
+echo "== client matrix: minio-go, AWS SDK for Go v2, boto3 against a local server"
+if [ -z "${NEBULAIO_BIN:-}" ] && [ -x bin/nebulaio-linux ]; then
+	export NEBULAIO_BIN=bin/nebulaio-linux # built by make image
+fi
+./scripts/e2e-clients.sh || fail "client matrix (scripts/e2e-clients.sh)"
+
 export AWS_ACCESS_KEY_ID=E2ESINGLE$$ AWS_SECRET_ACCESS_KEY=e2e-single-secret-$$-$RANDOM
 
 echo "== single node: start, probe, S3 with the AWS CLI, stop"

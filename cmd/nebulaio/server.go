@@ -368,12 +368,14 @@ func (n *node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 	}
 	n.s3Addr = ln.Addr()
 	n.s3 = httpapi.NewServer(s3api.NewHandler(s3api.Options{
-		Backend:     backend,
-		Credentials: []s3api.Credentials{{AccessKey: n.creds.AccessKey, SecretKey: n.creds.SecretKey}},
-		Region:      cfg.S3.Region,
-		Domain:      cfg.S3.Domain,
-		Logger:      n.log.With().Str("component", "s3").Logger(),
-		Metrics:     sink,
+		Backend:      backend,
+		Credentials:  []s3api.Credentials{{AccessKey: n.creds.AccessKey, SecretKey: n.creds.SecretKey}},
+		Region:       cfg.S3.Region,
+		StrictRegion: cfg.S3.StrictRegion,
+		DisableSigV2: !cfg.S3.AllowSigV2,
+		Domain:       cfg.S3.Domain,
+		Logger:       n.log.With().Str("component", "s3").Logger(),
+		Metrics:      sink,
 	}))
 	go n.serve(n.s3, ln, "s3")
 

@@ -1,13 +1,17 @@
 package s3
 
 import (
+	"bytes"
+	"crypto/md5"
 	"encoding/xml"
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/nebulaio/nebulaio/fsm"
+	"github.com/nebulaio/nebulaio/httpapi/sigv4"
 )
 
 type owner struct {
@@ -25,6 +29,7 @@ type listAllMyBucketsResult struct {
 type bucketEntry struct {
 	Name         string `xml:"Name"`
 	CreationDate string `xml:"CreationDate"`
+	BucketRegion string `xml:"BucketRegion,omitempty"`
 }
 
 // s3Time formats t as S3's XML timestamps do.
@@ -37,7 +42,7 @@ func (h *handler) listBuckets(rq *request) error {
 	res := listAllMyBucketsResult{Xmlns: s3Namespace, Owner: owner{ID: rq.auth.AccessKey, DisplayName: rq.auth.AccessKey}}
 	res.Buckets = []bucketEntry{}
 	for _, b := range h.b.Buckets() {
-		res.Buckets = append(res.Buckets, bucketEntry{Name: b.Name, CreationDate: s3Time(b.Created)})
+		res.Buckets = append(res.Buckets, bucketEntry{Name: b.Name, CreationDate: s3Time(b.Created), BucketRegion: h.bucketRegion(b)})
 	}
 	return writeXML(rq, res)
 }
@@ -47,25 +52,87 @@ type createBucketConfiguration struct {
 	LocationConstraint string   `xml:"LocationConstraint"`
 }
 
+// Location constraint errors.
+var (
+	// ErrInvalidLocationConstraint: a LocationConstraint that is not a region name.
+	ErrInvalidLocationConstraint = &Error{"InvalidLocationConstraint", http.StatusBadRequest, "The specified location-constraint is not valid."}
+	// ErrIllegalLocationConstraint: a LocationConstraint other than the region the request was
+	// sent to (S3's regional endpoints answer this).
+	ErrIllegalLocationConstraint = &Error{"IllegalLocationConstraintException", http.StatusBadRequest, "The location constraint is incompatible for the region specific endpoint this request was sent to."}
+)
+
+// bucketRegionFor decides the region of a new bucket from its LocationConstraint, as S3
+// answers: the constraint must name the region of the endpoint the request was sent to —
+// with StrictRegion Options.Region, otherwise the region the request was signed for (or
+// Options.Region). Another region is IllegalLocationConstraintException, except that an
+// endpoint in us-east-1 (S3's global endpoint, which could create the bucket elsewhere)
+// answers InvalidLocationConstraint: this store has no other region to put it in. No
+// constraint means the endpoint's region. The constraint is stored unless it is
+// Options.Region ("" means Options.Region).
+func (h *handler) bucketRegionFor(rq *request, lc string) (string, error) {
+	if lc == "" {
+		return "", nil
+	}
+	if !validRegionName(lc) {
+		return "", ErrInvalidLocationConstraint.with("The specified location-constraint %q is not valid.", lc)
+	}
+	endpoint := h.region
+	if !h.strict && rq.auth.Region != "" {
+		endpoint = rq.auth.Region
+	}
+	switch {
+	case lc == h.region:
+		return "", nil
+	case lc == endpoint:
+		return lc, nil
+	case endpoint == sigv4.DefaultRegion:
+		return "", ErrInvalidLocationConstraint.with("The specified location-constraint %q is not valid: this endpoint creates buckets in %s.", lc, h.region)
+	}
+	return "", ErrIllegalLocationConstraint.with("The %s location constraint is incompatible for the region specific endpoint this request was sent to (%s).", lc, endpoint)
+}
+
+// validRegionName accepts region names ("eu-central-1", "EU", "us-gov-west-1"): letters,
+// digits and dashes, at most 64 bytes.
+func validRegionName(s string) bool {
+	if s == "" || len(s) > 64 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// bucketRegion is the region a bucket is in: Options.Region, or with StrictRegion off the
+// LocationConstraint it was created with.
+func (h *handler) bucketRegion(b fsm.BucketInfo) string {
+	if b.Region != "" && !h.strict {
+		return b.Region
+	}
+	return h.region
+}
+
 func (h *handler) createBucket(rq *request) error {
 	body, err := readXMLBody(rq)
 	if err != nil {
 		return err
 	}
+	var cfg createBucketConfiguration
 	if len(body) > 0 {
-		var cfg createBucketConfiguration
 		if err := xml.Unmarshal(body, &cfg); err != nil {
 			return ErrMalformedXML.with("CreateBucketConfiguration: %v", err)
 		}
-		if lc := cfg.LocationConstraint; lc != "" && lc != h.region && !(lc == "US" && h.region == "us-east-1") {
-			return &Error{"InvalidLocationConstraint", http.StatusBadRequest, "The specified location constraint is not valid: this endpoint serves " + h.region}
-		}
 	}
-	res, err := h.propose(rq, &fsm.CreateBucket{Name: rq.bucket, Owner: rq.auth.AccessKey, Created: h.now().UnixNano()})
+	region, err := h.bucketRegionFor(rq, strings.TrimSpace(cfg.LocationConstraint))
 	if err != nil {
 		return err
 	}
-	_ = res
+	if _, err := h.propose(rq, &fsm.CreateBucket{Name: rq.bucket, Owner: rq.auth.AccessKey, Created: h.now().UnixNano(), Region: region}); err != nil {
+		return err
+	}
 	rq.w.Header().Set("Location", "/"+rq.bucket)
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
@@ -89,10 +156,14 @@ func (h *handler) bucketExists(rq *request) error {
 }
 
 func (h *handler) headBucket(rq *request) error {
-	if err := h.bucketExists(rq); err != nil {
+	if err := h.b.Sync(rq.r.Context()); err != nil {
 		return err
 	}
-	rq.w.Header().Set("x-amz-bucket-region", h.region)
+	b, err := h.b.Bucket(rq.bucket)
+	if err != nil {
+		return err
+	}
+	rq.w.Header().Set("x-amz-bucket-region", h.bucketRegion(b))
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -104,11 +175,15 @@ type locationConstraint struct {
 }
 
 func (h *handler) getBucketLocation(rq *request) error {
-	if err := h.bucketExists(rq); err != nil {
+	if err := h.b.Sync(rq.r.Context()); err != nil {
 		return err
 	}
-	loc := h.region
-	if loc == "us-east-1" {
+	b, err := h.b.Bucket(rq.bucket)
+	if err != nil {
+		return err
+	}
+	loc := h.bucketRegion(b)
+	if loc == sigv4.DefaultRegion {
 		loc = "" // S3 reports the default region as an empty constraint
 	}
 	return writeXML(rq, locationConstraint{Xmlns: s3Namespace, Value: loc})
@@ -167,14 +242,21 @@ func (h *handler) getACL(rq *request) error {
 	}}})
 }
 
-// readXMLBody reads a small request body (bounded by maxXMLBody).
+// readXMLBody reads a small request body (bounded by maxXMLBody) and checks its Content-MD5.
 func readXMLBody(rq *request) ([]byte, error) {
+	want, err := contentMD5(rq.r.Header)
+	if err != nil {
+		return nil, err
+	}
 	b, err := io.ReadAll(io.LimitReader(rq.body, maxXMLBody+1))
 	if err != nil {
 		return nil, err
 	}
 	if len(b) > maxXMLBody {
 		return nil, ErrMalformedXML.with("request body over %d bytes", maxXMLBody)
+	}
+	if sum := md5.Sum(b); want != nil && !bytes.Equal(sum[:], want) {
+		return nil, ErrBadDigest
 	}
 	return b, nil
 }

@@ -143,6 +143,7 @@ type errorResponse struct {
 	Code      string   `xml:"Code"`
 	Message   string   `xml:"Message"`
 	Resource  string   `xml:"Resource,omitempty"`
+	Region    string   `xml:"Region,omitempty"`
 	RequestID string   `xml:"RequestId"`
 	HostID    string   `xml:"HostId"`
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -27,9 +28,16 @@ type Options struct {
 	Backend Backend
 	// Credentials are the accepted access keys (the root credentials).
 	Credentials []Credentials
-	// Region is the region the endpoint answers for (default us-east-1); GetBucketLocation
-	// reports it and SigV4 scopes must name it.
+	// Region is the region the endpoint answers for (default us-east-1): buckets created
+	// without a LocationConstraint are in it, and with StrictRegion SigV4 scopes must name it.
 	Region string
+	// StrictRegion makes the endpoint behave as an AWS region: a request signed for another
+	// region is AuthorizationHeaderMalformed naming Region (so SDKs re-sign), and every bucket
+	// is in Region. Off (the default), any region is accepted: a single-site store answers
+	// for every region name, and a bucket keeps the LocationConstraint it was created with.
+	StrictRegion bool
+	// DisableSigV2 refuses requests signed with Signature Version 2 (accepted by default).
+	DisableSigV2 bool
 	// Domain enables virtual-hosted-style addressing: a request to <bucket>.<Domain> addresses
 	// <bucket>. Requests to any other host are path-style. Empty: path-style only.
 	Domain string
@@ -64,6 +72,7 @@ type handler struct {
 	b        Backend
 	v        *sigv4.Verifier
 	region   string
+	strict   bool // StrictRegion
 	domain   string
 	log      zerolog.Logger
 	m        Metrics
@@ -91,7 +100,7 @@ func NewHandler(opts Options) http.Handler {
 		}
 	}
 	h := &handler{
-		b: opts.Backend, region: opts.Region, domain: strings.ToLower(opts.Domain), log: opts.Logger,
+		b: opts.Backend, region: opts.Region, strict: opts.StrictRegion, domain: strings.ToLower(opts.Domain), log: opts.Logger,
 		m: opts.Metrics, minPart: opts.MinPartSize, maxSize: opts.MaxObjectSize, now: opts.Now,
 	}
 	if h.region == "" {
@@ -110,7 +119,8 @@ func NewHandler(opts Options) http.Handler {
 	if h.idle <= 0 {
 		h.idle = defaultIdleTimeout
 	}
-	h.v = &sigv4.Verifier{Store: sigv4.NewStaticStore(opts.Credentials...), Region: h.region, Now: h.now}
+	h.v = &sigv4.Verifier{Store: sigv4.NewStaticStore(opts.Credentials...), Region: h.region, Now: h.now,
+		AnyRegion: !opts.StrictRegion, DisableSigV2: opts.DisableSigV2}
 	var p [4]byte
 	_, _ = rand.Read(p[:])
 	h.idPrefix = strings.ToUpper(hex.EncodeToString(p[:]))
@@ -190,7 +200,8 @@ func (h *handler) record(rq *request, start time.Time) {
 // serve addresses, authenticates, validates and dispatches one request.
 func (h *handler) serve(rq *request) error {
 	r := rq.r
-	rq.bucket, rq.key = h.address(r)
+	var vhost bool
+	rq.bucket, rq.key, vhost = h.address(r)
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return ErrInvalidArgument.with("query string: %v", err)
@@ -198,7 +209,11 @@ func (h *handler) serve(rq *request) error {
 	rq.q = q
 	op, fn, rerr := route(r.Method, rq.bucket, rq.key, q, r.Header.Get("X-Amz-Copy-Source") != "")
 	rq.op = op
-	auth, err := h.v.Verify(r)
+	vo := sigv4.VerifyOptions{ObjectChecksum: op == "CompleteMultipartUpload"}
+	if vhost {
+		vo.VirtualHostBucket = rq.bucket
+	}
+	auth, err := h.v.VerifyWith(r, vo)
 	if err != nil {
 		return err
 	}
@@ -215,9 +230,9 @@ func (h *handler) serve(rq *request) error {
 	return fn(h, rq)
 }
 
-// address returns the bucket and key r addresses, virtual-hosted style when its Host is a
-// subdomain of the configured domain, else path style.
-func (h *handler) address(r *http.Request) (bucket, key string) {
+// address returns the bucket and key r addresses, virtual-hosted style (vhost) when its Host
+// is a subdomain of the configured domain, else path style.
+func (h *handler) address(r *http.Request) (bucket, key string, vhost bool) {
 	path := r.URL.Path
 	if h.domain != "" {
 		host := strings.ToLower(r.Host)
@@ -225,12 +240,12 @@ func (h *handler) address(r *http.Request) (bucket, key string) {
 			host = hh
 		}
 		if b, ok := strings.CutSuffix(host, "."+h.domain); ok && b != "" {
-			return b, strings.TrimPrefix(path, "/")
+			return b, strings.TrimPrefix(path, "/"), true
 		}
 	}
 	path = strings.TrimPrefix(path, "/")
 	bucket, key, _ = strings.Cut(path, "/")
-	return bucket, key
+	return bucket, key, false
 }
 
 // checkKey applies the key rules: at most 1024 bytes, valid UTF-8, no NUL, no ".." segment.
@@ -262,11 +277,16 @@ var knownParams = map[string]bool{
 	"versioning": true, "versionId": true,
 }
 
+// sigV2PresignParams are the query parameters of a SigV2 presigned URL; they are not
+// subresources when they come together.
+var sigV2PresignParams = map[string]bool{"AWSAccessKeyId": true, "Expires": true, "Signature": true}
+
 // route picks the operation for a request. The returned op is reported in metrics even when
 // err is set.
 func route(method, bucket, key string, q url.Values, copySource bool) (string, handlerFunc, error) {
+	v2Presigned := q.Has("AWSAccessKeyId") && q.Has("Signature")
 	for k := range q {
-		if !knownParams[k] && !strings.HasPrefix(strings.ToLower(k), "x-") {
+		if !knownParams[k] && !(v2Presigned && sigV2PresignParams[k]) && !strings.HasPrefix(strings.ToLower(k), "x-") {
 			return "Unknown", nil, ErrNotImplemented.with("the ?%s subresource or parameter is not implemented", k)
 		}
 	}
@@ -381,7 +401,12 @@ func (h *handler) writeError(rq *request, err error) {
 		return
 	}
 	resource := rq.r.URL.Path
-	body, _ := xml.Marshal(errorResponse{Code: ae.Code, Message: ae.Message, Resource: resource, RequestID: rq.id, HostID: rq.id})
+	doc := errorResponse{Code: ae.Code, Message: ae.Message, Resource: resource, RequestID: rq.id, HostID: rq.id}
+	var se *sigv4.Error
+	if errors.As(err, &se) {
+		doc.Region = se.Region() // a region error: the region to sign for
+	}
+	body, _ := xml.Marshal(doc)
 	hd.Set("Content-Type", "application/xml")
 	hd.Set("Content-Length", fmt.Sprint(len(xml.Header)+len(body)))
 	rq.w.WriteHeader(ae.Status)

@@ -57,6 +57,9 @@ type node struct {
 type nodeOpts struct {
 	domain      string
 	minPartSize uint64
+	region      string // default testRegion
+	strict      bool   // Options.StrictRegion
+	noSigV2     bool   // Options.DisableSigV2
 	// wrap lets a test interpose on the backend (fault injection).
 	wrap func(Backend) Backend
 }
@@ -101,10 +104,14 @@ func (n *node) start() {
 		n.backend = n.opts.wrap(n.backend)
 	}
 	n.metrics = newCountingMetrics()
+	region := n.opts.region
+	if region == "" {
+		region = testRegion
+	}
 	h := NewHandler(Options{
 		Backend: n.backend, Credentials: []Credentials{{AccessKey: testAK, SecretKey: testSK}, {AccessKey: testAK2, SecretKey: testSK2}},
-		Region: testRegion, Domain: n.opts.domain, Logger: zerolog.Nop(), Metrics: n.metrics,
-		MinPartSize: n.opts.minPartSize,
+		Region: region, Domain: n.opts.domain, Logger: zerolog.Nop(), Metrics: n.metrics,
+		MinPartSize: n.opts.minPartSize, StrictRegion: n.opts.strict, DisableSigV2: n.opts.noSigV2,
 	})
 	n.srv = httptest.NewServer(h)
 	n.tlsSrv = httptest.NewTLSServer(h)

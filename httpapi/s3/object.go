@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/nebulaio/nebulaio/fsm"
+	"github.com/nebulaio/nebulaio/httpapi/sigv4"
 )
 
 // newID returns 128 random bits in hex: blob and upload IDs, never derived from a key.
@@ -117,6 +118,10 @@ func metaFromHeaders(hd http.Header, contentEncoding string) (fsm.ObjectMeta, er
 		ContentEncoding:    contentEncoding,
 		ContentDisposition: hd.Get("Content-Disposition"),
 		CacheControl:       hd.Get("Cache-Control"),
+		ContentLanguage:    hd.Get("Content-Language"),
+	}
+	if err := checkStorageClass(hd); err != nil {
+		return m, err
 	}
 	user := map[string]string{}
 	total := 0
@@ -139,10 +144,17 @@ func metaFromHeaders(hd http.Header, contentEncoding string) (fsm.ObjectMeta, er
 	return m, nil
 }
 
-// checksumPairs returns the x-amz-checksum-* the client sent (verified by sigv4 by now).
-func checksumPairs(rq *request) []fsm.Pair {
-	if c, ok := rq.auth.Checksum(); ok {
-		return []fsm.Pair{{Key: string(c.Algorithm), Value: c.Value}}
+// StorageClassStandard is the one storage class: every object is stored the same way.
+const StorageClassStandard = "STANDARD"
+
+// ErrInvalidStorageClass: an x-amz-storage-class other than STANDARD.
+var ErrInvalidStorageClass = &Error{"InvalidStorageClass", http.StatusBadRequest, "The storage class you specified is not valid."}
+
+// checkStorageClass refuses every storage class but STANDARD: accepting REDUCED_REDUNDANCY,
+// GLACIER, ... and storing the object like any other would misreport what was done.
+func checkStorageClass(hd http.Header) error {
+	if v := hd.Get("X-Amz-Storage-Class"); v != "" && v != StorageClassStandard {
+		return ErrInvalidStorageClass.with("The storage class you specified is not valid: %.40q; this store accepts %s only.", v, StorageClassStandard)
 	}
 	return nil
 }
@@ -186,14 +198,21 @@ func (h *handler) putObject(rq *request) error {
 	if err != nil {
 		return err
 	}
-	if err := h.requireBucket(rq, rq.bucket); err != nil {
-		return err
+	if t := rq.r.Header.Get(hdrChecksumType); t != "" && !strings.EqualFold(t, checksumFullObject) {
+		return ErrInvalidRequest.with("Value for x-amz-checksum-type header is invalid: %q; a PutObject checksum is FULL_OBJECT", t)
 	}
-	sb, err := h.writeBlob(rq.r.Context(), rq.body, size, wantMD5)
+	pc, err := wantPayloadChecksum(rq, "")
 	if err != nil {
 		return err
 	}
-	sums := checksumPairs(rq)
+	if err := h.requireBucket(rq, rq.bucket); err != nil {
+		return err
+	}
+	sb, err := h.writeBlob(rq.r.Context(), pc.reader(rq.body), size, wantMD5)
+	if err != nil {
+		return err
+	}
+	sums := pc.pairs(rq)
 	etag := hex.EncodeToString(sb.md5)
 	ev := &fsm.PutObject{
 		Bucket: rq.bucket, Key: rq.key, Size: uint64(sb.size), ETag: etag, Meta: meta,
@@ -205,9 +224,7 @@ func (h *handler) putObject(rq *request) error {
 	}
 	hd := rq.w.Header()
 	hd.Set("ETag", `"`+etag+`"`)
-	for _, p := range sums {
-		hd.Set("x-amz-checksum-"+strings.ToLower(p.Key), p.Value)
-	}
+	setChecksumHeaders(hd, sums)
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -271,9 +288,7 @@ func (h *handler) serveObjectOnce(rq *request, withBody bool) error {
 		applyResponseOverrides(hd, rq.q)
 	}
 	if !partial && strings.EqualFold(rq.r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") {
-		for _, p := range o.Checksums {
-			hd.Set("x-amz-checksum-"+strings.ToLower(p.Key), p.Value)
-		}
+		setChecksumHeaders(hd, o.Checksums)
 	}
 	status := http.StatusOK
 	if partial {
@@ -392,6 +407,9 @@ func setObjectHeaders(hd http.Header, o *fsm.ObjectInfo, mtime time.Time) {
 	}
 	if o.Meta.CacheControl != "" {
 		hd.Set("Cache-Control", o.Meta.CacheControl)
+	}
+	if o.Meta.ContentLanguage != "" {
+		hd.Set("Content-Language", o.Meta.ContentLanguage)
 	}
 	for _, p := range o.Meta.UserMetadata {
 		hd.Set("x-amz-meta-"+p.Key, p.Value)
@@ -615,13 +633,15 @@ type deleteRequest struct {
 }
 
 type deletedEntry struct {
-	Key string `xml:"Key"`
+	Key       string `xml:"Key"`
+	VersionID string `xml:"VersionId,omitempty"`
 }
 
 type deleteError struct {
-	Key     string `xml:"Key"`
-	Code    string `xml:"Code"`
-	Message string `xml:"Message"`
+	Key       string `xml:"Key"`
+	VersionID string `xml:"VersionId,omitempty"`
+	Code      string `xml:"Code"`
+	Message   string `xml:"Message"`
 }
 
 type deleteResult struct {
@@ -645,37 +665,56 @@ func (h *handler) deleteObjects(rq *request) error {
 	if len(req.Objects) == 0 || len(req.Objects) > maxDeleteKeys {
 		return ErrMalformedXML.with("Delete lists %d objects; 1..%d allowed", len(req.Objects), maxDeleteKeys)
 	}
+	if _, ok := rq.auth.ChecksumAlgorithm(); !ok && rq.r.Header.Get("Content-Md5") == "" {
+		// S3 requires an integrity check of the key list (Content-MD5 or x-amz-checksum-*).
+		return ErrInvalidRequest.with("Missing required header for this request: Content-MD5 (or an x-amz-checksum-* header)")
+	}
+	// Each (key, version) is answered once, in request order, however often it is listed
+	// (S3 does the same); a missing key is reported as deleted.
 	res := deleteResult{Xmlns: s3Namespace}
+	type entry struct{ key, version string }
+	var todo []entry
+	seen := map[entry]bool{}
 	var keys []string
 	for _, o := range req.Objects {
+		e := entry{o.Key, o.VersionID}
+		if seen[e] {
+			continue
+		}
+		seen[e] = true
 		switch err := checkKeyOrEmpty(o.Key); {
 		case err != nil:
 			ae := toAPIError(err)
-			res.Errors = append(res.Errors, deleteError{Key: o.Key, Code: ae.Code, Message: ae.Message})
+			res.Errors = append(res.Errors, deleteError{Key: o.Key, VersionID: o.VersionID, Code: ae.Code, Message: ae.Message})
 		case o.VersionID != "" && o.VersionID != "null":
-			res.Errors = append(res.Errors, deleteError{Key: o.Key, Code: ErrNotImplemented.Code, Message: "versioning is not implemented"})
+			res.Errors = append(res.Errors, deleteError{Key: o.Key, VersionID: o.VersionID, Code: ErrNotImplemented.Code, Message: "versioning is not implemented"})
 		default:
+			todo = append(todo, e)
 			keys = append(keys, o.Key)
 		}
 	}
-	if len(keys) > 0 {
-		out, err := h.propose(rq, &fsm.DeleteObjects{Bucket: rq.bucket, Keys: keys})
-		if err != nil {
+	if len(keys) == 0 {
+		if err := h.bucketExists(rq); err != nil {
 			return err
 		}
-		for _, d := range out.Deleted {
-			if d.Err == nil || d.Err.Code == fsm.CodeNoSuchKey {
-				// S3 reports a missing key as deleted.
-				if !req.Quiet {
-					res.Deleted = append(res.Deleted, deletedEntry{Key: d.Key})
-				}
-				continue
-			}
-			ae := toAPIError(d.Err)
-			res.Errors = append(res.Errors, deleteError{Key: d.Key, Code: ae.Code, Message: ae.Message})
-		}
-	} else if err := h.bucketExists(rq); err != nil {
+		return writeXML(rq, res)
+	}
+	out, err := h.propose(rq, &fsm.DeleteObjects{Bucket: rq.bucket, Keys: keys})
+	if err != nil {
 		return err
+	}
+	if len(out.Deleted) != len(todo) {
+		return fmt.Errorf("s3: DeleteObjects of %d keys returned %d results", len(todo), len(out.Deleted))
+	}
+	for i, d := range out.Deleted {
+		if d.Err == nil || d.Err.Code == fsm.CodeNoSuchKey {
+			if !req.Quiet {
+				res.Deleted = append(res.Deleted, deletedEntry{Key: d.Key, VersionID: todo[i].version})
+			}
+			continue
+		}
+		ae := toAPIError(d.Err)
+		res.Errors = append(res.Errors, deleteError{Key: d.Key, VersionID: todo[i].version, Code: ae.Code, Message: ae.Message})
 	}
 	return writeXML(rq, res)
 }
@@ -735,6 +774,33 @@ type copyObjectResult struct {
 	Xmlns        string   `xml:"xmlns,attr"`
 	LastModified string   `xml:"LastModified"`
 	ETag         string   `xml:"ETag"`
+	checksumFields
+	ChecksumType string `xml:"ChecksumType,omitempty"`
+}
+
+// copyChecksum decides the checksum of a copy: the algorithm x-amz-checksum-algorithm asks
+// for, computed over the copied bytes; else the source's full-object checksum (the bytes are
+// the same); else, for a source with a composite (multipart) checksum, a full-object checksum
+// of the same algorithm, since the copy is one piece.
+func copyChecksum(rq *request, src []fsm.Pair) (*payloadChecksum, []fsm.Pair, error) {
+	alg, err := parseAlgorithmHeader(rq.r.Header)
+	if err != nil {
+		return nil, nil, err
+	}
+	if alg == "" && len(src) > 0 {
+		if checksumTypeOf(src[0].Value) == checksumFullObject {
+			return nil, src, nil
+		}
+		alg = sigv4.ChecksumAlgorithm(src[0].Key)
+	}
+	if alg == "" {
+		return nil, nil, nil
+	}
+	h, ok := sigv4.NewChecksumHash(alg)
+	if !ok {
+		return nil, nil, fmt.Errorf("s3: stored checksum of unknown algorithm %q", alg)
+	}
+	return &payloadChecksum{alg: alg, computed: h}, nil, nil
 }
 
 func (h *handler) copyObject(rq *request) error {
@@ -742,7 +808,14 @@ func (h *handler) copyObject(rq *request) error {
 	if directive != "" && directive != "COPY" && directive != "REPLACE" {
 		return ErrInvalidArgument.with("x-amz-metadata-directive must be COPY or REPLACE, not %q", directive)
 	}
+	if err := checkStorageClass(rq.r.Header); err != nil {
+		return err
+	}
 	src, err := h.copySource(rq)
+	if err != nil {
+		return err
+	}
+	pc, sums, err := copyChecksum(rq, src.Checksums)
 	if err != nil {
 		return err
 	}
@@ -760,20 +833,27 @@ func (h *handler) copyObject(rq *request) error {
 	// The bytes are copied into a new blob rather than shared: a concurrent delete of the
 	// source frees its blobs as soon as it commits, before this event could reference them.
 	rd := h.newObjectReader(rq.r.Context(), src.Blobs, 0, int64(src.Size))
-	sb, err := h.writeBlob(rq.r.Context(), rd, int64(src.Size), nil)
+	sb, err := h.writeBlob(rq.r.Context(), pc.reader(rd), int64(src.Size), nil)
 	rd.Close()
 	if err != nil {
 		return h.readFailed(rq, err)
+	}
+	if pc != nil {
+		sums = pc.pairs(rq)
 	}
 	etag := hex.EncodeToString(sb.md5)
 	now := h.now()
 	ev := &fsm.PutObject{
 		Bucket: rq.bucket, Key: rq.key, Size: uint64(sb.size), ETag: etag, Meta: meta,
-		Checksums: src.Checksums, Blobs: []fsm.Blob{{ID: sb.id, Size: uint64(sb.size), Nodes: sb.nodes}},
+		Checksums: sums, Blobs: []fsm.Blob{{ID: sb.id, Size: uint64(sb.size), Nodes: sb.nodes}},
 		ModTime: now.UnixNano(),
 	}
 	if _, err := h.commit(rq, ev, sb); err != nil {
 		return err
 	}
-	return writeXML(rq, copyObjectResult{Xmlns: s3Namespace, LastModified: s3Time(now.UnixNano()), ETag: `"` + etag + `"`})
+	res := copyObjectResult{Xmlns: s3Namespace, LastModified: s3Time(now.UnixNano()), ETag: `"` + etag + `"`, checksumFields: fieldsOf(sums)}
+	if len(sums) > 0 {
+		res.ChecksumType = checksumTypeOf(sums[0].Value)
+	}
+	return writeXML(rq, res)
 }

@@ -26,11 +26,18 @@ type checksumState struct {
 	alg     ChecksumAlgorithm
 	value   string // base64 as sent; "" until a trailer value arrives
 	trailer bool
-	h       hash.Hash
+	h       hash.Hash // nil when the value describes an object, not the payload (VerifyOptions.ObjectChecksum)
+}
+
+// write feeds payload bytes to the hash; a nil state or one not about the payload ignores them.
+func (c *checksumState) write(p []byte) {
+	if c != nil && c.h != nil {
+		c.h.Write(p)
+	}
 }
 
 func (c *checksumState) verify() error {
-	if c == nil {
+	if c == nil || c.h == nil {
 		return nil
 	}
 	if got := base64.StdEncoding.EncodeToString(c.h.Sum(nil)); got != c.value {
@@ -39,23 +46,43 @@ func (c *checksumState) verify() error {
 	return nil
 }
 
-// declaredChecksum finds a single x-amz-checksum-<alg> request header.
-func declaredChecksum(r *http.Request) (*checksumState, error) {
+// Headers that start like a checksum header but are not one.
+var checksumControlHeaders = map[string]bool{
+	"x-amz-checksum-algorithm": true, // the algorithm of an upload or copy (handled by the caller)
+	"x-amz-checksum-type":      true, // COMPOSITE or FULL_OBJECT (handled by the caller)
+	"x-amz-checksum-mode":      true, // GET/HEAD: return the stored checksum
+}
+
+// declaredChecksum finds a single x-amz-checksum-<alg> request header. With object set the
+// value describes the object a request completes: it may carry a composite "-N" suffix and is
+// not hashed against the payload.
+func declaredChecksum(r *http.Request, object bool) (*checksumState, error) {
 	var cs *checksumState
 	for name, vals := range r.Header {
-		alg, ok := algorithmFromHeader(name)
-		if !ok || len(vals) == 0 {
+		l := strings.ToLower(name)
+		if !strings.HasPrefix(l, checksumHeaderPrefix) || checksumControlHeaders[l] || len(vals) == 0 {
 			continue
+		}
+		alg, ok := algorithmFromHeader(l)
+		if !ok {
+			return nil, ErrInvalidRequest.with("unsupported checksum header %.60q; supported: CRC32, CRC32C, CRC64NVME, SHA1, SHA256", l)
 		}
 		if cs != nil || len(vals) > 1 {
 			return nil, ErrInvalidRequest.with("expecting a single x-amz-checksum- header")
 		}
 		v := strings.TrimSpace(vals[0])
+		if object {
+			if base, _, composite := SplitComposite(v); composite {
+				v = base
+			}
+		}
 		if !validChecksumValue(alg, v) {
 			return nil, ErrInvalidDigest.with("%s value is not base64 of the right size", alg.HeaderName())
 		}
-		h, _ := newChecksumHash(alg)
-		cs = &checksumState{alg: alg, value: v, h: h}
+		cs = &checksumState{alg: alg, value: strings.TrimSpace(vals[0])}
+		if !object {
+			cs.h, _ = NewChecksumHash(alg)
+		}
 	}
 	return cs, nil
 }
@@ -76,11 +103,31 @@ func declaredTrailer(r *http.Request) (*checksumState, error) {
 			if cs != nil {
 				return nil, ErrInvalidRequest.with("expecting a single checksum trailer")
 			}
-			h, _ := newChecksumHash(alg)
+			h, _ := NewChecksumHash(alg)
 			cs = &checksumState{alg: alg, trailer: true, h: h}
 		}
 	}
 	return cs, nil
+}
+
+// checkSDKAlgorithm enforces S3's rule for x-amz-sdk-checksum-algorithm (sent by the AWS
+// SDKs): it must name the algorithm of the checksum header or trailer the request carries.
+func checkSDKAlgorithm(r *http.Request, cs *checksumState) error {
+	v := r.Header.Get("X-Amz-Sdk-Checksum-Algorithm")
+	if v == "" {
+		return nil
+	}
+	alg, ok := ParseChecksumAlgorithm(v)
+	if !ok {
+		return ErrInvalidRequest.with("unsupported x-amz-sdk-checksum-algorithm %.40q", v)
+	}
+	if cs == nil {
+		return ErrInvalidRequest.with("x-amz-sdk-checksum-algorithm specified, but no corresponding x-amz-checksum-* or x-amz-trailer headers were found")
+	}
+	if cs.alg != alg {
+		return ErrInvalidRequest.with("x-amz-sdk-checksum-algorithm %s does not match the %s checksum sent", alg, cs.alg)
+	}
+	return nil
 }
 
 // bodyErr maps a read error of the underlying body: a body cut short is IncompleteBody;
@@ -107,9 +154,7 @@ func (p *plainReader) Read(b []byte) (int, error) {
 	}
 	n, err := p.src.Read(b)
 	p.n += int64(n)
-	if p.cs != nil {
-		p.cs.h.Write(b[:n])
-	}
+	p.cs.write(b[:n])
 	switch {
 	case err == io.EOF:
 		p.final = io.EOF
@@ -178,6 +223,39 @@ func (l *lineReader) readLine() (string, error) {
 		return "", ErrMalformedChunk.with("line not terminated by CRLF")
 	}
 	return string(line[:len(line)-2]), nil
+}
+
+// readLooseLine is readLine for trailer lines, which may also end in a bare LF: minio-go
+// writes "name:value\n" (the form the trailer signature signs) followed by CRLFs.
+func (l *lineReader) readLooseLine() (string, error) {
+	line, err := l.br.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) || len(line) > maxChunkLine {
+		return "", ErrMalformedChunk.with("line too long")
+	}
+	if err != nil {
+		return "", bodyErr(err)
+	}
+	line = line[:len(line)-1]
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	return string(line), nil
+}
+
+// expectEnd checks that the body ends after the final chunk and its trailers; one more CRLF
+// is tolerated (minio-go ends its trailer section with two).
+func (l *lineReader) expectEnd() error {
+	b, err := l.br.Peek(3)
+	switch {
+	case err == io.EOF && len(b) == 0:
+		return nil
+	case err == io.EOF && string(b) == "\r\n":
+		_, _ = l.br.Discard(2)
+		return nil
+	case err == nil || err == io.EOF:
+		return ErrMalformedChunk.with("data after the end of the aws-chunked body")
+	}
+	return err
 }
 
 type chunkState uint8
@@ -255,9 +333,7 @@ func (d *chunkedReader) Read(p []byte) (int, error) {
 			if d.chunkHash != nil {
 				d.chunkHash.Write(p[:n])
 			}
-			if d.cs != nil {
-				d.cs.h.Write(p[:n])
-			}
+			d.cs.write(p[:n])
 			if d.remaining == 0 {
 				if err := d.endChunk(); err != nil {
 					return n, d.fail(err)
@@ -348,26 +424,37 @@ func (d *chunkedReader) finish() error {
 			return ErrMalformedChunk.with("data after final chunk")
 		}
 	}
+	if err := d.src.expectEnd(); err != nil {
+		return err
+	}
 	if d.want >= 0 && d.total != d.want {
 		return ErrIncompleteBody.with("decoded %d bytes, x-amz-decoded-content-length is %d", d.total, d.want)
 	}
 	return d.cs.verify()
 }
 
+// readTrailers reads the trailer section after the final chunk. Lines end in CRLF (the AWS
+// SDKs) or a bare LF (minio-go); an empty line ends the section, except that with signed
+// trailers empty lines before x-amz-trailer-signature are skipped (minio-go writes one).
 func (d *chunkedReader) readTrailers() error {
 	var signedPart bytes.Buffer
 	var trailerSig string
 	gotChecksum := false
 	for i := 0; ; i++ {
-		line, err := d.src.readLine()
+		if i >= maxTrailerLines {
+			return ErrMalformedChunk.with("too many trailer lines")
+		}
+		line, err := d.src.readLooseLine()
 		if err != nil {
 			return err
 		}
 		if line == "" {
+			if d.signed && trailerSig == "" {
+				if b, _ := d.src.br.Peek(1); len(b) > 0 {
+					continue
+				}
+			}
 			break
-		}
-		if i >= maxTrailerLines {
-			return ErrMalformedChunk.with("too many trailer lines")
 		}
 		name, value, ok := strings.Cut(line, ":")
 		if !ok {

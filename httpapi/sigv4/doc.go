@@ -1,8 +1,10 @@
-// Package sigv4 authenticates S3 requests signed with AWS Signature Version 4, server side.
+// Package sigv4 authenticates S3 requests signed with AWS Signature Version 4 (and Version 2),
+// server side, and owns the S3 checksum algorithms.
 //
-// A handler calls Verifier.Verify(r); on success it reads the payload from Result.Body (never
-// r.Body), which strips aws-chunked framing and verifies the payload while it streams. The
-// package imports no other NebulaIO package and keeps no state between requests.
+// A handler calls Verifier.Verify(r) (or VerifyWith with what it knows of the request); on
+// success it reads the payload from Result.Body (never r.Body), which strips aws-chunked
+// framing and verifies the payload while it streams. The package imports no other NebulaIO
+// package and keeps no state between requests.
 //
 // # What is accepted
 //
@@ -16,8 +18,16 @@
 //   - Presigned URLs: X-Amz-Algorithm, X-Amz-Credential, X-Amz-Date, X-Amz-Expires (1..604800 s),
 //     X-Amz-SignedHeaders, X-Amz-Signature. Valid from X-Amz-Date - MaxSkew to X-Amz-Date +
 //     X-Amz-Expires. The payload is UNSIGNED-PAYLOAD unless X-Amz-Content-Sha256 is in the query.
-//   - Both forms together, SigV2, SigV4A and X-Amz-Security-Token (we issue no session tokens)
-//     are rejected with InvalidRequest.
+//   - Signature Version 2, unless Verifier.DisableSigV2 (then ErrSigV2Disabled, AWS's
+//     "Please use AWS4-HMAC-SHA256"): "Authorization: AWS <key>:<base64 HMAC-SHA1>" with Date
+//     or x-amz-date (RFC 1123) within MaxSkew, and presigned ?AWSAccessKeyId=&Expires=&
+//     Signature= (Expires in Unix seconds; no maximum). The string to sign is S3's (see
+//     sigv2.go); the resource is "/bucket/key" also for virtual-hosted requests
+//     (VerifyOptions.VirtualHostBucket), and the path is tried as sent and re-encoded, since
+//     clients differ in what they escape. SigV2 signs no payload: the body is UNSIGNED-PAYLOAD
+//     unless a hex x-amz-content-sha256 is sent (then checked); aws-chunked is refused.
+//   - Both forms together (of either version), SigV4A and X-Amz-Security-Token (we issue no
+//     session tokens) are rejected with InvalidRequest.
 //
 // Canonical request (AWS specification): method; the path with each segment decoded once and
 // re-encoded with the unreserved set A-Z a-z 0-9 - . _ ~ (S3 does not double-encode; %2F inside
@@ -26,10 +36,12 @@
 // "name:value\n" with values trimmed, runs of spaces folded, repeated headers joined by ','
 // and host taken from r.Host; the signed-header list; the payload hash.
 //
-// Region: only the configured Region (default us-east-1) is accepted, as S3 and MinIO do; a
-// request scoped to another region gets AuthorizationHeaderMalformed (or, presigned,
-// AuthorizationQueryParametersError) naming the expected region, which is how SDKs learn it.
-// Verifier.AnyRegion accepts any region for clients that cannot be configured.
+// Region: only the configured Region (default us-east-1) is accepted, as S3 does; a request
+// scoped to another region gets AuthorizationHeaderMalformed (or, presigned,
+// AuthorizationQueryParametersError) naming the expected region in its message and in
+// Error.Region (the <Region> of S3's error document), which is how SDKs learn it and re-sign.
+// Verifier.AnyRegion accepts any region (the S3 server's default for a single-site store:
+// s3.strict_region false).
 //
 // # Payload modes (x-amz-content-sha256)
 //
@@ -54,9 +66,17 @@
 //
 // Additional checksums: one x-amz-checksum-{crc32,crc32c,crc64nvme,sha1,sha256} request header,
 // or one trailer of that name announced in x-amz-trailer, is verified over the decoded payload
-// (BadDigest at EOF) and reported by Result.Checksum. CRC64NVME uses hash/crc64 with the
-// reflected NVMe polynomial 0x9a6c9329ac4bc9b5 (check value of "123456789" =
-// 0xae8b14860a799888, tested). Content-MD5 is left to the caller (the blob store verifies it).
+// (BadDigest at EOF) and reported by Result.Checksum. With VerifyOptions.ObjectChecksum the
+// header is the checksum of the object a request completes (CompleteMultipartUpload): its form
+// is checked (a composite "-N" suffix allowed) but not its value, which the caller compares
+// with the object. Any other x-amz-checksum-<name> header (x-amz-checksum-md5, ...) is
+// InvalidRequest; x-amz-checksum-algorithm, -type and -mode are left to the caller.
+// x-amz-sdk-checksum-algorithm (AWS SDKs) must name the algorithm of the checksum header or
+// trailer sent, else InvalidRequest, as S3 answers. CRC64NVME is github.com/minio/crc64nvme
+// (the reflected NVMe polynomial; check value of "123456789" = 0xae8b14860a799888, tested),
+// about 30 times faster than hash/crc64's tables. CombineCRC joins the CRCs of consecutive
+// pieces (S3's FULL_OBJECT multipart checksums); it is tested against hashing the
+// concatenation. Content-MD5 is left to the caller (the blob store verifies it).
 //
 // # Errors → S3 codes
 //
@@ -77,6 +97,8 @@
 //	ErrIncompleteBody                     IncompleteBody                    400
 //	ErrMissingContentLength               MissingContentLength              411
 //	ErrMalformedChunk, ErrInvalidRequest  InvalidRequest                    400
+//	ErrSigV2Disabled                      InvalidRequest                    400
+//	ErrMissingDate                        AccessDenied                      403 (SigV2 without a date)
 //
 // Errors carry request detail (never secrets) and match their sentinel with errors.Is; obtain
 // code and status with errors.As(err, &*sigv4.Error). Read errors of the connection itself

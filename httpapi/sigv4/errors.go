@@ -18,8 +18,14 @@ type Error struct {
 	status int
 	msg    string
 	detail string // request-specific context; never contains secrets
+	region string // the region the server expects, for region errors
 	base   *Error // the sentinel this error was derived from; nil for sentinels
 }
+
+// Region is the region the server answers for when the error is about a request scoped to
+// another region ("" otherwise). S3 sends it as the <Region> element of the error document;
+// SDKs (minio-go, boto3) read it to re-sign the request for that region.
+func (e *Error) Region() string { return e.region }
 
 // Code is the S3 error code, e.g. "SignatureDoesNotMatch".
 func (e *Error) Code() string { return e.code }
@@ -53,6 +59,13 @@ func (e *Error) with(format string, args ...any) *Error {
 		base = e.base
 	}
 	return &Error{code: e.code, status: e.status, msg: e.msg, detail: fmt.Sprintf(format, args...), base: base}
+}
+
+// withRegion is with for a region error: it also records the expected region.
+func (e *Error) withRegion(region, format string, args ...any) *Error {
+	out := e.with(format, args...)
+	out.region = region
+	return out
 }
 
 func newErr(code string, status int, msg string) *Error {
@@ -119,6 +132,14 @@ var (
 	// oversized header line, malformed trailer).
 	ErrMalformedChunk = newErr("InvalidRequest", http.StatusBadRequest, "Malformed aws-chunked encoding.")
 	// ErrInvalidRequest: a combination the scheme does not allow (both header and query auth,
-	// an unsupported algorithm, a security token we did not issue).
+	// an unsupported algorithm, a security token we did not issue, an unsupported checksum, an
+	// x-amz-sdk-checksum-algorithm without the checksum it announces).
 	ErrInvalidRequest = newErr("InvalidRequest", http.StatusBadRequest, "Invalid request.")
+	// ErrSigV2Disabled: a request signed with Signature Version 2 while Verifier.DisableSigV2
+	// is set (AWS's answer in regions that accept only SigV4).
+	ErrSigV2Disabled = newErr("InvalidRequest", http.StatusBadRequest,
+		"The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.")
+	// ErrMissingDate: a SigV2 header-signed request without a valid Date or x-amz-date.
+	ErrMissingDate = newErr("AccessDenied", http.StatusForbidden,
+		"AWS authentication requires a valid Date or x-amz-date header")
 )

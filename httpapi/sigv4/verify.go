@@ -70,6 +70,9 @@ type Verifier struct {
 	// AnyRegion accepts whatever region the client signed with (useful behind clients that
 	// cannot be configured). Off by default.
 	AnyRegion bool
+	// DisableSigV2 refuses Signature Version 2 (header and presigned) with ErrSigV2Disabled.
+	// Off by default: SigV2 is accepted.
+	DisableSigV2 bool
 	// Service is the credential-scope service. Default "s3".
 	Service string
 	// Now is the clock. Default time.Now.
@@ -82,16 +85,31 @@ type Verifier struct {
 // Authenticator is the seam an S3 handler depends on; *Verifier implements it.
 type Authenticator interface {
 	Verify(r *http.Request) (*Result, error)
+	VerifyWith(r *http.Request, o VerifyOptions) (*Result, error)
+}
+
+// VerifyOptions is what a handler knows about a request before it authenticates it.
+type VerifyOptions struct {
+	// ObjectChecksum: the request's x-amz-checksum-<alg> header is the checksum of the object
+	// the request completes (CompleteMultipartUpload), not of its payload. The value is checked
+	// for form (base64 of the algorithm's size, with or without a composite "-N" suffix) and
+	// reported by Result.Checksum, but never compared with the body.
+	ObjectChecksum bool
+	// VirtualHostBucket is the bucket a virtual-hosted-style request names in its Host ("" for
+	// path style): SigV2 signs the resource as "/bucket/key" in both styles.
+	VirtualHostBucket string
 }
 
 var _ Authenticator = (*Verifier)(nil)
 
 // Result is an authenticated request.
 type Result struct {
-	AccessKey string
-	Region    string    // the region from the credential scope
-	SignedAt  time.Time // X-Amz-Date (or Date)
-	Presigned bool      // query-string authentication
+	// SignatureVersion is 4, or 2 for a request signed with Signature Version 2.
+	SignatureVersion int
+	AccessKey        string
+	Region           string    // the region from the credential scope ("" for SigV2)
+	SignedAt         time.Time // X-Amz-Date (or Date)
+	Presigned        bool      // query-string authentication
 	// Expires is when a presigned URL stops being valid; zero for header auth.
 	Expires time.Time
 	// PayloadHash is x-amz-content-sha256 as sent (a hex digest or one of the mode constants);
@@ -123,6 +141,15 @@ func (r *Result) Checksum() (Checksum, bool) {
 	return Checksum{Algorithm: r.checksum.alg, Value: r.checksum.value, Trailer: r.checksum.trailer}, true
 }
 
+// ChecksumAlgorithm returns the algorithm of the x-amz-checksum-* header or announced
+// trailer, known before Body is read (the trailer's value is not).
+func (r *Result) ChecksumAlgorithm() (ChecksumAlgorithm, bool) {
+	if r.checksum == nil {
+		return "", false
+	}
+	return r.checksum.alg, true
+}
+
 // authParams is what the header and query forms have in common once parsed.
 type authParams struct {
 	accessKey string
@@ -134,29 +161,40 @@ type authParams struct {
 	scope     string
 }
 
-// Verify authenticates r. On success the caller must read the payload from Result.Body, not
-// r.Body. Errors are *Error values (see the sentinels); Verify never panics and never reads
-// the body.
+// Verify authenticates r: VerifyWith with no options.
 func (v *Verifier) Verify(r *http.Request) (*Result, error) {
+	return v.VerifyWith(r, VerifyOptions{})
+}
+
+// VerifyWith authenticates r. On success the caller must read the payload from Result.Body,
+// not r.Body. Errors are *Error values (see the sentinels); it never panics and never reads
+// the body.
+func (v *Verifier) VerifyWith(r *http.Request, o VerifyOptions) (*Result, error) {
 	if r == nil || r.URL == nil {
 		return nil, ErrInvalidRequest.with("nil request")
 	}
 	pairs := parseQuery(r.URL.RawQuery)
-	hasQuery := false
+	var hasQuery, hasV2Query bool
 	for _, p := range pairs {
-		if p.k == "X-Amz-Algorithm" || p.k == "X-Amz-Signature" || p.k == "X-Amz-Credential" {
+		switch p.k {
+		case "X-Amz-Algorithm", "X-Amz-Signature", "X-Amz-Credential":
 			hasQuery = true
-			break
+		case "AWSAccessKeyId", "Signature":
+			hasV2Query = true
 		}
 	}
 	authz := r.Header.Get("Authorization")
 	switch {
-	case authz != "" && hasQuery:
+	case (authz != "" && (hasQuery || hasV2Query)) || (hasQuery && hasV2Query):
 		return nil, ErrInvalidRequest.with("only one auth mechanism allowed")
+	case strings.HasPrefix(authz, sigV2Prefix):
+		return v.verifyV2Header(r, authz, pairs, o)
 	case authz != "":
-		return v.verifyHeader(r, authz, pairs)
+		return v.verifyHeader(r, authz, pairs, o)
 	case hasQuery:
-		return v.verifyQuery(r, pairs)
+		return v.verifyQuery(r, pairs, o)
+	case hasV2Query:
+		return v.verifyV2Query(r, pairs, o)
 	}
 	return nil, ErrMissingAuth
 }
@@ -336,7 +374,7 @@ func checkAllSigned(r *http.Request, signed []string) error {
 // the scope date.
 func (v *Verifier) checkScope(bad *Error, p authParams, t time.Time) error {
 	if !v.AnyRegion && p.region != v.region() {
-		return bad.with("the region %.40q is wrong; expecting %q", p.region, v.region())
+		return bad.withRegion(v.region(), "the region %.40q is wrong; expecting %q", p.region, v.region())
 	}
 	if p.service != v.service() {
 		return bad.with("the service %.40q is wrong; expecting %q", p.service, v.service())
@@ -358,7 +396,7 @@ func (v *Verifier) lookup(key string) (string, error) {
 	return secret, nil
 }
 
-func (v *Verifier) verifyHeader(r *http.Request, authz string, pairs []queryPair) (*Result, error) {
+func (v *Verifier) verifyHeader(r *http.Request, authz string, pairs []queryPair, o VerifyOptions) (*Result, error) {
 	p, err := parseAuthorization(authz)
 	if err != nil {
 		return nil, err
@@ -404,8 +442,8 @@ func (v *Verifier) verifyHeader(r *http.Request, authz string, pairs []queryPair
 	if !sigEqual(want, p.signature) {
 		return nil, ErrSignatureDoesNotMatch
 	}
-	res := &Result{AccessKey: p.accessKey, Region: p.region, SignedAt: t, PayloadHash: payload}
-	return res, attachBody(res, r, payload, streamCtx{key: key, scope: p.scope, t: t, seed: p.signature})
+	res := &Result{SignatureVersion: 4, AccessKey: p.accessKey, Region: p.region, SignedAt: t, PayloadHash: payload}
+	return res, attachBody(res, r, payload, streamCtx{key: key, scope: p.scope, t: t, seed: p.signature}, o)
 }
 
 // presignParams extracts the X-Amz-* query parameters.
@@ -423,7 +461,7 @@ func presignParams(pairs []queryPair) (map[string]string, error) {
 	return m, nil
 }
 
-func (v *Verifier) verifyQuery(r *http.Request, pairs []queryPair) (*Result, error) {
+func (v *Verifier) verifyQuery(r *http.Request, pairs []queryPair, o VerifyOptions) (*Result, error) {
 	bad := ErrAuthorizationQueryParametersError
 	q, err := presignParams(pairs)
 	if err != nil {
@@ -483,8 +521,8 @@ func (v *Verifier) verifyQuery(r *http.Request, pairs []queryPair) (*Result, err
 	if !sigEqual(want, p.signature) {
 		return nil, ErrSignatureDoesNotMatch
 	}
-	res := &Result{AccessKey: p.accessKey, Region: p.region, SignedAt: t, Presigned: true, Expires: expires, PayloadHash: payload}
-	return res, attachBody(res, r, payload, streamCtx{key: key, scope: p.scope, t: t, seed: p.signature})
+	res := &Result{SignatureVersion: 4, AccessKey: p.accessKey, Region: p.region, SignedAt: t, Presigned: true, Expires: expires, PayloadHash: payload}
+	return res, attachBody(res, r, payload, streamCtx{key: key, scope: p.scope, t: t, seed: p.signature}, o)
 }
 
 // validPayloadHash reports whether h is a mode constant or 64 hex digits.
@@ -510,17 +548,21 @@ type streamCtx struct {
 
 // attachBody sets res.Body, ContentLength, ContentEncoding and the checksum state for the
 // request's payload mode.
-func attachBody(res *Result, r *http.Request, payload string, sc streamCtx) error {
+func attachBody(res *Result, r *http.Request, payload string, sc streamCtx, o VerifyOptions) error {
 	body := io.Reader(r.Body)
 	if r.Body == nil {
 		body = http.NoBody
 	}
 	res.ContentEncoding = stripAWSChunked(r.Header.Values("Content-Encoding"))
-	cs, err := declaredChecksum(r)
+	cs, err := declaredChecksum(r, o.ObjectChecksum)
 	if err != nil {
 		return err
 	}
 	res.checksum = cs
+	payloadCS := cs // the checksum the payload must match
+	if o.ObjectChecksum {
+		payloadCS = nil
+	}
 	switch payload {
 	case StreamingSignedPayload, StreamingSignedPayloadTrailer, StreamingUnsignedPayloadTrailer:
 		signed := payload != StreamingUnsignedPayloadTrailer
@@ -545,12 +587,15 @@ func attachBody(res *Result, r *http.Request, payload string, sc streamCtx) erro
 				return ErrInvalidRequest.with("checksum sent both as header and trailer")
 			}
 			if tcs != nil {
-				res.checksum = tcs
+				res.checksum, payloadCS = tcs, tcs
 			}
+		}
+		if err := checkSDKAlgorithm(r, payloadCS); err != nil {
+			return err
 		}
 		d := &chunkedReader{
 			src: newLineReader(body), signed: signed, trailer: trailer, sc: sc, prev: sc.seed,
-			want: res.ContentLength, cs: res.checksum,
+			want: res.ContentLength, cs: payloadCS,
 		}
 		if signed {
 			d.chunkHash = sha256.New()
@@ -558,8 +603,11 @@ func attachBody(res *Result, r *http.Request, payload string, sc streamCtx) erro
 		res.Body = d
 		return nil
 	}
+	if err := checkSDKAlgorithm(r, payloadCS); err != nil {
+		return err
+	}
 	res.ContentLength = r.ContentLength
-	var rd io.Reader = &plainReader{src: body, want: r.ContentLength, cs: cs}
+	var rd io.Reader = &plainReader{src: body, want: r.ContentLength, cs: payloadCS}
 	if payload != UnsignedPayload {
 		rd = newSHA256Reader(rd, payload)
 	}

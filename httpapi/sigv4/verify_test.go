@@ -138,7 +138,7 @@ func TestAWSTrailerExample(t *testing.T) {
 		"0;chunk-signature=2ca2aba2005185cf7159c6277faf83795951dd77a3a99e6e65d5c9f85863f992\r\n" +
 		"x-amz-checksum-crc32c:sOO8/Q==\r\n" +
 		"x-amz-trailer-signature:" + trailerSig + "\r\n\r\n"
-	h, _ := newChecksumHash(ChecksumCRC32C)
+	h, _ := NewChecksumHash(ChecksumCRC32C)
 	d := &chunkedReader{
 		src: newLineReader(strings.NewReader(body)), signed: true, trailer: true,
 		sc:   streamCtx{key: signingKey(testSK, at, "us-east-1", "s3"), scope: "20130524/us-east-1/s3/aws4_request", t: at, seed: seed},
@@ -268,7 +268,7 @@ func TestMalformedAuthorization(t *testing.T) {
 		want    error
 	}{
 		{"other algorithm", "AWS4-ECDSA-P256-SHA256 " + good + ",SignedHeaders=host,Signature=" + sig, ErrInvalidRequest},
-		{"sigv2", "AWS " + testAK + ":abc", ErrInvalidRequest},
+		{"sigv2 with a SigV4 x-amz-date", "AWS " + testAK + ":abc", ErrMissingDate},
 		{"no fields", "AWS4-HMAC-SHA256", ErrInvalidRequest},
 		{"missing signature", "AWS4-HMAC-SHA256 " + good + ",SignedHeaders=host", ErrAuthorizationHeaderMalformed},
 		{"duplicate field", "AWS4-HMAC-SHA256 " + good + "," + good + ",SignedHeaders=host,Signature=" + sig, ErrAuthorizationHeaderMalformed},
