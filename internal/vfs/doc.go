@@ -35,10 +35,13 @@
 //   - Mem: in memory, remembering what is durable. Crash returns the state a power cut would
 //     leave under the crash model above, in its harshest form: every unsynced write lost, every
 //     name change not followed by SyncDir undone (directories made by MkdirAll are durable at
-//     once). The crashed Mem fails every later call with ErrCrashed.
+//     once). The crashed Mem fails every later call with ErrCrashed. Stops (Restart, PowerCut)
+//     names the two ways a test reopens a store on a Mem: as after a process exit (everything
+//     written survives) or after a power cut.
 //   - Faulty: wraps another FS (OS, or Mem to combine faults with Crash) and fails the
 //     operations an injected Fault selects: by kind (Op: open, read, write, sync, directory
-//     sync, rename, remove, truncate/allocate, mkdir), by path (Fault.Path, see MatchBase), the
+//     sync, rename, remove, truncate/allocate, mkdir), by path (Fault.Path, see MatchBase; an
+//     open file is matched by its current name, renames made through Faulty included), the
 //     Nth match (After) for a number of times (Count, 0 for ever), with an error (ErrIO by
 //     default, ErrNoSpace, or any), and optionally as a short (torn) write of half the bytes. A
 //     failing operation does not reach the inner FS: a failed sync syncs nothing.

@@ -4,6 +4,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 )
 
@@ -46,13 +47,15 @@ type Fault struct {
 
 // Faulty is an FS that passes every operation to an inner FS, except the operations that an
 // injected Fault selects: those fail without reaching the inner FS (a failing sync syncs nothing;
-// a short write writes half). Wrap a Mem to combine faults with Crash. Safe for concurrent use.
+// a short write writes half). An open file is matched by its current name: Faulty follows the
+// renames made through it. Wrap a Mem to combine faults with Crash. Safe for concurrent use.
 type Faulty struct {
 	inner FS
 
 	mu       sync.Mutex
 	faults   []*faultState
 	failures int
+	open     map[*faultyFile]struct{} // files not closed yet, renamed along with their names
 }
 
 type faultState struct {
@@ -61,7 +64,9 @@ type faultState struct {
 }
 
 // NewFaulty returns a Faulty over inner with no faults injected.
-func NewFaulty(inner FS) *Faulty { return &Faulty{inner: inner} }
+func NewFaulty(inner FS) *Faulty {
+	return &Faulty{inner: inner, open: map[*faultyFile]struct{}{}}
+}
 
 // Inject adds a fault. Faults are checked in the order they were injected; an operation fails
 // with the first one that selects it.
@@ -89,6 +94,17 @@ func (f *Faulty) Failures() int {
 func (f *Faulty) check(op Op, paths ...string) *Fault {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.checkLocked(op, paths...)
+}
+
+// checkFile is check for an operation on an open file, under its current name.
+func (f *Faulty) checkFile(op Op, ff *faultyFile) (*Fault, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.checkLocked(op, ff.path), ff.path
+}
+
+func (f *Faulty) checkLocked(op Op, paths ...string) *Fault {
 	for _, st := range f.faults {
 		if st.Ops&op == 0 || !st.matches(paths) || (st.Count > 0 && st.hits >= st.Count) {
 			continue
@@ -131,14 +147,29 @@ func (f *Faulty) OpenFile(name string, flag int, perm fs.FileMode) (File, error)
 	if err != nil {
 		return nil, err
 	}
-	return &faultyFile{File: inner, fs: f}, nil
+	ff := &faultyFile{File: inner, fs: f, path: filepath.Clean(name)}
+	f.mu.Lock()
+	f.open[ff] = struct{}{}
+	f.mu.Unlock()
+	return ff, nil
 }
 
 func (f *Faulty) Rename(oldpath, newpath string) error {
 	if ft := f.check(OpRename, oldpath, newpath); ft != nil {
 		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: ft.err()}
 	}
-	return f.inner.Rename(oldpath, newpath)
+	if err := f.inner.Rename(oldpath, newpath); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	oldpath, newpath = filepath.Clean(oldpath), filepath.Clean(newpath)
+	for ff := range f.open {
+		if ff.path == oldpath {
+			ff.path = newpath
+		}
+	}
+	return nil
 }
 
 func (f *Faulty) Remove(name string) error {
@@ -180,42 +211,48 @@ func (f *Faulty) Lock(name string) (io.Closer, error) {
 // not implement syscall.Conn, so that every read goes through ReadAt.
 type faultyFile struct {
 	File
-	fs *Faulty
+	fs   *Faulty
+	path string // the file's current name; guarded by fs.mu
 }
 
-func (f *faultyFile) fail(op string, ft *Fault) error {
-	return &fs.PathError{Op: op, Path: f.Name(), Err: ft.err()}
+// fault returns the error for operation op (named opName in the error) if a fault selects it.
+func (f *faultyFile) fault(op Op, opName string) (*Fault, error) {
+	ft, path := f.fs.checkFile(op, f)
+	if ft == nil {
+		return nil, nil
+	}
+	return ft, &fs.PathError{Op: opName, Path: path, Err: ft.err()}
 }
 
 func (f *faultyFile) Write(p []byte) (int, error) {
-	if ft := f.fs.check(OpWrite, f.Name()); ft != nil {
+	if ft, err := f.fault(OpWrite, "write"); ft != nil {
 		n := 0
 		if ft.Short {
 			n, _ = f.File.Write(p[:len(p)/2])
 		}
-		return n, f.fail("write", ft)
+		return n, err
 	}
 	return f.File.Write(p)
 }
 
 func (f *faultyFile) WriteAt(p []byte, off int64) (int, error) {
-	if ft := f.fs.check(OpWrite, f.Name()); ft != nil {
+	if ft, err := f.fault(OpWrite, "write"); ft != nil {
 		n := 0
 		if ft.Short {
 			n, _ = f.File.WriteAt(p[:len(p)/2], off)
 		}
-		return n, f.fail("write", ft)
+		return n, err
 	}
 	return f.File.WriteAt(p, off)
 }
 
 func (f *faultyFile) WriteVAt(bufs [][]byte, off int64) (int, error) {
-	if ft := f.fs.check(OpWrite, f.Name()); ft != nil {
+	if ft, err := f.fault(OpWrite, "pwritev"); ft != nil {
 		n := 0
 		if ft.Short {
 			n, _ = f.File.WriteVAt(firstBytes(bufs, totalLen(bufs)/2), off)
 		}
-		return n, f.fail("pwritev", ft)
+		return n, err
 	}
 	return f.File.WriteVAt(bufs, off)
 }
@@ -243,36 +280,43 @@ func firstBytes(bufs [][]byte, n int) [][]byte {
 }
 
 func (f *faultyFile) ReadAt(p []byte, off int64) (int, error) {
-	if ft := f.fs.check(OpRead, f.Name()); ft != nil {
-		return 0, f.fail("read", ft)
+	if ft, err := f.fault(OpRead, "read"); ft != nil {
+		return 0, err
 	}
 	return f.File.ReadAt(p, off)
 }
 
 func (f *faultyFile) Sync() error {
-	if ft := f.fs.check(OpSync, f.Name()); ft != nil {
-		return f.fail("sync", ft)
+	if ft, err := f.fault(OpSync, "sync"); ft != nil {
+		return err
 	}
 	return f.File.Sync()
 }
 
 func (f *faultyFile) Datasync() error {
-	if ft := f.fs.check(OpSync, f.Name()); ft != nil {
-		return f.fail("fdatasync", ft)
+	if ft, err := f.fault(OpSync, "fdatasync"); ft != nil {
+		return err
 	}
 	return f.File.Datasync()
 }
 
 func (f *faultyFile) Truncate(size int64) error {
-	if ft := f.fs.check(OpTruncate, f.Name()); ft != nil {
-		return f.fail("truncate", ft)
+	if ft, err := f.fault(OpTruncate, "truncate"); ft != nil {
+		return err
 	}
 	return f.File.Truncate(size)
 }
 
 func (f *faultyFile) Allocate(size int64) error {
-	if ft := f.fs.check(OpTruncate, f.Name()); ft != nil {
-		return f.fail("fallocate", ft)
+	if ft, err := f.fault(OpTruncate, "fallocate"); ft != nil {
+		return err
 	}
 	return f.File.Allocate(size)
+}
+
+func (f *faultyFile) Close() error {
+	f.fs.mu.Lock()
+	delete(f.fs.open, f)
+	f.fs.mu.Unlock()
+	return f.File.Close()
 }

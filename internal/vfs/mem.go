@@ -432,3 +432,32 @@ func (i memInfo) Mode() fs.FileMode {
 	}
 	return 0o644
 }
+
+// Stop is how a test ends a store's run on a Mem before reopening it: a Restart (the process
+// exits; everything written survives, as in the page cache) or a PowerCut (Crash: only what
+// was made durable survives).
+type Stop int
+
+const (
+	Restart Stop = iota
+	PowerCut
+)
+
+// Stops lists both, for tests that check each end state.
+var Stops = []Stop{Restart, PowerCut}
+
+func (s Stop) String() string {
+	if s == PowerCut {
+		return "power-cut"
+	}
+	return "restart"
+}
+
+// Apply returns the file system to reopen the store on: m itself after a Restart, m.Crash()
+// after a PowerCut.
+func (s Stop) Apply(m *Mem) FS {
+	if s == PowerCut {
+		return m.Crash()
+	}
+	return m
+}

@@ -221,6 +221,26 @@ func TestFaulty(t *testing.T) {
 			wantData: "", wantFails: 1, // /d/f was renamed away
 		},
 		{
+			name:  "an open file is matched by the name it was renamed to",
+			fault: Fault{Ops: OpSync, Path: MatchBase("*.final")},
+			do: func(fsys FS, f File) error {
+				if err := f.Sync(); err != nil {
+					t.Errorf("sync before the rename: %v", err)
+				}
+				if err := fsys.Rename("/d/f", "/d/f.final"); err != nil {
+					t.Errorf("rename: %v", err)
+				}
+				err := f.Sync()
+				var pe *fs.PathError
+				if errors.As(err, &pe) && pe.Path != "/d/f.final" {
+					t.Errorf("error names %q, want the current name", pe.Path)
+				}
+				return err
+			},
+			wantErr:  ErrIO,
+			wantData: "", wantFails: 1,
+		},
+		{
 			name:      "path predicate spares other files",
 			fault:     Fault{Ops: OpWrite | OpSync, Path: MatchBase("other")},
 			do:        func(fsys FS, f File) error { _, err := f.WriteAt([]byte("zz"), 0); return errors.Join(err, f.Sync()) },
