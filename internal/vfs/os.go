@@ -59,8 +59,6 @@ func (osFS) Lock(name string) (io.Closer, error) {
 // osFile is an *os.File (whose SyscallConn RawConn finds) with the three operations os lacks.
 type osFile struct {
 	*os.File
-	mu  sync.Mutex      // guards iov
-	iov []syscall.Iovec // WriteVAt's scratch, kept so that a write allocates nothing
 }
 
 // control runs fn on f's descriptor, retrying it while it is interrupted.
@@ -99,18 +97,24 @@ func (f *osFile) Allocate(size int64) error {
 // maxIovecs is the most buffers one pwritev call takes (IOV_MAX on Linux).
 const maxIovecs = 1024
 
+// iovecs holds WriteVAt's scratch (*[]syscall.Iovec), shared by every file, so that a write
+// allocates no iovec array (a scratch per file would be allocated again for every new segment).
+var iovecs = sync.Pool{New: func() any { return new([]syscall.Iovec) }}
+
 // WriteVAt writes bufs with one pwritev(2) call per maxIovecs buffers (one call in practice),
 // continuing after short writes.
 func (f *osFile) WriteVAt(bufs [][]byte, off int64) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return 0, err
 	}
-	var written int
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	scratch := iovecs.Get().(*[]syscall.Iovec)
+	iov := *scratch
 	var werr error
-	iov := f.iov
 	cerr := rc.Control(func(fd uintptr) {
 		for len(bufs) > 0 {
 			iov = iov[:0]
@@ -141,7 +145,6 @@ func (f *osFile) WriteVAt(bufs [][]byte, off int64) (int, error) {
 				return
 			}
 			off += int64(n)
-			written += int(n)
 			for n > 0 { // drop what was written
 				if k := uintptr(len(bufs[0])); n >= k {
 					n -= k
@@ -157,7 +160,12 @@ func (f *osFile) WriteVAt(bufs [][]byte, off int64) (int, error) {
 		}
 	})
 	clear(iov[:cap(iov)]) // drop the references to the callers' buffers
-	f.iov = iov[:0]
+	*scratch = iov[:0]
+	iovecs.Put(scratch)
+	written := total
+	for _, b := range bufs { // what is left was not written
+		written -= len(b)
+	}
 	if cerr != nil {
 		return written, cerr
 	}
