@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/rs/zerolog"
 
+	"github.com/nebulaio/nebulaio/internal/vfs"
 	"github.com/nebulaio/nebulaio/snapshot"
 	"github.com/nebulaio/nebulaio/transport"
 	"github.com/nebulaio/nebulaio/wal"
@@ -72,6 +73,9 @@ type Config struct {
 	NoCoalesce bool
 	// NoSync turns off fsync in our stores. Tests and benchmarks only: a crash loses data.
 	NoSync bool
+	// FS is the file system of the stores the node opens itself (wal and snapshot, not the
+	// ones given above). Nil means the operating system's; tests inject faults here.
+	FS vfs.FS
 }
 
 // ResultCodec turns an FSM apply result into bytes and back, for forwarded proposals.
@@ -248,7 +252,7 @@ func (n *Node) openStores() error {
 	c := &n.cfg
 	if c.LogStore == nil || c.StableStore == nil {
 		wl := c.Logger.With().Str("component", "wal").Logger()
-		w, err := wal.Open(filepath.Join(c.Dir, "wal"), wal.Options{NoSync: c.NoSync, Metrics: c.Metrics, Logger: &wl})
+		w, err := wal.Open(filepath.Join(c.Dir, "wal"), wal.Options{NoSync: c.NoSync, Metrics: c.Metrics, Logger: &wl, FS: c.FS})
 		if err != nil {
 			return fmt.Errorf("engine: open wal: %w", err)
 		}
@@ -263,7 +267,7 @@ func (n *Node) openStores() error {
 	n.logs = c.LogStore
 	if c.SnapshotStore == nil {
 		sl := c.Logger.With().Str("component", "snapshot").Logger()
-		s, err := snapshot.NewStore(filepath.Join(c.Dir, "snapshots"), snapshot.Options{Metrics: c.Metrics, Logger: &sl})
+		s, err := snapshot.NewStore(filepath.Join(c.Dir, "snapshots"), snapshot.Options{Metrics: c.Metrics, Logger: &sl, FS: c.FS})
 		if err != nil {
 			return fmt.Errorf("engine: open snapshots: %w", err)
 		}

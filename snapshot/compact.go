@@ -2,7 +2,6 @@ package snapshot
 
 import (
 	"fmt"
-	"os"
 	"time"
 )
 
@@ -47,7 +46,7 @@ func (s *Store) compact(id string) (err error) {
 	name := runName(s.nextSeqLocked())
 	s.mu.Unlock()
 	tmp := s.path(name + tmpSuffix)
-	w, err := newRunWriter(tmp, name, runKindBase, s.opts.ChunkSize, s.enc)
+	w, err := newRunWriter(s.fs, tmp, name, runKindBase, s.opts.ChunkSize, s.enc)
 	if err != nil {
 		return err
 	}
@@ -63,12 +62,12 @@ func (s *Store) compact(id string) (err error) {
 	}
 	if err != nil {
 		w.abort()
-		_ = os.Remove(tmp)
+		_ = s.fs.Remove(tmp)
 		return err
 	}
 	ix, err := w.finish()
 	if err != nil {
-		_ = os.Remove(tmp)
+		_ = s.fs.Remove(tmp)
 		return err
 	}
 	if compactHook != nil {
@@ -86,11 +85,11 @@ func (s *Store) compact(id string) (err error) {
 		}
 	}
 	if len(users) == 0 || s.closed {
-		_ = os.Remove(tmp) // every snapshot using the old runs is gone
+		_ = s.fs.Remove(tmp) // every snapshot using the old runs is gone
 		return nil
 	}
 	if err := s.publishRunLocked(ix); err != nil {
-		_ = os.Remove(tmp)
+		_ = s.fs.Remove(tmp)
 		return err
 	}
 	for _, mm := range users {

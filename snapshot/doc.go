@@ -119,6 +119,17 @@
 //     leaves orphan runs, deleted on the next open. A run is never removed while a manifest
 //     names it, so after a crash at any point List shows only whole snapshots.
 //
+// A failure of any of these steps (a write, an fsync, a rename, the directory fsync) fails the
+// sink's Close with an error wrapping the file system's (errors.Is(err, vfs.ErrNoSpace) for a
+// full disk) and leaves the snapshots listed before as they were; the failed snapshot is never
+// listed. If only the directory fsync after its manifest's rename failed, the manifest is
+// removed again (its ID is new), so a restart does not list it either; a crash may still bring
+// it back, whole. Its run is an orphan until the next publish or NewStore reaps it.
+//
+// Every file operation goes through Options.FS (package internal/vfs, the operating system by
+// default), whose contract states the assumptions above; the tests fail each step with
+// vfs.Faulty and cut the power with vfs.Mem.Crash (fault_test.go).
+//
 // NewStore also validates every manifest and the index of every run it names; a manifest
 // that fails (corruption, not a crash: the steps above never produce one) is renamed
 // *.corrupt and logged rather than listed. Open, Reader and compaction hold open file

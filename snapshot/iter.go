@@ -3,17 +3,18 @@ package snapshot
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"runtime"
 	"sort"
 	"sync"
+
+	"github.com/nebulaio/nebulaio/internal/vfs"
 )
 
 // openRun is a run file opened for reading: its index and a file handle. Holding the handle
 // pins the run: retention may unlink the name, but POSIX keeps the data until Close.
 type openRun struct {
 	ix *runIndex
-	f  *os.File
+	f  vfs.File
 }
 
 // chunkFetch is one chunk being read and decompressed ahead of the consumer.

@@ -5,6 +5,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/rs/zerolog"
+
+	"github.com/nebulaio/nebulaio/internal/vfs"
 )
 
 // Options configures a Store. The zero value is valid: every zero field takes the default
@@ -36,6 +38,9 @@ type Options struct {
 	Logger *zerolog.Logger
 	// Metrics receives the measurements listed in MetricDescs. Nil records nothing.
 	Metrics Metrics
+	// FS is the file system every file operation of the store goes through. Default vfs.OS;
+	// tests pass a vfs.Faulty or vfs.Mem to make writes, syncs or renames fail, or to crash.
+	FS vfs.FS
 }
 
 const (
@@ -74,6 +79,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Metrics == nil {
 		o.Metrics = nopMetrics{}
+	}
+	if o.FS == nil {
+		o.FS = vfs.OS
 	}
 	switch {
 	case o.Retain < 1:

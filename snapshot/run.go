@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/nebulaio/nebulaio/internal/vfs"
 )
 
 // Run file layout (see doc.go, "Run format"):
@@ -445,7 +447,7 @@ type chunkJob struct {
 // runWriter cuts records into chunks, compresses them on up to `workers` goroutines, and
 // writes them in order to a file. It is used by one goroutine.
 type runWriter struct {
-	f         *os.File
+	f         vfs.File
 	bw        *bufio.Writer
 	off       int64
 	chunkSize int
@@ -462,8 +464,8 @@ type runWriter struct {
 	err     error
 }
 
-func newRunWriter(path, name string, kind byte, chunkSize int, enc *encoderPool) (*runWriter, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+func newRunWriter(fsys vfs.FS, path, name string, kind byte, chunkSize int, enc *encoderPool) (*runWriter, error) {
+	f, err := fsys.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package snapshot
 import (
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 )
@@ -63,7 +62,7 @@ func (k *sink) Close() error {
 		res.err = k.s.publish(k, res)
 	}
 	if res.err != nil {
-		_ = os.Remove(k.s.path(k.run + tmpSuffix))
+		_ = k.s.fs.Remove(k.s.path(k.run + tmpSuffix))
 		k.s.opts.Metrics.Counter(MetricErrorsTotal, 1)
 		k.err = fmt.Errorf("snapshot %s: %w", k.m.ID, res.err)
 		return k.err
@@ -84,7 +83,7 @@ func (k *sink) Cancel() error {
 	k.err = ErrCanceled
 	_ = k.pw.CloseWithError(ErrCanceled)
 	<-k.done
-	_ = os.Remove(k.s.path(k.run + tmpSuffix))
+	_ = k.s.fs.Remove(k.s.path(k.run + tmpSuffix))
 	k.s.opts.Metrics.Counter(MetricErrorsTotal, 1)
 	return nil
 }
@@ -109,7 +108,7 @@ func (k *sink) receive(pr *io.PipeReader) sinkResult {
 	if hdr.Kind == KindDelta {
 		kind = runKindDelta
 	}
-	w, err := newRunWriter(k.s.path(k.run+tmpSuffix), k.run, kind, k.s.opts.ChunkSize, k.s.enc)
+	w, err := newRunWriter(k.s.fs, k.s.path(k.run+tmpSuffix), k.run, kind, k.s.opts.ChunkSize, k.s.enc)
 	if err != nil {
 		return sinkResult{err: err}
 	}
@@ -182,9 +181,15 @@ func (s *Store) publish(k *sink, res sinkResult) error {
 			return err
 		}
 	} else {
-		_ = os.Remove(s.path(k.run + tmpSuffix))
+		_ = s.fs.Remove(s.path(k.run + tmpSuffix))
 	}
 	if err := s.writeManifestLocked(m); err != nil {
+		// The manifest may have been renamed into place before a failed directory fsync. Its
+		// ID is new, so removing the name can only drop this unlisted snapshot: a NewStore
+		// then does not list a snapshot whose Close failed (unless a crash undoes the
+		// removal; the snapshot is whole either way). Its run is an orphan, reaped later.
+		_ = s.fs.Remove(s.path(m.ID + manifestSuffix))
+		_ = s.syncDir()
 		return err
 	}
 	s.manifests[m.ID] = m

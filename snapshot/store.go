@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/nebulaio/nebulaio/internal/vfs"
 )
 
 var _ raft.SnapshotStore = (*Store)(nil)
@@ -23,6 +25,7 @@ var _ raft.SnapshotSink = (*sink)(nil)
 type Store struct {
 	dir  string
 	opts Options
+	fs   vfs.FS // opts.FS
 	enc  *encoderPool
 	// cache holds decompressed chunks for Reader.Get; nil when disabled. It locks itself.
 	cache *chunkCache
@@ -49,12 +52,13 @@ func NewStore(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := o.FS.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
 	s := &Store{
 		dir:       dir,
 		opts:      o,
+		fs:        o.FS,
 		enc:       &encoderPool{level: o.zstdLevel()},
 		manifests: make(map[string]*manifest),
 		indexes:   make(map[string]*runIndex),
@@ -62,7 +66,7 @@ func NewStore(dir string, opts Options) (*Store, error) {
 	if o.CacheBytes > 0 {
 		s.cache = newChunkCache(o.CacheBytes)
 	}
-	entries, err := os.ReadDir(dir)
+	entries, err := s.fs.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
@@ -70,7 +74,7 @@ func NewStore(dir string, opts Options) (*Store, error) {
 		name := e.Name()
 		switch {
 		case isTemp(name):
-			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			if err := s.fs.Remove(filepath.Join(dir, name)); err != nil {
 				return nil, fmt.Errorf("snapshot: removing leftover: %w", err)
 			}
 		case runPattern.MatchString(name):
@@ -78,7 +82,7 @@ func NewStore(dir string, opts Options) (*Store, error) {
 				s.seq = n
 			}
 		case strings.HasSuffix(name, manifestSuffix):
-			b, err := os.ReadFile(filepath.Join(dir, name))
+			b, err := vfs.ReadFile(s.fs, filepath.Join(dir, name))
 			if err != nil {
 				return nil, fmt.Errorf("snapshot: %w", err)
 			}
@@ -110,7 +114,7 @@ func (s *Store) loadRuns(m *manifest) error {
 		if _, ok := s.indexes[name]; ok {
 			continue
 		}
-		f, err := os.Open(filepath.Join(s.dir, name))
+		f, err := s.fs.OpenFile(filepath.Join(s.dir, name), os.O_RDONLY, 0)
 		if err != nil {
 			return err
 		}
@@ -138,7 +142,7 @@ func (s *Store) loadRuns(m *manifest) error {
 func (s *Store) setAside(name string, err error) {
 	s.opts.Logger.Error().Err(err).Str("manifest", name).Msg("snapshot: setting aside unusable manifest")
 	p := filepath.Join(s.dir, name)
-	if rerr := os.Rename(p, p+".corrupt"); rerr != nil {
+	if rerr := s.fs.Rename(p, p+".corrupt"); rerr != nil {
 		s.opts.Logger.Error().Err(rerr).Str("manifest", name).Msg("snapshot: cannot rename unusable manifest")
 	}
 }
@@ -227,7 +231,7 @@ func (s *Store) sortedLocked() []*manifest {
 func (s *Store) openRunsLocked(m *manifest) ([]openRun, error) {
 	runs := make([]openRun, 0, len(m.Runs))
 	for _, name := range m.Runs {
-		f, err := os.Open(filepath.Join(s.dir, name))
+		f, err := s.fs.OpenFile(filepath.Join(s.dir, name), os.O_RDONLY, 0)
 		if err != nil {
 			closeRuns(runs)
 			return nil, fmt.Errorf("snapshot %s: run %s: %w", m.ID, name, err)
@@ -306,45 +310,16 @@ func sizeMerged(runs []openRun) (int64, int64, error) {
 
 func (s *Store) path(name string) string { return filepath.Join(s.dir, name) }
 
-func (s *Store) syncDir() error {
-	d, err := os.Open(s.dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func (s *Store) syncDir() error { return s.fs.SyncDir(s.dir) }
 
-// writeManifestLocked publishes m atomically: temp file, fsync, rename, directory fsync.
+// writeManifestLocked publishes m atomically: temp file, fsync, rename, directory fsync
+// (vfs.WriteFile).
 func (s *Store) writeManifestLocked(m *manifest) error {
 	b, err := encodeManifest(m)
 	if err != nil {
 		return err
 	}
-	final := s.path(m.ID + manifestSuffix)
-	tmp := final + tmpSuffix
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, final)
-	}
-	if err == nil {
-		err = s.syncDir()
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
+	if err := vfs.WriteFile(s.fs, s.path(m.ID+manifestSuffix), b, 0o644); err != nil {
 		return fmt.Errorf("snapshot %s: writing manifest: %w", m.ID, err)
 	}
 	return nil
@@ -352,7 +327,7 @@ func (s *Store) writeManifestLocked(m *manifest) error {
 
 // publishRunLocked renames a finished temp run to its final name and syncs the directory.
 func (s *Store) publishRunLocked(ix *runIndex) error {
-	if err := os.Rename(s.path(ix.name+tmpSuffix), s.path(ix.name)); err != nil {
+	if err := s.fs.Rename(s.path(ix.name+tmpSuffix), s.path(ix.name)); err != nil {
 		return err
 	}
 	if err := s.syncDir(); err != nil {
@@ -369,7 +344,7 @@ func (s *Store) reapLocked() error {
 	ms := s.sortedLocked()
 	removed := false
 	for _, m := range ms[min(len(ms), s.opts.Retain):] {
-		if err := os.Remove(s.path(m.ID + manifestSuffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := s.fs.Remove(s.path(m.ID + manifestSuffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("snapshot %s: reaping: %w", m.ID, err)
 		}
 		delete(s.manifests, m.ID)
@@ -386,14 +361,14 @@ func (s *Store) reapLocked() error {
 			used[r] = true
 		}
 	}
-	entries, err := os.ReadDir(s.dir)
+	entries, err := s.fs.ReadDir(s.dir)
 	if err != nil {
 		return fmt.Errorf("snapshot: reaping: %w", err)
 	}
 	for _, e := range entries {
 		name := e.Name()
 		if runPattern.MatchString(name) && !used[name] {
-			if err := os.Remove(s.path(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := s.fs.Remove(s.path(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("snapshot: reaping run %s: %w", name, err)
 			}
 			delete(s.indexes, name)

@@ -1,8 +1,9 @@
 package wal
 
 import (
+	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 )
 
 // DeleteRange deletes the entries in [min, max]. raft deletes a prefix (compaction after a
@@ -62,21 +63,19 @@ func (l *Log) deleteHead(newFirst uint64) error {
 // syncHeadAndReap makes the head durable, then closes and unlinks segs (keeping up to
 // RecycleSegments of them for reuse, see recycle). Runs in the background.
 func (l *Log) syncHeadAndReap(segs []*segment) {
-	if !l.opts.NoSync {
-		if err := fdatasync(l.head.f); err != nil {
-			l.opts.Logger.Error().Err(err).Msg("wal: sync head; compacted segments kept until Open")
-			for _, s := range segs {
-				s.f.Close()
-			}
-			return
+	if err := l.head.f.Datasync(); err != nil {
+		l.opts.Logger.Error().Err(err).Msg("wal: sync head; compacted segments kept until Open")
+		for _, s := range segs {
+			s.f.Close()
 		}
+		return
 	}
 	for _, s := range segs {
 		s.f.Close()
 		if l.recycle(s.path) {
 			continue
 		}
-		if err := os.Remove(s.path); err != nil && !os.IsNotExist(err) {
+		if err := l.fs.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			l.opts.Logger.Warn().Err(err).Str("file", s.path).Msg("wal: remove compacted segment (Open retries)")
 		}
 	}
@@ -148,10 +147,8 @@ func (l *Log) deleteTail(newLast uint64) error {
 	if err := seg.f.Truncate(newEnd); err != nil {
 		return l.fail(fmt.Errorf("wal: truncate %s: %w", seg.path, err))
 	}
-	if !l.opts.NoSync {
-		if err := seg.f.Sync(); err != nil {
-			return l.fail(fmt.Errorf("wal: sync %s: %w", seg.path, err))
-		}
+	if err := seg.f.Sync(); err != nil {
+		return l.fail(fmt.Errorf("wal: sync %s: %w", seg.path, err))
 	}
 	if err := l.refill(seg); err != nil {
 		return l.fail(err)
@@ -168,10 +165,8 @@ func (l *Log) refill(seg *segment) error {
 	if err := writeZeros(seg.f, seg.end, l.opts.SegmentSize); err != nil {
 		return fmt.Errorf("wal: zero-fill %s: %w", seg.path, err)
 	}
-	if !l.opts.NoSync {
-		if err := seg.f.Sync(); err != nil {
-			return fmt.Errorf("wal: sync %s: %w", seg.path, err)
-		}
+	if err := seg.f.Sync(); err != nil {
+		return fmt.Errorf("wal: sync %s: %w", seg.path, err)
 	}
 	return nil
 }
@@ -185,12 +180,12 @@ func (l *Log) removeSegments(segs []*segment, syncDirectory bool) error {
 	for i := len(segs) - 1; i >= 0; i-- { // newest first: a crash leaves a contiguous log
 		s := segs[i]
 		s.f.Close()
-		if err := os.Remove(s.path); err != nil && !os.IsNotExist(err) {
+		if err := l.fs.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return l.fail(fmt.Errorf("wal: remove %s: %w", s.path, err))
 		}
 	}
-	if syncDirectory && !l.opts.NoSync {
-		if err := syncDir(l.dir); err != nil {
+	if syncDirectory {
+		if err := l.fs.SyncDir(l.dir); err != nil {
 			return l.fail(fmt.Errorf("wal: sync dir: %w", err))
 		}
 	}

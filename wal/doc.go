@@ -131,7 +131,19 @@
 // two slots for that reason), but a sector that is rewritten with the bytes it already holds is
 // assumed to keep them: an append rewrites the partly filled last page of the previous batch,
 // as every write through the page cache does. After any error from a write or sync the log refuses further
-// writes (ErrFailed) until reopened, since the page cache can no longer be trusted.
+// writes (ErrFailed) until reopened, since the page cache can no longer be trusted: the failing
+// call and every later StoreLogs and DeleteRange return an error wrapping ErrFailed and the file
+// system's error (errors.Is(err, vfs.ErrNoSpace) for a full disk); GetLog, FirstIndex and
+// LastIndex keep serving what was stored before. The one exception is a failure to prepare the
+// next segment (next.spare), which touches nothing stored: StoreLogs returns it without
+// ErrFailed and the next call tries again. The stable store is apart (each Set replaces its
+// whole file) and is not refused.
+//
+// Every file operation goes through Options.FS (package internal/vfs, the operating system by
+// default), whose contract states the assumptions above. The tests break them on purpose:
+// vfs.Faulty fails chosen writes, syncs, renames and truncations (with EIO, ENOSPC, or a torn
+// write), and vfs.Mem.Crash keeps only synced bytes under names made durable by a directory
+// fsync, so recovery is checked against the harshest state a crash may leave (fault_test.go).
 //
 // What Open finds after a crash during each operation, and what it does:
 //

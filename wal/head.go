@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"os"
+
+	"github.com/nebulaio/nebulaio/internal/vfs"
 )
 
 // headFile persists the logical head (the first index not deleted from the front) in one of
@@ -16,11 +18,10 @@ import (
 //	+-------+-------+---------------+---------------+
 //	crc is CRC32C of the magic and bytes 8..24.
 type headFile struct {
-	f    *os.File
+	f    vfs.File
 	path string
 	seq  uint64
 	head uint64
-	sync bool
 }
 
 const (
@@ -54,12 +55,12 @@ func decodeHeadSlot(b []byte) (seq, head uint64, ok bool) {
 
 // openHead opens or creates the head file. A file with no valid slot but non-zero bytes is
 // corruption; a missing or zero file means head 0.
-func openHead(path string, sync bool) (*headFile, bool, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+func openHead(fsys vfs.FS, path string) (*headFile, bool, error) {
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, false, err
 	}
-	h := &headFile{f: f, path: path, sync: sync}
+	h := &headFile{f: f, path: path}
 	buf := make([]byte, 2*headSlotSize)
 	n, err := f.ReadAt(buf, 0)
 	if err != nil && n < len(buf) {
@@ -92,8 +93,8 @@ func (h *headFile) set(head uint64, durable bool) error {
 	if _, err := h.f.WriteAt(b[:], int64(seq%2)*headSlotSize); err != nil {
 		return err
 	}
-	if durable && h.sync {
-		if err := fdatasync(h.f); err != nil {
+	if durable {
+		if err := h.f.Datasync(); err != nil {
 			return err
 		}
 	}

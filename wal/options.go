@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/rs/zerolog"
+
+	"github.com/nebulaio/nebulaio/internal/vfs"
 )
 
 // Defaults applied by Open to zero-valued Options fields.
@@ -34,6 +36,10 @@ type Options struct {
 
 	// NoSync skips fdatasync/fsync. For tests and benchmarks only: a crash loses data.
 	NoSync bool
+
+	// FS is the file system every file operation of the log goes through. nil means vfs.OS;
+	// tests pass a vfs.Faulty or vfs.Mem to make writes, syncs or renames fail, or to crash.
+	FS vfs.FS
 
 	// CompressAbove is the entry size (data plus extensions, in bytes) above which the body is
 	// snappy-compressed (kept raw if that does not save at least 1/8). 0 means
@@ -76,6 +82,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RecycleSegments == 0 {
 		o.RecycleSegments = DefaultRecycleSegments
+	}
+	if o.FS == nil {
+		o.FS = vfs.OS
 	}
 	if o.Logger == nil {
 		nop := zerolog.Nop()

@@ -5,29 +5,31 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/nebulaio/nebulaio/internal/vfs"
 )
 
 // recover loads the stable store and the head, finds the segments, verifies them and rebuilds
 // the offset index. See "Recovery" in doc.go.
 func (l *Log) recover() error {
-	sync := !l.opts.NoSync
 	if err := l.loadStable(); err != nil {
 		return err
 	}
-	head, created, err := openHead(filepath.Join(l.dir, headName), sync)
+	head, created, err := openHead(l.fs, filepath.Join(l.dir, headName))
 	if err != nil {
 		return err
 	}
 	l.head = head
 	dirDirty := created
 
-	entries, err := os.ReadDir(l.dir)
+	entries, err := l.fs.ReadDir(l.dir)
 	if err != nil {
 		return fmt.Errorf("wal: read dir: %w", err)
 	}
@@ -49,14 +51,14 @@ func (l *Log) recover() error {
 			// a compacted segment kept for reuse; never read
 			seq, err := strconv.ParseUint(strings.TrimSuffix(name, recycleSuffix), 10, 64)
 			if err != nil || len(l.recycled) >= l.opts.RecycleSegments {
-				os.Remove(filepath.Join(l.dir, name))
+				l.fs.Remove(filepath.Join(l.dir, name))
 				dirDirty = true
 				continue
 			}
 			l.recycled = append(l.recycled, name)
 			l.recycleSeq = max(l.recycleSeq, seq)
 		case strings.HasSuffix(name, tmpSuffix):
-			os.Remove(filepath.Join(l.dir, name))
+			l.fs.Remove(filepath.Join(l.dir, name))
 			dirDirty = true
 		default:
 			first, ok := parseSegName(name)
@@ -130,8 +132,8 @@ func (l *Log) recover() error {
 			return err
 		}
 	}
-	if dirDirty && sync {
-		if err := syncDir(l.dir); err != nil {
+	if dirDirty {
+		if err := l.fs.SyncDir(l.dir); err != nil {
 			return fmt.Errorf("wal: sync dir: %w", err)
 		}
 	}
@@ -155,10 +157,8 @@ func (l *Log) prepareActive(s *segment) error {
 			if err := s.f.Truncate(s.end); err != nil {
 				return fmt.Errorf("wal: truncate %s: %w", s.path, err)
 			}
-			if !l.opts.NoSync {
-				if err := s.f.Sync(); err != nil {
-					return err
-				}
+			if err := s.f.Sync(); err != nil {
+				return err
 			}
 			size = s.end
 		}
@@ -167,15 +167,13 @@ func (l *Log) prepareActive(s *segment) error {
 		if err := writeZeros(s.f, size, l.opts.SegmentSize); err != nil {
 			return fmt.Errorf("wal: zero-fill %s: %w", s.path, err)
 		}
-		if !l.opts.NoSync {
-			return s.f.Sync()
-		}
+		return s.f.Sync()
 	}
 	return nil
 }
 
 // zeroAfter reports whether f holds only zeros in [from, to).
-func zeroAfter(f *os.File, from, to int64) (bool, error) {
+func zeroAfter(f vfs.File, from, to int64) (bool, error) {
 	buf := make([]byte, 1<<20)
 	for off := from; off < to; {
 		n := min(int64(len(buf)), to-off)
@@ -194,7 +192,7 @@ func (l *Log) dropRecovered(segs []*segment) error {
 	for i := len(segs) - 1; i >= 0; i-- {
 		s := segs[i]
 		s.f.Close()
-		if err := os.Remove(s.path); err != nil && !os.IsNotExist(err) {
+		if err := l.fs.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("wal: remove %s: %w", s.path, err)
 		}
 		l.opts.Logger.Info().Str("file", s.path).Msg("wal: removed segment below the log head")
@@ -204,7 +202,7 @@ func (l *Log) dropRecovered(segs []*segment) error {
 
 // openSegment opens a segment file and checks its header.
 func (l *Log) openSegment(path string, nameFirst uint64) (*segment, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := l.fs.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("wal: open segment: %w", err)
 	}
@@ -232,7 +230,7 @@ func (l *Log) openSegment(path string, nameFirst uint64) (*segment, error) {
 // crash), renaming it; otherwise removes it. Only a synced batch ever gets a header written.
 func (l *Log) adoptSpare() (*segment, error) {
 	path := filepath.Join(l.dir, spareName)
-	f, err := os.Open(path)
+	f, err := l.fs.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -244,10 +242,10 @@ func (l *Log) adoptSpare() (*segment, error) {
 		if st == segHeaderNewer {
 			return nil, fmt.Errorf("%w: %s", ErrNewerFormat, path)
 		}
-		return nil, os.Remove(path)
+		return nil, l.fs.Remove(path)
 	}
 	final := filepath.Join(l.dir, segName(first))
-	if err := os.Rename(path, final); err != nil {
+	if err := l.fs.Rename(path, final); err != nil {
 		return nil, err
 	}
 	l.opts.Logger.Info().Str("file", final).Msg("wal: adopted a segment whose rename was lost")
@@ -264,7 +262,7 @@ func (l *Log) recoverSealed(s *segment, count uint64) error {
 	if l.loadFooter(s, count) {
 		return nil
 	}
-	data, err := os.ReadFile(s.path)
+	data, err := vfs.ReadFile(l.fs, s.path)
 	if err != nil {
 		return fmt.Errorf("wal: read %s: %w", s.path, err)
 	}
@@ -371,7 +369,7 @@ func (l *Log) recoverLast(s *segment) error {
 	if size <= segHeaderSize || size > 1<<32 {
 		return l.recoverLastFull(s)
 	}
-	rc, err := s.f.SyscallConn()
+	rc, err := vfs.RawConn(s.f) // OS files only; others are read through the seam
 	if err != nil {
 		return l.recoverLastFull(s)
 	}
@@ -427,7 +425,7 @@ func (l *Log) scanClean(data []byte, first uint64) (offs []uint32, end int64, ok
 // batch, or a segment index footer, follows the damage, because the log writes a batch only
 // after the previous one was synced.
 func (l *Log) recoverLastFull(s *segment) error {
-	data, err := os.ReadFile(s.path)
+	data, err := vfs.ReadFile(l.fs, s.path)
 	if err != nil {
 		return fmt.Errorf("wal: read %s: %w", s.path, err)
 	}
@@ -481,10 +479,8 @@ func (l *Log) recoverLastFull(s *segment) error {
 	if err := s.f.Truncate(off); err != nil {
 		return fmt.Errorf("wal: truncate %s: %w", s.path, err)
 	}
-	if !l.opts.NoSync {
-		if err := s.f.Sync(); err != nil {
-			return fmt.Errorf("wal: sync %s: %w", s.path, err)
-		}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("wal: sync %s: %w", s.path, err)
 	}
 	return nil
 }

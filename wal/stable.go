@@ -4,14 +4,17 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"sort"
+
+	"github.com/nebulaio/nebulaio/internal/vfs"
 )
 
 // The stable-state file "stable" holds raft's StableStore keys. It is rewritten whole on every
 // Set or SetUint64: written to "stable.tmp", fsynced, renamed over "stable", and the directory
-// fsynced, so a crash leaves either the old or the new file.
+// fsynced (vfs.WriteFile), so a crash leaves either the old or the new file.
 //
 //	0       4       6       8       12      16
 //	+-------+-------+-------+-------+-------+---------------------------+
@@ -124,18 +127,23 @@ func decodeStable(path string, b []byte) (map[string][]byte, map[string]uint64, 
 // loadStable reads the stable-state file if it exists.
 func (l *Log) loadStable() error {
 	l.kv, l.kvInt = map[string][]byte{}, map[string]uint64{}
-	st, err := os.Stat(l.stable)
-	if errors.Is(err, os.ErrNotExist) {
+	f, err := l.fs.OpenFile(l.stable, os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
+	if err != nil {
+		return fmt.Errorf("wal: open stable state: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("wal: stat stable state: %w", err)
 	}
 	if st.Size() > maxStableFile {
 		return corruptf(l.stable, 0, "stable-state file of %d bytes", st.Size())
 	}
-	b, err := os.ReadFile(l.stable)
-	if err != nil {
+	b := make([]byte, st.Size())
+	if n, err := f.ReadAt(b, 0); n < len(b) {
 		return fmt.Errorf("wal: read stable state: %w", err)
 	}
 	kv, kvInt, err := decodeStable(l.stable, b)
@@ -148,26 +156,7 @@ func (l *Log) loadStable() error {
 
 // writeStable atomically replaces the stable-state file. Caller holds smu.
 func (l *Log) writeStable(kv map[string][]byte, kvInt map[string]uint64) error {
-	b := encodeStable(kv, kvInt)
-	tmp := l.stable + tmpSuffix
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("wal: write stable state: %w", err)
-	}
-	_, err = f.Write(b)
-	if err == nil && !l.opts.NoSync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, l.stable)
-	}
-	if err == nil && !l.opts.NoSync {
-		err = syncDir(l.dir)
-	}
-	if err != nil {
+	if err := vfs.WriteFile(l.fs, l.stable, encodeStable(kv, kvInt), 0o644); err != nil {
 		return fmt.Errorf("wal: write stable state: %w", err)
 	}
 	return nil
