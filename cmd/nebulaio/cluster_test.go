@@ -51,6 +51,25 @@ func startTestNode(t *testing.T, tn *testNode) {
 	tn.n = n
 }
 
+// startSolo starts a single node that bootstraps itself (its configuration adjusted by mutate,
+// when not nil), waits until it leads, and kills it when the test ends.
+func startSolo(t *testing.T, id string, mutate func(*config.Config)) *testNode {
+	t.Helper()
+	tn := &testNode{id: id, cfg: newTestConfig(t, id, t.TempDir())}
+	if mutate != nil {
+		mutate(&tn.cfg)
+	}
+	startTestNode(t, tn)
+	t.Cleanup(tn.n.kill)
+	eventually(t, 15*time.Second, "leader", func() string {
+		if e, _ := tn.n.parts(); e == nil || !e.IsLeader() {
+			return "not leader yet"
+		}
+		return ""
+	})
+	return tn
+}
+
 func (tn *testNode) gossipAddr() string { return tn.n.gossip.Addr() }
 func (tn *testNode) adminURL() string   { return "http://" + tn.n.adminAddr.String() }
 
@@ -356,15 +375,7 @@ func TestExpectNodesBootstrapsOnlyWithAllMembers(t *testing.T) {
 }
 
 func TestRemoveLastVoterRefused(t *testing.T) {
-	tn := &testNode{id: "solo", cfg: newTestConfig(t, "solo", t.TempDir())}
-	startTestNode(t, tn)
-	defer tn.n.kill()
-	eventually(t, 15*time.Second, "leader", func() string {
-		if e, _ := tn.n.parts(); e == nil || !e.IsLeader() {
-			return "not leader yet"
-		}
-		return ""
-	})
+	tn := startSolo(t, "solo", nil)
 	// The CLI, against the same node.
 	for _, tc := range []struct {
 		args []string

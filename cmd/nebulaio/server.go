@@ -209,7 +209,7 @@ func startNodeNotify(ctx context.Context, cfg config.Config, log zerolog.Logger,
 		},
 		Cluster: clusterAdmin{n},
 		Token:   creds.AdminToken,
-	}))
+	}), httpapi.Timeouts{Read: cfg.Admin.ReadTimeout.D(), Write: cfg.Admin.WriteTimeout.D(), Idle: cfg.Admin.IdleTimeout.D()})
 	go n.serve(n.admin, adminLn, "admin")
 
 	if err := n.startCluster(ctx, sink, gossipUp); err != nil {
@@ -359,14 +359,17 @@ func (n *node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 		return fmt.Errorf("s3.address: %w", err)
 	}
 	n.s3Addr = ln.Addr()
-	n.s3 = httpapi.NewServer(s3api.NewHandler(s3api.Options{
+	// The listener enforces s3.read_timeout and s3.write_timeout on every read and write; the
+	// handler's own progress deadlines are set no shorter, so they never cut in first.
+	n.s3 = httpapi.NewStreamingServer(s3api.NewHandler(s3api.Options{
 		Backend:     backend,
 		Credentials: []s3api.Credentials{{AccessKey: n.creds.AccessKey, SecretKey: n.creds.SecretKey}},
 		Region:      cfg.S3.Region,
 		Domain:      cfg.S3.Domain,
 		Logger:      n.log.With().Str("component", "s3").Logger(),
 		Metrics:     sink,
-	}))
+		IdleTimeout: max(cfg.S3.ReadTimeout.D(), cfg.S3.WriteTimeout.D()),
+	}), httpapi.Timeouts{Read: cfg.S3.ReadTimeout.D(), Write: cfg.S3.WriteTimeout.D(), Idle: cfg.S3.IdleTimeout.D()})
 	go n.serve(n.s3, ln, "s3")
 
 	n.wg.Add(1)
