@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/nebulaio/nebulaio/transport"
 )
 
@@ -17,8 +19,10 @@ import (
 // fail, before it even proposed).
 //
 // Contact means: this node is the leader (a leader that loses its quorum steps down within
-// LeaderLeaseTimeout), or raft's LastContact (the last AppendEntries or heartbeat accepted from
-// a leader). A node that just started counts from its start.
+// LeaderLeaseTimeout), raft's LastContact (the last AppendEntries or heartbeat accepted from a
+// leader), or — once those are a heartbeat timeout old — an answer from the leader this node
+// knows to a status request that says it still leads (leaderAnswers). A node that just started
+// counts from its start.
 
 // fenceWatch re-evaluates the fence every fenceTick until the node closes.
 func (n *Node) fenceWatch() {
@@ -40,17 +44,23 @@ func (n *Node) fenceTick() time.Duration { return max(n.cfg.HeartbeatTimeout/4, 
 
 // updateFence records the newest leader contact and closes or reopens the fence.
 func (n *Node) updateFence(now time.Time) {
+	contact := n.raft.LastContact()
 	if n.IsLeader() {
+		contact = now
+	}
+	n.fenceMu.Lock()
+	if contact.After(n.lastLeaderContact) {
+		n.lastLeaderContact = contact
+	}
+	stale := now.Sub(n.lastLeaderContact) > n.cfg.HeartbeatTimeout
+	n.fenceMu.Unlock()
+	if stale && n.leaderAnswers() {
+		now = time.Now()
 		n.fenceMu.Lock()
 		n.lastLeaderContact = now
 		n.fenceMu.Unlock()
-	} else if lc := n.raft.LastContact(); !lc.IsZero() {
-		n.fenceMu.Lock()
-		if lc.After(n.lastLeaderContact) {
-			n.lastLeaderContact = lc
-		}
-		n.fenceMu.Unlock()
 	}
+
 	n.fenceMu.Lock()
 	defer n.fenceMu.Unlock()
 	lost := now.Sub(n.lastLeaderContact) > n.noQuorumAfter()
@@ -64,6 +74,21 @@ func (n *Node) updateFence(now time.Time) {
 			close(n.fenced)
 		}
 	}
+}
+
+// leaderAnswers asks the leader this node knows, within half a heartbeat timeout, whether it
+// still leads. Raft's LastContact moves only when an AppendEntries succeeds, so a node whose log
+// is being repaired (restarted, or far behind) has none for a while, yet it reaches the leader
+// and what it forwards commits: it must not be fenced.
+func (n *Node) leaderAnswers() bool {
+	id, addr := n.Leader()
+	if addr == "" || id == n.cfg.NodeID {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.HeartbeatTimeout/2)
+	defer cancel()
+	st, err := n.RemoteStatus(ctx, addr)
+	return err == nil && st.State == raft.Leader.String()
 }
 
 // fence returns a channel closed once the node has lost contact with the quorum (and never
