@@ -219,6 +219,11 @@ func resolveIP(host string, timeout time.Duration) (string, error) {
 	return addrs[0].IP.String(), nil
 }
 
+// FailureDetectionBound is Config.FailureDetectionBound of this member's configuration.
+func (g *Gossip) FailureDetectionBound(members int) time.Duration {
+	return g.cfg.FailureDetectionBound(members)
+}
+
 // LocalID returns this node's ID (Config.NodeID).
 func (g *Gossip) LocalID() string { return g.cfg.NodeID }
 

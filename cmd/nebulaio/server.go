@@ -169,12 +169,23 @@ func (n *node) parts() (*engine.Node, *gossip.Gossip) {
 // startNode opens the data directory and starts, in order: the admin listener (so probes answer
 // while the rest starts), the raft transport, gossip, and the engine.
 func startNode(ctx context.Context, cfg config.Config, log zerolog.Logger) (*node, error) {
-	return startNodeNotify(ctx, cfg, log, nil)
+	return startNodeWith(ctx, cfg, log, startHooks{})
 }
 
-// startNodeNotify is startNode with a hook called once gossip runs and before the engine starts
-// (which, with expect_nodes, waits for the other members). Tests use it.
-func startNodeNotify(ctx context.Context, cfg config.Config, log zerolog.Logger, gossipUp func(*node)) (*node, error) {
+// startHooks let tests into startNode; the zero value changes nothing.
+type startHooks struct {
+	// gossipUp is called once gossip runs and before the engine starts (which, with
+	// expect_nodes, waits for the other members).
+	gossipUp func(*node)
+	// raftAdvertise replaces the raft address the node advertises (a proxy in front of it).
+	raftAdvertise string
+	// Faults injected into the raft transport and into gossip.
+	transportFaults *transport.Faults
+	gossipFaults    *gossip.Faults
+}
+
+// startNodeWith is startNode with test hooks.
+func startNodeWith(ctx context.Context, cfg config.Config, log zerolog.Logger, hooks startHooks) (*node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
@@ -212,7 +223,7 @@ func startNodeNotify(ctx context.Context, cfg config.Config, log zerolog.Logger,
 	}), httpapi.Timeouts{Read: cfg.Admin.ReadTimeout.D(), Write: cfg.Admin.WriteTimeout.D(), Idle: cfg.Admin.IdleTimeout.D()})
 	go n.serve(n.admin, adminLn, "admin")
 
-	if err := n.startCluster(ctx, sink, gossipUp); err != nil {
+	if err := n.startCluster(ctx, sink, hooks); err != nil {
 		n.stop(context.Background())
 		return nil, err
 	}
@@ -230,14 +241,18 @@ const readyMaxLag = 1000
 
 // startCluster opens the raft transport, gossip and the metadata engine, and starts membership
 // reconciliation.
-func (n *node) startCluster(ctx context.Context, sink *httpapi.PromSink, gossipUp func(*node)) error {
+func (n *node) startCluster(ctx context.Context, sink *httpapi.PromSink, hooks startHooks) error {
 	cfg := n.cfg
 	_, port, _ := net.SplitHostPort(cfg.Cluster.RaftAddress)
 	advertise := net.JoinHostPort(cfg.Cluster.AdvertiseAddress, port)
 	if port == "0" {
 		advertise = "" // tests: the transport advertises the address the OS chose
 	}
-	trans, err := transport.New(transport.Config{BindAddr: cfg.Cluster.RaftAddress, AdvertiseAddr: advertise, Metrics: sink})
+	if hooks.raftAdvertise != "" {
+		advertise = hooks.raftAdvertise
+	}
+	trans, err := transport.New(transport.Config{BindAddr: cfg.Cluster.RaftAddress, AdvertiseAddr: advertise, Metrics: sink,
+		Faults: hooks.transportFaults})
 	if err != nil {
 		return fmt.Errorf("cluster.raft_address: %w", err)
 	}
@@ -263,6 +278,7 @@ func (n *node) startCluster(ctx context.Context, sink *httpapi.PromSink, gossipU
 		SecretKey:     key,
 		Logger:        n.log,
 		Metrics:       sink,
+		Faults:        hooks.gossipFaults,
 	})
 	if err != nil {
 		return fmt.Errorf("cluster.gossip_address: %w", err)
@@ -270,8 +286,8 @@ func (n *node) startCluster(ctx context.Context, sink *httpapi.PromSink, gossipU
 	n.mu.Lock()
 	n.gossip = g
 	n.mu.Unlock()
-	if gossipUp != nil {
-		gossipUp(n)
+	if hooks.gossipUp != nil {
+		hooks.gossipUp(n)
 	}
 
 	// The engine attaches its snapshot store: clean records beyond the cache are read back
@@ -353,7 +369,7 @@ func (n *node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 	n.mu.Lock()
 	n.data = blobs
 	n.mu.Unlock()
-	backend := s3api.NewClusterBackend(e, n.fsm, blobs)
+	backend := quorumBackend{s3api.NewClusterBackend(e, n.fsm, blobs), e}
 	ln, err := net.Listen("tcp", cfg.S3.Address)
 	if err != nil {
 		return fmt.Errorf("s3.address: %w", err)
