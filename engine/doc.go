@@ -27,10 +27,12 @@
 //
 // # The quorum fence: a minority fails fast
 //
-// A node that is not the leader and has had no contact with one (raft's LastContact: the last
-// AppendEntries or heartbeat it accepted) for NoQuorumAfter is fenced; a leader that loses its
-// quorum steps down within the leader lease (one heartbeat timeout) and is then fenced the
-// same way. WithQuorum(ctx) gives a context that ends (cause wrapping ErrNoQuorum) when the
+// A node that is not the leader and has had no contact with one for NoQuorumAfter is fenced.
+// Contact is raft's LastContact (the last AppendEntries or heartbeat it accepted) or, once that
+// is a heartbeat timeout old, an answer from the leader it knows that it still leads (a node
+// whose log is being repaired accepts no AppendEntries for a while, yet reaches the leader). A
+// leader that loses its quorum steps down within the leader lease (one heartbeat timeout) and
+// is then fenced the same way. WithQuorum(ctx) gives a context that ends (cause wrapping ErrNoQuorum) when the
 // fence closes, at once if it is closed; forwarded proposals, read-index and membership calls
 // run under it, and the server runs blob uploads under it. Without it a write on a node behind a
 // partition that drops packets waited for the transport: a PUT took its 10 s reply timeout to
