@@ -18,8 +18,8 @@
 // # Errors callers act on
 //
 // ErrNoQuorum (no leader known, or the leader cannot commit, within about one election timeout
-// plus one heartbeat timeout — NoQuorumAfter — or the quorum fence below cut the call off: the
-// S3 layer answers 503 with Retry-After), ErrLeadershipLost (the
+// plus one heartbeat timeout — NoQuorumAfter — or the quorum fence below ended the work: the S3
+// layer answers 503 with Retry-After), ErrLeadershipLost (the
 // leader lost its role while the entry was in flight; outcome unknown), *NotLeaderError (wraps
 // ErrNotLeader, names the leader), ErrClosed, and the caller's ctx.Err(). A proposal is
 // acknowledged only after raft committed it and the FSM applied it: a write that returned an
@@ -33,10 +33,12 @@
 // whose log is being repaired accepts no AppendEntries for a while, yet reaches the leader). A
 // leader that loses its quorum steps down within the leader lease (one heartbeat timeout) and
 // is then fenced the same way. WithQuorum(ctx) gives a context that ends (cause wrapping ErrNoQuorum) when the
-// fence closes, at once if it is closed; forwarded proposals, read-index and membership calls
-// run under it, and the server runs blob uploads under it. Without it a write on a node behind a
-// partition that drops packets waited for the transport: a PUT took its 10 s reply timeout to
-// fail (issue 22). Measured with the defaults (1 s election, 1 s heartbeat; real binaries in
+// fence closes, at once if it is closed; the server runs blob uploads under it. Without it a
+// PUT on a node behind a partition that drops packets waited for the transport before it even
+// proposed: its 10 s reply timeout (issue 22). Proposals, reads and membership calls are not
+// fenced: a forwarded call ends at its own deadline (NoQuorumAfter plus one election timeout
+// from the start of the proposal), and failing them at once while fenced only made clients spin
+// through elections. Measured with the defaults (1 s election, 1 s heartbeat; real binaries in
 // network namespaces, iptables DROP): a follower cut off answers a PUT with 503 after 2.1 s, an
 // isolated leader after 2.6 s, a proposal-only write (DELETE) after 2.0 s; in-process
 // (TestPartitionedNodeFailsFastThenHeals) 2.2 s. The fence reopens on the next contact. Its

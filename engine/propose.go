@@ -58,7 +58,7 @@ func (n *Node) Propose(ctx context.Context, cmd []byte) (any, error) {
 			return nil, &NotLeaderError{LeaderAddr: addr}
 		}
 		callCtx, cancel := context.WithDeadline(ctx, deadline.Add(n.cfg.ElectionTimeout))
-		reply, err := n.call(callCtx, addr, methodPropose, cmd)
+		reply, err := n.cfg.Transport.Call(callCtx, addr, methodPropose, cmd)
 		cancel()
 		if err == nil {
 			n.observe("nebulaio_raft_commit_latency", time.Since(start).Seconds())
@@ -77,8 +77,6 @@ func (n *Node) Propose(ctx context.Context, cmd []byte) (any, error) {
 			return nil, remoteToError(re)
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
-		case errors.Is(err, ErrNoQuorum): // the quorum fence cut the call off
-			return nil, err
 		case errors.Is(err, transport.ErrUnreachable) && attempt < 3 && time.Now().Before(deadline):
 			// The leader died before it saw the proposal; wait for the next one.
 			if err := sleepCtx(ctx, 20*time.Millisecond<<attempt); err != nil {
@@ -120,7 +118,7 @@ func (n *Node) leaderBefore(ctx context.Context, deadline time.Time) (string, er
 // callLeader sends one request to the leader at addr and maps the failure to the engine's
 // errors: the leader's own error codes, the caller's ctx, or ErrNoQuorum for a transport failure.
 func (n *Node) callLeader(ctx context.Context, addr, method string, body []byte) ([]byte, error) {
-	reply, err := n.call(ctx, addr, method, body)
+	reply, err := n.cfg.Transport.Call(ctx, addr, method, body)
 	if err == nil {
 		return reply, nil
 	}
@@ -130,8 +128,6 @@ func (n *Node) callLeader(ctx context.Context, addr, method string, body []byte)
 		return nil, remoteToError(re)
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
-	case errors.Is(err, ErrNoQuorum): // the quorum fence cut the call off
-		return nil, err
 	}
 	return nil, fmt.Errorf("%w: %s to the leader at %s: %v", ErrNoQuorum, method, addr, err)
 }
