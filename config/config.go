@@ -33,12 +33,21 @@ type S3Config struct {
 	Domain       string `yaml:"domain" doc:"domain for virtual-hosted-style requests (bucket.domain); empty: path style only"`
 	AccessKey    string `yaml:"access_key" secret:"true" env:"NEBULAIO_ACCESS_KEY" doc:"root access key (generated on first start when empty)"`
 	SecretKey    string `yaml:"secret_key" secret:"true" env:"NEBULAIO_SECRET_KEY" doc:"root secret key (generated on first start when empty)"`
+	// The S3 port moves large bodies, so no timeout caps a transfer as a whole: see
+	// httpapi.NewStreamingServer.
+	ReadTimeout  Duration `yaml:"read_timeout" doc:"longest wait for a request's headers, and for its body to make progress (a body must also deliver 64 KiB per such window); slower clients get RequestTimeout"`
+	WriteTimeout Duration `yaml:"write_timeout" doc:"longest a response write may make no progress (a client that stops reading)"`
+	IdleTimeout  Duration `yaml:"idle_timeout" doc:"how long an idle keep-alive connection is kept open"`
 }
 
 // AdminConfig configures the admin listener (admin API, probes, /metrics).
 type AdminConfig struct {
 	Address string `yaml:"address" doc:"listen address of the admin API, health probes and /metrics"`
 	Token   string `yaml:"token" secret:"true" env:"NEBULAIO_ADMIN_TOKEN" doc:"bearer token of the admin API (generated on first start when empty)"`
+	// Admin requests and responses are small: whole-request deadlines (httpapi.NewServer).
+	ReadTimeout  Duration `yaml:"read_timeout" doc:"longest wait for a whole request, headers and body"`
+	WriteTimeout Duration `yaml:"write_timeout" doc:"longest a request may take from its headers to the end of its response"`
+	IdleTimeout  Duration `yaml:"idle_timeout" doc:"how long an idle keep-alive connection is kept open"`
 }
 
 // ConsoleConfig configures the status page.
@@ -91,8 +100,10 @@ func Default() Config {
 	return Config{
 		NodeID:  "node-1",
 		DataDir: "./data",
-		S3:      S3Config{Address: ":9000", Region: "us-east-1", AllowSigV2: true},
-		Admin:   AdminConfig{Address: ":9001"},
+		S3: S3Config{Address: ":9000", Region: "us-east-1", AllowSigV2: true,
+			ReadTimeout: Duration(30 * time.Second), WriteTimeout: Duration(30 * time.Second), IdleTimeout: Duration(2 * time.Minute)},
+		Admin: AdminConfig{Address: ":9001",
+			ReadTimeout: Duration(10 * time.Second), WriteTimeout: Duration(30 * time.Second), IdleTimeout: Duration(2 * time.Minute)},
 		Console: ConsoleConfig{Address: ":9002"},
 		Cluster: ClusterConfig{
 			RaftAddress:          ":9003",
@@ -213,6 +224,17 @@ func (c *Config) Validate() (warnings []string, err error) {
 	}
 	if !validRegion(c.S3.Region) {
 		bad("s3.region", fmt.Sprintf("%q is not a region name", c.S3.Region), "letters, digits and dashes, for example us-east-1")
+	}
+	for _, d := range []struct {
+		key string
+		val Duration
+	}{
+		{"s3.read_timeout", c.S3.ReadTimeout}, {"s3.write_timeout", c.S3.WriteTimeout}, {"s3.idle_timeout", c.S3.IdleTimeout},
+		{"admin.read_timeout", c.Admin.ReadTimeout}, {"admin.write_timeout", c.Admin.WriteTimeout}, {"admin.idle_timeout", c.Admin.IdleTimeout},
+	} {
+		if d.val <= 0 {
+			bad(d.key, "must be positive", "for example 30s")
+		}
 	}
 	if c.Cluster.AdvertiseAddress == "" {
 		bad("cluster.advertise_address", "must not be empty", "the host or IP other nodes reach this one at")

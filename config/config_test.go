@@ -3,9 +3,12 @@ package config
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +87,8 @@ func TestValidateBadCombinations(t *testing.T) {
 		{"unknown log level", func(c *Config) { c.Log.Level = "loud" }, "log.level"},
 		{"unknown log format", func(c *Config) { c.Log.Format = "xml" }, "log.format"},
 		{"empty node id", func(c *Config) { c.NodeID = "" }, "node_id"},
+		{"zero s3 read timeout", func(c *Config) { c.S3.ReadTimeout = 0 }, "s3.read_timeout"},
+		{"zero admin write timeout", func(c *Config) { c.Admin.WriteTimeout = 0 }, "admin.write_timeout"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -206,21 +211,40 @@ func TestLoadMissingFile(t *testing.T) {
 }
 
 // TestReadmeDocumentsEveryKey keeps README.md's configuration reference and the Config struct in
-// step: every key is documented, and every documented key exists.
+// step: every key is documented with its default and its doc text, and every documented key
+// exists.
 func TestReadmeDocumentsEveryKey(t *testing.T) {
 	data, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	documented := map[string]bool{}
-	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z0-9_.]+)` \\|").FindAllStringSubmatch(string(data), -1) {
-		documented[m[1]] = true
+	type row struct{ def, doc string }
+	documented := map[string]row{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z0-9_.]+)` \\| `([^`]*)` \\| (.*) \\|$").FindAllStringSubmatch(string(data), -1) {
+		documented[m[1]] = row{m[2], m[3]}
 	}
+	def := Default()
 	for _, k := range Keys() {
-		if !documented[k.Path] {
+		r, ok := documented[k.Path]
+		if !ok {
 			t.Errorf("key %s is not documented in README.md's configuration table", k.Path)
+			continue
 		}
 		delete(documented, k.Path)
+		if !strings.HasPrefix(r.doc, k.Doc+".") {
+			t.Errorf("README.md documents %s as %q; its doc tag says %q", k.Path, r.doc, k.Doc)
+		}
+		v := k.field(&def)
+		if v.IsZero() || (v.Kind() == reflect.Slice && v.Len() == 0) {
+			// Placeholders for values that are absent by default.
+			if !slices.Contains([]string{"generated", "empty", "none", "by role", "0s", "false"}, r.def) {
+				t.Errorf("README.md gives %s the default %q; it has none", k.Path, r.def)
+			}
+			continue
+		}
+		if want := fmt.Sprint(v.Interface()); r.def != want {
+			t.Errorf("README.md gives %s the default %q; Default() has %q", k.Path, r.def, want)
+		}
 	}
 	for k := range documented {
 		if strings.Contains(k, ".") || k == "node_id" || k == "data_dir" {

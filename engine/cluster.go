@@ -138,6 +138,15 @@ type MemberSource interface {
 	Changed() <-chan struct{}
 }
 
+// MemberReviver is a MemberSource that can be told that a member it shows dead is alive in
+// raft (it answers raft RPCs, or it is the leader this node hears from), so that it merges the
+// member back at once (gossip's Reach) rather than at its next periodic re-join. Gossip and raft
+// run on separate ports and detect failures separately; after a partition heals raft notices
+// within a heartbeat, and this lets gossip follow.
+type MemberReviver interface {
+	Revive(id string) error
+}
+
 // ReconcileOptions tunes membership reconciliation.
 type ReconcileOptions struct {
 	// Interval between full reconciliations (default 2s); changes also trigger one.
@@ -154,12 +163,24 @@ type ReconcileOptions struct {
 // promoted once caught up; a member whose raft address changed is re-added under the same ID
 // (never twice); dead members stay unless DeadReapAfter is set. It does nothing on followers and
 // starts over cleanly on every leadership change.
+//
+// When src is also a MemberReviver, every node (leader or not) checks every Interval which of
+// the raft members that gossip shows dead are alive in raft, and revives them (reviveOnce).
 func (n *Node) RunReconciler(ctx context.Context, src MemberSource, opts ReconcileOptions) {
 	if opts.Interval <= 0 {
 		opts.Interval = 2 * time.Second
 	}
 	if opts.PromoteMaxLag == 0 {
 		opts.PromoteMaxLag = 100
+	}
+	if r, ok := src.(MemberReviver); ok {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.reviveLoop(ctx, src, r, opts.Interval)
+		}()
 	}
 	t := time.NewTicker(opts.Interval)
 	defer t.Stop()
@@ -179,14 +200,79 @@ func (n *Node) RunReconciler(ctx context.Context, src MemberSource, opts Reconci
 	}
 }
 
-func (n *Node) reconcileOnce(ctx context.Context, members []Member, opts ReconcileOptions) {
-	servers, err := n.Servers()
-	if err != nil {
+func (n *Node) reviveLoop(ctx context.Context, src MemberSource, r MemberReviver, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for n.tick(ctx, t.C) {
+		n.reviveOnce(ctx, src.Members(), r)
+	}
+}
+
+// tick waits for c and reports true, or false once ctx ends or the node closes.
+func (n *Node) tick(ctx context.Context, c <-chan time.Time) bool {
+	select {
+	case <-c:
+		return true
+	case <-ctx.Done():
+	case <-n.done:
+	}
+	return false
+}
+
+// reviveOnce revives every raft member that gossip shows dead but raft shows alive: the leader
+// this node has heard from within the no-quorum bound, or a member that answers a status
+// request within reviveProbeTimeout.
+func (n *Node) reviveOnce(ctx context.Context, members []Member, r MemberReviver) {
+	servers, byID, err := n.serversByID()
+	if err != nil || len(servers) == 0 {
 		return
 	}
-	byID := map[string]Server{}
+	leaderID, _ := n.Leader()
+	for _, m := range members {
+		s, inRaft := byID[m.ID]
+		if m.Alive || !inRaft || m.ID == n.cfg.NodeID {
+			continue
+		}
+		why := "it answers raft"
+		if m.ID == leaderID && !n.IsLeader() && time.Since(n.raft.LastContact()) < n.noQuorumAfter() {
+			why = "it leads raft and this node hears from it"
+		} else {
+			pctx, cancel := context.WithTimeout(ctx, reviveProbeTimeout)
+			_, err := n.RemoteStatus(pctx, s.Addr)
+			cancel()
+			if err != nil {
+				continue
+			}
+		}
+		err := r.Revive(m.ID)
+		ev := n.log.Info()
+		if err != nil {
+			ev = n.log.Warn().Err(err)
+		}
+		ev.Str("member", m.ID).Str("why", why).Msg("member dead in gossip but alive in raft: revived")
+	}
+}
+
+// reviveProbeTimeout bounds the status request that tells a member dead in gossip is alive.
+const reviveProbeTimeout = time.Second
+
+// serversByID returns the raft configuration, also keyed by server ID.
+func (n *Node) serversByID() ([]Server, map[string]Server, error) {
+	servers, err := n.Servers()
+	if err != nil {
+		return nil, nil, err
+	}
+	byID := make(map[string]Server, len(servers))
 	for _, s := range servers {
 		byID[s.ID] = s
+	}
+	return servers, byID, nil
+}
+
+func (n *Node) reconcileOnce(ctx context.Context, members []Member, opts ReconcileOptions) {
+	servers, byID, err := n.serversByID()
+	if err != nil {
+		return
 	}
 	voters := 0
 	for _, s := range servers {

@@ -20,11 +20,32 @@
 // # Errors callers act on
 //
 // ErrNoQuorum (no leader known, or the leader cannot commit, within about one election timeout
-// plus one heartbeat timeout: the S3 layer answers 503 with Retry-After), ErrLeadershipLost (the
+// plus one heartbeat timeout — NoQuorumAfter — or the quorum fence below ended the work: the S3
+// layer answers 503 with Retry-After), ErrLeadershipLost (the
 // leader lost its role while the entry was in flight; outcome unknown), *NotLeaderError (wraps
 // ErrNotLeader, names the leader), ErrClosed, and the caller's ctx.Err(). A proposal is
 // acknowledged only after raft committed it and the FSM applied it: a write that returned an
 // error may still commit later, but a write that returned success is never lost.
+//
+// # The quorum fence: a minority fails fast
+//
+// A node that is not the leader and has had no contact with one for NoQuorumAfter is fenced.
+// Contact is raft's LastContact (the last AppendEntries or heartbeat it accepted) or, once that
+// is a heartbeat timeout old, an answer from the leader it knows that it still leads (a node
+// whose log is being repaired accepts no AppendEntries for a while, yet reaches the leader). A
+// leader that loses its quorum steps down within the leader lease (one heartbeat timeout) and
+// is then fenced the same way. WithQuorum(ctx) gives a context that ends (cause wrapping ErrNoQuorum) when the
+// fence closes, at once if it is closed; the server runs blob uploads under it. Without it a
+// PUT on a node behind a partition that drops packets waited for the transport before it even
+// proposed: its 10 s reply timeout (issue 22). Proposals, reads and membership calls are not
+// fenced: a forwarded call ends at its own deadline (NoQuorumAfter plus one election timeout
+// from the start of the proposal), and failing them at once while fenced only made clients spin
+// through elections. Measured with the defaults (1 s election, 1 s heartbeat; real binaries in
+// network namespaces, iptables DROP): a follower cut off answers a PUT with 503 after 2.1 s, an
+// isolated leader after 2.6 s, a proposal-only write (DELETE) after 2.0 s; in-process
+// (TestPartitionedNodeFailsFastThenHeals) 2.2 s. The fence reopens on the next contact. Its
+// price: an upload in flight on a node that stays leaderless that long fails with 503, even if
+// a leader appears later (its commit would have been refused by then anyway).
 //
 // # Forwarding is never retried blindly
 //
@@ -50,6 +71,14 @@
 // SnapshotInterval (default 5s). An FSM that bounds its changed records (fsm with a snapshot
 // store attached) also asks for a snapshot when half of its bound has accumulated, whatever the
 // log length, and the node takes one at once; see Config.FSM.
+//
+// # Gossip and raft disagree
+//
+// RunReconciler, given a MemberSource that is also a MemberReviver, checks on every node every
+// Interval (2 s) the raft members that gossip shows dead: one that answers a status request, or
+// the leader this node hears from, is revived (gossip's Reach: a push-pull at once). After a
+// partition heals raft notices within a heartbeat, so gossip follows within the interval
+// instead of its own periodic re-join (gossip/doc.go, "Healing").
 //
 // # Leadership hand-over
 //

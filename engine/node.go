@@ -111,6 +111,13 @@ type Node struct {
 	// readyTerm is the newest term in which this node, as leader, is known to have committed
 	// an entry of its own; from then on its commit index may serve reads (readIndex).
 	readyTerm atomic.Uint64
+
+	// The quorum fence (quorum.go), guarded by fenceMu and updated by fenceWatch: the newest
+	// contact with a leader (or being one), and a channel closed while that is more than
+	// noQuorumAfter ago (replaced by an open one when contact resumes).
+	fenceMu           sync.Mutex
+	lastLeaderContact time.Time
+	fenced            chan struct{}
 }
 
 // RPC method names on the transport.
@@ -138,7 +145,8 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.SnapshotInterval <= 0 {
 		cfg.SnapshotInterval = 5 * time.Second
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With().Str("component", "engine").Logger(), done: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger.With().Str("component", "engine").Logger(), done: make(chan struct{}),
+		lastLeaderContact: time.Now(), fenced: make(chan struct{})}
 	if err := n.openStores(); err != nil {
 		n.closeStores()
 		return nil, err
@@ -228,9 +236,10 @@ func Open(cfg Config) (*Node, error) {
 		return false
 	})
 	r.RegisterObserver(n.observer)
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.watch()
 	go n.reportMetrics()
+	go n.fenceWatch()
 	if w, ok := cfg.FSM.(snapshotWanter); ok {
 		n.wg.Add(1)
 		go n.snapshotOnDemand(w.SnapshotWanted())

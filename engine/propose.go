@@ -89,8 +89,14 @@ func (n *Node) Propose(ctx context.Context, cmd []byte) (any, error) {
 	}
 }
 
-// noQuorumAfter bounds how long a write waits for a leader and a commit before it is refused.
+// noQuorumAfter bounds how long a write waits for a leader and a commit before it is refused,
+// and how long the quorum fence waits without a leader's contact: one election plus one
+// heartbeat timeout.
 func (n *Node) noQuorumAfter() time.Duration { return n.cfg.ElectionTimeout + n.cfg.HeartbeatTimeout }
+
+// NoQuorumAfter is the no-quorum bound: one election plus one heartbeat timeout (2 s with the
+// defaults). See WithQuorum and Propose.
+func (n *Node) NoQuorumAfter() time.Duration { return n.noQuorumAfter() }
 
 // leaderBefore waits for a known leader until deadline.
 func (n *Node) leaderBefore(ctx context.Context, deadline time.Time) (string, error) {

@@ -77,10 +77,11 @@ func (f *FSM) applyEvent(ev Event) *Result {
 	return reject(CodeInvalidEvent, "unhandled event type %s", ev.Type())
 }
 
-// validBucketName applies S3's rules: 3-63 characters of a-z, 0-9, '.', '-', starting and
-// ending with a letter or digit.
+// validBucketName applies S3's rules for general purpose buckets: 3-63 characters of a-z,
+// 0-9, '.', '-', starting and ending with a letter or digit; no "..", not an IPv4 address
+// (192.168.1.1), none of the prefixes and suffixes S3 reserves (reservedBucketAffixes).
 func validBucketName(s string) bool {
-	if len(s) < minNameLen || len(s) > maxNameLen {
+	if len(s) < minNameLen || len(s) > maxNameLen || strings.Contains(s, "..") || ipv4Like(s) {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -90,6 +91,38 @@ func validBucketName(s string) bool {
 			return false
 		}
 		if (i == 0 || i == len(s)-1) && !alnum {
+			return false
+		}
+	}
+	for _, p := range reservedBucketPrefixes {
+		if strings.HasPrefix(s, p) {
+			return false
+		}
+	}
+	for _, x := range reservedBucketSuffixes {
+		if strings.HasSuffix(s, x) {
+			return false
+		}
+	}
+	return true
+}
+
+// Prefixes and suffixes S3 reserves for its own names (punycode, access point and other
+// aliases); a bucket may not use them.
+var (
+	reservedBucketPrefixes = []string{"xn--", "sthree-", "amzn-s3-demo-"}
+	reservedBucketSuffixes = []string{"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"}
+)
+
+// ipv4Like reports a name of four dot-separated groups of digits (192.168.1.1, also 999.1.1.1),
+// which S3 refuses as looking like an IP address.
+func ipv4Like(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) != 4 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || strings.Trim(p, "0123456789") != "" {
 			return false
 		}
 	}

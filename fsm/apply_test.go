@@ -372,3 +372,25 @@ func TestErrorIs(t *testing.T) {
 		t.Fatal("errors.As")
 	}
 }
+
+// TestBucketNameRules: CreateBucket accepts exactly the names S3 accepts (issue 22: "a..b" and
+// "192.168.1.1" were accepted).
+func TestBucketNameRules(t *testing.T) {
+	for name, valid := range map[string]bool{
+		"abc": true, "my-bucket.v2": true, "1.2.3": true, "1.2.3.4.5": true, "a-b": true,
+		strings.Repeat("a", 63): true, "xn-a": true, "s3alias": true, "bucket-s3alias1": true,
+		"ab": false, strings.Repeat("a", 64): false, "Bad_Name": false, "UPPER": false,
+		"-abc": false, "abc-": false, ".abc": false, "abc.": false, "a b": false,
+		"a..b": false, "192.168.1.1": false, "999.1.1.1": false, "xn--bucket": false,
+		"sthree-x": false, "amzn-s3-demo-x": false, "bucket-s3alias": false, "bucket--ol-s3": false,
+		"bucket.mrap": false, "bucket--x-s3": false, "bucket--table-s3": false,
+	} {
+		res := newApplier(t).apply(&CreateBucket{Name: name, Owner: "alice"})
+		if got := res.Err == nil; got != valid {
+			t.Errorf("CreateBucket %q: accepted=%v (err %v), want %v", name, got, res.Err, valid)
+		}
+		if !valid && (res.Err == nil || res.Err.Code != CodeInvalidBucketName) {
+			t.Errorf("CreateBucket %q: error %v, want %s", name, res.Err, CodeInvalidBucketName)
+		}
+	}
+}

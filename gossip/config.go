@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ const (
 	DefaultTCPTimeout              = 5 * time.Second
 	DefaultJoinRetryMin            = 500 * time.Millisecond
 	DefaultJoinRetryMax            = 30 * time.Second
+	DefaultRejoinInterval          = 5 * time.Second
 	DefaultEventBuffer             = 256
 	DefaultBroadcastTimeout        = 5 * time.Second
 )
@@ -67,6 +69,8 @@ type Config struct {
 	Logger zerolog.Logger
 	// Metrics receives the measurements listed in MetricDescs; nil records nothing.
 	Metrics Metrics
+	// Faults cuts gossip links between members (tests only; nil in production).
+	Faults *Faults
 
 	// Failure detection and dissemination; see doc.go for how they combine.
 	ProbeInterval           time.Duration // time between probes of one random member; default 1s
@@ -77,8 +81,12 @@ type Config struct {
 	PushPullInterval        time.Duration // time between full state syncs with a random member; default 15s
 	TCPTimeout              time.Duration // dial/IO timeout of push-pull and join; default 5s
 
-	JoinRetryMin     time.Duration // first background join retry delay; default 500ms
-	JoinRetryMax     time.Duration // cap of the join retry delay; default 30s
+	JoinRetryMin time.Duration // first background join retry delay; default 500ms
+	JoinRetryMax time.Duration // cap of the join retry delay; default 30s
+	// RejoinInterval is how often (jittered) the node push-pulls with the members it holds
+	// dead and the join addresses no alive member has, so that a partition heals and separate
+	// groups merge (doc.go, "Healing"); default 5s.
+	RejoinInterval   time.Duration
 	EventBuffer      int           // capacity of the Events channel; default 256
 	BroadcastTimeout time.Duration // UpdateMeta and Leave wait this long for their broadcast; default 5s
 }
@@ -100,6 +108,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.TCPTimeout, DefaultTCPTimeout)
 	setDur(&c.JoinRetryMin, DefaultJoinRetryMin)
 	setDur(&c.JoinRetryMax, DefaultJoinRetryMax)
+	setDur(&c.RejoinInterval, DefaultRejoinInterval)
 	setDur(&c.BroadcastTimeout, DefaultBroadcastTimeout)
 	if c.SuspicionMult == 0 {
 		c.SuspicionMult = DefaultSuspicionMult
@@ -154,6 +163,7 @@ func (c Config) Validate() error {
 		{"GossipInterval", c.GossipInterval}, {"PushPullInterval", c.PushPullInterval},
 		{"TCPTimeout", c.TCPTimeout}, {"JoinRetryMin", c.JoinRetryMin},
 		{"JoinRetryMax", c.JoinRetryMax}, {"BroadcastTimeout", c.BroadcastTimeout},
+		{"RejoinInterval", c.RejoinInterval},
 	} {
 		if d.v < 0 {
 			return bad(d.name, "negative duration %v", d.v)
@@ -178,6 +188,29 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: Meta: %w", ErrConfig, err)
 	}
 	return nil
+}
+
+// FailureDetectionBound is how long, at most, members with this configuration take to declare
+// a member dead after it stops answering, in a cluster whose memberlist counts members nodes
+// (the dead ones included, until memberlist forgets them 30 s after their death), on a network
+// that delivers the others' packets and without CPU pressure (see doc.go, "Timings"). It adds:
+//
+//   - the wait for the first probe: each member probes the others round robin in a shuffled
+//     order, so one prober may take up to 2(members-1)-1 probe intervals to come back to it;
+//   - the probe itself, which ends within one interval;
+//   - the longest suspicion, without any confirmation: SuspicionMaxTimeoutMult ×
+//     SuspicionMult × max(1, log10 members) probe intervals;
+//   - the dead message reaching everyone: a few gossip intervals, taken as 5.
+//
+// A member under CPU pressure stretches its own probe interval (memberlist's awareness, up
+// to 8×); that slows detection beyond this bound rather than causing false deaths.
+func (c Config) FailureDetectionBound(members int) time.Duration {
+	c = c.withDefaults()
+	members = max(members, 2)
+	probe := time.Duration(2*(members-1)) * c.ProbeInterval // the wait, then the probe
+	scale := max(1, math.Log10(float64(members)))
+	suspicion := time.Duration(float64(c.SuspicionMaxTimeoutMult*c.SuspicionMult) * scale * float64(c.ProbeInterval))
+	return probe + suspicion + 5*c.GossipInterval
 }
 
 // DecodeKey turns the text form of a gossip key (standard base64, padded or not, surrounding

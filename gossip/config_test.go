@@ -113,3 +113,21 @@ func TestConflictScheduleOutlastsSuspicion(t *testing.T) {
 		}
 	}
 }
+
+// TestFailureDetectionBound keeps the figures doc.go gives for the defaults, and checks that
+// the bound grows with the cluster (longer round robin, longer suspicion) and with the timings.
+func TestFailureDetectionBound(t *testing.T) {
+	var c Config
+	for n, want := range map[int]time.Duration{3: 13 * time.Second, 4: 15 * time.Second} {
+		if got := c.FailureDetectionBound(n); got != want {
+			t.Errorf("FailureDetectionBound(%d) = %s with the defaults, doc.go says %s", n, got, want)
+		}
+	}
+	if c.FailureDetectionBound(100) <= c.FailureDetectionBound(10) {
+		t.Error("the bound does not grow with the cluster")
+	}
+	slow := Config{ProbeInterval: 2 * time.Second}
+	if slow.FailureDetectionBound(3) <= c.FailureDetectionBound(3) {
+		t.Error("the bound does not grow with the probe interval")
+	}
+}

@@ -53,10 +53,15 @@
 // (8 s for 100). With N ≥ 4 memberlist wants SuspicionMult-2 = 2 independent confirmations
 // from other members to hold that minimum; without them the timeout starts at
 // SuspicionMaxTimeoutMult × 4 s = 8 s and shrinks as confirmations arrive (they do, within a
-// probe round, when the node is really down). So: about 5-6 s typically, below 10 s in the worst
-// case on a healthy LAN. (TestFailureDetectionDefaultTiming measures it: 5-6 s with 3 nodes.)
-// A node under CPU pressure may stretch its own probe interval up to 8× (memberlist's
-// awareness), which slows detection rather than causing false positives.
+// probe round, when the node is really down). So: about 5-6 s typically. The worst case adds
+// the longest wait for a probe (round robin over a shuffled list: up to 2(N-1)-1 intervals for
+// one prober) and the longest suspicion: Config.FailureDetectionBound(N) computes it, 13 s for
+// N = 3 and 15 s for N = 4 — where N is memberlist's count, which keeps a dead member for 30 s,
+// so a cluster of three alive members that just lost a fourth counts 4, expects two
+// confirmations that only one member can give, and waits longer. Tests bound detection with it.
+// (TestFailureDetectionDefaultTiming measures 5-6 s with 3 nodes.) A node under CPU pressure
+// may stretch its own probe interval up to 8× (memberlist's awareness), which slows detection
+// beyond that bound rather than causing false positives.
 //
 // # Members and states
 //
@@ -82,10 +87,36 @@
 // # Joining
 //
 // With Config.JoinAddresses, New joins in the background: an attempt contacts every address
-// and succeeds if any answers; failures are retried after JoinRetryMin doubling up to
-// JoinRetryMax (defaults 500 ms, 30 s), each delay drawn uniformly from [d/2, d], until one
-// attempt succeeds or Shutdown. A node without join addresses is a seed and waits to be joined.
-// Join joins explicitly. Joining any member is enough: push-pull brings the whole membership.
+// and succeeds if it reaches a member other than this node — an address that resolves to this
+// node's own is skipped, and a push-pull with itself is not a join (it was, and a node whose
+// list named itself "joined" alone and stopped retrying). Failures are retried after
+// JoinRetryMin doubling up to JoinRetryMax (defaults 500 ms, 30 s), each delay drawn uniformly
+// from [d/2, d], until one attempt succeeds or Shutdown. A node without join addresses is a
+// seed and waits to be joined. Join joins explicitly. Joining any member is enough: push-pull
+// brings the whole membership.
+//
+// # Healing
+//
+// memberlist alone does not merge two sides that declared each other dead: it probes and
+// pushes state only to members it holds alive (dead ones get gossip for a while, but only while
+// there is something to broadcast), so once the dead messages have been gossiped, a partition
+// that heals stays split — the issue-22 run saw a node partitioned for 17 s or more stay
+// dead to the others for minutes, while an 8 s partition healed. So, after the first join (at
+// once for a seed), every Config.RejoinInterval (default 5 s, jittered to [RI/2, RI]) a node
+// push-pulls with:
+//
+//   - every member it holds dead (not left): the exchange tells a member that came back it was
+//     declared dead, it refutes with a higher incarnation, and a second exchange 2 gossip
+//     intervals later makes both sides take each other alive at once;
+//   - every join address that names neither this node nor an alive member, so that groups that
+//     formed apart (joiners that started before their seed) merge once the seed is up.
+//
+// Once the network heals, the members are alive again within about RejoinInterval plus two
+// push-pull round trips (TestPartitionHeals: 0.2-0.5 s with a 500 ms interval). Reach(id) does
+// the same for one member at once: the engine calls it when raft hears from a member that
+// gossip holds dead. A dead member that never comes back costs one failed dial per interval
+// until it is removed (Forget). nebulaio_gossip_rejoins_total counts the re-joins that reached
+// someone.
 //
 // # Restarts with the same node ID
 //
@@ -124,5 +155,10 @@
 // MetricDescs lists them: nebulaio_gossip_nodes, nebulaio_gossip_nodes_dead,
 // nebulaio_gossip_events_total, nebulaio_gossip_events_dropped_total,
 // nebulaio_gossip_join_attempts_total, nebulaio_gossip_join_failures_total,
-// nebulaio_gossip_meta_decode_errors_total.
+// nebulaio_gossip_rejoins_total, nebulaio_gossip_meta_decode_errors_total.
+//
+// # Faults
+//
+// Config.Faults (tests only) wraps memberlist's network transport so that a test can partition
+// members as a firewall would: packets across a cut are dropped, stream dials across it fail.
 package gossip

@@ -10,6 +10,7 @@ import (
 	"log"
 	mrand "math/rand/v2"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -45,6 +46,7 @@ type Gossip struct {
 	localMeta atomic.Pointer[[]byte]                // encoded NodeMeta served to memberlist
 	bcast     *memberlist.TransmitLimitedQueue      // our own user broadcasts (leave intents)
 	addr      string                                // advertised gossip address; set in New
+	faults    *faultTransport                       // memberlist's transport when Config.Faults is set
 
 	// mu guards the fields below. It is taken inside memberlist's callbacks (which run under
 	// memberlist's node lock), so it is never held while calling into memberlist.
@@ -118,10 +120,16 @@ func New(cfg Config) (*Gossip, error) {
 	}
 	ml, err := memberlist.Create(mlc)
 	if err != nil {
+		if g.faults != nil {
+			_ = g.faults.Shutdown()
+		}
 		return nil, fmt.Errorf("gossip: start memberlist on %s: %w", cfg.BindAddr, err)
 	}
 	g.ml.Store(ml)
 	g.addr = ml.LocalNode().Address()
+	if g.faults != nil {
+		g.faults.self.Store(&g.addr)
+	}
 	g.log.Info().Str("addr", g.addr).Strs("join", cfg.JoinAddresses).Bool("encrypted", cfg.SecretKey != nil).
 		Msg("gossip started")
 
@@ -172,6 +180,20 @@ func (g *Gossip) memberlistConfig() (*memberlist.Config, error) {
 	c.Events = d
 	c.Conflict = d
 	c.Logger = log.New(mlLogWriter{g.log}, "", 0)
+	if cfg.Faults != nil {
+		ft, err := newFaultTransport(cfg.Faults, bindHost, bindPort, c.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("gossip: start memberlist on %s: %w", cfg.BindAddr, err)
+		}
+		if bindPort == 0 {
+			c.BindPort = ft.nt.GetAutoBindPort()
+			if c.AdvertisePort == 0 {
+				c.AdvertisePort = c.BindPort
+			}
+		}
+		c.Transport = ft
+		g.faults = ft
+	}
 	return c, nil
 }
 
@@ -195,6 +217,11 @@ func resolveIP(host string, timeout time.Duration) (string, error) {
 		return "", fmt.Errorf("%s: no addresses", host)
 	}
 	return addrs[0].IP.String(), nil
+}
+
+// FailureDetectionBound is Config.FailureDetectionBound of this member's configuration.
+func (g *Gossip) FailureDetectionBound(members int) time.Duration {
+	return g.cfg.FailureDetectionBound(members)
 }
 
 // LocalID returns this node's ID (Config.NodeID).
@@ -255,29 +282,71 @@ func (g *Gossip) Forget(id string) bool {
 func (g *Gossip) Events() <-chan Event { return g.events }
 
 // Join contacts the given gossip addresses ("host:port") and merges state with each one that
-// answers. It returns how many answered; with none it returns an error wrapping ErrJoin.
+// answers. It returns how many answered. Reaching only this node itself is not joining: an
+// address that resolves to this node's own is skipped, and unless some member other than this
+// node is alive afterwards Join returns an error wrapping ErrJoin.
 func (g *Gossip) Join(addrs []string) (int, error) {
-	g.lifeMu.RLock()
-	defer g.lifeMu.RUnlock()
-	if g.shut {
-		return 0, ErrClosed
-	}
-	if g.left {
-		return 0, ErrLeft
+	n, err := g.join(addrs)
+	if errors.Is(err, ErrClosed) || errors.Is(err, ErrLeft) {
+		return 0, err
 	}
 	g.metrics.Counter(metricJoinAttempts, 1)
-	n, err := g.ml.Load().Join(addrs)
-	if n == 0 {
-		g.metrics.Counter(metricJoinFailures, 1)
-		if err == nil {
-			err = errors.New("no addresses")
-		}
-		return 0, fmt.Errorf("%w: %v", ErrJoin, err)
+	if err == nil && !g.othersAlive() {
+		err = fmt.Errorf("%w: reached no member other than this node", ErrJoin)
 	}
 	if err != nil {
-		g.log.Debug().Err(err).Int("reached", n).Msg("join reached only some addresses")
+		g.metrics.Counter(metricJoinFailures, 1)
+		return 0, err
 	}
 	return n, nil
+}
+
+// notSelf returns addrs without those that name this node's own gossip address.
+func (g *Gossip) notSelf(addrs []string) []string {
+	var out []string
+	for _, a := range addrs {
+		if a != g.addr && resolveAddr(a, g.cfg.TCPTimeout) != g.addr {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// othersAlive reports whether any member other than this node is alive.
+func (g *Gossip) othersAlive() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, m := range g.members {
+		if !m.Local && m.State == StateAlive {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveAddr returns "ip:port" for a "host:port" whose host is a name (its first address),
+// or addr itself when it is already an IP address or does not resolve within timeout.
+func resolveAddr(addr string, timeout time.Duration) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || net.ParseIP(host) != nil {
+		return addr
+	}
+	ip, err := resolveIP(host, timeout)
+	if err != nil {
+		return addr
+	}
+	return net.JoinHostPort(ip, port)
+}
+
+// Reach push-pulls with the member id at its last known gossip address, at once: for a caller
+// that knows the member is up (it answers raft) while gossip holds it dead. It returns an
+// error wrapping ErrJoin when the member is unknown or does not answer.
+func (g *Gossip) Reach(id string) error {
+	m, ok := g.Member(id)
+	if !ok || m.Local || m.Addr == "" {
+		return fmt.Errorf("%w: no gossip address known for %s", ErrJoin, id)
+	}
+	return g.rejoin([]string{m.Addr}, "reach "+id)
 }
 
 // UpdateMeta replaces this node's metadata and broadcasts it, waiting up to
@@ -390,13 +459,16 @@ func (g *Gossip) Close() error {
 	return errors.Join(lerr, g.Shutdown())
 }
 
-// run is the one background goroutine: it joins cfg.JoinAddresses with backoff, then re-joins
-// after another member reports a stale address of this node (see doc.go, "Restarts").
+// run is the background goroutine: it joins cfg.JoinAddresses with backoff, starts the
+// healer, then re-joins after another member reports a stale address of this node (see
+// doc.go, "Restarts").
 func (g *Gossip) run() {
 	defer g.wg.Done()
 	if len(g.cfg.JoinAddresses) > 0 && !g.joinWithRetry(g.cfg.JoinAddresses) {
 		return
 	}
+	g.wg.Add(1)
+	go g.heal()
 	every, rounds := g.conflictSchedule()
 	timer := time.NewTimer(every)
 	timer.Stop()
@@ -427,6 +499,107 @@ func (g *Gossip) run() {
 			timer.Reset(every)
 		}
 	}
+}
+
+// heal runs every RejoinInterval (jittered): it push-pulls with the members this node holds
+// dead and with the join addresses no alive member has (see doc.go, "Healing").
+func (g *Gossip) heal() {
+	defer g.wg.Done()
+	for g.sleep(jitter(g.cfg.RejoinInterval)) {
+		if addrs := g.healAddrs(); len(addrs) > 0 {
+			if err := g.rejoin(addrs, "heal"); errors.Is(err, ErrClosed) || errors.Is(err, ErrLeft) {
+				return
+			}
+		}
+	}
+}
+
+// healAddrs is the gossip addresses of the members this node holds dead (not left: those said
+// goodbye) and the join addresses that name neither this node nor an alive member.
+func (g *Gossip) healAddrs() []string {
+	alive := map[string]bool{g.addr: true}
+	var addrs []string
+	for _, m := range g.Members() {
+		switch {
+		case m.State == StateAlive:
+			alive[m.Addr] = true
+		case m.State == StateDead && !m.Local && m.Addr != "":
+			addrs = append(addrs, m.Addr)
+		}
+	}
+	for _, a := range g.cfg.JoinAddresses {
+		if !alive[a] && !alive[resolveAddr(a, g.cfg.TCPTimeout)] {
+			addrs = append(addrs, a)
+		}
+	}
+	return addrs
+}
+
+// rejoin push-pulls with addrs. A member that was declared dead while it could not be reached
+// learns so in the exchange and refutes it with a higher incarnation, but until the others
+// hear that refutation they ignore its alive state at the old incarnation; so when a member
+// came back, a second exchange right after the refutation settles both sides at once instead
+// of a RejoinInterval later.
+func (g *Gossip) rejoin(addrs []string, why string) error {
+	deadBefore := g.deadCount()
+	n, err := g.join(addrs)
+	if err != nil {
+		return err
+	}
+	g.metrics.Counter(metricRejoins, 1)
+	if g.deadCount() < deadBefore || g.anyDeadAt(addrs) {
+		if g.sleep(2 * g.cfg.GossipInterval) {
+			_, _ = g.join(addrs)
+		}
+	}
+	g.log.Info().Str("why", why).Int("reached", n).Strs("addrs", addrs).Msg("re-joined")
+	return nil
+}
+
+// join push-pulls with addrs, this node's own address left out. It returns how many answered
+// and an error wrapping ErrJoin when none did. Join adds the metrics and the check that
+// another member is alive; re-joins call it directly.
+func (g *Gossip) join(addrs []string) (int, error) {
+	g.lifeMu.RLock()
+	defer g.lifeMu.RUnlock()
+	if g.shut {
+		return 0, ErrClosed
+	}
+	if g.left {
+		return 0, ErrLeft
+	}
+	others := g.notSelf(addrs)
+	if len(others) == 0 {
+		return 0, fmt.Errorf("%w: no address other than this node's own", ErrJoin)
+	}
+	n, err := g.ml.Load().Join(others)
+	if n == 0 {
+		return 0, fmt.Errorf("%w: %v", ErrJoin, err)
+	}
+	if err != nil {
+		g.log.Debug().Err(err).Int("reached", n).Msg("join reached only some addresses")
+	}
+	return n, nil
+}
+
+func (g *Gossip) deadCount() int {
+	n := 0
+	for _, m := range g.Members() {
+		if m.State == StateDead {
+			n++
+		}
+	}
+	return n
+}
+
+// anyDeadAt reports whether a member this node holds dead has one of addrs.
+func (g *Gossip) anyDeadAt(addrs []string) bool {
+	for _, m := range g.Members() {
+		if m.State == StateDead && slices.Contains(addrs, m.Addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // conflictSchedule returns how often and how many times to re-join after an address conflict:

@@ -23,6 +23,7 @@ const (
 	metricJoinAttempts  = "nebulaio_gossip_join_attempts_total"
 	metricJoinFailures  = "nebulaio_gossip_join_failures_total"
 	metricMetaErrors    = "nebulaio_gossip_meta_decode_errors_total"
+	metricRejoins       = "nebulaio_gossip_rejoins_total"
 )
 
 // MetricDescs lists every metric the package reports; the README table and the Prometheus
@@ -33,7 +34,8 @@ var MetricDescs = []MetricDesc{
 	{metricEvents, "counter", "Membership events (join, update, leave, failed) produced, delivered or dropped."},
 	{metricEventsDropped, "counter", "Membership events dropped because the Events channel was full; consumers re-sync from Members."},
 	{metricJoinAttempts, "counter", "Attempts to join the cluster through the configured or given addresses."},
-	{metricJoinFailures, "counter", "Join attempts that reached none of the addresses."},
+	{metricJoinFailures, "counter", "Join attempts that reached no member other than this node."},
+	{metricRejoins, "counter", "Re-joins of dead members and unreached join addresses (periodic, or asked for by the caller) that reached at least one of them."},
 	{metricMetaErrors, "counter", "Remote node metadata that could not be decoded."},
 }
 

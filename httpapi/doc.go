@@ -4,6 +4,19 @@
 // It is the only package that knows Prometheus: library packages report through a three-method
 // seam (Counter, Gauge, Observe; see docs/CONVENTIONS.md) that PromSink implements.
 //
-// Servers follow standard-library style: handlers are http.Handler, ReadHeaderTimeout is set,
-// there is no global WriteTimeout (S3 bodies can be large), and Shutdown(ctx) drains.
+// Servers follow standard-library style: handlers are http.Handler and Shutdown(ctx) drains.
+// Every listener has read, write and idle timeouts (Timeouts; config keys
+// <listener>.read_timeout, .write_timeout, .idle_timeout):
+//
+//   - NewServer (admin): whole-request deadlines — headers and body within the read timeout,
+//     handling and response within the write timeout.
+//   - NewStreamingServer (S3): no deadline caps a transfer as a whole. The headers must arrive
+//     within the read timeout; from the start of each request the body must keep arriving
+//     (each read pushes the read deadline ahead), also when the handler never reads it and
+//     net/http drains it after answering; a body must deliver MinBodyProgress (64 KiB) per read
+//     window, so a client trickling a byte now and then is cut off too (ErrSlowBody, a timeout
+//     the S3 layer answers with RequestTimeout); each response write must make progress
+//     within the write timeout. Before these, a client that sent the headers of a PUT and
+//     then stalled held its connection forever whenever the handler answered without reading
+//     the body (NoSuchBucket, AccessDenied): net/http drained the body first, with no deadline.
 package httpapi

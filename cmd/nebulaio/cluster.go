@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"github.com/nebulaio/nebulaio/engine"
 	"github.com/nebulaio/nebulaio/gossip"
 	"github.com/nebulaio/nebulaio/httpapi"
+	s3api "github.com/nebulaio/nebulaio/httpapi/s3"
 )
 
 // gossipSource adapts gossip membership to the engine's reconciler.
@@ -48,6 +50,11 @@ func newGossipSource(ctx context.Context, g *gossip.Gossip, onEvent func()) *gos
 }
 
 func (s *gossipSource) Changed() <-chan struct{} { return s.changed }
+
+// Revive merges back at once a member gossip holds dead that raft shows alive.
+func (s *gossipSource) Revive(id string) error { return s.g.Reach(id) }
+
+var _ engine.MemberReviver = (*gossipSource)(nil)
 
 func (s *gossipSource) Members() []engine.Member {
 	var out []engine.Member
@@ -91,6 +98,25 @@ func waitForVoters(ctx context.Context, g *gossip.Gossip, want int, log func(hav
 		case <-t.C:
 		}
 	}
+}
+
+// quorumBackend runs blob writes under the engine's quorum fence: a node cut off from the
+// quorum (no contact with a leader for one election plus one heartbeat timeout) stops streaming
+// an upload to peers it cannot reach and answers 503 at once, instead of after the transport's
+// timeouts (issue 22: 10 s), since the write's metadata could not commit anyway.
+type quorumBackend struct {
+	s3api.Backend
+	e *engine.Node
+}
+
+func (q quorumBackend) PutBlob(ctx context.Context, id string, r io.Reader, size int64, wantMD5 []byte) (int64, []byte, []string, error) {
+	qctx, cancel := q.e.WithQuorum(ctx)
+	defer cancel()
+	n, sum, nodes, err := q.Backend.PutBlob(qctx, id, r, size, wantMD5)
+	if err != nil && ctx.Err() == nil && qctx.Err() != nil {
+		err = context.Cause(qctx) // wraps engine.ErrNoQuorum: 503 with Retry-After
+	}
+	return n, sum, nodes, err
 }
 
 // clusterAdmin implements the admin API over the engine and gossip.

@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestReadmeMetricsAreExported scrapes /metrics of a running node and checks that every metric
@@ -22,15 +21,7 @@ func TestReadmeMetricsAreExported(t *testing.T) {
 	if len(documented) == 0 {
 		t.Fatal("README.md documents no nebulaio_ metric")
 	}
-	tn := &testNode{id: "m1", cfg: newTestConfig(t, "m1", t.TempDir())}
-	startTestNode(t, tn)
-	defer tn.n.kill()
-	eventually(t, 15*time.Second, "leader", func() string {
-		if e, _ := tn.n.parts(); e == nil || !e.IsLeader() {
-			return "no leader"
-		}
-		return ""
-	})
+	tn := startSolo(t, "m1", nil)
 	code, body := adminCall(t, tn.adminURL(), "GET", "/metrics")
 	if code != 200 {
 		t.Fatalf("/metrics: %d", code)

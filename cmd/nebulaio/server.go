@@ -170,12 +170,23 @@ func (n *node) parts() (*engine.Node, *gossip.Gossip) {
 // startNode opens the data directory and starts, in order: the admin listener (so probes answer
 // while the rest starts), the raft transport, gossip, and the engine.
 func startNode(ctx context.Context, cfg config.Config, log zerolog.Logger) (*node, error) {
-	return startNodeNotify(ctx, cfg, log, nil)
+	return startNodeWith(ctx, cfg, log, startHooks{})
 }
 
-// startNodeNotify is startNode with a hook called once gossip runs and before the engine starts
-// (which, with expect_nodes, waits for the other members). Tests use it.
-func startNodeNotify(ctx context.Context, cfg config.Config, log zerolog.Logger, gossipUp func(*node)) (*node, error) {
+// startHooks let tests into startNode; the zero value changes nothing.
+type startHooks struct {
+	// gossipUp is called once gossip runs and before the engine starts (which, with
+	// expect_nodes, waits for the other members).
+	gossipUp func(*node)
+	// raftAdvertise replaces the raft address the node advertises (a proxy in front of it).
+	raftAdvertise string
+	// Faults injected into the raft transport and into gossip.
+	transportFaults *transport.Faults
+	gossipFaults    *gossip.Faults
+}
+
+// startNodeWith is startNode with test hooks.
+func startNodeWith(ctx context.Context, cfg config.Config, log zerolog.Logger, hooks startHooks) (*node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
@@ -210,10 +221,10 @@ func startNodeNotify(ctx context.Context, cfg config.Config, log zerolog.Logger,
 		},
 		Cluster: clusterAdmin{n},
 		Token:   creds.AdminToken,
-	}))
+	}), httpapi.Timeouts{Read: cfg.Admin.ReadTimeout.D(), Write: cfg.Admin.WriteTimeout.D(), Idle: cfg.Admin.IdleTimeout.D()})
 	go n.serve(n.admin, adminLn, "admin")
 
-	if err := n.startCluster(ctx, sink, gossipUp); err != nil {
+	if err := n.startCluster(ctx, sink, hooks); err != nil {
 		n.stop(context.Background())
 		return nil, err
 	}
@@ -231,14 +242,18 @@ const readyMaxLag = 1000
 
 // startCluster opens the raft transport, gossip and the metadata engine, and starts membership
 // reconciliation.
-func (n *node) startCluster(ctx context.Context, sink *httpapi.PromSink, gossipUp func(*node)) error {
+func (n *node) startCluster(ctx context.Context, sink *httpapi.PromSink, hooks startHooks) error {
 	cfg := n.cfg
 	_, port, _ := net.SplitHostPort(cfg.Cluster.RaftAddress)
 	advertise := net.JoinHostPort(cfg.Cluster.AdvertiseAddress, port)
 	if port == "0" {
 		advertise = "" // tests: the transport advertises the address the OS chose
 	}
-	trans, err := transport.New(transport.Config{BindAddr: cfg.Cluster.RaftAddress, AdvertiseAddr: advertise, Metrics: sink})
+	if hooks.raftAdvertise != "" {
+		advertise = hooks.raftAdvertise
+	}
+	trans, err := transport.New(transport.Config{BindAddr: cfg.Cluster.RaftAddress, AdvertiseAddr: advertise, Metrics: sink,
+		Faults: hooks.transportFaults})
 	if err != nil {
 		return fmt.Errorf("cluster.raft_address: %w", err)
 	}
@@ -264,6 +279,7 @@ func (n *node) startCluster(ctx context.Context, sink *httpapi.PromSink, gossipU
 		SecretKey:     key,
 		Logger:        n.log,
 		Metrics:       sink,
+		Faults:        hooks.gossipFaults,
 	})
 	if err != nil {
 		return fmt.Errorf("cluster.gossip_address: %w", err)
@@ -271,8 +287,8 @@ func (n *node) startCluster(ctx context.Context, sink *httpapi.PromSink, gossipU
 	n.mu.Lock()
 	n.gossip = g
 	n.mu.Unlock()
-	if gossipUp != nil {
-		gossipUp(n)
+	if hooks.gossipUp != nil {
+		hooks.gossipUp(n)
 	}
 
 	if err := n.startData(sink); err != nil {
@@ -361,13 +377,15 @@ func (n *node) startData(sink *httpapi.PromSink) error {
 func (n *node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 	cfg := n.cfg
 	e, _ := n.parts()
-	backend := s3api.NewBackend(e, n.fsm, n.data)
+	backend := quorumBackend{s3api.NewBackend(e, n.fsm, n.data), e}
 	ln, err := net.Listen("tcp", cfg.S3.Address)
 	if err != nil {
 		return fmt.Errorf("s3.address: %w", err)
 	}
 	n.s3Addr = ln.Addr()
-	n.s3 = httpapi.NewServer(s3api.NewHandler(s3api.Options{
+	// The listener enforces s3.read_timeout and s3.write_timeout on every read and write; the
+	// handler's own progress deadlines are set no shorter, so they never cut in first.
+	n.s3 = httpapi.NewStreamingServer(s3api.NewHandler(s3api.Options{
 		Backend:      backend,
 		Credentials:  []s3api.Credentials{{AccessKey: n.creds.AccessKey, SecretKey: n.creds.SecretKey}},
 		Region:       cfg.S3.Region,
@@ -376,7 +394,8 @@ func (n *node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 		Domain:       cfg.S3.Domain,
 		Logger:       n.log.With().Str("component", "s3").Logger(),
 		Metrics:      sink,
-	}))
+		IdleTimeout:  max(cfg.S3.ReadTimeout.D(), cfg.S3.WriteTimeout.D()),
+	}), httpapi.Timeouts{Read: cfg.S3.ReadTimeout.D(), Write: cfg.S3.WriteTimeout.D(), Idle: cfg.S3.IdleTimeout.D()})
 	go n.serve(n.s3, ln, "s3")
 
 	n.wg.Add(1)
