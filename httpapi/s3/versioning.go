@@ -114,14 +114,14 @@ func (h *handler) putBucketVersioning(rq *request) error {
 
 type versionEntry struct {
 	XMLName      xml.Name
-	Key          string `xml:"Key"`
-	VersionID    string `xml:"VersionId"`
-	IsLatest     bool   `xml:"IsLatest"`
-	LastModified string `xml:"LastModified"`
-	ETag         string `xml:"ETag,omitempty"`
+	Key          string  `xml:"Key"`
+	VersionID    string  `xml:"VersionId"`
+	IsLatest     bool    `xml:"IsLatest"`
+	LastModified string  `xml:"LastModified"`
+	ETag         string  `xml:"ETag,omitempty"`
 	Size         *uint64 `xml:"Size,omitempty"`
-	StorageClass string `xml:"StorageClass,omitempty"`
-	Owner        owner  `xml:"Owner"`
+	StorageClass string  `xml:"StorageClass,omitempty"`
+	Owner        owner   `xml:"Owner"`
 	checksumAlg
 }
 
