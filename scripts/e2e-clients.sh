@@ -13,17 +13,7 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 . scripts/local-server.sh
-work=$(mktemp -d)
-cleanup() {
-	stop_local_server
-	rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-	echo "e2e-clients FAIL: $*" >&2
-	[ -f "$work/server.log" ] && { echo "--- server log (tail)" >&2; tail -n 40 "$work/server.log" >&2; }
-	exit 1
-}
+e2e_init e2e-clients
 
 bin=${NEBULAIO_BIN:-}
 if [ -z "$bin" ]; then

@@ -1,13 +1,28 @@
 # Sourced by the end-to-end scripts that run a local NebulaIO server (no Docker):
 #
 #   . scripts/local-server.sh
+#   e2e_init NAME                       # $work: a temp dir; fail(); cleanup on exit
 #   start_local_server "$work" "$bin"   # sets S3_ADDR, ADMIN_ADDR and SERVER_PID
 #
 # The server runs from $bin with its data in $work/data and OS-chosen ports on 127.0.0.1,
-# logging to $work/server.log; stop_local_server (call it from the EXIT trap) stops it. The
-# caller defines fail() and exports NEBULAIO_ACCESS_KEY and NEBULAIO_SECRET_KEY.
+# logging to $work/server.log; it is stopped and $work removed on exit. The caller exports
+# NEBULAIO_ACCESS_KEY and NEBULAIO_SECRET_KEY.
 
 SERVER_PID=
+E2E_NAME=e2e
+
+e2e_init() {
+	E2E_NAME=$1
+	work=$(mktemp -d)
+	trap 'stop_local_server; rm -rf "$work"' EXIT
+}
+
+# fail prints why, with the tail of the server's log, and exits 1.
+fail() {
+	echo "$E2E_NAME FAIL: $*" >&2
+	[ -f "$work/server.log" ] && { echo "--- server log (tail)" >&2; tail -n 40 "$work/server.log" >&2; }
+	exit 1
+}
 
 start_local_server() {
 	local work=$1 bin=$2 deadline

@@ -176,18 +176,20 @@ func (h *handler) deleteBucket(rq *request) error {
 
 // bucketExists waits for a linearizable view and checks the bucket.
 func (h *handler) bucketExists(rq *request) error {
-	if err := h.b.Sync(rq.r.Context()); err != nil {
-		return err
-	}
-	_, err := h.b.Bucket(rq.bucket)
+	_, err := h.syncedBucket(rq)
 	return err
 }
 
-func (h *handler) headBucket(rq *request) error {
+// syncedBucket waits for a linearizable view and reads the request's bucket.
+func (h *handler) syncedBucket(rq *request) (fsm.BucketInfo, error) {
 	if err := h.b.Sync(rq.r.Context()); err != nil {
-		return err
+		return fsm.BucketInfo{}, err
 	}
-	b, err := h.b.Bucket(rq.bucket)
+	return h.b.Bucket(rq.bucket)
+}
+
+func (h *handler) headBucket(rq *request) error {
+	b, err := h.syncedBucket(rq)
 	if err != nil {
 		return err
 	}
@@ -203,10 +205,7 @@ type locationConstraint struct {
 }
 
 func (h *handler) getBucketLocation(rq *request) error {
-	if err := h.b.Sync(rq.r.Context()); err != nil {
-		return err
-	}
-	b, err := h.b.Bucket(rq.bucket)
+	b, err := h.syncedBucket(rq)
 	if err != nil {
 		return err
 	}
@@ -238,10 +237,7 @@ type accessControlPolicy struct {
 
 // getACL answers the canned private ACL: the owner has FULL_CONTROL. ACLs cannot be changed.
 func (h *handler) getACL(rq *request) error {
-	if err := h.b.Sync(rq.r.Context()); err != nil {
-		return err
-	}
-	b, err := h.b.Bucket(rq.bucket)
+	b, err := h.syncedBucket(rq)
 	if err != nil {
 		return err
 	}

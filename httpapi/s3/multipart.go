@@ -495,10 +495,7 @@ func (h *handler) listUploads(rq *request) error {
 	default:
 		return ErrInvalidArgument.with("Invalid Encoding Method specified in Request: %q", et)
 	}
-	if err := h.b.Sync(rq.r.Context()); err != nil {
-		return err
-	}
-	b, err := h.b.Bucket(rq.bucket)
+	b, err := h.syncedBucket(rq)
 	if err != nil {
 		return err
 	}

@@ -67,10 +67,7 @@ var ErrIllegalVersioningConfiguration = &Error{"IllegalVersioningConfigurationEx
 	"The versioning configuration specified in the request is invalid."}
 
 func (h *handler) getBucketVersioning(rq *request) error {
-	if err := h.b.Sync(rq.r.Context()); err != nil {
-		return err
-	}
-	b, err := h.b.Bucket(rq.bucket)
+	b, err := h.syncedBucket(rq)
 	if err != nil {
 		return err
 	}
@@ -169,10 +166,7 @@ func (h *handler) listObjectVersions(rq *request) error {
 	if p.VersionIDMarker != "" && !fsm.ValidVersionID(p.VersionIDMarker) {
 		return ErrInvalidArgument.with("Invalid version id specified: %q", p.VersionIDMarker)
 	}
-	if err := h.b.Sync(rq.r.Context()); err != nil {
-		return err
-	}
-	b, err := h.b.Bucket(rq.bucket)
+	b, err := h.syncedBucket(rq)
 	if err != nil {
 		return err
 	}
