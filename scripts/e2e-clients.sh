@@ -12,21 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-work=$(mktemp -d)
-pid=
-cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-	echo "e2e-clients FAIL: $*" >&2
-	[ -f "$work/server.log" ] && { echo "--- server log (tail)" >&2; tail -n 40 "$work/server.log" >&2; }
-	exit 1
-}
+. scripts/local-server.sh
+e2e_init e2e-clients
 
 bin=${NEBULAIO_BIN:-}
 if [ -z "$bin" ]; then
@@ -45,26 +32,8 @@ if ! "$PYTHON" -c 'import boto3' 2>/dev/null; then
 fi
 
 export NEBULAIO_ACCESS_KEY=E2ECLIENTS$$ NEBULAIO_SECRET_KEY=e2e-clients-secret-$$-$RANDOM
-echo "== starting $bin with data in $work/data"
-"$bin" server --data_dir="$work/data" --s3.address=127.0.0.1:0 --admin.address=127.0.0.1:0 \
-	--console.address=127.0.0.1:0 --cluster.raft_address=127.0.0.1:0 --cluster.gossip_address=127.0.0.1:0 \
-	--log.format=json --log.level=warn >"$work/banner" 2>"$work/server.log" &
-pid=$!
-
-deadline=$((SECONDS + 30))
-s3= admin=
-until [ -n "$s3" ] && [ -n "$admin" ]; do
-	kill -0 "$pid" 2>/dev/null || fail "the server exited during start"
-	[ $SECONDS -lt $deadline ] || fail "no banner within 30s"
-	s3=$(sed -n 's|^ *S3: *http://\([^ ]*\).*|\1|p' "$work/banner" | head -1)
-	admin=$(sed -n 's|^ *Admin: *http://\([^ ]*\).*|\1|p' "$work/banner" | head -1)
-	[ -n "$s3" ] || sleep 0.2
-done
-until curl -fsS --max-time 2 "http://$admin/health/ready" >/dev/null 2>&1; do
-	kill -0 "$pid" 2>/dev/null || fail "the server exited before it was ready"
-	[ $SECONDS -lt $deadline ] || fail "/health/ready did not answer 200 within 30s"
-	sleep 0.2
-done
+start_local_server "$work" "$bin"
+s3=$S3_ADDR
 
 echo "== client matrix against http://$s3"
 "$work/clients" -endpoint "http://$s3" -access-key "$NEBULAIO_ACCESS_KEY" -secret-key "$NEBULAIO_SECRET_KEY" \
@@ -72,5 +41,5 @@ echo "== client matrix against http://$s3"
 	tail -n 5 "$work/progress" >&2
 	fail "client matrix"
 }
-kill -0 "$pid" 2>/dev/null || fail "the server died during the matrix"
+kill -0 "$SERVER_PID" 2>/dev/null || fail "the server died during the matrix"
 echo "e2e-clients PASSED"

@@ -29,6 +29,9 @@ if [ -z "${NEBULAIO_BIN:-}" ] && [ -x bin/nebulaio-linux ]; then
 fi
 ./scripts/e2e-clients.sh || fail "client matrix (scripts/e2e-clients.sh)"
 
+echo "== versions, tags and exact metadata: AWS CLI and boto3 against a local server"
+./scripts/e2e-versioning.sh || fail "versioning end-to-end (scripts/e2e-versioning.sh)"
+
 export AWS_ACCESS_KEY_ID=E2ESINGLE$$ AWS_SECRET_ACCESS_KEY=e2e-single-secret-$$-$RANDOM
 
 echo "== single node: start, probe, S3 with the AWS CLI, stop"

@@ -27,7 +27,12 @@ type Backend interface {
 type Metadata interface {
 	Bucket(name string) (fsm.BucketInfo, error)
 	Buckets() []fsm.BucketInfo
+	ListBuckets(p fsm.BucketListParams) (fsm.BucketListResult, error)
+	BucketTagging(bucket string) ([]fsm.Pair, error)
 	Object(bucket, key string) (fsm.ObjectInfo, error)
+	// ObjectVersion is Object for one version ("" the current one, "null" the null version).
+	ObjectVersion(bucket, key, versionID string) (fsm.ObjectInfo, error)
+	ListObjectVersions(bucket string, p fsm.VersionListParams) (fsm.VersionListResult, error)
 	Upload(bucket, key, uploadID string) (fsm.UploadInfo, error)
 	ListObjects(bucket string, p fsm.ListParams) (fsm.ListResult, error)
 	ListUploads(bucket string, p fsm.UploadListParams) (fsm.UploadListResult, error)

@@ -3,10 +3,12 @@ package s3
 import (
 	"bytes"
 	"crypto/md5"
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,10 +22,12 @@ type owner struct {
 }
 
 type listAllMyBucketsResult struct {
-	XMLName xml.Name      `xml:"ListAllMyBucketsResult"`
-	Xmlns   string        `xml:"xmlns,attr"`
-	Owner   owner         `xml:"Owner"`
-	Buckets []bucketEntry `xml:"Buckets>Bucket"`
+	XMLName           xml.Name      `xml:"ListAllMyBucketsResult"`
+	Xmlns             string        `xml:"xmlns,attr"`
+	Owner             owner         `xml:"Owner"`
+	Buckets           []bucketEntry `xml:"Buckets>Bucket"`
+	ContinuationToken string        `xml:"ContinuationToken,omitempty"`
+	Prefix            string        `xml:"Prefix,omitempty"`
 }
 
 type bucketEntry struct {
@@ -35,14 +39,38 @@ type bucketEntry struct {
 // s3Time formats t as S3's XML timestamps do.
 func s3Time(ns int64) string { return time.Unix(0, ns).UTC().Format("2006-01-02T15:04:05.000Z") }
 
+// listBuckets answers every bucket in name order, or a page of max-buckets (1..10000) with a
+// ContinuationToken (the page's last name, base64url) to pass back; prefix filters by name.
 func (h *handler) listBuckets(rq *request) error {
+	p := fsm.BucketListParams{Prefix: rq.q.Get("prefix")}
+	if v, ok := rq.q["max-buckets"]; ok {
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < 1 || n > fsm.MaxBuckets {
+			return ErrInvalidArgument.with("max-buckets must be an integer from 1 to %d, not %q", fsm.MaxBuckets, v[0])
+		}
+		p.MaxBuckets = n
+	}
+	if tok, ok := rq.q["continuation-token"]; ok {
+		name, err := base64.RawURLEncoding.Strict().DecodeString(tok[0])
+		if err != nil || len(name) == 0 || EncodeContinuationToken(string(name)) != tok[0] {
+			return ErrInvalidArgument.with("The continuation token provided is incorrect")
+		}
+		p.ContinuationToken = string(name)
+	}
 	if err := h.b.Sync(rq.r.Context()); err != nil {
 		return err
 	}
-	res := listAllMyBucketsResult{Xmlns: s3Namespace, Owner: owner{ID: rq.auth.AccessKey, DisplayName: rq.auth.AccessKey}}
+	page, err := h.b.ListBuckets(p)
+	if err != nil {
+		return err
+	}
+	res := listAllMyBucketsResult{Xmlns: s3Namespace, Owner: owner{ID: rq.auth.AccessKey, DisplayName: rq.auth.AccessKey}, Prefix: p.Prefix}
 	res.Buckets = []bucketEntry{}
-	for _, b := range h.b.Buckets() {
+	for _, b := range page.Buckets {
 		res.Buckets = append(res.Buckets, bucketEntry{Name: b.Name, CreationDate: s3Time(b.Created), BucketRegion: h.bucketRegion(b)})
+	}
+	if page.ContinuationToken != "" {
+		res.ContinuationToken = EncodeContinuationToken(page.ContinuationToken)
 	}
 	return writeXML(rq, res)
 }
@@ -148,18 +176,20 @@ func (h *handler) deleteBucket(rq *request) error {
 
 // bucketExists waits for a linearizable view and checks the bucket.
 func (h *handler) bucketExists(rq *request) error {
-	if err := h.b.Sync(rq.r.Context()); err != nil {
-		return err
-	}
-	_, err := h.b.Bucket(rq.bucket)
+	_, err := h.syncedBucket(rq)
 	return err
 }
 
-func (h *handler) headBucket(rq *request) error {
+// syncedBucket waits for a linearizable view and reads the request's bucket.
+func (h *handler) syncedBucket(rq *request) (fsm.BucketInfo, error) {
 	if err := h.b.Sync(rq.r.Context()); err != nil {
-		return err
+		return fsm.BucketInfo{}, err
 	}
-	b, err := h.b.Bucket(rq.bucket)
+	return h.b.Bucket(rq.bucket)
+}
+
+func (h *handler) headBucket(rq *request) error {
+	b, err := h.syncedBucket(rq)
 	if err != nil {
 		return err
 	}
@@ -175,10 +205,7 @@ type locationConstraint struct {
 }
 
 func (h *handler) getBucketLocation(rq *request) error {
-	if err := h.b.Sync(rq.r.Context()); err != nil {
-		return err
-	}
-	b, err := h.b.Bucket(rq.bucket)
+	b, err := h.syncedBucket(rq)
 	if err != nil {
 		return err
 	}
@@ -187,19 +214,6 @@ func (h *handler) getBucketLocation(rq *request) error {
 		loc = "" // S3 reports the default region as an empty constraint
 	}
 	return writeXML(rq, locationConstraint{Xmlns: s3Namespace, Value: loc})
-}
-
-type versioningConfiguration struct {
-	XMLName xml.Name `xml:"VersioningConfiguration"`
-	Xmlns   string   `xml:"xmlns,attr"`
-}
-
-// getBucketVersioning reports versioning as never enabled (it is not implemented).
-func (h *handler) getBucketVersioning(rq *request) error {
-	if err := h.bucketExists(rq); err != nil {
-		return err
-	}
-	return writeXML(rq, versioningConfiguration{Xmlns: s3Namespace})
 }
 
 type grantee struct {
@@ -223,17 +237,20 @@ type accessControlPolicy struct {
 
 // getACL answers the canned private ACL: the owner has FULL_CONTROL. ACLs cannot be changed.
 func (h *handler) getACL(rq *request) error {
-	if err := h.b.Sync(rq.r.Context()); err != nil {
-		return err
-	}
-	b, err := h.b.Bucket(rq.bucket)
+	b, err := h.syncedBucket(rq)
 	if err != nil {
 		return err
 	}
 	if rq.key != "" {
-		if _, err := h.b.Object(rq.bucket, rq.key); err != nil {
+		vid, err := versionParam(rq)
+		if err != nil {
 			return err
 		}
+		o, err := h.b.ObjectVersion(rq.bucket, rq.key, vid)
+		if err != nil {
+			return err
+		}
+		h.setVersionHeader(rq.w.Header(), rq.bucket, &o)
 	}
 	o := owner{ID: b.Owner, DisplayName: b.Owner}
 	return writeXML(rq, accessControlPolicy{Xmlns: s3Namespace, Owner: o, Grants: []grant{{

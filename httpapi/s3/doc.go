@@ -18,30 +18,137 @@
 //
 // # Operations
 //
-//	operation                 request                               notes
-//	ListBuckets               GET /                                 BucketRegion per bucket
-//	CreateBucket              PUT /b                                name rules (fsm); LocationConstraint: see Regions
-//	DeleteBucket              DELETE /b                             BucketNotEmpty while objects or uploads remain
-//	HeadBucket                HEAD /b                               x-amz-bucket-region: the bucket's region
-//	GetBucketLocation         GET /b?location                       the bucket's region, "" for us-east-1, as S3
-//	GetBucketVersioning       GET /b?versioning                     always unversioned (empty configuration)
-//	GetBucketAcl/GetObjectAcl GET ?acl                              canned: the owner has FULL_CONTROL
-//	ListObjects (V1)          GET /b                                prefix, delimiter, marker, max-keys, encoding-type
-//	ListObjectsV2             GET /b?list-type=2                    + continuation-token, start-after, fetch-owner
-//	PutObject                 PUT /b/k                              Content-MD5, checksums, x-amz-meta-*, storage class
-//	CopyObject                PUT /b/k + x-amz-copy-source          metadata COPY|REPLACE, x-amz-copy-source-if-*, checksums
-//	GetObject / HeadObject    GET|HEAD /b/k                         Range or partNumber, If-(None-)Match, If-(Un)Modified-Since, response-*,
-//	                                                                x-amz-checksum-mode: ENABLED
-//	DeleteObject              DELETE /b/k                           204 also for a missing key
-//	DeleteObjects             POST /b?delete                        ≤ 1000 keys, Quiet; Content-MD5 or x-amz-checksum-* required
-//	CreateMultipartUpload     POST /b/k?uploads                     x-amz-checksum-algorithm, x-amz-checksum-type
-//	UploadPart                PUT /b/k?partNumber=N&uploadId=U      1 ≤ N ≤ 10000; checksums
-//	UploadPartCopy            ... + x-amz-copy-source[-range]       the upload's checksum computed
-//	CompleteMultipartUpload   POST /b/k?uploadId=U                  ETag hex(md5(part md5s))-N; EntityTooSmall < 5 MiB; checksums
-//	AbortMultipartUpload      DELETE /b/k?uploadId=U                frees the parts' blobs
-//	ListParts                 GET /b/k?uploadId=U                   max-parts, part-number-marker; part checksums
-//	ListMultipartUploads      GET /b?uploads                        prefix, delimiter, key-marker, upload-id-marker; a key's
-//	                                                                uploads in initiation order
+// Every operation of the S3 API reference, in its order, with what NebulaIO answers. Those
+// marked 501 answer NotImplemented (the router refuses their subresource, method or headers;
+// nothing is accepted and dropped); TestEveryOperation sends each one.
+//
+//	operation                                  request                            here
+//	AbortMultipartUpload                       DELETE /b/k?uploadId=U             implemented: frees the parts' blobs
+//	CompleteMultipartUpload                    POST /b/k?uploadId=U               implemented: ETag hex(md5(part md5s))-N; EntityTooSmall < 5 MiB;
+//	                                                                              checksums; If-Match / If-None-Match: *; x-amz-version-id
+//	CopyObject                                 PUT /b/k + x-amz-copy-source       implemented: source ?versionId=, x-amz-copy-source-version-id,
+//	                                                                              metadata and tagging directives COPY|REPLACE,
+//	                                                                              x-amz-copy-source-if-*, checksums
+//	CreateBucket                               PUT /b                             implemented: name rules (fsm); LocationConstraint: see Regions;
+//	                                                                              object lock (x-amz-bucket-object-lock-enabled) 501
+//	CreateBucketMetadataConfiguration          POST /b?metadataConfiguration      501
+//	CreateBucketMetadataTableConfiguration     POST /b?metadataTable              501
+//	CreateMultipartUpload                      POST /b/k?uploads                  implemented: metadata, x-amz-tagging, x-amz-checksum-algorithm/-type
+//	CreateSession                              GET /b?session                     501 (S3 Express)
+//	DeleteBucket                               DELETE /b                          implemented: BucketNotEmpty while objects, versions or uploads remain
+//	DeleteBucketAnalyticsConfiguration         DELETE /b?analytics                501
+//	DeleteBucketCors                           DELETE /b?cors                     501
+//	DeleteBucketEncryption                     DELETE /b?encryption               501
+//	DeleteBucketIntelligentTieringConfiguration DELETE /b?intelligent-tiering     501
+//	DeleteBucketInventoryConfiguration         DELETE /b?inventory                501
+//	DeleteBucketLifecycle                      DELETE /b?lifecycle                501
+//	DeleteBucketMetadataConfiguration          DELETE /b?metadataConfiguration    501
+//	DeleteBucketMetadataTableConfiguration     DELETE /b?metadataTable            501
+//	DeleteBucketMetricsConfiguration           DELETE /b?metrics                  501
+//	DeleteBucketOwnershipControls              DELETE /b?ownershipControls        501
+//	DeleteBucketPolicy                         DELETE /b?policy                   501
+//	DeleteBucketReplication                    DELETE /b?replication              501
+//	DeleteBucketTagging                        DELETE /b?tagging                  implemented (204)
+//	DeleteBucketWebsite                        DELETE /b?website                  501
+//	DeleteObject                               DELETE /b/k[?versionId=V]          implemented: a delete marker in versioned buckets, a version for
+//	                                                                              good with versionId; 204 also for a missing key or version;
+//	                                                                              If-Match and x-amz-if-match-* 501, x-amz-mfa 501
+//	DeleteObjects                              POST /b?delete                     implemented: ≤ 1000 entries, VersionId, Quiet; DeleteMarker and
+//	                                                                              DeleteMarkerVersionId; Content-MD5 or x-amz-checksum-* required
+//	DeleteObjectTagging                        DELETE /b/k?tagging[&versionId=V]  implemented (204)
+//	DeletePublicAccessBlock                    DELETE /b?publicAccessBlock        501
+//	GetBucketAccelerateConfiguration           GET /b?accelerate                  501
+//	GetBucketAcl                               GET /b?acl                         implemented: canned, the owner has FULL_CONTROL
+//	GetBucketAnalyticsConfiguration            GET /b?analytics                   501
+//	GetBucketCors                              GET /b?cors                        501
+//	GetBucketEncryption                        GET /b?encryption                  501
+//	GetBucketIntelligentTieringConfiguration   GET /b?intelligent-tiering         501
+//	GetBucketInventoryConfiguration            GET /b?inventory                   501
+//	GetBucketLifecycle(Configuration)          GET /b?lifecycle                   501
+//	GetBucketLocation                          GET /b?location                    implemented: the bucket's region, "" for us-east-1, as S3
+//	GetBucketLogging                           GET /b?logging                     501
+//	GetBucketMetadataConfiguration             GET /b?metadataConfiguration       501
+//	GetBucketMetadataTableConfiguration        GET /b?metadataTable               501
+//	GetBucketMetricsConfiguration              GET /b?metrics                     501
+//	GetBucketNotification(Configuration)       GET /b?notification                501
+//	GetBucketOwnershipControls                 GET /b?ownershipControls           501
+//	GetBucketPolicy                            GET /b?policy                      501
+//	GetBucketPolicyStatus                      GET /b?policyStatus                501
+//	GetBucketReplication                       GET /b?replication                 501
+//	GetBucketRequestPayment                    GET /b?requestPayment              501
+//	GetBucketTagging                           GET /b?tagging                     implemented: NoSuchTagSet (404) when none
+//	GetBucketVersioning                        GET /b?versioning                  implemented: Enabled, Suspended or no Status (never enabled)
+//	GetBucketWebsite                           GET /b?website                     501
+//	GetObject                                  GET /b/k[?versionId=V]             implemented: Range or partNumber, If-(None-)Match,
+//	                                                                              If-(Un)Modified-Since, response-*, x-amz-checksum-mode: ENABLED,
+//	                                                                              x-amz-version-id, x-amz-tagging-count, delete markers (below)
+//	GetObjectAcl                               GET /b/k?acl[&versionId=V]         implemented: canned, as GetBucketAcl
+//	GetObjectAttributes                        GET /b/k?attributes[&versionId=V]  implemented: ETag, Checksum, ObjectParts (x-amz-max-parts,
+//	                                                                              x-amz-part-number-marker; sizes, no part checksums),
+//	                                                                              ObjectSize, StorageClass
+//	GetObjectLegalHold                         GET /b/k?legal-hold                501
+//	GetObjectLockConfiguration                 GET /b?object-lock                 501
+//	GetObjectRetention                         GET /b/k?retention                 501
+//	GetObjectTagging                           GET /b/k?tagging[&versionId=V]     implemented
+//	GetObjectTorrent                           GET /b/k?torrent                   501
+//	GetPublicAccessBlock                       GET /b?publicAccessBlock           501
+//	HeadBucket                                 HEAD /b                            implemented: x-amz-bucket-region
+//	HeadObject                                 HEAD /b/k[?versionId=V]            implemented: as GetObject without the body
+//	ListBucketAnalyticsConfigurations          GET /b?analytics                   501
+//	ListBucketIntelligentTieringConfigurations GET /b?intelligent-tiering         501
+//	ListBucketInventoryConfigurations          GET /b?inventory                   501
+//	ListBucketMetricsConfigurations            GET /b?metrics                     501
+//	ListBuckets                                GET /                              implemented: max-buckets (1..10000), continuation-token, prefix;
+//	                                                                              BucketRegion per bucket; bucket-region 501
+//	ListDirectoryBuckets                       GET /?max-directory-buckets        501 (S3 Express)
+//	ListMultipartUploads                       GET /b?uploads                     implemented: prefix, delimiter, key-marker, upload-id-marker; a
+//	                                                                              key's uploads in initiation order
+//	ListObjects (V1)                           GET /b                             implemented: prefix, delimiter, marker, max-keys, encoding-type
+//	ListObjectsV2                              GET /b?list-type=2                 implemented: + continuation-token, start-after, fetch-owner
+//	ListObjectVersions                         GET /b?versions                    implemented: prefix, delimiter, key-marker, version-id-marker,
+//	                                                                              max-keys, encoding-type; unversioned buckets list null versions
+//	ListParts                                  GET /b/k?uploadId=U                implemented: max-parts, part-number-marker; part checksums
+//	PutBucketAccelerateConfiguration           PUT /b?accelerate                  501
+//	PutBucketAcl                               PUT /b?acl                         501 (every bucket is private to its owner)
+//	PutBucketAnalyticsConfiguration            PUT /b?analytics                   501
+//	PutBucketCors                              PUT /b?cors                        501
+//	PutBucketEncryption                        PUT /b?encryption                  501
+//	PutBucketIntelligentTieringConfiguration   PUT /b?intelligent-tiering         501
+//	PutBucketInventoryConfiguration            PUT /b?inventory                   501
+//	PutBucketLifecycle(Configuration)          PUT /b?lifecycle                   501
+//	PutBucketLogging                           PUT /b?logging                     501
+//	PutBucketMetricsConfiguration              PUT /b?metrics                     501
+//	PutBucketNotification(Configuration)       PUT /b?notification                501
+//	PutBucketOwnershipControls                 PUT /b?ownershipControls           501
+//	PutBucketPolicy                            PUT /b?policy                      501
+//	PutBucketReplication                       PUT /b?replication                 501
+//	PutBucketRequestPayment                    PUT /b?requestPayment              501
+//	PutBucketTagging                           PUT /b?tagging                     implemented (204): ≤ 50 tags
+//	PutBucketVersioning                        PUT /b?versioning                  implemented: Enabled, Suspended; anything else MalformedXML, no
+//	                                                                              Status IllegalVersioningConfigurationException; MfaDelete
+//	                                                                              Enabled 501
+//	PutBucketWebsite                           PUT /b?website                     501
+//	PutObject                                  PUT /b/k                           implemented: Content-MD5, checksums, x-amz-meta-*, Expires,
+//	                                                                              x-amz-tagging, storage class, If-Match / If-None-Match: *
+//	PutObjectAcl                               PUT /b/k?acl                       501
+//	PutObjectLegalHold                         PUT /b/k?legal-hold                501
+//	PutObjectLockConfiguration                 PUT /b?object-lock                 501
+//	PutObjectRetention                         PUT /b/k?retention                 501
+//	PutObjectTagging                           PUT /b/k?tagging[&versionId=V]     implemented: ≤ 10 tags
+//	PutPublicAccessBlock                       PUT /b?publicAccessBlock           501
+//	RenameObject                               PUT /b/k?renameObject              501 (S3 Express)
+//	RestoreObject                              POST /b/k?restore                  501 (no archive storage classes)
+//	SelectObjectContent                        POST /b/k?select&select-type=2     501
+//	UpdateBucketMetadata*TableConfiguration    PUT /b?metadata...Table            501
+//	UploadPart                                 PUT /b/k?partNumber=N&uploadId=U   implemented: 1 ≤ N ≤ 10000; checksums
+//	UploadPartCopy                             ... + x-amz-copy-source[-range]    implemented: source ?versionId=; the upload's checksum computed
+//	WriteGetObjectResponse                     POST /WriteGetObjectResponse       501 (Object Lambda)
+//	PostObject (browser form upload)           POST /b                            501
+//
+// The versionId parameter is taken by GetObject, HeadObject, DeleteObject, the object tagging
+// operations, GetObjectAcl and GetObjectAttributes; on any other operation it is
+// InvalidArgument. A request naming a subresource its operation does not read (GET
+// /b/k?tagging&acl) is NotImplemented.
 //
 // Addressing: path style, or virtual-hosted style when Options.Domain is set and the Host is
 // <bucket>.<Domain>[:port]. Every response carries x-amz-request-id (and x-amz-id-2).
@@ -105,16 +212,58 @@
 // CopyObject and CreateMultipartUpload rather than accepted and not honoured. Listings report
 // STANDARD.
 //
+// # Versions, delete markers, tags and metadata
+//
+// A bucket is unversioned until PutBucketVersioning enables it; Suspended then writes and
+// overwrites the null version; it never returns to unversioned (package fsm, "Versions").
+// Every write proposes a candidate version ID (fsm.NewVersionID: the request's time and 64
+// random bits); the FSM keeps it or raises it so that IDs are unique and ordered per key, and
+// the ID a version got comes back in the event's result. x-amz-version-id is sent for every
+// version of a bucket whose versioning was ever set ("null" included) and never for an
+// unversioned bucket, as S3.
+//
+//   - DeleteObject without versionId adds a delete marker (x-amz-delete-marker: true and its
+//     x-amz-version-id); with versionId it removes that version for good (the headers name
+//     it; x-amz-delete-marker when it was a marker).
+//   - GET/HEAD of a key whose current version is a marker: 404 NoSuchKey with
+//     x-amz-delete-marker: true, the marker's x-amz-version-id and Last-Modified; of a marker's
+//     version by ID: 405 MethodNotAllowed with the same headers.
+//   - Restoring a version is a copy of it onto its key (x-amz-copy-source: b/k?versionId=V),
+//     which is why a copy onto its own key is allowed when it names a version; without one it
+//     still needs x-amz-metadata-directive: REPLACE (InvalidRequest otherwise, as S3).
+//   - Tags: x-amz-tagging (URL query encoded) on PutObject, CreateMultipartUpload and
+//     CopyObject with x-amz-tagging-directive: REPLACE (the default, COPY, keeps the source's
+//     tags; x-amz-tagging with COPY is InvalidArgument, since it would be ignored); S3's
+//     limits (10 tags an object, 50 a bucket, keys ≤ 128 and values ≤ 256 characters, no
+//     "aws:" keys, no key twice) are InvalidTag; GET and HEAD send x-amz-tagging-count.
+//   - Metadata is stored and returned as sent: user metadata names lower case (as S3; the
+//     response header is set without Go's canonicalisation, so x-amz-meta-color, not
+//     X-Amz-Meta-Color), Content-Type, Content-Encoding (byte for byte: "deflate, gzip" stays
+//     so; only the aws-chunked framing is removed), Content-Language, Content-Disposition,
+//     Cache-Control and Expires (the header as sent, not parsed).
+//
+// # Conditional writes
+//
+// If-None-Match: * and If-Match (an ETag list, or *) on PutObject and CompleteMultipartUpload
+// travel in the event and are evaluated by the FSM as it applies it, so of writers racing on
+// one key exactly one If-None-Match: * wins; a failed condition is 412 PreconditionFailed, an
+// If-Match on a missing key 404 NoSuchKey, and changes nothing (a refused completion leaves the
+// upload open). If-None-Match with an ETag on a write is NotImplemented (S3 takes * only).
+// Conditions on other writes (DeleteObject's If-Match and x-amz-if-match-*, CopyObject's
+// destination) are not evaluated and are refused (501) rather than ignored.
+//
 // # Not implemented (NotImplemented, 501)
 //
-// Versioning (versionId other than "null", ?versions), ACL and policy changes, tagging,
-// lifecycle, CORS, website, replication, encryption, object lock, browser POST uploads,
-// conditional PutObject (If-Match / If-None-Match on PUT). Any query parameter that is neither
-// one of the parameters above nor x-* (the SDK's x-id, presigned X-Amz-*, or SigV2's
-// AWSAccessKeyId, Expires and Signature together) is NotImplemented, so an unsupported
-// subresource is never silently treated as a plain GET or PUT. Abandoned multipart uploads
-// are freed by AbortMultipartUpload, or after 7 days by the data plane's upload expiry on the
-// leader.
+// Every operation marked 501 above, and these request headers on any operation (refused, not
+// ignored): x-amz-server-side-encryption* and the copy-source SSE-C headers (encryption),
+// x-amz-object-lock-* and x-amz-bucket-object-lock-enabled: true (object lock), x-amz-grant-*
+// and x-amz-acl other than private (ACLs), x-amz-website-redirect-location, x-amz-mfa,
+// x-amz-write-offset-bytes. Any query parameter that is neither one of the parameters above nor
+// x-* (the SDK's x-id, presigned X-Amz-*, or SigV2's AWSAccessKeyId, Expires and Signature
+// together) is NotImplemented, so an unsupported subresource is never silently treated as a
+// plain GET or PUT. x-amz-bypass-governance-retention is accepted: there are no retention
+// locks to bypass. Abandoned multipart uploads are freed by AbortMultipartUpload, or after 7
+// days by the data plane's upload expiry on the leader.
 //
 // # Errors
 //
@@ -122,10 +271,15 @@
 // only). Mapping:
 //
 //	source                                   code                              status
-//	fsm NoSuchBucket / NoSuchKey / NoSuchUpload                                404
+//	fsm NoSuchBucket / NoSuchKey / NoSuchUpload / NoSuchVersion / NoSuchTagSet 404
 //	fsm BucketAlreadyExists / BucketAlreadyOwnedByYou / BucketNotEmpty         409
 //	fsm InvalidBucketName, KeyTooLongError, InvalidPart, InvalidPartOrder,
-//	    EntityTooSmall, BadDigest, InvalidArgument                             400
+//	    EntityTooSmall, BadDigest, InvalidArgument, InvalidTag,
+//	    EntityTooLarge                                                         400
+//	fsm MethodNotAllowed (a delete marker's version)                          405
+//	fsm PreconditionFailed (a conditional write)                              412
+//	versioning Status other than Enabled/Suspended MalformedXML               400
+//	versioning configuration without Status  IllegalVersioningConfigurationException 400
 //	sigv4 errors                             their code (SignatureDoesNotMatch, 403; ...)
 //	key > 1024 bytes                         KeyTooLongError                   400
 //	key with "..", NUL, invalid UTF-8        InvalidObjectName                 400
@@ -142,14 +296,13 @@
 //	If-Match / If-Unmodified-Since fail      PreconditionFailed                412
 //	If-None-Match / If-Modified-Since        (304 Not Modified, no body)
 //	copy onto itself with COPY               InvalidRequest                    400
-//	unknown subresource, versioning, ...     NotImplemented                    501
+//	unknown subresource, unsupported header  NotImplemented                    501
 //	wrong method for the resource            MethodNotAllowed                  405
 //	engine ErrNoQuorum, ErrLeadershipLost,
 //	    ErrClosed, ErrNotLeader, timeouts,
 //	    dataplane ErrWriteQuorum,
 //	    ErrNoStorageNode, ErrUnreachable     ServiceUnavailable + Retry-After  503
 //	partNumber past the object's parts       InvalidPartNumber                 416
-//	conditional PUT (If-Match on PUT)        NotImplemented                    501
 //	every copy fails its checksum (dataplane
 //	    ErrCorrupt), no copy anywhere,
 //	    anything unexpected                  InternalError                     500
@@ -160,8 +313,12 @@
 // in hex, chosen here, never derived from the key), which the data plane writes to a quorum of
 // its replicas, each checksummed and fsynced, before the metadata event is proposed. Then:
 //
-//   - FSM rejects the event (bucket deleted meanwhile, upload aborted, ...): the blob is
-//     discarded at once (DiscardBlob); no object is visible.
+//   - FSM rejects the event (bucket deleted meanwhile, upload aborted, a failed condition,
+//     ...): the rejected PutObject or PutPart lists its own blob in Result.FreedBlobs, so every
+//     storage node's data plane deletes its copy as it applies the event, as for any freed
+//     blob; the handler does not discard it too (that would delete it twice). No object is
+//     visible. An event that cannot even be encoded is never proposed: its blob is discarded
+//     at once (DiscardBlob).
 //   - Outcome unknown (ErrNoQuorum, ErrLeadershipLost, ctx cancelled): the blob is kept, because
 //     the entry may still commit and deleting its bytes would leave an object without data; the
 //     client gets 503. The data plane's garbage collector removes such blobs once older than
@@ -205,7 +362,14 @@
 // # Decisions
 //
 //   - Content-Type defaults to binary/octet-stream on read, as S3. Content-Language,
-//     Content-Disposition, Content-Encoding and Cache-Control are returned as stored.
+//     Content-Disposition, Content-Encoding, Cache-Control and Expires are returned as stored.
+//   - DeleteObject and DeleteObjects always carry a candidate marker version ID and time, even
+//     for unversioned buckets (which ignore them): whether the bucket is versioned is decided
+//     by the FSM when it applies the event, not by this node's possibly older view.
+//   - GetObjectAttributes lists part sizes (one blob per part) but no part checksums: a
+//     completed object keeps its own checksum only (see fsm/DESIGN.md, "Not done yet").
+//   - PutBucketTagging and PutObjectTagging with an empty TagSet remove the tags, as the
+//     Delete operations do.
 //   - Upload IDs are the initiation time (64 bits of Unix nanoseconds) then 64 random bits,
 //     in hex, so that listing a key's uploads in upload ID order (and paging them with
 //     upload-id-marker, compared lexicographically as S3 does) is initiation order, S3's.

@@ -104,6 +104,12 @@ var fsmStatus = map[string]int{
 	fsm.CodeEntityTooSmall:          http.StatusBadRequest,
 	fsm.CodeBadDigest:               http.StatusBadRequest,
 	fsm.CodeInvalidArgument:         http.StatusBadRequest,
+	fsm.CodeEntityTooLarge:          http.StatusBadRequest,
+	fsm.CodeNoSuchVersion:           http.StatusNotFound,
+	fsm.CodeMethodNotAllowed:        http.StatusMethodNotAllowed,
+	fsm.CodePreconditionFailed:      http.StatusPreconditionFailed,
+	fsm.CodeInvalidTag:              http.StatusBadRequest,
+	fsm.CodeNoSuchTagSet:            http.StatusNotFound,
 }
 
 // toAPIError maps any error a handler meets to the S3 error it answers with.

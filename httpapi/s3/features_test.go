@@ -25,6 +25,30 @@ import (
 // rawPath is sent as is (already escaped). at is the signing time (zero: now).
 func rawRequest(t *testing.T, base, method, rawPath string, body []byte, hdr map[string]string, at time.Time, secret string) (*http.Response, []byte) {
 	t.Helper()
+	req := signedRequestAt(t, base, method, rawPath, body, hdr, at, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.Header.Get("x-amz-request-id") == "" {
+		t.Fatalf("%s %s: no x-amz-request-id", method, rawPath)
+	}
+	return resp, b
+}
+
+// zeroTime signs with the current time.
+var zeroTime time.Time
+
+// signedRequest is a request signed with the test credentials now.
+func signedRequest(t *testing.T, base, method, rawPath string, body []byte, hdr map[string]string) *http.Request {
+	return signedRequestAt(t, base, method, rawPath, body, hdr, zeroTime, testSK)
+}
+
+// signedRequestAt builds the request rawRequest sends.
+func signedRequestAt(t *testing.T, base, method, rawPath string, body []byte, hdr map[string]string, at time.Time, secret string) *http.Request {
+	t.Helper()
 	req, err := http.NewRequest(method, base+rawPath, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -48,16 +72,7 @@ func rawRequest(t *testing.T, base, method, rawPath string, body []byte, hdr map
 			t.Fatal(err)
 		}
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.Header.Get("x-amz-request-id") == "" {
-		t.Fatalf("%s %s: no x-amz-request-id", method, rawPath)
-	}
-	return resp, b
+	return req
 }
 
 func errorCode(t *testing.T, body []byte) string {
@@ -88,9 +103,36 @@ func TestErrorCodes(t *testing.T) {
 		{name: "NUL key", method: "PUT", path: "/errs/a%00b", body: []byte("x"), status: 400, code: "InvalidObjectName"},
 		{name: "invalid UTF-8 key", method: "PUT", path: "/errs/a%FFb", body: []byte("x"), status: 400, code: "InvalidObjectName"},
 		{name: "key too long", method: "PUT", path: "/errs/" + strings.Repeat("k", 1025), body: []byte("x"), status: 400, code: "KeyTooLongError"},
-		{name: "unknown subresource", method: "GET", path: "/errs?tagging", status: 501, code: "NotImplemented"},
-		{name: "object versions", method: "GET", path: "/errs?versions", status: 501, code: "NotImplemented"},
-		{name: "versionId", method: "GET", path: "/errs/k?versionId=abc", status: 501, code: "NotImplemented"},
+		{name: "unknown subresource", method: "GET", path: "/errs?lifecycle", status: 501, code: "NotImplemented"},
+		{name: "bucket cors", method: "PUT", path: "/errs?cors", body: []byte("<CORSConfiguration/>"), status: 501, code: "NotImplemented"},
+		{name: "object lock configuration", method: "GET", path: "/errs?object-lock", status: 501, code: "NotImplemented"},
+		{name: "object retention", method: "PUT", path: "/errs/k?retention", body: []byte("<Retention/>"), status: 501, code: "NotImplemented"},
+		{name: "two subresources", method: "GET", path: "/errs/k?tagging&acl", status: 501, code: "NotImplemented"},
+		{name: "no bucket tags", method: "GET", path: "/errs?tagging", status: 404, code: "NoSuchTagSet"},
+		{name: "malformed versionId", method: "GET", path: "/errs/k?versionId=abc", status: 400, code: "InvalidArgument"},
+		{name: "empty versionId", method: "HEAD", path: "/errs/k?versionId=", status: 400, code: ""},
+		{name: "versionId on PUT", method: "PUT", path: "/errs/k?versionId=null", body: []byte("x"), status: 400, code: "InvalidArgument"},
+		{name: "missing version", method: "GET", path: "/errs/k?versionId=0123456789abcdef0123456789abcdef", status: 404, code: "NoSuchVersion"},
+		{name: "object lock header", method: "PUT", path: "/errs/lock", body: []byte("x"), hdr: map[string]string{"X-Amz-Object-Lock-Mode": "GOVERNANCE"}, status: 501, code: "NotImplemented"},
+		{name: "legal hold header", method: "PUT", path: "/errs/lock", body: []byte("x"), hdr: map[string]string{"X-Amz-Object-Lock-Legal-Hold": "ON"}, status: 501, code: "NotImplemented"},
+		{name: "SSE header", method: "PUT", path: "/errs/sse", body: []byte("x"), hdr: map[string]string{"X-Amz-Server-Side-Encryption": "AES256"}, status: 501, code: "NotImplemented"},
+		{name: "SSE-C header on GET", method: "GET", path: "/errs/sse", hdr: map[string]string{"X-Amz-Server-Side-Encryption-Customer-Algorithm": "AES256"}, status: 501, code: "NotImplemented"},
+		{name: "public-read ACL", method: "PUT", path: "/errs/acl", body: []byte("x"), hdr: map[string]string{"X-Amz-Acl": "public-read"}, status: 501, code: "NotImplemented"},
+		{name: "ACL grant", method: "PUT", path: "/errs/acl", body: []byte("x"), hdr: map[string]string{"X-Amz-Grant-Read": "id=x"}, status: 501, code: "NotImplemented"},
+		{name: "website redirect", method: "PUT", path: "/errs/web", body: []byte("x"), hdr: map[string]string{"X-Amz-Website-Redirect-Location": "/x"}, status: 501, code: "NotImplemented"},
+		{name: "bucket with object lock", method: "PUT", path: "/lockbucket", hdr: map[string]string{"X-Amz-Bucket-Object-Lock-Enabled": "true"}, status: 501, code: "NotImplemented"},
+		{name: "If-Match on DELETE", method: "DELETE", path: "/errs/k", hdr: map[string]string{"If-Match": `"abc"`}, status: 501, code: "NotImplemented"},
+		{name: "If-None-Match on copy", method: "PUT", path: "/errs/k3", hdr: map[string]string{"X-Amz-Copy-Source": "errs/k", "If-None-Match": "*"}, status: 501, code: "NotImplemented"},
+		{name: "If-None-Match with an ETag on PUT", method: "PUT", path: "/errs/cond", body: []byte("x"), hdr: map[string]string{"If-None-Match": `"abc"`}, status: 501, code: "NotImplemented"},
+		{name: "MFA delete header", method: "DELETE", path: "/errs/k?versionId=null", hdr: map[string]string{"X-Amz-Mfa": "123 456"}, status: 501, code: "NotImplemented"},
+		{name: "MFA delete on", method: "PUT", path: "/errs?versioning", body: []byte("<VersioningConfiguration><Status>Enabled</Status><MfaDelete>Enabled</MfaDelete></VersioningConfiguration>"), status: 501, code: "NotImplemented"},
+		{name: "back to unversioned", method: "PUT", path: "/errs?versioning", body: []byte("<VersioningConfiguration><Status>Disabled</Status></VersioningConfiguration>"), status: 400, code: "MalformedXML"},
+		{name: "versioning without status", method: "PUT", path: "/errs?versioning", body: []byte("<VersioningConfiguration></VersioningConfiguration>"), status: 400, code: "IllegalVersioningConfigurationException"},
+		{name: "object ACL change", method: "PUT", path: "/errs/k?acl", body: []byte("<AccessControlPolicy/>"), status: 501, code: "NotImplemented"},
+		{name: "bad max-buckets", method: "GET", path: "/?max-buckets=0", status: 400, code: "InvalidArgument"},
+		{name: "bad bucket continuation", method: "GET", path: "/?continuation-token=%21", status: 400, code: "InvalidArgument"},
+		{name: "attributes without names", method: "GET", path: "/errs/k?attributes", status: 400, code: "InvalidArgument"},
+		{name: "version marker without key marker", method: "GET", path: "/errs?versions&version-id-marker=null", status: 400, code: "InvalidArgument"},
 		{name: "bucket policy", method: "PUT", path: "/errs?policy", body: []byte("{}"), status: 501, code: "NotImplemented"},
 		{name: "POST form upload", method: "POST", path: "/errs", body: []byte("x"), status: 501, code: "NotImplemented"},
 		{name: "wrong secret", method: "GET", path: "/errs", secret: "wrong", status: 403, code: "SignatureDoesNotMatch"},
@@ -115,7 +157,6 @@ func TestErrorCodes(t *testing.T) {
 		{name: "bad metadata directive", method: "PUT", path: "/errs/k2", hdr: map[string]string{"X-Amz-Copy-Source": "errs/k", "X-Amz-Metadata-Directive": "MERGE"}, status: 400, code: "InvalidArgument"},
 		{name: "bad location", method: "PUT", path: "/newbucket", body: []byte("<CreateBucketConfiguration><LocationConstraint>mars-1</LocationConstraint></CreateBucketConfiguration>"), status: 400, code: "InvalidLocationConstraint"},
 		{name: "malformed create bucket", method: "PUT", path: "/newbucket", body: []byte("<Create"), status: 400, code: "MalformedXML"},
-		{name: "conditional PUT", method: "PUT", path: "/errs/cond", body: []byte("x"), hdr: map[string]string{"If-None-Match": "*"}, status: 501, code: "NotImplemented"},
 		{name: "delete on service", method: "DELETE", path: "/", status: 405, code: "MethodNotAllowed"},
 	}
 	for _, tc := range cases {
@@ -128,6 +169,12 @@ func TestErrorCodes(t *testing.T) {
 				secret = ""
 			}
 			resp, body := rawRequest(t, u, tc.method, tc.path, tc.body, tc.hdr, tc.at, secret)
+			if tc.method == "HEAD" {
+				if resp.StatusCode != tc.status {
+					t.Fatalf("%s %s: %d, want %d", tc.method, tc.path, resp.StatusCode, tc.status)
+				}
+				return
+			}
 			if resp.StatusCode != tc.status || errorCode(t, body) != tc.code {
 				t.Fatalf("%s %s: %d %s, want %d %s", tc.method, tc.path, resp.StatusCode, body, tc.status, tc.code)
 			}

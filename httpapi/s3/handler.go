@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/httpapi/sigv4"
 )
 
@@ -227,7 +229,54 @@ func (h *handler) serve(rq *request) error {
 			return err
 		}
 	}
+	if err := refuseHeaders(op, r.Header); err != nil {
+		return err
+	}
 	return fn(h, rq)
+}
+
+// unsupportedHeaders are request headers that ask for something NebulaIO does not do
+// (encryption, object lock, ACL grants, website redirects, MFA): refused with NotImplemented
+// on every operation rather than accepted and not honoured.
+var unsupportedHeaders = []struct{ prefix, what string }{
+	{"X-Amz-Server-Side-Encryption", "server-side encryption"},
+	{"X-Amz-Copy-Source-Server-Side-Encryption", "server-side encryption"},
+	{"X-Amz-Object-Lock-", "object lock"},
+	{"X-Amz-Grant-", "ACL grants"},
+	{"X-Amz-Website-Redirect-Location", "website redirects"},
+	{"X-Amz-Mfa", "MFA delete"},
+	{"X-Amz-Write-Offset-Bytes", "appending to objects"},
+	{"X-Amz-If-Match-", "conditional deletes"},
+}
+
+// refuseHeaders answers NotImplemented for a header the operation op would have to honour and
+// cannot: the unsupportedHeaders, a canned ACL other than private, object lock on a new bucket,
+// and If-Match / If-None-Match on operations whose conditions are not evaluated (DeleteObject,
+// CopyObject's destination, ...).
+func refuseHeaders(op string, hd http.Header) error {
+	for k := range hd {
+		for _, u := range unsupportedHeaders {
+			if strings.HasPrefix(k, u.prefix) {
+				return ErrNotImplemented.with("%s (%s) is not implemented", u.what, k)
+			}
+		}
+	}
+	if v := hd.Get("X-Amz-Acl"); v != "" && v != "private" {
+		return ErrNotImplemented.with("canned ACL %q is not implemented: every bucket and object is private to its owner", v)
+	}
+	if v := hd.Get("X-Amz-Bucket-Object-Lock-Enabled"); v != "" && !strings.EqualFold(v, "false") {
+		return ErrNotImplemented.with("object lock is not implemented")
+	}
+	switch op {
+	case "PutObject", "CompleteMultipartUpload", "GetObject", "HeadObject":
+		return nil // conditions evaluated by the operation
+	}
+	for _, k := range []string{"If-Match", "If-None-Match"} {
+		if hd.Get(k) != "" {
+			return ErrNotImplemented.with("%s on %s is not implemented", k, op)
+		}
+	}
+	return nil
 }
 
 // address returns the bucket and key r addresses, virtual-hosted style (vhost) when its Host
@@ -274,7 +323,29 @@ var knownParams = map[string]bool{
 	"response-content-type": true, "response-content-language": true, "response-expires": true,
 	"response-cache-control": true, "response-content-disposition": true,
 	"response-content-encoding": true, "location": true, "delete": true, "acl": true,
-	"versioning": true, "versionId": true,
+	"versioning": true, "versionId": true, "versions": true, "version-id-marker": true,
+	"tagging": true, "attributes": true, "max-buckets": true,
+}
+
+// subresources are the query keys that select an operation. A request carrying one that the
+// operation it was routed to does not consume is NotImplemented (GET /b/k?tagging&acl is not
+// quietly a GetObjectTagging), and so is a versionId on an operation that takes none.
+var subresources = []string{"acl", "tagging", "versioning", "versions", "uploads", "location", "delete", "attributes", "uploadId", "versionId"}
+
+// consumes lists, per operation, the subresource keys it reads.
+var consumes = map[string][]string{
+	"GetBucketAcl": {"acl"}, "GetObjectAcl": {"acl", "versionId"},
+	"GetBucketTagging": {"tagging"}, "PutBucketTagging": {"tagging"}, "DeleteBucketTagging": {"tagging"},
+	"GetObjectTagging": {"tagging", "versionId"}, "PutObjectTagging": {"tagging", "versionId"},
+	"DeleteObjectTagging": {"tagging", "versionId"},
+	"GetBucketVersioning": {"versioning"}, "PutBucketVersioning": {"versioning"},
+	"ListObjectVersions": {"versions"}, "ListMultipartUploads": {"uploads"},
+	"GetBucketLocation": {"location"}, "DeleteObjects": {"delete"},
+	"GetObjectAttributes": {"attributes", "versionId"}, "GetObject": {"versionId"},
+	"HeadObject": {"versionId"}, "DeleteObject": {"versionId"},
+	"UploadPart": {"uploadId"}, "UploadPartCopy": {"uploadId"}, "ListParts": {"uploadId"},
+	"AbortMultipartUpload": {"uploadId"}, "CompleteMultipartUpload": {"uploadId"},
+	"CreateMultipartUpload": {"uploads"},
 }
 
 // sigV2PresignParams are the query parameters of a SigV2 presigned URL; they are not
@@ -290,10 +361,23 @@ func route(method, bucket, key string, q url.Values, copySource bool) (string, h
 			return "Unknown", nil, ErrNotImplemented.with("the ?%s subresource or parameter is not implemented", k)
 		}
 	}
-	has := func(k string) bool { _, ok := q[k]; return ok }
-	if v, ok := q["versionId"]; ok && v[0] != "" && v[0] != "null" {
-		return "Unknown", nil, ErrNotImplemented.with("versioning is not implemented")
+	op, fn, err := routeOp(method, bucket, key, q, copySource)
+	if err != nil {
+		return op, fn, err
 	}
+	for _, k := range subresources {
+		if q.Has(k) && !slices.Contains(consumes[op], k) {
+			if k == "versionId" {
+				return op, nil, ErrInvalidArgument.with("%s does not take a versionId", op)
+			}
+			return op, nil, ErrNotImplemented.with("?%s is not implemented with %s", k, op)
+		}
+	}
+	return op, fn, nil
+}
+
+func routeOp(method, bucket, key string, q url.Values, copySource bool) (string, handlerFunc, error) {
+	has := q.Has
 	switch {
 	case bucket == "":
 		if method == http.MethodGet {
@@ -302,11 +386,19 @@ func route(method, bucket, key string, q url.Values, copySource bool) (string, h
 	case key == "":
 		switch method {
 		case http.MethodPut:
-			if has("acl") || has("versioning") {
-				return "Unknown", nil, ErrNotImplemented.with("bucket configuration is not implemented")
+			switch {
+			case has("acl"):
+				return "PutBucketAcl", nil, ErrNotImplemented.with("ACLs cannot be changed: every bucket is private to its owner")
+			case has("versioning"):
+				return "PutBucketVersioning", (*handler).putBucketVersioning, nil
+			case has("tagging"):
+				return "PutBucketTagging", (*handler).putBucketTagging, nil
 			}
 			return "CreateBucket", (*handler).createBucket, nil
 		case http.MethodDelete:
+			if has("tagging") {
+				return "DeleteBucketTagging", (*handler).deleteBucketTagging, nil
+			}
 			return "DeleteBucket", (*handler).deleteBucket, nil
 		case http.MethodHead:
 			return "HeadBucket", (*handler).headBucket, nil
@@ -318,8 +410,12 @@ func route(method, bucket, key string, q url.Values, copySource bool) (string, h
 				return "GetBucketVersioning", (*handler).getBucketVersioning, nil
 			case has("acl"):
 				return "GetBucketAcl", (*handler).getACL, nil
+			case has("tagging"):
+				return "GetBucketTagging", (*handler).getBucketTagging, nil
 			case has("uploads"):
 				return "ListMultipartUploads", (*handler).listUploads, nil
+			case has("versions"):
+				return "ListObjectVersions", (*handler).listObjectVersions, nil
 			case q.Get("list-type") == "2":
 				return "ListObjectsV2", (*handler).listObjectsV2, nil
 			case has("list-type"):
@@ -337,7 +433,9 @@ func route(method, bucket, key string, q url.Values, copySource bool) (string, h
 		case http.MethodPut:
 			switch {
 			case has("acl"):
-				return "Unknown", nil, ErrNotImplemented.with("object ACLs are not implemented")
+				return "PutObjectAcl", nil, ErrNotImplemented.with("ACLs cannot be changed: every object is private to its bucket's owner")
+			case has("tagging"):
+				return "PutObjectTagging", (*handler).putObjectTagging, nil
 			case has("uploadId") && has("partNumber"):
 				if copySource {
 					return "UploadPartCopy", (*handler).uploadPartCopy, nil
@@ -355,13 +453,20 @@ func route(method, bucket, key string, q url.Values, copySource bool) (string, h
 				return "ListParts", (*handler).listParts, nil
 			case has("acl"):
 				return "GetObjectAcl", (*handler).getACL, nil
+			case has("tagging"):
+				return "GetObjectTagging", (*handler).getObjectTagging, nil
+			case has("attributes"):
+				return "GetObjectAttributes", (*handler).getObjectAttributes, nil
 			}
 			return "GetObject", (*handler).getObject, nil
 		case http.MethodHead:
 			return "HeadObject", (*handler).headObject, nil
 		case http.MethodDelete:
-			if has("uploadId") {
+			switch {
+			case has("uploadId"):
 				return "AbortMultipartUpload", (*handler).abortUpload, nil
+			case has("tagging"):
+				return "DeleteObjectTagging", (*handler).deleteObjectTagging, nil
 			}
 			return "DeleteObject", (*handler).deleteObject, nil
 		case http.MethodPost:
@@ -392,6 +497,14 @@ func (h *handler) writeError(rq *request, err error) {
 	resetHeaders(hd)
 	if ae.Status == http.StatusServiceUnavailable {
 		hd.Set("Retry-After", "1")
+	}
+	var fe *fsm.Error
+	if errors.As(err, &fe) && fe.DeleteMarker {
+		// NoSuchKey because the current version is a delete marker, or MethodNotAllowed for a
+		// marker's version: S3 names the marker.
+		hd.Set("x-amz-delete-marker", "true")
+		hd.Set("x-amz-version-id", fe.VersionID)
+		hd.Set("Last-Modified", time.Unix(0, fe.LastModified).UTC().Format(http.TimeFormat))
 	}
 	if ae.Status == http.StatusRequestedRangeNotSatisfiable && rq.w.rangeSize >= 0 {
 		hd.Set("Content-Range", fmt.Sprintf("bytes */%d", rq.w.rangeSize))

@@ -41,7 +41,10 @@ var operations = []string{
 	"ListObjects", "ListObjectsV2", "ListMultipartUploads",
 	"PutObject", "CopyObject", "GetObject", "HeadObject", "DeleteObject", "DeleteObjects",
 	"CreateMultipartUpload", "UploadPart", "UploadPartCopy", "CompleteMultipartUpload",
-	"AbortMultipartUpload", "ListParts", "Unknown",
+	"AbortMultipartUpload", "ListParts", "PutBucketVersioning", "ListObjectVersions",
+	"GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging", "GetBucketTagging",
+	"PutBucketTagging", "DeleteBucketTagging", "GetObjectAttributes", "PutBucketAcl", "PutObjectAcl",
+	"Unknown",
 }
 
 // opMetric returns the per-operation counter name of op.

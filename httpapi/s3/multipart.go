@@ -37,7 +37,11 @@ type initiateResult struct {
 }
 
 func (h *handler) createUpload(rq *request) error {
-	meta, err := metaFromHeaders(rq.r.Header, rq.r.Header.Get("Content-Encoding"))
+	meta, err := metaFromHeaders(rq.r.Header)
+	if err != nil {
+		return err
+	}
+	tags, err := tagsFromHeader(rq.r.Header)
 	if err != nil {
 		return err
 	}
@@ -49,7 +53,7 @@ func (h *handler) createUpload(rq *request) error {
 	id := newUploadID(now)
 	if _, err := h.propose(rq, &fsm.CreateMultipartUpload{
 		Bucket: rq.bucket, Key: rq.key, UploadID: id, Initiated: now.UnixNano(), Meta: meta,
-		ChecksumAlgorithm: string(alg), ChecksumType: typ,
+		ChecksumAlgorithm: string(alg), ChecksumType: typ, Tags: tags,
 	}); err != nil {
 		return err
 	}
@@ -153,7 +157,7 @@ func (h *handler) uploadPartCopy(rq *request) error {
 	if err != nil {
 		return err
 	}
-	src, err := h.copySource(rq)
+	src, _, err := h.copySource(rq)
 	if err != nil {
 		return err
 	}
@@ -317,6 +321,10 @@ func sameObjectChecksum(given, computed string) bool {
 }
 
 func (h *handler) completeUpload(rq *request) error {
+	ifMatch, ifNoneMatch, err := writeConditions(rq.r.Header)
+	if err != nil {
+		return err
+	}
 	body, err := readXMLBody(rq)
 	if err != nil {
 		return err
@@ -342,7 +350,8 @@ func (h *handler) completeUpload(rq *request) error {
 	}
 	ev := &fsm.CompleteMultipartUpload{
 		Bucket: rq.bucket, Key: rq.key, UploadID: uploadID, MinPartSize: h.minPart,
-		ModTime: h.now().UnixNano(), Checksums: sums,
+		ModTime: h.now().UnixNano(), Checksums: sums, VersionID: h.newVersionID(),
+		IfMatch: ifMatch, IfNoneMatch: ifNoneMatch,
 	}
 	for _, p := range req.Parts {
 		ev.Parts = append(ev.Parts, fsm.CompletedPart{PartNumber: p.PartNumber, ETag: p.ETag})
@@ -362,6 +371,7 @@ func (h *handler) completeUpload(rq *request) error {
 	if len(res.Object.Checksums) > 0 {
 		out.ChecksumType = checksumTypeOf(res.Object.Checksums[0].Value)
 	}
+	h.setVersionHeader(rq.w.Header(), rq.bucket, res.Object)
 	return writeXML(rq, out)
 }
 
@@ -485,10 +495,7 @@ func (h *handler) listUploads(rq *request) error {
 	default:
 		return ErrInvalidArgument.with("Invalid Encoding Method specified in Request: %q", et)
 	}
-	if err := h.b.Sync(rq.r.Context()); err != nil {
-		return err
-	}
-	b, err := h.b.Bucket(rq.bucket)
+	b, err := h.syncedBucket(rq)
 	if err != nil {
 		return err
 	}

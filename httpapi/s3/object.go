@@ -79,17 +79,22 @@ func (h *handler) writeBlob(ctx context.Context, src io.Reader, size int64, want
 	return storedBlob{id: id, size: n, md5: sum, nodes: nodes}, nil
 }
 
-// commit proposes an event that references the new blob. A rejection discards the blob (no
-// visible object, no garbage). An unknown outcome (no quorum, leadership lost) keeps it: the
-// write may still commit, and deleting the bytes then would leave a dangling object.
+// commit proposes an event that references the new blob. A rejection by the FSM lists the
+// blob in the result's FreedBlobs, so every storage node's data plane deletes it as it applies
+// the event (no visible object, no garbage; discarding it here too would delete it twice). An
+// event that was never proposed (it does not encode) discards the blob here. An unknown
+// outcome (no quorum, leadership lost) keeps it: the write may still commit, and deleting the
+// bytes then would leave a dangling object.
 func (h *handler) commit(rq *request, ev fsm.Event, sb storedBlob) (*fsm.Result, error) {
 	res, err := h.propose(rq, ev)
 	if err != nil {
 		var fe *fsm.Error
 		var ae *Error
-		if errors.As(err, &fe) || errors.As(err, &ae) {
+		switch {
+		case errors.As(err, &fe):
+		case errors.As(err, &ae):
 			h.b.DiscardBlob(sb.id, sb.nodes)
-		} else {
+		default:
 			h.log.Warn().Err(err).Str("blob", sb.id).Str("request_id", rq.id).
 				Msg("s3: write outcome unknown; blob kept for garbage collection")
 		}
@@ -111,14 +116,17 @@ func contentMD5(hd http.Header) ([]byte, error) {
 	return b, nil
 }
 
-// metaFromHeaders reads the object metadata a PUT, copy (REPLACE) or upload sets.
-func metaFromHeaders(hd http.Header, contentEncoding string) (fsm.ObjectMeta, error) {
+// metaFromHeaders reads the object metadata a PUT, copy (REPLACE) or upload sets. Every value
+// is stored as sent (Content-Encoding less aws-chunked, see contentEncoding); user metadata
+// names in lower case, as S3 stores them.
+func metaFromHeaders(hd http.Header) (fsm.ObjectMeta, error) {
 	m := fsm.ObjectMeta{
 		ContentType:        hd.Get("Content-Type"),
-		ContentEncoding:    contentEncoding,
+		ContentEncoding:    contentEncoding(hd),
 		ContentDisposition: hd.Get("Content-Disposition"),
 		CacheControl:       hd.Get("Cache-Control"),
 		ContentLanguage:    hd.Get("Content-Language"),
+		Expires:            hd.Get("Expires"),
 	}
 	if err := checkStorageClass(hd); err != nil {
 		return m, err
@@ -142,6 +150,29 @@ func metaFromHeaders(hd http.Header, contentEncoding string) (fsm.ObjectMeta, er
 	}
 	m.UserMetadata = fsm.SortedPairs(user)
 	return m, nil
+}
+
+// contentEncoding is the Content-Encoding to store: the header byte for byte ("deflate, gzip"
+// stays so), unless it names aws-chunked (the signing layer's framing, not the object's
+// encoding), which is then removed and the remaining codings joined with ", ".
+func contentEncoding(hd http.Header) string {
+	vals := hd.Values("Content-Encoding")
+	var kept []string
+	chunked := false
+	for _, v := range vals {
+		for _, e := range strings.Split(v, ",") {
+			switch e = strings.TrimSpace(e); {
+			case strings.EqualFold(e, "aws-chunked"):
+				chunked = true
+			case e != "":
+				kept = append(kept, e)
+			}
+		}
+	}
+	if !chunked {
+		return strings.Join(vals, ", ")
+	}
+	return strings.Join(kept, ", ")
 }
 
 // StorageClassStandard is the one storage class: every object is stored the same way.
@@ -180,17 +211,31 @@ func (h *handler) bodySize(rq *request) (int64, error) {
 	return size, nil
 }
 
+// writeConditions reads If-Match and If-None-Match of a PutObject or CompleteMultipartUpload.
+// The FSM evaluates them when it applies the event, so of racing conditional writers exactly
+// one wins. If-None-Match takes "*" only, as S3 (any other value is NotImplemented).
+func writeConditions(hd http.Header) (ifMatch, ifNoneMatch string, err error) {
+	ifMatch, ifNoneMatch = hd.Get("If-Match"), strings.TrimSpace(hd.Get("If-None-Match"))
+	if ifNoneMatch != "" && ifNoneMatch != "*" {
+		return "", "", ErrNotImplemented.with("If-None-Match on a write takes only *, not %q", ifNoneMatch)
+	}
+	return ifMatch, ifNoneMatch, nil
+}
+
 func (h *handler) putObject(rq *request) error {
-	if rq.r.Header.Get("If-None-Match") != "" || rq.r.Header.Get("If-Match") != "" {
-		// Conditional writes would need the check inside the FSM's apply; refusing beats
-		// silently overwriting.
-		return ErrNotImplemented.with("conditional PutObject (If-Match, If-None-Match) is not implemented")
+	ifMatch, ifNoneMatch, err := writeConditions(rq.r.Header)
+	if err != nil {
+		return err
 	}
 	size, err := h.bodySize(rq)
 	if err != nil {
 		return err
 	}
-	meta, err := metaFromHeaders(rq.r.Header, rq.auth.ContentEncoding)
+	meta, err := metaFromHeaders(rq.r.Header)
+	if err != nil {
+		return err
+	}
+	tags, err := tagsFromHeader(rq.r.Header)
 	if err != nil {
 		return err
 	}
@@ -217,13 +262,16 @@ func (h *handler) putObject(rq *request) error {
 	ev := &fsm.PutObject{
 		Bucket: rq.bucket, Key: rq.key, Size: uint64(sb.size), ETag: etag, Meta: meta,
 		Checksums: sums, Blobs: []fsm.Blob{{ID: sb.id, Size: uint64(sb.size), Nodes: sb.nodes}},
-		ModTime: h.now().UnixNano(),
+		ModTime: h.now().UnixNano(), VersionID: h.newVersionID(), Tags: tags,
+		IfMatch: ifMatch, IfNoneMatch: ifNoneMatch,
 	}
-	if _, err := h.commit(rq, ev, sb); err != nil {
+	res, err := h.commit(rq, ev, sb)
+	if err != nil {
 		return err
 	}
 	hd := rq.w.Header()
 	hd.Set("ETag", `"`+etag+`"`)
+	h.setVersionHeader(hd, rq.bucket, res.Object)
 	setChecksumHeaders(hd, sums)
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
@@ -239,11 +287,15 @@ var errObjectChanged = errors.New("s3: object changed while being read")
 // serveObject answers GET and HEAD, starting over (a few times) when a concurrent overwrite
 // freed the blob it was about to read: a reader sees the old or the new object, never a 500.
 func (h *handler) serveObject(rq *request, withBody bool) error {
+	vid, err := versionParam(rq)
+	if err != nil {
+		return err
+	}
 	if err := h.b.Sync(rq.r.Context()); err != nil {
 		return err
 	}
 	for attempt := 1; ; attempt++ {
-		err := h.serveObjectOnce(rq, withBody)
+		err := h.serveObjectOnce(rq, vid, withBody)
 		if !errors.Is(err, errObjectChanged) || attempt == 3 {
 			return err
 		}
@@ -252,8 +304,8 @@ func (h *handler) serveObject(rq *request, withBody bool) error {
 }
 
 // serveObjectOnce: preconditions, range, headers, then the bytes.
-func (h *handler) serveObjectOnce(rq *request, withBody bool) error {
-	o, err := h.b.Object(rq.bucket, rq.key)
+func (h *handler) serveObjectOnce(rq *request, vid string, withBody bool) error {
+	o, err := h.b.ObjectVersion(rq.bucket, rq.key, vid)
 	if err != nil {
 		return err
 	}
@@ -267,6 +319,7 @@ func (h *handler) serveObjectOnce(rq *request, withBody bool) error {
 	if notModified {
 		hd.Set("ETag", `"`+o.ETag+`"`)
 		hd.Set("Last-Modified", mtime.Format(http.TimeFormat))
+		h.setVersionHeader(hd, rq.bucket, &o)
 		rq.w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
@@ -284,6 +337,7 @@ func (h *handler) serveObjectOnce(rq *request, withBody bool) error {
 		partial = true
 	}
 	setObjectHeaders(hd, &o, mtime)
+	h.setVersionHeader(hd, rq.bucket, &o)
 	if withBody {
 		applyResponseOverrides(hd, rq.q)
 	}
@@ -310,7 +364,7 @@ func (h *handler) serveObjectOnce(rq *request, withBody bool) error {
 	n, err := io.ReadFull(rd, buf[:min(int64(len(buf)), length)])
 	if errors.Is(err, ErrBlobNotFound) {
 		// Freed by an overwrite or delete that committed after we read the metadata?
-		now, oerr := h.b.Object(rq.bucket, rq.key)
+		now, oerr := h.b.ObjectVersion(rq.bucket, rq.key, vid)
 		switch {
 		case oerr != nil:
 			return oerr // deleted meanwhile: NoSuchKey
@@ -411,12 +465,18 @@ func setObjectHeaders(hd http.Header, o *fsm.ObjectInfo, mtime time.Time) {
 	if o.Meta.ContentLanguage != "" {
 		hd.Set("Content-Language", o.Meta.ContentLanguage)
 	}
+	if o.Meta.Expires != "" {
+		hd.Set("Expires", o.Meta.Expires)
+	}
 	for _, p := range o.Meta.UserMetadata {
-		hd.Set("x-amz-meta-"+p.Key, p.Value)
+		// Set directly: Set would canonicalise the name (X-Amz-Meta-Color), and S3 returns it
+		// as stored (lower case), which clients that read raw headers (boto3) hand back as is.
+		hd["x-amz-meta-"+p.Key] = []string{p.Value}
 	}
 	if o.PartsCount > 0 {
 		hd.Set("x-amz-mp-parts-count", strconv.Itoa(int(o.PartsCount)))
 	}
+	setTaggingCount(hd, o)
 }
 
 // applyResponseOverrides applies GET's response-* query parameters.
@@ -614,10 +674,26 @@ func (r *objectReader) Close() error {
 	return nil
 }
 
+// deleteObject removes a key (unversioned), adds a delete marker (versioning enabled or
+// suspended) or, with versionId, removes that version for good. A missing key or version is
+// 204, as S3 answers.
 func (h *handler) deleteObject(rq *request) error {
-	_, err := h.propose(rq, &fsm.DeleteObject{Bucket: rq.bucket, Key: rq.key})
-	if err != nil && !errors.Is(err, &fsm.Error{Code: fsm.CodeNoSuchKey}) {
+	vid, err := versionParam(rq)
+	if err != nil {
 		return err
+	}
+	res, err := h.propose(rq, &fsm.DeleteObject{Bucket: rq.bucket, Key: rq.key, VersionID: vid,
+		MarkerVersionID: h.newVersionID(), ModTime: h.now().UnixNano()})
+	switch {
+	case errors.Is(err, &fsm.Error{Code: fsm.CodeNoSuchKey}), errors.Is(err, &fsm.Error{Code: fsm.CodeNoSuchVersion}):
+	case err != nil:
+		return err
+	case res.Object != nil && (vid != "" || res.Object.DeleteMarker):
+		hd := rq.w.Header()
+		hd.Set("x-amz-version-id", res.Object.VersionID)
+		if res.Object.DeleteMarker {
+			hd.Set("x-amz-delete-marker", "true")
+		}
 	}
 	rq.w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -633,8 +709,10 @@ type deleteRequest struct {
 }
 
 type deletedEntry struct {
-	Key       string `xml:"Key"`
-	VersionID string `xml:"VersionId,omitempty"`
+	Key                   string `xml:"Key"`
+	VersionID             string `xml:"VersionId,omitempty"`
+	DeleteMarker          bool   `xml:"DeleteMarker,omitempty"`
+	DeleteMarkerVersionID string `xml:"DeleteMarkerVersionId,omitempty"`
 }
 
 type deleteError struct {
@@ -675,23 +753,30 @@ func (h *handler) deleteObjects(rq *request) error {
 	type entry struct{ key, version string }
 	var todo []entry
 	seen := map[entry]bool{}
-	var keys []string
+	var keys, versions []string
+	anyVersion := false
 	for _, o := range req.Objects {
 		e := entry{o.Key, o.VersionID}
 		if seen[e] {
 			continue
 		}
 		seen[e] = true
-		switch err := checkKeyOrEmpty(o.Key); {
-		case err != nil:
+		err := checkKeyOrEmpty(o.Key)
+		if err == nil && o.VersionID != "" && !fsm.ValidVersionID(o.VersionID) {
+			err = ErrInvalidArgument.with("Invalid version id specified: %q", o.VersionID)
+		}
+		if err != nil {
 			ae := toAPIError(err)
 			res.Errors = append(res.Errors, deleteError{Key: o.Key, VersionID: o.VersionID, Code: ae.Code, Message: ae.Message})
-		case o.VersionID != "" && o.VersionID != "null":
-			res.Errors = append(res.Errors, deleteError{Key: o.Key, VersionID: o.VersionID, Code: ErrNotImplemented.Code, Message: "versioning is not implemented"})
-		default:
-			todo = append(todo, e)
-			keys = append(keys, o.Key)
+			continue
 		}
+		todo = append(todo, e)
+		keys = append(keys, o.Key)
+		versions = append(versions, o.VersionID)
+		anyVersion = anyVersion || o.VersionID != ""
+	}
+	if !anyVersion {
+		versions = nil // none asked for: the event carries no version list
 	}
 	if len(keys) == 0 {
 		if err := h.bucketExists(rq); err != nil {
@@ -699,7 +784,8 @@ func (h *handler) deleteObjects(rq *request) error {
 		}
 		return writeXML(rq, res)
 	}
-	out, err := h.propose(rq, &fsm.DeleteObjects{Bucket: rq.bucket, Keys: keys})
+	out, err := h.propose(rq, &fsm.DeleteObjects{Bucket: rq.bucket, Keys: keys, VersionIDs: versions,
+		MarkerVersionID: h.newVersionID(), ModTime: h.now().UnixNano()})
 	if err != nil {
 		return err
 	}
@@ -707,9 +793,13 @@ func (h *handler) deleteObjects(rq *request) error {
 		return fmt.Errorf("s3: DeleteObjects of %d keys returned %d results", len(todo), len(out.Deleted))
 	}
 	for i, d := range out.Deleted {
-		if d.Err == nil || d.Err.Code == fsm.CodeNoSuchKey {
+		if d.Err == nil || d.Err.Code == fsm.CodeNoSuchKey || d.Err.Code == fsm.CodeNoSuchVersion {
 			if !req.Quiet {
-				res.Deleted = append(res.Deleted, deletedEntry{Key: d.Key, VersionID: todo[i].version})
+				de := deletedEntry{Key: d.Key, VersionID: todo[i].version}
+				if d.Err == nil && d.DeleteMarker {
+					de.DeleteMarker, de.DeleteMarkerVersionID = true, d.DeleteMarkerVersionID
+				}
+				res.Deleted = append(res.Deleted, de)
 			}
 			continue
 		}
@@ -726,47 +816,60 @@ func checkKeyOrEmpty(key string) error {
 	return checkKey(key)
 }
 
-// parseCopySource splits x-amz-copy-source ("[/]bucket/key[?versionId=null]", URL-encoded).
-func parseCopySource(v string) (bucket, key string, err error) {
-	v, query, _ := strings.Cut(v, "?")
-	if query != "" {
+// parseCopySource splits x-amz-copy-source ("[/]bucket/key[?versionId=V]", URL-encoded);
+// versionId "" means the current version. Any other query parameter is InvalidArgument.
+func parseCopySource(v string) (bucket, key, versionID string, err error) {
+	v, query, hasQuery := strings.Cut(v, "?")
+	if hasQuery {
 		q, perr := url.ParseQuery(query)
-		if perr != nil || (q.Get("versionId") != "" && q.Get("versionId") != "null") {
-			return "", "", ErrNotImplemented.with("copying a version is not implemented")
+		if perr != nil {
+			return "", "", "", ErrInvalidArgument.with("x-amz-copy-source: bad query %q", query)
+		}
+		for k := range q {
+			if k != "versionId" {
+				return "", "", "", ErrInvalidArgument.with("x-amz-copy-source takes only ?versionId=, not ?%s", k)
+			}
+		}
+		versionID = q.Get("versionId")
+		if !fsm.ValidVersionID(versionID) {
+			return "", "", "", ErrInvalidArgument.with("x-amz-copy-source: invalid version id %q", versionID)
 		}
 	}
 	s, err := url.PathUnescape(v)
 	if err != nil {
-		return "", "", ErrInvalidArgument.with("x-amz-copy-source is not URL-encoded correctly")
+		return "", "", "", ErrInvalidArgument.with("x-amz-copy-source is not URL-encoded correctly")
 	}
 	s = strings.TrimPrefix(s, "/")
 	bucket, key, ok := strings.Cut(s, "/")
 	if !ok || bucket == "" || key == "" {
-		return "", "", ErrInvalidArgument.with("x-amz-copy-source must be bucket/key")
+		return "", "", "", ErrInvalidArgument.with("x-amz-copy-source must be bucket/key")
 	}
 	if err := checkKey(key); err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
-	return bucket, key, nil
+	return bucket, key, versionID, nil
 }
 
-// copySource resolves and checks the source object of a copy.
-func (h *handler) copySource(rq *request) (fsm.ObjectInfo, error) {
-	sb, sk, err := parseCopySource(rq.r.Header.Get("X-Amz-Copy-Source"))
+// copySource resolves and checks the source object (the version named, else the current one)
+// of a copy, and sets x-amz-copy-source-version-id.
+func (h *handler) copySource(rq *request) (src fsm.ObjectInfo, byVersion bool, err error) {
+	sb, sk, vid, err := parseCopySource(rq.r.Header.Get("X-Amz-Copy-Source"))
 	if err != nil {
-		return fsm.ObjectInfo{}, err
+		return fsm.ObjectInfo{}, false, err
 	}
 	if err := h.b.Sync(rq.r.Context()); err != nil {
-		return fsm.ObjectInfo{}, err
+		return fsm.ObjectInfo{}, false, err
 	}
-	src, err := h.b.Object(sb, sk)
-	if err != nil {
-		return fsm.ObjectInfo{}, err
+	if src, err = h.b.ObjectVersion(sb, sk, vid); err != nil {
+		return fsm.ObjectInfo{}, false, err
 	}
 	if _, err := checkPreconditions(rq.r.Header, "X-Amz-Copy-Source-", src.ETag, time.Unix(0, src.ModTime).UTC()); err != nil {
-		return fsm.ObjectInfo{}, err
+		return fsm.ObjectInfo{}, false, err
 	}
-	return src, nil
+	if id, ok := h.versionIDOf(sb, &src); ok {
+		rq.w.Header().Set("x-amz-copy-source-version-id", id)
+	}
+	return src, vid != "", nil
 }
 
 type copyObjectResult struct {
@@ -803,15 +906,37 @@ func copyChecksum(rq *request, src []fsm.Pair) (*payloadChecksum, []fsm.Pair, er
 	return &payloadChecksum{alg: alg, computed: h}, nil, nil
 }
 
+// copyDirectives reads x-amz-metadata-directive and x-amz-tagging-directive (COPY, the
+// default, or REPLACE). x-amz-tagging applies only with REPLACE; sent with COPY it would be
+// ignored, so it is refused.
+func copyDirectives(hd http.Header) (replaceMeta, replaceTags bool, err error) {
+	for _, d := range []struct {
+		name string
+		to   *bool
+	}{{"X-Amz-Metadata-Directive", &replaceMeta}, {"X-Amz-Tagging-Directive", &replaceTags}} {
+		switch v := hd.Get(d.name); v {
+		case "", "COPY":
+		case "REPLACE":
+			*d.to = true
+		default:
+			return false, false, ErrInvalidArgument.with("%s must be COPY or REPLACE, not %q", strings.ToLower(d.name), v)
+		}
+	}
+	if hd.Get("X-Amz-Tagging") != "" && !replaceTags {
+		return false, false, ErrInvalidArgument.with("x-amz-tagging on a copy needs x-amz-tagging-directive: REPLACE")
+	}
+	return replaceMeta, replaceTags, nil
+}
+
 func (h *handler) copyObject(rq *request) error {
-	directive := rq.r.Header.Get("X-Amz-Metadata-Directive")
-	if directive != "" && directive != "COPY" && directive != "REPLACE" {
-		return ErrInvalidArgument.with("x-amz-metadata-directive must be COPY or REPLACE, not %q", directive)
+	replaceMeta, replaceTags, err := copyDirectives(rq.r.Header)
+	if err != nil {
+		return err
 	}
 	if err := checkStorageClass(rq.r.Header); err != nil {
 		return err
 	}
-	src, err := h.copySource(rq)
+	src, byVersion, err := h.copySource(rq)
 	if err != nil {
 		return err
 	}
@@ -822,13 +947,19 @@ func (h *handler) copyObject(rq *request) error {
 	if err := h.requireBucket(rq, rq.bucket); err != nil {
 		return err
 	}
-	meta := src.Meta
-	if directive == "REPLACE" {
-		if meta, err = metaFromHeaders(rq.r.Header, rq.r.Header.Get("Content-Encoding")); err != nil {
+	meta, tags := src.Meta, src.Tags
+	if replaceMeta {
+		if meta, err = metaFromHeaders(rq.r.Header); err != nil {
 			return err
 		}
-	} else if src.Bucket == rq.bucket && src.Key == rq.key {
+	} else if src.Bucket == rq.bucket && src.Key == rq.key && !byVersion {
+		// A copy of a named version onto its key is how a version is restored.
 		return ErrInvalidRequest.with("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata.")
+	}
+	if replaceTags {
+		if tags, err = tagsFromHeader(rq.r.Header); err != nil {
+			return err
+		}
 	}
 	// The bytes are copied into a new blob rather than shared: a concurrent delete of the
 	// source frees its blobs as soon as it commits, before this event could reference them.
@@ -846,11 +977,13 @@ func (h *handler) copyObject(rq *request) error {
 	ev := &fsm.PutObject{
 		Bucket: rq.bucket, Key: rq.key, Size: uint64(sb.size), ETag: etag, Meta: meta,
 		Checksums: sums, Blobs: []fsm.Blob{{ID: sb.id, Size: uint64(sb.size), Nodes: sb.nodes}},
-		ModTime: now.UnixNano(),
+		ModTime: now.UnixNano(), VersionID: h.newVersionID(), Tags: tags,
 	}
-	if _, err := h.commit(rq, ev, sb); err != nil {
+	out, err := h.commit(rq, ev, sb)
+	if err != nil {
 		return err
 	}
+	h.setVersionHeader(rq.w.Header(), rq.bucket, out.Object)
 	res := copyObjectResult{Xmlns: s3Namespace, LastModified: s3Time(now.UnixNano()), ETag: `"` + etag + `"`, checksumFields: fieldsOf(sums)}
 	if len(sums) > 0 {
 		res.ChecksumType = checksumTypeOf(sums[0].Value)
