@@ -555,3 +555,7 @@ func (s *Store) Dir() string { return s.dir }
 
 // String is for logs.
 func (s *Store) String() string { return "blob.Store(" + strings.TrimSpace(s.dir) + ")" }
+
+// Space reports the size and the free space of the file system holding the store (statfs),
+// or an error wrapping errors.ErrUnsupported when Options.FS cannot tell.
+func (s *Store) Space() (vfs.Space, error) { return vfs.DiskSpace(s.fs, s.dir) }
