@@ -185,3 +185,46 @@ func startOn(c *testCluster, tn *testNode, fsys vfs.FS, bootstrap bool) {
 		c.t.Fatalf("open %s: %v", tn.id, err)
 	}
 }
+
+// TestRestartOnFullDisk restarts a node whose disk filled up while it was down (issue 22: raft
+// panicked saving its term). The node comes up, elects itself - saving its term and vote on the
+// full disk - and serves every acknowledged write; a write either commits (into the log's
+// preallocated segment) or is refused with an error, never a panic.
+func TestRestartOnFullDisk(t *testing.T) {
+	c := &testCluster{t: t, faults: &transport.Faults{}}
+	t.Cleanup(c.closeAll)
+	tn := &testNode{id: "n1", dir: "/disk/n1"}
+	c.nodes = []*testNode{tn}
+	mem := vfs.NewMem()
+	startOn(c, tn, mem, true)
+	c.waitLeader(10 * time.Second)
+	for i := range 20 {
+		if err := propose(tn, fmt.Sprintf("k%02d", i), "v", 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acked := tn.fsm.copyData()
+	closeWithin(t, tn, 10*time.Second)
+
+	mem.SetCapacity(mem.Used()) // full: not one more byte
+	if err := vfs.WriteFile(mem, "/disk/probe", []byte("x"), 0o644); !errors.Is(err, vfs.ErrNoSpace) {
+		t.Fatalf("the disk is not full: %v", err)
+	}
+	startOn(c, tn, mem, false)
+	c.waitLeader(10 * time.Second) // an election: term and vote saved on the full disk
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tn.node.Read(ctx, Linearizable); err != nil {
+		t.Fatalf("linearizable read on a full disk: %v", err)
+	}
+	if got := tn.fsm.copyData(); !mapsEqual(got, acked) {
+		t.Fatalf("after the restart on a full disk: %d keys, want the %d acknowledged", len(got), len(acked))
+	}
+	for i := range 5 {
+		err := propose(tn, fmt.Sprintf("full%d", i), "v", 5*time.Second)
+		if err != nil && !refusal(err) {
+			t.Fatalf("write on a full disk: %v; want success or a refusal", err)
+		}
+	}
+	closeWithin(t, tn, 10*time.Second)
+}
