@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -222,9 +223,75 @@ func TestRestartOnFullDisk(t *testing.T) {
 	}
 	for i := range 5 {
 		err := propose(tn, fmt.Sprintf("full%d", i), "v", 5*time.Second)
-		if err != nil && !refusal(err) {
+		if err != nil && !refusal(err) && !errors.Is(err, ErrLogStore) {
 			t.Fatalf("write on a full disk: %v; want success or a refusal", err)
 		}
 	}
 	closeWithin(t, tn, 10*time.Second)
+}
+
+// TestLogStoreFailureError: when the leader's WAL fails to append a proposal, the proposer gets
+// ErrLogStore naming the leader - wrapping vfs.ErrNoSpace exactly when the disk was full - on
+// the leader and, through the forwarding RPC, on a follower; never an anonymous error (the S3
+// layer answers 507 or 503 from it, not 500).
+func TestLogStoreFailureError(t *testing.T) {
+	cases := []struct {
+		name      string
+		fault     vfs.Fault
+		forwarded bool
+		noSpace   bool
+	}{
+		{"leader, ENOSPC", vfs.Fault{Ops: vfs.OpWrite, Path: vfs.MatchBase("*.wal"), Err: vfs.ErrNoSpace}, false, true},
+		{"leader, fdatasync EIO", segmentSyncs, false, false},
+		{"forwarded, ENOSPC", vfs.Fault{Ops: vfs.OpWrite, Path: vfs.MatchBase("*.wal"), Err: vfs.ErrNoSpace}, true, true},
+		{"forwarded, fdatasync EIO", segmentSyncs, true, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &testCluster{t: t, faults: &transport.Faults{}}
+			t.Cleanup(c.closeAll)
+			disks := map[string]*vfs.Faulty{}
+			root := t.TempDir()
+			n := 1
+			if tc.forwarded {
+				n = 3
+			}
+			for i := range n {
+				tn := &testNode{id: fmt.Sprintf("n%d", i+1), dir: filepath.Join(root, fmt.Sprintf("n%d", i+1))}
+				disks[tn.id] = vfs.NewFaulty(vfs.OS)
+				c.nodes = append(c.nodes, tn)
+				startOn(c, tn, disks[tn.id], i == 0)
+			}
+			leader := c.waitLeader(10 * time.Second)
+			for _, tn := range c.nodes {
+				if tn == leader {
+					continue
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				err := leader.node.ChangeMembership(ctx, OpAddVoter, tn.id, tn.addr)
+				cancel()
+				if err != nil {
+					t.Fatalf("add voter %s: %v", tn.id, err)
+				}
+			}
+			if err := propose(leader, "before", "v", 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			from := leader
+			if tc.forwarded {
+				from = c.nodes[1]
+				if from == leader {
+					from = c.nodes[2]
+				}
+			}
+			disks[leader.id].Inject(tc.fault)
+			err := propose(from, "failing", "v", 5*time.Second)
+			if !errors.Is(err, ErrLogStore) || errors.Is(err, vfs.ErrNoSpace) != tc.noSpace {
+				t.Fatalf("propose through %s: %v; want ErrLogStore (ENOSPC: %v)", from.id, err, tc.noSpace)
+			}
+			if !strings.Contains(err.Error(), "node "+leader.id) {
+				t.Fatalf("the error does not name the leader %s: %v", leader.id, err)
+			}
+		})
+	}
 }
