@@ -254,11 +254,14 @@ func (d *Plane) Put(ctx context.Context, id string, r io.Reader, expect Expect) 
 	}
 	if len(targets) == 1 {
 		info, err := d.putOne(ctx, targets[0], id, r, expect)
-		if err != nil {
-			if targets[0] != d.self && !isClientError(err) {
-				err = fmt.Errorf("%w: %w", ErrNoStorageNode, err)
-			}
+		switch {
+		case err == nil:
+		case isClientError(err):
 			return blob.Info{}, nil, err
+		case targets[0] != d.self:
+			return blob.Info{}, nil, fmt.Errorf("%w: %w", ErrNoStorageNode, err)
+		default: // this node's store failed (EIO, ENOSPC, ...): the write missed its quorum of one
+			return blob.Info{}, nil, fmt.Errorf("%w: 1 of 1 replicas needed: %w", ErrWriteQuorum, err)
 		}
 		return info, targets, nil
 	}
