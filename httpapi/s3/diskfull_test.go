@@ -3,7 +3,6 @@ package s3
 import (
 	"bytes"
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -23,11 +22,7 @@ import (
 // errorMessage returns the Message of an S3 error document.
 func errorMessage(t *testing.T, body []byte) string {
 	t.Helper()
-	var e errorResponse
-	if err := xml.Unmarshal(body, &e); err != nil {
-		t.Fatalf("error body %q: %v", body, err)
-	}
-	return e.Message
+	return errorDoc(t, body).Message
 }
 
 // TestDiskFullAnswers507 fills a node's (in-memory) disk (issue 22: PUTs past the limit
