@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -177,6 +179,86 @@ func TestPutBlobErrorStatus(t *testing.T) {
 			_, _, _, err := b.PutBlob(context.Background(), "id", bytes.NewReader(nil), 0, nil)
 			if got := toAPIError(err); got.Status != tc.status {
 				t.Fatalf("%v answered %d %s, want %d", tc.err, got.Status, got.Code, tc.status)
+			}
+		})
+	}
+}
+
+// TestDiskFullOnTmpfs runs a node on a real 64 MiB file system (tmpfs; it needs root and a mount
+// that succeeds, and skips otherwise): with the reserve and without it (then a blob is still
+// refused when the free space is below its own size), PUTs go through until the disk is full,
+// then answer 507 naming the node; every object stored before reads back intact; deletes still
+// commit, and once they freed space PUTs work again. The node is never restarted.
+func TestDiskFullOnTmpfs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs")
+	}
+	for _, tc := range []struct {
+		name    string
+		minFree int64
+	}{
+		{"reserve", 8 << 20},
+		{"no reserve", -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=64m"); err != nil {
+				t.Skipf("cannot mount a tmpfs: %v", err)
+			}
+			t.Cleanup(func() {
+				if err := syscall.Unmount(dir, 0); err != nil {
+					t.Errorf("unmount %s: %v", dir, err)
+				}
+			})
+			n := startNode(t, dir, nodeOpts{minFree: tc.minFree})
+			c := n.client()
+			ctx := ctxT(t)
+			mustCreateBucket(t, c, "tmpfs")
+			const size = 1 << 20
+			var keys []string
+			var resp *http.Response
+			var body []byte
+			for i := 0; ; i++ {
+				key := fmt.Sprintf("obj-%03d", i)
+				resp, body = rawRequest(t, n.srv.URL, "PUT", "/tmpfs/"+key, randBytes(size, uint64(i)), nil, time.Time{}, testSK)
+				if resp.StatusCode != http.StatusOK {
+					break
+				}
+				keys = append(keys, key)
+				if i == 100 {
+					t.Fatal("100 MiB of objects fitted on a 64 MiB file system")
+				}
+			}
+			if resp.StatusCode != http.StatusInsufficientStorage || !strings.Contains(errorMessage(t, body), "s3-node") {
+				t.Fatalf("PUT on a full tmpfs after %d objects: %d %s; want 507 naming the node", len(keys), resp.StatusCode, body)
+			}
+			var st syscall.Statfs_t
+			if err := syscall.Statfs(dir, &st); err != nil {
+				t.Fatal(err)
+			}
+			free := int64(st.Bavail) * st.Bsize
+			t.Logf("%d objects of 1 MiB stored, %d bytes free when refused", len(keys), free)
+			if len(keys) < 20 {
+				t.Fatalf("only %d MiB of objects on a 64 MiB file system", len(keys))
+			}
+			if tc.minFree > 0 && free < tc.minFree {
+				t.Fatalf("%d bytes free: the %d-byte reserve was used", free, tc.minFree)
+			}
+			for i, key := range keys {
+				if got := mustGet(t, c, "tmpfs", key); !bytes.Equal(got, randBytes(size, uint64(i))) {
+					t.Fatalf("GET %s on a full disk: wrong bytes", key)
+				}
+			}
+			for _, key := range keys[:len(keys)/2] {
+				if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("tmpfs"), Key: aws.String(key)}); err != nil {
+					t.Fatalf("DELETE %s on a full disk: %v", key, err)
+				}
+			}
+			n.blobCount() // waits for the freed blobs' deletion
+			for i := range 5 {
+				if resp, body := rawRequest(t, n.srv.URL, "PUT", fmt.Sprintf("/tmpfs/again-%d", i), randBytes(size, 1000+uint64(i)), nil, time.Time{}, testSK); resp.StatusCode != http.StatusOK {
+					t.Fatalf("PUT after deletes freed space: %d %s", resp.StatusCode, body)
+				}
 			}
 		})
 	}
