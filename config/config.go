@@ -18,6 +18,7 @@ type Config struct {
 	Admin       AdminConfig       `yaml:"admin"`
 	Console     ConsoleConfig     `yaml:"console"`
 	Cluster     ClusterConfig     `yaml:"cluster"`
+	Storage     StorageConfig     `yaml:"storage"`
 	Performance PerformanceConfig `yaml:"performance"`
 	Log         LogConfig         `yaml:"log"`
 }
@@ -73,6 +74,14 @@ type ClusterConfig struct {
 	RepairInterval       Duration `yaml:"repair_interval" doc:"how often the leader checks that every blob has its copies and re-creates missing ones"`
 	RepairDeadAfter      Duration `yaml:"repair_dead_after" doc:"copies on a node down for this long are re-created on other nodes (a removed node's at once)"`
 	RepairMiBPerSec      int      `yaml:"repair_mib_per_sec" doc:"bandwidth repair may use, in MiB/s; 0 is unthrottled"`
+}
+
+// StorageConfig configures how the node uses its disk.
+type StorageConfig struct {
+	// MinFreeBytes is the data plane's free-space reserve (dataplane.Config.MinFreeBytes): blob
+	// writes are refused (S3 507) while data_dir's file system has less free space than this
+	// plus the blob, so that the WAL and snapshots keep room. 0 is automatic, -1 turns it off.
+	MinFreeBytes int64 `yaml:"min_free_bytes" doc:"free space in bytes that blob writes leave on data_dir's file system for the WAL and snapshots (writes past it answer 507 InsufficientStorage); 0: automatic, 1% of the file system, at least 64 MiB and at most 1 GiB; -1: no reserve"`
 }
 
 // PerformanceConfig bounds memory and tunes the metadata engine.
@@ -288,6 +297,9 @@ func (c *Config) Validate() (warnings []string, err error) {
 	}
 	if c.Cluster.RepairMiBPerSec < 0 {
 		bad("cluster.repair_mib_per_sec", fmt.Sprintf("must not be negative, got %d", c.Cluster.RepairMiBPerSec), "0 is unthrottled")
+	}
+	if c.Storage.MinFreeBytes < -1 {
+		bad("storage.min_free_bytes", fmt.Sprintf("must be -1, 0 or a number of bytes, got %d", c.Storage.MinFreeBytes), "0 picks 1% of the file system (64 MiB..1 GiB); -1 turns the reserve off")
 	}
 	if c.Performance.MetadataCacheSize < 0 {
 		bad("performance.metadata_cache_size", fmt.Sprintf("must not be negative, got %d", c.Performance.MetadataCacheSize), "0 keeps no clean entries in memory")

@@ -84,6 +84,7 @@ func TestValidateBadCombinations(t *testing.T) {
 		{"advertise address with a port", func(c *Config) { c.Cluster.AdvertiseAddress = "host:9003" }, "cluster.advertise_address"},
 		{"heartbeat above election", func(c *Config) { c.Cluster.RaftHeartbeatTimeout = Duration(5 * time.Second) }, "cluster.raft_heartbeat_timeout"},
 		{"zero max log entries", func(c *Config) { c.Performance.MaxRaftLogEntries = 0 }, "performance.max_raft_log_entries"},
+		{"reserve below -1", func(c *Config) { c.Storage.MinFreeBytes = -2 }, "storage.min_free_bytes"},
 		{"unknown log level", func(c *Config) { c.Log.Level = "loud" }, "log.level"},
 		{"unknown log format", func(c *Config) { c.Log.Format = "xml" }, "log.format"},
 		{"empty node id", func(c *Config) { c.NodeID = "" }, "node_id"},

@@ -26,6 +26,10 @@ const (
 	MetricGCDeleted             = "nebulaio_data_gc_deleted_total"
 	MetricUploadsExpired        = "nebulaio_data_uploads_expired_total"
 	MetricScrubVerified         = "nebulaio_data_scrub_verified_total"
+	MetricDiskFree              = "nebulaio_data_disk_free_bytes"
+	MetricDiskReserve           = "nebulaio_data_disk_reserve_bytes"
+	MetricReserveRefusals       = "nebulaio_data_reserve_refusals_total"
+	MetricNoSpaceErrors         = "nebulaio_data_no_space_errors_total"
 	MetricRepairPasses          = "nebulaio_repair_passes_total"
 	MetricRepairChecked         = "nebulaio_repair_blobs_checked_total"
 	MetricRepairCopies          = "nebulaio_repair_copies_total"
@@ -49,6 +53,10 @@ var MetricDescs = []MetricDesc{
 	{MetricGCDeleted, "counter", "unreferenced local blobs older than the grace period deleted by the garbage collector"},
 	{MetricUploadsExpired, "counter", "abandoned multipart uploads aborted by the upload expiry (as leader)"},
 	{MetricScrubVerified, "counter", "local blobs the scrubber read whole and verified"},
+	{MetricDiskFree, "gauge", "free bytes of the file system holding this node's blobs (statfs f_bavail; refreshed by every blob write and every 30 s)"},
+	{MetricDiskReserve, "gauge", "free space this node's blob writes leave for the WAL and snapshots (storage.min_free_bytes, or automatic)"},
+	{MetricReserveRefusals, "counter", "blob writes this node refused because its file system had less free space than the reserve plus the blob (507 to S3 clients)"},
+	{MetricNoSpaceErrors, "counter", "blob writes on this node that the file system failed for lack of space (ENOSPC) despite the reserve"},
 	{MetricRepairPasses, "counter", "repair passes this node ran (as leader)"},
 	{MetricRepairChecked, "counter", "blobs repair checked"},
 	{MetricRepairCopies, "counter", "blob copies repair made"},

@@ -299,9 +299,13 @@
 //	unknown subresource, unsupported header  NotImplemented                    501
 //	wrong method for the resource            MethodNotAllowed                  405
 //	engine ErrNoQuorum, ErrLeadershipLost,
-//	    ErrClosed, ErrNotLeader, timeouts,
-//	    dataplane ErrWriteQuorum,
+//	    ErrClosed, ErrNotLeader, ErrLogStore
+//	    (not ENOSPC), timeouts, dataplane
+//	    ErrWriteQuorum (a replica's EIO...),
 //	    ErrNoStorageNode, ErrUnreachable     ServiceUnavailable + Retry-After  503
+//	no space on a node: dataplane ErrNoSpace
+//	    (free-space reserve, ENOSPC), ENOSPC
+//	    from the WAL (engine ErrLogStore)    InsufficientStorage (names node)  507
 //	partNumber past the object's parts       InvalidPartNumber                 416
 //	every copy fails its checksum (dataplane
 //	    ErrCorrupt), no copy anywhere,

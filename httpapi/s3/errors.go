@@ -11,6 +11,7 @@ import (
 	"github.com/nebulaio/nebulaio/engine"
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/httpapi/sigv4"
+	"github.com/nebulaio/nebulaio/internal/vfs"
 )
 
 // Error is an S3 error response: an S3 error code, the HTTP status it is sent with, and a
@@ -72,6 +73,10 @@ var (
 	ErrDataElsewhere = &Error{"ServiceUnavailable", http.StatusServiceUnavailable, "The object's data is not available on this node."}
 	// ErrRequestTimeout: the client stopped sending the body for longer than IdleTimeout.
 	ErrRequestTimeout = &Error{"RequestTimeout", http.StatusBadRequest, "Your socket connection to the server was not read from or written to within the timeout period."}
+	// ErrInsufficientStorage: a node had no room for the write: its file system was below the
+	// data plane's free-space reserve or ran out of space (ENOSPC) on a blob or WAL write. The
+	// message names the node. Reads and deletes still work; writes resume once space is freed.
+	ErrInsufficientStorage = &Error{"InsufficientStorage", http.StatusInsufficientStorage, "There is not enough space to store the data."}
 	// ErrInternal: anything unexpected, including a blob whose checksum no longer matches.
 	ErrInternal = &Error{"InternalError", http.StatusInternalServerError, "We encountered an internal error. Please try again."}
 	// ErrNoSuchBucket is also what fsm reports; declared here for the router's own checks.
@@ -130,6 +135,10 @@ func toAPIError(err error) *Error {
 		return &Error{Code: se.Code(), Status: se.HTTPStatus(), Message: se.Message()}
 	}
 	switch {
+	case errors.Is(err, vfs.ErrNoSpace): // a blob write (dataplane.ErrNoSpace) or the WAL's
+		return ErrInsufficientStorage.with("insufficient storage: %v", err)
+	case errors.Is(err, engine.ErrLogStore):
+		return ErrServiceUnavailable.with("the metadata log could not be written: %v", err)
 	case errors.Is(err, engine.ErrNoQuorum), errors.Is(err, engine.ErrLeadershipLost),
 		errors.Is(err, engine.ErrClosed), errors.Is(err, engine.ErrNotLeader):
 		return ErrServiceUnavailable.with("metadata cluster unavailable: %v", err)

@@ -77,11 +77,17 @@ func signedRequestAt(t *testing.T, base, method, rawPath string, body []byte, hd
 
 func errorCode(t *testing.T, body []byte) string {
 	t.Helper()
+	return errorDoc(t, body).Code
+}
+
+// errorDoc parses an S3 error document.
+func errorDoc(t *testing.T, body []byte) errorResponse {
+	t.Helper()
 	var e errorResponse
 	if err := xml.Unmarshal(body, &e); err != nil {
 		t.Fatalf("error body %q: %v", body, err)
 	}
-	return e.Code
+	return e
 }
 
 func TestErrorCodes(t *testing.T) {

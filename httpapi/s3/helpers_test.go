@@ -24,6 +24,7 @@ import (
 	"github.com/nebulaio/nebulaio/dataplane/blob"
 	"github.com/nebulaio/nebulaio/engine"
 	"github.com/nebulaio/nebulaio/fsm"
+	"github.com/nebulaio/nebulaio/internal/vfs"
 	"github.com/nebulaio/nebulaio/transport"
 )
 
@@ -62,6 +63,10 @@ type nodeOpts struct {
 	noSigV2     bool   // Options.DisableSigV2
 	// wrap lets a test interpose on the backend (fault injection).
 	wrap func(Backend) Backend
+	// fs is the file system of the blob store and the raft stores (default the OS's);
+	// minFree the data plane's free-space reserve (dataplane.Config.MinFreeBytes).
+	fs      vfs.FS
+	minFree int64
 }
 
 func startNode(t *testing.T, dir string, o nodeOpts) *node {
@@ -80,16 +85,17 @@ func (n *node) start() {
 		t.Fatal(err)
 	}
 	n.trans = trans
-	n.blobs, err = blob.Open(filepath.Join(n.dir, "blobs"), blob.Options{})
+	n.blobs, err = blob.Open(filepath.Join(n.dir, "blobs"), blob.Options{FS: n.opts.fs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.data = dataplane.New(dataplane.Config{Local: n.blobs, Transport: trans, Self: "s3-node", HoldsData: true, Logger: zerolog.Nop()})
+	n.data = dataplane.New(dataplane.Config{Local: n.blobs, Transport: trans, Self: "s3-node", HoldsData: true,
+		MinFreeBytes: n.opts.minFree, Logger: zerolog.Nop()})
 	n.fsm = fsm.New(fsm.Options{OnFreed: n.data.Freed})
 	n.eng, err = engine.Open(engine.Config{
 		NodeID: "s3-node", Dir: filepath.Join(n.dir, "raft"), Transport: trans, FSM: n.fsm,
 		Results: fsm.ResultCodec{}, Bootstrap: true, ElectionTimeout: 300 * time.Millisecond,
-		HeartbeatTimeout: 300 * time.Millisecond, Logger: zerolog.Nop(),
+		HeartbeatTimeout: 300 * time.Millisecond, Logger: zerolog.Nop(), FS: n.opts.fs,
 	})
 	if err != nil {
 		t.Fatal(err)
