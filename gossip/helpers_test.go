@@ -12,6 +12,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
+
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
 // TestMain checks, after a successful run, that no goroutine outlives the tests (memberlist's
@@ -20,18 +22,9 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if code == 0 {
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			err := goleak.Find()
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				fmt.Fprintf(os.Stderr, "goroutine leak: %v\n", err)
-				code = 1
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
+		if err := testutil.Poll(20*time.Second, func() error { return goleak.Find() }); err != nil {
+			fmt.Fprintf(os.Stderr, "goroutine leak: %v\n", err)
+			code = 1
 		}
 	}
 	if f := flag.Lookup("test.run"); code == 0 && f != nil && f.Value.String() == "" {
@@ -155,21 +148,6 @@ func start(t *testing.T, cfg Config) *Gossip {
 }
 
 // waitFor polls cond until it returns nil or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v, %s: %v", timeout, what, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // wantMembers checks that g sees exactly the given states (by ID), nothing else.
 func wantMembers(g *Gossip, want map[string]State) error {
 	got := map[string]State{}
