@@ -27,6 +27,7 @@ import (
 	"github.com/nebulaio/nebulaio/gossip"
 	"github.com/nebulaio/nebulaio/httpapi"
 	s3api "github.com/nebulaio/nebulaio/httpapi/s3"
+	"github.com/nebulaio/nebulaio/internal/metrics"
 	"github.com/nebulaio/nebulaio/snapshot"
 	"github.com/nebulaio/nebulaio/transport"
 	"github.com/nebulaio/nebulaio/wal"
@@ -499,33 +500,13 @@ func (n *node) Close(ctx context.Context) error { return n.stop(ctx) }
 // newMetricsSink declares every package's metrics on one Prometheus sink.
 func newMetricsSink(reg *prometheus.Registry) (*httpapi.PromSink, error) {
 	sink := httpapi.NewPromSink(reg)
-	var all []httpapi.MetricDesc
-	all = appendDescs(all, wal.MetricDescs)
-	all = appendDescs(all, snapshot.MetricDescs)
-	all = appendDescs(all, fsm.MetricDescs)
-	all = appendDescs(all, transport.MetricDescs)
-	all = appendDescs(all, gossip.MetricDescs)
-	all = appendDescs(all, engine.MetricDescs)
-	all = appendDescs(all, dataplane.MetricDescs)
-	all = appendDescs(all, blob.MetricDescs)
-	all = appendDescs(all, s3api.MetricDescs)
-	if err := sink.Declare(all...); err != nil {
-		return nil, err
+	for _, descs := range [][]metrics.Desc{wal.MetricDescs, snapshot.MetricDescs, fsm.MetricDescs, transport.MetricDescs,
+		gossip.MetricDescs, engine.MetricDescs, dataplane.MetricDescs, blob.MetricDescs, s3api.MetricDescs} {
+		if err := sink.Declare(descs...); err != nil {
+			return nil, err
+		}
 	}
 	return sink, nil
-}
-
-// appendDescs converts a library's metric table (each library declares the same struct; see
-// docs/CONVENTIONS.md) to the adapter's.
-func appendDescs[D ~struct {
-	Name string
-	Kind string
-	Help string
-}](all []httpapi.MetricDesc, descs []D) []httpapi.MetricDesc {
-	for _, d := range descs {
-		all = append(all, httpapi.MetricDesc(d))
-	}
-	return all
 }
 
 func printBanner(w io.Writer, n *node) {
