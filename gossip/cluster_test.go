@@ -330,8 +330,7 @@ func TestEncryption(t *testing.T) {
 // TestJoinRetry: a node whose seed is not up yet keeps retrying and joins once it is.
 func TestJoinRetry(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
-	seedAddr := fmt.Sprintf("127.0.0.1:%d", port)
+	seedAddr := testutil.FreeAddr(t, true)
 	metrics := newRecMetrics(t)
 	c := fastConfig("j2")
 	c.JoinAddresses = []string{seedAddr}
@@ -360,7 +359,7 @@ func TestJoinStopsOnShutdown(t *testing.T) {
 	t.Parallel()
 	metrics := newRecMetrics(t)
 	c := fastConfig("lonely")
-	c.JoinAddresses = []string{fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	c.JoinAddresses = []string{testutil.FreeAddr(t, true)}
 	c.JoinRetryMin, c.JoinRetryMax = time.Hour, time.Hour
 	c.Metrics = metrics
 	g := start(t, c)

@@ -71,7 +71,7 @@ func TestPartitionHeals(t *testing.T) {
 // re-join of join addresses that no alive member has.
 func TestJoinAddressesMergeSeparateGroups(t *testing.T) {
 	t.Parallel()
-	seedAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	seedAddr := testutil.FreeAddr(t, true)
 	g1 := start(t, fastConfig("g1"))
 	c := fastConfig("g2")
 	c.JoinAddresses = []string{seedAddr, g1.Addr()}
@@ -93,8 +93,8 @@ func TestJoinAddressesMergeSeparateGroups(t *testing.T) {
 // reaches another member.
 func TestJoiningOnlyItselfIsNotJoining(t *testing.T) {
 	t.Parallel()
-	self := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	seedAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	self := testutil.FreeAddr(t, true)
+	seedAddr := testutil.FreeAddr(t, true)
 	metrics := newRecMetrics(t)
 	c := fastConfig("j2")
 	c.BindAddr = self

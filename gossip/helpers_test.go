@@ -3,7 +3,6 @@ package gossip
 import (
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"slices"
 	"sync"
@@ -196,27 +195,6 @@ func waitEvent(t *testing.T, g *Gossip, typ EventType, id string, timeout time.D
 			t.Fatalf("%s: no %s event for %s within %v (saw %v)", g.LocalID(), typ, id, timeout, seen)
 		}
 	}
-}
-
-// freePort returns a port free for both TCP and UDP on 127.0.0.1 at the time of the call.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		tl, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := tl.Addr().(*net.TCPAddr).Port
-		ul, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		tl.Close()
-		if err != nil {
-			continue
-		}
-		ul.Close()
-		return port
-	}
-	t.Fatal("no port free for both TCP and UDP")
-	return 0
 }
 
 // newAt retries New on a fixed port that another process may have grabbed in between.
