@@ -1,7 +1,6 @@
-package main
+package node_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -21,59 +20,38 @@ import (
 	"github.com/nebulaio/nebulaio/config"
 	"github.com/nebulaio/nebulaio/dataplane"
 	"github.com/nebulaio/nebulaio/fsm"
+	"github.com/nebulaio/nebulaio/internal/testcluster"
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
-// dataCluster starts nodes ids[0] (bootstrap) and the rest joining it, with the given roles
-// (default hybrid), repair every 300ms, and waits until every node sees the expected raft
-// membership and every storage-capable member alive.
-func startDataCluster(t *testing.T, ids []string, roles map[string]string) map[string]*testNode {
+// startDataCluster starts n nodes (node 0 bootstraps, the others join it) with the given
+// roles by index (default hybrid) and repair every 300ms, and waits until the cluster formed
+// and every node's data plane sees the replication factor the storage-capable members allow.
+func startDataCluster(t *testing.T, n int, roles map[int]string) *testcluster.Cluster {
 	t.Helper()
-	base := t.TempDir()
-	nodes := map[string]*testNode{}
-	want := map[string]string{}
 	storage := 0
-	for i, id := range ids {
-		tn := &testNode{id: id, dir: filepath.Join(base, id), cfg: newTestConfig(t, id, filepath.Join(base, id))}
-		tn.cfg.Cluster.RepairInterval = config.Duration(300 * time.Millisecond)
-		tn.cfg.Cluster.RepairDeadAfter = config.Duration(time.Hour)
-		tn.cfg.Cluster.RepairMiBPerSec = 0
-		if r := roles[id]; r != "" {
-			tn.cfg.Cluster.NodeRole = r
-		}
-		want[id] = "voter"
-		if tn.cfg.Cluster.NodeRole == config.RoleStorage {
-			want[id] = "nonvoter"
-		}
-		if tn.cfg.Cluster.NodeRole != config.RoleManagement {
+	for i := 0; i < n; i++ {
+		if roles[i] != config.RoleManagement {
 			storage++
 		}
-		if i > 0 {
-			tn.cfg.Cluster.Bootstrap = false
-			tn.cfg.Cluster.JoinAddresses = []string{nodes[ids[0]].gossipAddr()}
-		}
-		startTestNode(t, tn)
-		nodes[id] = tn
 	}
-	t.Cleanup(func() {
-		for _, tn := range nodes {
-			if tn.n != nil {
-				tn.n.kill()
+	c := testcluster.Start(t, testcluster.Options{Nodes: n, Configure: func(i int, cfg *config.Config) {
+		cfg.Cluster.RepairInterval = config.Duration(300 * time.Millisecond)
+		cfg.Cluster.RepairDeadAfter = config.Duration(time.Hour)
+		cfg.Cluster.RepairMiBPerSec = 0
+		if r := roles[i]; r != "" {
+			cfg.Cluster.NodeRole = r
+		}
+	}})
+	testutil.WaitFor(t, 45*time.Second, "every node sees the replication factor", func() error {
+		for _, i := range c.Running() {
+			if f := c.MustNode(i).Data().Factor(); f != min(3, storage) {
+				return fmt.Errorf("%s sees replication factor %d", c.ID(i), f)
 			}
 		}
+		return nil
 	})
-	first := nodes[ids[0]]
-	eventually(t, 45*time.Second, "cluster formed", func() string {
-		if s := expectSuffrage(want)(nodesOf(t, first)); s != "" {
-			return s
-		}
-		for _, tn := range nodes {
-			if f := tn.n.dataPlane().Factor(); f != min(3, storage) {
-				return fmt.Sprintf("%s sees replication factor %d", tn.id, f)
-			}
-		}
-		return ""
-	})
-	return nodes
+	return c
 }
 
 type storedObject struct {
@@ -82,8 +60,9 @@ type storedObject struct {
 	size int
 }
 
-// putObjects writes n objects of mixed sizes named prefix-i, round-robin through clients.
-func putObjects(t *testing.T, clients []*s3.Client, bucket, prefix string, n int) []storedObject {
+// putObjects writes n objects of mixed sizes named prefix-i, round-robin through the nodes
+// via, and records them as acknowledged.
+func putObjects(t *testing.T, c *testcluster.Cluster, via []int, bucket, prefix string, n int) []storedObject {
 	t.Helper()
 	sizes := []int{0, 1, 1500, 64<<10 + 7, 300 << 10, 600<<10 + 3}
 	objs := make([]storedObject, n)
@@ -99,10 +78,7 @@ func putObjects(t *testing.T, clients []*s3.Client, bucket, prefix string, n int
 			data := make([]byte, sizes[i%len(sizes)])
 			rand.New(rand.NewSource(int64(i))).Read(data)
 			key := fmt.Sprintf("%s-%03d", prefix, i)
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			_, err := clients[i%len(clients)].PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(data)})
-			if err != nil {
+			if err := c.PutObject(via[i%len(via)], bucket, key, data); err != nil {
 				errs <- fmt.Errorf("PUT %s: %w", key, err)
 				return
 			}
@@ -136,11 +112,11 @@ func checkObjects(t *testing.T, c *s3.Client, bucket string, objs []storedObject
 	}
 }
 
-// blobIDs lists the blobs the metadata on tn references.
-func blobIDs(t *testing.T, tn *testNode) []string {
+// blobIDs lists the blobs the metadata on node i references.
+func blobIDs(t *testing.T, c *testcluster.Cluster, i int) []string {
 	t.Helper()
 	var ids []string
-	err := tn.n.fsm.WalkBlobs(context.Background(), func(b fsm.BlobRef) error {
+	err := c.MustNode(i).FSM().WalkBlobs(context.Background(), func(b fsm.BlobRef) error {
 		ids = append(ids, b.ID)
 		return nil
 	})
@@ -153,23 +129,23 @@ func blobIDs(t *testing.T, tn *testNode) []string {
 
 // missingCopies reports the blobs of ids that do not have an intact-looking copy (header and
 // length) on every node of among.
-func missingCopies(ids []string, among []*testNode) string {
+func missingCopies(c *testcluster.Cluster, ids []string, among []int) error {
 	missing := 0
 	example := ""
 	for _, id := range ids {
-		for _, tn := range among {
-			if _, err := tn.n.blobs.Stat(id); err != nil {
+		for _, i := range among {
+			if _, err := c.MustNode(i).Blobs().Stat(id); err != nil {
 				missing++
 				if example == "" {
-					example = fmt.Sprintf("%s on %s: %v", id, tn.id, err)
+					example = fmt.Sprintf("%s on %s: %v", id, c.ID(i), err)
 				}
 			}
 		}
 	}
 	if missing > 0 {
-		return fmt.Sprintf("%d copies missing, e.g. %s", missing, example)
+		return fmt.Errorf("%d copies missing, e.g. %s", missing, example)
 	}
-	return ""
+	return nil
 }
 
 type healthJSON struct {
@@ -177,9 +153,9 @@ type healthJSON struct {
 	Error  string                 `json:"repair_error"`
 }
 
-func repairStats(t *testing.T, tn *testNode) healthJSON {
+func repairStats(t *testing.T, adminURL string) healthJSON {
 	t.Helper()
-	code, body := adminCall(t, tn.adminURL(), "GET", "/api/v1/admin/cluster/health")
+	code, body := adminCall(t, adminURL, "GET", "/api/v1/admin/cluster/health")
 	var h healthJSON
 	if code != 200 || json.Unmarshal(body, &h) != nil {
 		t.Fatalf("health: %d %s", code, body)
@@ -187,25 +163,28 @@ func repairStats(t *testing.T, tn *testNode) healthJSON {
 	return h
 }
 
-func leaderOf(nodes map[string]*testNode) *testNode {
-	for _, tn := range nodes {
-		if tn.n != nil {
-			if e, _ := tn.n.parts(); e != nil && e.IsLeader() {
-				return tn
-			}
+// followerAmong returns the first of order that runs and does not lead.
+func followerAmong(t *testing.T, c *testcluster.Cluster, order ...int) int {
+	t.Helper()
+	l := c.WaitForLeader()
+	for _, i := range order {
+		if i != l && c.Node(i) != nil {
+			return i
 		}
 	}
-	return nil
+	t.Fatalf("no follower among %v", order)
+	return -1
 }
 
-func followerOf(nodes map[string]*testNode, ids []string) *testNode {
-	l := leaderOf(nodes)
-	for _, id := range ids {
-		if tn := nodes[id]; tn != l && tn.n != nil {
-			return tn
+// others lists the nodes of c but skip.
+func others(c *testcluster.Cluster, skip int) []int {
+	var out []int
+	for i := range c.Len() {
+		if i != skip {
+			out = append(out, i)
 		}
 	}
-	return nil
+	return out
 }
 
 // TestObjectsSurviveNodeLossAndRepairRestoresCopies: three hybrid nodes, factor 3. Every
@@ -213,106 +192,87 @@ func followerOf(nodes map[string]*testNode, ids []string) *testNode {
 // byte-identical through each remaining node and writes still succeed; when the node comes
 // back, repair gives it a copy of everything written while it was away.
 func TestObjectsSurviveNodeLossAndRepairRestoresCopies(t *testing.T) {
-	ids := []string{"h1", "h2", "h3"}
-	nodes := startDataCluster(t, ids, nil)
-	clients := []*s3.Client{s3Client(nodes["h1"]), s3Client(nodes["h2"]), s3Client(nodes["h3"])}
-	ctx := context.Background()
-	if _, err := clients[0].CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("rep")}); err != nil {
+	c := startDataCluster(t, 3, nil)
+	all := []int{0, 1, 2}
+	if _, err := c.S3Client(0).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("rep")}); err != nil {
 		t.Fatal(err)
 	}
-	objs := putObjects(t, clients, "rep", "obj", 200)
-	all := []*testNode{nodes["h1"], nodes["h2"], nodes["h3"]}
-	if m := missingCopies(blobIDs(t, nodes["h1"]), all); m != "" {
-		t.Fatalf("after the writes: %s", m)
+	objs := putObjects(t, c, all, "rep", "obj", 200)
+	if err := missingCopies(c, blobIDs(t, c, 0), all); err != nil {
+		t.Fatalf("after the writes: %v", err)
 	}
 
-	victim := followerOf(nodes, ids)
-	victim.n.kill()
-	victim.n = nil
-	var rest []*testNode
-	for _, id := range ids {
-		if nodes[id] != victim {
-			rest = append(rest, nodes[id])
-		}
+	victim := followerAmong(t, c, all...)
+	c.Kill(victim)
+	rest := others(c, victim)
+	for _, i := range rest {
+		checkObjects(t, c.S3Client(i), "rep", objs, c.ID(i))
 	}
-	for _, tn := range rest {
-		checkObjects(t, s3Client(tn), "rep", objs, tn.id)
-	}
-	later := putObjects(t, []*s3.Client{s3Client(rest[0]), s3Client(rest[1])}, "rep", "later", 24)
-	for _, tn := range rest {
-		checkObjects(t, s3Client(tn), "rep", later, tn.id)
+	later := putObjects(t, c, rest, "rep", "later", 24)
+	for _, i := range rest {
+		checkObjects(t, c.S3Client(i), "rep", later, c.ID(i))
 	}
 
-	startTestNode(t, victim)
-	eventually(t, 60*time.Second, "repair restores three copies of everything", func() string {
-		return missingCopies(blobIDs(t, rest[0]), all)
+	c.Restart(victim)
+	testutil.WaitFor(t, 60*time.Second, "repair restores three copies of everything", func() error {
+		return missingCopies(c, blobIDs(t, c, rest[0]), all)
 	})
-	checkObjects(t, s3Client(victim), "rep", later, victim.id)
-	h := repairStats(t, victim) // a follower reports the leader's figures
+	checkObjects(t, c.S3Client(victim), "rep", later, c.ID(victim))
+	h := repairStats(t, c.AdminURL(victim)) // a follower reports the leader's figures
 	if h.Repair == nil || h.Repair.CopiesMade < 1 || h.Repair.Passes == 0 || h.Repair.Factor != 3 {
 		t.Fatalf("health repair figures after the repair: %+v (%s)", h.Repair, h.Error)
 	}
+	c.Verify()
 }
 
 // TestRemovedNodeAndCorruptCopyAreRepaired: four hybrid nodes, factor 3. A node stopped and
 // removed through the admin API has its copies re-created on the others; a blob file
 // corrupted on disk is still read correctly, and its copy is replaced.
 func TestRemovedNodeAndCorruptCopyAreRepaired(t *testing.T) {
-	ids := []string{"r1", "r2", "r3", "r4"}
-	nodes := startDataCluster(t, ids, nil)
-	c1 := s3Client(nodes["r1"])
+	c := startDataCluster(t, 4, nil)
 	ctx := context.Background()
-	if _, err := c1.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("removal")}); err != nil {
+	if _, err := c.S3Client(0).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("removal")}); err != nil {
 		t.Fatal(err)
 	}
-	objs := putObjects(t, []*s3.Client{c1, s3Client(nodes["r2"])}, "removal", "obj", 40)
+	objs := putObjects(t, c, []int{0, 1}, "removal", "obj", 40)
 
-	victim := followerOf(nodes, []string{"r4", "r3", "r2"})
-	var rest []*testNode
-	for _, id := range ids {
-		if nodes[id] != victim {
-			rest = append(rest, nodes[id])
-		}
-	}
-	victim.n.kill()
-	victim.n = nil
-	if code, body := adminChange(t, rest[0].adminURL(), "DELETE", "/api/v1/admin/cluster/nodes/"+victim.id); code != 200 {
-		t.Fatalf("remove %s: %d %s", victim.id, code, body)
+	victim := followerAmong(t, c, 3, 2, 1)
+	rest := others(c, victim)
+	c.Kill(victim)
+	if code, body := adminChange(t, c.AdminURL(rest[0]), "DELETE", "/api/v1/admin/cluster/nodes/"+c.ID(victim)); code != 200 {
+		t.Fatalf("remove %s: %d %s", c.ID(victim), code, body)
 	}
 	start := time.Now()
-	eventually(t, 30*time.Second, "copies of the removed node re-created on the other three", func() string {
-		return missingCopies(blobIDs(t, rest[0]), rest)
+	testutil.WaitFor(t, 30*time.Second, "copies of the removed node re-created on the other three", func() error {
+		return missingCopies(c, blobIDs(t, c, rest[0]), rest)
 	})
 	t.Logf("repair re-created the removed node's copies in %s", time.Since(start).Round(100*time.Millisecond))
-	for _, tn := range rest {
-		checkObjects(t, s3Client(tn), "removal", objs, tn.id)
+	for _, i := range rest {
+		checkObjects(t, c.S3Client(i), "removal", objs, c.ID(i))
 	}
 
 	// Corrupt the copy of a large object's blob on one node, then read it through that node.
 	target := rest[1]
-	out, err := s3Client(target).HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("removal"), Key: aws.String(objs[5].key)})
+	tn := c.MustNode(target)
+	out, err := c.S3Client(target).HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("removal"), Key: aws.String(objs[5].key)})
 	if err != nil || aws.ToInt64(out.ContentLength) < 100<<10 {
 		t.Fatalf("head %s: %v", objs[5].key, err)
 	}
-	o, err := target.n.fsm.Object("removal", objs[5].key)
+	o, err := tn.FSM().Object("removal", objs[5].key)
 	if err != nil || len(o.Blobs) != 1 {
 		t.Fatalf("object %s: %+v %v", objs[5].key, o, err)
 	}
 	id := o.Blobs[0].ID
-	flipByteInBlob(t, target.n.blobs.Dir(), id)
-	if err := target.n.blobs.Verify(id); err == nil {
+	flipByteInBlob(t, tn.Blobs().Dir(), id)
+	if err := tn.Blobs().Verify(id); err == nil {
 		t.Fatal("the corruption was not detectable")
 	}
-	checkObjects(t, s3Client(target), "removal", objs[5:6], target.id)
-	eventually(t, 30*time.Second, "the corrupt copy replaced by a good one", func() string {
-		if err := target.n.blobs.Verify(id); err != nil {
-			return err.Error()
-		}
-		return ""
-	})
-	if v := gaugeValue(t, target, "nebulaio_data_corrupt_reads_total"); v == "0" || v == "" {
-		t.Fatalf("nebulaio_data_corrupt_reads_total on %s is %q", target.id, v)
+	checkObjects(t, c.S3Client(target), "removal", objs[5:6], c.ID(target))
+	testutil.WaitFor(t, 30*time.Second, "the corrupt copy replaced by a good one", func() error { return tn.Blobs().Verify(id) })
+	if v := gaugeValue(t, c.AdminURL(target), "nebulaio_data_corrupt_reads_total"); v == "0" || v == "" {
+		t.Fatalf("nebulaio_data_corrupt_reads_total on %s is %q", c.ID(target), v)
 	}
+	c.Verify()
 }
 
 func flipByteInBlob(t *testing.T, dir, id string) {
@@ -347,56 +307,56 @@ func flipByteInBlob(t *testing.T, dir, id string) {
 // management nodes are readable through all six; their bytes are on the storage nodes, three
 // copies each, and the management nodes hold none.
 func TestSeparatePlanes(t *testing.T) {
-	ids := []string{"m1", "m2", "m3", "s1", "s2", "s3"}
-	roles := map[string]string{"m1": config.RoleManagement, "m2": config.RoleManagement, "m3": config.RoleManagement,
-		"s1": config.RoleStorage, "s2": config.RoleStorage, "s3": config.RoleStorage}
-	nodes := startDataCluster(t, ids, roles)
-	mc := []*s3.Client{s3Client(nodes["m1"]), s3Client(nodes["m2"]), s3Client(nodes["m3"])}
-	if _, err := mc[1].CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("planes")}); err != nil {
+	mgmt, stores := []int{0, 1, 2}, []int{3, 4, 5}
+	roles := map[int]string{0: config.RoleManagement, 1: config.RoleManagement, 2: config.RoleManagement,
+		3: config.RoleStorage, 4: config.RoleStorage, 5: config.RoleStorage}
+	c := startDataCluster(t, 6, roles)
+	if _, err := c.S3Client(1).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("planes")}); err != nil {
 		t.Fatal(err)
 	}
-	objs := putObjects(t, mc, "planes", "obj", 30)
-	for _, id := range ids {
-		checkObjects(t, s3Client(nodes[id]), "planes", objs, id)
+	objs := putObjects(t, c, mgmt, "planes", "obj", 30)
+	for i := range c.Len() {
+		checkObjects(t, c.S3Client(i), "planes", objs, c.ID(i))
 	}
-	for _, id := range []string{"m1", "m2", "m3"} {
-		if n := blobFiles(t, filepath.Join(nodes[id].cfg.DataDir, "blobs")); n != 0 {
-			t.Fatalf("management node %s holds %d blob files", id, n)
+	for _, i := range mgmt {
+		if n := blobFiles(t, filepath.Join(c.Config(i).DataDir, "blobs")); n != 0 {
+			t.Fatalf("management node %s holds %d blob files", c.ID(i), n)
 		}
 	}
-	stores := []*testNode{nodes["s1"], nodes["s2"], nodes["s3"]}
-	if m := missingCopies(blobIDs(t, nodes["m1"]), stores); m != "" {
-		t.Fatalf("storage nodes: %s", m)
+	if err := missingCopies(c, blobIDs(t, c, 0), stores); err != nil {
+		t.Fatalf("storage nodes: %v", err)
 	}
 
 	// Deleting objects through a management node deletes their copies on every storage node.
 	var freed []string
 	for _, o := range objs[:6] {
-		ob, err := nodes["m2"].n.fsm.Object("planes", o.key)
+		ob, err := c.MustNode(1).FSM().Object("planes", o.key)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, b := range ob.Blobs {
 			freed = append(freed, b.ID)
 		}
-		if _, err := mc[2].DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String("planes"), Key: aws.String(o.key)}); err != nil {
+		if _, err := c.S3Client(2).DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String("planes"), Key: aws.String(o.key)}); err != nil {
 			t.Fatal(err)
 		}
+		c.Forget("planes", o.key)
 	}
 	if len(freed) == 0 {
 		t.Fatal("the deleted objects had no blobs")
 	}
-	eventually(t, 20*time.Second, "copies of deleted objects removed from every storage node", func() string {
+	testutil.WaitFor(t, 20*time.Second, "copies of deleted objects removed from every storage node", func() error {
 		for _, id := range freed {
-			for _, tn := range stores {
-				if _, err := tn.n.blobs.Stat(id); err == nil {
-					return fmt.Sprintf("blob %s still on %s", id, tn.id)
+			for _, i := range stores {
+				if _, err := c.MustNode(i).Blobs().Stat(id); err == nil {
+					return fmt.Errorf("blob %s still on %s", id, c.ID(i))
 				}
 			}
 		}
-		return ""
+		return nil
 	})
-	if m := missingCopies(blobIDs(t, nodes["m1"]), stores); m != "" {
-		t.Fatalf("after the deletes, the remaining objects: %s", m)
+	if err := missingCopies(c, blobIDs(t, c, 0), stores); err != nil {
+		t.Fatalf("after the deletes, the remaining objects: %v", err)
 	}
+	c.Verify()
 }

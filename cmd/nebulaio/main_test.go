@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/nebulaio/nebulaio/node"
 )
 
 // TestMain lets a test run the real command as a child process: with NEBULAIO_TEST_MAIN set, the
@@ -178,7 +179,7 @@ func TestServerServesProbesAndStopsCleanly(t *testing.T) {
 			}
 		}
 	}
-	st, err := os.Stat(filepath.Join(dir, credentialsFile))
+	st, err := os.Stat(filepath.Join(dir, node.CredentialsFile))
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("credentials file: %v, mode %v", err, st.Mode())
 	}

@@ -1,0 +1,209 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nebulaio/nebulaio/engine"
+	"github.com/nebulaio/nebulaio/gossip"
+	"github.com/nebulaio/nebulaio/httpapi"
+)
+
+// startAdmin serves the admin listener: probes, /metrics and the admin API. It starts first, so
+// that the probes answer (not ready) while the rest starts.
+func (n *Node) startAdmin(reg *prometheus.Registry) error {
+	cfg := n.cfg
+	ln, err := net.Listen("tcp", cfg.Admin.Address)
+	if err != nil {
+		return fmt.Errorf("admin.address: %w", err)
+	}
+	n.adminAddr = ln.Addr()
+	n.admin = httpapi.NewServer(httpapi.NewAdminHandler(httpapi.AdminOptions{
+		Registry: reg,
+		Ready: func() (bool, string) {
+			e := n.Engine()
+			if e == nil {
+				return false, "starting: raft is not running yet"
+			}
+			return e.Ready(readyMaxLag)
+		},
+		Cluster: clusterAdmin{n},
+		Token:   n.creds.AdminToken,
+	}), httpapi.Timeouts{Read: cfg.Admin.ReadTimeout.D(), Write: cfg.Admin.WriteTimeout.D(), Idle: cfg.Admin.IdleTimeout.D()})
+	go n.serve(n.admin, ln, "admin")
+	return nil
+}
+
+// clusterAdmin implements the admin API over the engine and gossip.
+type clusterAdmin struct {
+	n *Node
+}
+
+var _ httpapi.Cluster = clusterAdmin{}
+
+func (c clusterAdmin) parts() (*engine.Node, *gossip.Gossip, error) {
+	e, g := c.n.parts()
+	if e == nil || g == nil {
+		return nil, nil, &httpapi.APIError{Status: http.StatusServiceUnavailable, Code: "starting", Message: "the node is still starting (waiting for cluster.expect_nodes?)"}
+	}
+	return e, g, nil
+}
+
+func (c clusterAdmin) Nodes(ctx context.Context) ([]httpapi.NodeView, error) {
+	e, g, err := c.parts()
+	if err != nil {
+		return nil, err
+	}
+	servers, err := e.Servers()
+	if err != nil {
+		return nil, apiError(err)
+	}
+	views := map[string]*httpapi.NodeView{}
+	view := func(id string) *httpapi.NodeView {
+		if v, ok := views[id]; ok {
+			return v
+		}
+		v := &httpapi.NodeView{ID: id, RaftState: "unknown", GossipStatus: "unknown", LastContactMS: -1}
+		views[id] = v
+		return v
+	}
+	for _, s := range servers {
+		v := view(s.ID)
+		v.InRaft, v.Voter, v.RaftAddress = true, s.Voter, s.Addr
+	}
+	for _, m := range g.Members() {
+		v := view(m.ID)
+		v.Role, v.WantsVoter, v.GossipAddress, v.GossipStatus = m.Meta.Role, m.Meta.Voter, m.Addr, m.State.String()
+		v.S3Address, v.AdminAddress, v.Version = m.Meta.S3Addr, m.Meta.AdminAddr, m.Meta.Version
+		if v.RaftAddress == "" {
+			v.RaftAddress = m.Meta.RaftAddr
+		}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, v := range views {
+		if v.RaftAddress == "" || v.GossipStatus == "dead" || v.GossipStatus == "left" {
+			continue
+		}
+		wg.Add(1)
+		go func(v *httpapi.NodeView) {
+			defer wg.Done()
+			sctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			st, err := e.RemoteStatus(sctx, v.RaftAddress)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			v.RaftState, v.AppliedIndex, v.LastContactMS = st.State, st.AppliedIndex, st.LastContactMS
+			mu.Unlock()
+		}(v)
+	}
+	wg.Wait()
+	out := make([]httpapi.NodeView, 0, len(views))
+	for _, v := range views {
+		out = append(out, *v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+func (c clusterAdmin) Health(ctx context.Context) (httpapi.HealthView, error) {
+	nodes, err := c.Nodes(ctx)
+	if err != nil {
+		return httpapi.HealthView{}, err
+	}
+	e, _, _ := c.parts()
+	var h httpapi.HealthView
+	h.LeaderID, h.LeaderAddress = e.Leader()
+	for _, v := range nodes {
+		if !v.InRaft {
+			continue
+		}
+		if !v.Voter {
+			h.Nonvoters++
+			continue
+		}
+		h.Voters++
+		if v.RaftState == "Leader" || v.RaftState == "Follower" {
+			h.HealthyVoters++
+		}
+	}
+	h.QuorumSize = h.Voters/2 + 1
+	h.FailureTolerance = h.HealthyVoters - h.QuorumSize
+	h.Healthy = h.LeaderID != "" && h.FailureTolerance >= 0
+	data := c.n.Data()
+	switch {
+	case data == nil:
+	case e.IsLeader():
+		st := data.Stats()
+		h.Repair = &st
+	case h.LeaderAddress == "":
+		h.RepairError = "no leader: repair is not running"
+	default:
+		st, err := data.RemoteStats(ctx, h.LeaderAddress)
+		if err != nil {
+			h.RepairError = fmt.Sprintf("leader %s: %v", h.LeaderID, err)
+		} else {
+			h.Repair = &st
+		}
+	}
+	return h, nil
+}
+
+func (c clusterAdmin) Promote(ctx context.Context, id string) error {
+	e, g, err := c.parts()
+	if err != nil {
+		return err
+	}
+	addr := ""
+	if m, ok := g.Member(id); ok {
+		addr = m.Meta.RaftAddr
+	}
+	return apiError(e.ChangeMembership(ctx, engine.OpAddVoter, id, addr))
+}
+
+func (c clusterAdmin) Demote(ctx context.Context, id string) error {
+	e, _, err := c.parts()
+	if err != nil {
+		return err
+	}
+	return apiError(e.ChangeMembership(ctx, engine.OpDemote, id, ""))
+}
+
+func (c clusterAdmin) Remove(ctx context.Context, id string) error {
+	e, g, err := c.parts()
+	if err != nil {
+		return err
+	}
+	if err := e.ChangeMembership(ctx, engine.OpRemove, id, ""); err != nil {
+		return apiError(err)
+	}
+	g.Forget(id) // a dead member's record goes with it; an alive one stays (and would be re-added)
+	return nil
+}
+
+// apiError maps engine errors to admin API answers.
+func apiError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, engine.ErrUnknownServer):
+		return &httpapi.APIError{Status: http.StatusNotFound, Code: "unknown_node", Message: err.Error()}
+	case errors.Is(err, engine.ErrLastVoter):
+		return &httpapi.APIError{Status: http.StatusConflict, Code: "last_voter", Message: err.Error()}
+	case errors.Is(err, engine.ErrNoQuorum), errors.Is(err, engine.ErrLeadershipLost), errors.Is(err, engine.ErrNotLeader), errors.Is(err, engine.ErrClosed):
+		return &httpapi.APIError{Status: http.StatusServiceUnavailable, Code: "no_quorum", Message: err.Error()}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &httpapi.APIError{Status: http.StatusGatewayTimeout, Code: "timeout", Message: err.Error()}
+	}
+	return &httpapi.APIError{Status: http.StatusBadRequest, Code: "rejected", Message: err.Error()}
+}
