@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/nebulaio/nebulaio/internal/testutil"
 	"github.com/nebulaio/nebulaio/node"
 )
 
@@ -117,17 +119,12 @@ func TestServerServesProbesAndStopsCleanly(t *testing.T) {
 			t.Fatalf("/health/live: status %d", code)
 		}
 		// Ready once the single node has elected itself leader.
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			code, body := get(t, base+"/health/ready")
-			if code == http.StatusOK {
-				break
+		testutil.WaitFor(t, 15*time.Second, "/health/ready", func() error {
+			if code, body := get(t, base+"/health/ready"); code != http.StatusOK {
+				return fmt.Errorf("status %d: %s", code, body)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("/health/ready still %d after 15s: %s", code, body)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return nil
+		})
 		_, body := get(t, base+"/metrics")
 		for _, name := range []string{"go_goroutines", "nebulaio_raft_state", "nebulaio_raft_peers", "nebulaio_raft_commit_latency", "nebulaio_wal_", "nebulaio_fsm_"} {
 			if !strings.Contains(body, name) {
