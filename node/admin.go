@@ -36,6 +36,7 @@ func (n *Node) startAdmin(reg *prometheus.Registry) error {
 			return e.Ready(readyMaxLag)
 		},
 		Cluster: clusterAdmin{n},
+		Backup:  backupAdmin{n},
 		Token:   n.creds.AdminToken,
 	}), httpapi.Timeouts{Read: cfg.Admin.ReadTimeout.D(), Write: cfg.Admin.WriteTimeout.D(), Idle: cfg.Admin.IdleTimeout.D()})
 	go n.serve(n.admin, ln, "admin")
