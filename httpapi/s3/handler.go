@@ -271,8 +271,8 @@ var unsupportedHeaders = []struct{ prefix, what string }{
 	{"X-Amz-If-Match-", "conditional deletes"},
 }
 
-// lockHeaders are honoured by the operations that write a new version; elsewhere they are
-// refused (objectLockOps).
+// objectLockOps are the operations that honour the x-amz-object-lock-* headers (those that
+// write a new version); elsewhere the headers are refused.
 var objectLockOps = map[string]bool{"PutObject": true, "CopyObject": true, "CreateMultipartUpload": true, "PostObject": true}
 
 // refuseHeaders answers NotImplemented for a header the operation op would have to honour and
