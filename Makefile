@@ -13,7 +13,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 IMAGE     ?= nebulaio:dev
 
-.PHONY: all build build-static run test bench fuzz lint e2e e2e-clients e2e-versioning image clean
+.PHONY: all build build-static run test bench fuzz lint e2e e2e-clients e2e-versioning e2e-governance image clean
 
 all: build
 
@@ -61,13 +61,17 @@ lint:
 image: build-static
 	docker build -t $(IMAGE) .
 
-## e2e: the client matrix and the versioning checks, then end-to-end tests against real containers (needs a Docker engine)
+## e2e: the client matrix, the versioning and governance checks, then end-to-end tests against real containers (needs a Docker engine)
 e2e: image
 	IMAGE=$(IMAGE) ./scripts/e2e.sh
 
 ## e2e-versioning: versions, tags and exact metadata with the AWS CLI and boto3 against a local server
 e2e-versioning: build
 	NEBULAIO_BIN=bin/nebulaio ./scripts/e2e-versioning.sh
+
+## e2e-governance: object lock (the guide's commands), lifecycle configuration, CORS preflights with curl and a headless Chromium form upload against a local server
+e2e-governance: build
+	NEBULAIO_BIN=bin/nebulaio ./scripts/e2e-governance.sh
 
 ## e2e-clients: the client matrix only (minio-go, AWS SDK for Go v2, boto3) against a local server
 e2e-clients: build

@@ -21,6 +21,8 @@ type AdminOptions struct {
 	Cluster Cluster
 	// Token is the bearer token the admin API requires.
 	Token string
+	// Lifecycle serves LifecycleRoute (the last lifecycle pass); nil leaves it out.
+	Lifecycle LifecycleStatus
 }
 
 // NewAdminHandler returns the handler of the admin listener (:9001): the health probes and
@@ -43,6 +45,9 @@ func NewAdminHandler(opts AdminOptions) http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
 	if opts.Cluster != nil {
 		registerClusterAPI(mux, opts.Token, opts.Cluster)
+	}
+	if opts.Lifecycle != nil {
+		registerLifecycleAPI(mux, opts.Token, opts.Lifecycle)
 	}
 	return mux
 }
