@@ -150,7 +150,8 @@ start_nebulaio() {
 		[ $SECONDS -lt $deadline ] || fail "NebulaIO: no healthy cluster of $n voters within 60 s (last: ${health:-no answer})"
 		sleep 0.2
 	done
-	echo "== NebulaIO: $n node(s) ready, S3 on $NEBULA_S3"
+	local leader=${health#*\"leader_id\":\"}
+	echo "== NebulaIO: $n node(s) ready, leader ${leader%%\"*}, S3 on $NEBULA_S3, admin on $NEBULA_ADMIN"
 }
 
 # start_minio D: one MinIO process over D drives (directories). Sets MINIO_S3.
@@ -189,21 +190,27 @@ measure() {
 	stop_all
 }
 
-command -v curl >/dev/null || fail "curl is needed"
-mkdir -p "$OUT"
-build_tools
-for setup in ${SETUPS//,/ }; do
-	case $setup in
-	1) measure 1 "1 node / 1 drive" ;;
-	3) measure 3 "3 nodes / 3 drives" ;;
-	*) fail "SETUPS: unknown set-up '$setup' (want 1, 3 or 1,3)" ;;
-	esac
-done
+# The main body is a function, called on the last line, so that bash has read the whole script
+# before running any of it (editing the file during a run then does not disturb the run).
+main() {
+	command -v curl >/dev/null || fail "curl is needed"
+	mkdir -p "$OUT"
+	build_tools
+	for setup in ${SETUPS//,/ }; do
+		case $setup in
+		1) measure 1 "1 node / 1 drive" ;;
+		3) measure 3 "3 nodes / 3 drives" ;;
+		*) fail "SETUPS: unknown set-up '$setup' (want 1, 3 or 1,3)" ;;
+		esac
+	done
 
-cp "$work/results.jsonl" "$OUT/results.jsonl"
-{
-	echo "NebulaIO $(git describe --always --dirty 2>/dev/null || echo unknown) ($NEBULAIO_BIN) against MinIO $MINIO_VERSION; client minio-go (bench/s3load); $(date -u '+%Y-%m-%d %H:%M UTC')"
-	echo
-	bin/s3load table "$work/results.jsonl"
-} | tee "$OUT/table.md"
-echo "bench-s3: table in $OUT/table.md, results in $OUT/results.jsonl"
+	cp "$work/results.jsonl" "$OUT/results.jsonl"
+	{
+		echo "NebulaIO $(git describe --always --dirty 2>/dev/null || echo unknown) ($NEBULAIO_BIN) against MinIO $MINIO_VERSION; client minio-go (bench/s3load); $(date -u '+%Y-%m-%d %H:%M UTC')"
+		echo
+		bin/s3load table "$work/results.jsonl"
+	} | tee "$OUT/table.md"
+	echo "bench-s3: table in $OUT/table.md, results in $OUT/results.jsonl"
+}
+
+main "$@"; exit
