@@ -21,6 +21,7 @@
 #   SETUPS=1,3         which set-ups to run: 1 (one node / one drive), 3 (three nodes / three drives)
 #   PROFILE=           a scenario, e.g. put:4KiB:64: CPU-profile every NebulaIO node while it
 #                      runs (round 1 of each set-up), into OUT (via /debug/pprof on the admin port)
+#   PROFILE_KIND=profile   profile (CPU, for go tool pprof) or trace (for go tool trace)
 #   OUT=bin/bench-s3   where the table, the results (JSON lines) and profiles go
 #   NEBULAIO_BIN=bin/nebulaio
 #   MINIO_BIN=         an existing minio binary; skips the build
@@ -37,6 +38,7 @@ MAX_OPS=${MAX_OPS:-1000000}
 SCENARIOS=${SCENARIOS:-}
 SETUPS=${SETUPS:-1,3}
 PROFILE=${PROFILE:-}
+PROFILE_KIND=${PROFILE_KIND:-profile}
 OUT=${OUT:-bin/bench-s3}
 NEBULAIO_BIN=${NEBULAIO_BIN:-bin/nebulaio}
 MINIO_VERSION=${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}
@@ -180,7 +182,7 @@ measure() {
 	local -a args=(run -label "$label" -system "NebulaIO=$NEBULA_S3" -system "MinIO=$MINIO_S3"
 		-out "$work/results.jsonl" -duration "$DURATION" -warmup "$WARMUP" -rounds "$ROUNDS" -max-ops "$MAX_OPS")
 	[ -z "$SCENARIOS" ] || args+=(-scenarios "$SCENARIOS")
-	[ -z "$PROFILE" ] || args+=(-profile "NebulaIO=$NEBULA_ADMIN" -profile-scenario "$PROFILE" -profile-dir "$OUT")
+	[ -z "$PROFILE" ] || args+=(-profile "NebulaIO=$NEBULA_ADMIN" -profile-scenario "$PROFILE" -profile-kind "$PROFILE_KIND" -profile-dir "$OUT")
 	# In the background, so that a signal to this script runs its trap at once rather than
 	# after s3load finishes (bash defers traps while a foreground child runs).
 	bin/s3load "${args[@]}" &

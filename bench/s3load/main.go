@@ -5,6 +5,7 @@
 //
 //	s3load run -label "1 node / 1 drive" -system NebulaIO=127.0.0.1:9000 -system MinIO=127.0.0.1:9100 -out results.jsonl
 //	s3load table results.jsonl [more.jsonl...]
+//	s3load cpu-split [-ops N] node1.pprof node2.pprof ...
 //	s3load ports N
 //
 // run measures every scenario (-scenarios, DefaultScenarios) for -rounds rounds; within a round
@@ -19,8 +20,15 @@
 // seconds, latencies through one histogram).
 //
 // With -profile NAME=admin-host:port,..., the run of -profile-scenario against system NAME in
-// round 1 also takes a CPU profile of each listed NebulaIO admin endpoint for the counted time
-// (/debug/pprof/profile, with the bearer token from NEBULAIO_ADMIN_TOKEN) into -profile-dir.
+// round 1 also takes a CPU profile (or with -profile-kind trace an execution trace) of each listed
+// NebulaIO admin endpoint for the counted time (/debug/pprof/profile or /debug/pprof/trace, with
+// the bearer token from NEBULAIO_ADMIN_TOKEN) into -profile-dir, and writes there a summary
+// (<set-up>_<scenario>_split.md): the CPU split by component and by system call (see
+// cpu-split), and each node's write-path histograms (/metrics) over the profiled seconds.
+//
+// cpu-split reads CPU profiles of NebulaIO nodes and prints where the CPU went: by component
+// (the blob store, the fan-out to replicas, SigV4, raft, the WAL, ...; see components) and by
+// system call; with -ops, per operation.
 //
 // ports prints N free TCP ports on 127.0.0.1, chosen by the OS, for the script to hand out.
 //
@@ -56,6 +64,8 @@ func main() {
 		err = cmdTable(os.Args[2:])
 	case "ports":
 		err = cmdPorts(os.Args[2:])
+	case "cpu-split":
+		err = cmdSplit(os.Args[2:])
 	default:
 		usage()
 	}
@@ -66,7 +76,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: s3load run -label L -system NAME=host:port[,...] -system ... -out FILE [flags] | s3load table FILE... | s3load ports N")
+	fmt.Fprintln(os.Stderr, "usage: s3load run -label L -system NAME=host:port[,...] -system ... -out FILE [flags] | s3load table FILE... | s3load cpu-split [-ops N] PROFILE... | s3load ports N")
 	os.Exit(2)
 }
 
@@ -88,8 +98,9 @@ func cmdRun(args []string) error {
 	maxOps := fs.Int64("max-ops", 1_000_000, "counted operations of one run at most (0: no bound)")
 	accessKey := fs.String("access-key", os.Getenv("AWS_ACCESS_KEY_ID"), "access key of both systems")
 	secretKey := fs.String("secret-key", os.Getenv("AWS_SECRET_ACCESS_KEY"), "secret key of both systems")
-	profile := fs.String("profile", "", "NAME=admin-host:port[,...]: CPU-profile these NebulaIO nodes while system NAME runs -profile-scenario")
+	profile := fs.String("profile", "", "NAME=admin-host:port[,...]: profile these NebulaIO nodes (-profile-kind) while system NAME runs -profile-scenario")
 	profileScenario := fs.String("profile-scenario", "put:4KiB:64", "the scenario to profile")
+	profileKind := fs.String("profile-kind", "profile", "profile (CPU, go tool pprof) or trace (execution trace, go tool trace)")
 	profileDir := fs.String("profile-dir", ".", "where profiles are written")
 	_ = fs.Parse(args)
 
@@ -107,7 +118,7 @@ func cmdRun(args []string) error {
 	if err != nil {
 		return err
 	}
-	prof, err := parseProfile(*profile, *profileScenario, *profileDir, *label)
+	prof, err := parseProfile(*profile, *profileKind, *profileScenario, *profileDir, *label)
 	if err != nil {
 		return err
 	}
@@ -147,6 +158,11 @@ func cmdRun(args []string) error {
 				m, err := s.Run(ctx, sc, o)
 				if err != nil {
 					return fmt.Errorf("s3load: %s %s round %d: %w", s.Name, sc, round, err)
+				}
+				if o.DuringRun != nil {
+					if err := prof.report(float64(m.Ops) / m.Seconds); err != nil {
+						return err
+					}
 				}
 				res := Result{Label: *label, System: s.Name, Order: order, Scenario: sc.String(), Round: round,
 					Measured: m, Load1: load1(), CPUs: runtime.NumCPU()}
@@ -204,6 +220,21 @@ func cmdTable(files []string) error {
 		}
 	}
 	t.Write(os.Stdout)
+	return nil
+}
+
+func cmdSplit(args []string) error {
+	fs := flag.NewFlagSet("cpu-split", flag.ExitOnError)
+	ops := fs.Int64("ops", 0, "operations served while the profiles ran, for the CPU per operation")
+	_ = fs.Parse(args)
+	if fs.NArg() == 0 {
+		return errors.New("s3load cpu-split: no profile")
+	}
+	split, err := SplitProfiles(fs.Args())
+	if err != nil {
+		return err
+	}
+	split.Write(os.Stdout, *ops)
 	return nil
 }
 
