@@ -155,7 +155,9 @@ func cmdRun(args []string) error {
 				if round == 1 && prof.matches(s.Name, sc) {
 					o.DuringRun = func(left time.Duration) { prof.take(ctx, left) }
 				}
+				cpu0 := sampleCPU()
 				m, err := s.Run(ctx, sc, o)
+				ours, others := coresBetween(cpu0, sampleCPU())
 				if err != nil {
 					return fmt.Errorf("s3load: %s %s round %d: %w", s.Name, sc, round, err)
 				}
@@ -165,7 +167,7 @@ func cmdRun(args []string) error {
 					}
 				}
 				res := Result{Label: *label, System: s.Name, Order: order, Scenario: sc.String(), Round: round,
-					Measured: m, Load1: load1(), CPUs: runtime.NumCPU()}
+					Measured: m, Load1: load1(), CPUs: runtime.NumCPU(), CoresOurs: ours, CoresOthers: others}
 				if err := enc.Encode(res); err != nil {
 					return err
 				}
@@ -177,9 +179,9 @@ func cmdRun(args []string) error {
 }
 
 func progress(r Result) {
-	line := fmt.Sprintf("%-20s %-14s round %d  %-9s %8.0f ops/s %8.1f MiB/s  p50 %6s ms  p99 %6s ms  load %.1f",
+	line := fmt.Sprintf("%-20s %-14s round %d  %-9s %8.0f ops/s %8.1f MiB/s  p50 %6s ms  p99 %6s ms  CPU cores: benchmark %.1f, others %.1f",
 		r.Label, r.Scenario, r.Round, r.System, float64(r.Ops)/r.Seconds, float64(r.Bytes)/r.Seconds/(1<<20),
-		ms(r.Latency.Quantile(0.5)), ms(r.Latency.Quantile(0.99)), r.Load1)
+		ms(r.Latency.Quantile(0.5)), ms(r.Latency.Quantile(0.99)), r.CoresOurs, r.CoresOthers)
 	if r.Errors > 0 {
 		line += fmt.Sprintf("  %d errors, first: %s", r.Errors, r.FirstError)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -20,6 +21,11 @@ type Result struct {
 	Measured
 	Load1 float64 `json:"load1"` // the machine's 1-minute load average at the end of the run (-1: unknown)
 	CPUs  int     `json:"cpus"`
+	// CPU cores used on average during the run (warm-up included) by the benchmark's processes
+	// (s3load's process group: the servers and the client) and by the rest of the machine
+	// (other work sharing it); -1: unknown.
+	CoresOurs   float64 `json:"cores_ours"`
+	CoresOthers float64 `json:"cores_others"`
 }
 
 // agg is every round of one scenario against one system.
@@ -65,6 +71,8 @@ type row struct {
 type Table struct {
 	rows       []*row
 	load1      []float64
+	ours       []float64 // cores, per run
+	others     []float64
 	cpus       int
 	rounds     int
 	seconds    float64 // counted seconds of one round, the longest seen
@@ -111,6 +119,10 @@ func (t *Table) Add(r Result) {
 	if r.Load1 >= 0 {
 		t.load1 = append(t.load1, r.Load1)
 	}
+	if r.CoresOthers >= 0 && r.Seconds > 0 {
+		t.ours = append(t.ours, r.CoresOurs)
+		t.others = append(t.others, r.CoresOthers)
+	}
 	t.cpus = max(t.cpus, r.CPUs)
 	t.rounds = max(t.rounds, r.Round)
 	t.seconds = max(t.seconds, r.Seconds)
@@ -118,6 +130,13 @@ func (t *Table) Add(r Result) {
 	if t.firstError == "" {
 		t.firstError = r.FirstError
 	}
+}
+
+// spread formats the median and range of vs: "1.2 (0.8–1.9)".
+func spread(vs []float64) string {
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	return fmt.Sprintf("%.1f (%.1f–%.1f)", s[len(s)/2], s[0], s[len(s)-1])
 }
 
 func ms(d time.Duration) string {
@@ -174,13 +193,14 @@ func (t *Table) Write(w io.Writer) {
 		fmt.Fprintf(w, "| %s | %s |\n", strings.Join(cols, " | "), ratio)
 	}
 	fmt.Fprintf(w, "\nScenario OP:SIZE:WORKERS (mixNN: NN%% GETs, the rest PUTs). %d round(s) of %.0f s counted per system per scenario, alternated; ± is half the range of the rounds' ops/s.", t.rounds, math.Round(t.seconds))
-	if len(t.load1) > 0 {
-		lo, hi := t.load1[0], t.load1[0]
-		for _, l := range t.load1 {
-			lo, hi = min(lo, l), max(hi, l)
-		}
-		fmt.Fprintf(w, " Machine: %d CPUs, 1-minute load average %.1f–%.1f at the ends of the runs (this benchmark included).", t.cpus, lo, hi)
+	fmt.Fprintf(w, " Machine: %d CPUs", t.cpus)
+	if len(t.others) > 0 {
+		fmt.Fprintf(w, "; CPU cores used during a run by the benchmark (servers and client) %s, by other processes %s (median, min–max over runs)", spread(t.ours), spread(t.others))
 	}
+	if len(t.load1) > 0 {
+		fmt.Fprintf(w, "; 1-minute load average %s", spread(t.load1))
+	}
+	fmt.Fprint(w, ".")
 	fmt.Fprintln(w)
 	if t.errors > 0 {
 		fmt.Fprintf(w, "\n%d operations failed (not counted in ops/s); the first: %s\n", t.errors, t.firstError)
