@@ -33,7 +33,7 @@ run: build
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
-	cd bench && $(GO) vet ./... && $(GO) test -count=1 -run '^$$' ./...  && $(GO) test -count=1 ./s3load
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 -run '^$$' ./... && $(GO) test -count=1 ./s3load
 	cd e2e/clients && $(GO) vet ./... && $(GO) build -o /dev/null .
 
 ## bench: the benchmarks of bench/ (peers side by side); BENCH=regexp BENCHTIME=1s|100x
