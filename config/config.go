@@ -20,6 +20,7 @@ type Config struct {
 	Cluster     ClusterConfig     `yaml:"cluster"`
 	Storage     StorageConfig     `yaml:"storage"`
 	Performance PerformanceConfig `yaml:"performance"`
+	Lifecycle   LifecycleConfig   `yaml:"lifecycle"`
 	Log         LogConfig         `yaml:"log"`
 }
 
@@ -90,6 +91,15 @@ type PerformanceConfig struct {
 	MaxRaftLogEntries int `yaml:"max_raft_log_entries" doc:"raft log entries kept; a snapshot is taken before more accumulate"`
 }
 
+// LifecycleConfig configures the leader's runner of bucket lifecycle rules (package lifecycle).
+type LifecycleConfig struct {
+	// Day is how long a lifecycle "day" lasts: rule Days and the x-amz-expiration header count
+	// in it. 24h is S3's; tests shrink it so that rules fall due in seconds.
+	Day                     Duration `yaml:"day" doc:"length of a lifecycle day (rule Days, x-amz-expiration dates); keep 24h except in tests, and the same on every node"`
+	Interval                Duration `yaml:"interval" doc:"how often the leader runs the buckets' lifecycle rules"`
+	MaxExpirationsPerSecond int      `yaml:"max_expirations_per_second" doc:"expirations (versions, delete markers, uploads) lifecycle passes may carry out per second"`
+}
+
 // LogConfig configures logging.
 type LogConfig struct {
 	Level  string `yaml:"level" doc:"debug, info, warn or error"`
@@ -129,6 +139,7 @@ func Default() Config {
 			RepairMiBPerSec:      64,
 		},
 		Performance: PerformanceConfig{MetadataCacheSize: 100000, MaxRaftLogEntries: 10000},
+		Lifecycle:   LifecycleConfig{Day: Duration(24 * time.Hour), Interval: Duration(time.Hour), MaxExpirationsPerSecond: 1000},
 		Log:         LogConfig{Level: "info", Format: "auto"},
 	}
 }
@@ -306,6 +317,17 @@ func (c *Config) Validate() (warnings []string, err error) {
 	}
 	if c.Performance.MaxRaftLogEntries < 1 {
 		bad("performance.max_raft_log_entries", fmt.Sprintf("must be at least 1, got %d", c.Performance.MaxRaftLogEntries), "for example 10000")
+	}
+	if c.Lifecycle.Day <= 0 {
+		bad("lifecycle.day", "must be positive", "24h (shorter only for tests)")
+	} else if c.Lifecycle.Day.D() > 24*time.Hour {
+		bad("lifecycle.day", fmt.Sprintf("%s is longer than a day", c.Lifecycle.Day), "24h")
+	}
+	if c.Lifecycle.Interval <= 0 {
+		bad("lifecycle.interval", "must be positive", "for example 1h")
+	}
+	if c.Lifecycle.MaxExpirationsPerSecond < 1 {
+		bad("lifecycle.max_expirations_per_second", fmt.Sprintf("must be at least 1, got %d", c.Lifecycle.MaxExpirationsPerSecond), "for example 1000")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
