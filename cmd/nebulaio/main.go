@@ -2,6 +2,9 @@
 //
 //	nebulaio server [--config FILE] [--<key>=<value> ...]   run a node
 //	nebulaio cluster nodes|health|promote ID|demote ID|remove ID   admin API client
+//	nebulaio backup create|verify|blobs|restore              metadata backups (backup.go)
+//	nebulaio recover --force-new-cluster                     disaster recovery (backup.go)
+//	nebulaio wal|snapshot|blob ...                           inspect files on disk (inspect.go)
 //	nebulaio version                                         print the version
 //
 // Every configuration key is also a flag named by its dotted path, for example
@@ -38,6 +41,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runServer(args[1:], stdout, stderr)
 	case "cluster":
 		return runCluster(args[1:], stdout, stderr)
+	case "backup":
+		return runBackup(args[1:], stdout, stderr)
+	case "recover":
+		return runRecover(args[1:], stdout, stderr)
+	case "wal":
+		return runWAL(args[1:], stdout, stderr)
+	case "snapshot":
+		return runSnapshot(args[1:], stdout, stderr)
+	case "blob":
+		return runBlob(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "nebulaio %s\n", version)
 		return 0
@@ -57,6 +70,11 @@ func usage(w io.Writer) {
 commands:
   server    run a node (nebulaio server --help lists every flag)
   cluster   nodes | health | promote ID | demote ID | remove ID, through the admin API
+  backup    create --to FILE | verify FILE | blobs FILE | restore FILE --data_dir DIR
+  recover   --force-new-cluster: make a stopped node the only voter (quorum lost for good)
+  wal       inspect|verify DIR: the write-ahead log of a data directory
+  snapshot  inspect DIR: the snapshots of a data directory
+  blob      verify DIR: every blob file of a data directory
   version   print the version
 `)
 }
