@@ -235,21 +235,66 @@ func (t *Transport) acceptLoop() {
 // The listener answers with the kind byte once it serves the connection; the dialer uses the
 // connection only after that, so a refusal (partition, TLS, unknown kind) is a failed dial.
 
-// serveConn reads the preamble of an inbound connection and dispatches it by kind.
+// PeerInfo describes the other end of a connection, for Config.VerifyPeer and Config.Refused.
+type PeerInfo struct {
+	// Outbound is true when this node dialled.
+	Outbound bool
+	// Addr is, outbound, the address dialled; inbound, the advertised address the peer claims
+	// in its preamble (before the preamble is read, the remote socket address).
+	Addr string
+	// Kind is "raft", "rpc" or "stream" ("" inbound before the preamble is read).
+	Kind string
+	// TLS is the connection's state after the handshake; nil without TLS (or when the
+	// handshake failed).
+	TLS *tls.ConnectionState
+}
+
+func kindName(k byte) string {
+	switch k {
+	case muxRaft:
+		return "raft"
+	case muxRPC:
+		return "rpc"
+	case muxStream:
+		return "stream"
+	}
+	return ""
+}
+
+// refuse counts a refused connection, tells Config.Refused, and returns err.
+func (t *Transport) refuse(p PeerInfo, err error) error {
+	t.metrics.Counter(MetricRefused, 1)
+	if t.cfg.Refused != nil {
+		t.cfg.Refused(p, err)
+	}
+	return err
+}
+
+// serveConn reads the preamble of an inbound connection and dispatches it by kind. A
+// connection refused here (TLS, preamble, VerifyPeer) is closed before anything is served.
 func (t *Transport) serveConn(tc *trackedConn) {
 	var conn net.Conn = tc
+	peer := PeerInfo{Addr: tc.RemoteAddr().String()}
 	_ = tc.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
 	if t.cfg.TLS != nil {
 		tlsConn := tls.Server(tc, t.cfg.TLS)
 		if err := tlsConn.HandshakeContext(t.ctx); err != nil {
 			_ = tc.Close()
+			if !t.isClosed() {
+				_ = t.refuse(peer, fmt.Errorf("tls handshake: %w", err))
+			}
 			return
 		}
+		st := tlsConn.ConnectionState()
+		peer.TLS = &st
 		conn = tlsConn
 	}
 	var hdr [2]byte
 	if _, err := io.ReadFull(conn, hdr[:1]); err != nil || hdr[0] < muxRaft || hdr[0] > muxStream {
 		_ = conn.Close() // unknown kind: not one of ours
+		if err == nil {
+			_ = t.refuse(peer, fmt.Errorf("unknown connection kind %#x", hdr[0]))
+		}
 		return
 	}
 	if _, err := io.ReadFull(conn, hdr[1:]); err != nil {
@@ -262,9 +307,17 @@ func (t *Transport) serveConn(tc *trackedConn) {
 		return
 	}
 	tc.kind, tc.remote = hdr[0], string(from)
+	peer.Addr, peer.Kind = tc.remote, kindName(tc.kind)
 	if !t.faults.register(tc) {
 		_ = conn.Close()
 		return
+	}
+	if t.cfg.VerifyPeer != nil {
+		if err := t.cfg.VerifyPeer(peer); err != nil {
+			_ = conn.Close()
+			_ = t.refuse(peer, err)
+			return
+		}
 	}
 	// Accept: echo the kind, so the dialer knows the connection is served before using it.
 	if _, err := conn.Write(hdr[:1]); err != nil {
@@ -315,6 +368,7 @@ func (t *Transport) dial(ctx context.Context, addr string, kind byte) (net.Conn,
 	stopCancel := context.AfterFunc(ctx, func() { _ = tc.SetDeadline(time.Unix(1, 0)) })
 	defer stopCancel()
 	var conn net.Conn = tc
+	peer := PeerInfo{Outbound: true, Addr: addr, Kind: kindName(kind)}
 	if t.cfg.ClientTLS != nil {
 		cfg := t.cfg.ClientTLS
 		if cfg.ServerName == "" {
@@ -328,9 +382,21 @@ func (t *Transport) dial(ctx context.Context, addr string, kind byte) (net.Conn,
 		tlsConn := tls.Client(tc, cfg)
 		if err := tlsConn.HandshakeContext(ctx); err != nil {
 			_ = tc.Close()
-			return nil, nil, t.dialErr(ctx, addr, fmt.Errorf("tls handshake: %w", err))
+			err = t.dialErr(ctx, addr, fmt.Errorf("tls handshake: %w", err))
+			if tlsRefusal(err) {
+				_ = t.refuse(peer, err)
+			}
+			return nil, nil, err
 		}
+		st := tlsConn.ConnectionState()
+		peer.TLS = &st
 		conn = tlsConn
+	}
+	if t.cfg.VerifyPeer != nil {
+		if err := t.cfg.VerifyPeer(peer); err != nil {
+			_ = conn.Close()
+			return nil, nil, t.refuse(peer, fmt.Errorf("%w: %w: %s: %w", ErrUnreachable, ErrPeerRefused, addr, err))
+		}
 	}
 	pre := make([]byte, 2+len(t.addr))
 	pre[0], pre[1] = kind, byte(len(t.addr))
@@ -353,6 +419,38 @@ func (t *Transport) dial(ctx context.Context, addr string, kind byte) (net.Conn,
 	}
 	_ = tc.SetDeadline(time.Time{})
 	return conn, tc, nil
+}
+
+// Identify dials addr and returns what the connection showed of the peer — its TLS state
+// included — once Config.VerifyPeer has accepted it, then closes the connection without
+// sending a request. A caller that must know who answers at an address before trusting it
+// (the engine, before it adds a member to raft) checks the result. Errors are the dial's.
+func (t *Transport) Identify(ctx context.Context, addr string) (PeerInfo, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t.cfg.CallTimeout)
+		defer cancel()
+	}
+	conn, _, err := t.dial(ctx, addr, muxRPC)
+	if err != nil {
+		return PeerInfo{}, err
+	}
+	defer conn.Close()
+	p := PeerInfo{Outbound: true, Addr: addr, Kind: kindName(muxRPC)}
+	if tc, ok := conn.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		p.TLS = &st
+	}
+	return p, nil
+}
+
+// tlsRefusal reports whether a handshake error is a refusal by TLS (this side sent an alert,
+// for example when the peer's certificate did not verify, or the peer sent one) rather than
+// a network failure.
+func tlsRefusal(err error) bool {
+	var alert tls.AlertError
+	var op *net.OpError
+	return errors.As(err, &alert) || (errors.As(err, &op) && op.Op == "remote error")
 }
 
 func (t *Transport) dialErr(ctx context.Context, addr string, err error) error {
