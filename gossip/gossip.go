@@ -42,13 +42,13 @@ type Gossip struct {
 	metrics  Metrics
 	instance uint64 // random per process; carried in the metadata to tell restarts apart
 
-	ml        atomic.Pointer[memberlist.Memberlist] // set once, right after memberlist.Create
-	localMeta atomic.Pointer[[]byte]                // encoded NodeMeta served to memberlist
-	bcast     *memberlist.TransmitLimitedQueue      // our own user broadcasts (leave intents)
-	addr      string                                // advertised gossip address; set in New
-	faults    *faultTransport                       // in memberlist's transport when Config.Faults is set
-	netTr     memberlist.Transport                  // the transport we made for memberlist, if any
-	foreignCounter                                  // refusals caused by Config.ClusterID (guard.go)
+	ml             atomic.Pointer[memberlist.Memberlist] // set once, right after memberlist.Create
+	localMeta      atomic.Pointer[[]byte]                // encoded NodeMeta served to memberlist
+	bcast          *memberlist.TransmitLimitedQueue      // our own user broadcasts (leave intents)
+	addr           string                                // advertised gossip address; set in New
+	faults         *faultTransport                       // in memberlist's transport when Config.Faults is set
+	netTr          memberlist.Transport                  // the transport we made for memberlist, if any
+	foreignCounter                                       // refusals caused by Config.ClusterID (guard.go)
 
 	// mu guards the fields below. It is taken inside memberlist's callbacks (which run under
 	// memberlist's node lock), so it is never held while calling into memberlist.
