@@ -58,6 +58,9 @@ const (
 	CodeInvalidTag = "InvalidTag"
 	// CodeNoSuchTagSet: GetBucketTagging of a bucket that has no tags.
 	CodeNoSuchTagSet = "NoSuchTagSet"
+	// CodeSettingImmutable: a SetSetting that would change or remove a write-once setting
+	// (SettingClusterID) once it is set.
+	CodeSettingImmutable = "SettingImmutable"
 	// CodeInvalidEvent is the result of a log entry that does not decode. Every replica
 	// rejects it the same way; it points at a proposer bug or a version skew.
 	CodeInvalidEvent = "InvalidEvent"
