@@ -34,7 +34,10 @@ var MetricDescs = []MetricDesc{
 	{"nebulaio_raft_leader_changes_total", "counter", "leadership changes observed by this node"},
 	{"nebulaio_raft_proposals_total", "counter", "proposals this node handed to raft as leader"},
 	{"nebulaio_raft_proposal_entries_total", "counter", "raft entries those proposals became (fewer when concurrent proposals are coalesced)"},
+	{metricMembersRefused, "counter", "gossip members the reconciler did not add or promote because they failed ReconcileOptions.VerifyMember (they could not prove, over the transport, to be the node gossip names)"},
 }
+
+const metricMembersRefused = "nebulaio_raft_members_refused_total"
 
 // raftStateValue maps raft states to the documented gauge values.
 func raftStateValue(s raft.RaftState) float64 {
