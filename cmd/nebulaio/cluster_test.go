@@ -201,7 +201,7 @@ func TestClusterJoinPromoteDemoteRemove(t *testing.T) {
 	startTestNode(t, nodes["n1"])
 	for _, id := range []string{"n2", "n3"} {
 		tn := nodes[id]
-		tn.cfg.Cluster.Bootstrap = false
+		tn.cfg.Cluster.Bootstrap = config.BootstrapFalse
 		tn.cfg.Cluster.JoinAddresses = []string{nodes["n1"].gossipAddr()}
 		startTestNode(t, tn)
 	}
@@ -211,7 +211,7 @@ func TestClusterJoinPromoteDemoteRemove(t *testing.T) {
 	})
 
 	n4 := nodes["n4"]
-	n4.cfg.Cluster.Bootstrap = false
+	n4.cfg.Cluster.Bootstrap = config.BootstrapFalse
 	n4.cfg.Cluster.NodeRole = config.RoleStorage
 	n4.cfg.Cluster.JoinAddresses = []string{nodes["n2"].gossipAddr()} // through a non-seed
 	startTestNode(t, n4)
@@ -344,7 +344,7 @@ func TestExpectNodesBootstrapsOnlyWithAllMembers(t *testing.T) {
 	}
 	joiner := func(id string) *testNode {
 		tn := &testNode{id: id, cfg: newTestConfig(t, id, filepath.Join(base, id))}
-		tn.cfg.Cluster.Bootstrap = false
+		tn.cfg.Cluster.Bootstrap = config.BootstrapFalse
 		tn.cfg.Cluster.JoinAddresses = []string{seedGossip}
 		startTestNode(t, tn)
 		started = append(started, tn)
@@ -429,7 +429,7 @@ func TestManagementNodeHoldsNoObjectBytes(t *testing.T) {
 	defer mgmt.n.kill()
 	stor := &testNode{id: "stor", cfg: newTestConfig(t, "stor", filepath.Join(base, "stor"))}
 	stor.cfg.Cluster.NodeRole = config.RoleStorage
-	stor.cfg.Cluster.Bootstrap = false
+	stor.cfg.Cluster.Bootstrap = config.BootstrapFalse
 	stor.cfg.Cluster.JoinAddresses = []string{mgmt.gossipAddr()}
 	startTestNode(t, stor)
 	defer stor.n.kill()

@@ -48,7 +48,7 @@ func startDataCluster(t *testing.T, ids []string, roles map[string]string) map[s
 			storage++
 		}
 		if i > 0 {
-			tn.cfg.Cluster.Bootstrap = false
+			tn.cfg.Cluster.Bootstrap = config.BootstrapFalse
 			tn.cfg.Cluster.JoinAddresses = []string{nodes[ids[0]].gossipAddr()}
 		}
 		startTestNode(t, tn)

@@ -198,7 +198,7 @@ func startFaultyCluster(t *testing.T) *faultyCluster {
 		raft := fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
 		tn.cfg.Cluster.RaftAddress = raft
 		if id != "n1" {
-			tn.cfg.Cluster.Bootstrap = false
+			tn.cfg.Cluster.Bootstrap = config.BootstrapFalse
 			tn.cfg.Cluster.JoinAddresses = []string{c.nodes["n1"].gossipAddr()}
 		}
 		c.proxy[id] = c.drop.proxy(raft)
@@ -383,7 +383,7 @@ func TestClusterFormsWhenJoinersStartFirst(t *testing.T) {
 	})
 	for _, id := range []string{"b2", "b3"} {
 		tn := &testNode{id: id, cfg: cfgs[id]}
-		tn.cfg.Cluster.Bootstrap = false
+		tn.cfg.Cluster.Bootstrap = config.BootstrapFalse
 		tn.cfg.Cluster.JoinAddresses = all
 		startTestNode(t, tn)
 		started = append(started, tn)
