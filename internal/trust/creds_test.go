@@ -11,6 +11,8 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -342,6 +344,31 @@ func TestOperatorCertificates(t *testing.T) {
 	}
 	if _, err := ParseCA(CertPEM(ca.Cert.Raw), mustPEMKey(t)); !errors.Is(err, ErrCAFile) {
 		t.Fatalf("a key of another CA: %v", err)
+	}
+
+	// The same through files, as cluster.tls_*_file name them.
+	dir := t.TempDir()
+	n3 := issue("n3")
+	n3key, _ := KeyPEM(n3.PrivateKey)
+	files := map[string][]byte{"ca.pem": CertPEM(ca.Cert.Raw), "n3.pem": CertPEM(n3.Certificate[0]), "n3.key": n3key}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fca, fcert, err := LoadFiles(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "n3.pem"), filepath.Join(dir, "n3.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c3, err := NewCreds(CredsConfig{Self: NodeIdentity{ClusterID: id, NodeID: "n3"}, CA: fca, Cert: fcert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if serr, cerr, _ := handshake(t, a.ServerTLS(), c3.ClientTLS()); serr != nil || cerr != nil {
+		t.Fatalf("certificates from files: %v / %v", serr, cerr)
+	}
+	if _, _, err := LoadFiles(filepath.Join(dir, "absent.pem"), "", ""); !errors.Is(err, ErrCAFile) || !strings.Contains(err.Error(), "cluster.tls_ca_file") {
+		t.Fatalf("a missing CA file: %v", err)
 	}
 }
 

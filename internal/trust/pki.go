@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 )
@@ -255,4 +256,23 @@ func ParseCA(certPEM, keyPEM []byte) (*CA, error) {
 func publicKeysEqual(a, b crypto.PublicKey) bool {
 	e, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && e.Equal(b)
+}
+
+// LoadFiles reads operator-supplied files: the CA certificate (no key: nodes only verify with
+// it) and this node's certificate and key (cluster.tls_ca_file, tls_cert_file, tls_key_file).
+// Errors wrap ErrCAFile and name the file.
+func LoadFiles(caFile, certFile, keyFile string) (*CA, *tls.Certificate, error) {
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: cluster.tls_ca_file: %w", ErrCAFile, err)
+	}
+	ca, err := ParseCA(caPEM, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cluster.tls_ca_file %s: %w", caFile, err)
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: cluster.tls_cert_file/tls_key_file (%s, %s): %v", ErrCAFile, certFile, keyFile, err)
+	}
+	return ca, &cert, nil
 }
