@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -89,6 +90,9 @@ func DeriveCA(s Secret) (*CA, error) {
 	pub := key.Public().(ed25519.PublicKey)
 	serial := s.derive(infoCASerial, 16)
 	serial[0] &= 0x7f // positive
+	// The subject key ID is set here rather than left to crypto/x509, whose default method
+	// has changed between Go releases: nodes built apart must derive the same certificate.
+	ski := sha256.Sum256(pub)
 	tmpl := &x509.Certificate{
 		SerialNumber: new(big.Int).SetBytes(serial),
 		Subject: pkix.Name{
@@ -101,6 +105,7 @@ func DeriveCA(s Secret) (*CA, error) {
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
 		MaxPathLenZero:        true,
+		SubjectKeyId:          ski[:20],
 	}
 	// No randomness may enter: ed25519 signs deterministically, and a reader that fails
 	// turns any future use of it by crypto/x509 into an error rather than a different CA.
