@@ -66,9 +66,10 @@
 // DeriveCA builds the CA certificate from fixed fields only: serial (derived), subject
 // O=NebulaIO, CN="NebulaIO cluster CA <first 4 bytes of the public key, hex>", validity
 // 2025-01-01 to 9999-12-31 (RFC 5280's "no expiry"), CA with path length 0, key usage
-// certificate and CRL signing. ed25519 signatures are deterministic, so every node derives a
-// byte-identical certificate (a test checks it) and no CA is ever distributed: holding the
-// secret is holding the CA.
+// certificate and CRL signing, subject key ID the first 20 bytes of SHA-256 of the public key
+// (set explicitly: crypto/x509's default has changed between Go releases). ed25519 signatures
+// are deterministic, so every node derives a byte-identical certificate (TestDeriveCAGolden
+// pins it) and no CA is ever distributed: holding the secret is holding the CA.
 //
 // # Node certificates
 //
