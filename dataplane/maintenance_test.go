@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nebulaio/nebulaio/fsm"
+
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
 // recordingProposer answers aborts like the FSM would: the first abort of an upload succeeds,
@@ -121,7 +123,7 @@ func TestRunMaintenance(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); d.RunMaintenance(ctx, m) }()
-	waitUntil(t, "the garbage collector removes the unreferenced blobs", func() bool {
+	testutil.WaitUntil(t, 10*time.Second, "the garbage collector removes the unreferenced blobs", func() bool {
 		return c.holders("g1") == nil && c.holders("g2") == nil
 	})
 	if c.holders("g0") == nil {
@@ -133,7 +135,7 @@ func TestRunMaintenance(t *testing.T) {
 	leader.Lock()
 	leading = true
 	leader.Unlock()
-	waitUntil(t, "the leader expires the upload and repairs", func() bool {
+	testutil.WaitUntil(t, 10*time.Second, "the leader expires the upload and repairs", func() bool {
 		return slices.Equal(p.got(), []string{"u"}) && d.Stats().Passes > 0
 	})
 	cancel()
@@ -141,16 +143,5 @@ func TestRunMaintenance(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("RunMaintenance did not return after ctx ended")
-	}
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }

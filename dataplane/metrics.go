@@ -1,19 +1,13 @@
 package dataplane
 
-// Metrics receives the data plane's measurements (see docs/CONVENTIONS.md). A nil Metrics is
-// valid and records nothing.
-type Metrics interface {
-	Counter(name string, delta float64) // monotonically increasing; names end in _total
-	Gauge(name string, value float64)   // set to the current value
-	Observe(name string, value float64) // histogram sample; durations in seconds, names end in _seconds
-}
+import "github.com/nebulaio/nebulaio/internal/metrics"
 
-// MetricDesc documents one metric this package reports.
-type MetricDesc struct {
-	Name string // nebulaio_<subsystem>_<name>
-	Kind string // "counter", "gauge" or "histogram"
-	Help string
-}
+// Metrics receives this package's measurements: the shared seam of internal/metrics (see
+// docs/CONVENTIONS.md). A nil Metrics is valid and records nothing.
+type Metrics = metrics.Metrics
+
+// MetricDesc documents one metric this package reports (internal/metrics.Desc).
+type MetricDesc = metrics.Desc
 
 // Metric names.
 const (
@@ -40,28 +34,25 @@ const (
 // MetricDescs lists every metric the package reports; the README table and the Prometheus
 // registration are built from it, and a test checks that each one is exported.
 var MetricDescs = []MetricDesc{
-	{MetricReplicaWriteFailures, "counter", "blob replicas that failed or lagged during a write that still reached its quorum (left to repair)"},
-	{MetricCorruptReads, "counter", "blob copies found corrupt while reading (the read moves on to another copy, if there is one)"},
-	{MetricCorruptDropped, "counter", "corrupt blob copies this node verified and deleted so that repair replaces them"},
-	{MetricFreedDeleted, "counter", "local blob copies deleted because an applied metadata event freed them (overwrite, delete, abort)"},
-	{MetricDeleteQueueFull, "counter", "freed blobs whose local deletion was not queued because the queue was full (the garbage collector removes them later)"},
-	{MetricDiscarded, "counter", "blobs written for a request that was rejected or failed, deleted by the node that wrote them"},
-	{MetricGCDeleted, "counter", "unreferenced local blobs older than the grace period deleted by the garbage collector"},
-	{MetricUploadsExpired, "counter", "abandoned multipart uploads aborted by the upload expiry (as leader)"},
-	{MetricScrubVerified, "counter", "local blobs the scrubber read whole and verified"},
-	{MetricRepairPasses, "counter", "repair passes this node ran (as leader)"},
-	{MetricRepairChecked, "counter", "blobs repair checked"},
-	{MetricRepairCopies, "counter", "blob copies repair made"},
-	{MetricRepairCopyErrors, "counter", "blob copies repair attempted that failed"},
-	{MetricRepairBytes, "counter", "bytes repair copied"},
-	{MetricRepairUnderReplicated, "gauge", "blobs with fewer copies than the replication factor in the last repair pass (before repairing)"},
-	{MetricRepairLost, "gauge", "referenced blobs with no copy left in the last repair pass"},
-	{MetricRepairRunning, "gauge", "1 while a repair pass runs on this node"},
-	{MetricRepairPassSeconds, "histogram", "duration of a repair pass"},
+	{Name: MetricReplicaWriteFailures, Kind: metrics.KindCounter, Help: "blob replicas that failed or lagged during a write that still reached its quorum (left to repair)"},
+	{Name: MetricCorruptReads, Kind: metrics.KindCounter, Help: "blob copies found corrupt while reading (the read moves on to another copy, if there is one)"},
+	{Name: MetricCorruptDropped, Kind: metrics.KindCounter, Help: "corrupt blob copies this node verified and deleted so that repair replaces them"},
+	{Name: MetricFreedDeleted, Kind: metrics.KindCounter, Help: "local blob copies deleted because an applied metadata event freed them (overwrite, delete, abort)"},
+	{Name: MetricDeleteQueueFull, Kind: metrics.KindCounter, Help: "freed blobs whose local deletion was not queued because the queue was full (the garbage collector removes them later)"},
+	{Name: MetricDiscarded, Kind: metrics.KindCounter, Help: "blobs written for a request that was rejected or failed, deleted by the node that wrote them"},
+	{Name: MetricGCDeleted, Kind: metrics.KindCounter, Help: "unreferenced local blobs older than the grace period deleted by the garbage collector"},
+	{Name: MetricUploadsExpired, Kind: metrics.KindCounter, Help: "abandoned multipart uploads aborted by the upload expiry (as leader)"},
+	{Name: MetricScrubVerified, Kind: metrics.KindCounter, Help: "local blobs the scrubber read whole and verified"},
+	{Name: MetricRepairPasses, Kind: metrics.KindCounter, Help: "repair passes this node ran (as leader)"},
+	{Name: MetricRepairChecked, Kind: metrics.KindCounter, Help: "blobs repair checked"},
+	{Name: MetricRepairCopies, Kind: metrics.KindCounter, Help: "blob copies repair made"},
+	{Name: MetricRepairCopyErrors, Kind: metrics.KindCounter, Help: "blob copies repair attempted that failed"},
+	{Name: MetricRepairBytes, Kind: metrics.KindCounter, Help: "bytes repair copied"},
+	{Name: MetricRepairUnderReplicated, Kind: metrics.KindGauge, Help: "blobs with fewer copies than the replication factor in the last repair pass (before repairing)"},
+	{Name: MetricRepairLost, Kind: metrics.KindGauge, Help: "referenced blobs with no copy left in the last repair pass"},
+	{Name: MetricRepairRunning, Kind: metrics.KindGauge, Help: "1 while a repair pass runs on this node"},
+	{Name: MetricRepairPassSeconds, Kind: metrics.KindHistogram, Help: "duration of a repair pass"},
 }
 
-type nopMetrics struct{}
-
-func (nopMetrics) Counter(string, float64) {}
-func (nopMetrics) Gauge(string, float64)   {}
-func (nopMetrics) Observe(string, float64) {}
+// nopMetrics stands where the options hold no Metrics.
+type nopMetrics = metrics.Nop

@@ -13,6 +13,8 @@ import (
 
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/transport"
+
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
 // Timings for in-process clusters: short enough for fast tests, long enough for -race on 2 cores.
@@ -177,37 +179,38 @@ func (c *testCluster) running() []*testNode {
 // node agrees on it.
 func (c *testCluster) waitLeader(within time.Duration) *testNode {
 	c.t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		var leaders []*testNode
+	var leader *testNode
+	testutil.WaitFor(c.t, within, "a single leader", func() error {
+		var leaders []string
 		for _, tn := range c.running() {
 			if tn.node.IsLeader() {
-				leaders = append(leaders, tn)
+				leader = tn
+				leaders = append(leaders, tn.id)
 			}
 		}
-		if len(leaders) == 1 {
-			return leaders[0]
+		if len(leaders) != 1 {
+			return fmt.Errorf("leaders %v", leaders)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	c.t.Fatalf("no single leader within %s", within)
-	return nil
+		return nil
+	})
+	return leader
 }
 
 // waitNewLeader waits for a leader other than old.
 func (c *testCluster) waitNewLeader(old *testNode, within time.Duration) (*testNode, time.Duration) {
 	c.t.Helper()
 	start := time.Now()
-	for time.Since(start) < within {
+	var leader *testNode
+	testutil.WaitUntil(c.t, within, "a new leader", func() bool {
 		for _, tn := range c.running() {
 			if tn != old && tn.node.IsLeader() {
-				return tn, time.Since(start)
+				leader = tn
+				return true
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	c.t.Fatalf("no new leader within %s", within)
-	return nil, 0
+		return false
+	})
+	return leader, time.Since(start)
 }
 
 func (c *testCluster) followers(leader *testNode) []*testNode {
@@ -233,28 +236,19 @@ func (c *testCluster) partition(tns ...*testNode) {
 // data, then returns that data.
 func (c *testCluster) waitConverged(within time.Duration) map[string]string {
 	c.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	var data map[string]string
+	testutil.WaitFor(c.t, within, "nodes converged", func() error {
 		nodes := c.running()
-		same := true
-		first := nodes[0].fsm.copyData()
+		data = nodes[0].fsm.copyData()
 		for _, tn := range nodes[1:] {
-			if !mapsEqual(first, tn.fsm.copyData()) || tn.node.AppliedIndex() != nodes[0].node.AppliedIndex() {
-				same = false
-				break
+			if !mapsEqual(data, tn.fsm.copyData()) || tn.node.AppliedIndex() != nodes[0].node.AppliedIndex() {
+				return fmt.Errorf("%s: applied %d, %d keys; %s: applied %d, %d keys", nodes[0].id, nodes[0].node.AppliedIndex(),
+					len(data), tn.id, tn.node.AppliedIndex(), len(tn.fsm.copyData()))
 			}
 		}
-		if same {
-			return first
-		}
-		if time.Now().After(deadline) {
-			for _, tn := range nodes {
-				c.t.Logf("%s: applied %d, %d keys", tn.id, tn.node.AppliedIndex(), len(tn.fsm.copyData()))
-			}
-			c.t.Fatalf("nodes did not converge within %s", within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
+	return data
 }
 
 func mapsEqual(a, b map[string]string) bool {

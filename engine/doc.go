@@ -59,7 +59,9 @@
 // heartbeats (VerifyLeader), and the reading node waits until its FSM has applied that index. A
 // follower asks the leader for that read index over the transport. Entries the FSM never sees
 // (the leader's no-op, barriers) are skipped by looking the index up in the log, so a read does
-// not wait for an entry that will never be applied. A leader serves read indexes only once it
+// not wait for an entry that will never be applied; a follower whose log does not reach the
+// read index yet first waits until it does (an entry it has not received is not one it
+// compacted: taking it for one made a read after a partition hang until the next write). A leader serves read indexes only once it
 // has committed an entry of its current term (before that its commit index may lag its
 // predecessor's); the first read of a term waits for a barrier when needed. Stale reads return
 // at once.

@@ -13,6 +13,8 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"github.com/nebulaio/nebulaio/fsm"
+
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
 type lzInput struct {
@@ -132,17 +134,11 @@ func testLinearizable(t *testing.T, opts clusterOpts) {
 		go client()
 	}
 	waitOps := func(n int) {
-		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) {
+		testutil.WaitUntil(t, 20*time.Second, fmt.Sprintf("%d operations", n), func() bool {
 			mu.Lock()
-			got := len(history)
-			mu.Unlock()
-			if got >= n {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Fatalf("fewer than %d operations within 20s", n)
+			defer mu.Unlock()
+			return len(history) >= n
+		})
 	}
 	waitOps(150)
 	old := c.waitLeader(5 * time.Second)

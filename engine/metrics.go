@@ -4,37 +4,32 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/nebulaio/nebulaio/internal/metrics"
 )
 
-// Metrics receives the engine's measurements (see docs/CONVENTIONS.md). A nil Metrics is valid.
-type Metrics interface {
-	Counter(name string, delta float64)
-	Gauge(name string, value float64)
-	Observe(name string, value float64)
-}
+// Metrics receives this package's measurements: the shared seam of internal/metrics (see
+// docs/CONVENTIONS.md). A nil Metrics is valid and records nothing.
+type Metrics = metrics.Metrics
 
-// MetricDesc documents one metric this package reports.
-type MetricDesc struct {
-	Name string
-	Kind string
-	Help string
-}
+// MetricDesc documents one metric this package reports (internal/metrics.Desc).
+type MetricDesc = metrics.Desc
 
 // MetricDescs lists every metric the engine reports (the data plane's are package dataplane's).
 // nebulaio_raft_commit_latency keeps the name DESIGN.md gives it (without the usual _seconds
 // suffix); its unit is seconds.
 var MetricDescs = []MetricDesc{
-	{"nebulaio_raft_state", "gauge", "raft state of this node: 1 follower, 2 leader, 3 candidate, 4 shutdown"},
-	{"nebulaio_raft_peers", "gauge", "servers in the raft configuration (voters and non-voters)"},
-	{"nebulaio_raft_voters", "gauge", "voters in the raft configuration"},
-	{"nebulaio_raft_commit_latency", "histogram", "seconds from Propose to the applied result, on the proposing node"},
-	{"nebulaio_raft_applied_index", "gauge", "index of the newest entry applied to the FSM"},
-	{"nebulaio_raft_commit_index", "gauge", "raft commit index known to this node"},
-	{"nebulaio_raft_last_index", "gauge", "index of the newest entry in the local log"},
-	{"nebulaio_raft_leader_changes_total", "counter", "leadership changes observed by this node"},
-	{"nebulaio_raft_proposals_total", "counter", "proposals this node handed to raft as leader"},
-	{"nebulaio_raft_proposal_entries_total", "counter", "raft entries those proposals became (fewer when concurrent proposals are coalesced)"},
-	{metricMembersRefused, "counter", "gossip members the reconciler did not add or promote because they failed ReconcileOptions.VerifyMember (they could not prove, over the transport, to be the node gossip names)"},
+	{Name: "nebulaio_raft_state", Kind: metrics.KindGauge, Help: "raft state of this node: 1 follower, 2 leader, 3 candidate, 4 shutdown"},
+	{Name: "nebulaio_raft_peers", Kind: metrics.KindGauge, Help: "servers in the raft configuration (voters and non-voters)"},
+	{Name: "nebulaio_raft_voters", Kind: metrics.KindGauge, Help: "voters in the raft configuration"},
+	{Name: "nebulaio_raft_commit_latency", Kind: metrics.KindHistogram, Help: "seconds from Propose to the applied result, on the proposing node"},
+	{Name: "nebulaio_raft_applied_index", Kind: metrics.KindGauge, Help: "index of the newest entry applied to the FSM"},
+	{Name: "nebulaio_raft_commit_index", Kind: metrics.KindGauge, Help: "raft commit index known to this node"},
+	{Name: "nebulaio_raft_last_index", Kind: metrics.KindGauge, Help: "index of the newest entry in the local log"},
+	{Name: "nebulaio_raft_leader_changes_total", Kind: metrics.KindCounter, Help: "leadership changes observed by this node"},
+	{Name: "nebulaio_raft_proposals_total", Kind: metrics.KindCounter, Help: "proposals this node handed to raft as leader"},
+	{Name: "nebulaio_raft_proposal_entries_total", Kind: metrics.KindCounter, Help: "raft entries those proposals became (fewer when concurrent proposals are coalesced)"},
+	{Name: metricMembersRefused, Kind: metrics.KindCounter, Help: "gossip members the reconciler did not add or promote because they failed ReconcileOptions.VerifyMember (they could not prove, over the transport, to be the node gossip names)"},
 }
 
 const metricMembersRefused = "nebulaio_raft_members_refused_total"

@@ -291,8 +291,13 @@ func (n *Node) awaitLeaderFuture(ctx context.Context, f raft.Future, what string
 }
 
 // waitApplied waits until the FSM has applied every FSM-visible entry up to idx. Entries the
-// FSM never sees (the leader's no-op, barriers) are skipped by looking at the log.
+// FSM never sees (the leader's no-op, barriers) are skipped by looking at the log, so the log
+// must hold idx first: a follower may lag behind the leader's commit index, and an entry it
+// has not stored yet is not one it compacted.
 func (n *Node) waitApplied(ctx context.Context, idx uint64) error {
+	if err := n.waitStored(ctx, idx); err != nil {
+		return err
+	}
 	target := n.lastFSMEntryAtOrBefore(idx)
 	for {
 		applied, changed := n.fsm.state()
@@ -307,6 +312,32 @@ func (n *Node) waitApplied(ctx context.Context, idx uint64) error {
 			return ErrClosed
 		}
 	}
+}
+
+// storedPoll is how often waitStored looks at the log when no applied entry wakes it: only
+// entries the FSM never sees arrive unannounced.
+const storedPoll = time.Millisecond
+
+// waitStored waits until the local log (or an installed snapshot) reaches idx. An FSM-visible
+// entry wakes it as soon as it is applied; the others are noticed by polling.
+func (n *Node) waitStored(ctx context.Context, idx uint64) error {
+	var tick *time.Ticker
+	for n.raft.LastIndex() < idx {
+		if tick == nil {
+			tick = time.NewTicker(storedPoll)
+			defer tick.Stop()
+		}
+		_, changed := n.fsm.state()
+		select {
+		case <-changed:
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.done:
+			return ErrClosed
+		}
+	}
+	return nil
 }
 
 func (n *Node) lastFSMEntryAtOrBefore(idx uint64) uint64 {

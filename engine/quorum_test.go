@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
 // blackhole makes tn's links hang the way a firewall that drops packets does (writes never go
@@ -78,17 +80,17 @@ func TestMinorityWriteFailsWithinTheNoQuorumBound(t *testing.T) {
 // waitLeaderAmong returns the leader of the nodes other than except.
 func (c *testCluster) waitLeaderAmong(t *testing.T, except *testNode) *testNode {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	var leader *testNode
+	testutil.WaitUntil(t, 10*time.Second, "a leader among the majority", func() bool {
 		for _, tn := range c.running() {
 			if tn != except && tn.node.IsLeader() {
-				return tn
+				leader = tn
+				return true
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("no leader among the majority")
-	return nil
+		return false
+	})
+	return leader
 }
 
 // reviver records the members it was asked to revive.
@@ -132,13 +134,8 @@ func TestReconcilerRevivesMembersAliveInRaft(t *testing.T) {
 		f.node.RunReconciler(ctx, src, ReconcileOptions{Interval: 50 * time.Millisecond})
 	}()
 	defer func() { cancel(); <-done }()
-	deadline := time.Now().Add(10 * time.Second)
-	for src.count(leader.id) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the leader, dead in gossip, was not revived by a follower that hears from it")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitUntil(t, 10*time.Second, "the leader, dead in gossip, revived by a follower that hears from it",
+		func() bool { return src.count(leader.id) > 0 })
 	// Several rounds later, the member that is really down has still not been revived.
 	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 		if src.count(down.id) != 0 {
@@ -156,10 +153,6 @@ func TestReconcilerRevivesMembersAliveInRaft(t *testing.T) {
 		leader.node.RunReconciler(ctx, lsrc, ReconcileOptions{Interval: 50 * time.Millisecond})
 	}()
 	defer func() { cancel(); <-leaderDone }()
-	for lsrc.count(f.id) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("a follower dead in gossip but answering raft was not revived by the leader")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitUntil(t, 10*time.Second, "a follower dead in gossip but answering raft revived by the leader",
+		func() bool { return lsrc.count(f.id) > 0 })
 }

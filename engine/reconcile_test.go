@@ -3,9 +3,12 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
 type fakeMembers struct {
@@ -45,13 +48,12 @@ func serversOf(t *testing.T, n *Node) map[string]Server {
 
 func waitServers(t *testing.T, n *Node, what string, ok func(map[string]Server) bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !ok(serversOf(t, n)) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: configuration is %v", what, serversOf(t, n))
+	testutil.WaitFor(t, 15*time.Second, what, func() error {
+		if s := serversOf(t, n); !ok(s) {
+			return fmt.Errorf("configuration is %v", s)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestReconcilerFollowsGossip drives the leader's reconciler with a fake member list: a new
@@ -90,18 +92,13 @@ func TestReconcilerFollowsGossip(t *testing.T) {
 	// Dead for longer: removed. (n2 really goes away first, so the remaining voter has quorum.)
 	c.kill(tn)
 	src.set(Member{ID: "n1", RaftAddr: leader.addr, Voter: true, Alive: true}, Member{ID: "n2", RaftAddr: tn.addr, Voter: true, DeadFor: 2 * time.Minute})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if leader.node.IsLeader() {
-			if _, ok := serversOf(t, leader.node)["n2"]; !ok {
-				break
-			}
+	testutil.WaitFor(t, 20*time.Second, "member dead past DeadReapAfter removed", func() error {
+		s := serversOf(t, leader.node)
+		if _, ok := s["n2"]; !leader.node.IsLeader() || ok {
+			return fmt.Errorf("leader %v, configuration %v", leader.node.IsLeader(), s)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("member dead past DeadReapAfter not removed: %v", serversOf(t, leader.node))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestReconcilerDoesNotReaddRemovedMember: a member removed by an operator while gossip still

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/nebulaio/nebulaio/internal/metrics"
 	"github.com/nebulaio/nebulaio/snapshot"
 )
 
@@ -137,7 +138,7 @@ type FSM struct {
 func New(opts Options) *FSM {
 	m := opts.Metrics
 	if m == nil {
-		m = nopMetrics{}
+		m = metrics.Nop{}
 	}
 	f := &FSM{
 		metrics:   m,

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -56,25 +57,12 @@ func (a *applier) must(evs ...Event) {
 // excluded), read through every tier: memory, cache and snapshot runs.
 func stateMap(t tb, f *FSM) map[string]string {
 	t.Helper()
-	f.mu.RLock()
-	v := f.readViewLocked()
-	f.mu.RUnlock()
-	defer v.close()
 	out := map[string]string{}
-	it := v.iter(metaKey+"\x00", "", false, true)
-	defer it.close()
-	for it.next() {
-		value := it.raw
-		if value == nil {
-			var err error
-			if value, err = encodeValue(it.rec); err != nil {
-				t.Fatalf("stateMap: %v", err)
-			}
-		}
-		out[it.key] = string(value)
-	}
-	if it.err != nil {
-		t.Fatalf("stateMap: %v", it.err)
+	if _, err := f.eachRecord(context.Background(), func(key string, value []byte) error {
+		out[key] = string(value)
+		return nil
+	}); err != nil {
+		t.Fatalf("stateMap: %v", err)
 	}
 	return out
 }

@@ -1,18 +1,13 @@
 package fsm
 
-// Metrics receives this package's measurements. A nil Metrics is valid and records nothing.
-type Metrics interface {
-	Counter(name string, delta float64) // monotonically increasing; names end in _total
-	Gauge(name string, value float64)   // set to the current value
-	Observe(name string, value float64) // histogram sample; durations in seconds, names end in _seconds
-}
+import "github.com/nebulaio/nebulaio/internal/metrics"
 
-// MetricDesc documents one metric this package reports.
-type MetricDesc struct {
-	Name string // nebulaio_<subsystem>_<name>
-	Kind string // "counter", "gauge" or "histogram"
-	Help string
-}
+// Metrics receives this package's measurements: the shared seam of internal/metrics (see
+// docs/CONVENTIONS.md). A nil Metrics is valid and records nothing.
+type Metrics = metrics.Metrics
+
+// MetricDesc documents one metric this package reports (internal/metrics.Desc).
+type MetricDesc = metrics.Desc
 
 // Metric names reported by the FSM.
 const (
@@ -40,29 +35,23 @@ const (
 // MetricDescs lists every metric the package reports; the README table and the Prometheus
 // registration are built from it, and a test checks that each one is exported.
 var MetricDescs = []MetricDesc{
-	{MetricApplySeconds, "histogram", "Time to apply one committed log entry to the FSM."},
-	{MetricAppliedIndex, "gauge", "Raft index of the last log entry applied to the FSM."},
-	{MetricAppliedTotal, "counter", "Events applied successfully."},
-	{MetricRejectedTotal, "counter", "Events rejected by a precondition or undecodable (state unchanged)."},
-	{MetricBuckets, "gauge", "Buckets in the metadata state."},
-	{MetricObjects, "gauge", "Objects in the metadata state."},
-	{MetricUploads, "gauge", "Open multipart uploads in the metadata state."},
-	{MetricSnapshotSeconds, "histogram", "Time to persist one FSM snapshot (stream encoding and writing)."},
-	{MetricSnapshotFullTotal, "counter", "Full snapshot streams persisted."},
-	{MetricSnapshotDelta, "counter", "Delta snapshot streams persisted."},
-	{MetricSnapshotFailed, "counter", "Snapshot persists that failed or were released unpersisted (the next is full)."},
-	{MetricSnapshotKeysTotal, "counter", "Keys (puts and tombstones) written to snapshot streams."},
-	{MetricRestoreSeconds, "histogram", "Time to restore the FSM from a snapshot (pointing it at the snapshot's runs, or loading a stream)."},
-	{MetricDirtyEntries, "gauge", "Metadata records changed since the newest persisted snapshot (held in memory until a snapshot persists them)."},
-	{MetricApplyStallSeconds, "histogram", "Time Apply waited for a snapshot in progress because the changed records reached their bound (back-pressure)."},
-	{MetricCacheHitsTotal, "counter", "Lookups of clean metadata records served by the metadata cache."},
-	{MetricCacheMissesTotal, "counter", "Lookups of clean metadata records the cache did not hold (read from the snapshot runs)."},
-	{MetricCacheEvictionsTotal, "counter", "Records evicted from the metadata cache to keep it within metadata_cache_size."},
-	{MetricCacheEntries, "gauge", "Clean metadata records held in the metadata cache."},
+	{Name: MetricApplySeconds, Kind: metrics.KindHistogram, Help: "Time to apply one committed log entry to the FSM."},
+	{Name: MetricAppliedIndex, Kind: metrics.KindGauge, Help: "Raft index of the last log entry applied to the FSM."},
+	{Name: MetricAppliedTotal, Kind: metrics.KindCounter, Help: "Events applied successfully."},
+	{Name: MetricRejectedTotal, Kind: metrics.KindCounter, Help: "Events rejected by a precondition or undecodable (state unchanged)."},
+	{Name: MetricBuckets, Kind: metrics.KindGauge, Help: "Buckets in the metadata state."},
+	{Name: MetricObjects, Kind: metrics.KindGauge, Help: "Objects in the metadata state."},
+	{Name: MetricUploads, Kind: metrics.KindGauge, Help: "Open multipart uploads in the metadata state."},
+	{Name: MetricSnapshotSeconds, Kind: metrics.KindHistogram, Help: "Time to persist one FSM snapshot (stream encoding and writing)."},
+	{Name: MetricSnapshotFullTotal, Kind: metrics.KindCounter, Help: "Full snapshot streams persisted."},
+	{Name: MetricSnapshotDelta, Kind: metrics.KindCounter, Help: "Delta snapshot streams persisted."},
+	{Name: MetricSnapshotFailed, Kind: metrics.KindCounter, Help: "Snapshot persists that failed or were released unpersisted (the next is full)."},
+	{Name: MetricSnapshotKeysTotal, Kind: metrics.KindCounter, Help: "Keys (puts and tombstones) written to snapshot streams."},
+	{Name: MetricRestoreSeconds, Kind: metrics.KindHistogram, Help: "Time to restore the FSM from a snapshot (pointing it at the snapshot's runs, or loading a stream)."},
+	{Name: MetricDirtyEntries, Kind: metrics.KindGauge, Help: "Metadata records changed since the newest persisted snapshot (held in memory until a snapshot persists them)."},
+	{Name: MetricApplyStallSeconds, Kind: metrics.KindHistogram, Help: "Time Apply waited for a snapshot in progress because the changed records reached their bound (back-pressure)."},
+	{Name: MetricCacheHitsTotal, Kind: metrics.KindCounter, Help: "Lookups of clean metadata records served by the metadata cache."},
+	{Name: MetricCacheMissesTotal, Kind: metrics.KindCounter, Help: "Lookups of clean metadata records the cache did not hold (read from the snapshot runs)."},
+	{Name: MetricCacheEvictionsTotal, Kind: metrics.KindCounter, Help: "Records evicted from the metadata cache to keep it within metadata_cache_size."},
+	{Name: MetricCacheEntries, Kind: metrics.KindGauge, Help: "Clean metadata records held in the metadata cache."},
 }
-
-type nopMetrics struct{}
-
-func (nopMetrics) Counter(string, float64) {}
-func (nopMetrics) Gauge(string, float64)   {}
-func (nopMetrics) Observe(string, float64) {}

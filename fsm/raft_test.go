@@ -9,6 +9,8 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/nebulaio/nebulaio/snapshot"
+
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
 // raftNode is a single-voter raft over in-memory log and transport, with the real snapshot
@@ -59,13 +61,7 @@ func startRaft(t *testing.T, logs *raft.InmemStore, dir string, bootstrap, bound
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for r.State() != raft.Leader {
-		if time.Now().After(deadline) {
-			t.Fatal("no leader within 5s")
-		}
-		time.Sleep(5 * time.Millisecond) // polling with a deadline
-	}
+	testutil.WaitUntil(t, 5*time.Second, "a leader", func() bool { return r.State() == raft.Leader })
 	return &raftNode{r: r, f: f, store: store, m: m}
 }
 
@@ -144,13 +140,12 @@ func testRaftSnapshotRestart(t *testing.T, bounded bool) {
 	m := startRaft(t, logs, dir, false, bounded)
 	defer m.stop(t)
 	// Wait until the restarted node has applied the whole log.
-	deadline := time.Now().Add(5 * time.Second)
-	for m.f.AppliedIndex() < wantIndex {
-		if time.Now().After(deadline) {
-			t.Fatalf("applied %d, want %d", m.f.AppliedIndex(), wantIndex)
+	testutil.WaitFor(t, 5*time.Second, "the whole log applied", func() error {
+		if got := m.f.AppliedIndex(); got < wantIndex {
+			return fmt.Errorf("applied %d, want %d", got, wantIndex)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 	got := stateMap(t, m.f)
 	if len(got) != len(want) || diffMaps(got, want) != "" {
 		t.Fatalf("restarted state differs:\n%s", diffMaps(got, want))

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
 // TestClusterFormation: three nodes join through one seed and see each other with the right
@@ -29,7 +31,7 @@ func TestClusterFormation(t *testing.T) {
 		nodes = append(nodes, start(t, c))
 	}
 	for _, g := range nodes {
-		waitFor(t, 10*time.Second, "3 alive", func() error { return wantMembers(g, allAlive("n1", "n2", "n3")) })
+		testutil.WaitFor(t, 10*time.Second, "3 alive", func() error { return wantMembers(g, allAlive("n1", "n2", "n3")) })
 	}
 	for _, g := range nodes {
 		for _, m := range g.Members() {
@@ -53,7 +55,7 @@ func TestClusterFormation(t *testing.T) {
 	if m, _ := seed.Member("n2"); m.Addr != nodes[1].Addr() {
 		t.Errorf("seed has n2 at %s, n2 advertises %s", m.Addr, nodes[1].Addr())
 	}
-	waitFor(t, 5*time.Second, "nodes gauge 3", func() error {
+	testutil.WaitFor(t, 5*time.Second, "nodes gauge 3", func() error {
 		if v, _ := metrics.gauge(metricNodes); v != 3 {
 			return fmt.Errorf("gauge %v", v)
 		}
@@ -65,7 +67,7 @@ func TestClusterFormation(t *testing.T) {
 	c4.JoinAddresses = []string{nodes[2].Addr()}
 	nodes = append(nodes, start(t, c4))
 	for _, g := range nodes {
-		waitFor(t, 10*time.Second, "4 alive", func() error { return wantMembers(g, allAlive("n1", "n2", "n3", "n4")) })
+		testutil.WaitFor(t, 10*time.Second, "4 alive", func() error { return wantMembers(g, allAlive("n1", "n2", "n3", "n4")) })
 	}
 	waitEvent(t, seed, EventJoin, "n4", 5*time.Second)
 
@@ -80,7 +82,7 @@ func TestClusterFormation(t *testing.T) {
 		t.Fatalf("update event %+v, want meta %+v", ev.Member, newMeta)
 	}
 	for _, g := range nodes {
-		waitFor(t, 5*time.Second, "n2's new meta", func() error {
+		testutil.WaitFor(t, 5*time.Second, "n2's new meta", func() error {
 			if m, _ := g.Member("n2"); m.Meta != newMeta {
 				return fmt.Errorf("%s sees %+v", g.LocalID(), m.Meta)
 			}
@@ -108,9 +110,9 @@ func TestFailureDetectionDefaultTiming(t *testing.T) {
 	c2.JoinAddresses, c3.JoinAddresses = []string{g1.Addr()}, []string{g1.Addr()}
 	g2, g3 := start(t, c2), start(t, c3)
 	for _, g := range []*Gossip{g1, g2, g3} {
-		waitFor(t, 15*time.Second, "3 alive", func() error { return wantMembers(g, allAlive("d1", "d2", "d3")) })
+		testutil.WaitFor(t, 15*time.Second, "3 alive", func() error { return wantMembers(g, allAlive("d1", "d2", "d3")) })
 	}
-	waitFor(t, 5*time.Second, "gauge 3", func() error {
+	testutil.WaitFor(t, 5*time.Second, "gauge 3", func() error {
 		if v, _ := metrics.gauge(metricNodes); v != 3 {
 			return fmt.Errorf("gauge %v", v)
 		}
@@ -124,7 +126,7 @@ func TestFailureDetectionDefaultTiming(t *testing.T) {
 	want := map[string]State{"d1": StateAlive, "d2": StateAlive, "d3": StateDead}
 	bound := c1.FailureDetectionBound(3)
 	for _, g := range []*Gossip{g1, g2} {
-		waitFor(t, bound-time.Since(killed), "d3 dead", func() error { return wantMembers(g, want) })
+		testutil.WaitFor(t, bound-time.Since(killed), "d3 dead", func() error { return wantMembers(g, want) })
 	}
 	t.Logf("d3 declared dead by both after %v", time.Since(killed).Round(10*time.Millisecond))
 	ev := waitEvent(t, g1, EventFailed, "d3", time.Second)
@@ -160,7 +162,7 @@ func TestGracefulLeave(t *testing.T) {
 		gs = append(gs, start(t, c))
 	}
 	for _, g := range append([]*Gossip{g1}, gs...) {
-		waitFor(t, 10*time.Second, "3 alive", func() error { return wantMembers(g, allAlive("l1", "l2", "l3")) })
+		testutil.WaitFor(t, 10*time.Second, "3 alive", func() error { return wantMembers(g, allAlive("l1", "l2", "l3")) })
 	}
 	leaver := gs[1]
 	if err := leaver.Leave(3 * time.Second); err != nil {
@@ -183,7 +185,7 @@ func TestGracefulLeave(t *testing.T) {
 	}
 	want := map[string]State{"l1": StateAlive, "l2": StateAlive, "l3": StateLeft}
 	for _, g := range []*Gossip{g1, gs[0]} {
-		waitFor(t, 5*time.Second, "l3 left", func() error { return wantMembers(g, want) })
+		testutil.WaitFor(t, 5*time.Second, "l3 left", func() error { return wantMembers(g, want) })
 		ev := waitEvent(t, g, EventLeave, "l3", time.Second)
 		if ev.Member.State != StateLeft {
 			t.Fatalf("leave event state %s", ev.Member.State)
@@ -245,7 +247,7 @@ func TestRestartSameID(t *testing.T) {
 			victim := start(t, c3)
 			all := allAlive(p+"-1", p+"-2", p+"-3")
 			for _, g := range []*Gossip{seed, other, victim} {
-				waitFor(t, 10*time.Second, "3 alive", func() error { return wantMembers(g, all) })
+				testutil.WaitFor(t, 10*time.Second, "3 alive", func() error { return wantMembers(g, all) })
 			}
 			oldAddr := victim.Addr()
 			if err := victim.Shutdown(); err != nil {
@@ -254,7 +256,7 @@ func TestRestartSameID(t *testing.T) {
 			if tc.waitDead {
 				dead := map[string]State{p + "-1": StateAlive, p + "-2": StateAlive, p + "-3": StateDead}
 				for _, g := range []*Gossip{seed, other} {
-					waitFor(t, 10*time.Second, "victim dead", func() error { return wantMembers(g, dead) })
+					testutil.WaitFor(t, 10*time.Second, "victim dead", func() error { return wantMembers(g, dead) })
 				}
 			}
 			c3.Meta.Version = tc.newMeta
@@ -268,7 +270,7 @@ func TestRestartSameID(t *testing.T) {
 				}
 			}
 			for _, g := range []*Gossip{seed, other, victim} {
-				waitFor(t, 20*time.Second, "victim alive again", func() error {
+				testutil.WaitFor(t, 20*time.Second, "victim alive again", func() error {
 					if err := wantMembers(g, all); err != nil {
 						return err
 					}
@@ -298,7 +300,7 @@ func TestEncryption(t *testing.T) {
 	c2.JoinAddresses = []string{g1.Addr()}
 	g2 := start(t, c2)
 	for _, g := range []*Gossip{g1, g2} {
-		waitFor(t, 10*time.Second, "2 alive", func() error { return wantMembers(g, allAlive("e1", "e2")) })
+		testutil.WaitFor(t, 10*time.Second, "2 alive", func() error { return wantMembers(g, allAlive("e1", "e2")) })
 	}
 	for _, tc := range []struct {
 		name string
@@ -328,14 +330,13 @@ func TestEncryption(t *testing.T) {
 // TestJoinRetry: a node whose seed is not up yet keeps retrying and joins once it is.
 func TestJoinRetry(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
-	seedAddr := fmt.Sprintf("127.0.0.1:%d", port)
+	seedAddr := testutil.FreeAddr(t, true)
 	metrics := newRecMetrics(t)
 	c := fastConfig("j2")
 	c.JoinAddresses = []string{seedAddr}
 	c.Metrics = metrics
 	joiner := start(t, c)
-	waitFor(t, 5*time.Second, "three failed join attempts", func() error {
+	testutil.WaitFor(t, 5*time.Second, "three failed join attempts", func() error {
 		if n := metrics.counter(metricJoinFailures); n < 3 {
 			return fmt.Errorf("%v failures", n)
 		}
@@ -345,7 +346,7 @@ func TestJoinRetry(t *testing.T) {
 	sc.BindAddr = seedAddr
 	seed := newAt(t, sc)
 	for _, g := range []*Gossip{seed, joiner} {
-		waitFor(t, 10*time.Second, "joined", func() error { return wantMembers(g, allAlive("j1", "j2")) })
+		testutil.WaitFor(t, 10*time.Second, "joined", func() error { return wantMembers(g, allAlive("j1", "j2")) })
 	}
 	attempts := metrics.counter(metricJoinAttempts)
 	if attempts != metrics.counter(metricJoinFailures)+1 {
@@ -358,11 +359,11 @@ func TestJoinStopsOnShutdown(t *testing.T) {
 	t.Parallel()
 	metrics := newRecMetrics(t)
 	c := fastConfig("lonely")
-	c.JoinAddresses = []string{fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	c.JoinAddresses = []string{testutil.FreeAddr(t, true)}
 	c.JoinRetryMin, c.JoinRetryMax = time.Hour, time.Hour
 	c.Metrics = metrics
 	g := start(t, c)
-	waitFor(t, 5*time.Second, "first join attempt failed", func() error {
+	testutil.WaitFor(t, 5*time.Second, "first join attempt failed", func() error {
 		if metrics.counter(metricJoinFailures) < 1 {
 			return errors.New("no failure yet")
 		}
@@ -398,7 +399,7 @@ func TestEventsLossyButResyncable(t *testing.T) {
 		pc.JoinAddresses = []string{g.Addr()}
 		peers = append(peers, start(t, pc))
 	}
-	waitFor(t, 10*time.Second, "4 alive", func() error { return wantMembers(g, allAlive("v1", "v2", "v3", "v4")) })
+	testutil.WaitFor(t, 10*time.Second, "4 alive", func() error { return wantMembers(g, allAlive("v1", "v2", "v3", "v4")) })
 	if d := metrics.counter(metricEventsDropped); d < 3 {
 		t.Fatalf("dropped %v events, want at least 3", d)
 	}
@@ -440,7 +441,7 @@ func TestUndecodableRemoteMeta(t *testing.T) {
 	if _, err := ml.Join([]string{g.Addr()}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "foreign member", func() error { return wantMembers(g, allAlive("u1", "foreign")) })
+	testutil.WaitFor(t, 5*time.Second, "foreign member", func() error { return wantMembers(g, allAlive("u1", "foreign")) })
 	if m, _ := g.Member("foreign"); m.Meta != (NodeMeta{ID: "foreign"}) {
 		t.Fatalf("foreign meta %+v", m.Meta)
 	}

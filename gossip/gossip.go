@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/nebulaio/nebulaio/internal/metrics"
 	"github.com/rs/zerolog"
 )
 
@@ -94,7 +95,7 @@ func New(cfg Config) (*Gossip, error) {
 		conflict:  make(chan struct{}, 1),
 	}
 	if g.metrics == nil {
-		g.metrics = nopMetrics{}
+		g.metrics = metrics.Nop{}
 	}
 	var nonce [8]byte
 	if _, err := rand.Read(nonce[:]); err != nil {

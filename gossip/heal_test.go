@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
 // healCluster starts n members sharing one Faults, all joined through the first, with the
@@ -24,7 +26,7 @@ func healCluster(t *testing.T, f *Faults, rejoin time.Duration, metrics *recMetr
 		nodes = append(nodes, start(t, c))
 	}
 	for _, g := range nodes {
-		waitFor(t, 10*time.Second, "all alive", func() error { return wantMembers(g, allAlive(ids...)) })
+		testutil.WaitFor(t, 10*time.Second, "all alive", func() error { return wantMembers(g, allAlive(ids...)) })
 	}
 	return nodes
 }
@@ -44,9 +46,9 @@ func TestPartitionHeals(t *testing.T) {
 
 	f.Partition(h3.Addr())
 	cut := map[string]State{"h1": StateAlive, "h2": StateAlive, "h3": StateDead}
-	waitFor(t, 10*time.Second, "h3 dead to h1", func() error { return wantMembers(h1, cut) })
-	waitFor(t, 10*time.Second, "h3 dead to h2", func() error { return wantMembers(h2, cut) })
-	waitFor(t, 10*time.Second, "h1, h2 dead to h3", func() error {
+	testutil.WaitFor(t, 10*time.Second, "h3 dead to h1", func() error { return wantMembers(h1, cut) })
+	testutil.WaitFor(t, 10*time.Second, "h3 dead to h2", func() error { return wantMembers(h2, cut) })
+	testutil.WaitFor(t, 10*time.Second, "h1, h2 dead to h3", func() error {
 		return wantMembers(h3, map[string]State{"h1": StateDead, "h2": StateDead, "h3": StateAlive})
 	})
 	// Stay cut well past the dead declarations, so that nothing of them is still being
@@ -56,7 +58,7 @@ func TestPartitionHeals(t *testing.T) {
 	f.Heal()
 	healed := time.Now()
 	for _, g := range nodes {
-		waitFor(t, 10*rejoin+5*time.Second, "all alive after the heal", func() error { return wantMembers(g, allAlive("h1", "h2", "h3")) })
+		testutil.WaitFor(t, 10*rejoin+5*time.Second, "all alive after the heal", func() error { return wantMembers(g, allAlive("h1", "h2", "h3")) })
 	}
 	t.Logf("healed %s after the partition ended (re-join interval %s)", time.Since(healed).Round(10*time.Millisecond), rejoin)
 	if metrics.counter(metricRejoins) == 0 {
@@ -69,19 +71,19 @@ func TestPartitionHeals(t *testing.T) {
 // re-join of join addresses that no alive member has.
 func TestJoinAddressesMergeSeparateGroups(t *testing.T) {
 	t.Parallel()
-	seedAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	seedAddr := testutil.FreeAddr(t, true)
 	g1 := start(t, fastConfig("g1"))
 	c := fastConfig("g2")
 	c.JoinAddresses = []string{seedAddr, g1.Addr()}
 	c.RejoinInterval = 300 * time.Millisecond
 	g2 := start(t, c)
-	waitFor(t, 10*time.Second, "g1 and g2 together", func() error { return wantMembers(g2, allAlive("g1", "g2")) })
+	testutil.WaitFor(t, 10*time.Second, "g1 and g2 together", func() error { return wantMembers(g2, allAlive("g1", "g2")) })
 
 	sc := fastConfig("g0") // a seed: no join addresses of its own
 	sc.BindAddr = seedAddr
 	seed := newAt(t, sc)
 	for _, g := range []*Gossip{seed, g1, g2} {
-		waitFor(t, 10*time.Second, "one group of three", func() error { return wantMembers(g, allAlive("g0", "g1", "g2")) })
+		testutil.WaitFor(t, 10*time.Second, "one group of three", func() error { return wantMembers(g, allAlive("g0", "g1", "g2")) })
 	}
 }
 
@@ -91,8 +93,8 @@ func TestJoinAddressesMergeSeparateGroups(t *testing.T) {
 // reaches another member.
 func TestJoiningOnlyItselfIsNotJoining(t *testing.T) {
 	t.Parallel()
-	self := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	seedAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	self := testutil.FreeAddr(t, true)
+	seedAddr := testutil.FreeAddr(t, true)
 	metrics := newRecMetrics(t)
 	c := fastConfig("j2")
 	c.BindAddr = self
@@ -100,7 +102,7 @@ func TestJoiningOnlyItselfIsNotJoining(t *testing.T) {
 	c.Metrics = metrics
 	c.RejoinInterval = time.Hour // only the join loop may bring the seed in
 	newAt(t, c)
-	waitFor(t, 5*time.Second, "three failed join attempts", func() error {
+	testutil.WaitFor(t, 5*time.Second, "three failed join attempts", func() error {
 		if n := metrics.counter(metricJoinFailures); n < 3 {
 			return fmt.Errorf("%v failures, %v attempts", n, metrics.counter(metricJoinAttempts))
 		}
@@ -109,7 +111,7 @@ func TestJoiningOnlyItselfIsNotJoining(t *testing.T) {
 	sc := fastConfig("j1")
 	sc.BindAddr = seedAddr
 	seed := newAt(t, sc)
-	waitFor(t, 10*time.Second, "joined the seed", func() error { return wantMembers(seed, allAlive("j1", "j2")) })
+	testutil.WaitFor(t, 10*time.Second, "joined the seed", func() error { return wantMembers(seed, allAlive("j1", "j2")) })
 }
 
 // TestReachRevivesADeadMember: with the periodic re-join off, Reach — what a caller does when
@@ -122,11 +124,11 @@ func TestReachRevivesADeadMember(t *testing.T) {
 	r1, r3 := nodes[0], nodes[2]
 	f.Partition(r3.Addr())
 	for _, g := range nodes[:2] {
-		waitFor(t, 10*time.Second, "r3 dead", func() error {
+		testutil.WaitFor(t, 10*time.Second, "r3 dead", func() error {
 			return wantMembers(g, map[string]State{"r1": StateAlive, "r2": StateAlive, "r3": StateDead})
 		})
 	}
-	waitFor(t, 10*time.Second, "r1, r2 dead to r3", func() error {
+	testutil.WaitFor(t, 10*time.Second, "r1, r2 dead to r3", func() error {
 		return wantMembers(r3, map[string]State{"r1": StateDead, "r2": StateDead, "r3": StateAlive})
 	})
 	time.Sleep(3 * time.Second) // a long partition: see TestPartitionHeals
@@ -135,7 +137,7 @@ func TestReachRevivesADeadMember(t *testing.T) {
 		t.Fatalf("Reach: %v", err)
 	}
 	for _, g := range nodes {
-		waitFor(t, 5*time.Second, "all alive after Reach", func() error { return wantMembers(g, allAlive("r1", "r2", "r3")) })
+		testutil.WaitFor(t, 5*time.Second, "all alive after Reach", func() error { return wantMembers(g, allAlive("r1", "r2", "r3")) })
 	}
 	if err := r1.Reach("nobody"); !errors.Is(err, ErrJoin) {
 		t.Fatalf("Reach of an unknown member: %v, want ErrJoin", err)

@@ -3,7 +3,6 @@ package gossip
 import (
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"slices"
 	"sync"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
+
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
 // TestMain checks, after a successful run, that no goroutine outlives the tests (memberlist's
@@ -20,18 +21,9 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if code == 0 {
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			err := goleak.Find()
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				fmt.Fprintf(os.Stderr, "goroutine leak: %v\n", err)
-				code = 1
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
+		if err := testutil.Poll(20*time.Second, func() error { return goleak.Find() }); err != nil {
+			fmt.Fprintf(os.Stderr, "goroutine leak: %v\n", err)
+			code = 1
 		}
 	}
 	if f := flag.Lookup("test.run"); code == 0 && f != nil && f.Value.String() == "" {
@@ -155,21 +147,6 @@ func start(t *testing.T, cfg Config) *Gossip {
 }
 
 // waitFor polls cond until it returns nil or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v, %s: %v", timeout, what, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // wantMembers checks that g sees exactly the given states (by ID), nothing else.
 func wantMembers(g *Gossip, want map[string]State) error {
 	got := map[string]State{}
@@ -218,27 +195,6 @@ func waitEvent(t *testing.T, g *Gossip, typ EventType, id string, timeout time.D
 			t.Fatalf("%s: no %s event for %s within %v (saw %v)", g.LocalID(), typ, id, timeout, seen)
 		}
 	}
-}
-
-// freePort returns a port free for both TCP and UDP on 127.0.0.1 at the time of the call.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		tl, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := tl.Addr().(*net.TCPAddr).Port
-		ul, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		tl.Close()
-		if err != nil {
-			continue
-		}
-		ul.Close()
-		return port
-	}
-	t.Fatal("no port free for both TCP and UDP")
-	return 0
 }
 
 // newAt retries New on a fixed port that another process may have grabbed in between.

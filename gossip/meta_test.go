@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/nebulaio/nebulaio/internal/metrics"
 )
 
 func TestMetaRoundTrip(t *testing.T) {
@@ -187,7 +188,7 @@ func BenchmarkCallback(b *testing.B) {
 			g := &Gossip{
 				cfg:       Config{NodeID: "local"},
 				log:       testLogger(),
-				metrics:   nopMetrics{},
+				metrics:   metrics.Nop{},
 				members:   map[string]*Member{},
 				instances: map[string]uint64{},
 				intents:   map[string]uint64{},

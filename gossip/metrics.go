@@ -1,18 +1,13 @@
 package gossip
 
-// Metrics receives this package's measurements. A nil Metrics is valid and records nothing.
-type Metrics interface {
-	Counter(name string, delta float64) // monotonically increasing; names end in _total
-	Gauge(name string, value float64)   // set to the current value
-	Observe(name string, value float64) // histogram sample; durations in seconds, names end in _seconds
-}
+import "github.com/nebulaio/nebulaio/internal/metrics"
 
-// MetricDesc documents one metric this package reports.
-type MetricDesc struct {
-	Name string // nebulaio_<subsystem>_<name>
-	Kind string // "counter", "gauge" or "histogram"
-	Help string
-}
+// Metrics receives this package's measurements: the shared seam of internal/metrics (see
+// docs/CONVENTIONS.md). A nil Metrics is valid and records nothing.
+type Metrics = metrics.Metrics
+
+// MetricDesc documents one metric this package reports (internal/metrics.Desc).
+type MetricDesc = metrics.Desc
 
 // Names of the metrics this package reports.
 const (
@@ -29,20 +24,12 @@ const (
 // MetricDescs lists every metric the package reports; the README table and the Prometheus
 // registration are built from it, and a test checks that each one is exported.
 var MetricDescs = []MetricDesc{
-	{metricNodes, "gauge", "Gossip members this node currently sees alive, itself included."},
-	{metricNodesDead, "gauge", "Gossip members this node remembers as dead (failed, not left), until forgotten."},
-	{metricEvents, "counter", "Membership events (join, update, leave, failed) produced, delivered or dropped."},
-	{metricEventsDropped, "counter", "Membership events dropped because the Events channel was full; consumers re-sync from Members."},
-	{metricJoinAttempts, "counter", "Attempts to join the cluster through the configured or given addresses."},
-	{metricJoinFailures, "counter", "Join attempts that reached no member other than this node."},
-	{metricRejoins, "counter", "Re-joins of dead members and unreached join addresses (periodic, or asked for by the caller) that reached at least one of them."},
-	{metricMetaErrors, "counter", "Remote node metadata that could not be decoded."},
+	{Name: metricNodes, Kind: metrics.KindGauge, Help: "Gossip members this node currently sees alive, itself included."},
+	{Name: metricNodesDead, Kind: metrics.KindGauge, Help: "Gossip members this node remembers as dead (failed, not left), until forgotten."},
+	{Name: metricEvents, Kind: metrics.KindCounter, Help: "Membership events (join, update, leave, failed) produced, delivered or dropped."},
+	{Name: metricEventsDropped, Kind: metrics.KindCounter, Help: "Membership events dropped because the Events channel was full; consumers re-sync from Members."},
+	{Name: metricJoinAttempts, Kind: metrics.KindCounter, Help: "Attempts to join the cluster through the configured or given addresses."},
+	{Name: metricJoinFailures, Kind: metrics.KindCounter, Help: "Join attempts that reached no member other than this node."},
+	{Name: metricRejoins, Kind: metrics.KindCounter, Help: "Re-joins of dead members and unreached join addresses (periodic, or asked for by the caller) that reached at least one of them."},
+	{Name: metricMetaErrors, Kind: metrics.KindCounter, Help: "Remote node metadata that could not be decoded."},
 }
-
-type nopMetrics struct{}
-
-func (nopMetrics) Counter(string, float64) {}
-func (nopMetrics) Gauge(string, float64)   {}
-func (nopMetrics) Observe(string, float64) {}
-
-var _ Metrics = nopMetrics{}

@@ -6,15 +6,17 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/nebulaio/nebulaio/internal/metrics"
 )
 
 func TestProbesAndMetrics(t *testing.T) {
 	reg := NewRegistry()
 	sink := NewPromSink(reg)
 	if err := sink.Declare(
-		MetricDesc{Name: "nebulaio_test_ops_total", Kind: "counter", Help: "ops"},
-		MetricDesc{Name: "nebulaio_test_depth", Kind: "gauge", Help: "depth"},
-		MetricDesc{Name: "nebulaio_test_op_seconds", Kind: "histogram", Help: "latency"},
+		metrics.Desc{Name: "nebulaio_test_ops_total", Kind: metrics.KindCounter, Help: "ops"},
+		metrics.Desc{Name: "nebulaio_test_depth", Kind: metrics.KindGauge, Help: "depth"},
+		metrics.Desc{Name: "nebulaio_test_op_seconds", Kind: metrics.KindHistogram, Help: "latency"},
 	); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +65,7 @@ func TestUndeclaredMetricPanics(t *testing.T) {
 }
 
 func TestDeclareRejectsUnknownKind(t *testing.T) {
-	if err := NewPromSink(NewRegistry()).Declare(MetricDesc{Name: "x", Kind: "summary"}); err == nil {
+	if err := NewPromSink(NewRegistry()).Declare(metrics.Desc{Name: "x", Kind: "summary"}); err == nil {
 		t.Fatal("unknown kind accepted")
 	}
 }

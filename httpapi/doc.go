@@ -1,8 +1,12 @@
-// Package httpapi serves NebulaIO over HTTP: the admin listener (:9001: health probes, /metrics
-// and the admin API), and — as later changes land — the S3 API (:9000) and the console (:9002).
+// Package httpapi serves NebulaIO over HTTP: the admin handler (:9001: health probes, /metrics
+// and the admin API, whose cluster operations it reaches through the Cluster interface), the
+// listeners' servers with their timeouts (NewServer for the admin port, NewStreamingServer for
+// the S3 port), and the Prometheus adapter. The S3 API itself is httpapi/s3 (with httpapi/sigv4);
+// package node wires both ports. There is no console listener yet (console.address is reserved).
 //
-// It is the only package that knows Prometheus: library packages report through a three-method
-// seam (Counter, Gauge, Observe; see docs/CONVENTIONS.md) that PromSink implements.
+// It is the only package that knows Prometheus: library packages report through the metrics
+// seam of internal/metrics (Counter, Gauge, Observe; see docs/CONVENTIONS.md) that PromSink
+// implements; an undeclared name panics.
 //
 // Servers follow standard-library style: handlers are http.Handler and Shutdown(ctx) drains.
 // Every listener has read, write and idle timeouts (Timeouts; config keys

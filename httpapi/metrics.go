@@ -6,16 +6,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-)
 
-// MetricDesc documents one metric a library package reports. Each library (wal, snapshot, fsm,
-// transport, gossip) declares an identical struct and a MetricDescs table; convert its entries
-// with MetricDesc(d) to register them here.
-type MetricDesc struct {
-	Name string // nebulaio_<subsystem>_<name>
-	Kind string // "counter", "gauge" or "histogram"
-	Help string
-}
+	"github.com/nebulaio/nebulaio/internal/metrics"
+)
 
 // NewRegistry returns a Prometheus registry with the Go runtime and process collectors.
 func NewRegistry() *prometheus.Registry {
@@ -24,7 +17,7 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
-// PromSink adapts the libraries' three-method Metrics seam (Counter, Gauge, Observe) to
+// PromSink adapts the libraries' metrics seam (internal/metrics: Counter, Gauge, Observe) to
 // Prometheus. Every name must have been declared with Declare; an undeclared name is a
 // programming error and panics, so a test that exercises the code finds it.
 type PromSink struct {
@@ -34,6 +27,8 @@ type PromSink struct {
 	gauges     map[string]prometheus.Gauge
 	histograms map[string]prometheus.Histogram
 }
+
+var _ metrics.Metrics = (*PromSink)(nil)
 
 // NewPromSink returns a sink that registers the metrics it declares on reg.
 func NewPromSink(reg prometheus.Registerer) *PromSink {
@@ -46,7 +41,7 @@ func NewPromSink(reg prometheus.Registerer) *PromSink {
 }
 
 // Declare registers the described metrics. Declaring a name twice with the same kind is a no-op.
-func (s *PromSink) Declare(descs ...MetricDesc) error {
+func (s *PromSink) Declare(descs ...metrics.Desc) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, d := range descs {
@@ -61,13 +56,13 @@ func (s *PromSink) Declare(descs ...MetricDesc) error {
 		}
 		var c prometheus.Collector
 		switch d.Kind {
-		case "counter":
+		case metrics.KindCounter:
 			m := prometheus.NewCounter(prometheus.CounterOpts{Name: d.Name, Help: d.Help})
 			s.counters[d.Name], c = m, m
-		case "gauge":
+		case metrics.KindGauge:
 			m := prometheus.NewGauge(prometheus.GaugeOpts{Name: d.Name, Help: d.Help})
 			s.gauges[d.Name], c = m, m
-		case "histogram":
+		case metrics.KindHistogram:
 			m := prometheus.NewHistogram(prometheus.HistogramOpts{Name: d.Name, Help: d.Help,
 				Buckets: prometheus.ExponentialBuckets(50e-6, 2, 18)}) // 50µs .. ~6.5s
 			s.histograms[d.Name], c = m, m

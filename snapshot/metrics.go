@@ -1,18 +1,13 @@
 package snapshot
 
-// Metrics receives this package's measurements. A nil Metrics is valid and records nothing.
-type Metrics interface {
-	Counter(name string, delta float64) // monotonically increasing; names end in _total
-	Gauge(name string, value float64)   // set to the current value
-	Observe(name string, value float64) // histogram sample; durations in seconds, names end in _seconds
-}
+import "github.com/nebulaio/nebulaio/internal/metrics"
 
-// MetricDesc documents one metric this package reports.
-type MetricDesc struct {
-	Name string // nebulaio_<subsystem>_<name>
-	Kind string // "counter", "gauge" or "histogram"
-	Help string
-}
+// Metrics receives this package's measurements: the shared seam of internal/metrics (see
+// docs/CONVENTIONS.md). A nil Metrics is valid and records nothing.
+type Metrics = metrics.Metrics
+
+// MetricDesc documents one metric this package reports (internal/metrics.Desc).
+type MetricDesc = metrics.Desc
 
 // Metric names reported by this package.
 const (
@@ -37,26 +32,20 @@ const (
 // MetricDescs lists every metric the package reports; the README table and the Prometheus
 // registration are built from it, and a test checks that each one is exported.
 var MetricDescs = []MetricDesc{
-	{MetricCreateSeconds, "histogram", "Time for Create to return a sink."},
-	{MetricPersistSeconds, "histogram", "Time from Create to a published snapshot (stream received, run written, manifest renamed)."},
-	{MetricOpenSeconds, "histogram", "Time for Open to return a stream (including sizing a merged view)."},
-	{MetricCompactSeconds, "histogram", "Time to merge a snapshot's base and delta runs into a new base."},
-	{MetricBytesRawTotal, "counter", "Uncompressed record bytes written into runs (sinks and compactions)."},
-	{MetricBytesCompTotal, "counter", "Run file bytes written to disk (compressed chunks, index, footer)."},
-	{MetricSnapshotsTotal, "counter", "Snapshots published."},
-	{MetricErrorsTotal, "counter", "Sinks that failed (bad stream, unknown parent, I/O) or were canceled."},
-	{MetricCompactionsTotal, "counter", "Compactions completed."},
-	{MetricCompactionErrsTotal, "counter", "Compactions that failed."},
-	{MetricRuns, "gauge", "Run files on disk."},
-	{MetricChunks, "gauge", "Chunks in the run files on disk."},
-	{MetricSnapshots, "gauge", "Snapshots listed."},
-	{MetricDiskBytes, "gauge", "Bytes of run files on disk."},
-	{MetricCacheHitsTotal, "counter", "Reader.Get chunk lookups served from the chunk cache."},
-	{MetricCacheMissesTotal, "counter", "Reader.Get chunk lookups that read and decompressed a chunk."},
+	{Name: MetricCreateSeconds, Kind: metrics.KindHistogram, Help: "Time for Create to return a sink."},
+	{Name: MetricPersistSeconds, Kind: metrics.KindHistogram, Help: "Time from Create to a published snapshot (stream received, run written, manifest renamed)."},
+	{Name: MetricOpenSeconds, Kind: metrics.KindHistogram, Help: "Time for Open to return a stream (including sizing a merged view)."},
+	{Name: MetricCompactSeconds, Kind: metrics.KindHistogram, Help: "Time to merge a snapshot's base and delta runs into a new base."},
+	{Name: MetricBytesRawTotal, Kind: metrics.KindCounter, Help: "Uncompressed record bytes written into runs (sinks and compactions)."},
+	{Name: MetricBytesCompTotal, Kind: metrics.KindCounter, Help: "Run file bytes written to disk (compressed chunks, index, footer)."},
+	{Name: MetricSnapshotsTotal, Kind: metrics.KindCounter, Help: "Snapshots published."},
+	{Name: MetricErrorsTotal, Kind: metrics.KindCounter, Help: "Sinks that failed (bad stream, unknown parent, I/O) or were canceled."},
+	{Name: MetricCompactionsTotal, Kind: metrics.KindCounter, Help: "Compactions completed."},
+	{Name: MetricCompactionErrsTotal, Kind: metrics.KindCounter, Help: "Compactions that failed."},
+	{Name: MetricRuns, Kind: metrics.KindGauge, Help: "Run files on disk."},
+	{Name: MetricChunks, Kind: metrics.KindGauge, Help: "Chunks in the run files on disk."},
+	{Name: MetricSnapshots, Kind: metrics.KindGauge, Help: "Snapshots listed."},
+	{Name: MetricDiskBytes, Kind: metrics.KindGauge, Help: "Bytes of run files on disk."},
+	{Name: MetricCacheHitsTotal, Kind: metrics.KindCounter, Help: "Reader.Get chunk lookups served from the chunk cache."},
+	{Name: MetricCacheMissesTotal, Kind: metrics.KindCounter, Help: "Reader.Get chunk lookups that read and decompressed a chunk."},
 }
-
-type nopMetrics struct{}
-
-func (nopMetrics) Counter(string, float64) {}
-func (nopMetrics) Gauge(string, float64)   {}
-func (nopMetrics) Observe(string, float64) {}

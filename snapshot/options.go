@@ -6,6 +6,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/rs/zerolog"
 
+	"github.com/nebulaio/nebulaio/internal/metrics"
 	"github.com/nebulaio/nebulaio/internal/vfs"
 )
 
@@ -78,7 +79,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.Logger = &l
 	}
 	if o.Metrics == nil {
-		o.Metrics = nopMetrics{}
+		o.Metrics = metrics.Nop{}
 	}
 	if o.FS == nil {
 		o.FS = vfs.OS

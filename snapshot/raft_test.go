@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
 // kvFSM is a small raft.FSM over a map that persists full or delta streams the way the real
@@ -148,17 +150,6 @@ func (n *raftNode) stop(t *testing.T) {
 	_ = n.store.Close()
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval
-	}
-}
-
 // TestRaftInstallSnapshot runs three hashicorp/raft nodes over TCP on 127.0.0.1 with this
 // store. One follower is stopped while the others commit, snapshot (full, then deltas) and
 // truncate their logs; restarted, it can only catch up from a snapshot installed over the
@@ -194,7 +185,7 @@ func TestRaftInstallSnapshot(t *testing.T) {
 		}
 		return nil
 	}
-	waitFor(t, "a leader", 10*time.Second, func() bool { return leader() != nil })
+	testutil.WaitUntil(t, 10*time.Second, "a leader", func() bool { return leader() != nil })
 	apply := func(cmd string) {
 		t.Helper()
 		for attempt := 0; ; attempt++ {
@@ -257,7 +248,7 @@ func TestRaftInstallSnapshot(t *testing.T) {
 	// Restart the follower on the same address with its old log and an empty FSM.
 	lagging.start(t, addr)
 	want := func() state { return leader().fsm.snapshotState() }
-	waitFor(t, "the lagging follower to install a snapshot and catch up", 30*time.Second, func() bool {
+	testutil.WaitUntil(t, 30*time.Second, "the lagging follower to install a snapshot and catch up", func() bool {
 		return equalState(want(), lagging.fsm.snapshotState()) == nil
 	})
 	metas, err := lagging.store.List()
@@ -275,7 +266,7 @@ func TestRaftInstallSnapshot(t *testing.T) {
 	for i := 0; i < 30; i++ {
 		apply(fmt.Sprintf("set\x00z%04d\x00late", i))
 	}
-	waitFor(t, "the follower to apply the late writes", 10*time.Second, func() bool {
+	testutil.WaitUntil(t, 10*time.Second, "the follower to apply the late writes", func() bool {
 		return equalState(want(), lagging.fsm.snapshotState()) == nil
 	})
 	if err := lagging.r.Snapshot().Error(); err != nil {
@@ -296,7 +287,7 @@ func TestRaftInstallSnapshot(t *testing.T) {
 		t.Fatalf("follower's delta snapshot: %v", err)
 	}
 	for _, n := range nodes {
-		waitFor(t, "every node to converge", 10*time.Second, func() bool {
+		testutil.WaitUntil(t, 10*time.Second, "every node to converge", func() bool {
 			return equalState(want(), n.fsm.snapshotState()) == nil
 		})
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/nebulaio/nebulaio/internal/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -463,19 +464,14 @@ func TestBackgroundCompaction(t *testing.T) {
 		}
 		st = cur
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.WaitFor(t, 10*time.Second, "the newest snapshot compacted to one run", func() error {
 		s.mu.Lock()
-		n := len(s.manifests[id].Runs)
-		s.mu.Unlock()
-		if n == 1 {
-			break
+		defer s.mu.Unlock()
+		if n := len(s.manifests[id].Runs); n != 1 {
+			return fmt.Errorf("%d runs", n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("newest snapshot still has %d runs", n)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
-	}
+		return nil
+	})
 	got, err := openState(t, s, id)
 	if err != nil {
 		t.Fatal(err)

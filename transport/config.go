@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"time"
+
+	"github.com/nebulaio/nebulaio/internal/metrics"
 )
 
 // Defaults applied by New to zero fields of Config.
@@ -99,7 +101,7 @@ func (c *Config) setDefaults() {
 		c.PoolSize = DefaultPoolSize
 	}
 	if c.Metrics == nil {
-		c.Metrics = nopMetrics{}
+		c.Metrics = metrics.Nop{}
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
 // Partition cuts existing connections and refuses new ones in both directions, whether the two
@@ -61,7 +63,7 @@ func TestFaultsPartitionAndHeal(t *testing.T) {
 			}
 			// With a Faults per node, a learns of the cut when its connections read EOF: a call
 			// racing that would be "lost", not "unreachable". Wait for a to notice.
-			waitFor(t, 5*time.Second, "a to see its connections to b cut", func() bool { return a.numConns() == 0 })
+			testutil.WaitUntil(t, 5*time.Second, "a to see its connections to b cut", func() bool { return a.numConns() == 0 })
 			for _, dir := range []struct {
 				from, to *Transport
 				want     error

@@ -10,6 +10,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
 func TestFrameRoundTrip(t *testing.T) {
@@ -178,7 +180,7 @@ func TestBadFramesCloseConnection(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, 5*time.Second, "bad connections released", func() bool { return srv.numConns() <= 2 })
+	testutil.WaitUntil(t, 5*time.Second, "bad connections released", func() bool { return srv.numConns() <= 2 })
 }
 
 // A server that answers with a bad frame fails the pending calls of that connection with

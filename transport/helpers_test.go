@@ -37,17 +37,6 @@ func newNode(t testing.TB, cfg Config) *Transport {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func echo(_ context.Context, req []byte) ([]byte, error) { return req, nil }
 
 // testPKI is a CA and one leaf certificate (for 127.0.0.1, server and client use) per node.

@@ -1,18 +1,13 @@
 package transport
 
-// Metrics receives this package's measurements. A nil Metrics is valid and records nothing.
-type Metrics interface {
-	Counter(name string, delta float64) // monotonically increasing; names end in _total
-	Gauge(name string, value float64)   // set to the current value
-	Observe(name string, value float64) // histogram sample; durations in seconds, names end in _seconds
-}
+import "github.com/nebulaio/nebulaio/internal/metrics"
 
-// MetricDesc documents one metric this package reports.
-type MetricDesc struct {
-	Name string // nebulaio_<subsystem>_<name>
-	Kind string // "counter", "gauge" or "histogram"
-	Help string
-}
+// Metrics receives this package's measurements: the shared seam of internal/metrics (see
+// docs/CONVENTIONS.md). A nil Metrics is valid and records nothing.
+type Metrics = metrics.Metrics
+
+// MetricDesc documents one metric this package reports (internal/metrics.Desc).
+type MetricDesc = metrics.Desc
 
 // Metric names reported by this package.
 const (
@@ -27,16 +22,10 @@ const (
 // MetricDescs lists every metric the package reports; the README table and the Prometheus
 // registration are built from it, and a test checks that each one is exported.
 var MetricDescs = []MetricDesc{
-	{Name: MetricRPCSeconds, Kind: "histogram", Help: "Duration of outgoing Call and CallStream requests, from the caller's side, successful or not."},
-	{Name: MetricRPCErrors, Kind: "counter", Help: "Outgoing Call and CallStream requests that returned an error (transport or remote)."},
-	{Name: MetricBytesSent, Kind: "counter", Help: "Bytes written to node-to-node connections (raft, RPC and streams; on the wire, TLS included)."},
-	{Name: MetricBytesReceived, Kind: "counter", Help: "Bytes read from node-to-node connections (raft, RPC and streams; on the wire, TLS included)."},
-	{Name: MetricConnections, Kind: "gauge", Help: "Open node-to-node connections, inbound and outbound, of every kind."},
-	{Name: MetricRefused, Kind: "counter", Help: "Node-to-node connections refused, inbound or outbound: failed TLS handshake (no or untrusted certificate), unknown preamble, or a peer whose identity was refused."},
+	{Name: MetricRPCSeconds, Kind: metrics.KindHistogram, Help: "Duration of outgoing Call and CallStream requests, from the caller's side, successful or not."},
+	{Name: MetricRPCErrors, Kind: metrics.KindCounter, Help: "Outgoing Call and CallStream requests that returned an error (transport or remote)."},
+	{Name: MetricBytesSent, Kind: metrics.KindCounter, Help: "Bytes written to node-to-node connections (raft, RPC and streams; on the wire, TLS included)."},
+	{Name: MetricBytesReceived, Kind: metrics.KindCounter, Help: "Bytes read from node-to-node connections (raft, RPC and streams; on the wire, TLS included)."},
+	{Name: MetricConnections, Kind: metrics.KindGauge, Help: "Open node-to-node connections, inbound and outbound, of every kind."},
+	{Name: MetricRefused, Kind: metrics.KindCounter, Help: "Node-to-node connections refused, inbound or outbound: failed TLS handshake (no or untrusted certificate), unknown preamble, or a peer whose identity was refused."},
 }
-
-type nopMetrics struct{}
-
-func (nopMetrics) Counter(string, float64) {}
-func (nopMetrics) Gauge(string, float64)   {}
-func (nopMetrics) Observe(string, float64) {}

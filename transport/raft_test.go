@@ -11,6 +11,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
 // listFSM records every applied command in order.
@@ -127,7 +129,7 @@ func (c *raftCluster) shutdown() {
 func (c *raftCluster) leader(among []*raftNode, within time.Duration) *raftNode {
 	c.t.Helper()
 	var l *raftNode
-	waitFor(c.t, within, "a leader", func() bool {
+	testutil.WaitUntil(c.t, within, "a leader", func() bool {
 		l = nil
 		count := 0
 		for _, n := range among {
@@ -164,7 +166,7 @@ func (c *raftCluster) apply(among []*raftNode, from, to int) {
 // converged waits for every node to hold the same history, containing cmd-0..cmd-(want-1).
 func (c *raftCluster) converged(want int, within time.Duration) {
 	c.t.Helper()
-	waitFor(c.t, within, fmt.Sprintf("all nodes to apply %d commands", want), func() bool {
+	testutil.WaitUntil(c.t, within, fmt.Sprintf("all nodes to apply %d commands", want), func() bool {
 		ref := c.nodes[0].fsm.entries()
 		seen := make(map[string]bool)
 		for _, e := range ref {

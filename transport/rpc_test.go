@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
 type codedErr struct{ code string }
@@ -278,7 +280,7 @@ func TestPeerDiesMidCall(t *testing.T) {
 		t.Fatal("pending call not failed after the peer died")
 	}
 	// The client notices the other pooled connection closing too (EOF); then calls fail to dial.
-	waitFor(t, 5*time.Second, "pool to drop the dead peer's connections", func() bool { return cli.numConns() == 0 })
+	testutil.WaitUntil(t, 5*time.Second, "pool to drop the dead peer's connections", func() bool { return cli.numConns() == 0 })
 	if _, err := cli.Call(context.Background(), addr, "block", nil); !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("call to dead peer: err = %v, want ErrUnreachable", err)
 	}

@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
 // patternReader yields n deterministic pseudo-random bytes without holding them.
@@ -308,7 +310,7 @@ func TestStreamConnectionReuse(t *testing.T) {
 	}
 	// The server drops the idle connection after its StreamIdleTimeout; the client notices and
 	// the next transfer dials afresh.
-	waitFor(t, 10*time.Second, "the server to drop the idle connection", func() bool { return cli.numConns() == 0 })
+	testutil.WaitUntil(t, 10*time.Second, "the server to drop the idle connection", func() bool { return cli.numConns() == 0 })
 	if _, err := cli.CallStream(ctx, srv.Addr(), "put", nil, bytes.NewReader([]byte("after idle"))); err != nil {
 		t.Fatalf("upload after the idle connection was dropped: %v", err)
 	}

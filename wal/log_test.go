@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
@@ -549,12 +551,7 @@ func TestSparePreparation(t *testing.T) {
 	}
 	waitSpare := func() {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); !exists(); {
-			if time.Now().After(deadline) {
-				t.Fatal("next segment never prepared")
-			}
-			time.Sleep(time.Millisecond)
-		}
+		testutil.WaitUntil(t, 10*time.Second, "the next segment prepared", exists)
 	}
 	l := openT(t, dir, opts)
 	if !exists() || l.spare == nil {

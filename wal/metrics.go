@@ -1,18 +1,13 @@
 package wal
 
-// Metrics receives this package's measurements. A nil Metrics is valid and records nothing.
-type Metrics interface {
-	Counter(name string, delta float64) // monotonically increasing; names end in _total
-	Gauge(name string, value float64)   // set to the current value
-	Observe(name string, value float64) // histogram sample; durations in seconds, names end in _seconds
-}
+import "github.com/nebulaio/nebulaio/internal/metrics"
 
-// MetricDesc documents one metric this package reports.
-type MetricDesc struct {
-	Name string // nebulaio_<subsystem>_<name>
-	Kind string // "counter", "gauge" or "histogram"
-	Help string
-}
+// Metrics receives this package's measurements: the shared seam of internal/metrics (see
+// docs/CONVENTIONS.md). A nil Metrics is valid and records nothing.
+type Metrics = metrics.Metrics
+
+// MetricDesc documents one metric this package reports (internal/metrics.Desc).
+type MetricDesc = metrics.Desc
 
 // Metric names reported by the WAL.
 const (
@@ -30,19 +25,13 @@ const (
 // MetricDescs lists every metric the package reports; the README table and the Prometheus
 // registration are built from it, and a test checks that each one is exported.
 var MetricDescs = []MetricDesc{
-	{MetricAppendSeconds, "histogram", "Latency of StoreLogs: encode, write and fdatasync of one batch."},
-	{MetricFsyncSeconds, "histogram", "Latency of one fdatasync of a segment file."},
-	{MetricBytesWrittenTotal, "counter", "Bytes written to segment files by StoreLogs (framing included)."},
-	{MetricEntriesWrittenTotal, "counter", "Log entries made durable by StoreLogs."},
-	{MetricSegments, "gauge", "Segment files currently holding log entries."},
-	{MetricFirstIndex, "gauge", "First index in the log (0 when empty)."},
-	{MetricLastIndex, "gauge", "Last index in the log (0 when empty)."},
-	{MetricTornTailsTotal, "counter", "Torn tails found and truncated by recovery on Open."},
-	{MetricCorruptReadsTotal, "counter", "GetLog calls that found a record failing its CRC."},
+	{Name: MetricAppendSeconds, Kind: metrics.KindHistogram, Help: "Latency of StoreLogs: encode, write and fdatasync of one batch."},
+	{Name: MetricFsyncSeconds, Kind: metrics.KindHistogram, Help: "Latency of one fdatasync of a segment file."},
+	{Name: MetricBytesWrittenTotal, Kind: metrics.KindCounter, Help: "Bytes written to segment files by StoreLogs (framing included)."},
+	{Name: MetricEntriesWrittenTotal, Kind: metrics.KindCounter, Help: "Log entries made durable by StoreLogs."},
+	{Name: MetricSegments, Kind: metrics.KindGauge, Help: "Segment files currently holding log entries."},
+	{Name: MetricFirstIndex, Kind: metrics.KindGauge, Help: "First index in the log (0 when empty)."},
+	{Name: MetricLastIndex, Kind: metrics.KindGauge, Help: "Last index in the log (0 when empty)."},
+	{Name: MetricTornTailsTotal, Kind: metrics.KindCounter, Help: "Torn tails found and truncated by recovery on Open."},
+	{Name: MetricCorruptReadsTotal, Kind: metrics.KindCounter, Help: "GetLog calls that found a record failing its CRC."},
 }
-
-type nopMetrics struct{}
-
-func (nopMetrics) Counter(string, float64) {}
-func (nopMetrics) Gauge(string, float64)   {}
-func (nopMetrics) Observe(string, float64) {}

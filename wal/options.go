@@ -5,6 +5,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/nebulaio/nebulaio/internal/metrics"
 	"github.com/nebulaio/nebulaio/internal/vfs"
 )
 
@@ -91,7 +92,7 @@ func (o Options) withDefaults() Options {
 		o.Logger = &nop
 	}
 	if o.Metrics == nil {
-		o.Metrics = nopMetrics{}
+		o.Metrics = metrics.Nop{}
 	}
 	return o
 }

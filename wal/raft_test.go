@@ -11,6 +11,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
 // listFSM records every command it applies, in order.
@@ -155,21 +157,10 @@ func (n *raftNode) stop(t *testing.T) {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func waitLeader(t *testing.T, nodes []*raftNode) *raftNode {
 	t.Helper()
 	var leader *raftNode
-	waitFor(t, "a leader", func() bool {
+	testutil.WaitUntil(t, 15*time.Second, "a leader", func() bool {
 		for _, n := range nodes {
 			if n.raft.State() == raft.Leader {
 				leader = n
@@ -250,7 +241,7 @@ func TestRaftSingleNode(t *testing.T) {
 	}
 	waitLeader(t, []*raftNode{n})
 	applyN(t, []*raftNode{n}, 0, 300)
-	waitFor(t, "FSM to apply 300", fsmHas(n, 300))
+	testutil.WaitUntil(t, 15*time.Second, "FSM to apply 300", fsmHas(n, 300))
 	checkCmds(t, n.fsm.snapshot(), 300)
 	n.stop(t)
 
@@ -258,9 +249,9 @@ func TestRaftSingleNode(t *testing.T) {
 	n = startNode(t, "n1", dir, "")
 	waitLeader(t, []*raftNode{n})
 	applyN(t, []*raftNode{n}, 300, 100)
-	waitFor(t, "restored FSM", fsmHas(n, 400))
+	testutil.WaitUntil(t, 15*time.Second, "restored FSM", fsmHas(n, 400))
 	checkCmds(t, n.fsm.snapshot(), 400)
-	waitFor(t, "a snapshot to compact the WAL", func() bool {
+	testutil.WaitUntil(t, 15*time.Second, "a snapshot to compact the WAL", func() bool {
 		first, _ := n.wal.FirstIndex()
 		return first > 1
 	})
@@ -287,7 +278,7 @@ func TestRaftThreeNodes(t *testing.T) {
 	leader := waitLeader(t, nodes)
 	applyN(t, nodes, 0, 200)
 	for _, n := range nodes {
-		waitFor(t, string(n.id)+" to apply 200", fsmHas(n, 200))
+		testutil.WaitUntil(t, 15*time.Second, string(n.id)+" to apply 200", fsmHas(n, 200))
 	}
 
 	// Stop a follower, write enough for the leader to compact past it, restart it: it catches up
@@ -303,13 +294,13 @@ func TestRaftThreeNodes(t *testing.T) {
 	}
 	applyN(t, nodes, 200, 300)
 	leader = waitLeader(t, nodes)
-	waitFor(t, "leader snapshot", func() bool {
+	testutil.WaitUntil(t, 15*time.Second, "leader snapshot", func() bool {
 		first, _ := leader.wal.FirstIndex()
 		return first > 300
 	})
 	restarted := startNode(t, follower.id, follower.dir, follower.addr)
 	nodes = append(nodes, restarted)
-	waitFor(t, "restarted follower to catch up", fsmHas(restarted, 500))
+	testutil.WaitUntil(t, 15*time.Second, "restarted follower to catch up", fsmHas(restarted, 500))
 	checkCmds(t, restarted.fsm.snapshot(), 500)
 
 	// Restart the whole cluster on the same addresses; every node recovers all commands.
@@ -326,7 +317,7 @@ func TestRaftThreeNodes(t *testing.T) {
 	leader = waitLeader(t, nodes)
 	applyN(t, nodes, 500, 50)
 	for _, n := range nodes {
-		waitFor(t, string(n.id)+" to apply 550", fsmHas(n, 550))
+		testutil.WaitUntil(t, 15*time.Second, string(n.id)+" to apply 550", fsmHas(n, 550))
 		checkCmds(t, n.fsm.snapshot(), 550)
 	}
 	// identical logs on every node for the range they all hold

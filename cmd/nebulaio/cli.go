@@ -9,10 +9,11 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/nebulaio/nebulaio/node"
 )
 
 // runCluster is `nebulaio cluster <nodes|health|promote ID|demote ID|remove ID>`: a thin client
@@ -47,11 +48,8 @@ flags:
 		return 2
 	}
 	if *token == "" {
-		if data, err := os.ReadFile(filepath.Join(*dataDir, credentialsFile)); err == nil {
-			var c credentials
-			if json.Unmarshal(data, &c) == nil {
-				*token = c.AdminToken
-			}
+		if c, err := node.ReadCredentials(*dataDir); err == nil {
+			*token = c.AdminToken
 		}
 	}
 	base := strings.TrimRight(*admin, "/")

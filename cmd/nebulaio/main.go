@@ -8,6 +8,9 @@
 // --cluster.bootstrap=false or --cluster.join_addresses=10.0.1.10:9004; flags override the file,
 // and the secrets may come from NEBULAIO_ACCESS_KEY, NEBULAIO_SECRET_KEY, NEBULAIO_ADMIN_TOKEN and
 // NEBULAIO_GOSSIP_KEY. See README.md for the reference.
+//
+// The server itself is package node (node.Open, Serve, Close); this command is the flags, the
+// configuration loading, logging, signals, the banner and the admin CLI around it.
 package main
 
 import (

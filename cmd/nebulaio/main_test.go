@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -18,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/nebulaio/nebulaio/internal/testutil"
+	"github.com/nebulaio/nebulaio/node"
 )
 
 // TestMain lets a test run the real command as a child process: with NEBULAIO_TEST_MAIN set, the
@@ -116,17 +119,12 @@ func TestServerServesProbesAndStopsCleanly(t *testing.T) {
 			t.Fatalf("/health/live: status %d", code)
 		}
 		// Ready once the single node has elected itself leader.
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			code, body := get(t, base+"/health/ready")
-			if code == http.StatusOK {
-				break
+		testutil.WaitFor(t, 15*time.Second, "/health/ready", func() error {
+			if code, body := get(t, base+"/health/ready"); code != http.StatusOK {
+				return fmt.Errorf("status %d: %s", code, body)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("/health/ready still %d after 15s: %s", code, body)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return nil
+		})
 		_, body := get(t, base+"/metrics")
 		for _, name := range []string{"go_goroutines", "nebulaio_raft_state", "nebulaio_raft_peers", "nebulaio_raft_commit_latency", "nebulaio_wal_", "nebulaio_fsm_"} {
 			if !strings.Contains(body, name) {
@@ -178,7 +176,7 @@ func TestServerServesProbesAndStopsCleanly(t *testing.T) {
 			}
 		}
 	}
-	st, err := os.Stat(filepath.Join(dir, credentialsFile))
+	st, err := os.Stat(filepath.Join(dir, node.CredentialsFile))
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("credentials file: %v, mode %v", err, st.Mode())
 	}

@@ -1,18 +1,13 @@
 package blob
 
-// Metrics receives this package's measurements. A nil Metrics is valid and records nothing.
-type Metrics interface {
-	Counter(name string, delta float64) // monotonically increasing; names end in _total
-	Gauge(name string, value float64)   // set to the current value
-	Observe(name string, value float64) // histogram sample; durations in seconds, names end in _seconds
-}
+import "github.com/nebulaio/nebulaio/internal/metrics"
 
-// MetricDesc documents one metric this package reports.
-type MetricDesc struct {
-	Name string // nebulaio_<subsystem>_<name>
-	Kind string // "counter", "gauge" or "histogram"
-	Help string
-}
+// Metrics receives this package's measurements: the shared seam of internal/metrics (see
+// docs/CONVENTIONS.md). A nil Metrics is valid and records nothing.
+type Metrics = metrics.Metrics
+
+// MetricDesc documents one metric this package reports (internal/metrics.Desc).
+type MetricDesc = metrics.Desc
 
 // Metric names.
 const (
@@ -28,17 +23,14 @@ const (
 // MetricDescs lists every metric the package reports; the README table and the Prometheus
 // registration are built from it, and a test checks that each one is exported.
 var MetricDescs = []MetricDesc{
-	{metricBytesWritten, "counter", "Payload bytes of blobs successfully stored by Put."},
-	{metricBytesRead, "counter", "Payload bytes returned to readers (Read and ReadAt)."},
-	{metricPutSeconds, "histogram", "Duration of successful Puts, from first byte to the directory fsync."},
-	{metricPutErrors, "counter", "Puts that failed (bad input, digest or size mismatch, I/O error, cancellation)."},
-	{metricCorrupt, "counter", "Checksum failures detected on read or Verify (each detection counts once)."},
-	{metricDeletes, "counter", "Blobs removed by Delete."},
-	{metricTempRemoved, "counter", "Temporary files of interrupted Puts removed at Open."},
+	{Name: metricBytesWritten, Kind: metrics.KindCounter, Help: "Payload bytes of blobs successfully stored by Put."},
+	{Name: metricBytesRead, Kind: metrics.KindCounter, Help: "Payload bytes returned to readers (Read and ReadAt)."},
+	{Name: metricPutSeconds, Kind: metrics.KindHistogram, Help: "Duration of successful Puts, from first byte to the directory fsync."},
+	{Name: metricPutErrors, Kind: metrics.KindCounter, Help: "Puts that failed (bad input, digest or size mismatch, I/O error, cancellation)."},
+	{Name: metricCorrupt, Kind: metrics.KindCounter, Help: "Checksum failures detected on read or Verify (each detection counts once)."},
+	{Name: metricDeletes, Kind: metrics.KindCounter, Help: "Blobs removed by Delete."},
+	{Name: metricTempRemoved, Kind: metrics.KindCounter, Help: "Temporary files of interrupted Puts removed at Open."},
 }
 
-type nopMetrics struct{}
-
-func (nopMetrics) Counter(string, float64) {}
-func (nopMetrics) Gauge(string, float64)   {}
-func (nopMetrics) Observe(string, float64) {}
+// nopMetrics stands where the options hold no Metrics.
+type nopMetrics = metrics.Nop

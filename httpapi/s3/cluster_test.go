@@ -1,158 +1,127 @@
-package s3
+package s3_test
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"io"
 	"net/http"
-	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/rs/zerolog"
+	"github.com/aws/smithy-go"
 
-	"github.com/nebulaio/nebulaio/dataplane"
-	"github.com/nebulaio/nebulaio/dataplane/blob"
-	"github.com/nebulaio/nebulaio/engine"
-	"github.com/nebulaio/nebulaio/fsm"
-	"github.com/nebulaio/nebulaio/transport"
+	"github.com/nebulaio/nebulaio/config"
+	"github.com/nebulaio/nebulaio/internal/testcluster"
 )
 
-// clusterMember is one of three voters, each with its own blob store, data plane and S3
-// endpoint.
-type clusterMember struct {
-	id    string
-	trans *transport.Transport
-	eng   *engine.Node
-	blobs *blob.Store
-	data  *dataplane.Plane
-	srv   string
-}
-
-// TestThreeNodeCluster: writes through a follower are forwarded to the leader and their FSM
+// TestThreeNodeCluster runs the S3 API on three real nodes (package node, through the test
+// cluster harness): writes through a follower are forwarded to the leader and their FSM
 // results (rejections included) come back intact; reads on the follower are linearizable;
-// bytes held by another node are a 503, not a 500; without quorum a write is a 503 with
-// Retry-After in bounded time.
+// every node serves bytes another node holds, ranges included; bytes held only by a node that
+// cannot be reached are a 503, not a 500; without quorum a write is a 503 with Retry-After in
+// bounded time.
 func TestThreeNodeCluster(t *testing.T) {
-	dir := t.TempDir()
-	var ms []*clusterMember
-	for i := 1; i <= 3; i++ {
-		m := &clusterMember{id: fmt.Sprintf("n%d", i)}
-		var err error
-		if m.trans, err = transport.New(transport.Config{BindAddr: "127.0.0.1:0"}); err != nil {
-			t.Fatal(err)
-		}
-		if m.blobs, err = blob.Open(filepath.Join(dir, m.id, "blobs"), blob.Options{}); err != nil {
-			t.Fatal(err)
-		}
-		// Each data plane is a cluster of one (its writes stay on the node that received them),
-		// which reads the copies of the others through the raft addresses; n3 knows no other
-		// node's address, so a GET there of bytes held elsewhere is a 503.
-		var resolve func(string) (string, bool)
-		if i != 3 {
-			resolve = func(id string) (string, bool) { return m.eng.ServerAddr(id) }
-		}
-		m.data = dataplane.New(dataplane.Config{Local: m.blobs, Transport: m.trans, Self: m.id, HoldsData: true, Resolve: resolve})
-		f := fsm.New(fsm.Options{OnFreed: m.data.Freed})
-		m.eng, err = engine.Open(engine.Config{
-			NodeID: m.id, Dir: filepath.Join(dir, m.id, "raft"), Transport: m.trans, FSM: f, Results: fsm.ResultCodec{},
-			Bootstrap: i == 1, ElectionTimeout: 300 * time.Millisecond, HeartbeatTimeout: 300 * time.Millisecond,
-			Logger: zerolog.Nop(),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		backend := NewBackend(m.eng, f, m.data)
-		srv := newTestServer(t, NewHandler(Options{
-			Backend: backend, Credentials: []Credentials{{AccessKey: testAK, SecretKey: testSK}},
-		}))
-		m.srv = srv.URL
-		ms = append(ms, m)
-	}
-	t.Cleanup(func() {
-		for _, m := range ms {
-			_ = m.eng.Close()
-			_ = m.trans.Close()
-			m.data.Close()
-			_ = m.blobs.Close()
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Configure: func(_ int, cfg *config.Config) {
+		cfg.Cluster.ReplicationFactor = 1 // each object's bytes on one node
+	}})
+	c.WaitForLeader()
+	follower := c.Followers()[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if _, _, err := ms[0].eng.WaitForLeader(ctx); err != nil {
+	fc := c.S3Client(follower)
+
+	if _, err := fc.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("clustered")}); err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range ms[1:] {
-		if err := ms[0].eng.ChangeMembership(ctx, engine.OpAddVoter, m.id, m.trans.Addr()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var leader, follower *clusterMember
-	for _, m := range ms {
-		if m.eng.IsLeader() {
-			leader = m
-		} else if follower == nil {
-			follower = m
-		}
-	}
-	if leader == nil || follower == nil {
-		t.Fatal("no leader or follower")
-	}
-	fc := sdkClient(follower.srv, testSK, &http.Client{})
-	lc := sdkClient(leader.srv, testSK, &http.Client{})
-
-	mustCreateBucket(t, fc, "clustered")
 	_, err := fc.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("clustered")})
-	wantCode(t, err, "BucketAlreadyOwnedByYou", http.StatusConflict) // a forwarded rejection
-	mustPut(t, fc, "clustered", "k", []byte("on the follower"))
-	if got := mustGet(t, fc, "clustered", "k"); string(got) != "on the follower" {
+	wantError(t, err, "BucketAlreadyOwnedByYou", http.StatusConflict) // a forwarded rejection
+	if err := c.PutObject(follower, "clustered", "k", []byte("on the follower")); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, c.S3Client(follower), "clustered", "k", ""); got != "on the follower" {
 		t.Fatalf("follower read %q", got)
 	}
-	// Every other node sees the object at once (linearizable); its data plane streams the
-	// bytes from the node that holds them, or answers 503 when it cannot reach that node (n3).
-	for _, m := range ms {
-		if m == follower {
-			continue
+	// Every node sees the object at once (linearizable) and serves its bytes, wherever they are.
+	for i := range c.Len() {
+		if got := get(t, c.S3Client(i), "clustered", "k", ""); got != "on the follower" {
+			t.Fatalf("read through %s: %q", c.ID(i), got)
 		}
-		c := sdkClient(m.srv, testSK, &http.Client{})
-		if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("clustered"), Key: aws.String("k")}); err != nil {
-			t.Fatalf("HeadObject on %s: %v", m.id, err)
-		}
-		if m.id == "n3" {
-			_, err = c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("clustered"), Key: aws.String("k")})
-			wantCode(t, err, "ServiceUnavailable", http.StatusServiceUnavailable)
-			continue
-		}
-		if got := mustGet(t, c, "clustered", "k"); string(got) != "on the follower" {
-			t.Fatalf("read through %s of bytes held by %s: %q", m.id, follower.id, got)
-		}
-		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("clustered"), Key: aws.String("k"), Range: aws.String("bytes=3-8")})
-		if err != nil {
-			t.Fatalf("remote range read through %s: %v", m.id, err)
-		}
-		b, _ := io.ReadAll(out.Body)
-		out.Body.Close()
-		if string(b) != "the fo" {
-			t.Fatalf("remote range read through %s: %q", m.id, b)
+		if got := get(t, c.S3Client(i), "clustered", "k", "bytes=3-8"); got != "the fo" {
+			t.Fatalf("range read through %s: %q", c.ID(i), got)
 		}
 	}
-	_ = lc
+
+	// Cut off the node that holds the bytes: the others still have a quorum and the metadata,
+	// but not the bytes.
+	o, err := c.MustNode(follower).FSM().Object("clustered", "k")
+	if err != nil || len(o.Blobs) != 1 || len(o.Blobs[0].Nodes) != 1 {
+		t.Fatalf("object k: %+v %v", o, err)
+	}
+	holder := -1
+	for i := range c.Len() {
+		if c.ID(i) == o.Blobs[0].Nodes[0] {
+			holder = i
+		}
+	}
+	c.Partition(holder)
+	reader := c.WaitForNewLeader(holder)
+	_, err = c.S3Client(reader).GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("clustered"), Key: aws.String("k")},
+		func(o *s3.Options) { o.RetryMaxAttempts = 1 })
+	wantError(t, err, "ServiceUnavailable", http.StatusServiceUnavailable)
+	c.Heal()
+	c.Verify()
 
 	// Lose quorum: stop the two other nodes; a write on the survivor fails in bounded time.
 	survivor := follower
-	for _, m := range ms {
-		if m != survivor {
-			_ = m.eng.Kill()
+	for i := range c.Len() {
+		if i != survivor {
+			c.Kill(i)
 		}
 	}
 	start := time.Now()
-	resp, body := rawRequest(t, survivor.srv, "PUT", "/clustered/lost", []byte("x"), nil, time.Time{}, testSK)
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("write without quorum: %d %s", resp.StatusCode, body)
+	_, err = c.S3Client(survivor).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("clustered"), Key: aws.String("lost"),
+		Body: strings.NewReader("x")}, func(o *s3.Options) { o.RetryMaxAttempts = 1 })
+	wantError(t, err, "ServiceUnavailable", http.StatusServiceUnavailable)
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) || re.Response.Header.Get("Retry-After") == "" {
+		t.Fatalf("write without quorum: no Retry-After (%v)", err)
 	}
 	if took := time.Since(start); took > 10*time.Second {
 		t.Fatalf("write without quorum took %s", took)
 	}
+}
+
+// wantError checks that err is the S3 error code with the HTTP status.
+func wantError(t *testing.T, err error, code string, status int) {
+	t.Helper()
+	var ae smithy.APIError
+	var re *awshttp.ResponseError
+	if !errors.As(err, &ae) || ae.ErrorCode() != code || !errors.As(err, &re) || re.HTTPStatusCode() != status {
+		t.Fatalf("got %v, want %s (%d)", err, code, status)
+	}
+}
+
+// get reads bucket/key (the byte range rng, if not "") and fails the test on an error.
+func get(t *testing.T, c *s3.Client, bucket, key, rng string) string {
+	t.Helper()
+	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
+	if rng != "" {
+		in.Range = aws.String(rng)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := c.GetObject(ctx, in)
+	if err != nil {
+		t.Fatalf("GET %s/%s %s: %v", bucket, key, rng, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		t.Fatalf("GET %s/%s %s: %v", bucket, key, rng, err)
+	}
+	return string(b)
 }

@@ -26,6 +26,8 @@ import (
 	"github.com/nebulaio/nebulaio/engine"
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/transport"
+
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
 // blobPath finds the file of a blob in the node's store.
@@ -114,18 +116,7 @@ func TestCorruptBlobNotServed(t *testing.T) {
 	if n.blobCount() != before {
 		t.Fatal("a failed copy left a blob")
 	}
-	waitFor(t, func() bool { return n.metrics.get(MetricCorruptTotal) >= 3 }, "corrupt reads counted")
-}
-
-func waitFor(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitUntil(t, 10*time.Second, "corrupt reads counted", func() bool { return n.metrics.get(MetricCorruptTotal) >= 3 })
 }
 
 // faultBackend interposes on Propose: before a PutObject of key "race" it deletes the
@@ -420,7 +411,7 @@ func TestStalledUploadTimesOut(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("cut off after %s", took)
 	}
-	waitFor(t, func() bool { return n.metrics.get(MetricErrorsTotal) >= 1 }, "the timeout recorded")
+	testutil.WaitUntil(t, 10*time.Second, "the timeout recorded", func() bool { return n.metrics.get(MetricErrorsTotal) >= 1 })
 	if got := n.blobCount(); got != 0 {
 		t.Fatalf("%d blobs left by a stalled upload", got)
 	}

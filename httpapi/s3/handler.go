@@ -20,6 +20,7 @@ import (
 
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/httpapi/sigv4"
+	"github.com/nebulaio/nebulaio/internal/metrics"
 )
 
 // Credentials is one access key and its secret.
@@ -109,7 +110,7 @@ func NewHandler(opts Options) http.Handler {
 		h.region = sigv4.DefaultRegion
 	}
 	if h.m == nil {
-		h.m = nopMetrics{}
+		h.m = metrics.Nop{}
 	}
 	if h.maxSize <= 0 {
 		h.maxSize = defaultMaxObjectSize

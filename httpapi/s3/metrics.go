@@ -1,20 +1,17 @@
 package s3
 
-import "strings"
+import (
+	"strings"
 
-// Metrics receives this package's measurements. A nil Metrics is valid and records nothing.
-type Metrics interface {
-	Counter(name string, delta float64) // monotonically increasing; names end in _total
-	Gauge(name string, value float64)   // set to the current value
-	Observe(name string, value float64) // histogram sample; durations in seconds, names end in _seconds
-}
+	"github.com/nebulaio/nebulaio/internal/metrics"
+)
 
-// MetricDesc documents one metric this package reports.
-type MetricDesc struct {
-	Name string // nebulaio_<subsystem>_<name>
-	Kind string // "counter", "gauge" or "histogram"
-	Help string
-}
+// Metrics receives this package's measurements: the shared seam of internal/metrics (see
+// docs/CONVENTIONS.md). A nil Metrics is valid and records nothing.
+type Metrics = metrics.Metrics
+
+// MetricDesc documents one metric this package reports (internal/metrics.Desc).
+type MetricDesc = metrics.Desc
 
 // Metric names. The seam has no labels, so "requests by operation and status" is a family of
 // label-free counters: one per operation (MetricOpPrefix + snake_case(op) + "_total", e.g.
@@ -79,28 +76,20 @@ var MetricDescs = buildMetricDescs()
 
 func buildMetricDescs() []MetricDesc {
 	d := []MetricDesc{
-		{MetricRequestsTotal, "counter", "S3 requests served, every operation and status."},
-		{MetricRequestSeconds, "histogram", "Time from request headers to the end of the response, seconds."},
-		{MetricBytesInTotal, "counter", "Payload bytes received in S3 request bodies (decoded)."},
-		{MetricBytesOutTotal, "counter", "Bytes written in S3 response bodies."},
-		{MetricErrorsTotal, "counter", "S3 requests answered with an error document (4xx or 5xx)."},
-		{MetricCorruptTotal, "counter", "Reads that found a blob failing its checksum (not served)."},
-		{MetricResponses2xx, "counter", "S3 responses with a 2xx status."},
-		{MetricResponses3xx, "counter", "S3 responses with a 3xx status (304 Not Modified)."},
-		{MetricResponses4xx, "counter", "S3 responses with a 4xx status."},
-		{MetricResponses5xx, "counter", "S3 responses with a 5xx status."},
-		{MetricInflightRequests, "gauge", "S3 requests being served now."},
+		{Name: MetricRequestsTotal, Kind: metrics.KindCounter, Help: "S3 requests served, every operation and status."},
+		{Name: MetricRequestSeconds, Kind: metrics.KindHistogram, Help: "Time from request headers to the end of the response, seconds."},
+		{Name: MetricBytesInTotal, Kind: metrics.KindCounter, Help: "Payload bytes received in S3 request bodies (decoded)."},
+		{Name: MetricBytesOutTotal, Kind: metrics.KindCounter, Help: "Bytes written in S3 response bodies."},
+		{Name: MetricErrorsTotal, Kind: metrics.KindCounter, Help: "S3 requests answered with an error document (4xx or 5xx)."},
+		{Name: MetricCorruptTotal, Kind: metrics.KindCounter, Help: "Reads that found a blob failing its checksum (not served)."},
+		{Name: MetricResponses2xx, Kind: metrics.KindCounter, Help: "S3 responses with a 2xx status."},
+		{Name: MetricResponses3xx, Kind: metrics.KindCounter, Help: "S3 responses with a 3xx status (304 Not Modified)."},
+		{Name: MetricResponses4xx, Kind: metrics.KindCounter, Help: "S3 responses with a 4xx status."},
+		{Name: MetricResponses5xx, Kind: metrics.KindCounter, Help: "S3 responses with a 5xx status."},
+		{Name: MetricInflightRequests, Kind: metrics.KindGauge, Help: "S3 requests being served now."},
 	}
 	for _, op := range operations {
-		d = append(d, MetricDesc{opMetric(op), "counter", "S3 " + op + " requests (any status)."})
+		d = append(d, MetricDesc{Name: opMetric(op), Kind: metrics.KindCounter, Help: "S3 " + op + " requests (any status)."})
 	}
 	return d
 }
-
-type nopMetrics struct{}
-
-var _ Metrics = nopMetrics{}
-
-func (nopMetrics) Counter(string, float64) {}
-func (nopMetrics) Gauge(string, float64)   {}
-func (nopMetrics) Observe(string, float64) {}

@@ -5,12 +5,15 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nebulaio/nebulaio/httpapi"
+
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
 func TestMetricDescsFollowConventions(t *testing.T) {
@@ -56,10 +59,8 @@ func TestMetricsThroughPrometheus(t *testing.T) {
 	n := startNode(t, t.TempDir(), nodeOpts{})
 	reg := prometheus.NewRegistry()
 	sink := httpapi.NewPromSink(reg)
-	for _, d := range MetricDescs {
-		if err := sink.Declare(httpapi.MetricDesc(d)); err != nil {
-			t.Fatal(err)
-		}
+	if err := sink.Declare(MetricDescs...); err != nil {
+		t.Fatal(err)
 	}
 	srv := newTestServer(t, NewHandler(Options{Backend: n.backend, Credentials: []Credentials{{AccessKey: testAK, SecretKey: testSK}}, Metrics: sink}))
 	c := sdkClient(srv.URL, testSK, &http.Client{})
@@ -90,7 +91,7 @@ func TestMetricsThroughPrometheus(t *testing.T) {
 		}
 		return out
 	}
-	waitFor(t, func() bool { return values()[MetricRequestsTotal] >= 4 }, "4 requests counted")
+	testutil.WaitUntil(t, 10*time.Second, "4 requests counted", func() bool { return values()[MetricRequestsTotal] >= 4 })
 	v := values()
 	for _, d := range MetricDescs {
 		if _, ok := v[d.Name]; !ok {

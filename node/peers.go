@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"encoding/json"
@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/nebulaio/nebulaio/gossip"
+	"github.com/nebulaio/nebulaio/internal/vfs"
 )
 
 // peersFile remembers the gossip addresses of the other members last seen alive, so that a
@@ -78,7 +79,7 @@ func (p *peerRecorder) record(g *gossip.Gossip) {
 		return
 	}
 	b, _ := json.Marshal(peersState{Addrs: addrs})
-	if err := writeFileAtomic(filepath.Join(p.dir, peersFile), b, 0o600); err != nil {
+	if err := vfs.WriteFile(vfs.OS, filepath.Join(p.dir, peersFile), b, 0o600); err != nil {
 		p.log.Warn().Err(err).Msg("remember gossip peers")
 		return
 	}

@@ -1,16 +1,18 @@
-package main
+package node_test
 
 import (
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/nebulaio/nebulaio/node"
 )
 
 // TestReadmeMetricsAreExported scrapes /metrics of a running node and checks that every metric
 // README.md documents is exported, and that every nebulaio_ metric exported is documented.
 func TestReadmeMetricsAreExported(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,8 +23,8 @@ func TestReadmeMetricsAreExported(t *testing.T) {
 	if len(documented) == 0 {
 		t.Fatal("README.md documents no nebulaio_ metric")
 	}
-	tn := startSolo(t, "m1", nil)
-	code, body := adminCall(t, tn.adminURL(), "GET", "/metrics")
+	c := solo(t, nil)
+	code, body := adminCall(t, c.AdminURL(0), "GET", "/metrics")
 	if code != 200 {
 		t.Fatalf("/metrics: %d", code)
 	}
@@ -41,6 +43,12 @@ func TestReadmeMetricsAreExported(t *testing.T) {
 	for name := range exported {
 		if strings.HasPrefix(name, "nebulaio_") && !documented[name] {
 			t.Errorf("/metrics exports %s but README.md does not document it", name)
+		}
+	}
+	// Every library's table is declared on the node's sink: MetricDescs is what /metrics has.
+	for _, d := range node.MetricDescs() {
+		if !exported[d.Name] {
+			t.Errorf("node.MetricDescs lists %s but /metrics does not export it", d.Name)
 		}
 	}
 }

@@ -1,127 +1,50 @@
-package main
+package node
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/nebulaio/nebulaio/engine"
 	"github.com/nebulaio/nebulaio/gossip"
 	"github.com/nebulaio/nebulaio/httpapi"
-	s3api "github.com/nebulaio/nebulaio/httpapi/s3"
 )
 
-// gossipSource adapts gossip membership to the engine's reconciler.
-type gossipSource struct {
-	g       *gossip.Gossip
-	changed chan struct{}
-}
-
-// newGossipSource adapts g for the reconciler; onEvent (if not nil) runs after every gossip
-// event.
-func newGossipSource(ctx context.Context, g *gossip.Gossip, onEvent func()) *gossipSource {
-	s := &gossipSource{g: g, changed: make(chan struct{}, 1)}
-	go func() {
-		for {
-			select {
-			case _, ok := <-g.Events():
-				if !ok {
-					return
-				}
-				if onEvent != nil {
-					onEvent()
-				}
-				select {
-				case s.changed <- struct{}{}:
-				default: // a signal is already pending; the reconciler re-reads everything
-				}
-			case <-ctx.Done():
-				return
+// startAdmin serves the admin listener: probes, /metrics and the admin API. It starts first, so
+// that the probes answer (not ready) while the rest starts.
+func (n *Node) startAdmin(reg *prometheus.Registry) error {
+	cfg := n.cfg
+	ln, err := net.Listen("tcp", cfg.Admin.Address)
+	if err != nil {
+		return fmt.Errorf("admin.address: %w", err)
+	}
+	n.adminAddr = ln.Addr()
+	n.admin = httpapi.NewServer(httpapi.NewAdminHandler(httpapi.AdminOptions{
+		Registry: reg,
+		Ready: func() (bool, string) {
+			e := n.Engine()
+			if e == nil {
+				return false, "starting: raft is not running yet"
 			}
-		}
-	}()
-	return s
-}
-
-func (s *gossipSource) Changed() <-chan struct{} { return s.changed }
-
-// Revive merges back at once a member gossip holds dead that raft shows alive.
-func (s *gossipSource) Revive(id string) error { return s.g.Reach(id) }
-
-var _ engine.MemberReviver = (*gossipSource)(nil)
-
-func (s *gossipSource) Members() []engine.Member {
-	var out []engine.Member
-	now := time.Now()
-	for _, m := range s.g.Members() {
-		em := engine.Member{ID: m.ID, RaftAddr: m.Meta.RaftAddr, Voter: m.Meta.Voter, Alive: m.State == gossip.StateAlive}
-		if !em.Alive {
-			em.DeadFor = now.Sub(m.Since)
-		} else {
-			em.AliveSince = m.Since
-		}
-		out = append(out, em)
-	}
-	return out
-}
-
-// waitForVoters blocks until gossip shows want alive members that ask to vote (expect_nodes),
-// then returns them as the voters of the new cluster.
-func waitForVoters(ctx context.Context, g *gossip.Gossip, want int, log func(have int)) ([]engine.Server, error) {
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	lastLog := time.Time{}
-	for {
-		var servers []engine.Server
-		for _, m := range g.Members() {
-			if m.State == gossip.StateAlive && m.Meta.Voter && m.Meta.RaftAddr != "" {
-				servers = append(servers, engine.Server{ID: m.ID, Addr: m.Meta.RaftAddr, Voter: true})
-			}
-		}
-		if len(servers) >= want {
-			sort.Slice(servers, func(i, j int) bool { return servers[i].ID < servers[j].ID })
-			return servers[:want], nil
-		}
-		if time.Since(lastLog) > 5*time.Second {
-			log(len(servers))
-			lastLog = time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for cluster.expect_nodes=%d voters: %w", want, ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-// quorumBackend runs blob writes under the engine's quorum fence: a node cut off from the
-// quorum (no contact with a leader for one election plus one heartbeat timeout) stops streaming
-// an upload to peers it cannot reach and answers 503 at once, instead of after the transport's
-// timeouts (issue 22: 10 s), since the write's metadata could not commit anyway.
-type quorumBackend struct {
-	s3api.Backend
-	e *engine.Node
-}
-
-func (q quorumBackend) PutBlob(ctx context.Context, id string, r io.Reader, size int64, wantMD5 []byte) (int64, []byte, []string, error) {
-	qctx, cancel := q.e.WithQuorum(ctx)
-	defer cancel()
-	n, sum, nodes, err := q.Backend.PutBlob(qctx, id, r, size, wantMD5)
-	if err != nil && ctx.Err() == nil && qctx.Err() != nil {
-		err = context.Cause(qctx) // wraps engine.ErrNoQuorum: 503 with Retry-After
-	}
-	return n, sum, nodes, err
+			return e.Ready(readyMaxLag)
+		},
+		Cluster: clusterAdmin{n},
+		Token:   n.creds.AdminToken,
+	}), httpapi.Timeouts{Read: cfg.Admin.ReadTimeout.D(), Write: cfg.Admin.WriteTimeout.D(), Idle: cfg.Admin.IdleTimeout.D()})
+	go n.serve(n.admin, ln, "admin")
+	return nil
 }
 
 // clusterAdmin implements the admin API over the engine and gossip.
 type clusterAdmin struct {
-	n *node
+	n *Node
 }
 
 var _ httpapi.Cluster = clusterAdmin{}
@@ -217,9 +140,7 @@ func (c clusterAdmin) Health(ctx context.Context) (httpapi.HealthView, error) {
 	h.QuorumSize = h.Voters/2 + 1
 	h.FailureTolerance = h.HealthyVoters - h.QuorumSize
 	h.Healthy = h.LeaderID != "" && h.FailureTolerance >= 0
-	c.n.mu.Lock()
-	data := c.n.data
-	c.n.mu.Unlock()
+	data := c.n.Data()
 	switch {
 	case data == nil:
 	case e.IsLeader():
@@ -285,9 +206,4 @@ func apiError(err error) error {
 		return &httpapi.APIError{Status: http.StatusGatewayTimeout, Code: "timeout", Message: err.Error()}
 	}
 	return &httpapi.APIError{Status: http.StatusBadRequest, Code: "rejected", Message: err.Error()}
-}
-
-func joinHostPort(host, listen string) string {
-	_, port, _ := net.SplitHostPort(listen)
-	return net.JoinHostPort(host, port)
 }

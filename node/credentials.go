@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"crypto/rand"
@@ -9,33 +9,41 @@ import (
 	"path/filepath"
 
 	"github.com/nebulaio/nebulaio/config"
+	"github.com/nebulaio/nebulaio/internal/vfs"
 )
 
-// credentialsFile is where generated secrets live, inside data_dir, with mode 0600.
-const credentialsFile = "credentials.json"
+// CredentialsFile is where generated secrets live, inside data_dir, with mode 0600.
+const CredentialsFile = "credentials.json"
 
-// credentials are the node's root secrets.
-type credentials struct {
+// Credentials are a node's root secrets: the S3 root key pair and the admin API token.
+type Credentials struct {
 	AccessKey  string `json:"access_key"`
 	SecretKey  string `json:"secret_key"`
 	AdminToken string `json:"admin_token"`
 }
 
+// ReadCredentials reads data_dir/credentials.json as a node stored it.
+func ReadCredentials(dataDir string) (Credentials, error) {
+	var c Credentials
+	path := filepath.Join(dataDir, CredentialsFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("credentials: %w", err)
+	}
+	if err := json.Unmarshal(data, &c); err != nil {
+		return c, fmt.Errorf("credentials: %s is not valid JSON: %w", path, err)
+	}
+	return c, nil
+}
+
 // loadCredentials resolves the root secrets. A secret from the configuration (file, environment
 // or flag) wins; a missing one is read from data_dir/credentials.json, or generated and stored
 // there (atomically, mode 0600) on first start, so a restart keeps the same keys.
-func loadCredentials(cfg config.Config) (c credentials, path string, generated bool, err error) {
-	path = filepath.Join(cfg.DataDir, credentialsFile)
-	var stored credentials
-	data, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		if err := json.Unmarshal(data, &stored); err != nil {
-			return c, path, false, fmt.Errorf("credentials: %s is not valid JSON: %w", path, err)
-		}
-	case errors.Is(err, os.ErrNotExist):
-	default:
-		return c, path, false, fmt.Errorf("credentials: %w", err)
+func loadCredentials(cfg config.Config) (c Credentials, path string, generated bool, err error) {
+	path = filepath.Join(cfg.DataDir, CredentialsFile)
+	stored, err := ReadCredentials(cfg.DataDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return c, path, false, err
 	}
 	pick := func(configured, saved string, gen func() string) string {
 		if configured != "" {
@@ -65,7 +73,7 @@ func loadCredentials(cfg config.Config) (c credentials, path string, generated b
 		toStore.AdminToken = c.AdminToken
 	}
 	out, _ := json.MarshalIndent(toStore, "", "  ")
-	if err := writeFileAtomic(path, append(out, '\n'), 0o600); err != nil {
+	if err := vfs.WriteFile(vfs.OS, path, append(out, '\n'), 0o600); err != nil {
 		return c, path, false, fmt.Errorf("credentials: %w", err)
 	}
 	return c, path, true, nil
@@ -89,38 +97,4 @@ func randomString(n int, alphabet string) string {
 		}
 	}
 	return string(b)
-}
-
-// writeFileAtomic writes data to a temporary file, syncs it, renames it over path and syncs the
-// directory, so a crash leaves either the old file or the new one.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	dir, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
 }

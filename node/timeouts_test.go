@@ -1,4 +1,4 @@
-package main
+package node_test
 
 import (
 	"bufio"
@@ -16,36 +16,37 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/nebulaio/nebulaio/config"
+	"github.com/nebulaio/nebulaio/internal/testcluster"
 )
 
 // stalledPut opens a connection to the node's S3 port and sends a signed PUT's headers
 // announcing size bytes, then only the first bytes of the body.
-func stalledPut(t *testing.T, tn *testNode, path string, size int, first string) net.Conn {
+func stalledPut(t *testing.T, c *testcluster.Cluster, path string, size int, first string) net.Conn {
 	t.Helper()
-	addr := tn.n.s3Addr.String()
+	addr := c.MustNode(0).S3Addr().String()
 	req, _ := http.NewRequest(http.MethodPut, "http://"+addr+path, nil)
 	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
 	req.Header.Set("Content-Length", fmt.Sprint(size))
-	err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: tn.cfg.S3.AccessKey, SecretAccessKey: tn.cfg.S3.SecretKey},
-		req, "UNSIGNED-PAYLOAD", "s3", tn.cfg.S3.Region, time.Now())
+	err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testcluster.AccessKey, SecretAccessKey: testcluster.SecretKey},
+		req, "UNSIGNED-PAYLOAD", "s3", testcluster.Region, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.Dial("tcp", addr)
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { conn.Close() })
 	var b strings.Builder
 	fmt.Fprintf(&b, "PUT %s HTTP/1.1\r\nHost: %s\r\n", path, addr)
 	for k, vs := range req.Header {
 		fmt.Fprintf(&b, "%s: %s\r\n", k, vs[0])
 	}
 	b.WriteString("\r\n" + first)
-	if _, err := io.WriteString(c, b.String()); err != nil {
+	if _, err := io.WriteString(conn, b.String()); err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return conn
 }
 
 // s3Answer reads the S3 response on c within limit and returns its status and body.
@@ -69,23 +70,23 @@ func s3Answer(t *testing.T, c net.Conn, limit time.Duration) (int, string) {
 // byte at a time was never cut off. With s3.read_timeout both end within a few read timeouts.
 func TestS3SlowBodiesAreCutOff(t *testing.T) {
 	const read = time.Second
-	tn := startSolo(t, "solo", func(c *config.Config) { c.S3.ReadTimeout = config.Duration(read) })
+	c := solo(t, func(cfg *config.Config) { cfg.S3.ReadTimeout = config.Duration(read) })
 
-	c := stalledPut(t, tn, "/no-such-bucket/k", 100, "0123456789")
-	if code, body := s3Answer(t, c, 10*read); code != http.StatusNotFound || !strings.Contains(body, "NoSuchBucket") {
+	conn := stalledPut(t, c, "/no-such-bucket/k", 100, "0123456789")
+	if code, body := s3Answer(t, conn, 10*read); code != http.StatusNotFound || !strings.Contains(body, "NoSuchBucket") {
 		t.Fatalf("stalled PUT into a missing bucket: %d %s", code, body)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := s3Client(tn).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("slow")}); err != nil {
+	if _, err := c.S3Client(0).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("slow")}); err != nil {
 		t.Fatal(err)
 	}
-	c = stalledPut(t, tn, "/slow/trickled", 1<<20, "x")
+	conn = stalledPut(t, c, "/slow/trickled", 1<<20, "x")
 	drip := &dripReader{every: read / 4, stop: make(chan struct{})}
 	defer close(drip.stop)
-	go func() { _, _ = io.Copy(c, drip) }()
-	if code, body := s3Answer(t, c, 10*read); code != http.StatusBadRequest || !strings.Contains(body, "RequestTimeout") {
+	go func() { _, _ = io.Copy(conn, drip) }()
+	if code, body := s3Answer(t, conn, 10*read); code != http.StatusBadRequest || !strings.Contains(body, "RequestTimeout") {
 		t.Fatalf("trickled PUT: %d %s", code, body)
 	}
 }

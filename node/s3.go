@@ -1,0 +1,75 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/nebulaio/nebulaio/dataplane"
+	"github.com/nebulaio/nebulaio/engine"
+	"github.com/nebulaio/nebulaio/httpapi"
+	s3api "github.com/nebulaio/nebulaio/httpapi/s3"
+)
+
+// startS3 serves the S3 API and starts the data plane's background work: garbage collection
+// and scrubbing on every node, repair and the expiry of abandoned multipart uploads on the
+// leader.
+func (n *Node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
+	cfg := n.cfg
+	e, data := n.Engine(), n.Data()
+	backend := quorumBackend{s3api.NewBackend(e, n.fsm, data), e}
+	ln, err := net.Listen("tcp", cfg.S3.Address)
+	if err != nil {
+		return fmt.Errorf("s3.address: %w", err)
+	}
+	n.s3Addr = ln.Addr()
+	// The listener enforces s3.read_timeout and s3.write_timeout on every read and write; the
+	// handler's own progress deadlines are set no shorter, so they never cut in first.
+	n.s3 = httpapi.NewStreamingServer(s3api.NewHandler(s3api.Options{
+		Backend:      backend,
+		Credentials:  []s3api.Credentials{{AccessKey: n.creds.AccessKey, SecretKey: n.creds.SecretKey}},
+		Region:       cfg.S3.Region,
+		StrictRegion: cfg.S3.StrictRegion,
+		DisableSigV2: !cfg.S3.AllowSigV2,
+		Domain:       cfg.S3.Domain,
+		Logger:       n.log.With().Str("component", "s3").Logger(),
+		Metrics:      sink,
+		IdleTimeout:  max(cfg.S3.ReadTimeout.D(), cfg.S3.WriteTimeout.D()),
+	}), httpapi.Timeouts{Read: cfg.S3.ReadTimeout.D(), Write: cfg.S3.WriteTimeout.D(), Idle: cfg.S3.IdleTimeout.D()})
+	go n.serve(n.s3, ln, "s3")
+
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		data.RunMaintenance(ctx, dataplane.Maintenance{
+			Meta:            n.fsm,
+			Barrier:         backend.Sync,
+			IsLeader:        e.IsLeader,
+			Proposer:        backend,
+			RepairInterval:  cfg.Cluster.RepairInterval.D(),
+			RepairDeadAfter: cfg.Cluster.RepairDeadAfter.D(),
+			BytesPerSecond:  int64(cfg.Cluster.RepairMiBPerSec) << 20,
+		})
+	}()
+	return nil
+}
+
+// quorumBackend runs blob writes under the engine's quorum fence: a node cut off from the
+// quorum (no contact with a leader for one election plus one heartbeat timeout) stops streaming
+// an upload to peers it cannot reach and answers 503 at once, instead of after the transport's
+// timeouts (issue 22: 10 s), since the write's metadata could not commit anyway.
+type quorumBackend struct {
+	s3api.Backend
+	e *engine.Node
+}
+
+func (q quorumBackend) PutBlob(ctx context.Context, id string, r io.Reader, size int64, wantMD5 []byte) (int64, []byte, []string, error) {
+	qctx, cancel := q.e.WithQuorum(ctx)
+	defer cancel()
+	n, sum, nodes, err := q.Backend.PutBlob(qctx, id, r, size, wantMD5)
+	if err != nil && ctx.Err() == nil && qctx.Err() != nil {
+		err = context.Cause(qctx) // wraps engine.ErrNoQuorum: 503 with Retry-After
+	}
+	return n, sum, nodes, err
+}
