@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
 // refusalLog collects what OnRefused was told.
@@ -66,7 +68,7 @@ func TestForeignClusterNeverMerges(t *testing.T) {
 			ca2 := clusterConfig("a2", "aaaaaaaaaaaaaaaa", keyA, &logA)
 			ca2.JoinAddresses = []string{a1.Addr()}
 			a2 := start(t, ca2)
-			waitFor(t, 10*time.Second, "cluster A formed", func() error { return wantMembers(a1, allAlive("a1", "a2")) })
+			testutil.WaitFor(t, 10*time.Second, "cluster A formed", func() error { return wantMembers(a1, allAlive("a1", "a2")) })
 
 			cb := clusterConfig("b1", "bbbbbbbbbbbbbbbb", tc.keyB, &logB)
 			cb.JoinAddresses = []string{a1.Addr()} // keeps retrying in the background meanwhile

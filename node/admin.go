@@ -28,15 +28,9 @@ func (n *Node) startAdmin(reg *prometheus.Registry) error {
 	n.adminAddr = ln.Addr()
 	n.admin = httpapi.NewServer(httpapi.NewAdminHandler(httpapi.AdminOptions{
 		Registry: reg,
-		Ready: func() (bool, string) {
-			e := n.Engine()
-			if e == nil {
-				return false, "starting: raft is not running yet"
-			}
-			return e.Ready(readyMaxLag)
-		},
-		Cluster: clusterAdmin{n},
-		Token:   n.creds.AdminToken,
+		Ready:    n.ready,
+		Cluster:  clusterAdmin{n},
+		Token:    n.creds.AdminToken,
 	}), httpapi.Timeouts{Read: cfg.Admin.ReadTimeout.D(), Write: cfg.Admin.WriteTimeout.D(), Idle: cfg.Admin.IdleTimeout.D()})
 	go n.serve(n.admin, ln, "admin")
 	return nil

@@ -26,8 +26,7 @@
 //
 // # Wire format
 //
-// A dialer opens TCP, does the TLS handshake when configured, then sends the preamble (inside
-// TLS):
+// A dialer opens TCP, sends the preamble in clear, then does the TLS handshake when configured:
 //
 //	+---------+---------+-------------------------------------+
 //	| kind u8 | alen u8 | dialer's advertised address (alen)  |
@@ -36,7 +35,12 @@
 //
 // The listener answers with the kind byte (inside TLS) when it accepts the connection; only then
 // does the dialer use it, so a connection refused after the TCP handshake (partition, unknown
-// kind, rejected certificate) is a failed dial (ErrUnreachable), never a lost request.
+// kind, rejected certificate, refused identity) is a failed dial (ErrUnreachable), never a lost
+// request. The preamble is in clear so that the listener, and a test's TCP proxy
+// (internal/testcluster's drop network), know the kind and the dialer before any TLS work; it
+// holds nothing secret (the address is the dialer's own advertised one). A peer on the path
+// may alter it, which can only make the listener refuse the connection (VerifyPeer compares
+// the claimed address with the certificate) — no more than dropping it would.
 //
 // The advertised address tells the listener which node is calling (used by Faults, for
 // diagnostics and by VerifyPeer below; by itself it is not authentication — mutual TLS is).

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nebulaio/nebulaio/internal/testutil"
 )
 
 func TestMutualTLS(t *testing.T) {
@@ -84,7 +86,7 @@ func TestMetricsReported(t *testing.T) {
 	_, _ = raw.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
 	_, _ = io.ReadAll(raw) // the listener closes it
 	_ = raw.Close()
-	waitFor(t, 5*time.Second, "the refused connection counted", func() bool { v, _ := m.get(MetricRefused); return v >= 1 })
+	testutil.WaitUntil(t, 5*time.Second, "the refused connection counted", func() bool { v, _ := m.get(MetricRefused); return v >= 1 })
 	for _, d := range MetricDescs {
 		if _, ok := m.get(d.Name); !ok {
 			t.Errorf("metric %s (%s) never reported", d.Name, d.Kind)
@@ -194,7 +196,7 @@ func TestVerifyPeer(t *testing.T) {
 	if !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("call refused by the listener: err = %v, want ErrUnreachable", err)
 	}
-	waitFor(t, 5*time.Second, "the listener's Refused hook told", func() bool { return srvLog.numRefused() > 0 })
+	testutil.WaitUntil(t, 5*time.Second, "the listener's Refused hook told", func() bool { return srvLog.numRefused() > 0 })
 
 	// The client refuses the server: ErrPeerRefused, nothing sent.
 	mu.Lock()
@@ -271,7 +273,7 @@ func TestForeignProcessIsRefused(t *testing.T) {
 						t.Fatalf("the listener answered %d bytes (%q)", len(got), got)
 					}
 				} // else refused during the handshake: nothing could be sent
-				waitFor(t, 5*time.Second, "the refusal reported", func() bool { return log.numRefused() >= refusals })
+				testutil.WaitUntil(t, 5*time.Second, "the refusal reported", func() bool { return log.numRefused() >= refusals })
 			})
 		}
 	}

@@ -226,14 +226,15 @@ func (t *Transport) acceptLoop() {
 	}
 }
 
-// Connection preamble, sent by the dialer right after the TCP (and TLS) handshake:
+// Connection preamble, sent by the dialer in clear right after the TCP handshake, before TLS:
 //
 //	+----------+-----------+------------------------------+
 //	| kind u8  | alen u8   | dialer's advertised address  |
 //	+----------+-----------+------------------------------+
 //
-// The listener answers with the kind byte once it serves the connection; the dialer uses the
-// connection only after that, so a refusal (partition, TLS, unknown kind) is a failed dial.
+// The listener answers with the kind byte (inside TLS) once it serves the connection; the
+// dialer uses the connection only after that, so a refusal (partition, TLS, identity, unknown
+// kind) is a failed dial.
 
 // PeerInfo describes the other end of a connection, for Config.VerifyPeer and Config.Refused.
 type PeerInfo struct {
@@ -270,12 +271,36 @@ func (t *Transport) refuse(p PeerInfo, err error) error {
 	return err
 }
 
-// serveConn reads the preamble of an inbound connection and dispatches it by kind. A
-// connection refused here (TLS, preamble, VerifyPeer) is closed before anything is served.
+// serveConn reads the preamble of an inbound connection, does the TLS handshake when
+// configured, asks VerifyPeer, and dispatches the connection by kind. A connection refused
+// here (preamble, TLS, VerifyPeer) is closed before anything is served or answered.
 func (t *Transport) serveConn(tc *trackedConn) {
-	var conn net.Conn = tc
 	peer := PeerInfo{Addr: tc.RemoteAddr().String()}
 	_ = tc.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
+	var hdr [2]byte
+	if _, err := io.ReadFull(tc, hdr[:1]); err != nil || hdr[0] < muxRaft || hdr[0] > muxStream {
+		_ = tc.Close() // unknown kind: not one of ours
+		if err == nil {
+			_ = t.refuse(peer, fmt.Errorf("unknown connection kind %#x", hdr[0]))
+		}
+		return
+	}
+	if _, err := io.ReadFull(tc, hdr[1:]); err != nil {
+		_ = tc.Close()
+		return
+	}
+	from := make([]byte, hdr[1])
+	if _, err := io.ReadFull(tc, from); err != nil {
+		_ = tc.Close()
+		return
+	}
+	tc.kind, tc.remote = hdr[0], string(from)
+	peer.Addr, peer.Kind = tc.remote, kindName(tc.kind)
+	if !t.faults.register(tc) {
+		_ = tc.Close()
+		return
+	}
+	var conn net.Conn = tc
 	if t.cfg.TLS != nil {
 		tlsConn := tls.Server(tc, t.cfg.TLS)
 		if err := tlsConn.HandshakeContext(t.ctx); err != nil {
@@ -289,29 +314,6 @@ func (t *Transport) serveConn(tc *trackedConn) {
 		peer.TLS = &st
 		conn = tlsConn
 	}
-	var hdr [2]byte
-	if _, err := io.ReadFull(conn, hdr[:1]); err != nil || hdr[0] < muxRaft || hdr[0] > muxStream {
-		_ = conn.Close() // unknown kind: not one of ours
-		if err == nil {
-			_ = t.refuse(peer, fmt.Errorf("unknown connection kind %#x", hdr[0]))
-		}
-		return
-	}
-	if _, err := io.ReadFull(conn, hdr[1:]); err != nil {
-		_ = conn.Close()
-		return
-	}
-	from := make([]byte, hdr[1])
-	if _, err := io.ReadFull(conn, from); err != nil {
-		_ = conn.Close()
-		return
-	}
-	tc.kind, tc.remote = hdr[0], string(from)
-	peer.Addr, peer.Kind = tc.remote, kindName(tc.kind)
-	if !t.faults.register(tc) {
-		_ = conn.Close()
-		return
-	}
 	if t.cfg.VerifyPeer != nil {
 		if err := t.cfg.VerifyPeer(peer); err != nil {
 			_ = conn.Close()
@@ -319,7 +321,8 @@ func (t *Transport) serveConn(tc *trackedConn) {
 			return
 		}
 	}
-	// Accept: echo the kind, so the dialer knows the connection is served before using it.
+	// Accept: echo the kind (inside TLS), so the dialer knows the connection is served before
+	// using it.
 	if _, err := conn.Write(hdr[:1]); err != nil {
 		_ = conn.Close()
 		return
@@ -367,6 +370,15 @@ func (t *Transport) dial(ctx context.Context, addr string, kind byte) (net.Conn,
 	// wait for HandshakeTimeout).
 	stopCancel := context.AfterFunc(ctx, func() { _ = tc.SetDeadline(time.Unix(1, 0)) })
 	defer stopCancel()
+	// The preamble goes first, in clear: the listener (and a test's proxy) learns the kind
+	// and the dialer's advertised address before the TLS handshake.
+	pre := make([]byte, 2+len(t.addr))
+	pre[0], pre[1] = kind, byte(len(t.addr))
+	copy(pre[2:], t.addr)
+	if _, err := tc.Write(pre); err != nil {
+		_ = tc.Close()
+		return nil, nil, t.dialErr(ctx, addr, err)
+	}
 	var conn net.Conn = tc
 	peer := PeerInfo{Outbound: true, Addr: addr, Kind: kindName(kind)}
 	if t.cfg.ClientTLS != nil {
@@ -397,13 +409,6 @@ func (t *Transport) dial(ctx context.Context, addr string, kind byte) (net.Conn,
 			_ = conn.Close()
 			return nil, nil, t.refuse(peer, fmt.Errorf("%w: %w: %s: %w", ErrUnreachable, ErrPeerRefused, addr, err))
 		}
-	}
-	pre := make([]byte, 2+len(t.addr))
-	pre[0], pre[1] = kind, byte(len(t.addr))
-	copy(pre[2:], t.addr)
-	if _, err := conn.Write(pre); err != nil {
-		_ = conn.Close()
-		return nil, nil, t.dialErr(ctx, addr, err)
 	}
 	var ack [1]byte
 	if _, err := io.ReadFull(conn, ack[:]); err != nil || ack[0] != kind {

@@ -11,29 +11,23 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/nebulaio/nebulaio/internal/metrics"
 	"github.com/nebulaio/nebulaio/transport"
 )
 
-// Metrics receives this package's measurements. A nil Metrics is valid and records nothing.
-type Metrics interface {
-	Counter(name string, delta float64) // monotonically increasing; names end in _total
-	Gauge(name string, value float64)   // set to the current value
-	Observe(name string, value float64) // histogram sample; durations in seconds, names end in _seconds
-}
+// Metrics receives this package's measurements: the shared seam of internal/metrics. A nil
+// Metrics is valid and records nothing.
+type Metrics = metrics.Metrics
 
-// MetricDesc documents one metric this package reports.
-type MetricDesc struct {
-	Name string // nebulaio_<subsystem>_<name>
-	Kind string // "counter", "gauge" or "histogram"
-	Help string
-}
+// MetricDesc documents one metric this package reports (internal/metrics.Desc).
+type MetricDesc = metrics.Desc
 
 // MetricForeignRefused counts refusals of nodes of another cluster.
 const MetricForeignRefused = "nebulaio_cluster_foreign_refused_total"
 
 // MetricDescs lists every metric the package reports.
 var MetricDescs = []MetricDesc{
-	{Name: MetricForeignRefused, Kind: "counter", Help: "Contacts with nodes of another cluster refused: gossip streams, packets and members whose cluster ID differs, transport connections whose certificate names another cluster. Each names both cluster IDs in the log."},
+	{Name: MetricForeignRefused, Kind: metrics.KindCounter, Help: "Contacts with nodes of another cluster refused: gossip streams, packets and members whose cluster ID differs, transport connections whose certificate names another cluster. Each names both cluster IDs in the log."},
 }
 
 // Layers a refusal happens at.
@@ -73,10 +67,7 @@ const logEvery = time.Minute
 
 // NewRefusals returns a recorder for a node of cluster ours.
 func NewRefusals(ours string, log zerolog.Logger, m Metrics) *Refusals {
-	if m == nil {
-		m = nopMetrics{}
-	}
-	return &Refusals{ours: ours, log: log, metrics: m, now: time.Now,
+	return &Refusals{ours: ours, log: log, metrics: metrics.OrNop(m), now: time.Now,
 		recent: map[string]Refusal{}, logged: map[string]time.Time{}}
 }
 
@@ -211,9 +202,3 @@ func (r *Refusals) TransportRefused(p transport.PeerInfo, err error) {
 			Msg("refused a node-to-node connection that does not prove membership of this cluster (logged once a minute per host)")
 	}
 }
-
-type nopMetrics struct{}
-
-func (nopMetrics) Counter(string, float64) {}
-func (nopMetrics) Gauge(string, float64)   {}
-func (nopMetrics) Observe(string, float64) {}
