@@ -116,7 +116,7 @@ func (c clusterAdmin) Health(ctx context.Context) (httpapi.HealthView, error) {
 		return httpapi.HealthView{}, err
 	}
 	e, _, _ := c.parts()
-	var h httpapi.HealthView
+	h := httpapi.HealthView{ClusterID: c.n.ClusterID()}
 	h.LeaderID, h.LeaderAddress = e.Leader()
 	for _, v := range nodes {
 		if !v.InRaft {
@@ -183,6 +183,12 @@ func (c clusterAdmin) Remove(ctx context.Context, id string) error {
 	}
 	g.Forget(id) // a dead member's record goes with it; an alive one stays (and would be re-added)
 	return nil
+}
+
+// JoinToken answers `nebulaio cluster token`: the cluster's join token. It is the cluster
+// secret; the admin API serves it only with the bearer token.
+func (c clusterAdmin) JoinToken(context.Context) (httpapi.TokenView, error) {
+	return httpapi.TokenView{ClusterID: c.n.ClusterID(), Token: c.n.JoinToken().Text()}, nil
 }
 
 // apiError maps engine errors to admin API answers.

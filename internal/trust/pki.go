@@ -281,3 +281,11 @@ func LoadFiles(caFile, certFile, keyFile string) (*CA, *tls.Certificate, error) 
 	}
 	return ca, &cert, nil
 }
+
+// KeyPEM encodes the CA's key as PKCS#8 PEM (`nebulaio certs init` writes it).
+func (ca *CA) KeyPEM() ([]byte, error) {
+	if ca.key == nil {
+		return nil, fmt.Errorf("%w: the CA key is not available", ErrCAFile)
+	}
+	return KeyPEM(ca.key)
+}
