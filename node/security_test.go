@@ -175,8 +175,8 @@ func TestRaftPortClosedToForeignProcesses(t *testing.T) {
 
 	other := testcluster.NewToken(t)
 	intruders := map[string]*transport.Transport{
-		"self-signed certificate": intruder(t, selfSigned(t), ""),
-		"another cluster's node":  intruder(t, credsOf(t, other, "n2").ClientTLS(), ""),
+		"self-signed certificate":                intruder(t, selfSigned(t), ""),
+		"another cluster's node":                 intruder(t, credsOf(t, other, "n2").ClientTLS(), ""),
 		"n2's certificate claiming n3's address": intruder(t, credsOf(t, c.Token(), "n2").ClientTLS(), c.MustNode(2).RaftAddr()),
 	}
 	for name, tr := range intruders {
