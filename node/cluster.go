@@ -73,7 +73,8 @@ func (n *Node) startCluster(ctx context.Context, sink *httpapi.PromSink) error {
 	if cfg.Cluster.Bootstraps() && cfg.Cluster.ExpectNodes > 1 {
 		ecfg.BootstrapServers = func() ([]engine.Server, error) {
 			return waitForVoters(ctx, g, cfg.Cluster.ExpectNodes, func(have int) {
-				n.log.Info().Int("have", have).Int("expect_nodes", cfg.Cluster.ExpectNodes).Msg("waiting for voters to join before bootstrapping")
+				n.log.Info().Int("have", have).Int("expect_nodes", cfg.Cluster.ExpectNodes).Str("cluster", n.ClusterID()).
+					Msg("waiting for voters to join before bootstrapping (they need this cluster's join token: nebulaio cluster token asks this node)")
 			})
 		}
 	}
