@@ -18,7 +18,9 @@ type Config struct {
 	Admin       AdminConfig       `yaml:"admin"`
 	Console     ConsoleConfig     `yaml:"console"`
 	Cluster     ClusterConfig     `yaml:"cluster"`
+	Storage     StorageConfig     `yaml:"storage"`
 	Performance PerformanceConfig `yaml:"performance"`
+	Lifecycle   LifecycleConfig   `yaml:"lifecycle"`
 	Log         LogConfig         `yaml:"log"`
 }
 
@@ -80,10 +82,27 @@ type ClusterConfig struct {
 	RepairMiBPerSec      int           `yaml:"repair_mib_per_sec" doc:"bandwidth repair may use, in MiB/s; 0 is unthrottled"`
 }
 
+// StorageConfig configures how the node uses its disk.
+type StorageConfig struct {
+	// MinFreeBytes is the data plane's free-space reserve (dataplane.Config.MinFreeBytes): blob
+	// writes are refused (S3 507) while data_dir's file system has less free space than this
+	// plus the blob, so that the WAL and snapshots keep room. 0 is automatic, -1 turns it off.
+	MinFreeBytes int64 `yaml:"min_free_bytes" doc:"free space in bytes that blob writes leave on data_dir's file system for the WAL and snapshots (writes past it answer 507 InsufficientStorage); 0: automatic, 1% of the file system, at least 64 MiB and at most 1 GiB; -1: no reserve"`
+}
+
 // PerformanceConfig bounds memory and tunes the metadata engine.
 type PerformanceConfig struct {
 	MetadataCacheSize int `yaml:"metadata_cache_size" doc:"metadata entries kept in memory beyond those changed since the last snapshot"`
 	MaxRaftLogEntries int `yaml:"max_raft_log_entries" doc:"raft log entries kept; a snapshot is taken before more accumulate"`
+}
+
+// LifecycleConfig configures the leader's runner of bucket lifecycle rules (package lifecycle).
+type LifecycleConfig struct {
+	// Day is how long a lifecycle "day" lasts: rule Days and the x-amz-expiration header count
+	// in it. 24h is S3's; tests shrink it so that rules fall due in seconds.
+	Day                     Duration `yaml:"day" doc:"length of a lifecycle day (rule Days, x-amz-expiration dates); keep 24h except in tests, and the same on every node"`
+	Interval                Duration `yaml:"interval" doc:"how often the leader runs the buckets' lifecycle rules"`
+	MaxExpirationsPerSecond int      `yaml:"max_expirations_per_second" doc:"expirations (versions, delete markers, uploads) lifecycle passes may carry out per second"`
 }
 
 // LogConfig configures logging.
@@ -125,6 +144,7 @@ func Default() Config {
 			RepairMiBPerSec:      64,
 		},
 		Performance: PerformanceConfig{MetadataCacheSize: 100000, MaxRaftLogEntries: 10000},
+		Lifecycle:   LifecycleConfig{Day: Duration(24 * time.Hour), Interval: Duration(time.Hour), MaxExpirationsPerSecond: 1000},
 		Log:         LogConfig{Level: "info", Format: "auto"},
 	}
 }
@@ -345,11 +365,25 @@ func (c *Config) Validate() (warnings []string, err error) {
 	if c.Cluster.RepairMiBPerSec < 0 {
 		bad("cluster.repair_mib_per_sec", fmt.Sprintf("must not be negative, got %d", c.Cluster.RepairMiBPerSec), "0 is unthrottled")
 	}
+	if c.Storage.MinFreeBytes < -1 {
+		bad("storage.min_free_bytes", fmt.Sprintf("must be -1, 0 or a number of bytes, got %d", c.Storage.MinFreeBytes), "0 picks 1% of the file system (64 MiB..1 GiB); -1 turns the reserve off")
+	}
 	if c.Performance.MetadataCacheSize < 0 {
 		bad("performance.metadata_cache_size", fmt.Sprintf("must not be negative, got %d", c.Performance.MetadataCacheSize), "0 keeps no clean entries in memory")
 	}
 	if c.Performance.MaxRaftLogEntries < 1 {
 		bad("performance.max_raft_log_entries", fmt.Sprintf("must be at least 1, got %d", c.Performance.MaxRaftLogEntries), "for example 10000")
+	}
+	if c.Lifecycle.Day <= 0 {
+		bad("lifecycle.day", "must be positive", "24h (shorter only for tests)")
+	} else if c.Lifecycle.Day.D() > 24*time.Hour {
+		bad("lifecycle.day", fmt.Sprintf("%s is longer than a day", c.Lifecycle.Day), "24h")
+	}
+	if c.Lifecycle.Interval <= 0 {
+		bad("lifecycle.interval", "must be positive", "for example 1h")
+	}
+	if c.Lifecycle.MaxExpirationsPerSecond < 1 {
+		bad("lifecycle.max_expirations_per_second", fmt.Sprintf("must be at least 1, got %d", c.Lifecycle.MaxExpirationsPerSecond), "for example 1000")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

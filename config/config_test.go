@@ -95,6 +95,11 @@ func TestValidateBadCombinations(t *testing.T) {
 		{"advertise address with a port", func(c *Config) { c.Cluster.AdvertiseAddress = "host:9003" }, "cluster.advertise_address"},
 		{"heartbeat above election", func(c *Config) { c.Cluster.RaftHeartbeatTimeout = Duration(5 * time.Second) }, "cluster.raft_heartbeat_timeout"},
 		{"zero max log entries", func(c *Config) { c.Performance.MaxRaftLogEntries = 0 }, "performance.max_raft_log_entries"},
+		{"reserve below -1", func(c *Config) { c.Storage.MinFreeBytes = -2 }, "storage.min_free_bytes"},
+		{"zero lifecycle day", func(c *Config) { c.Lifecycle.Day = 0 }, "lifecycle.day"},
+		{"lifecycle day over 24h", func(c *Config) { c.Lifecycle.Day = Duration(25 * time.Hour) }, "lifecycle.day"},
+		{"zero lifecycle interval", func(c *Config) { c.Lifecycle.Interval = 0 }, "lifecycle.interval"},
+		{"zero expiration rate", func(c *Config) { c.Lifecycle.MaxExpirationsPerSecond = 0 }, "lifecycle.max_expirations_per_second"},
 		{"unknown log level", func(c *Config) { c.Log.Level = "loud" }, "log.level"},
 		{"unknown log format", func(c *Config) { c.Log.Format = "xml" }, "log.format"},
 		{"empty node id", func(c *Config) { c.NodeID = "" }, "node_id"},
@@ -289,8 +294,8 @@ func TestReadmeDocumentsEveryKey(t *testing.T) {
 		}
 		v := k.field(&def)
 		if v.IsZero() || (v.Kind() == reflect.Slice && v.Len() == 0) {
-			// Placeholders for values that are absent by default.
-			if !slices.Contains([]string{"generated", "empty", "none", "by role", "0s", "false"}, r.def) {
+			// Placeholders for values that are absent by default, or the zero value itself (0s, false, 0).
+			if !slices.Contains([]string{"generated", "empty", "none", "by role", fmt.Sprint(v.Interface())}, r.def) {
 				t.Errorf("README.md gives %s the default %q; it has none", k.Path, r.def)
 			}
 			continue

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/nebulaio/nebulaio/dataplane/blob"
+	"github.com/nebulaio/nebulaio/internal/vfs"
 	"github.com/nebulaio/nebulaio/transport"
 )
 
@@ -68,8 +69,15 @@ type Config struct {
 	// has acknowledged (default 2s); replicas still running then are cancelled and left to
 	// repair.
 	StragglerWait time.Duration
-	Logger        zerolog.Logger
-	Metrics       Metrics
+	// MinFreeBytes is the free-space reserve of the file system holding Local: a blob write
+	// (a replica, a part, a copy, a repair copy) is refused with ErrNoSpace while the file
+	// system has less free space than this plus the blob's size, so that the WAL and the
+	// snapshots under the same data_dir keep room. 0 means automatic: 1% of the file system's
+	// size, at least 64 MiB and at most 1 GiB. Negative: no reserve (a full disk then fails
+	// blob writes with ENOSPC, which is still ErrNoSpace).
+	MinFreeBytes int64
+	Logger       zerolog.Logger
+	Metrics      Metrics
 }
 
 // Member is one raft member as the data plane sees it.
@@ -107,7 +115,7 @@ const (
 )
 
 // Errors of the data plane. ErrNoStorageNode and ErrWriteQuorum mean the write did not happen
-// (503 to an S3 client). A read that finds no usable copy returns ErrNoReplica wrapped with
+// (503 to an S3 client); so does ErrNoSpace (space.go: 507). A read that finds no usable copy returns ErrNoReplica wrapped with
 // exactly one of ErrNotFound (no node has a copy), ErrCorrupt (every copy found failed its
 // checksums and every other node has none) or ErrUnreachable (a node that may hold a copy
 // could not be read: the data may come back with it).
@@ -161,6 +169,9 @@ func New(cfg Config) *Plane {
 	d.trans.Handle(methodBlobBad, d.handleBad)
 	d.trans.Handle(methodRepairStat, d.handleRepairStats)
 	d.background(d.freeWorker)
+	if cfg.HoldsData && cfg.Local != nil {
+		d.background(d.watchSpace)
+	}
 	return d
 }
 
@@ -243,11 +254,14 @@ func (d *Plane) Put(ctx context.Context, id string, r io.Reader, expect Expect) 
 	}
 	if len(targets) == 1 {
 		info, err := d.putOne(ctx, targets[0], id, r, expect)
-		if err != nil {
-			if targets[0] != d.self && !isClientError(err) {
-				err = fmt.Errorf("%w: %w", ErrNoStorageNode, err)
-			}
+		switch {
+		case err == nil:
+		case isClientError(err):
 			return blob.Info{}, nil, err
+		case targets[0] != d.self:
+			return blob.Info{}, nil, fmt.Errorf("%w: %w", ErrNoStorageNode, err)
+		default: // this node's store failed (EIO, ENOSPC, ...): the write missed its quorum of one
+			return blob.Info{}, nil, fmt.Errorf("%w: 1 of 1 replicas needed: %w", ErrWriteQuorum, err)
 		}
 		return info, targets, nil
 	}
@@ -263,7 +277,7 @@ func isClientError(err error) bool {
 // putOne stores the bytes on one node: the local store, or a blob.put stream.
 func (d *Plane) putOne(ctx context.Context, node, id string, r io.Reader, expect blob.Expect) (blob.Info, error) {
 	if node == d.self {
-		return d.local.Put(ctx, id, r, expect)
+		return d.putLocal(ctx, id, r, expect)
 	}
 	addr, ok := d.cfg.Resolve(node)
 	if !ok {
@@ -473,18 +487,30 @@ func (d *Plane) broadcast(reps []*replicaStream, p []byte) {
 	}
 }
 
+// quorumError is the error of a write that did not reach its quorum. It wraps ErrWriteQuorum,
+// and ErrNoSpace too when the replicas that failed for lack of space are enough on their own
+// to miss the quorum (the cluster is full, not broken; the others may only have been cancelled
+// because of them). The replicas' own errors are only quoted, so that one full node among
+// other failures does not make the write look like a full cluster.
 func (d *Plane) quorumError(reps []*replicaStream, quorum int) error {
 	var errs []error
+	noSpace := 0
 	for _, rs := range reps {
 		if rs.failed || rs.err != nil {
 			e := rs.err
 			if e == nil {
 				e = errStalled
 			}
+			if errors.Is(e, ErrNoSpace) {
+				noSpace++
+			}
 			errs = append(errs, fmt.Errorf("%s: %w", rs.node, e))
 		}
 	}
-	return fmt.Errorf("%w: %d of %d replicas needed: %w", ErrWriteQuorum, quorum, len(reps), errors.Join(errs...))
+	if noSpace > len(reps)-quorum {
+		return fmt.Errorf("%w: %w: %d of %d replicas needed: %v", ErrWriteQuorum, ErrNoSpace, quorum, len(reps), errors.Join(errs...))
+	}
+	return fmt.Errorf("%w: %d of %d replicas needed: %v", ErrWriteQuorum, quorum, len(reps), errors.Join(errs...))
 }
 
 // dropCopies deletes, in the background, the copies a failed write made; anything it misses is
@@ -570,7 +596,7 @@ func (d *Plane) handlePut(ctx context.Context, header []byte, body io.Reader) ([
 	if !d.cfg.HoldsData {
 		return nil, &blobRPCError{code: "no_data", err: errors.New("dataplane: this node holds no object data")}
 	}
-	info, err := d.local.Put(ctx, req.ID, body, blob.Expect{Size: req.Size, MD5: req.MD5})
+	info, err := d.putLocal(ctx, req.ID, body, blob.Expect{Size: req.Size, MD5: req.MD5})
 	if err != nil {
 		return nil, &blobRPCError{code: blobErrCode(err), err: err}
 	}
@@ -595,6 +621,8 @@ func blobErrCode(err error) string {
 		return "not_found"
 	case errors.Is(err, blob.ErrCorrupt):
 		return "corrupt"
+	case errors.Is(err, vfs.ErrNoSpace):
+		return "no_space"
 	}
 	return "failed"
 }
@@ -619,6 +647,8 @@ func remoteBlobError(node string, re *transport.RemoteError) error {
 		sentinel = blob.ErrNotFound
 	case "corrupt":
 		sentinel = blob.ErrCorrupt
+	case "no_space":
+		sentinel = ErrNoSpace
 	default:
 		return fmt.Errorf("dataplane: at node %s: %s", node, re.Message)
 	}

@@ -42,7 +42,11 @@ type dataCluster struct {
 	order []string
 }
 
-func newDataCluster(t *testing.T, n, factor int) *dataCluster {
+// nodeOptions adjust one node of a test cluster before it starts: its blob store's options
+// (a faulty file system) and its data plane's Config.
+type nodeOption func(id string, bo *blob.Options, cfg *Config)
+
+func newDataCluster(t *testing.T, n, factor int, opts ...nodeOption) *dataCluster {
 	t.Helper()
 	c := &dataCluster{t: t, nodes: map[string]*dataNode{}, addrs: map[string]string{}, live: map[string]bool{},
 		down: map[string]time.Duration{}, gone: map[string]bool{}}
@@ -53,16 +57,22 @@ func newDataCluster(t *testing.T, n, factor int) *dataCluster {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := blob.Open(filepath.Join(dir, id), blob.Options{})
+		var bo blob.Options
+		cfg := Config{
+			Transport: tr, Self: id, HoldsData: true, Factor: factor,
+			Resolve: c.resolve, Members: c.members, Logger: zerolog.Nop(),
+			StallTimeout: 3 * time.Second, StragglerWait: 300 * time.Millisecond,
+		}
+		for _, o := range opts {
+			o(id, &bo, &cfg)
+		}
+		st, err := blob.Open(filepath.Join(dir, id), bo)
 		if err != nil {
 			t.Fatal(err)
 		}
+		cfg.Local = st
 		dn := &dataNode{id: id, trans: tr, store: st}
-		dn.d = New(Config{
-			Local: st, Transport: tr, Self: id, HoldsData: true, Factor: factor,
-			Resolve: c.resolve, Members: c.members, Logger: zerolog.Nop(),
-			StallTimeout: 3 * time.Second, StragglerWait: 300 * time.Millisecond,
-		})
+		dn.d = New(cfg)
 		c.nodes[id], c.addrs[id], c.live[id] = dn, tr.Addr(), true
 		c.order = append(c.order, id)
 	}

@@ -38,6 +38,10 @@
 // # Errors
 //
 // ErrNoStorageNode and ErrWriteQuorum: the write did not happen (503 to S3 clients).
+// ErrNoSpace (wrapping vfs.ErrNoSpace, the message naming the node): a node refused the write
+// for lack of space, or its file system ran out (507 to S3 clients); a write that missed its
+// quorum wraps it as well when the replicas that failed for lack of space were enough on their
+// own to miss it.
 // ErrDigestMismatch and ErrSizeMismatch: the bytes sent do not match Expect (the client's
 // fault). A read that finds no usable copy is ErrNoReplica wrapped with one of ErrNotFound (no
 // node has a copy), ErrCorrupt (only corrupt copies were found, and every other node has
@@ -57,7 +61,20 @@
 //	repair.stats  call      -                                → RepairStats    the driver's progress
 //
 // Blob store errors cross an RPC as codes (digest_mismatch, size_mismatch, not_found,
-// corrupt, no_data) and are turned back into the store's sentinels.
+// corrupt, no_space, no_data) and are turned back into the sentinels (no_space: ErrNoSpace).
+//
+// # Free-space reserve
+//
+// Every blob write on a node (a replica of a write, a repair copy) first checks the free space
+// of the file system holding its blob store (statfs, through the store's vfs.FS): while it is
+// below Config.MinFreeBytes plus the blob's size, the node refuses the write with ErrNoSpace.
+// The WAL and the snapshots share that file system (data_dir), and a WAL that runs out of
+// space refuses every write until it is reopened, so blob writes stop first and leave the
+// reserve to the metadata: deletes still commit, free space, and writes resume by themselves.
+// The automatic reserve (MinFreeBytes 0, the default of storage.min_free_bytes) is 1% of the
+// file system, at least 64 MiB and at most 1 GiB. Reads are never refused. The gauges
+// nebulaio_data_disk_free_bytes and nebulaio_data_disk_reserve_bytes are refreshed by every
+// write and every 30 s. See DESIGN.md.
 //
 // # Crash model
 //
@@ -67,9 +84,15 @@
 // write whose commit outcome was unknown leaves its copies until GC; frees queued but not done
 // when the node stopped, dropped because the queue was full, or never seen because the node
 // installed a snapshot instead of replaying the log, leave copies until GC; a repair copy cut
-// short is a temp file the blob store removes at open. A copy that a committed object still
+// short is a temp file the blob store removes at open. A write whose blob store failed to
+// remove its temporary file (the file system failing that too) leaves it to GC, which removes
+// temporary files not written for its grace period (blob.Store.RemoveStaleTemp). A copy that a committed object still
 // references is only ever deleted by the node that holds it when it applies the event that
 // freed it, or by a read or scrub that verified it corrupt. See DESIGN.md for why.
+//
+// Object lock needs nothing here: the FSM refuses every event that would remove a locked
+// version, so a locked version's blobs are always referenced, and garbage collection and the
+// deletion of freed blobs only ever touch blobs no committed record references.
 //
 // # Metrics
 //

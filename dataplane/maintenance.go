@@ -172,6 +172,9 @@ type GCStats struct {
 	Candidates int // of those, published before now-grace
 	Referenced int // blob references the metadata walk reported
 	Deleted    int // candidates nothing referenced, deleted
+	// TempRemoved counts temporary files of blob writes not written for GCGrace: files a
+	// failed write could not remove (the blob store removes the others itself).
+	TempRemoved int
 }
 
 // CollectGarbage deletes the local blobs that the metadata does not reference and that were
@@ -189,8 +192,13 @@ func (d *Plane) CollectGarbage(ctx context.Context, m Maintenance, now time.Time
 	if !d.cfg.HoldsData {
 		return st, nil
 	}
+	n, err := d.local.RemoveStaleTemp(m.GCGrace)
+	st.TempRemoved = n
+	if err != nil {
+		return st, fmt.Errorf("dataplane: gc: %w", err)
+	}
 	candidates := map[string]struct{}{}
-	err := d.local.List(func(e blob.Entry) error {
+	err = d.local.List(func(e blob.Entry) error {
 		st.Scanned++
 		if now.Sub(e.ModTime) > m.GCGrace {
 			candidates[e.ID] = struct{}{}

@@ -20,6 +20,10 @@ const (
 	MetricGCDeleted             = "nebulaio_data_gc_deleted_total"
 	MetricUploadsExpired        = "nebulaio_data_uploads_expired_total"
 	MetricScrubVerified         = "nebulaio_data_scrub_verified_total"
+	MetricDiskFree              = "nebulaio_data_disk_free_bytes"
+	MetricDiskReserve           = "nebulaio_data_disk_reserve_bytes"
+	MetricReserveRefusals       = "nebulaio_data_reserve_refusals_total"
+	MetricNoSpaceErrors         = "nebulaio_data_no_space_errors_total"
 	MetricRepairPasses          = "nebulaio_repair_passes_total"
 	MetricRepairChecked         = "nebulaio_repair_blobs_checked_total"
 	MetricRepairCopies          = "nebulaio_repair_copies_total"
@@ -43,6 +47,10 @@ var MetricDescs = []MetricDesc{
 	{Name: MetricGCDeleted, Kind: metrics.KindCounter, Help: "unreferenced local blobs older than the grace period deleted by the garbage collector"},
 	{Name: MetricUploadsExpired, Kind: metrics.KindCounter, Help: "abandoned multipart uploads aborted by the upload expiry (as leader)"},
 	{Name: MetricScrubVerified, Kind: metrics.KindCounter, Help: "local blobs the scrubber read whole and verified"},
+	{Name: MetricDiskFree, Kind: metrics.KindGauge, Help: "free bytes of the file system holding this node's blobs (statfs f_bavail; refreshed by every blob write and every 30 s)"},
+	{Name: MetricDiskReserve, Kind: metrics.KindGauge, Help: "free space this node's blob writes leave for the WAL and snapshots (storage.min_free_bytes, or automatic)"},
+	{Name: MetricReserveRefusals, Kind: metrics.KindCounter, Help: "blob writes this node refused because its file system had less free space than the reserve plus the blob (507 to S3 clients)"},
+	{Name: MetricNoSpaceErrors, Kind: metrics.KindCounter, Help: "blob writes on this node that the file system failed for lack of space (ENOSPC) despite the reserve"},
 	{Name: MetricRepairPasses, Kind: metrics.KindCounter, Help: "repair passes this node ran (as leader)"},
 	{Name: MetricRepairChecked, Kind: metrics.KindCounter, Help: "blobs repair checked"},
 	{Name: MetricRepairCopies, Kind: metrics.KindCounter, Help: "blob copies repair made"},

@@ -320,7 +320,7 @@ func (d *Plane) fetch(ctx context.Context, req blobFetchReq) error {
 		return err
 	}
 	defer fr.Close()
-	if _, err := d.local.Put(ctx, req.ID, fr, blob.Expect{Size: req.Size}); err != nil {
+	if _, err := d.putLocal(ctx, req.ID, fr, blob.Expect{Size: req.Size}); err != nil {
 		return &blobRPCError{code: blobErrCode(err), err: err}
 	}
 	return nil

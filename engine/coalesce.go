@@ -214,7 +214,7 @@ func deliver(f raft.ApplyFuture, batch []*pendingProposal) {
 	}
 	rs, ok := res.(envelopeResults)
 	if !ok || len(rs) != len(batch) {
-		err := fmt.Errorf("engine: envelope of %d proposals answered with %T", len(batch), res)
+		err := fmt.Errorf("%w: %d proposals answered with %T", errEnvelope, len(batch), res)
 		for _, p := range batch {
 			p.done <- proposalOutcome{err: err}
 		}

@@ -21,9 +21,12 @@
 //
 // ErrNoQuorum (no leader known, or the leader cannot commit, within about one election timeout
 // plus one heartbeat timeout — NoQuorumAfter — or the quorum fence below ended the work: the S3
-// layer answers 503 with Retry-After), ErrLeadershipLost (the
-// leader lost its role while the entry was in flight; outcome unknown), *NotLeaderError (wraps
-// ErrNotLeader, names the leader), ErrClosed, and the caller's ctx.Err(). A proposal is
+// layer answers 503 with Retry-After), ErrLeadershipLost (the leader lost its role while the
+// entry was in flight; outcome unknown), ErrLogStore (the leader's log store failed to write the
+// entry - raft then steps down; the error names the leader and wraps vfs.ErrNoSpace for a full
+// disk, also when it comes back to a follower through the forwarding RPC; outcome unknown),
+// *NotLeaderError (wraps ErrNotLeader, names the leader), ErrClosed, and the caller's ctx.Err().
+// A proposal is
 // acknowledged only after raft committed it and the FSM applied it: a write that returned an
 // error may still commit later, but a write that returned success is never lost.
 //

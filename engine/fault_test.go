@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,5 +184,114 @@ func startOn(c *testCluster, tn *testNode, fsys vfs.FS, bootstrap bool) {
 	})
 	if err != nil {
 		c.t.Fatalf("open %s: %v", tn.id, err)
+	}
+}
+
+// TestRestartOnFullDisk restarts a node whose disk filled up while it was down (issue 22: raft
+// panicked saving its term). The node comes up, elects itself - saving its term and vote on the
+// full disk - and serves every acknowledged write; a write either commits (into the log's
+// preallocated segment) or is refused with an error, never a panic.
+func TestRestartOnFullDisk(t *testing.T) {
+	c := &testCluster{t: t, faults: &transport.Faults{}}
+	t.Cleanup(c.closeAll)
+	tn := &testNode{id: "n1", dir: "/disk/n1"}
+	c.nodes = []*testNode{tn}
+	mem := vfs.NewMem()
+	startOn(c, tn, mem, true)
+	c.waitLeader(10 * time.Second)
+	for i := range 20 {
+		if err := propose(tn, fmt.Sprintf("k%02d", i), "v", 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acked := tn.fsm.copyData()
+	closeWithin(t, tn, 10*time.Second)
+
+	mem.SetCapacity(mem.Used()) // full: not one more byte
+	if err := vfs.WriteFile(mem, "/disk/probe", []byte("x"), 0o644); !errors.Is(err, vfs.ErrNoSpace) {
+		t.Fatalf("the disk is not full: %v", err)
+	}
+	startOn(c, tn, mem, false)
+	c.waitLeader(10 * time.Second) // an election: term and vote saved on the full disk
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tn.node.Read(ctx, Linearizable); err != nil {
+		t.Fatalf("linearizable read on a full disk: %v", err)
+	}
+	if got := tn.fsm.copyData(); !mapsEqual(got, acked) {
+		t.Fatalf("after the restart on a full disk: %d keys, want the %d acknowledged", len(got), len(acked))
+	}
+	for i := range 5 {
+		err := propose(tn, fmt.Sprintf("full%d", i), "v", 5*time.Second)
+		if err != nil && !refusal(err) && !errors.Is(err, ErrLogStore) {
+			t.Fatalf("write on a full disk: %v; want success or a refusal", err)
+		}
+	}
+	closeWithin(t, tn, 10*time.Second)
+}
+
+// TestLogStoreFailureError: when the leader's WAL fails to append a proposal, the proposer gets
+// ErrLogStore naming the leader - wrapping vfs.ErrNoSpace exactly when the disk was full - on
+// the leader and, through the forwarding RPC, on a follower; never an anonymous error (the S3
+// layer answers 507 or 503 from it, not 500).
+func TestLogStoreFailureError(t *testing.T) {
+	cases := []struct {
+		name      string
+		fault     vfs.Fault
+		forwarded bool
+		noSpace   bool
+	}{
+		{"leader, ENOSPC", vfs.Fault{Ops: vfs.OpWrite, Path: vfs.MatchBase("*.wal"), Err: vfs.ErrNoSpace}, false, true},
+		{"leader, fdatasync EIO", segmentSyncs, false, false},
+		{"forwarded, ENOSPC", vfs.Fault{Ops: vfs.OpWrite, Path: vfs.MatchBase("*.wal"), Err: vfs.ErrNoSpace}, true, true},
+		{"forwarded, fdatasync EIO", segmentSyncs, true, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &testCluster{t: t, faults: &transport.Faults{}}
+			t.Cleanup(c.closeAll)
+			disks := map[string]*vfs.Faulty{}
+			root := t.TempDir()
+			n := 1
+			if tc.forwarded {
+				n = 3
+			}
+			for i := range n {
+				tn := &testNode{id: fmt.Sprintf("n%d", i+1), dir: filepath.Join(root, fmt.Sprintf("n%d", i+1))}
+				disks[tn.id] = vfs.NewFaulty(vfs.OS)
+				c.nodes = append(c.nodes, tn)
+				startOn(c, tn, disks[tn.id], i == 0)
+			}
+			leader := c.waitLeader(10 * time.Second)
+			for _, tn := range c.nodes {
+				if tn == leader {
+					continue
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				err := leader.node.ChangeMembership(ctx, OpAddVoter, tn.id, tn.addr)
+				cancel()
+				if err != nil {
+					t.Fatalf("add voter %s: %v", tn.id, err)
+				}
+			}
+			if err := propose(leader, "before", "v", 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			from := leader
+			if tc.forwarded {
+				from = c.nodes[1]
+				if from == leader {
+					from = c.nodes[2]
+				}
+			}
+			disks[leader.id].Inject(tc.fault)
+			err := propose(from, "failing", "v", 5*time.Second)
+			if !errors.Is(err, ErrLogStore) || errors.Is(err, vfs.ErrNoSpace) != tc.noSpace {
+				t.Fatalf("propose through %s: %v; want ErrLogStore (ENOSPC: %v)", from.id, err, tc.noSpace)
+			}
+			if !strings.Contains(err.Error(), "node "+leader.id) {
+				t.Fatalf("the error does not name the leader %s: %v", leader.id, err)
+			}
+		})
 	}
 }

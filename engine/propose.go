@@ -173,7 +173,7 @@ func (n *Node) applyLocal(ctx context.Context, cmd []byte) (any, error) {
 		case errors.Is(o.err, raft.ErrRaftShutdown):
 			return nil, ErrClosed
 		default:
-			return nil, fmt.Errorf("engine: apply: %w", o.err)
+			return nil, applyError(n.cfg.NodeID, o.err)
 		}
 	case <-timer.C:
 		return nil, fmt.Errorf("%w: not committed within %s", ErrNoQuorum, 2*n.noQuorumAfter())
@@ -383,6 +383,8 @@ func errorToRemote(err error) error {
 		return &codedError{codeNoQuorum, err}
 	case errors.Is(err, ErrLeadershipLost):
 		return &codedError{codeLost, err}
+	case logStoreCode(err) != "":
+		return &codedError{logStoreCode(err), err}
 	}
 	return &codedError{codeApply, err}
 }
@@ -399,6 +401,9 @@ func remoteToError(re *transport.RemoteError) error {
 		return fmt.Errorf("%w (at the leader: %s)", ErrNoQuorum, re.Message)
 	case codeLost:
 		return fmt.Errorf("%w (at the leader: %s)", ErrLeadershipLost, re.Message)
+	}
+	if err := remoteLogStoreError(re); err != nil {
+		return err
 	}
 	return errors.New(re.Message) // the leader's own error text (codeApply)
 }

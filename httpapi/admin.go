@@ -23,11 +23,13 @@ type AdminOptions struct {
 	Cluster Cluster
 	// Token is the bearer token the admin API requires.
 	Token string
+	// Lifecycle serves LifecycleRoute (the last lifecycle pass); nil leaves it out.
+	Lifecycle LifecycleStatus
 }
 
 // NewAdminHandler returns the handler of the admin listener (:9001): the health probes and
-// /metrics, which need no authentication, and the admin API (AdminRoutes), which needs the bearer
-// token.
+// /metrics, which need no authentication, and the admin API (AdminRoutes) and the Go profiles
+// (DebugRoutes), which need the bearer token.
 func NewAdminHandler(opts AdminOptions) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) {
@@ -51,6 +53,10 @@ func NewAdminHandler(opts AdminOptions) http.Handler {
 	if opts.Cluster != nil {
 		registerClusterAPI(mux, opts.Token, opts.Cluster)
 	}
+	if opts.Lifecycle != nil {
+		registerLifecycleAPI(mux, opts.Token, opts.Lifecycle)
+	}
+	registerDebug(mux, opts.Token)
 	return mux
 }
 

@@ -36,6 +36,8 @@ func (n *Node) startData(sink *httpapi.PromSink) error {
 		Factor:  cfg.Cluster.ReplicationFactor,
 		Logger:  n.log.With().Str("component", "data").Logger(),
 		Metrics: sink,
+
+		MinFreeBytes: cfg.Storage.MinFreeBytes,
 	})
 	n.mu.Lock()
 	n.data = d

@@ -18,6 +18,7 @@ import (
 	"github.com/nebulaio/nebulaio/engine"
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/gossip"
+	"github.com/nebulaio/nebulaio/lifecycle"
 	"github.com/nebulaio/nebulaio/transport"
 )
 
@@ -65,10 +66,11 @@ type Node struct {
 
 	// mu guards the parts the admin API and the data plane read while Open still runs (a
 	// bootstrap node may wait for expect_nodes for a long time): nil until started.
-	mu     sync.Mutex
-	gossip *gossip.Gossip
-	data   *dataplane.Plane
-	engine *engine.Node
+	mu        sync.Mutex
+	gossip    *gossip.Gossip
+	data      *dataplane.Plane
+	engine    *engine.Node
+	lifecycle *lifecycle.Runner
 
 	cancel context.CancelFunc // stops the reconciler, maintenance and a pending expect_nodes wait
 	wg     sync.WaitGroup     // the reconciler and maintenance goroutines

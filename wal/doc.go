@@ -13,8 +13,9 @@
 //	00000000000000000003.recycle  a segment dropped by compaction, kept to become a later spare
 //	                           (at most Options.RecycleSegments; numbered in the order kept)
 //	head                       the logical head: entries below it are deleted
-//	stable                     raft's StableStore keys (term, vote), replaced atomically
-//	stable.tmp                 a stable-state file being written (removed by Open)
+//	stable                     raft's StableStore keys (term, vote), in two slots overwritten in
+//	                           turn (never allocating)
+//	stable.tmp                 a stable-state file being created or grown (removed by Open)
 //	LOCK                       flock(2) held while the log is open
 //
 // # Segment file
@@ -80,12 +81,39 @@
 //
 // # Stable-state file
 //
+// Two slots of equal size (a power of two, 4 KiB unless the state needs more), at offset 0 and
+// at the slot size; the file is exactly two slots long and fully written (allocated) when it is
+// created. The state with sequence s is in slot s % 2:
+//
+//	slot
+//	0       4       6       8               16      20      24
+//	+-------+-------+-------+---------------+-------+-------+---------------------+---------+
+//	| magic |version| rsvd  | sequence      | len   | crc   | payload (len bytes) | unused  |
+//	+-------+-------+-------+---------------+-------+-------+---------------------+---------+
+//
+//	field     type     meaning
+//	magic     [4]byte  "NWSS"
+//	version   uint16   1; a valid slot of a larger version makes Open fail with ErrNewerFormat
+//	sequence  uint64   increases by one with every Set; must be odd in slot 1, even in slot 0
+//	len       uint32   payload bytes, at most the slot size minus 24
+//	crc       uint32   CRC32C of bytes 0..20 and of the payload
+//	payload            every key, in the stable-state encoding:
+//
 //	"NWST" | version uint16 | rsvd uint16 | count uint32 | crc uint32 | count entries
 //	entry: kind uint8 (1 = Set bytes, 2 = SetUint64) | keyLen uint32 | key | valLen uint32 | val
 //
-// crc is CRC32C of bytes 0..12 and of everything after byte 16. Set and SetUint64 keys are two
-// separate namespaces, as in raft's InmemStore. Get of a missing key returns ErrKeyNotFound,
-// whose text is exactly "not found" because raft compares that string; GetUint64 returns 0.
+// whose crc is CRC32C of its bytes 0..12 and of everything after its byte 16. Open uses the valid
+// slot with the highest sequence (a slot that fails its checks is one a crash or a failed write
+// tore, and is ignored); a file with no valid slot, or whose valid slot's payload does not
+// decode, is ErrCorrupt. Bytes after a payload are left from earlier states and never read.
+//
+// Earlier versions wrote the stable-state encoding alone as the whole file (replacing it on every
+// Set). Open still reads such a file - it starts with "NWST" where a slotted file starts with
+// "NWSS" or a torn slot, never "NWST" - and rewrites it in slots at once, as it creates the file
+// of a new log: after Open, no Set allocates disk space (see the crash model). Set and SetUint64
+// keys are two separate namespaces, as in raft's InmemStore. Get of a missing key returns
+// ErrKeyNotFound, whose text is exactly "not found" because raft compares that string;
+// GetUint64 returns 0.
 //
 // # Writes
 //
@@ -136,8 +164,18 @@
 // system's error (errors.Is(err, vfs.ErrNoSpace) for a full disk); GetLog, FirstIndex and
 // LastIndex keep serving what was stored before. The one exception is a failure to prepare the
 // next segment (next.spare), which touches nothing stored: StoreLogs returns it without
-// ErrFailed and the next call tries again. The stable store is apart (each Set replaces its
-// whole file) and is not refused.
+// ErrFailed and the next call tries again. The stable store is apart and is not refused: a
+// failed Set leaves the newest state in the other slot, and the next Set writes its slot again.
+//
+// A full disk: appends go to preallocated segments, so they fail for lack of space only when a
+// batch needs the next segment and it could not be prepared (not sticky: StoreLogs tries again
+// once there is room). Set only overwrites the two allocated slots, so raft can save its term
+// and vote on a full disk (it panics when it cannot); only a state that outgrows its slot (never
+// raft's three keys) needs new space. Open of a non-empty log allocates nothing, except to
+// rewrite a stable-state file of the earlier format (it then fails with the file system's
+// error, errors.Is(err, vfs.ErrNoSpace), rather than start a node that could not save its
+// vote). Overwriting allocated blocks allocates nothing on ext4 and xfs; on copy-on-write file
+// systems (btrfs, zfs) it does, and a Set on a full disk can still fail there.
 //
 // Every file operation goes through Options.FS (package internal/vfs, the operating system by
 // default), whose contract states the assumptions above. The tests break them on purpose:
@@ -181,8 +219,19 @@
 //     every segment is unlinked and the directory fsynced; the next StoreLogs writes the head to
 //     its first index before creating a segment, so a lost unlink can only leave segments that
 //     Open removes as lying below the head.
-//   - Stable-store write: stable.tmp is written and fsynced, renamed over stable, and the
-//     directory fsynced. Open sees the old or the new file, and removes a leftover stable.tmp.
+//   - Stable-store write (Set, SetUint64): the whole state, with the next sequence, is written
+//     into the slot that does not hold the newest state, then fdatasynced (the file's size does
+//     not change). A crash, a torn write or a failed fdatasync can only damage that slot, so
+//     Open finds the newest state that was acknowledged, or the one being written if it reached
+//     the disk whole - never an older one. After a failure the in-memory state stays the old
+//     one and the next Set rewrites the same slot, so a sync that dropped pages is never
+//     trusted. Rot of the newest slot after its Set returned (a flipped sector) cannot be told
+//     from a torn write and rolls back one Set; sector-atomic writes are not assumed, as for
+//     the head file.
+//   - Stable-file creation (a new log, the earlier format, a state that outgrew its slots): the
+//     whole file is written to stable.tmp, fsynced, renamed over stable and the directory
+//     fsynced (vfs.WriteFile). Open sees the old or the new file, and removes a leftover
+//     stable.tmp.
 //
 // The log never returns an entry it was not given: every record is checked by two CRCs and by
 // its index on every read and scan.

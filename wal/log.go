@@ -98,10 +98,13 @@ type Log struct {
 	cache  []cacheEntry // ring indexed by index % len(cache)
 
 	// smu guards the stable store.
-	smu    sync.Mutex
-	kv     map[string][]byte
-	kvInt  map[string]uint64
-	stable string
+	smu        sync.Mutex
+	kv         map[string][]byte
+	kvInt      map[string]uint64
+	stable     string
+	stableF    vfs.File // the stable-state file, open for Set (stable.go)
+	stableSlot int64    // its slot size
+	stableSeq  uint64   // the sequence of the newest state, in slot stableSeq % 2
 }
 
 // Open opens (creating if needed) the log in dir and recovers it: a torn tail of the last
@@ -530,6 +533,12 @@ func (l *Log) closeFiles() error {
 	if l.head != nil {
 		l.head.f.Close()
 	}
+	l.smu.Lock() // a Set that saw the log open may still be writing
+	if l.stableF != nil {
+		l.stableF.Close()
+		l.stableF = nil
+	}
+	l.smu.Unlock()
 	if l.lock != nil {
 		l.lock.Close()
 		l.lock = nil

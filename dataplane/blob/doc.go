@@ -4,9 +4,16 @@
 // lives elsewhere (the FSM), and the store knows nothing of S3, raft or other nodes (package
 // dataplane, its only user, does).
 //
+// # Files
+//
+// Every file operation goes through Options.FS (package internal/vfs; the operating system by
+// default), so that tests can fail any write, fsync or rename (vfs.Faulty), fill the disk
+// (vfs.Mem with a capacity) or cut the power (vfs.Mem.Crash). The lock, the directory fsyncs
+// and the temporary files are vfs's (FS.Lock, FS.SyncDir, vfs.CreateTemp).
+//
 // # Directory layout
 //
-//	<dir>/LOCK             flock(LOCK_EX) held while a Store is open (ErrLocked otherwise)
+//	<dir>/LOCK             FS.Lock (flock) held while a Store is open (ErrLocked otherwise)
 //	<dir>/tmp/put-*.tmp    Puts in progress (and crash leftovers, removed at Open)
 //	<dir>/blobs/<hh>/<id>  published blobs; hh = two hex digits of CRC32C(id) & 0xff
 //
@@ -57,6 +64,11 @@
 // counts in nebulaio_blob_corrupt_total; corrupt blobs are reported (ErrCorrupt), never
 // repaired or served.
 //
+// A read that the file system fails (EIO) returns that error, wrapped (errors.Is(err,
+// vfs.ErrIO)), and no byte of the block it could not read: it is not ErrCorrupt, because the
+// bytes may be readable again (a device that came back) and callers delete copies that are
+// corrupt. The data plane then reads another copy.
+//
 // # Crash model
 //
 // Assumed of the disk and file system: fsync of a file makes its data and size durable;
@@ -72,11 +84,21 @@
 //     the old blob (or none) or the complete new one — never a partial one, because the
 //     renamed file was fsynced first. So a blob id, once visible, always names a complete,
 //     checksummed file, and a Put that returned is durable.
+//   - Put failures: any error (a write, the fsync, the mkdir, the rename, a directory fsync;
+//     EIO, ENOSPC, a torn write) removes the temporary file and returns the file system's error
+//     wrapped (errors.Is(err, vfs.ErrNoSpace) on a full disk). A failure of the last directory
+//     fsync, after the rename, removes the published file again: a Put that returned an error
+//     publishes nothing. (Ids are never reused by the data plane, so this never takes away an
+//     older blob of the same id that a caller relies on.) If the cleanup fails as well, what is
+//     left is a temporary file, removed by RemoveStaleTemp (the data plane's garbage collector)
+//     or the next Open, or a complete, verified, unreferenced blob, which the garbage collector
+//     takes.
 //   - Replacing: Put on an existing id renames over it atomically; readers holding the old
 //     file keep reading the old bytes.
 //   - Delete: unlink then fsync(blobs/<hh>). After a crash the blob is either there or gone.
 //   - Open: takes the lock, then removes temp files older than Options.TempMaxAge (default:
-//     all — no Put can be in flight while we hold the lock).
+//     all — no Put can be in flight while we hold the lock). RemoveStaleTemp removes those not
+//     written for a given age while the store is open.
 //
 // What the store does not do: garbage collection of blobs whose metadata commit failed is
 // the data plane's (package dataplane: List gives ids and publish times so its collector can

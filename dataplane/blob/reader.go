@@ -6,6 +6,8 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+
+	"github.com/nebulaio/nebulaio/internal/vfs"
 )
 
 // Reader reads one blob. Every byte it returns comes from a block whose CRC32C (which also
@@ -16,7 +18,7 @@ import (
 // state).
 type Reader struct {
 	s    *Store
-	f    *os.File
+	f    vfs.File
 	h    header
 	info Info
 

@@ -14,8 +14,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/nebulaio/nebulaio/internal/vfs"
 )
 
 // Sentinel errors. Test with errors.Is; they are wrapped with context.
@@ -56,6 +57,9 @@ type Options struct {
 	TempMaxAge time.Duration
 	// Metrics receives measurements; nil records nothing.
 	Metrics Metrics
+	// FS is the file system every file operation of the store goes through. Default vfs.OS;
+	// tests inject faults (vfs.Faulty) or use vfs.Mem.
+	FS vfs.FS
 }
 
 // Expect is what Put verifies about the incoming data. Nil digests are not checked.
@@ -94,7 +98,8 @@ type Store struct {
 	tmpDir    string
 	blockSize uint32
 	metrics   Metrics
-	lock      *os.File // holds the flock on dir/LOCK
+	fs        vfs.FS
+	lock      io.Closer // holds the lock on dir/LOCK
 
 	// made remembers fan-out directories known to exist (and to be durable); a sync.Map
 	// because it is written once per directory and read on every Put.
@@ -118,65 +123,80 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		dir: dir, blobsDir: filepath.Join(dir, "blobs"), tmpDir: filepath.Join(dir, "tmp"),
-		blockSize: uint32(bs), metrics: opts.Metrics,
+		blockSize: uint32(bs), metrics: opts.Metrics, fs: opts.FS,
 	}
 	if s.metrics == nil {
 		s.metrics = nopMetrics{}
 	}
+	if s.fs == nil {
+		s.fs = vfs.OS
+	}
 	s.bufPool.New = func() any { b := make([]byte, bs+blockCRCSize); return &b }
 	for _, d := range []string{dir, s.blobsDir, s.tmpDir} {
-		if err := os.MkdirAll(d, 0o750); err != nil {
+		if err := s.fs.MkdirAll(d, 0o750); err != nil {
 			return nil, fmt.Errorf("blob: open: %w", err)
 		}
 	}
-	if err := syncDir(dir); err != nil {
+	if err := s.syncDir(dir); err != nil {
 		return nil, err
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("blob: open lock: %w", err)
+	lock, err := s.fs.Lock(filepath.Join(dir, "LOCK"))
+	if errors.Is(err, vfs.ErrLocked) {
+		return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lock.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
-		}
+	if err != nil {
 		return nil, fmt.Errorf("blob: lock: %w", err)
 	}
 	s.lock = lock
-	if err := s.removeTemp(opts.TempMaxAge); err != nil {
+	var cutoff time.Time // zero: every temp file (no Put can be in flight while we hold the lock)
+	if opts.TempMaxAge > 0 {
+		cutoff = time.Now().Add(-opts.TempMaxAge)
+	}
+	if _, err := s.removeTemp(cutoff); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-// removeTemp deletes temporary files older than maxAge.
-func (s *Store) removeTemp(maxAge time.Duration) error {
-	ents, err := os.ReadDir(s.tmpDir)
-	if err != nil {
-		return fmt.Errorf("blob: scan temp: %w", err)
+// RemoveStaleTemp removes the temporary files of Puts that have not written for maxAge (> 0):
+// files left by Puts whose own cleanup failed (a Remove refused by the file system). Open
+// removes all of them; the data plane's garbage collector calls this between restarts. A Put
+// in flight writes its file at least once per block it receives, so its file is never older
+// than the longest pause of its source.
+func (s *Store) RemoveStaleTemp(maxAge time.Duration) (int, error) {
+	if maxAge <= 0 {
+		return 0, fmt.Errorf("blob: RemoveStaleTemp: maxAge %s must be positive (a Put may be in flight)", maxAge)
 	}
-	cutoff := time.Now().Add(-maxAge)
+	return s.removeTemp(time.Now().Add(-maxAge))
+}
+
+// removeTemp deletes the temporary files last written before cutoff (every one for a zero
+// cutoff) and returns how many it removed.
+func (s *Store) removeTemp(cutoff time.Time) (int, error) {
+	ents, err := s.fs.ReadDir(s.tmpDir)
+	if err != nil {
+		return 0, fmt.Errorf("blob: scan temp: %w", err)
+	}
 	removed := 0
 	for _, e := range ents {
 		fi, err := e.Info()
 		if err != nil {
 			continue // vanished
 		}
-		if maxAge > 0 && fi.ModTime().After(cutoff) {
+		if !cutoff.IsZero() && !fi.ModTime().Before(cutoff) {
 			continue
 		}
-		if err := os.Remove(filepath.Join(s.tmpDir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("blob: remove temp: %w", err)
+		if err := s.fs.Remove(filepath.Join(s.tmpDir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return removed, fmt.Errorf("blob: remove temp: %w", err)
 		}
 		removed++
 	}
 	if removed > 0 {
 		s.metrics.Counter(metricTempRemoved, float64(removed))
-		return syncDir(s.tmpDir)
+		return removed, s.syncDir(s.tmpDir)
 	}
-	return nil
+	return 0, nil
 }
 
 // Close releases the directory lock. Readers already open stay usable; Put and Delete fail
@@ -188,7 +208,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	return s.lock.Close() // closing the descriptor releases the flock
+	return s.lock.Close() // releases the lock
 }
 
 // ValidID reports whether id is acceptable: 1..MaxIDLength bytes of [A-Za-z0-9._-], starting
@@ -224,23 +244,18 @@ func (s *Store) ensureDir(d string) error {
 	if _, ok := s.made.Load(d); ok {
 		return nil
 	}
-	if err := os.Mkdir(d, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := s.fs.MkdirAll(d, 0o750); err != nil {
 		return fmt.Errorf("blob: mkdir: %w", err)
 	}
-	if err := syncDir(s.blobsDir); err != nil {
+	if err := s.syncDir(s.blobsDir); err != nil {
 		return err
 	}
 	s.made.Store(d, struct{}{})
 	return nil
 }
 
-func syncDir(d string) error {
-	f, err := os.Open(d)
-	if err != nil {
-		return fmt.Errorf("blob: sync dir: %w", err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
+func (s *Store) syncDir(d string) error {
+	if err := s.fs.SyncDir(d); err != nil {
 		return fmt.Errorf("blob: sync dir: %w", err)
 	}
 	return nil
@@ -270,16 +285,18 @@ func (s *Store) Put(ctx context.Context, id string, r io.Reader, expect Expect) 
 	if err := checkExpectLengths(expect); err != nil {
 		return Info{}, err
 	}
-	f, err := os.CreateTemp(s.tmpDir, "put-*.tmp")
+	f, err := vfs.CreateTemp(s.fs, s.tmpDir, "put-*.tmp")
 	if err != nil {
 		return Info{}, fmt.Errorf("blob: put %s: %w", id, err)
 	}
 	tmp := f.Name()
-	published := false
+	closed, renamed := false, false
 	defer func() {
-		if !published {
+		if !closed {
 			f.Close()
-			os.Remove(tmp)
+		}
+		if !renamed {
+			s.fs.Remove(tmp) // if this fails too, RemoveStaleTemp or the next Open removes it
 		}
 	}()
 	h, err := s.writeBlocks(ctx, f, r, expect.Size)
@@ -295,6 +312,7 @@ func (s *Store) Put(ctx context.Context, id string, r io.Reader, expect Expect) 
 	if err := f.Sync(); err != nil {
 		return Info{}, fmt.Errorf("blob: put %s: fsync: %w", id, err)
 	}
+	closed = true
 	if err := f.Close(); err != nil {
 		return Info{}, fmt.Errorf("blob: put %s: close: %w", id, err)
 	}
@@ -302,12 +320,16 @@ func (s *Store) Put(ctx context.Context, id string, r io.Reader, expect Expect) 
 	if err := s.ensureDir(filepath.Dir(dst)); err != nil {
 		return Info{}, err
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := s.fs.Rename(tmp, dst); err != nil {
 		return Info{}, fmt.Errorf("blob: put %s: rename: %w", id, err)
 	}
-	published = true
-	if err := syncDir(filepath.Dir(dst)); err != nil {
-		return Info{}, err
+	renamed = true
+	if err := s.fs.SyncDir(filepath.Dir(dst)); err != nil {
+		// The blob is in place but perhaps not durably: take it back, so that a Put that failed
+		// publishes nothing. If the removal fails as well, the blob is complete and verified,
+		// and unreferenced: the data plane's garbage collector takes it.
+		s.fs.Remove(dst)
+		return Info{}, fmt.Errorf("blob: put %s: sync dir: %w", id, err)
 	}
 	s.metrics.Counter(metricBytesWritten, float64(h.size))
 	s.metrics.Observe(metricPutSeconds, time.Since(start).Seconds())
@@ -319,11 +341,9 @@ func (h header) info(id string, mod time.Time) Info {
 }
 
 // writeBlocks copies r into f after the header space, block by block, and returns the header.
-func (s *Store) writeBlocks(ctx context.Context, f *os.File, r io.Reader, want int64) (header, error) {
+func (s *Store) writeBlocks(ctx context.Context, f vfs.File, r io.Reader, want int64) (header, error) {
 	h := header{blockSize: s.blockSize}
-	if _, err := f.Seek(headerSize, io.SeekStart); err != nil {
-		return h, err
-	}
+	off := int64(headerSize)
 	bp := s.bufPool.Get().(*[]byte)
 	defer s.bufPool.Put(bp)
 	buf := *bp
@@ -346,9 +366,10 @@ func (s *Store) writeBlocks(ctx context.Context, f *os.File, r io.Reader, want i
 			sh.Write(data)
 			whole = crc32.Update(whole, castagnoli, data)
 			binary.LittleEndian.PutUint32(buf[n:n+blockCRCSize], blockCRC(i, data))
-			if _, err := f.Write(buf[:n+blockCRCSize]); err != nil {
+			if _, err := f.WriteAt(buf[:n+blockCRCSize], off); err != nil {
 				return h, err
 			}
+			off += int64(n + blockCRCSize)
 		}
 		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
 			break
@@ -396,11 +417,11 @@ func checkExpect(h header, e Expect) error {
 }
 
 // openFile opens id's file and validates its header and length.
-func (s *Store) openFile(id string) (*os.File, header, os.FileInfo, error) {
+func (s *Store) openFile(id string) (vfs.File, header, fs.FileInfo, error) {
 	if !ValidID(id) {
 		return nil, header{}, nil, fmt.Errorf("%w: %q", ErrInvalidID, id)
 	}
-	f, err := os.Open(s.path(id))
+	f, err := s.fs.OpenFile(s.path(id), os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, header{}, nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
@@ -480,14 +501,14 @@ func (s *Store) Delete(id string) error {
 		return ErrClosed
 	}
 	p := s.path(id)
-	if err := os.Remove(p); err != nil {
+	if err := s.fs.Remove(p); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("%w: %s", ErrNotFound, id)
 		}
 		return fmt.Errorf("blob: delete %s: %w", id, err)
 	}
 	s.metrics.Counter(metricDeletes, 1)
-	return syncDir(filepath.Dir(p))
+	return s.syncDir(filepath.Dir(p))
 }
 
 // ErrStopList may be returned by a List callback to stop the walk early without error.
@@ -497,7 +518,7 @@ var ErrStopList = errors.New("blob: stop list")
 // with List may or may not be seen. An error from fn stops the walk and is returned (except
 // ErrStopList, which stops it and returns nil).
 func (s *Store) List(fn func(Entry) error) error {
-	dirs, err := os.ReadDir(s.blobsDir)
+	dirs, err := s.fs.ReadDir(s.blobsDir)
 	if err != nil {
 		return fmt.Errorf("blob: list: %w", err)
 	}
@@ -505,7 +526,7 @@ func (s *Store) List(fn func(Entry) error) error {
 		if !d.IsDir() || len(d.Name()) != 2 {
 			continue
 		}
-		ents, err := os.ReadDir(filepath.Join(s.blobsDir, d.Name()))
+		ents, err := s.fs.ReadDir(filepath.Join(s.blobsDir, d.Name()))
 		if err != nil {
 			return fmt.Errorf("blob: list: %w", err)
 		}
@@ -534,3 +555,7 @@ func (s *Store) Dir() string { return s.dir }
 
 // String is for logs.
 func (s *Store) String() string { return "blob.Store(" + strings.TrimSpace(s.dir) + ")" }
+
+// Space reports the size and the free space of the file system holding the store (statfs),
+// or an error wrapping errors.ErrUnsupported when Options.FS cannot tell.
+func (s *Store) Space() (vfs.Space, error) { return vfs.DiskSpace(s.fs, s.dir) }

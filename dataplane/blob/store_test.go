@@ -53,7 +53,7 @@ func expectOf(data []byte) Expect {
 
 func tempFiles(t testing.TB, s *Store) []string {
 	t.Helper()
-	ents, err := os.ReadDir(s.tmpDir)
+	ents, err := s.fs.ReadDir(s.tmpDir)
 	if err != nil {
 		t.Fatal(err)
 	}

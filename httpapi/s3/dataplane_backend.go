@@ -68,6 +68,8 @@ func (e *backend) PutBlob(ctx context.Context, id string, r io.Reader, size int6
 		return 0, nil, nil, ErrBadDigest
 	case errors.Is(err, dataplane.ErrSizeMismatch):
 		return 0, nil, nil, &Error{"IncompleteBody", http.StatusBadRequest, "The body is shorter or longer than its declared length."}
+	case errors.Is(err, dataplane.ErrNoSpace):
+		return 0, nil, nil, ErrInsufficientStorage.with("insufficient storage: %v", err)
 	case errors.Is(err, dataplane.ErrNoStorageNode), errors.Is(err, dataplane.ErrWriteQuorum):
 		return 0, nil, nil, ErrServiceUnavailable.with("%v", err)
 	case err != nil:

@@ -11,6 +11,7 @@ import (
 	"github.com/nebulaio/nebulaio/engine"
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/httpapi/sigv4"
+	"github.com/nebulaio/nebulaio/internal/vfs"
 )
 
 // Error is an S3 error response: an S3 error code, the HTTP status it is sent with, and a
@@ -72,6 +73,10 @@ var (
 	ErrDataElsewhere = &Error{"ServiceUnavailable", http.StatusServiceUnavailable, "The object's data is not available on this node."}
 	// ErrRequestTimeout: the client stopped sending the body for longer than IdleTimeout.
 	ErrRequestTimeout = &Error{"RequestTimeout", http.StatusBadRequest, "Your socket connection to the server was not read from or written to within the timeout period."}
+	// ErrInsufficientStorage: a node had no room for the write: its file system was below the
+	// data plane's free-space reserve or ran out of space (ENOSPC) on a blob or WAL write. The
+	// message names the node. Reads and deletes still work; writes resume once space is freed.
+	ErrInsufficientStorage = &Error{"InsufficientStorage", http.StatusInsufficientStorage, "There is not enough space to store the data."}
 	// ErrInternal: anything unexpected, including a blob whose checksum no longer matches.
 	ErrInternal = &Error{"InternalError", http.StatusInternalServerError, "We encountered an internal error. Please try again."}
 	// ErrNoSuchBucket is also what fsm reports; declared here for the router's own checks.
@@ -80,6 +85,12 @@ var (
 	ErrNoSuchKey = &Error{fsm.CodeNoSuchKey, http.StatusNotFound, "The specified key does not exist."}
 	// ErrInvalidBucketName: a bucket name that breaks S3's naming rules.
 	ErrInvalidBucketName = &Error{fsm.CodeInvalidBucketName, http.StatusBadRequest, "The specified bucket is not valid."}
+	// ErrMalformedPOSTRequest: a POST to a bucket that is not a well-formed multipart/form-data
+	// form.
+	ErrMalformedPOSTRequest = &Error{"MalformedPOSTRequest", http.StatusBadRequest, "The body of your POST request is not well-formed multipart/form-data."}
+	// ErrAccessDenied: an object lock refusal, a POST form its policy does not allow, a request
+	// without authentication.
+	ErrAccessDenied = &Error{"AccessDenied", http.StatusForbidden, "Access Denied"}
 	// ErrInvalidPart: a part number outside 1..10000 or a part the upload does not have.
 	ErrInvalidPart = &Error{fsm.CodeInvalidPart, http.StatusBadRequest, "One or more of the specified parts could not be found."}
 )
@@ -91,25 +102,33 @@ func (e *Error) with(format string, args ...any) *Error {
 
 // fsmStatus maps the fsm's S3 codes to their HTTP status.
 var fsmStatus = map[string]int{
-	fsm.CodeNoSuchBucket:            http.StatusNotFound,
-	fsm.CodeBucketAlreadyExists:     http.StatusConflict,
-	fsm.CodeBucketAlreadyOwnedByYou: http.StatusConflict,
-	fsm.CodeBucketNotEmpty:          http.StatusConflict,
-	fsm.CodeInvalidBucketName:       http.StatusBadRequest,
-	fsm.CodeNoSuchKey:               http.StatusNotFound,
-	fsm.CodeKeyTooLong:              http.StatusBadRequest,
-	fsm.CodeNoSuchUpload:            http.StatusNotFound,
-	fsm.CodeInvalidPart:             http.StatusBadRequest,
-	fsm.CodeInvalidPartOrder:        http.StatusBadRequest,
-	fsm.CodeEntityTooSmall:          http.StatusBadRequest,
-	fsm.CodeBadDigest:               http.StatusBadRequest,
-	fsm.CodeInvalidArgument:         http.StatusBadRequest,
-	fsm.CodeEntityTooLarge:          http.StatusBadRequest,
-	fsm.CodeNoSuchVersion:           http.StatusNotFound,
-	fsm.CodeMethodNotAllowed:        http.StatusMethodNotAllowed,
-	fsm.CodePreconditionFailed:      http.StatusPreconditionFailed,
-	fsm.CodeInvalidTag:              http.StatusBadRequest,
-	fsm.CodeNoSuchTagSet:            http.StatusNotFound,
+	fsm.CodeNoSuchBucket:                    http.StatusNotFound,
+	fsm.CodeBucketAlreadyExists:             http.StatusConflict,
+	fsm.CodeBucketAlreadyOwnedByYou:         http.StatusConflict,
+	fsm.CodeBucketNotEmpty:                  http.StatusConflict,
+	fsm.CodeInvalidBucketName:               http.StatusBadRequest,
+	fsm.CodeNoSuchKey:                       http.StatusNotFound,
+	fsm.CodeKeyTooLong:                      http.StatusBadRequest,
+	fsm.CodeNoSuchUpload:                    http.StatusNotFound,
+	fsm.CodeInvalidPart:                     http.StatusBadRequest,
+	fsm.CodeInvalidPartOrder:                http.StatusBadRequest,
+	fsm.CodeEntityTooSmall:                  http.StatusBadRequest,
+	fsm.CodeBadDigest:                       http.StatusBadRequest,
+	fsm.CodeInvalidArgument:                 http.StatusBadRequest,
+	fsm.CodeEntityTooLarge:                  http.StatusBadRequest,
+	fsm.CodeNoSuchVersion:                   http.StatusNotFound,
+	fsm.CodeMethodNotAllowed:                http.StatusMethodNotAllowed,
+	fsm.CodePreconditionFailed:              http.StatusPreconditionFailed,
+	fsm.CodeInvalidTag:                      http.StatusBadRequest,
+	fsm.CodeNoSuchTagSet:                    http.StatusNotFound,
+	fsm.CodeAccessDenied:                    http.StatusForbidden,
+	fsm.CodeInvalidRequest:                  http.StatusBadRequest,
+	fsm.CodeInvalidBucketState:              http.StatusConflict,
+	fsm.CodeObjectLockConfigurationNotFound: http.StatusNotFound,
+	fsm.CodeNoSuchObjectLockConfiguration:   http.StatusNotFound,
+	fsm.CodeNoSuchLifecycleConfiguration:    http.StatusNotFound,
+	fsm.CodeNoSuchCORSConfiguration:         http.StatusNotFound,
+	fsm.CodeMalformedXML:                    http.StatusBadRequest,
 }
 
 // toAPIError maps any error a handler meets to the S3 error it answers with.
@@ -130,6 +149,10 @@ func toAPIError(err error) *Error {
 		return &Error{Code: se.Code(), Status: se.HTTPStatus(), Message: se.Message()}
 	}
 	switch {
+	case errors.Is(err, vfs.ErrNoSpace): // a blob write (dataplane.ErrNoSpace) or the WAL's
+		return ErrInsufficientStorage.with("insufficient storage: %v", err)
+	case errors.Is(err, engine.ErrLogStore):
+		return ErrServiceUnavailable.with("the metadata log could not be written: %v", err)
 	case errors.Is(err, engine.ErrNoQuorum), errors.Is(err, engine.ErrLeadershipLost),
 		errors.Is(err, engine.ErrClosed), errors.Is(err, engine.ErrNotLeader):
 		return ErrServiceUnavailable.with("metadata cluster unavailable: %v", err)

@@ -77,11 +77,17 @@ func signedRequestAt(t *testing.T, base, method, rawPath string, body []byte, hd
 
 func errorCode(t *testing.T, body []byte) string {
 	t.Helper()
+	return errorDoc(t, body).Code
+}
+
+// errorDoc parses an S3 error document.
+func errorDoc(t *testing.T, body []byte) errorResponse {
+	t.Helper()
 	var e errorResponse
 	if err := xml.Unmarshal(body, &e); err != nil {
 		t.Fatalf("error body %q: %v", body, err)
 	}
-	return e.Code
+	return e
 }
 
 func TestErrorCodes(t *testing.T) {
@@ -103,24 +109,27 @@ func TestErrorCodes(t *testing.T) {
 		{name: "NUL key", method: "PUT", path: "/errs/a%00b", body: []byte("x"), status: 400, code: "InvalidObjectName"},
 		{name: "invalid UTF-8 key", method: "PUT", path: "/errs/a%FFb", body: []byte("x"), status: 400, code: "InvalidObjectName"},
 		{name: "key too long", method: "PUT", path: "/errs/" + strings.Repeat("k", 1025), body: []byte("x"), status: 400, code: "KeyTooLongError"},
-		{name: "unknown subresource", method: "GET", path: "/errs?lifecycle", status: 501, code: "NotImplemented"},
-		{name: "bucket cors", method: "PUT", path: "/errs?cors", body: []byte("<CORSConfiguration/>"), status: 501, code: "NotImplemented"},
-		{name: "object lock configuration", method: "GET", path: "/errs?object-lock", status: 501, code: "NotImplemented"},
-		{name: "object retention", method: "PUT", path: "/errs/k?retention", body: []byte("<Retention/>"), status: 501, code: "NotImplemented"},
+		{name: "unknown subresource", method: "GET", path: "/errs?logging", status: 501, code: "NotImplemented"},
+		{name: "bucket cors without Content-MD5", method: "PUT", path: "/errs?cors", body: []byte("<CORSConfiguration/>"), status: 400, code: "InvalidRequest"},
+		{name: "no object lock configuration", method: "GET", path: "/errs?object-lock", status: 404, code: "ObjectLockConfigurationNotFoundError"},
+		{name: "object retention without Content-MD5", method: "PUT", path: "/errs/k?retention", body: []byte("<Retention/>"), status: 400, code: "InvalidRequest"},
 		{name: "two subresources", method: "GET", path: "/errs/k?tagging&acl", status: 501, code: "NotImplemented"},
 		{name: "no bucket tags", method: "GET", path: "/errs?tagging", status: 404, code: "NoSuchTagSet"},
 		{name: "malformed versionId", method: "GET", path: "/errs/k?versionId=abc", status: 400, code: "InvalidArgument"},
 		{name: "empty versionId", method: "HEAD", path: "/errs/k?versionId=", status: 400, code: ""},
 		{name: "versionId on PUT", method: "PUT", path: "/errs/k?versionId=null", body: []byte("x"), status: 400, code: "InvalidArgument"},
 		{name: "missing version", method: "GET", path: "/errs/k?versionId=0123456789abcdef0123456789abcdef", status: 404, code: "NoSuchVersion"},
-		{name: "object lock header", method: "PUT", path: "/errs/lock", body: []byte("x"), hdr: map[string]string{"X-Amz-Object-Lock-Mode": "GOVERNANCE"}, status: 501, code: "NotImplemented"},
-		{name: "legal hold header", method: "PUT", path: "/errs/lock", body: []byte("x"), hdr: map[string]string{"X-Amz-Object-Lock-Legal-Hold": "ON"}, status: 501, code: "NotImplemented"},
+		{name: "object lock mode without date", method: "PUT", path: "/errs/lock", body: []byte("x"), hdr: map[string]string{"X-Amz-Object-Lock-Mode": "GOVERNANCE"}, status: 400, code: "InvalidArgument"},
+		{name: "legal hold without object lock", method: "PUT", path: "/errs/lock", body: []byte("x"), hdr: map[string]string{"X-Amz-Object-Lock-Legal-Hold": "ON"}, status: 400, code: "InvalidRequest"},
+		{name: "object lock header on GET", method: "GET", path: "/errs/k", hdr: map[string]string{"X-Amz-Object-Lock-Legal-Hold": "ON"}, status: 501, code: "NotImplemented"},
+		{name: "bypass on PUT", method: "PUT", path: "/errs/k2", body: []byte("x"), hdr: map[string]string{"X-Amz-Bypass-Governance-Retention": "true"}, status: 501, code: "NotImplemented"},
 		{name: "SSE header", method: "PUT", path: "/errs/sse", body: []byte("x"), hdr: map[string]string{"X-Amz-Server-Side-Encryption": "AES256"}, status: 501, code: "NotImplemented"},
 		{name: "SSE-C header on GET", method: "GET", path: "/errs/sse", hdr: map[string]string{"X-Amz-Server-Side-Encryption-Customer-Algorithm": "AES256"}, status: 501, code: "NotImplemented"},
 		{name: "public-read ACL", method: "PUT", path: "/errs/acl", body: []byte("x"), hdr: map[string]string{"X-Amz-Acl": "public-read"}, status: 501, code: "NotImplemented"},
 		{name: "ACL grant", method: "PUT", path: "/errs/acl", body: []byte("x"), hdr: map[string]string{"X-Amz-Grant-Read": "id=x"}, status: 501, code: "NotImplemented"},
 		{name: "website redirect", method: "PUT", path: "/errs/web", body: []byte("x"), hdr: map[string]string{"X-Amz-Website-Redirect-Location": "/x"}, status: 501, code: "NotImplemented"},
-		{name: "bucket with object lock", method: "PUT", path: "/lockbucket", hdr: map[string]string{"X-Amz-Bucket-Object-Lock-Enabled": "true"}, status: 501, code: "NotImplemented"},
+		{name: "bucket object lock not a boolean", method: "PUT", path: "/lockbucket", hdr: map[string]string{"X-Amz-Bucket-Object-Lock-Enabled": "yes"}, status: 400, code: "InvalidArgument"},
+		{name: "object lock token", method: "PUT", path: "/errs?object-lock", hdr: map[string]string{"X-Amz-Bucket-Object-Lock-Token": "t"}, status: 501, code: "NotImplemented"},
 		{name: "If-Match on DELETE", method: "DELETE", path: "/errs/k", hdr: map[string]string{"If-Match": `"abc"`}, status: 501, code: "NotImplemented"},
 		{name: "If-None-Match on copy", method: "PUT", path: "/errs/k3", hdr: map[string]string{"X-Amz-Copy-Source": "errs/k", "If-None-Match": "*"}, status: 501, code: "NotImplemented"},
 		{name: "If-None-Match with an ETag on PUT", method: "PUT", path: "/errs/cond", body: []byte("x"), hdr: map[string]string{"If-None-Match": `"abc"`}, status: 501, code: "NotImplemented"},
@@ -134,7 +143,7 @@ func TestErrorCodes(t *testing.T) {
 		{name: "attributes without names", method: "GET", path: "/errs/k?attributes", status: 400, code: "InvalidArgument"},
 		{name: "version marker without key marker", method: "GET", path: "/errs?versions&version-id-marker=null", status: 400, code: "InvalidArgument"},
 		{name: "bucket policy", method: "PUT", path: "/errs?policy", body: []byte("{}"), status: 501, code: "NotImplemented"},
-		{name: "POST form upload", method: "POST", path: "/errs", body: []byte("x"), status: 501, code: "NotImplemented"},
+		{name: "POST to a bucket that is not a form", method: "POST", path: "/errs", body: []byte("x"), status: 400, code: "MalformedPOSTRequest"},
 		{name: "wrong secret", method: "GET", path: "/errs", secret: "wrong", status: 403, code: "SignatureDoesNotMatch"},
 		{name: "unknown key", method: "GET", path: "/errs", secret: "unknown-key", status: 403, code: "InvalidAccessKeyId"},
 		{name: "anonymous", method: "GET", path: "/errs", secret: "-", status: 403, code: "AccessDenied"},

@@ -24,6 +24,7 @@ import (
 	"github.com/nebulaio/nebulaio/dataplane/blob"
 	"github.com/nebulaio/nebulaio/engine"
 	"github.com/nebulaio/nebulaio/fsm"
+	"github.com/nebulaio/nebulaio/internal/vfs"
 	"github.com/nebulaio/nebulaio/transport"
 )
 
@@ -60,8 +61,14 @@ type nodeOpts struct {
 	region      string // default testRegion
 	strict      bool   // Options.StrictRegion
 	noSigV2     bool   // Options.DisableSigV2
+	// lifecycleDay is Options.LifecycleDay (0: 24 hours).
+	lifecycleDay time.Duration
 	// wrap lets a test interpose on the backend (fault injection).
 	wrap func(Backend) Backend
+	// fs is the file system of the blob store and the raft stores (default the OS's);
+	// minFree the data plane's free-space reserve (dataplane.Config.MinFreeBytes).
+	fs      vfs.FS
+	minFree int64
 }
 
 func startNode(t *testing.T, dir string, o nodeOpts) *node {
@@ -80,16 +87,17 @@ func (n *node) start() {
 		t.Fatal(err)
 	}
 	n.trans = trans
-	n.blobs, err = blob.Open(filepath.Join(n.dir, "blobs"), blob.Options{})
+	n.blobs, err = blob.Open(filepath.Join(n.dir, "blobs"), blob.Options{FS: n.opts.fs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.data = dataplane.New(dataplane.Config{Local: n.blobs, Transport: trans, Self: "s3-node", HoldsData: true, Logger: zerolog.Nop()})
+	n.data = dataplane.New(dataplane.Config{Local: n.blobs, Transport: trans, Self: "s3-node", HoldsData: true,
+		MinFreeBytes: n.opts.minFree, Logger: zerolog.Nop()})
 	n.fsm = fsm.New(fsm.Options{OnFreed: n.data.Freed})
 	n.eng, err = engine.Open(engine.Config{
 		NodeID: "s3-node", Dir: filepath.Join(n.dir, "raft"), Transport: trans, FSM: n.fsm,
 		Results: fsm.ResultCodec{}, Bootstrap: true, ElectionTimeout: 300 * time.Millisecond,
-		HeartbeatTimeout: 300 * time.Millisecond, Logger: zerolog.Nop(),
+		HeartbeatTimeout: 300 * time.Millisecond, Logger: zerolog.Nop(), FS: n.opts.fs,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -112,6 +120,7 @@ func (n *node) start() {
 		Backend: n.backend, Credentials: []Credentials{{AccessKey: testAK, SecretKey: testSK}, {AccessKey: testAK2, SecretKey: testSK2}},
 		Region: region, Domain: n.opts.domain, Logger: zerolog.Nop(), Metrics: n.metrics,
 		MinPartSize: n.opts.minPartSize, StrictRegion: n.opts.strict, DisableSigV2: n.opts.noSigV2,
+		LifecycleDay: n.opts.lifecycleDay,
 	})
 	n.srv = httptest.NewServer(h)
 	n.tlsSrv = httptest.NewTLSServer(h)

@@ -23,6 +23,10 @@
 //   - Errors are *fs.PathError (or *os.LinkError for Rename) around an errno, as from package
 //     os; errors.Is(err, fs.ErrNotExist) and friends work.
 //
+// A file system may also report its size and free space (SpaceFS, statfs(2) on OS): DiskSpace
+// asks for it, and fails with errors.ErrUnsupported when the FS cannot tell. It is apart from FS
+// because only the data plane's free-space reserve needs it.
+//
 // A File may also implement syscall.Conn (OS files do); RawConn finds it. The WAL uses it only
 // to map a segment read-only at Open and falls back to ReadAt without it.
 //
@@ -37,7 +41,10 @@
 //     name change not followed by SyncDir undone (directories made by MkdirAll are durable at
 //     once). The crashed Mem fails every later call with ErrCrashed. Stops (Restart, PowerCut)
 //     names the two ways a test reopens a store on a Mem: as after a process exit (everything
-//     written survives) or after a power cut.
+//     written survives) or after a power cut. SetCapacity makes it a small disk: a write that
+//     would grow its files past the capacity stores what fits and fails with ErrNoSpace, while
+//     rewriting bytes a file has still succeeds (as on a real disk, where those blocks are
+//     allocated); Space reports what is left.
 //   - Faulty: wraps another FS (OS, or Mem to combine faults with Crash) and fails the
 //     operations an injected Fault selects: by kind (Op: open, read, write, sync, directory
 //     sync, rename, remove, truncate/allocate, mkdir), by path (Fault.Path, see MatchBase; an

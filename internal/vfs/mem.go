@@ -26,6 +26,9 @@ type Mem struct {
 	dirs    map[string]*memDir // by cleaned path
 	locks   map[string]bool
 	crashed bool
+
+	capacity int64 // bytes; 0 is unlimited (SetCapacity, space.go)
+	used     int64 // bytes of the inodes that have a name (linked)
 }
 
 type memDir struct {
@@ -37,6 +40,7 @@ type memInode struct {
 	data   []byte
 	synced []byte // data as of the last Sync or Datasync
 	mtime  time.Time
+	linked bool // it has a name: its bytes count in Mem.used
 }
 
 // NewMem returns an empty Mem whose root directories "/" and "." exist.
@@ -59,11 +63,13 @@ func (m *Mem) Crash() *Mem {
 	defer m.mu.Unlock()
 	m.crashed = true
 	n := NewMem()
+	n.capacity = m.capacity
 	for p, d := range m.dirs {
 		nd := newMemDir()
 		for name, ino := range d.synced {
-			c := &memInode{data: slices.Clone(ino.synced), synced: slices.Clone(ino.synced), mtime: ino.mtime}
+			c := &memInode{data: slices.Clone(ino.synced), synced: slices.Clone(ino.synced), mtime: ino.mtime, linked: true}
 			nd.files[name], nd.synced[name] = c, c
+			n.used += int64(len(c.data))
 		}
 		n.dirs[p] = nd
 	}
@@ -109,10 +115,11 @@ func (m *Mem) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
 	case ino == nil && flag&os.O_CREATE == 0:
 		return nil, pathErr("open", name, syscall.ENOENT)
 	case ino == nil:
-		ino = &memInode{mtime: time.Now()}
+		ino = &memInode{mtime: time.Now(), linked: true}
 		d.files[base] = ino
 	case flag&os.O_TRUNC != 0:
-		ino.data, ino.mtime = nil, time.Now()
+		m.resize(ino, 0)
+		ino.mtime = time.Now()
 	}
 	return &memFile{m: m, ino: ino, name: name, flag: flag}, nil
 }
@@ -132,6 +139,9 @@ func (m *Mem) Rename(oldpath, newpath string) error {
 	if ino == nil {
 		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: syscall.ENOENT}
 	}
+	if old := nd.files[nb]; old != nil && old != ino {
+		m.unlink(old)
+	}
 	delete(od.files, ob)
 	nd.files[nb] = ino
 	return nil
@@ -144,7 +154,8 @@ func (m *Mem) Remove(name string) error {
 	if err != nil {
 		return err
 	}
-	if d.files[base] != nil {
+	if ino := d.files[base]; ino != nil {
+		m.unlink(ino)
 		delete(d.files, base)
 		return nil
 	}
@@ -296,9 +307,9 @@ func (f *memFile) Write(p []byte) (int, error) {
 	if err := f.check("write", accessWrite); err != nil {
 		return 0, err
 	}
-	f.ino.writeAt(p, f.off)
-	f.off += int64(len(p))
-	return len(p), nil
+	n, err := f.m.writeAt(f, p, f.off)
+	f.off += int64(n)
+	return n, err
 }
 
 func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
@@ -307,8 +318,7 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 	if err := f.check("write", accessWrite); err != nil {
 		return 0, err
 	}
-	f.ino.writeAt(p, off)
-	return len(p), nil
+	return f.m.writeAt(f, p, off)
 }
 
 func (f *memFile) WriteVAt(bufs [][]byte, off int64) (int, error) {
@@ -319,26 +329,62 @@ func (f *memFile) WriteVAt(bufs [][]byte, off int64) (int, error) {
 	}
 	n := 0
 	for _, b := range bufs {
-		f.ino.writeAt(b, off+int64(n))
-		n += len(b)
+		k, err := f.m.writeAt(f, b, off+int64(n))
+		n += k
+		if err != nil {
+			return n, err
+		}
 	}
 	return n, nil
 }
 
-func (ino *memInode) writeAt(p []byte, off int64) {
+// writeAt writes p at off in f's inode: all of it, or as much as the capacity allows and an
+// ErrNoSpace error. Caller holds m.mu.
+func (m *Mem) writeAt(f *memFile, p []byte, off int64) (int, error) {
+	ino := f.ino
+	var err error
 	if end := off + int64(len(p)); end > int64(len(ino.data)) {
-		ino.resize(end)
+		if limit, ok := m.limit(ino); ok && end > limit {
+			err = pathErr("write", f.name, ErrNoSpace)
+			if off >= limit {
+				return 0, err
+			}
+			p, end = p[:limit-off], limit
+		}
+		m.resize(ino, end)
 	}
 	copy(ino.data[off:], p)
 	ino.mtime = time.Now()
+	return len(p), err
 }
 
-func (ino *memInode) resize(size int64) {
+// limit is the length ino may grow to before the capacity is reached; ok is false when nothing
+// limits it. Caller holds m.mu.
+func (m *Mem) limit(ino *memInode) (n int64, ok bool) {
+	if m.capacity <= 0 || !ino.linked {
+		return 0, false
+	}
+	return int64(len(ino.data)) + max(m.capacity-m.used, 0), true
+}
+
+// resize sets the inode's length, keeping m.used in step. Caller holds m.mu.
+func (m *Mem) resize(ino *memInode, size int64) {
+	if ino.linked {
+		m.used += size - int64(len(ino.data))
+	}
 	if size <= int64(len(ino.data)) {
 		ino.data = ino.data[:size]
 		return
 	}
 	ino.data = append(ino.data, make([]byte, size-int64(len(ino.data)))...)
+}
+
+// unlink marks an inode that lost its name: its bytes no longer count. Caller holds m.mu.
+func (m *Mem) unlink(ino *memInode) {
+	if ino.linked {
+		m.used -= int64(len(ino.data))
+		ino.linked = false
+	}
 }
 
 func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
@@ -372,7 +418,7 @@ func (f *memFile) Truncate(size int64) error {
 	if err := f.check("truncate", accessWrite); err != nil {
 		return err
 	}
-	f.ino.resize(size)
+	f.m.resize(f.ino, size)
 	f.ino.mtime = time.Now()
 	return nil
 }
@@ -384,7 +430,10 @@ func (f *memFile) Allocate(size int64) error {
 		return err
 	}
 	if size > int64(len(f.ino.data)) {
-		f.ino.resize(size)
+		if limit, ok := f.m.limit(f.ino); ok && size > limit {
+			return pathErr("fallocate", f.name, ErrNoSpace)
+		}
+		f.m.resize(f.ino, size)
 	}
 	return nil
 }
