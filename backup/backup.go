@@ -30,9 +30,9 @@ const (
 // FormatVersion is the Manifest.Format this build writes and the only one it reads.
 const FormatVersion = 1
 
-// SettingClusterID is the FSM setting that holds the cluster's ID once cluster identity
-// records one; a backup's Manifest.ClusterID is its value ("" when the state has none).
-const SettingClusterID = "cluster.id"
+// SettingClusterID is the FSM setting that holds the cluster's ID (the leader records it
+// once, package node); a backup's Manifest.ClusterID is its value ("" when the state has none).
+const SettingClusterID = fsm.SettingClusterID
 
 // Errors. Returned wrapped, with the file or record involved.
 var (

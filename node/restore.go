@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -16,6 +17,8 @@ import (
 	"github.com/nebulaio/nebulaio/dataplane/blob"
 	"github.com/nebulaio/nebulaio/engine"
 	"github.com/nebulaio/nebulaio/fsm"
+	"github.com/nebulaio/nebulaio/internal/trust"
+	"github.com/nebulaio/nebulaio/internal/vfs"
 )
 
 // Errors of the offline operations (Restore, ForceNewCluster).
@@ -26,6 +29,10 @@ var (
 	// ErrBlobsMissing: the blob directory lacks blobs the backup references (or holds them
 	// damaged) and RestoreOptions.AllowMissingBlobs is not set.
 	ErrBlobsMissing = errors.New("node: the blob directory does not hold every blob the backup references")
+	// ErrRestoreToken: Restore refuses a configuration with cluster.join_token: the token
+	// names an existing cluster, and the restored node is a new one (it would refuse to start
+	// with the token).
+	ErrRestoreToken = errors.New("node: cluster.join_token is set, but a restored node is a new cluster")
 )
 
 // RestoreOptions configure Restore.
@@ -54,6 +61,10 @@ type RestoreResult struct {
 	// BlobDir and Blobs are the blob check ("" and nil when no blob directory was checked).
 	BlobDir string
 	Blobs   *backup.CheckReport
+	// Identity is the new cluster's identity, stored in data_dir/cluster.json: a new random
+	// cluster ID, and cluster.secret or a generated secret. Its token (Identity.Token) is what
+	// other nodes join the restored cluster with.
+	Identity trust.Identity
 }
 
 // Restore seeds cfg's data directory with a backup so that a node started on it
@@ -62,15 +73,23 @@ type RestoreResult struct {
 // is checked against its blob manifest, and its metadata becomes the node's only raft
 // snapshot (engine.Seed), at the backup's index and term, with cfg.NodeID as the only voter
 // at the raft address cfg gives (cluster.advertise_address and the port of
-// cluster.raft_address). The backup's cluster ID (setting cluster.id) is left out: the new
-// cluster records its own. Object bytes are not restored: they are the blob files, copied
-// into data_dir/blobs (docs/backup-and-recovery.md).
+// cluster.raft_address). The restored cluster is a new one: the backup's cluster ID (fsm
+// setting cluster.id) is left out of the metadata, and a new identity (internal/trust: a new
+// random cluster ID, with cluster.secret when it is set, else a generated secret; never
+// cluster.join_token, which names an existing cluster) is stored in data_dir/cluster.json, so
+// that the node records its new ID in replicated state when it leads. Object bytes are not
+// restored: they are the blob files, copied into data_dir/blobs
+// (docs/guides/backup-and-recovery.md).
 //
-// It refuses (ErrNotEmpty) a data directory that holds raft state or gossip-peers.json (a
-// restored node must not contact the members of an earlier cluster), and (ErrBlobsMissing,
-// with the report) a blob directory that lacks blobs, unless AllowMissingBlobs.
+// It refuses a configuration with cluster.join_token (ErrRestoreToken); a data directory that
+// holds raft state, a cluster identity or gossip-peers.json (ErrNotEmpty: a restored node must
+// not contact the members of an earlier cluster); and a blob directory that lacks blobs
+// (ErrBlobsMissing, with the report), unless AllowMissingBlobs.
 func Restore(cfg config.Config, path string, opts RestoreOptions) (RestoreResult, error) {
 	res := RestoreResult{RaftDir: filepath.Join(cfg.DataDir, "raft")}
+	if cfg.Cluster.JoinToken != "" {
+		return res, fmt.Errorf("%w: remove cluster.join_token (or NEBULAIO_JOIN_TOKEN) from the configuration of the restore and of the node", ErrRestoreToken)
+	}
 	if err := checkNewDataDir(cfg.DataDir); err != nil {
 		return res, err
 	}
@@ -133,12 +152,23 @@ func Restore(cfg config.Config, path string, opts RestoreOptions) (RestoreResult
 	if err != nil {
 		return res, fmt.Errorf("restore: %w", err)
 	}
+	// The identity last: a restore that failed before leaves no identity behind, so that it
+	// can be run again.
+	id, _, err := trust.Establish(vfs.OS, cfg.DataDir, trust.Inputs{Secret: cfg.Cluster.Secret, MayCreate: true}, time.Now())
+	if err != nil {
+		return res, fmt.Errorf("restore: the new cluster identity: %w", err)
+	}
+	res.Identity = id
 	return res, nil
 }
 
 // checkNewDataDir refuses a data directory that belongs to a node already: raft state, or
 // the remembered gossip peers of a cluster.
 func checkNewDataDir(dataDir string) error {
+	if _, err := os.Stat(filepath.Join(dataDir, trust.IdentityFile)); err == nil {
+		return fmt.Errorf("%w: %s holds %s, the identity of a cluster; a restore makes a new cluster: remove it",
+			ErrNotEmpty, dataDir, trust.IdentityFile)
+	}
 	if _, err := os.Stat(filepath.Join(dataDir, peersFile)); err == nil {
 		return fmt.Errorf("%w: %s holds %s, the members of a cluster the restored node would contact; remove it",
 			ErrNotEmpty, dataDir, peersFile)
@@ -173,7 +203,8 @@ func advertisedRaftAddr(cfg config.Config) string {
 // only voter of its cluster, keeping all it has (engine.ForceNewCluster): the way out when a
 // majority of the voters is lost for good. The node's raft address in the new configuration
 // is the one cfg gives (or the old one when the port is chosen at start). The remembered
-// gossip peers (the lost members) are forgotten. The node refuses to run it while it runs
+// gossip peers (the lost members) are forgotten. The node's identity (data_dir/cluster.json)
+// and the cluster ID in replicated state are kept: it is the same cluster, with one member. The node refuses to run it while it runs
 // (the WAL's lock).
 func ForceNewCluster(cfg config.Config, log zerolog.Logger) (engine.RecoverResult, error) {
 	dir := filepath.Join(cfg.DataDir, "raft")

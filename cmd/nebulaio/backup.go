@@ -204,11 +204,15 @@ func verifyFile(path string, stderr io.Writer) (backup.Manifest, int) {
 	return m, 0
 }
 
-func printManifest(w io.Writer, m backup.Manifest) {
-	cluster := m.ClusterID
-	if cluster == "" {
-		cluster = "(none recorded)"
+func orNone(s string) string {
+	if s == "" {
+		return "(none recorded)"
 	}
+	return s
+}
+
+func printManifest(w io.Writer, m backup.Manifest) {
+	cluster := orNone(m.ClusterID)
 	fmt.Fprintf(w, "  cluster:   %s\n  taken on:  %s (nebulaio %s) at %s\n  raft:      index %d, term %d (applied %d)\n",
 		cluster, m.NodeID, m.Version, m.Created.Format(time.RFC3339), m.Index, m.Term, m.AppliedIndex)
 	var servers []string
@@ -357,8 +361,10 @@ func runBackupRestore(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "no blob directory checked: %s/blobs does not exist yet (copy the blob files there before starting the node)\n", cfg.DataDir)
 	}
 	fmt.Fprintf(stdout, "restored %s into %s: a new one-voter cluster of %s (%s)\n", rest[0], cfg.DataDir, res.Server.ID, res.Server.Addr)
+	fmt.Fprintf(stdout, "  new cluster: %s (the backup's was %s)\n", res.Identity.ClusterID, orNone(res.Manifest.ClusterID))
 	printManifest(stdout, res.Manifest)
 	fmt.Fprintf(stdout, "start it with the same flags: nebulaio server --data_dir=%s ...\n", cfg.DataDir)
+	fmt.Fprintf(stdout, "other nodes join it with a new data directory and its token (a secret; also `nebulaio cluster token`):\n  %s\n", res.Identity.Token().Text())
 	return 0
 }
 

@@ -59,13 +59,19 @@ func TestBackupCLIRefusals(t *testing.T) {
 	try(1, "not a gzip file", "backup", "verify", filepath.Join("..", "..", "README.md"))
 
 	// restore refuses the data directory of a node, and a backup whose blobs are missing.
-	try(1, "holds raft state", "backup", "restore", good, "--data_dir", c.Config(0).DataDir)
+	try(1, "holds cluster.json, the identity of a cluster", "backup", "restore", good, "--data_dir", c.Config(0).DataDir)
 	fresh := filepath.Join(dir, "fresh")
 	if err := os.MkdirAll(filepath.Join(fresh, "blobs", "blobs"), 0o750); err != nil {
 		t.Fatal(err)
 	}
 	try(1, "1 missing", "backup", "restore", good, "--data_dir", fresh)
+	try(1, "cluster.join_token is set", "backup", "restore", good, "--data_dir", fresh, "--cluster.join_token", c.Token().Text())
 	try(0, "a new one-voter cluster", "backup", "restore", good, "--data_dir", fresh, "--allow-missing-blobs", "--cluster.raft_address=127.0.0.1:9999")
+	// Raft state without an identity is refused too.
+	if err := os.Remove(filepath.Join(fresh, "cluster.json")); err != nil {
+		t.Fatal(err)
+	}
+	try(1, "holds raft state", "backup", "restore", good, "--data_dir", fresh, "--allow-missing-blobs")
 
 	// recover needs --force-new-cluster, a node ID the configuration holds, a stopped node.
 	try(2, "usage: nebulaio recover --force-new-cluster", "recover", "--data_dir", c.Config(0).DataDir)

@@ -23,6 +23,8 @@ import (
 	"github.com/nebulaio/nebulaio/config"
 	"github.com/nebulaio/nebulaio/internal/testcluster"
 	"github.com/nebulaio/nebulaio/internal/testutil"
+	"github.com/nebulaio/nebulaio/internal/trust"
+	"github.com/nebulaio/nebulaio/internal/vfs"
 )
 
 // The guides under docs/guides/ mark each shell block with the name of the step that runs it:
@@ -343,9 +345,23 @@ func TestGuideBackupAndRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	putN(t, client, "guide", 0, 100)
+	oldID := clusterIDOf(t, cfg.data)
+	// The leader records the cluster ID in replicated state soon after it is elected: wait
+	// for it (with backups of a scratch file), so that the guide's backup names it.
+	testutil.WaitFor(t, 30*time.Second, "the cluster ID in replicated state", func() error {
+		scratch := filepath.Join(g.dir, "scratch.tar.gz")
+		var o strings.Builder
+		if code := run([]string{"backup", "create", "--admin", cfg.admin, "--token", testcluster.AdminToken, "--to", scratch}, &o, &o); code != 0 {
+			return fmt.Errorf("exit %d: %s", code, o.String())
+		}
+		if !strings.Contains(o.String(), "cluster:   "+oldID) {
+			return fmt.Errorf("not yet:\n%s", o.String())
+		}
+		return nil
+	})
 
 	out := g.run("backup-create", "", 0)
-	if !strings.Contains(out, "backup written to nebulaio-backup.tar.gz") || !strings.Contains(out, "1 buckets, 100 objects") {
+	if !strings.Contains(out, "backup written to nebulaio-backup.tar.gz") || !strings.Contains(out, "1 buckets, 100 objects") || !strings.Contains(out, "cluster:   "+oldID) {
 		t.Fatalf("backup create:\n%s", out)
 	}
 	out = g.run("backup-verify", "", 0)
@@ -369,8 +385,17 @@ func TestGuideBackupAndRecovery(t *testing.T) {
 	if !strings.Contains(out, "100 checked, 100 intact") || !strings.Contains(out, "a new one-voter cluster of node-1 ("+cfg.raft+")") {
 		t.Fatalf("restore:\n%s", out)
 	}
+	newID := clusterIDOf(t, cfg.data)
+	if newID == oldID || !strings.Contains(out, "new cluster: "+newID+" (the backup's was "+oldID+")") || !strings.Contains(out, "nbio1."+newID+".") {
+		t.Fatalf("restore: new cluster %s (the backup's %s):\n%s", newID, oldID, out)
+	}
 	restored := g.start("start-restored")
 	restored.waitReady(cfg.admin)
+	var health strings.Builder
+	if code := runCluster([]string{"--admin", cfg.admin, "--token", testcluster.AdminToken, "health"}, &health, &health); code != 0 ||
+		!strings.Contains(health.String(), `"cluster_id": "`+newID+`"`) {
+		t.Fatalf("health of the restored node (exit %d), want cluster %s:\n%s", code, newID, health.String())
+	}
 	checkN(t, client, "guide", 0, 100, false)
 	checkN(t, client, "guide", 100, 1, true)
 	putN(t, client, "guide", 200, 1) // the restored cluster takes writes
@@ -416,15 +441,26 @@ func TestGuideBackupAndRecovery(t *testing.T) {
 	}
 	recovered := g.start("start-recovered")
 	recovered.waitReady(cfg3.admin)
-	var health bytes.Buffer
+	health.Reset()
 	if code := runCluster([]string{"--admin", cfg3.admin, "--token", testcluster.AdminToken, "health"}, &health, &health); code != 0 ||
-		!strings.Contains(health.String(), `"quorum_size": 1`) || !strings.Contains(health.String(), `"leader_id": "n3"`) {
+		!strings.Contains(health.String(), `"quorum_size": 1`) || !strings.Contains(health.String(), `"leader_id": "n3"`) ||
+		!strings.Contains(health.String(), `"cluster_id": "`+c.Token().ClusterID+`"`) {
 		t.Fatalf("health after recovery (exit %d):\n%s", code, health.String())
 	}
 	rc := s3Client(cfg3.s3)
 	checkN(t, rc, "survive", 0, 60, false)
 	putN(t, rc, "survive", 60, 1)
 	recovered.kill(syscall.SIGTERM)
+}
+
+// clusterIDOf is the cluster ID stored in a data directory's identity file.
+func clusterIDOf(t *testing.T, dataDir string) string {
+	t.Helper()
+	id, ok, err := trust.LoadIdentity(vfs.OS, dataDir)
+	if err != nil || !ok {
+		t.Fatalf("identity of %s: %v (found %v)", dataDir, err, ok)
+	}
+	return id.ClusterID
 }
 
 func countFiles(dir string) int {

@@ -51,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runSnapshot(args[1:], stdout, stderr)
 	case "blob":
 		return runBlob(args[1:], stdout, stderr)
+	case "certs":
+		return runCerts(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "nebulaio %s\n", version)
 		return 0
@@ -69,7 +71,9 @@ func usage(w io.Writer) {
 
 commands:
   server    run a node (nebulaio server --help lists every flag)
-  cluster   nodes | health | promote ID | demote ID | remove ID, through the admin API
+  cluster   nodes | health | promote ID | demote ID | remove ID | token, through the admin API;
+            new-token
+  certs     init | node: a CA of your own and node certificates for the raft port
   backup    create --to FILE | verify FILE | blobs FILE | restore FILE --data_dir DIR
   recover   --force-new-cluster: make a stopped node the only voter (quorum lost for good)
   wal       inspect|verify DIR: the write-ahead log of a data directory
