@@ -70,7 +70,7 @@ func takeBackup(t *testing.T, c *testcluster.Cluster, i int) (string, backup.Man
 // TestBackupWipeRestoreTenThousandObjects: 10,000 objects written through S3 (32 at a time)
 // on a single node, a backup through the admin API, the node wiped after its blob directory
 // was copied aside, the backup restored into its empty data directory with the blobs copied
-// back (as docs/backup-and-recovery.md says), and the node started again: every object reads
+// back (as docs/guides/backup-and-recovery.md says), and the node started again: every object reads
 // back with its bytes, and the restored state is the backed-up one.
 func TestBackupWipeRestoreTenThousandObjects(t *testing.T) {
 	if testing.Short() {
