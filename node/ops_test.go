@@ -311,3 +311,81 @@ func TestForceNewClusterAfterLosingTwoOfThree(t *testing.T) {
 	}
 	c.Verify()
 }
+
+// TestRestoreFromTheBlobCopiesOfEveryNode: on three storage nodes with one copy of each blob,
+// the blobs are spread over the nodes, and the backup's blob manifest says which node held
+// each. After the cluster is lost, the blob directories of the three nodes, merged into the
+// data directory of a new node (cp -a, as docs/guides/backup-and-recovery.md says), hold every
+// blob the backup references: the restore accepts them, and every object reads back from the
+// restored node alone.
+func TestRestoreFromTheBlobCopiesOfEveryNode(t *testing.T) {
+	raft := testutil.FreeAddr(t, false)
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Configure: func(i int, cfg *config.Config) {
+		cfg.Cluster.ReplicationFactor = 1
+		if i == 0 {
+			cfg.Cluster.RaftAddress = raft
+		}
+	}})
+	c.WaitForLeader()
+	c.WaitFormed()
+	if _, err := c.S3Client(0).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("spread")}); err != nil {
+		t.Fatal(err)
+	}
+	objs := putObjects(t, c, []int{0, 1, 2}, "spread", "obj", 60)
+	c.VerifyFSMs()
+	path, m := takeBackup(t, c, 1)
+	a, err := backup.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := map[string]int{}
+	if err := a.Blobs(func(e backup.BlobEntry) error {
+		if len(e.Nodes) != 1 {
+			return fmt.Errorf("blob %s of %s held by %v, want one node", e.ID, e.Key, e.Nodes)
+		}
+		held[e.Nodes[0]]++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(held) < 2 || m.Counts.Blobs != len(objs) {
+		t.Fatalf("blobs by node %v (%d blobs): not spread over the nodes", held, m.Counts.Blobs)
+	}
+
+	// The cluster is lost; the blob directories of its three nodes survive.
+	copies := t.TempDir()
+	for i := range 3 {
+		c.Kill(i)
+		copyTree(t, filepath.Join(c.Config(i).DataDir, "blobs"), filepath.Join(copies, c.ID(i)))
+	}
+	dataDir := c.Config(0).DataDir
+	for i := range 3 {
+		if err := os.RemoveAll(c.Config(i).DataDir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One copy alone lacks blobs; the three merged hold them all.
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	copyTree(t, filepath.Join(copies, "n1"), filepath.Join(dataDir, "blobs"))
+	c.Config(0).Cluster.JoinToken = ""
+	res, err := node.Restore(*c.Config(0), path, node.RestoreOptions{})
+	if !errors.Is(err, node.ErrBlobsMissing) || res.Blobs.Missing != len(objs)-held["n1"] {
+		t.Fatalf("restore with n1's blobs only: %v, %+v (n1 held %d)", err, res.Blobs, held["n1"])
+	}
+	for _, id := range []string{"n2", "n3"} {
+		if out, err := exec.Command("cp", "-a", filepath.Join(copies, id)+"/.", filepath.Join(dataDir, "blobs")).CombinedOutput(); err != nil {
+			t.Fatalf("merge %s's blobs: %v %s", id, err, out)
+		}
+	}
+	if res, err = node.Restore(*c.Config(0), path, node.RestoreOptions{DeepBlobCheck: true}); err != nil || res.Blobs.Checked != len(objs) {
+		t.Fatalf("restore with the merged blobs: %v, %+v", err, res.Blobs)
+	}
+	c.Start(0)
+	c.WaitOpen(0)
+	if l := c.WaitForLeader(); l != 0 {
+		t.Fatalf("leader %d", l)
+	}
+	checkObjects(t, c.S3Client(0), "spread", objs, "n1")
+}
