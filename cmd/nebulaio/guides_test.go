@@ -408,6 +408,9 @@ func TestGuideBackupAndRecovery(t *testing.T) {
 			cfg.Cluster.RaftAddress = raft3 // the recovered node keeps its address
 		}
 		cfg.Performance.MaxRaftLogEntries = 32 // a snapshot and a log after it
+		// A copy a write's quorum left out is made at once (n3 must hold every blob).
+		cfg.Cluster.RepairInterval = config.Duration(300 * time.Millisecond)
+		cfg.Cluster.RepairMiBPerSec = 0
 	}})
 	c.WaitForLeader()
 	c3 := s3Client(c.MustNode(2).S3Addr().String())
