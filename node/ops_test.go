@@ -118,7 +118,12 @@ func TestBackupWipeRestoreTenThousandObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	start := time.Now()
 	path, m := takeBackup(t, c, 0)
+	took := time.Since(start)
+	if st, err := os.Stat(path); err == nil {
+		t.Logf("backup of %d objects (%d records): %d bytes, taken, fetched and verified in %v", objects, m.Counts.Records, st.Size(), took.Round(time.Millisecond))
+	}
 	if m.Counts.Objects != objects || m.Counts.Buckets != 1 || m.Counts.Blobs != objects || m.ClusterID != oldID {
 		t.Fatalf("manifest: cluster %q (want %s), counts %+v", m.ClusterID, oldID, m.Counts)
 	}
@@ -150,10 +155,12 @@ func TestBackupWipeRestoreTenThousandObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	copyTree(t, blobCopy, filepath.Join(dataDir, "blobs"))
+	start = time.Now()
 	res, err = node.Restore(*c.Config(0), path, node.RestoreOptions{DeepBlobCheck: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("restore (verify, deep check of %d blobs, seed): %v", objects, time.Since(start).Round(time.Millisecond))
 	if res.Blobs == nil || res.Blobs.Checked != objects || res.Blobs.Missing+res.Blobs.Damaged != 0 || res.Server.Addr != c.Config(0).Cluster.RaftAddress {
 		t.Fatalf("restore: %+v, blobs %+v", res, res.Blobs)
 	}
