@@ -237,9 +237,13 @@ type nodeConfig struct {
 	path, data, s3, admin, raft string
 }
 
-// writeNodeConfig writes it; clusterKeys are more lines of the cluster section ("  key: value\n").
-func writeNodeConfig(t *testing.T, dir, nodeID, data, raft string, clusterKeys string) nodeConfig {
+// writeNodeConfig writes it (raft and gossip "" choose addresses); clusterKeys are more lines
+// of the cluster section ("  key: value\n").
+func writeNodeConfig(t *testing.T, dir, nodeID, data, raft, gossip string, clusterKeys string) nodeConfig {
 	t.Helper()
+	if gossip == "" {
+		gossip = "127.0.0.1:0"
+	}
 	c := nodeConfig{path: filepath.Join(dir, nodeID+".yaml"), data: data, s3: testutil.FreeAddr(t, false), admin: testutil.FreeAddr(t, false), raft: raft}
 	if c.raft == "" {
 		c.raft = testutil.FreeAddr(t, false)
@@ -254,11 +258,11 @@ console:
   address: 127.0.0.1:0
 cluster:
   raft_address: %s
-  gossip_address: 127.0.0.1:0
+  gossip_address: %s
   advertise_address: 127.0.0.1
 %slog:
   format: json
-`, nodeID, data, c.s3, c.admin, c.raft, clusterKeys)
+`, nodeID, data, c.s3, c.admin, c.raft, gossip, clusterKeys)
 	if err := os.WriteFile(c.path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +335,7 @@ func TestGuideBackupAndRecovery(t *testing.T) {
 	}
 	g := loadGuide(t, "backup-and-recovery.md")
 	guideEnv(g)
-	cfg := writeNodeConfig(t, g.dir, "node-1", filepath.Join(g.dir, "data"), "", "")
+	cfg := writeNodeConfig(t, g.dir, "node-1", filepath.Join(g.dir, "data"), "", "", "")
 	g.setenv("CONFIG", cfg.path)
 	g.setenv("DATA", cfg.data)
 	g.setenv("NEBULAIO_ADMIN_ADDRESS", "http://"+cfg.admin)
@@ -431,7 +435,7 @@ func TestGuideBackupAndRecovery(t *testing.T) {
 	c.Kill(1)
 	c.Stop(2) // step 1: stop the survivor
 
-	cfg3 := writeNodeConfig(t, g.dir, "n3", c.Config(2).DataDir, raft3, "")
+	cfg3 := writeNodeConfig(t, g.dir, "n3", c.Config(2).DataDir, raft3, "", "")
 	g.setenv("CONFIG", cfg3.path)
 	g.setenv("DATA", cfg3.data)
 	out = g.run("recover", "n1\n", 1) // not confirmed: nothing changes
@@ -561,7 +565,7 @@ func TestGuideScaling(t *testing.T) {
 		}
 	}
 
-	cfg := writeNodeConfig(t, g.dir, "storage", filepath.Join(g.dir, "storage-1"), "", "")
+	cfg := writeNodeConfig(t, g.dir, "storage", filepath.Join(g.dir, "storage-1"), "", "", "")
 	g.setenv("CONFIG", cfg.path)
 	g.setenv("JOIN", c.GossipAddr(0))
 	s := g.start("add-storage-node")
@@ -587,4 +591,64 @@ func TestGuideScaling(t *testing.T) {
 	out = g.run("promote-demote", "", 0)
 	testutil.WaitFor(t, 30*time.Second, "storage-1 a non-voter again", suffrage("nonvoter"))
 	s.kill(syscall.SIGTERM)
+}
+
+// TestGuideOperations runs the rolling upgrade of docs/guides/operations.md on a three-node
+// cluster: each node in turn is checked for, stopped, started again as a process (the "new
+// binary") on its data directory, and waited for; the cluster keeps three healthy voters, and
+// every object written before reads back from the last node restarted, which takes writes.
+func TestGuideOperations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a cluster")
+	}
+	g := loadGuide(t, "operations.md")
+	guideEnv(g)
+	var rafts, gossips [3]string
+	for i := range 3 {
+		rafts[i], gossips[i] = testutil.FreeAddr(t, false), testutil.FreeAddr(t, true)
+	}
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Configure: func(i int, cfg *config.Config) {
+		cfg.Cluster.RaftAddress, cfg.Cluster.GossipAddress = rafts[i], gossips[i]
+	}})
+	c.WaitForLeader()
+	c.WaitFormed()
+	if _, err := c.S3Client(0).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("rolling")}); err != nil {
+		t.Fatal(err)
+	}
+	putN(t, c.S3Client(0), "rolling", 0, 20)
+
+	healthy := func(admin string) func() error {
+		return func() error {
+			var h strings.Builder
+			if code := runCluster([]string{"--admin", admin, "--token", testcluster.AdminToken, "health"}, &h, &h); code != 0 {
+				return fmt.Errorf("exit %d: %s", code, h.String())
+			}
+			if !strings.Contains(h.String(), `"healthy_voters": 3`) || !strings.Contains(h.String(), `"failure_tolerance": 1`) {
+				return fmt.Errorf("not all voters healthy:\n%s", h.String())
+			}
+			return nil
+		}
+	}
+	var last nodeConfig
+	for i := range 3 {
+		g.setenv("NEBULAIO_ADMIN_ADDRESS", c.AdminURL(i))
+		testutil.WaitFor(t, 60*time.Second, "three healthy voters before "+c.ID(i)+" is upgraded", healthy(c.AdminURL(i)))
+		if out := g.run("health-before", "", 0); !strings.Contains(out, `"failure_tolerance": 1`) {
+			t.Fatalf("health before upgrading %s:\n%s", c.ID(i), out)
+		}
+		c.Stop(i) // step 2: SIGTERM
+		last = writeNodeConfig(t, g.dir, c.ID(i), c.Config(i).DataDir, rafts[i], gossips[i],
+			fmt.Sprintf("  join_addresses: [%s]\n", gossips[(i+1)%3]))
+		g.setenv("CONFIG", last.path)
+		g.setenv("NEBULAIO_ADMIN_ADDRESS", "http://"+last.admin)
+		g.start("restart")
+		if out := g.run("wait-ready", "", 0); !strings.Contains(out, `"voters": 3`) {
+			t.Fatalf("after restarting %s:\n%s", c.ID(i), out)
+		}
+		testutil.WaitFor(t, 60*time.Second, "three healthy voters after "+c.ID(i)+" is upgraded", healthy(last.admin))
+	}
+	client := s3Client(last.s3)
+	checkN(t, client, "rolling", 0, 20, false)
+	putN(t, client, "rolling", 20, 1)
+	checkN(t, client, "rolling", 20, 1, false)
 }
