@@ -79,4 +79,10 @@ func TestBackupCLIRefusals(t *testing.T) {
 	c.Stop(0)
 	try(1, "not in the raft configuration", "recover", "--force-new-cluster", "--yes", "--node_id", "n9", "--data_dir", c.Config(0).DataDir)
 	try(1, "no raft state", "recover", "--force-new-cluster", "--yes", "--data_dir", filepath.Join(dir, "empty"))
+
+	// The inspect tools name a directory that holds none of their files.
+	try(1, "no WAL files in "+dir, "wal", "inspect", dir)
+	try(1, "no snapshot files in "+dir, "snapshot", "inspect", dir)
+	try(1, "not a blob store directory", "blob", "verify", dir)
+	try(2, "usage: nebulaio wal inspect|verify DIR", "wal", "check", dir)
 }

@@ -41,6 +41,10 @@ tail of the last segment, which the node truncates at start, is reported but is 
 		return code
 	}
 	dir = resolveDir(dir, filepath.Join("raft", "wal"), "wal")
+	if !holdsFile(dir, ".wal", "stable", "head") {
+		fmt.Fprintf(stderr, "nebulaio: no WAL files in %s: give a data directory or its raft/wal directory\n", dir)
+		return 1
+	}
 	p := newProgress(stderr, "wal "+sub, true)
 	rep, err := wal.Inspect(dir, wal.InspectOptions{Progress: p.update})
 	took := p.done()
@@ -101,6 +105,10 @@ DIR is a data directory or its raft/snapshots directory. Exit code 1 when damage
 		return code
 	}
 	dir = resolveDir(dir, filepath.Join("raft", "snapshots"), "snapshots")
+	if filepath.Base(dir) != "snapshots" && !holdsFile(dir, ".manifest", ".run") {
+		fmt.Fprintf(stderr, "nebulaio: no snapshot files in %s: give a data directory or its raft/snapshots directory\n", dir)
+		return 1
+	}
 	p := newProgress(stderr, "snapshot inspect", true)
 	rep, err := snapshot.Inspect(dir, snapshot.InspectOptions{Progress: p.update})
 	took := p.done()
@@ -213,6 +221,22 @@ func resolveDir(dir, inData, short string) string {
 		}
 	}
 	return dir
+}
+
+// holdsFile reports whether dir holds a file whose name ends with one of suffixes (or is one).
+func holdsFile(dir string, suffixes ...string) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		for _, s := range suffixes {
+			if strings.HasSuffix(e.Name(), s) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func isDir(p string) bool {
