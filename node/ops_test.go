@@ -324,7 +324,8 @@ func TestForceNewClusterAfterLosingTwoOfThree(t *testing.T) {
 // each. After the cluster is lost, the blob directories of the three nodes, merged into the
 // data directory of a new node (cp -a, as docs/guides/backup-and-recovery.md says), hold every
 // blob the backup references: the restore accepts them, and every object reads back from the
-// restored node alone.
+// restored node alone. A node with an empty data directory then joins the restored cluster
+// with its new join token.
 func TestRestoreFromTheBlobCopiesOfEveryNode(t *testing.T) {
 	raft := testutil.FreeAddr(t, false)
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Configure: func(i int, cfg *config.Config) {
@@ -395,4 +396,22 @@ func TestRestoreFromTheBlobCopiesOfEveryNode(t *testing.T) {
 		t.Fatalf("leader %d", l)
 	}
 	checkObjects(t, c.S3Client(0), "spread", objs, "n1")
+
+	// A node with an empty data directory joins the restored cluster with its new token.
+	c.Config(1).Cluster.JoinToken = res.Identity.Token().Text()
+	c.Start(1)
+	c.WaitOpen(1)
+	testutil.WaitFor(t, 60*time.Second, "n2 a voter of the restored cluster", func() error {
+		servers, err := c.MustNode(0).Engine().Servers()
+		if err != nil {
+			return err
+		}
+		if len(servers) != 2 || !servers[0].Voter || !servers[1].Voter {
+			return fmt.Errorf("raft configuration %v", servers)
+		}
+		return nil
+	})
+	if got := c.MustNode(1).ClusterID(); got != res.Identity.ClusterID {
+		t.Fatalf("n2 joined cluster %s, the restored one is %s", got, res.Identity.ClusterID)
+	}
 }
