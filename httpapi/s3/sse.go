@@ -48,10 +48,23 @@ var (
 	ErrSSENoMasterKey = &Error{"NotImplemented", http.StatusNotImplemented, "Server side encryption with S3 managed keys (SSE-S3) needs a master key: set encryption.master_key (or NEBULAIO_MASTER_KEY) on every node."}
 )
 
+// ssecNames returns the names of the three SSE-C headers with prefix: "" for the object's
+// own (x-amz-server-side-encryption-customer-*), copySourcePrefix for the copy source's
+// (x-amz-copy-source-server-side-encryption-customer-*).
+func ssecNames(prefix string) (alg, key, keyMD5 string) {
+	if prefix == "" {
+		return hdrSSECAlgorithm, hdrSSECKey, hdrSSECKeyMD5
+	}
+	const amz = "X-Amz-"
+	return prefix + strings.TrimPrefix(hdrSSECAlgorithm, amz), prefix + strings.TrimPrefix(hdrSSECKey, amz),
+		prefix + strings.TrimPrefix(hdrSSECKeyMD5, amz)
+}
+
 // sseCHeaders reports whether hd carries any SSE-C header with prefix ("" or the copy
 // source's).
 func sseCHeaders(hd http.Header, prefix string) bool {
-	return hd.Get(prefix+hdrSSECAlgorithm) != "" || hd.Get(prefix+hdrSSECKey) != "" || hd.Get(prefix+hdrSSECKeyMD5) != ""
+	alg, key, keyMD5 := ssecNames(prefix)
+	return hd.Get(alg) != "" || hd.Get(key) != "" || hd.Get(keyMD5) != ""
 }
 
 // Operations that take the encryption headers.
@@ -99,7 +112,8 @@ func customerKey(hd http.Header, prefix string) (key sse.CustomerKey, ok bool, e
 	if !sseCHeaders(hd, prefix) {
 		return key, false, nil
 	}
-	key, err = sse.ParseCustomerKey(hd.Get(prefix+hdrSSECAlgorithm), hd.Get(prefix+hdrSSECKey), hd.Get(prefix+hdrSSECKeyMD5))
+	alg, k, keyMD5 := ssecNames(prefix)
+	key, err = sse.ParseCustomerKey(hd.Get(alg), hd.Get(k), hd.Get(keyMD5))
 	switch {
 	case errors.Is(err, sse.ErrCustomerAlgorithm):
 		return key, true, ErrInvalidArgument.with("Requests specifying Server Side Encryption with Customer provided keys must provide a valid encryption algorithm (AES256).")
