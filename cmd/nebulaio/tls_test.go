@@ -210,6 +210,16 @@ func TestServerHTTPSReloadAndSSE(t *testing.T) {
 
 	awsCLI(t, dir, caFile, s3URL, ak, sk)
 
+	// The admin CLI verifies the admin listener with --cacert, and refuses it without.
+	out, err := command(t, "cluster", "--admin", adminURL, "--cacert", caFile, "--data_dir", filepath.Join(dir, "data"), "health").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "leader") {
+		t.Fatalf("nebulaio cluster health over HTTPS with --cacert: %v\n%s", err, out)
+	}
+	out, err = command(t, "cluster", "--admin", adminURL, "--data_dir", filepath.Join(dir, "data"), "health").CombinedOutput()
+	if exitCode(err) != 1 || !strings.Contains(string(out), "certificate") {
+		t.Fatalf("nebulaio cluster health without the CA: %v\n%s", err, out)
+	}
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
