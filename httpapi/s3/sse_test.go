@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -625,5 +626,38 @@ func TestSSECopy(t *testing.T) {
 	resp, body := rawTLS(t, n, "PUT", "/cpy/x", nil, merge(kSrc.headers("X-Amz-Copy-Source-"), map[string]string{"X-Amz-Copy-Source": "cpy/src-plain"}))
 	if resp.StatusCode != 400 || errorCode(t, body) != "InvalidRequest" {
 		t.Fatalf("copy-source key for a plain source: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestSSEPostObject: a browser form upload into a bucket with default encryption is stored
+// SSE-S3 and says so; a form's own encryption fields are refused (501), not ignored.
+func TestSSEPostObject(t *testing.T) {
+	n := startNode(t, t.TempDir(), nodeOpts{keyring: testKeyring(t, sse.GenerateKey())})
+	c := n.client()
+	mustCreateBucket(t, c, "forms")
+	if _, err := c.PutBucketEncryption(ctxT(t), &s3.PutBucketEncryptionInput{Bucket: aws.String("forms"),
+		ServerSideEncryptionConfiguration: &types.ServerSideEncryptionConfiguration{Rules: []types.ServerSideEncryptionRule{
+			{ApplyServerSideEncryptionByDefault: &types.ServerSideEncryptionByDefault{SSEAlgorithm: types.ServerSideEncryptionAes256}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	target, fields := signedForm(t, n, uploadsPolicy(t, time.Now().Add(time.Hour)))
+	fields = withField(fields, "Content-Type", "text/plain")
+	resp, body := sendForm(t, target, fields, "secret.txt", bytes.NewReader(marked(5000)))
+	if resp.StatusCode != 201 || resp.Header.Get("X-Amz-Server-Side-Encryption") != "AES256" {
+		t.Fatalf("POST under the default: %d %s %v", resp.StatusCode, body, resp.Header)
+	}
+	if o, err := n.fsm.Object("forms", "uploads/secret.txt"); err != nil || o.Encryption.Algorithm != fsm.EncryptionSSES3 {
+		t.Fatalf("the form upload is not SSE-S3: %v %+v", err, o.Encryption)
+	}
+	if !bytes.Equal(mustGet(t, c, "forms", "uploads/secret.txt"), marked(5000)) {
+		t.Fatal("the form upload does not read back")
+	}
+	if _, hits := n.blobFilesContain(t, []byte("NEBULAIO-PLAINTEXT-MARKER-NEBULAIO")); len(hits) > 0 {
+		t.Fatalf("plaintext of a form upload on disk: %v", hits)
+	}
+	target, fields = signedForm(t, n, uploadsPolicy(t, time.Now().Add(time.Hour)))
+	fields = withField(withField(fields, "Content-Type", "text/plain"), "x-amz-server-side-encryption", "AES256")
+	if resp, body := sendForm(t, target, fields, "x.txt", strings.NewReader("x")); resp.StatusCode != 501 {
+		t.Fatalf("a form's encryption field: %d %s", resp.StatusCode, body)
 	}
 }
