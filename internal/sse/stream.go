@@ -87,38 +87,59 @@ func (e *encrypter) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// fill seals the next chunk into out, or records src's error.
+// fill seals the next chunk into out, or records src's error. Only io.EOF from src ends the
+// plaintext: any other error — io.ErrUnexpectedEOF of a body cut short included — is src's
+// failure and seals no final chunk.
 func (e *encrypter) fill() {
 	have := 0
 	if e.hasPeek {
 		e.plain[0] = e.peek[0]
 		have, e.hasPeek = 1, false
 	}
-	n, err := io.ReadFull(e.src, e.plain[have:])
+	n, err := readFull(e.src, e.plain[have:])
 	have += n
 	final := false
 	switch {
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+	case err == io.EOF:
 		final = true
 	case err != nil:
 		e.err = err
 		return
 	default: // a full chunk: is there more?
-		m, err := io.ReadFull(e.src, e.peek[:])
+		m, err := readFull(e.src, e.peek[:])
 		switch {
-		case m == 1:
-			e.hasPeek = true
-		case errors.Is(err, io.EOF):
-			final = true
-		default:
+		case err != nil && err != io.EOF:
 			e.err = err
 			return
+		case m == 1:
+			e.hasPeek = true
+		default:
+			final = true
 		}
 	}
 	e.out = e.aead.Seal(e.out[:0], chunkNonce(&e.nonce, e.next, final), e.plain[:have], nil)
 	e.pos = 0
 	e.next++
 	e.done = final
+}
+
+// readFull reads into buf until it is full or r fails; unlike io.ReadFull it returns r's
+// error as it is (io.EOF only when r ended), so a reader that fails with io.ErrUnexpectedEOF
+// is not taken for one that ended. A reader that returns data with io.EOF is read once more,
+// which returns io.EOF again.
+func readFull(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			if err == io.EOF && n == len(buf) {
+				return n, nil
+			}
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // OpenFunc opens bytes [off, off+length) of an encrypted blob; length < 0 means to its end.

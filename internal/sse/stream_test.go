@@ -237,6 +237,52 @@ func TestEncryptSourceError(t *testing.T) {
 	}
 }
 
+// TestEncryptCutBody: a body that ends early with io.ErrUnexpectedEOF (net/http's for a
+// connection closed before Content-Length) is a failure, not the end of the plaintext: no
+// final chunk is sealed, so no valid blob can be made of a truncated upload.
+func TestEncryptCutBody(t *testing.T) {
+	for _, n := range []int{0, 10, ChunkSize, ChunkSize + 1, 2 * ChunkSize} {
+		src := io.MultiReader(bytes.NewReader(plaintext(n, 1)), iotestErr{io.ErrUnexpectedEOF})
+		got, err := io.ReadAll(testKey(1).Encrypt("b", src))
+		if !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("%d bytes then io.ErrUnexpectedEOF: err %v", n, err)
+		}
+		if want := max(0, (n-1)/ChunkSize) * sealedChunk; len(got) != want {
+			t.Fatalf("%d bytes then a cut: %d bytes out, want the %d of the chunks before the last", n, len(got), want)
+		}
+	}
+	// A reader that returns its last bytes together with io.EOF ends the plaintext normally.
+	for _, n := range []int{1, ChunkSize, ChunkSize + 5} {
+		p := plaintext(n, 2)
+		blob, err := io.ReadAll(testKey(1).Encrypt("b", &dataWithEOF{p: p}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _, err := decrypt(testKey(1), "b", blob, 0, int64(n)); err != nil || !bytes.Equal(got, p) {
+			t.Fatalf("%d bytes with io.EOF: %v", n, err)
+		}
+	}
+}
+
+// dataWithEOF returns all of p with io.EOF in one Read.
+type dataWithEOF struct {
+	p    []byte
+	done bool
+}
+
+func (d *dataWithEOF) Read(b []byte) (int, error) {
+	if d.done {
+		return 0, io.EOF
+	}
+	n := copy(b, d.p)
+	d.p = d.p[n:]
+	if len(d.p) == 0 {
+		d.done = true
+		return n, io.EOF
+	}
+	return n, nil
+}
+
 type iotestErr struct{ err error }
 
 func (e iotestErr) Read([]byte) (int, error) { return 0, e.err }
