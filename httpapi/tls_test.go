@@ -158,6 +158,11 @@ func TestCertReloadUnderLoad(t *testing.T) {
 // key that does not match keeps the certificate in force and says which files failed.
 func TestCertReloadKeepsCertificateOnError(t *testing.T) {
 	r, ca, certFile, keyFile, base := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	m := &tlsMetrics{v: map[string]float64{}}
+	r.Report(m, MetricTLSS3Expiry)
+	if got, want := m.get(MetricTLSS3Expiry), float64(r.Certificate().Leaf.NotAfter.Unix()); got != want {
+		t.Fatalf("expiry gauge %v, want %v", got, want)
+	}
 	good := r.Certificate()
 	otherKey := filepath.Join(t.TempDir(), "other.key")
 	ca.Issue(t, "other", filepath.Join(filepath.Dir(otherKey), "other.crt"), otherKey)
@@ -194,7 +199,25 @@ func TestCertReloadKeepsCertificateOnError(t *testing.T) {
 			resp.Body.Close()
 		})
 	}
+	if m.get(MetricTLSReloads) != 3 || m.get(MetricTLSReloadFailures) != 3 {
+		t.Fatalf("reloads counted %v, failures %v; want 3 and 3", m.get(MetricTLSReloads), m.get(MetricTLSReloadFailures))
+	}
 	if _, err := NewCertReloader(filepath.Join(t.TempDir(), "none.crt"), keyFile); !errors.Is(err, ErrTLSFiles) {
 		t.Fatalf("NewCertReloader of a missing file = %v", err)
 	}
+}
+
+// tlsMetrics records what a CertReloader reports.
+type tlsMetrics struct {
+	mu sync.Mutex
+	v  map[string]float64
+}
+
+func (m *tlsMetrics) Counter(name string, d float64) { m.mu.Lock(); m.v[name] += d; m.mu.Unlock() }
+func (m *tlsMetrics) Gauge(name string, v float64)   { m.mu.Lock(); m.v[name] = v; m.mu.Unlock() }
+func (m *tlsMetrics) Observe(string, float64)        {}
+func (m *tlsMetrics) get(name string) float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.v[name]
 }

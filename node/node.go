@@ -117,6 +117,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.reportTLS(sink)
 	if err := n.openTrust(sink); err != nil {
 		return nil, err
 	}

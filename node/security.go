@@ -40,6 +40,16 @@ func (n *Node) loadSecurity() error {
 	return nil
 }
 
+// reportTLS makes the listeners' certificate reloaders report on sink.
+func (n *Node) reportTLS(sink *httpapi.PromSink) {
+	if n.s3TLS != nil {
+		n.s3TLS.Report(sink, httpapi.MetricTLSS3Expiry)
+	}
+	if n.adminTLS != nil {
+		n.adminTLS.Report(sink, httpapi.MetricTLSAdminExpiry)
+	}
+}
+
 // ReloadTLS reloads the S3 and admin listeners' certificates from their files (what SIGHUP
 // does): open connections go on, new handshakes get the new certificate. A listener whose
 // files fail to load keeps its certificate; the error names it. Without TLS it does nothing.

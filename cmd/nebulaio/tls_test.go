@@ -208,6 +208,19 @@ func TestServerHTTPSReloadAndSSE(t *testing.T) {
 		t.Fatalf("%d reload log lines, want 10 (2 listeners × 5 reloads)", n)
 	}
 
+	resp, err := newHTTP(false).Get(adminURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, re := range []string{`(?m)^nebulaio_tls_reloads_total 10$`, `(?m)^nebulaio_tls_reload_failures_total 0$`,
+		`(?m)^nebulaio_tls_s3_certificate_expiry_timestamp_seconds [1-9]`, `(?m)^nebulaio_tls_admin_certificate_expiry_timestamp_seconds [1-9]`} {
+		if !regexp.MustCompile(re).Match(metricsText) {
+			t.Errorf("/metrics does not match %s", re)
+		}
+	}
+
 	awsCLI(t, dir, caFile, s3URL, ak, sk)
 
 	// The admin CLI verifies the admin listener with --cacert, and refuses it without.
