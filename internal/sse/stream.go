@@ -55,14 +55,17 @@ func chunkNonce(nonce *[nonceSize]byte, i int64, final bool) []byte {
 // of src is returned as is (after the chunks before it), so the caller sees why the body
 // failed; the reader never returns a blob that lacks its final chunk without an error.
 func (k ObjectKey) Encrypt(blobID string, src io.Reader) io.Reader {
-	return &encrypter{aead: k.blobAEAD(blobID), src: src, plain: make([]byte, ChunkSize), out: make([]byte, 0, sealedChunk)}
+	return &encrypter{aead: k.blobAEAD(blobID), src: src, buf: make([]byte, sealedChunk)}
 }
 
+// encrypter seals in place: a chunk's plaintext is read into buf and sealed over itself into
+// out (= buf[:len]), and the next chunk is read into buf only once out has been returned
+// whole, so one buffer serves both.
 type encrypter struct {
 	aead    cipher.AEAD
 	src     io.Reader
-	plain   []byte // one chunk of plaintext
-	out     []byte // the current sealed chunk
+	buf     []byte // one sealed chunk: ChunkSize bytes of plaintext and room for the tag
+	out     []byte // the current sealed chunk (in buf)
 	pos     int    // bytes of out already returned
 	next    int64  // index of the next chunk to seal
 	peek    [1]byte
@@ -91,12 +94,13 @@ func (e *encrypter) Read(p []byte) (int, error) {
 // plaintext: any other error — io.ErrUnexpectedEOF of a body cut short included — is src's
 // failure and seals no final chunk.
 func (e *encrypter) fill() {
+	plain := e.buf[:ChunkSize]
 	have := 0
 	if e.hasPeek {
-		e.plain[0] = e.peek[0]
+		plain[0] = e.peek[0]
 		have, e.hasPeek = 1, false
 	}
-	n, err := readFull(e.src, e.plain[have:])
+	n, err := readFull(e.src, plain[have:])
 	have += n
 	final := false
 	switch {
@@ -117,7 +121,7 @@ func (e *encrypter) fill() {
 			final = true
 		}
 	}
-	e.out = e.aead.Seal(e.out[:0], chunkNonce(&e.nonce, e.next, final), e.plain[:have], nil)
+	e.out = e.aead.Seal(plain[:0], chunkNonce(&e.nonce, e.next, final), plain[:have], nil)
 	e.pos = 0
 	e.next++
 	e.done = final
@@ -171,7 +175,7 @@ func (k ObjectKey) Decrypt(blobID string, size int64, open OpenFunc, off, n int6
 	if d.src, err = open(from, length); err != nil {
 		return nil, err
 	}
-	d.buf = make([]byte, 0, sealedChunk)
+	d.buf = make([]byte, 0, min(sealedChunk, size)) // no chunk is longer than the blob
 	return d, nil
 }
 
