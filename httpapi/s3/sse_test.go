@@ -661,3 +661,43 @@ func TestSSEPostObject(t *testing.T) {
 		t.Fatalf("a form's encryption field: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestSSEStreamingUpload: a body the SDK cannot seek goes as aws-chunked with a trailing
+// checksum (over TLS); encrypted SSE-S3 and SSE-C, it reads back and its checksum is the
+// content's.
+func TestSSEStreamingUpload(t *testing.T) {
+	n := startNode(t, t.TempDir(), nodeOpts{keyring: testKeyring(t, sse.GenerateKey())})
+	c := n.tlsClient()
+	mustCreateBucket(t, c, "stream")
+	data := randBytes(3*sse.ChunkSize+99, 30)
+	k := newSSECKey(13)
+	for _, tc := range []struct {
+		key string
+		in  func(*s3.PutObjectInput)
+	}{
+		{"s3", func(in *s3.PutObjectInput) { in.ServerSideEncryption = types.ServerSideEncryptionAes256 }},
+		{"c", func(in *s3.PutObjectInput) {
+			in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = aws.String("AES256"), aws.String(k.key), aws.String(k.md5)
+		}},
+	} {
+		in := &s3.PutObjectInput{Bucket: aws.String("stream"), Key: aws.String(tc.key), Body: struct{ io.Reader }{bytes.NewReader(data)},
+			ContentLength: aws.Int64(int64(len(data))), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c}
+		tc.in(in)
+		if _, err := c.PutObject(ctxT(t), in); err != nil {
+			t.Fatalf("%s: streaming PUT: %v", tc.key, err)
+		}
+		get := &s3.GetObjectInput{Bucket: aws.String("stream"), Key: aws.String(tc.key), ChecksumMode: types.ChecksumModeEnabled}
+		if tc.key == "c" {
+			get.SSECustomerAlgorithm, get.SSECustomerKey, get.SSECustomerKeyMD5 = aws.String("AES256"), aws.String(k.key), aws.String(k.md5)
+		}
+		out, err := c.GetObject(ctxT(t), get)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(out.Body) // the SDK validates the CRC32C as it reads
+		out.Body.Close()
+		if err != nil || !bytes.Equal(got, data) || aws.ToString(out.ChecksumCRC32C) == "" {
+			t.Fatalf("%s: GET: %d bytes, %v, checksum %q", tc.key, len(got), err, aws.ToString(out.ChecksumCRC32C))
+		}
+	}
+}
