@@ -140,11 +140,12 @@ func Write(w io.Writer, stream io.Reader, info Info, tmpDir string) (Manifest, e
 	enc := json.NewEncoder(blobsBuf)
 	enc.SetEscapeHTML(false)
 	tee := io.TeeReader(stream, metaSum)
+	blobs := newBlobLister()
 	sum, err := fsm.ScanStream(tee, func(r *fsm.StreamRecord) error {
 		if r.Kind == fsm.RecordSetting && r.Setting.Key == SettingClusterID {
 			m.ClusterID = r.Setting.Value
 		}
-		return eachBlob(r, enc.Encode)
+		return blobs.each(r, enc.Encode)
 	})
 	if err != nil {
 		return m, fmt.Errorf("backup: reading the snapshot: %w", err)
@@ -204,8 +205,26 @@ type archived struct {
 	r    io.Reader
 }
 
-// eachBlob calls fn with the blob manifest entry of every blob r references.
-func eachBlob(r *fsm.StreamRecord, fn func(any) error) error {
+// blobLister makes the blob manifest entries of the records of one stream, in order. It
+// remembers the encrypted uploads (their records precede those of their parts in a stream):
+// an encrypted blob's MD5 is not its record's ETag, which is the plaintext's.
+type blobLister struct {
+	encryptedUploads map[[3]string]bool
+}
+
+func newBlobLister() *blobLister { return &blobLister{encryptedUploads: map[[3]string]bool{}} }
+
+// each calls fn with the blob manifest entry of every blob r references.
+func (l *blobLister) each(r *fsm.StreamRecord, fn func(any) error) error {
+	encrypted := r.Encrypted
+	switch r.Kind {
+	case fsm.RecordUpload:
+		if r.Encrypted {
+			l.encryptedUploads[[3]string{r.Bucket, r.ObjectKey, r.UploadID}] = true
+		}
+	case fsm.RecordPart:
+		encrypted = l.encryptedUploads[[3]string{r.Bucket, r.ObjectKey, r.UploadID}]
+	}
 	for _, b := range r.Blobs {
 		e := BlobEntry{ID: b.ID, Size: b.Size, Nodes: b.Nodes, Bucket: r.Bucket, Key: r.ObjectKey}
 		switch r.Kind {
@@ -214,7 +233,7 @@ func eachBlob(r *fsm.StreamRecord, fn func(any) error) error {
 		default:
 			e.VersionID = r.VersionID
 		}
-		if len(r.Blobs) == 1 && isMD5(r.ETag) {
+		if len(r.Blobs) == 1 && isMD5(r.ETag) && !encrypted {
 			e.MD5 = r.ETag
 		}
 		if err := fn(&e); err != nil {

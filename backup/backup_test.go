@@ -435,3 +435,56 @@ func TestCheckBlobs(t *testing.T) {
 		t.Fatalf("deep check: %+v", rep)
 	}
 }
+
+// TestEncryptedBlobsAreCheckedBySizeOnly: the blobs of an object encrypted at rest, and of
+// the parts of an encrypted upload, hold ciphertext, whose MD5 is not the ETag (the
+// plaintext's): their blob manifest entries carry no MD5, and a blob directory holding the
+// ciphertext passes the check; a plain object's entry keeps its MD5.
+func TestEncryptedBlobsAreCheckedBySizeOnly(t *testing.T) {
+	s := &state{f: fsm.New(fsm.Options{}), blobs: map[string][]byte{}}
+	enc := fsm.Encryption{Algorithm: fsm.EncryptionSSES3, KeyID: "0123456789abcdef", SealedKey: strings.Repeat("k", 61)}
+	plainSum := md5.Sum([]byte("the plaintext")) //nolint:gosec
+	plainETag := hex.EncodeToString(plainSum[:])
+	cipher := func(id string) fsm.Blob {
+		s.blobs[id] = []byte("ciphertext of " + id + ", longer than its plaintext")
+		return fsm.Blob{ID: id, Size: uint64(len(s.blobs[id])), Nodes: []string{"n1"}}
+	}
+	plain, plainObjETag := s.blobOf("plain", 40)
+	s.apply(t, &fsm.CreateBucket{Name: "vault", Owner: "o", Created: 1},
+		&fsm.PutObject{Bucket: "vault", Key: "secret", Size: 13, ETag: plainETag, Blobs: []fsm.Blob{cipher("enc-obj")}, ModTime: 1, Encryption: enc},
+		&fsm.PutObject{Bucket: "vault", Key: "open", Size: plain.Size, ETag: plainObjETag, Blobs: []fsm.Blob{plain}, ModTime: 2},
+		&fsm.CreateMultipartUpload{Bucket: "vault", Key: "big", UploadID: "up-enc", Initiated: 3, Encryption: enc},
+		&fsm.PutPart{Bucket: "vault", Key: "big", UploadID: "up-enc", PartNumber: 1, Size: 13, ETag: plainETag, Blobs: []fsm.Blob{cipher("enc-part")}})
+	path, _ := makeBackup(t, s)
+	a, err := OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md5s := map[string]string{}
+	if err := a.Blobs(func(e BlobEntry) error { md5s[e.ID] = e.MD5; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(md5s) != 3 || md5s["enc-obj"] != "" || md5s["enc-part"] != "" || md5s["plain"] != plainObjETag {
+		t.Fatalf("blob manifest MD5s %v", md5s)
+	}
+	dir := t.TempDir()
+	store, err := blob.Open(dir, blob.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, data := range s.blobs {
+		if _, err := store.Put(context.Background(), id, bytes.NewReader(data), blob.Expect{Size: blob.AnySize}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	v, err := blob.NewVerifier(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := CheckBlobs(a, v, CheckOptions{Deep: true}); err != nil || rep.Checked != 3 || len(rep.Problems) != 0 {
+		t.Fatalf("check of the ciphertext blobs: %v, %+v", err, rep)
+	}
+}

@@ -22,8 +22,9 @@
 //	blobs.jsonl     the blob manifest: one JSON object per line for every blob an object
 //	                version or a part references, in the order of the metadata's records:
 //	                id, size, md5 (hex, when the metadata knows it: the ETag of an object or
-//	                part made of one blob), the nodes that held a copy, and the record's bucket,
-//	                key, version ID or upload ID and part number
+//	                part made of one blob and not encrypted at rest, whose blob holds
+//	                ciphertext), the nodes that held a copy, and the record's bucket, key,
+//	                version ID or upload ID and part number
 //	SHA256SUMS      the SHA-256 of the three files above, in sha256sum's format, so that
 //	                `tar xzf backup.tar.gz && sha256sum -c SHA256SUMS` checks an extracted copy
 //

@@ -133,11 +133,12 @@ func Verify(r io.Reader, opts VerifyOptions) (Manifest, error) {
 	}
 	tee := io.TeeReader(src, mh)
 	clusterID := ""
+	lister := newBlobLister()
 	sum, err := fsm.ScanStream(tee, func(rec *fsm.StreamRecord) error {
 		if rec.Kind == fsm.RecordSetting && rec.Setting.Key == SettingClusterID {
 			clusterID = rec.Setting.Value
 		}
-		return eachBlob(rec, func(e any) error { blobKey(want.h, e.(*BlobEntry)); return nil })
+		return lister.each(rec, func(e any) error { blobKey(want.h, e.(*BlobEntry)); return nil })
 	})
 	if err != nil {
 		return m, fmt.Errorf("%w: %s: %v", ErrCorrupt, FileMetadata, err)

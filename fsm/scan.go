@@ -41,6 +41,10 @@ type StreamRecord struct {
 	ETag      string // objects, versions, parts
 	// DeleteMarker is set on an object or version that is a delete marker.
 	DeleteMarker bool
+	// Encrypted is set on an object, a version or an upload whose bytes are encrypted at
+	// rest (fsm.Encryption): its blobs hold ciphertext, so their size and digests are not
+	// the plaintext's (a part is encrypted when its upload is).
+	Encrypted bool
 	// Blobs are the blobs an object, a version or a part references, in byte order.
 	Blobs []Blob
 	// Setting is a setting's key and value; a node's ID is in Setting.Key too.
@@ -160,8 +164,10 @@ func describe(r *StreamRecord, rec any) {
 		}
 		r.Bucket, r.ObjectKey, r.VersionID = v.Bucket, v.Key, v.VersionID
 		r.Size, r.ETag, r.DeleteMarker, r.Blobs = v.Size, v.ETag, v.DeleteMarker, v.Blobs
+		r.Encrypted = v.Encryption.Encrypted()
 	case *UploadInfo:
 		r.Kind, r.Bucket, r.ObjectKey, r.UploadID = RecordUpload, v.Bucket, v.Key, v.UploadID
+		r.Encrypted = v.Encryption.Encrypted()
 	case *partRec:
 		r.Kind, r.Bucket, r.ObjectKey, r.UploadID = RecordPart, v.bucket, v.key, v.uploadID
 		r.Part, r.Size, r.ETag, r.Blobs = v.PartNumber, v.Size, v.ETag, v.Blobs

@@ -31,7 +31,7 @@ var stdin io.Reader = os.Stdin
 const backupUsage = `usage: nebulaio backup <command> ...
 
 commands:
-  create --to FILE [--admin URL] [--token T]
+  create --to FILE [--admin URL] [--token T] [--cacert FILE]
         take a metadata backup through a running node's admin API (any node: the backup's
         read barrier goes through the leader) and write it to FILE, verified
   verify FILE
@@ -91,6 +91,7 @@ func runBackupCreate(args []string, stdout, stderr io.Writer) int {
 	admin := fs.String("admin", envOr("NEBULAIO_ADMIN_ADDRESS", "http://127.0.0.1:9001"), "admin API base URL of any node (env NEBULAIO_ADMIN_ADDRESS)")
 	token := fs.String("token", os.Getenv("NEBULAIO_ADMIN_TOKEN"), "bearer token (env NEBULAIO_ADMIN_TOKEN; default: read from --data_dir)")
 	dataDir := fs.String("data_dir", "./data", "data directory whose credentials.json holds the token when --token is not given")
+	caFile := fs.String("cacert", os.Getenv("NEBULAIO_ADMIN_CA"), "PEM CA bundle that verifies an https admin listener (env NEBULAIO_ADMIN_CA); default: the system's roots")
 	fs.Usage = func() { fmt.Fprint(stderr, "usage: nebulaio backup create --to FILE [flags]\n\n"); fs.PrintDefaults() }
 	if _, code := parseWithArgs(fs, args, 0); code >= 0 {
 		return code
@@ -116,8 +117,13 @@ func runBackupCreate(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	req.Header.Set("Authorization", "Bearer "+*token)
+	hc, err := adminClient(*caFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "nebulaio: --cacert: %v\n", err)
+		return 2
+	}
 	fmt.Fprintf(stderr, "taking a backup through %s ...\n", base)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		fmt.Fprintf(stderr, "nebulaio: %v\n", err)
 		return 1
