@@ -26,8 +26,8 @@ type AdminOptions struct {
 }
 
 // NewAdminHandler returns the handler of the admin listener (:9001): the health probes and
-// /metrics, which need no authentication, and the admin API (AdminRoutes), which needs the bearer
-// token.
+// /metrics, which need no authentication, and the admin API (AdminRoutes) and the Go profiles
+// (DebugRoutes), which need the bearer token.
 func NewAdminHandler(opts AdminOptions) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, r *http.Request) {
@@ -49,6 +49,7 @@ func NewAdminHandler(opts AdminOptions) http.Handler {
 	if opts.Lifecycle != nil {
 		registerLifecycleAPI(mux, opts.Token, opts.Lifecycle)
 	}
+	registerDebug(mux, opts.Token)
 	return mux
 }
 

@@ -58,12 +58,13 @@ func do(t *testing.T, srv *httptest.Server, route, token string) (*http.Response
 	return resp, body
 }
 
-// TestEveryAdminRouteNeedsTheToken: every admin route answers 401 JSON without the token or
-// with a wrong one; the probes and /metrics need none.
+// TestEveryAdminRouteNeedsTheToken: every admin route and every profile answers 401 JSON
+// without the token or with a wrong one; the probes and /metrics need none.
 func TestEveryAdminRouteNeedsTheToken(t *testing.T) {
 	fc := &fakeCluster{}
 	srv := adminServer(t, fc)
-	for _, route := range append(AdminRoutes, "GET /api/v1/admin/unknown") {
+	routes := append(append([]string{"GET /api/v1/admin/unknown", "GET /debug/pprof/heap", "GET /debug/pprof/goroutine"}, AdminRoutes...), DebugRoutes...)
+	for _, route := range routes {
 		for _, tok := range []string{"", "wrong", "s3cre"} {
 			resp, body := do(t, srv, route, tok)
 			if resp.StatusCode != http.StatusUnauthorized || body["code"] != "unauthorized" {
