@@ -24,6 +24,7 @@ import (
 	"github.com/nebulaio/nebulaio/dataplane/blob"
 	"github.com/nebulaio/nebulaio/engine"
 	"github.com/nebulaio/nebulaio/fsm"
+	"github.com/nebulaio/nebulaio/internal/authlimit"
 	"github.com/nebulaio/nebulaio/internal/vfs"
 	"github.com/nebulaio/nebulaio/transport"
 )
@@ -69,6 +70,8 @@ type nodeOpts struct {
 	// minFree the data plane's free-space reserve (dataplane.Config.MinFreeBytes).
 	fs      vfs.FS
 	minFree int64
+	// authLimit is Options.AuthLimit.
+	authLimit authlimit.Config
 }
 
 func startNode(t *testing.T, dir string, o nodeOpts) *node {
@@ -117,6 +120,7 @@ func (n *node) start() {
 		region = testRegion
 	}
 	h := NewHandler(Options{
+		Keys: testKeys, AuthLimit: n.opts.authLimit,
 		Backend: n.backend, Credentials: []Credentials{{AccessKey: testAK, SecretKey: testSK}, {AccessKey: testAK2, SecretKey: testSK2}},
 		Region: region, Domain: n.opts.domain, Logger: zerolog.Nop(), Metrics: n.metrics,
 		MinPartSize: n.opts.minPartSize, StrictRegion: n.opts.strict, DisableSigV2: n.opts.noSigV2,
