@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -529,3 +530,61 @@ func TestPostObjectAuthorized(t *testing.T) {
 		t.Fatal("the refused form upload was stored")
 	}
 }
+
+// syncBuffer is a bytes.Buffer safe for the handler's concurrent log writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestLogsHoldNoSecrets: the handler's debug log of signed, wrongly signed, user and
+// anonymous requests holds no secret key and no signature.
+func TestLogsHoldNoSecrets(t *testing.T) {
+	var log syncBuffer
+	n := startNode(t, t.TempDir(), nodeOpts{log: &log})
+	mustCreateBucket(t, n.client(), "logs")
+	ak, sk := n.addUser(t, "app")
+	var sigs []string
+	for _, c := range []struct{ ak, sk string }{{testAK, testSK}, {testAK, "wrong-secret-key"}, {ak, sk}, {"", ""}} {
+		req, err := http.NewRequest("GET", n.srv.URL+"/logs/k", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Amz-Content-Sha256", v4EmptyHash)
+		if c.sk != "" {
+			if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: c.ak, SecretAccessKey: c.sk}, req, v4EmptyHash, "s3", testRegion, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			_, sig, _ := strings.Cut(req.Header.Get("Authorization"), "Signature=")
+			sigs = append(sigs, sig)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	out := log.String()
+	if !strings.Contains(out, "s3 request") {
+		t.Fatalf("nothing logged: %q", out)
+	}
+	for _, s := range append(sigs, testSK, sk, "wrong-secret-key") {
+		if strings.Contains(out, s) {
+			t.Fatalf("the log holds %q:\n%s", s, out)
+		}
+	}
+}
+
+const v4EmptyHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
