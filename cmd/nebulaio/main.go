@@ -2,6 +2,7 @@
 //
 //	nebulaio server [--config FILE] [--<key>=<value> ...]   run a node
 //	nebulaio cluster nodes|health|promote ID|demote ID|remove ID   admin API client
+//	nebulaio admin user|key|policy ...                       users, access keys and policies
 //	nebulaio version                                         print the version
 //
 // Every configuration key is also a flag named by its dotted path, for example
@@ -38,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runServer(args[1:], stdout, stderr)
 	case "cluster":
 		return runCluster(args[1:], stdout, stderr)
+	case "admin":
+		return runAdmin(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "nebulaio %s\n", version)
 		return 0
@@ -57,6 +60,7 @@ func usage(w io.Writer) {
 commands:
   server    run a node (nebulaio server --help lists every flag)
   cluster   nodes | health | promote ID | demote ID | remove ID, through the admin API
+  admin     user | key | policy: S3 users, their access keys and policies (nebulaio admin --help)
   version   print the version
 `)
 }

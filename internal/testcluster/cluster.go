@@ -35,6 +35,8 @@ const (
 	AccessKey  = "TESTCLUSTERACCESSKEY"
 	SecretKey  = "testcluster/secret/key/0123456789"
 	AdminToken = "test-admin-token"
+	// MasterKey is every node's iam.master_key (base64 of 32 bytes).
+	MasterKey = "dGVzdGNsdXN0ZXIgaWFtIG1hc3RlciBrZXkgMzJieXQ="
 	Region     = "us-east-1"
 )
 
@@ -137,6 +139,7 @@ func (c *Cluster) defaultConfig(i int) config.Config {
 	cfg.S3.Address, cfg.Admin.Address, cfg.Console.Address = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Cluster.RaftAddress, cfg.Cluster.GossipAddress = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Admin.Token, cfg.S3.AccessKey, cfg.S3.SecretKey = AdminToken, AccessKey, SecretKey
+	cfg.IAM.MasterKey = MasterKey // one for the cluster, so users authenticate on every node
 	cfg.S3.Region = Region
 	cfg.Cluster.Bootstrap = i == 0
 	return cfg
