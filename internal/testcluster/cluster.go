@@ -37,7 +37,7 @@ const (
 	AdminToken = "test-admin-token"
 	// MasterKey is every node's iam.master_key (base64 of 32 bytes).
 	MasterKey = "dGVzdGNsdXN0ZXIgaWFtIG1hc3RlciBrZXkgMzJieXQ="
-	Region     = "us-east-1"
+	Region    = "us-east-1"
 )
 
 // Bounds of the harness's own waits, generous for -race on a loaded two-core machine. Tests
