@@ -588,3 +588,47 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 }
 
 const v4EmptyHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+// TestConditions: s3:prefix narrows listings, aws:SecureTransport tells TLS from plain HTTP,
+// aws:SourceIp is the connection's peer (a forwarded-for header changes nothing).
+func TestConditions(t *testing.T) {
+	n := startNode(t, t.TempDir(), nodeOpts{})
+	setupAccessBucket(t, n, "cond")
+	n.mustApply(t, &fsm.PutPolicy{Name: "home", Updated: 1, Document: `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::cond","Condition":{"StringLike":{"s3:prefix":"home/app/*"}}},
+		{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::cond/*"},
+		{"Effect":"Deny","Action":"s3:GetObject","Resource":"arn:aws:s3:::cond/*","Condition":{"Bool":{"aws:SecureTransport":"false"}}},
+		{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::cond/*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}`})
+	ak, sk := n.addUser(t, "app", "home")
+	for _, tc := range []struct {
+		method, path string
+		hdr          map[string]string
+		status       int
+	}{
+		{"GET", "/cond?list-type=2&prefix=home/app/", nil, 200},
+		{"GET", "/cond?list-type=2&prefix=home/other/", nil, 403},
+		{"GET", "/cond?list-type=2", nil, 403},                                      // no prefix: "" does not match
+		{"GET", "/cond/k", nil, 403},                                                // plain HTTP: denied
+		{"PUT", "/cond/new", nil, 403},                                              // 127.0.0.1 is not in 10/8
+		{"PUT", "/cond/new", map[string]string{"X-Forwarded-For": "10.1.2.3"}, 403}, // a header is not the peer
+	} {
+		resp, body := send(t, n.srv.URL, tc.method, tc.path, []byte(""), tc.hdr, ak, sk)
+		if resp.StatusCode != tc.status {
+			t.Fatalf("%s %s: %d %s, want %d", tc.method, tc.path, resp.StatusCode, body, tc.status)
+		}
+	}
+	// Over TLS the SecureTransport deny does not apply.
+	req, _ := http.NewRequest("GET", n.tlsSrv.URL+"/cond/k", nil)
+	req.Header.Set("X-Amz-Content-Sha256", v4EmptyHash)
+	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: ak, SecretAccessKey: sk}, req, v4EmptyHash, "s3", testRegion, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := n.tlsSrv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET over TLS: %d", resp.StatusCode)
+	}
+}
