@@ -422,6 +422,14 @@
 //	fsm InvalidBucketState (object lock and versioning)                       409
 //	fsm ObjectLockConfigurationNotFoundError, NoSuchObjectLockConfiguration,
 //	    NoSuchLifecycleConfiguration, NoSuchCORSConfiguration                404
+//	fsm NoSuchBucketPolicy, NoSuchPublicAccessBlockConfiguration              404
+//	fsm AccessDenied (a public policy or ACL the public access block refuses) 403
+//	not allowed by the policies (authz.go)   AccessDenied                      403
+//	disabled, deleted or unknown access key  InvalidAccessKeyId                403
+//	a user's secret this node cannot open    InternalError (logged: key IDs)   500
+//	too many failed authentications          SlowDown + Retry-After            503
+//	bucket policy refused by iam             MalformedPolicy                   400
+//	PutBucketAcl without x-amz-acl           InvalidRequest                    400
 //	CORS preflight not allowed               AccessForbidden                   403
 //	POST form: policy expired or not met     AccessDenied                      403
 //	POST form: bad policy document           InvalidPolicyDocument             400
