@@ -158,10 +158,11 @@
 // Addressing: path style, or virtual-hosted style when Options.Domain is set and the Host is
 // <bucket>.<Domain>[:port]. Every response carries x-amz-request-id (and x-amz-id-2).
 //
-// Authentication: every request must verify (header SigV4, presigned URL, aws-chunked
+// Authentication: every signed request must verify (header SigV4, presigned URL, aws-chunked
 // streaming signed or unsigned with trailers, UNSIGNED-PAYLOAD; SigV2 header and presigned
 // URLs unless Options.DisableSigV2, s3.allow_sigv2: false, where they get AWS's InvalidRequest
-// "Please use AWS4-HMAC-SHA256"); there is no anonymous access.
+// "Please use AWS4-HMAC-SHA256"); a request with no signature at all is anonymous and gets
+// only what a public bucket policy or canned ACL allows (see Identities and access).
 // Handlers read the payload only through sigv4's Result.Body, which verifies the SHA-256,
 // chunk signatures and x-amz-checksum-* as it streams; an error at the end of the body makes
 // the blob write fail, so nothing unverified is ever stored.

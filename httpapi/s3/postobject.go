@@ -295,7 +295,7 @@ func (h *handler) postObject(rq *request) error {
 		return ErrNotImplemented.with("POST forms signed with Signature Version 2 are not implemented: sign the policy with AWS4-HMAC-SHA256")
 	}
 	if fl["policy"] == "" {
-		return ErrAccessDenied.with("a POST form needs a signed policy: there is no anonymous access")
+		return ErrAccessDenied.with("a POST form needs a signed policy: anonymous form uploads are not implemented")
 	}
 	for _, f := range []string{"x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-signature", "key"} {
 		if _, ok := fl[f]; !ok {
