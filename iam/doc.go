@@ -41,8 +41,8 @@
 //
 // SigV4 verification needs the secret key itself (it is an HMAC key), so it cannot be hashed.
 // It is sealed with AES-256-GCM under a key derived (HKDF-SHA256, info "nebulaio iam secret
-// sealing key v1") from the 32-byte master key (iam.master_key), which every node holds and
-// nothing replicates:
+// sealing key v1") from the 32-byte master key (iam.master_key, or DeriveMasterKey of the
+// cluster secret), which every node holds and nothing replicates:
 //
 //	+---------+-------------+-------------+-------------------------------------+
 //	| version | key id      | nonce       | ciphertext ‖ GCM tag (16 bytes)     |

@@ -9,15 +9,15 @@ import (
 	"path/filepath"
 
 	"github.com/nebulaio/nebulaio/config"
-	"github.com/nebulaio/nebulaio/iam"
 	"github.com/nebulaio/nebulaio/internal/vfs"
 )
 
 // CredentialsFile is where generated secrets live, inside data_dir, with mode 0600.
 const CredentialsFile = "credentials.json"
 
-// Credentials are a node's root secrets: the S3 root key pair, the admin API token and the
-// master key sealing users' secrets (iam.master_key, base64).
+// Credentials are a node's root secrets: the S3 root key pair, the admin API token and, when
+// configured, the master key sealing users' secrets (iam.master_key, base64; empty: derived
+// from the cluster secret).
 type Credentials struct {
 	AccessKey  string `json:"access_key"`
 	SecretKey  string `json:"secret_key"`
@@ -34,6 +34,7 @@ const (
 	OriginConfigured Origin = "configuration" // the file, a flag or the environment
 	OriginStored     Origin = "stored"        // data_dir/credentials.json, generated on an earlier start
 	OriginGenerated  Origin = "generated"     // generated now and stored in data_dir/credentials.json
+	OriginDerived    Origin = "derived"       // derived from the cluster secret (iam master key)
 )
 
 // CredentialOrigins are the origins of a node's secrets at this start.
@@ -80,7 +81,14 @@ func loadCredentials(cfg config.Config) (c Credentials, origins CredentialOrigin
 	c.AccessKey = pick(cfg.S3.AccessKey, stored.AccessKey, &origins.AccessKey, func() string { return randomString(20, upperAlnum) })
 	c.SecretKey = pick(cfg.S3.SecretKey, stored.SecretKey, &origins.SecretKey, func() string { return randomString(40, alnum) })
 	c.AdminToken = pick(cfg.Admin.Token, stored.AdminToken, &origins.AdminToken, func() string { return randomString(40, alnum) })
-	c.MasterKey = pick(cfg.IAM.MasterKey, stored.MasterKey, &origins.MasterKey, func() string { return iam.FormatMasterKey(iam.NewMasterKey()) })
+	// The iam master key is never generated here: without one configured (or stored by an
+	// earlier build), openKeyring derives it from the cluster secret.
+	switch {
+	case cfg.IAM.MasterKey != "":
+		c.MasterKey, origins.MasterKey = cfg.IAM.MasterKey, OriginConfigured
+	case stored.MasterKey != "":
+		c.MasterKey, origins.MasterKey = stored.MasterKey, OriginStored
+	}
 	if !generated {
 		return c, origins, path, false, nil
 	}
@@ -94,9 +102,6 @@ func loadCredentials(cfg config.Config) (c Credentials, origins CredentialOrigin
 	}
 	if cfg.Admin.Token == "" {
 		toStore.AdminToken = c.AdminToken
-	}
-	if cfg.IAM.MasterKey == "" {
-		toStore.MasterKey = c.MasterKey
 	}
 	out, _ := json.MarshalIndent(toStore, "", "  ")
 	if err := vfs.WriteFile(vfs.OS, path, append(out, '\n'), 0o600); err != nil {

@@ -14,17 +14,34 @@ import (
 )
 
 // Identities and access on a node: the keyring sealing users' secrets (from iam.master_key,
-// stored or generated like the other secrets), the S3 handler's and the admin API's limits
+// or derived from the cluster secret), the S3 handler's and the admin API's limits
 // on failed authentications, and the admin API's identity store, which proposes through the
 // same backend as S3 requests once it runs.
 
-// newKeyring builds the keyring from the node's master key.
-func newKeyring(c Credentials) (*iam.Keyring, error) {
-	key, err := iam.ParseMasterKey(c.MasterKey)
-	if err != nil {
-		return nil, fmt.Errorf("iam.master_key: %w", err)
+// openKeyring builds the keyring that seals users' secret keys: from iam.master_key when it
+// is configured (or stored by an earlier start), else derived from the cluster secret, which
+// every member holds (HKDF with its own label: iam.DeriveMasterKey), so that a user created
+// through one node authenticates on all of them with no setting. It runs after openTrust.
+func (n *Node) openKeyring() error {
+	var key []byte
+	if n.creds.MasterKey != "" {
+		k, err := iam.ParseMasterKey(n.creds.MasterKey)
+		if err != nil {
+			return fmt.Errorf("iam.master_key: %w", err)
+		}
+		key = k
+	} else {
+		secret := n.trust.id.Secret
+		key = iam.DeriveMasterKey(secret[:])
+		n.origins.MasterKey = OriginDerived
 	}
-	return iam.NewKeyring(key)
+	keys, err := iam.NewKeyring(key)
+	if err != nil {
+		return fmt.Errorf("iam.master_key: %w", err)
+	}
+	n.keys = keys
+	n.log.Info().Str("key_id", keys.KeyID()).Str("from", string(n.origins.MasterKey)).Msg("iam master key ready")
+	return nil
 }
 
 // authLimit is the per-address bucket of failed authentications (iam.auth_failure_burst,

@@ -48,8 +48,8 @@ func adminSend(t *testing.T, base, method, path, body string) (int, []byte) {
 
 // TestUsersAcrossTheCluster: a policy put through one node's admin API and a user created
 // through another's authenticate and authorize on every node's S3 port (the user and its
-// sealed secret are replicated; every node holds the same iam.master_key); a deletion through
-// a third node takes effect everywhere.
+// sealed secret are replicated; every node derives the same master key from the cluster
+// secret); a deletion through a third node takes effect everywhere.
 func TestUsersAcrossTheCluster(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	c.WaitForLeader()

@@ -53,7 +53,8 @@ type Node struct {
 	creds   Credentials
 	origins CredentialOrigins
 	credsAt string
-	keys    *iam.Keyring // seals and opens users' secret keys
+	keys    *iam.Keyring  // seals and opens users' secret keys
+	trust   *clusterTrust // the cluster identity and TLS credentials; set by openTrust, then fixed
 
 	admin     *http.Server
 	adminAddr net.Addr
@@ -104,18 +105,17 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 	if generated {
 		opts.Logger.Warn().Str("file", credsAt).Msg("no credentials configured: generated new ones and stored them (mode 0600)")
 	}
-	keys, err := newKeyring(creds)
-	if err != nil {
-		return nil, err
-	}
-	if origins.MasterKey != OriginConfigured && (!cfg.Cluster.Bootstrap || cfg.Cluster.ExpectNodes > 1) {
-		opts.Logger.Warn().Str("key_id", keys.KeyID()).Msg("iam.master_key is not configured: users' secret keys sealed by this node open only on nodes with the same key; give every node the same iam.master_key (NEBULAIO_IAM_MASTER_KEY)")
-	}
-	n := &Node{cfg: cfg, opts: opts, log: opts.Logger, creds: creds, origins: origins, credsAt: credsAt, keys: keys, failed: make(chan error, 4)}
+	n := &Node{cfg: cfg, opts: opts, log: opts.Logger, creds: creds, origins: origins, credsAt: credsAt, failed: make(chan error, 4)}
 	ctx, n.cancel = context.WithCancel(ctx)
 
 	sink, reg, err := newMetricsSink()
 	if err != nil {
+		return nil, err
+	}
+	if err := n.openTrust(sink); err != nil {
+		return nil, err
+	}
+	if err := n.openKeyring(); err != nil {
 		return nil, err
 	}
 	if err := n.startAdmin(reg, sink); err != nil {
@@ -129,7 +129,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		_ = n.Close(context.Background())
 		return nil, err
 	}
-	n.log.Info().Str("s3", n.s3Addr.String()).Str("admin", n.adminAddr.String()).Str("raft", n.trans.Addr()).Str("gossip", n.Gossip().Addr()).
+	n.log.Info().Str("cluster", n.ClusterID()).Str("s3", n.s3Addr.String()).Str("admin", n.adminAddr.String()).Str("raft", n.trans.Addr()).Str("gossip", n.Gossip().Addr()).
 		Str("data_dir", cfg.DataDir).Str("role", cfg.Cluster.NodeRole).Bool("voter", cfg.Cluster.IsVoter()).Msg("node started")
 	return n, nil
 }
