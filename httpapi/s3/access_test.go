@@ -414,6 +414,28 @@ func TestAnonymousAccess(t *testing.T) {
 	resp, _ = send(t, n.srv.URL, "PUT", "/priv/k2", []byte("x"), nil, ak, sk)
 	expect("user PUT under authenticated-read", resp.StatusCode, 403)
 	expect("anonymous GET under authenticated-read", anon("GET", "/priv/k", ""), 403)
+	// public-read-write: an anonymous PUT stores its (unsigned, but checked) body.
+	expect("delete public access block", func() int { s, _ := root("DELETE", "/pub?publicAccessBlock", nil, ""); return s }(), 204)
+	expect("public-read-write ACL", func() int {
+		s, _ := root("PUT", "/pub?acl", map[string]string{"X-Amz-Acl": "public-read-write"}, "")
+		return s
+	}(), 200)
+	req, _ := http.NewRequest("PUT", n.srv.URL+"/pub/anon", strings.NewReader("hello, anyone"))
+	req.Header.Set("X-Amz-Content-Sha256", strings.Repeat("0", 64)) // a wrong digest is refused
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Fatalf("anonymous PUT with a wrong digest: %d", resp.StatusCode)
+	}
+	expect("anonymous PUT under public-read-write", anon("PUT", "/pub/anon", "hello, anyone"), 200)
+	if got := mustGet(t, n.client(), "pub", "anon"); string(got) != "hello, anyone" {
+		t.Fatalf("anonymous upload reads %q", got)
+	}
+	expect("anonymous DELETE under public-read-write", anon("DELETE", "/pub/anon", ""), 204)
+	expect("anonymous bucket policy change", anon("DELETE", "/pub?policy", ""), 403)
 	// Creating a bucket with a public ACL is refused before it exists.
 	st, _ = root("PUT", "/newpub", map[string]string{"X-Amz-Acl": "public-read"}, "")
 	expect("CreateBucket public-read", st, 403)
