@@ -22,12 +22,15 @@ var ErrUnknownACL = fmt.Errorf("iam: canned ACL not supported for buckets (suppo
 // CannedACL returns the grants of bucket's canned ACL acl as a policy ("" and private grant
 // nothing: nil):
 //
-//	public-read         everyone (anonymous included): s3:ListBucket on the bucket, s3:GetObject on its objects
-//	public-read-write   as public-read, and s3:PutObject, s3:DeleteObject, s3:AbortMultipartUpload on its objects
-//	authenticated-read  every signed request (this store's users): s3:ListBucket, s3:GetObject
+//	public-read         everyone (anonymous included): the bucket READ permission's actions on the
+//	                    bucket (s3:ListBucket, s3:ListBucketVersions, s3:ListBucketMultipartUploads)
+//	                    and the object READ permission's on its objects (s3:GetObject, s3:GetObjectVersion)
+//	public-read-write   as public-read, and the bucket WRITE permission's on its objects
+//	                    (s3:PutObject, s3:DeleteObject, s3:AbortMultipartUpload)
+//	authenticated-read  every signed request (this store's users): as public-read
 func CannedACL(bucket, acl string) (*Policy, error) {
 	var who Principals
-	read := []string{"s3:GetObject"}
+	read := []string{"s3:GetObject", "s3:GetObjectVersion"}
 	switch acl {
 	case "", ACLPrivate:
 		return nil, nil
@@ -42,7 +45,7 @@ func CannedACL(bucket, acl string) (*Policy, error) {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownACL, acl)
 	}
 	return &Policy{Version: Version2012, bucket: bucket, Statements: []Statement{
-		{Sid: acl + "-bucket", Effect: Allow, Principals: &who, Actions: []string{"s3:ListBucket"}, Resources: []string{arnS3 + bucket}},
+		{Sid: acl + "-bucket", Effect: Allow, Principals: &who, Actions: []string{"s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads"}, Resources: []string{arnS3 + bucket}},
 		{Sid: acl + "-objects", Effect: Allow, Principals: &who, Actions: read, Resources: []string{arnS3 + bucket + "/*"}},
 	}}, nil
 }

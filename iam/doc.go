@@ -32,10 +32,12 @@
 // # Canned ACLs
 //
 // A bucket's canned ACL covers the bucket and every object in it (NebulaIO keeps no object
-// ACLs); CannedACL gives its grants as a policy: public-read lets everyone s3:ListBucket and
-// s3:GetObject, public-read-write adds s3:PutObject, s3:DeleteObject and
-// s3:AbortMultipartUpload, authenticated-read lets every signed request (this store's users)
-// list and read; private grants nothing.
+// ACLs); CannedACL gives its grants as a policy, with the actions AWS maps to the READ and
+// WRITE permissions: public-read lets everyone s3:ListBucket, s3:ListBucketVersions and
+// s3:ListBucketMultipartUploads on the bucket, s3:GetObject and s3:GetObjectVersion on its
+// objects; public-read-write adds s3:PutObject, s3:DeleteObject and s3:AbortMultipartUpload;
+// authenticated-read grants public-read's to every signed request (this store's users);
+// private grants nothing.
 //
 // # Sealed secrets
 //
