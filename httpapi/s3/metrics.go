@@ -48,6 +48,7 @@ var operations = []string{
 	"PutObjectLegalHold", "GetObjectLegalHold", "PutBucketLifecycleConfiguration",
 	"GetBucketLifecycleConfiguration", "DeleteBucketLifecycle", "PutBucketCors", "GetBucketCors",
 	"DeleteBucketCors", "CorsPreflight", "PostObject",
+	"PutBucketEncryption", "GetBucketEncryption", "DeleteBucketEncryption",
 	"PutBucketPolicy", "GetBucketPolicy", "DeleteBucketPolicy", "GetBucketPolicyStatus",
 	"PutPublicAccessBlock", "GetPublicAccessBlock", "DeletePublicAccessBlock",
 	"Unknown",
