@@ -5,6 +5,7 @@
 //	nebulaio backup create|verify|blobs|restore              metadata backups (backup.go)
 //	nebulaio recover --force-new-cluster                     disaster recovery (backup.go)
 //	nebulaio wal|snapshot|blob ...                           inspect files on disk (inspect.go)
+//	nebulaio admin user|key|policy ...                       users, access keys and policies
 //	nebulaio version                                         print the version
 //
 // Every configuration key is also a flag named by its dotted path, for example
@@ -51,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runSnapshot(args[1:], stdout, stderr)
 	case "blob":
 		return runBlob(args[1:], stdout, stderr)
+	case "admin":
+		return runAdmin(args[1:], stdout, stderr)
 	case "certs":
 		return runCerts(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
@@ -79,6 +82,7 @@ commands:
   wal       inspect|verify DIR: the write-ahead log of a data directory
   snapshot  inspect DIR: the snapshots of a data directory
   blob      verify DIR: every blob file of a data directory
+  admin     user | key | policy: S3 users, their access keys and policies (nebulaio admin --help)
   version   print the version
 `)
 }
