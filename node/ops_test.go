@@ -157,8 +157,14 @@ func TestBackupWipeRestoreTenThousandObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	copyTree(t, blobCopy, filepath.Join(dataDir, "blobs"))
+	// The old cluster's token keeps its secret (users' keys are sealed under it); a token of
+	// another cluster is refused.
+	other := trust.Token{ClusterID: "0123456789abcdef", Secret: c.Token().Secret}
+	if _, err := node.Restore(*c.Config(0), path, node.RestoreOptions{OldToken: other.Text()}); !errors.Is(err, node.ErrRestoreToken) {
+		t.Fatalf("restore with the token of another cluster: %v", err)
+	}
 	start = time.Now()
-	res, err = node.Restore(*c.Config(0), path, node.RestoreOptions{DeepBlobCheck: true})
+	res, err = node.Restore(*c.Config(0), path, node.RestoreOptions{DeepBlobCheck: true, OldToken: c.Token().Text()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +173,8 @@ func TestBackupWipeRestoreTenThousandObjects(t *testing.T) {
 		t.Fatalf("restore: %+v, blobs %+v", res, res.Blobs)
 	}
 	newID := res.Identity.ClusterID
-	if stored, ok, err := trust.LoadIdentity(vfs.OS, dataDir); err != nil || !ok || stored.ClusterID != newID || newID == oldID || newID == "" {
+	if stored, ok, err := trust.LoadIdentity(vfs.OS, dataDir); err != nil || !ok || stored.ClusterID != newID || newID == oldID || newID == "" ||
+		!stored.Secret.Equal(c.Token().Secret) {
 		t.Fatalf("restored identity: %q stored as %+v (%v, %v); the backup's cluster was %s", newID, stored.ClusterID, ok, err, oldID)
 	}
 	// A second restore into the now seeded directory is refused.

@@ -29,9 +29,9 @@ var (
 	// ErrBlobsMissing: the blob directory lacks blobs the backup references (or holds them
 	// damaged) and RestoreOptions.AllowMissingBlobs is not set.
 	ErrBlobsMissing = errors.New("node: the blob directory does not hold every blob the backup references")
-	// ErrRestoreToken: Restore refuses a configuration with cluster.join_token: the token
-	// names an existing cluster, and the restored node is a new one (it would refuse to start
-	// with the token).
+	// ErrRestoreToken: Restore refuses a configuration with cluster.join_token (the token
+	// names an existing cluster, and the restored node is a new one: it would refuse to start
+	// with the token), and an OldToken of another cluster than the backup's.
 	ErrRestoreToken = errors.New("node: cluster.join_token is set, but a restored node is a new cluster")
 )
 
@@ -48,6 +48,12 @@ type RestoreOptions struct {
 	// Progress, if not nil, is called during the long steps with the step ("verify",
 	// "blobs") and how far it is.
 	Progress func(step string, done, total int64)
+	// OldToken is the join token of the backed-up cluster (kept with the backups): the
+	// restored cluster keeps its secret, under a new cluster ID, so that what is sealed under
+	// keys derived from the secret opens (users' secret keys, unless iam.master_key is set).
+	// "" makes a new secret (or takes cluster.secret). A token of another cluster than the
+	// backup's is refused.
+	OldToken string
 	// Logger receives the stores' log lines.
 	Logger zerolog.Logger
 }
@@ -75,8 +81,8 @@ type RestoreResult struct {
 // at the raft address cfg gives (cluster.advertise_address and the port of
 // cluster.raft_address). The restored cluster is a new one: the backup's cluster ID (fsm
 // setting cluster.id) is left out of the metadata, and a new identity (internal/trust: a new
-// random cluster ID, with cluster.secret when it is set, else a generated secret; never
-// cluster.join_token, which names an existing cluster) is stored in data_dir/cluster.json, so
+// random cluster ID, with the secret of RestoreOptions.OldToken or cluster.secret when one is
+// given, else a generated secret) is stored in data_dir/cluster.json, so
 // that the node records its new ID in replicated state when it leads. Object bytes are not
 // restored: they are the blob files, copied into data_dir/blobs
 // (docs/guides/backup-and-recovery.md).
@@ -104,6 +110,22 @@ func Restore(cfg config.Config, path string, opts RestoreOptions) (RestoreResult
 		return res, err
 	}
 	res.Manifest = m
+	secret := cfg.Cluster.Secret
+	if opts.OldToken != "" {
+		tok, err := trust.ParseToken(opts.OldToken)
+		if err != nil {
+			return res, fmt.Errorf("restore: the old cluster's token: %w", err)
+		}
+		if m.ClusterID != "" && tok.ClusterID != m.ClusterID {
+			return res, fmt.Errorf("%w: the token is of cluster %s, the backup of cluster %s", ErrRestoreToken, tok.ClusterID, m.ClusterID)
+		}
+		if secret != "" {
+			if s, err := trust.ParseSecret(secret); err != nil || !s.Equal(tok.Secret) {
+				return res, fmt.Errorf("%w: cluster.secret differs from the secret of the old cluster's token; give one of them", ErrRestoreToken)
+			}
+		}
+		secret = tok.Secret.Text()
+	}
 	a, err := backup.OpenFile(path)
 	if err != nil {
 		return res, err
@@ -154,7 +176,7 @@ func Restore(cfg config.Config, path string, opts RestoreOptions) (RestoreResult
 	}
 	// The identity last: a restore that failed before leaves no identity behind, so that it
 	// can be run again.
-	id, _, err := trust.Establish(vfs.OS, cfg.DataDir, trust.Inputs{Secret: cfg.Cluster.Secret, MayCreate: true}, time.Now())
+	id, _, err := trust.Establish(vfs.OS, cfg.DataDir, trust.Inputs{Secret: secret, MayCreate: true}, time.Now())
 	if err != nil {
 		return res, fmt.Errorf("restore: the new cluster identity: %w", err)
 	}

@@ -39,7 +39,7 @@ commands:
   blobs FILE [--check DIR] [--deep]
         print the blob manifest (one JSON object per blob), or check that the blob directory
         DIR (a node's data_dir/blobs) holds every blob it lists
-  restore FILE --data_dir DIR [server flags] [--blobs DIR] [--deep] [--allow-missing-blobs]
+  restore FILE --data_dir DIR [server flags] [--old-token T] [--blobs DIR] [--deep] [--allow-missing-blobs]
         seed DIR with the backup: a node started on it with the same flags is a new
         one-voter cluster (new cluster ID) holding the backed-up metadata; the blob files
         must be copied into DIR/blobs first (docs/guides/backup-and-recovery.md)
@@ -321,12 +321,13 @@ func printBlobReport(w io.Writer, dir string, rep backup.CheckReport) {
 }
 
 func runBackupRestore(args []string, stdout, stderr io.Writer) int {
-	var blobDir string
+	var blobDir, oldToken string
 	var deep, allowMissing bool
 	cfg, _, rest, code := loadConfigWith("nebulaio backup restore", args, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&blobDir, "blobs", "", "the blob directory to check against the backup (default: data_dir/blobs when it exists)")
 		fs.BoolVar(&deep, "deep", false, "read every byte of every blob while checking")
 		fs.BoolVar(&allowMissing, "allow-missing-blobs", false, "restore although blobs are missing or damaged (their objects will not read)")
+		fs.StringVar(&oldToken, "old-token", os.Getenv("NEBULAIO_OLD_TOKEN"), "join token of the backed-up cluster (env NEBULAIO_OLD_TOKEN): the restored cluster keeps its secret under a new cluster ID, so users' secret keys keep working")
 	})
 	if code >= 0 {
 		return code
@@ -338,7 +339,7 @@ func runBackupRestore(args []string, stdout, stderr io.Writer) int {
 	var p *progress
 	step := ""
 	res, err := node.Restore(cfg, rest[0], node.RestoreOptions{
-		BlobDir: blobDir, DeepBlobCheck: deep, AllowMissingBlobs: allowMissing, Logger: zerolog.Nop(),
+		BlobDir: blobDir, DeepBlobCheck: deep, AllowMissingBlobs: allowMissing, OldToken: oldToken, Logger: zerolog.Nop(),
 		Progress: func(s string, done, total int64) {
 			if s != step {
 				if p != nil {
@@ -368,6 +369,9 @@ func runBackupRestore(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "restored %s into %s: a new one-voter cluster of %s (%s)\n", rest[0], cfg.DataDir, res.Server.ID, res.Server.Addr)
 	fmt.Fprintf(stdout, "  new cluster: %s (the backup's was %s)\n", res.Identity.ClusterID, orNone(res.Manifest.ClusterID))
+	if oldToken == "" && cfg.Cluster.Secret == "" && cfg.IAM.MasterKey == "" {
+		fmt.Fprintln(stdout, "  note: the cluster has a new secret; users' secret keys were sealed under a key derived from the old one and will not open (restore with --old-token, or set iam.master_key as it was)")
+	}
 	printManifest(stdout, res.Manifest)
 	fmt.Fprintf(stdout, "start it with the same flags: nebulaio server --data_dir=%s ...\n", cfg.DataDir)
 	fmt.Fprintf(stdout, "other nodes join it with a new data directory and its token (a secret; also `nebulaio cluster token`):\n  %s\n", res.Identity.Token().Text())

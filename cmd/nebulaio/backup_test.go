@@ -66,7 +66,7 @@ func TestBackupCLIRefusals(t *testing.T) {
 	}
 	try(1, "1 missing", "backup", "restore", good, "--data_dir", fresh)
 	try(1, "cluster.join_token is set", "backup", "restore", good, "--data_dir", fresh, "--cluster.join_token", c.Token().Text())
-	try(0, "a new one-voter cluster", "backup", "restore", good, "--data_dir", fresh, "--allow-missing-blobs", "--cluster.raft_address=127.0.0.1:9999")
+	try(0, "note: the cluster has a new secret", "backup", "restore", good, "--data_dir", fresh, "--allow-missing-blobs", "--cluster.raft_address=127.0.0.1:9999")
 	// Raft state without an identity is refused too.
 	if err := os.Remove(filepath.Join(fresh, "cluster.json")); err != nil {
 		t.Fatal(err)

@@ -350,6 +350,8 @@ func TestGuideBackupAndRecovery(t *testing.T) {
 	}
 	putN(t, client, "guide", 0, 100)
 	oldID := clusterIDOf(t, cfg.data)
+	oldIdentity, _, _ := trust.LoadIdentity(vfs.OS, cfg.data)
+	oldSecret := oldIdentity.Secret
 	// The leader records the cluster ID in replicated state soon after it is elected: wait
 	// for it (with backups of a scratch file), so that the guide's backup names it.
 	testutil.WaitFor(t, 30*time.Second, "the cluster ID in replicated state", func() error {
@@ -390,6 +392,9 @@ func TestGuideBackupAndRecovery(t *testing.T) {
 		t.Fatalf("restore:\n%s", out)
 	}
 	newID := clusterIDOf(t, cfg.data)
+	if id, _, _ := trust.LoadIdentity(vfs.OS, cfg.data); !id.Secret.Equal(oldSecret) || strings.Contains(out, "note: the cluster has a new secret") {
+		t.Fatalf("restore with the old token did not keep the cluster secret:\n%s", out)
+	}
 	if newID == oldID || !strings.Contains(out, "new cluster: "+newID+" (the backup's was "+oldID+")") || !strings.Contains(out, "nbio1."+newID+".") {
 		t.Fatalf("restore: new cluster %s (the backup's %s):\n%s", newID, oldID, out)
 	}
