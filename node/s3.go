@@ -36,6 +36,7 @@ func (n *Node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 		Logger:       n.log.With().Str("component", "s3").Logger(),
 		Metrics:      sink,
 		IdleTimeout:  max(cfg.S3.ReadTimeout.D(), cfg.S3.WriteTimeout.D()),
+		Now:          n.opts.Now,
 	}), httpapi.Timeouts{Read: cfg.S3.ReadTimeout.D(), Write: cfg.S3.WriteTimeout.D(), Idle: cfg.S3.IdleTimeout.D()})
 	go n.serve(n.s3, ln, "s3")
 
