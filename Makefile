@@ -13,7 +13,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 IMAGE     ?= nebulaio:dev
 
-.PHONY: all build build-static run test bench fuzz lint e2e e2e-clients e2e-versioning image clean
+.PHONY: all build build-static run test bench fuzz lint e2e e2e-clients e2e-versioning e2e-faults faults image clean
 
 all: build
 
@@ -68,6 +68,14 @@ e2e: image
 ## e2e-versioning: versions, tags and exact metadata with the AWS CLI and boto3 against a local server
 e2e-versioning: build
 	NEBULAIO_BIN=bin/nebulaio ./scripts/e2e-versioning.sh
+
+## faults: the fault suite (e2e/faults, docs/faults.md): every fault against a fresh 3-node cluster of real processes in network namespaces, one table; needs root, iproute2 and iptables (about 8 minutes); FAULTS=kill-leader,... runs some
+faults: build
+	NEBULAIO_BIN=bin/nebulaio ./scripts/faults.sh -profile full $(if $(FAULTS),-faults $(FAULTS))
+
+## e2e-faults: the fault suite's short profile (five faults, shorter phases; part of make e2e)
+e2e-faults: build
+	NEBULAIO_BIN=bin/nebulaio ./scripts/faults.sh -profile short
 
 ## e2e-clients: the client matrix only (minio-go, AWS SDK for Go v2, boto3) against a local server
 e2e-clients: build
