@@ -69,11 +69,11 @@ e2e: image
 e2e-versioning: build
 	NEBULAIO_BIN=bin/nebulaio ./scripts/e2e-versioning.sh
 
-## faults: the fault suite (e2e/faults, docs/faults.md): every fault against a fresh 3-node cluster of real processes in network namespaces, one table; needs root, iproute2 and iptables (about 8 minutes); FAULTS=kill-leader,... runs some
+## faults: the fault suite (e2e/faults, docs/operations.md ("Guarantees under faults")): every fault against a fresh 3-node cluster of real processes in network namespaces, one table; needs root, iproute2 and iptables (about 8 minutes); FAULTS=kill-leader,... runs some
 faults: build
 	NEBULAIO_BIN=bin/nebulaio ./scripts/faults.sh -profile full $(if $(FAULTS),-faults $(FAULTS))
 
-## e2e-faults: the fault suite's short profile (five faults, shorter phases; part of make e2e)
+## e2e-faults: the fault suite's short profile (six faults, shorter phases, about 4 minutes; part of make e2e)
 e2e-faults: build
 	NEBULAIO_BIN=bin/nebulaio ./scripts/faults.sh -profile short
 

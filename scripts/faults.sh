@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fault suite (e2e/faults, docs/faults.md): for each fault, a fresh three-node cluster of
+# The fault suite (e2e/faults, docs/operations.md ("Guarantees under faults")): for each fault, a fresh three-node cluster of
 # real nebulaio processes, each in its own network namespace, under a bounded S3 load; one
 # fault; heal; then every check. One table; exit status non-zero if any run fails.
 #

@@ -24,7 +24,8 @@ type findings struct {
 	linear  porcupine.CheckResult
 	nonLin  []string // keys whose history is not linearizable
 
-	unavailable time.Duration // longest stretch of the load window without a successful operation
+	unavailable      time.Duration // longest stretch of the load window without a successful operation
+	writeUnavailable time.Duration // the same for writes (put, multipart, delete) alone
 }
 
 // finalReads reads every key ever written through every node, after convergence, and
@@ -118,7 +119,8 @@ func analyze(ops []op, loadStart, loadEnd int64, nodes int, visualize string) fi
 	f.checkFinal(ops, writes, nodes)
 	f.checkListings(ops, writes)
 	f.linear, f.nonLin = checkLinearizable(ops, visualize)
-	f.unavailable = unavailability(ops, loadStart, loadEnd)
+	f.unavailable = unavailability(ops, loadStart, loadEnd, false)
+	f.writeUnavailable = unavailability(ops, loadStart, loadEnd, true)
 	return f
 }
 
@@ -283,11 +285,14 @@ func (f *findings) checkListings(ops []op, writes map[string][]op) {
 	}
 }
 
-// unavailability is the longest stretch of [start, end] in which no operation succeeded
-// (measured between the responses of successful operations).
-func unavailability(ops []op, start, end int64) time.Duration {
+// unavailability is the longest stretch of [start, end] in which no operation (no write, with
+// writesOnly) succeeded, measured between the responses of successful operations.
+func unavailability(ops []op, start, end int64, writesOnly bool) time.Duration {
 	var times []int64
 	for _, o := range ops {
+		if writesOnly && !o.Kind.write() {
+			continue
+		}
 		if !o.Final && o.Outcome == ok && o.Return >= start && o.Return <= end {
 			times = append(times, o.Return)
 		}

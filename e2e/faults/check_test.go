@@ -112,13 +112,17 @@ func TestAnalyze(t *testing.T) {
 func TestUnavailability(t *testing.T) {
 	s := int64(time.Second)
 	ops := []op{
-		{Outcome: ok, Return: 1 * s}, {Outcome: failed, Return: 3 * s}, {Outcome: ok, Return: 5 * s},
-		{Outcome: ok, Return: 6 * s}, {Outcome: ok, Return: 20 * s, Final: true},
+		{Kind: opPut, Outcome: ok, Return: 1 * s}, {Kind: opPut, Outcome: failed, Return: 3 * s},
+		{Kind: opGet, Outcome: ok, Return: 5 * s}, {Kind: opDel, Outcome: ok, Return: 6 * s},
+		{Kind: opPut, Outcome: ok, Return: 20 * s, Final: true},
 	}
-	if got := unavailability(ops, 0, 10*s); got != 4*time.Second {
+	if got := unavailability(ops, 0, 10*s, false); got != 4*time.Second {
 		t.Fatalf("unavailability = %s, want 4s (from 1s to 5s)", got)
 	}
-	if got := unavailability(ops[:1], 0, 10*s); got != 9*time.Second {
+	if got := unavailability(ops, 0, 10*s, true); got != 5*time.Second {
+		t.Fatalf("write unavailability = %s, want 5s (from 1s to 6s: the read at 5s is no write)", got)
+	}
+	if got := unavailability(ops[:1], 0, 10*s, false); got != 9*time.Second {
 		t.Fatalf("unavailability = %s, want 9s (from the last success to the end)", got)
 	}
 }

@@ -2,13 +2,13 @@
 // Jepsen: for each fault, a fresh three-node cluster of real nebulaio processes under a bounded
 // S3 load; one fault; heal; wait until the cluster is whole; check. It prints one table
 // (fault, acknowledged operations, unknown outcomes, lost, corrupt, phantom, the longest
-// stretch without a successful operation, heal-to-whole time, verdict) and exits non-zero if
-// any run fails.
+// stretches without a successful operation and without a successful write, heal-to-whole
+// time, verdict) and exits non-zero if any run fails.
 //
 //	faults -bin bin/nebulaio [-profile full|short] [-faults kill-leader,...] [-work DIR] [-keep] [-seed N]
 //
 // scripts/faults.sh builds it and runs it (`make faults`: the full profile; `make e2e-faults`
-// and `make e2e`: the short one). What the suite promises users is in docs/faults.md.
+// and `make e2e`: the short one). What the suite promises users is in docs/operations.md ("Guarantees under faults").
 //
 // # The lab
 //
@@ -77,8 +77,11 @@
 //     descriptors of the baseline taken after the warm-up, within 30 s;
 //   - a clean stop: SIGTERM makes every node exit 0 within 30 s.
 //
-// The unavailability window is the longest stretch of the load (fault included) in which no
-// operation succeeded on any node; heal→whole is the time from the heal to a whole cluster.
+// The unavailability window ("unavailable") is the longest stretch of the load (fault
+// included) in which no operation succeeded on any node; "no write ok" is the same for writes
+// alone (reads of local copies can go on while no write commits). healed→whole is the time
+// from the heal to the first moment the cluster is whole, polled while the load goes on; it
+// must then still be whole once the load has stopped.
 //
 // # The faults (faults.go)
 //

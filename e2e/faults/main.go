@@ -147,7 +147,7 @@ func preflight(bin string) error {
 // failure. It returns the number of failed runs.
 func report(w io.Writer, results []result, p profile) int {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "fault\tacked ops\tunknown\tlost\tcorrupt\tphantom\tunavailable\thealed→whole\tverdict\t")
+	fmt.Fprintln(tw, "fault\tacked ops\tunknown\tlost\tcorrupt\tphantom\tunavailable\tno write ok\thealed→whole\tverdict\t")
 	failed := 0
 	for _, r := range results {
 		verdict := "PASS"
@@ -155,8 +155,9 @@ func report(w io.Writer, results []result, p profile) int {
 			verdict = "FAIL"
 			failed++
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t\n", r.fault, r.f.acked, r.f.unknown, len(r.f.lost), len(r.f.corrupt),
-			len(r.f.phantom), r.f.unavailable.Round(10*time.Millisecond), r.converge.Round(10*time.Millisecond), verdict)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t\n", r.fault, r.f.acked, r.f.unknown, len(r.f.lost), len(r.f.corrupt),
+			len(r.f.phantom), r.f.unavailable.Round(10*time.Millisecond), r.f.writeUnavailable.Round(10*time.Millisecond),
+			r.converge.Round(10*time.Millisecond), verdict)
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "profile %s: hold %s (partitions %s), load %d workers\n", p.name, p.hold, p.partitionHold, p.workers)

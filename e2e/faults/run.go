@@ -247,15 +247,34 @@ func execute(ctx context.Context, p profile, f fault, dir, bin, prefix string, s
 	if err := f.heal(ctx, r); err != nil {
 		fail("heal: %v", err)
 	}
+	// healed→whole is measured while the load goes on: the first time the cluster is whole
+	// after the heal, polled from the heal on (not from the end of the load).
+	type wholeResult struct {
+		after time.Duration
+		err   error
+	}
+	wholeCh := make(chan wholeResult, 1)
+	go func() {
+		err := poll(ctx, p.after+p.converge, func() error { return r.c.whole(ctx) })
+		wholeCh <- wholeResult{time.Since(healed), err}
+	}()
 	if pause(ctx, p.after) != nil {
+		<-wholeCh
 		return interrupted()
 	}
 	stop()
 
-	if err := poll(ctx, p.converge, func() error { return r.c.whole(ctx) }); err != nil {
-		fail("not whole %s after the heal: %v", p.converge, err)
+	w := <-wholeCh
+	if w.err != nil {
+		fail("not whole %s after the heal: %v", p.after+p.converge, w.err)
 	}
-	res.converge = time.Since(healed)
+	res.converge = w.after
+	// Whole once is not enough: it must still be whole now that the load has stopped.
+	if w.err == nil {
+		if err := poll(ctx, p.converge, func() error { return r.c.whole(ctx) }); err != nil {
+			fail("whole %s after the heal, then not whole again within %s: %v", w.after.Round(10*time.Millisecond), p.converge, err)
+		}
+	}
 	finalReads(r.clients, r.h, p.workers)
 	if err := f.verify(ctx, r); err != nil {
 		fail("the fault did not take effect as intended: %v", err)
