@@ -41,6 +41,23 @@ const (
 // secrets shared by the nodes of a run.
 type secrets struct {
 	accessKey, secretKey, adminToken string
+	// joinToken names the run's cluster and carries its secret (nbio1.…, from `nebulaio
+	// cluster new-token`): node 1 bootstraps the cluster of the token, the others join it, as
+	// deploy/docker-compose.yml and scripts/e2e-cluster.sh do (docs/security.md).
+	joinToken string
+}
+
+// newJoinToken asks bin for a fresh join token.
+func newJoinToken(bin string) (string, error) {
+	out, err := exec.Command(bin, "cluster", "new-token").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s cluster new-token: %w", bin, err)
+	}
+	tok := strings.TrimSpace(string(out))
+	if !strings.HasPrefix(tok, "nbio1.") {
+		return "", fmt.Errorf("%s cluster new-token printed %q, not a join token", bin, tok)
+	}
+	return tok, nil
 }
 
 // node is one nebulaio process of the cluster, in its namespace.
@@ -130,7 +147,8 @@ func (c *cluster) start(i int) error {
 	cmd.Env = append(os.Environ(),
 		"NEBULAIO_ACCESS_KEY="+c.sec.accessKey,
 		"NEBULAIO_SECRET_KEY="+c.sec.secretKey,
-		"NEBULAIO_ADMIN_TOKEN="+c.sec.adminToken)
+		"NEBULAIO_ADMIN_TOKEN="+c.sec.adminToken,
+		"NEBULAIO_JOIN_TOKEN="+c.sec.joinToken)
 	cmd.Env = append(cmd.Env, c.env...)
 	cmd.Env = append(cmd.Env, n.env...)
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -24,8 +24,11 @@
 // -9 or SIGSTOP reaches the process itself, a data directory can be a tmpfs of its own, and a
 // run costs no image build. It needs root.
 //
-// Node 1 bootstraps with cluster.expect_nodes 3, nodes 2 and 3 join through the other two's
-// gossip ports; every other setting is the default (1 s election and heartbeat timeouts,
+// Every run makes a join token (`nebulaio cluster new-token`) and gives it to every node
+// (NEBULAIO_JOIN_TOKEN), as deploy/docker-compose.yml does: node 1 bootstraps the token's
+// cluster with cluster.expect_nodes 3, nodes 2 and 3 join it through the other two's gossip
+// ports, so raft runs over mutual TLS and gossip is encrypted; every other setting is the
+// default (1 s election and heartbeat timeouts,
 // replication factor 3, write quorum 2). A run's directory holds each node's data_dir and one
 // log per process start (n1.1.log, n1.2.log after a restart), the history (history.jsonl)
 // and, when a key is not linearizable, porcupine's visualization (linearizability.html). It is

@@ -159,6 +159,10 @@ func execute(ctx context.Context, p profile, f fault, dir, bin, prefix string, s
 	defer r.lab.teardown()
 
 	sec := secrets{accessKey: "FAULTS" + randHex(7), secretKey: randHex(20), adminToken: randHex(16)}
+	if sec.joinToken, err = newJoinToken(bin); err != nil {
+		fail("%v", err)
+		return res
+	}
 	r.c = newCluster(r.lab, bin, dir, sec, nil)
 	if f.tmpfs {
 		d := r.c.nodes[2].dir
