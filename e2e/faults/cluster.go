@@ -295,6 +295,7 @@ type nodeView struct {
 type healthView struct {
 	Healthy       bool   `json:"healthy"`
 	LeaderID      string `json:"leader_id"`
+	ClusterID     string `json:"cluster_id"`
 	Voters        int    `json:"voters"`
 	HealthyVoters int    `json:"healthy_voters"`
 }
@@ -332,10 +333,10 @@ func (c *cluster) leader(ctx context.Context, among ...int) (int, error) {
 }
 
 // whole returns nil when the cluster is whole as every node sees it: all nodes run and are
-// ready; each sees the same leader, every node a raft voter and alive in gossip, and all
-// voters healthy. It returns what is missing otherwise.
+// ready; each sees the same leader and cluster ID, every node a raft voter and alive in
+// gossip, and all voters healthy. It returns what is missing otherwise.
 func (c *cluster) whole(ctx context.Context) error {
-	leaders := map[string]bool{}
+	leaders, clusters := map[string]bool{}, map[string]bool{}
 	for i, n := range c.nodes {
 		if !c.running(i) {
 			return fmt.Errorf("%s is not running", n.id)
@@ -351,6 +352,7 @@ func (c *cluster) whole(ctx context.Context) error {
 			return fmt.Errorf("%s: health %+v", n.id, h)
 		}
 		leaders[h.LeaderID] = true
+		clusters[h.ClusterID] = true
 		var nv struct {
 			Nodes []nodeView `json:"nodes"`
 		}
@@ -368,6 +370,9 @@ func (c *cluster) whole(ctx context.Context) error {
 	}
 	if len(leaders) != 1 {
 		return fmt.Errorf("nodes disagree on the leader: %v", keys(leaders))
+	}
+	if len(clusters) != 1 || clusters[""] {
+		return fmt.Errorf("nodes disagree on the cluster ID (or report none): %v", keys(clusters))
 	}
 	return nil
 }
