@@ -149,3 +149,13 @@ func TestValues(t *testing.T) {
 		}
 	}
 }
+
+func TestUnknownCodes(t *testing.T) {
+	ops := []op{
+		{Outcome: unknown, Code: "ServiceUnavailable"}, {Outcome: unknown}, {Outcome: unknown, Code: "ServiceUnavailable"},
+		{Outcome: failed, Code: "AccessDenied"}, {Outcome: unknown, Code: "InternalError", Final: true},
+	}
+	if got, want := unknownCodes(ops), "ServiceUnavailable×2, no answer×1"; got != want {
+		t.Fatalf("unknownCodes = %q, want %q", got, want)
+	}
+}

@@ -32,6 +32,7 @@ const (
 	metricWALTornTails    = "nebulaio_wal_torn_tails_truncated_total"
 	metricReserveRefusals = "nebulaio_data_reserve_refusals_total"
 	metricRaftState       = "nebulaio_raft_state" // raftStateLeader on the leader
+	metricLeaderChanges   = "nebulaio_raft_leader_changes_total"
 	metricGoroutines      = "go_goroutines"
 	metricOpenFDs         = "process_open_fds"
 

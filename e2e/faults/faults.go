@@ -136,6 +136,13 @@ var faults = []fault{
 			if m[metricReserveRefusals] < 1 {
 				return fmt.Errorf("%s is %v on n3: the full disk refused no write", metricReserveRefusals, m[metricReserveRefusals])
 			}
+			// One full node costs a write one replica, not the quorum: writes through the
+			// full node itself go on.
+			acked, n := r.writesThrough(r.target, r.injectAt+int64(time.Second), r.healAt)
+			r.note("%d of %d writes through n3 acknowledged while its disk was full", acked, n)
+			if n > 0 && acked == 0 {
+				return fmt.Errorf("no write through n3 was acknowledged while its disk was full (%d tried)", n)
+			}
 			return nil
 		},
 	},
@@ -319,6 +326,21 @@ func (r *run) minorityFailsFast() error {
 		errs = append(errs, fmt.Errorf("a write through n%d took %s to fail while it was cut off, want at most %s", r.target+1, worst.Round(10*time.Millisecond), minorityBound))
 	}
 	return errors.Join(errs...)
+}
+
+// writesThrough counts the load's writes through node i invoked in [from, to] (history clock)
+// and how many of them were acknowledged.
+func (r *run) writesThrough(i int, from, to int64) (acked, n int) {
+	for _, o := range r.h.snapshot() {
+		if o.Node != i || !o.Kind.write() || o.Final || o.Call < from || o.Call > to {
+			continue
+		}
+		n++
+		if o.Outcome == ok {
+			acked++
+		}
+	}
+	return acked, n
 }
 
 func (r *run) clockFile(i int) string { return filepath.Join(r.dir, r.c.nodes[i].id+".clock") }

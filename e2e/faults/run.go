@@ -6,8 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -284,6 +288,10 @@ func execute(ctx context.Context, p profile, f fault, dir, bin, prefix string, s
 		fail("the fault did not take effect as intended: %v", err)
 	}
 	res.f = analyze(r.h.snapshot(), r.loadStart, r.loadEnd, len(r.c.nodes), filepath.Join(dir, "linearizability.html"))
+	if s := unknownCodes(r.h.snapshot()); s != "" {
+		r.note("unknown outcomes: %s", s)
+	}
+	r.noteLeaderChanges(ctx, base)
 	if res.f.linear == porcupine.Unknown {
 		fail("the linearizability check timed out")
 	}
@@ -305,13 +313,33 @@ func (r *run) usage(ctx context.Context) ([]map[string]float64, error) {
 	r.c.http.CloseIdleConnections()
 	var out []map[string]float64
 	for i := range r.c.nodes {
-		m, err := r.c.metrics(ctx, i, metricGoroutines, metricOpenFDs)
+		m, err := r.c.metrics(ctx, i, metricGoroutines, metricOpenFDs, metricLeaderChanges)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// noteLeaderChanges notes how many leader changes each node saw since the baseline (a node
+// restarted by the fault counts from its restart): an election the fault did not ask for
+// explains a window.
+func (r *run) noteLeaderChanges(ctx context.Context, base []map[string]float64) {
+	var parts []string
+	for i := range r.c.nodes {
+		m, err := r.c.metrics(ctx, i, metricLeaderChanges)
+		if err != nil {
+			parts = append(parts, fmt.Sprintf("n%d ?", i+1))
+			continue
+		}
+		d := m[metricLeaderChanges] - base[i][metricLeaderChanges]
+		if r.c.nodes[i].starts > 1 {
+			d = m[metricLeaderChanges]
+		}
+		parts = append(parts, fmt.Sprintf("n%d %v", i+1, d))
+	}
+	r.note("leader changes seen since the warm-up: %s", strings.Join(parts, ", "))
 }
 
 // noLeaks waits up to leakSettle for every node's goroutines and descriptors to come back
@@ -347,4 +375,32 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// unknownCodes summarises the load's operations of unknown outcome by S3 error code ("no
+// answer" for timeouts and broken connections), most frequent first.
+func unknownCodes(ops []op) string {
+	count := map[string]int{}
+	for _, o := range ops {
+		if o.Final || o.Outcome != unknown {
+			continue
+		}
+		c := o.Code
+		if c == "" {
+			c = "no answer"
+		}
+		count[c]++
+	}
+	codes := slices.Collect(maps.Keys(count))
+	sort.Slice(codes, func(i, j int) bool {
+		if count[codes[i]] != count[codes[j]] {
+			return count[codes[i]] > count[codes[j]]
+		}
+		return codes[i] < codes[j]
+	})
+	var parts []string
+	for _, c := range codes {
+		parts = append(parts, fmt.Sprintf("%s×%d", c, count[c]))
+	}
+	return strings.Join(parts, ", ")
 }
