@@ -72,13 +72,19 @@
 //     it), checked with porcupine per key over the whole history, final reads included; a
 //     write of unknown outcome may take effect at any time after its call;
 //   - the fault took effect (each fault's verify: a new leader was elected, the torn tail was
-//     truncated, the flipped byte was detected, the full disk refused writes, the clock step
-//     made the node refuse requests; for partitions also: writes through the cut-off node fail
-//     within 5 s and none is acknowledged);
+//     truncated, the flipped byte was detected, the full disk refused blob writes while
+//     writes through that node still succeeded, the clock step made the node refuse
+//     requests; for partitions also: writes through the cut-off node fail within 5 s and none
+//     is acknowledged);
 //   - no goroutine or descriptor growth: go_goroutines and process_open_fds of each node, with
 //     this process's idle connections closed, back within 25% plus 40 goroutines and 20
 //     descriptors of the baseline taken after the warm-up, within 30 s;
 //   - a clean stop: SIGTERM makes every node exit 0 within 30 s.
+//
+// Under the table each run's notes give what was measured beside the verdict: the failover
+// time, the slowest failure of a write through a cut-off node, the unknown outcomes by S3
+// error code, the leader changes each node saw, and each node's goroutines and descriptors
+// at the baseline and at the end.
 //
 // The unavailability window ("unavailable") is the longest stretch of the load (fault
 // included) in which no operation succeeded on any node; "no write ok" is the same for writes
