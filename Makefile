@@ -66,7 +66,7 @@ lint:
 image: build-static
 	docker build -t $(IMAGE) .
 
-## e2e: the client matrix, the versioning and governance checks, then end-to-end tests against real containers (needs a Docker engine)
+## e2e: the client matrix, the versioning, tools and governance checks, end-to-end tests against real containers (needs a Docker engine), then the fault suite's short profile (needs root, iproute2, iptables)
 e2e: image
 	IMAGE=$(IMAGE) ./scripts/e2e.sh
 
