@@ -345,21 +345,25 @@ func (c *cluster) whole(ctx context.Context) error {
 		if err := c.adminGet(ctx, i, "/health/ready", nil); err != nil {
 			return fmt.Errorf("%s not ready: %w", n.id, err)
 		}
-		var h healthView
-		if err := c.adminGet(ctx, i, "/api/v1/admin/cluster/health", &h); err != nil {
-			return err
-		}
-		if !h.Healthy || h.Voters != len(c.nodes) || h.HealthyVoters != len(c.nodes) {
-			return fmt.Errorf("%s: health %+v", n.id, h)
-		}
-		leaders[h.LeaderID] = true
-		clusters[h.ClusterID] = true
 		var nv struct {
 			Nodes []nodeView `json:"nodes"`
 		}
 		if err := c.adminGet(ctx, i, "/api/v1/admin/cluster/nodes", &nv); err != nil {
 			return err
 		}
+		var h healthView
+		if err := c.adminGet(ctx, i, "/api/v1/admin/cluster/health", &h); err != nil {
+			return err
+		}
+		if !h.Healthy || h.Voters != len(c.nodes) || h.HealthyVoters != len(c.nodes) {
+			var states []string
+			for _, v := range nv.Nodes {
+				states = append(states, fmt.Sprintf("%s %s/%s", v.ID, v.RaftState, v.GossipStatus))
+			}
+			return fmt.Errorf("%s: health %+v; nodes (raft/gossip): %s", n.id, h, strings.Join(states, ", "))
+		}
+		leaders[h.LeaderID] = true
+		clusters[h.ClusterID] = true
 		if len(nv.Nodes) != len(c.nodes) {
 			return fmt.Errorf("%s lists %d nodes, want %d: %+v", n.id, len(nv.Nodes), len(c.nodes), nv.Nodes)
 		}

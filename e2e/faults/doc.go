@@ -28,11 +28,12 @@
 // (NEBULAIO_JOIN_TOKEN), as deploy/docker-compose.yml does: node 1 bootstraps the token's
 // cluster with cluster.expect_nodes 3, nodes 2 and 3 join it through the other two's gossip
 // ports, so raft runs over mutual TLS and gossip is encrypted; every other setting is the
-// default (1 s election and heartbeat timeouts,
-// replication factor 3, write quorum 2). A run's directory holds each node's data_dir and one
-// log per process start (n1.1.log, n1.2.log after a restart), the history (history.jsonl)
-// and, when a key is not linearizable, porcupine's visualization (linearizability.html). It is
-// removed when the run passes (unless -keep).
+// default (1 s election and heartbeat timeouts, replication factor 3, write quorum 2). A
+// run's directory holds each node's data_dir and one log per process start (n1.1.log,
+// n1.2.log after a restart), the history (history.jsonl), faults.log (each change of what
+// keeps the cluster from being whole after the heal, with the time since the heal) and, when
+// a key is not linearizable, porcupine's visualization (linearizability.html). It is removed
+// when the run passes (unless -keep); running one fault twice gives each run a directory.
 //
 // # The load (load.go)
 //

@@ -81,7 +81,11 @@ func mainErr(args []string, stdout, stderr io.Writer) int {
 	for i, f := range run {
 		fmt.Fprintf(stderr, "== %s: %s\n", f.name, f.what)
 		t := time.Now()
-		res := execute(ctx, p, f, filepath.Join(*work, f.name), abs, *prefix, *seed+uint64(i))
+		dir := filepath.Join(*work, f.name)
+		for n := 2; pathExists(dir); n++ { // the same fault twice: a directory each
+			dir = filepath.Join(*work, fmt.Sprintf("%s.%d", f.name, n))
+		}
+		res := execute(ctx, p, f, dir, abs, *prefix, *seed+uint64(i))
 		verdict := "PASS"
 		if !res.pass() {
 			verdict = "FAIL"
@@ -105,6 +109,11 @@ func mainErr(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+func pathExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func faultNames() string {

@@ -75,6 +75,16 @@ type run struct {
 	notes     []string
 }
 
+// logf appends a line to the run's faults.log (in its directory, kept with a failed run).
+func (r *run) logf(format string, args ...any) {
+	f, err := os.OpenFile(filepath.Join(r.dir, "faults.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s %s\n", time.Now().UTC().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+}
+
 func (r *run) note(format string, args ...any) {
 	r.mu.Lock()
 	r.notes = append(r.notes, fmt.Sprintf(format, args...))
@@ -263,7 +273,16 @@ func execute(ctx context.Context, p profile, f fault, dir, bin, prefix string, s
 	}
 	wholeCh := make(chan wholeResult, 1)
 	go func() {
-		err := poll(ctx, p.after+p.converge, func() error { return r.c.whole(ctx) })
+		last := ""
+		err := poll(ctx, p.after+p.converge, func() error {
+			err := r.c.whole(ctx)
+			// Each change of what is missing goes to the run's log: why a heal was slow.
+			if msg := fmt.Sprint(err); err != nil && msg != last {
+				last = msg
+				r.logf("+%s after the heal, not whole: %s", time.Since(healed).Round(10*time.Millisecond), msg)
+			}
+			return err
+		})
 		wholeCh <- wholeResult{time.Since(healed), err}
 	}()
 	if pause(ctx, p.after) != nil {
