@@ -61,14 +61,14 @@ func (n *Node) startCluster(ctx context.Context, sink *httpapi.PromSink) error {
 		Transport:        trans,
 		FSM:              n.fsm,
 		Results:          fsm.ResultCodec{},
-		Bootstrap:        cfg.Cluster.Bootstrap,
+		Bootstrap:        cfg.Cluster.Bootstraps(),
 		ElectionTimeout:  cfg.Cluster.RaftElectionTimeout.D(),
 		HeartbeatTimeout: cfg.Cluster.RaftHeartbeatTimeout.D(),
 		MaxLogEntries:    cfg.Performance.MaxRaftLogEntries,
 		Logger:           n.log,
 		Metrics:          sink,
 	}
-	if cfg.Cluster.Bootstrap && cfg.Cluster.ExpectNodes > 1 {
+	if cfg.Cluster.Bootstraps() && cfg.Cluster.ExpectNodes > 1 {
 		ecfg.BootstrapServers = func() ([]engine.Server, error) {
 			return waitForVoters(ctx, g, cfg.Cluster.ExpectNodes, func(have int) {
 				n.log.Info().Int("have", have).Int("expect_nodes", cfg.Cluster.ExpectNodes).Msg("waiting for voters to join before bootstrapping")

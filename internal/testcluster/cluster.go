@@ -54,8 +54,9 @@ type Options struct {
 	Nodes int
 	// Configure adjusts node i's configuration (0-based; IDs are n1, n2, ...) after the
 	// harness's defaults: listeners on 127.0.0.1:0, data in a temporary directory, the test
-	// credentials, node 0 bootstraps and the others join node 0. A node with no join
-	// addresses that does not bootstrap joins node 0's gossip address when it starts.
+	// credentials, cluster.bootstrap auto on every node: node 0 (no join addresses)
+	// bootstraps, and every other node without join addresses and without bootstrap: true is
+	// given node 0's gossip address when it starts, so it joins.
 	Configure func(i int, c *config.Config)
 	// DropNet routes raft links through proxies that drop traffic across a partition instead
 	// of refusing it (see the package doc).
@@ -138,7 +139,8 @@ func (c *Cluster) defaultConfig(i int) config.Config {
 	cfg.Cluster.RaftAddress, cfg.Cluster.GossipAddress = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Admin.Token, cfg.S3.AccessKey, cfg.S3.SecretKey = AdminToken, AccessKey, SecretKey
 	cfg.S3.Region = Region
-	cfg.Cluster.Bootstrap = i == 0
+	// Every node runs the default, bootstrap: auto. Node 0 has no join addresses, so it
+	// bootstraps; the others are given node 0's gossip address when they start, so they join.
 	return cfg
 }
 
@@ -240,7 +242,7 @@ func (c *Cluster) Start(i int) {
 		c.t.Fatalf("testcluster: Start(%d): %s runs already", i, m.cfg.NodeID)
 	}
 	cfg := m.cfg
-	if !cfg.Cluster.Bootstrap && len(cfg.Cluster.JoinAddresses) == 0 {
+	if i > 0 && cfg.Cluster.Bootstrap != config.BootstrapTrue && len(cfg.Cluster.JoinAddresses) == 0 {
 		seed := c.GossipAddr(0)
 		if seed == "" {
 			c.t.Fatalf("testcluster: Start(%d): %s joins node 0, which has not started", i, cfg.NodeID)
