@@ -21,8 +21,8 @@
 //
 //   - dirty: the records changed since the last Snapshot(), tombstones included (a btree);
 //   - frozen: the dirty trees of snapshots taken whose data is not yet the base (immutable);
-//   - the resident kinds, whole: buckets, nodes and settings (a handful of records that every
-//     event or admin call reads);
+//   - the resident kinds, whole: buckets, nodes, settings and members (a handful of records
+//     that every event or admin call reads);
 //   - the cache: at most Options.CacheSize clean objects, uploads and parts (S3-FIFO, so a
 //     sweep of single reads does not evict the hot set; listings do not fill it);
 //   - the base: the newest persisted snapshot's runs, opened with snapshot.Store.Reader, with
@@ -107,6 +107,11 @@
 //	13 SetBucketVersioning     string bucket, string status
 //	14 PutObjectTagging        string bucket, string key, string version id, pairs tags
 //	15 PutBucketTagging        string bucket, pairs tags
+//	22 MemberChange            string node id, u8 operation (1 remove, 2 readmit, 3 voter,
+//	                           4 nonvoter, 5 drain, 6 drained, 7 undrain), i64 at
+//
+// (16..21 are the object lock, lifecycle and CORS events of another branch; member.go has
+// what each member operation does.)
 //
 // Bodies, version 2: the version 1 body followed by
 //
@@ -158,6 +163,13 @@
 //	0x08 esc(bucket) esc(key) order (16 bytes, every  a noncurrent object version
 //	     bit inverted: newest first)
 //	0x09 esc(bucket)                                  the bucket's tags: string bucket, pairs
+//	0x0C esc(node id)                                 a cluster member's recorded state:
+//	                                                  string id, i64 removed at (0: not
+//	                                                  removed), u8 voter intent (0 by config,
+//	                                                  1 voter, 2 non-voter), i64 voter at, u8
+//	                                                  drain (0 none, 1 draining, 2 drained),
+//	                                                  i64 drain at; never all zero (a member
+//	                                                  with nothing recorded has no record)
 //
 // 0x03 holds the current version of each key (see "Versions"), 0x08 the others.
 //

@@ -22,6 +22,9 @@ const (
 	TypeSetBucketVersioning     EventType = 13
 	TypePutObjectTagging        EventType = 14
 	TypePutBucketTagging        EventType = 15
+	// TypeMemberChange is 22: numbers 16..21 are taken by the object lock, lifecycle and
+	// CORS events built at the same time on another branch.
+	TypeMemberChange EventType = 22
 )
 
 var typeNames = map[EventType]string{
@@ -31,7 +34,7 @@ var typeNames = map[EventType]string{
 	TypeCompleteMultipartUpload: "CompleteMultipartUpload", TypeAbortMultipartUpload: "AbortMultipartUpload",
 	TypeRegisterNode: "RegisterNode", TypeRetireNode: "RetireNode", TypeSetSetting: "SetSetting",
 	TypeSetBucketVersioning: "SetBucketVersioning", TypePutObjectTagging: "PutObjectTagging",
-	TypePutBucketTagging: "PutBucketTagging",
+	TypePutBucketTagging: "PutBucketTagging", TypeMemberChange: "MemberChange",
 }
 
 func (t EventType) String() string {
@@ -345,6 +348,8 @@ func newEvent(t EventType) Event {
 		return &PutObjectTagging{}
 	case TypePutBucketTagging:
 		return &PutBucketTagging{}
+	case TypeMemberChange:
+		return &MemberChange{}
 	}
 	return nil
 }

@@ -21,6 +21,9 @@ const (
 	prefixVersion byte = 0x08
 	// prefixBucketTags: a bucket's tag set, (bucket).
 	prefixBucketTags byte = 0x09
+	// prefixMember: a cluster member's recorded state, (node id). 0x0A and 0x0B are taken
+	// by the lifecycle and CORS records built at the same time on another branch.
+	prefixMember byte = 0x0C
 )
 
 // recordVersion is the version byte that starts every snapshot value except the meta
@@ -103,7 +106,7 @@ func partsOf(bucket, key, id string) string { return keyOf(prefixPart, bucket, k
 func keyEnd(p string) string {
 	e, ok := prefixEnd(p)
 	if !ok {
-		return "\xff\xff" // p is all 0xFF bytes: no snapshot key (they start at most with 0x07) is larger
+		return "\xff\xff" // p is all 0xFF bytes: no snapshot key (they start at most with 0x0C) is larger
 	}
 	return e
 }
@@ -149,7 +152,7 @@ func parseKey(k []byte) (parsedKey, error) {
 	switch pk.prefix {
 	case prefixMeta:
 		n = 0
-	case prefixBucket, prefixNode, prefixSetting, prefixBucketTags:
+	case prefixBucket, prefixNode, prefixSetting, prefixBucketTags, prefixMember:
 		n = 1
 	case prefixObject, prefixVersion:
 		n = 2
@@ -313,6 +316,8 @@ func decodeValue(prefix byte, v []byte) (any, error) {
 		return decodeNodeRecord(v)
 	case prefixSetting:
 		return decodeSetting(v)
+	case prefixMember:
+		return decodeMemberRecord(v)
 	}
 	return nil, fmt.Errorf("%w: no record under prefix %#x", ErrCorrupt, prefix)
 }
@@ -334,6 +339,8 @@ func encodeValue(rec any) ([]byte, error) {
 		return encodeNodeRecord(r)
 	case *Pair:
 		return encodeSetting(r)
+	case *MemberState:
+		return encodeMemberRecord(r)
 	}
 	return nil, fmt.Errorf("fsm: internal: no encoding for %T", rec)
 }
@@ -355,6 +362,8 @@ func recordKey(rec any) string {
 		return nodeKey(r.ID)
 	case *Pair:
 		return settingKey(r.Key)
+	case *MemberState:
+		return memberKey(r.ID)
 	}
 	return ""
 }

@@ -67,6 +67,9 @@ func evSeeds() []fsm.Event {
 		&fsm.CompleteMultipartUpload{Bucket: "photos", Key: "big", UploadID: "upload-4",
 			Parts: []fsm.CompletedPart{{PartNumber: 1, ETag: "aa"}}, ModTime: 18,
 			Checksums: []fsm.Pair{{Key: "SHA256", Value: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=-1"}}},
+		// Added with safe membership (issue 16): the operator's decisions about members.
+		&fsm.MemberChange{ID: "node-3", Op: fsm.MemberRemove, At: 1764090000000000000},
+		&fsm.MemberChange{ID: "node-\x00", Op: fsm.MemberDrained, At: -1},
 	}
 }
 
