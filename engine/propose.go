@@ -377,6 +377,8 @@ func errorToRemote(err error) error {
 		return &codedError{codeUnknown, err}
 	case errors.Is(err, ErrLastVoter):
 		return &codedError{codeLastVoter, err}
+	case errors.Is(err, ErrNotVoter):
+		return &codedError{codeNotVoter, err}
 	case errors.Is(err, ErrNotLeader), errors.Is(err, ErrClosed):
 		return &codedError{codeNotLeader, err}
 	case errors.Is(err, ErrNoQuorum):
@@ -395,6 +397,8 @@ func remoteToError(re *transport.RemoteError) error {
 		return fmt.Errorf("%w (%s)", ErrUnknownServer, re.Message)
 	case codeLastVoter:
 		return ErrLastVoter
+	case codeNotVoter:
+		return fmt.Errorf("%w (%s)", ErrNotVoter, re.Message)
 	case codeNotLeader:
 		return &NotLeaderError{}
 	case codeNoQuorum:
@@ -494,6 +498,9 @@ func (n *Node) applyMembership(req membershipReq) error {
 	servers, err := n.Servers()
 	if err != nil {
 		return err
+	}
+	if req.Op == OpTransferLeader {
+		return n.transferLeader(servers, req.ID)
 	}
 	if err := checkChange(servers, req.Op, req.ID); err != nil {
 		return err
