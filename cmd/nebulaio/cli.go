@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,11 +14,33 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nebulaio/nebulaio/httpapi"
 	"github.com/nebulaio/nebulaio/node"
 )
 
-// runCluster is `nebulaio cluster <nodes|health|promote ID|demote ID|remove ID>`: a thin client
-// of the admin API for people who prefer a CLI to curl.
+const clusterUsage = `usage: nebulaio cluster [flags] <command> [args]
+
+commands:
+  nodes                 list the nodes: raft membership and state, gossip status, addresses,
+                        and the operator's recorded decisions (removed, voter, drain)
+  health                leader, quorum size, healthy voters, failure tolerance, warnings,
+                        repair and rebalance progress
+  promote ID            make a node a voter (recorded: it stays one until demoted)
+  demote ID             make a voter a non-voter (recorded: it stays one until promoted)
+  remove ID [--force]   remove a node; it stays out, even if it comes back, until re-admitted.
+                        Refused while the node holds the only copy of any object, unless
+                        --force (drain it first)
+  readmit ID            let a removed node rejoin (it is added back when it runs)
+  drain ID [--wait]     copy every object the node holds to the other storage nodes, then mark
+                        it drained; --wait shows the progress until it is done
+  drain ID --cancel     stop a drain (the node may hold new copies again)
+  transfer-leader [ID]  move the leadership to voter ID (default: any other voter)
+
+flags (before or after the command):
+`
+
+// runCluster is `nebulaio cluster ...`: a thin client of the admin API for people who prefer a
+// CLI to curl. Exit codes: 0 success (and --help), 1 the admin API refused or failed, 2 usage.
 func runCluster(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("nebulaio cluster", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -25,26 +48,29 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 	token := fs.String("token", os.Getenv("NEBULAIO_ADMIN_TOKEN"), "bearer token (env NEBULAIO_ADMIN_TOKEN; default: read from --data_dir)")
 	dataDir := fs.String("data_dir", "./data", "data directory whose credentials.json holds the token when --token is not given")
 	asJSON := fs.Bool("json", false, "print the raw JSON answer")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `usage: nebulaio cluster [flags] <command>
-
-commands:
-  nodes          list the nodes: raft membership and state, gossip status, addresses
-  health         leader, quorum size, healthy voters, failure tolerance
-  promote ID     make a non-voter a voter
-  demote ID      make a voter a non-voter
-  remove ID      remove a node from the raft configuration
-
-flags:
-`)
+	force := fs.Bool("force", false, "remove: remove even a node that holds the only copy of some objects (they are lost)")
+	wait := fs.Bool("wait", false, "drain: show the progress and return once the node is drained")
+	cancelDrain := fs.Bool("cancel", false, "drain: cancel the drain")
+	poll := fs.Duration("interval", time.Second, "drain --wait: how often to ask for the progress")
+	usage := func(w io.Writer) {
+		fmt.Fprint(w, clusterUsage)
+		fs.SetOutput(w)
 		fs.PrintDefaults()
+		fs.SetOutput(stderr)
 	}
-	if err := fs.Parse(args); err != nil {
+	fs.Usage = func() {} // parse errors are reported once, below
+	rest, err := parseInterleaved(fs, args)
+	if errors.Is(err, flag.ErrHelp) || len(rest) > 0 && rest[0] == "help" {
+		usage(stdout)
+		return 0
+	}
+	if err != nil {
+		usage(stderr)
 		return 2
 	}
-	rest := fs.Args()
-	if len(rest) == 0 {
-		fs.Usage()
+	cmd, ok := clusterCommand(rest, *force, *wait, *cancelDrain)
+	if !ok {
+		usage(stderr)
 		return 2
 	}
 	if *token == "" {
@@ -52,74 +78,205 @@ flags:
 			*token = c.AdminToken
 		}
 	}
-	base := strings.TrimRight(*admin, "/")
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
+	cl := &adminClient{base: strings.TrimRight(*admin, "/"), token: *token}
+	if !strings.Contains(cl.base, "://") {
+		cl.base = "http://" + cl.base
 	}
-	var method, path string
-	switch cmd := rest[0]; {
-	case cmd == "nodes" && len(rest) == 1:
-		method, path = http.MethodGet, "/api/v1/admin/cluster/nodes"
-	case cmd == "health" && len(rest) == 1:
-		method, path = http.MethodGet, "/api/v1/admin/cluster/health"
-	case (cmd == "promote" || cmd == "demote") && len(rest) == 2:
-		method, path = http.MethodPost, "/api/v1/admin/cluster/nodes/"+rest[1]+"/"+cmd
-	case cmd == "remove" && len(rest) == 2:
-		method, path = http.MethodDelete, "/api/v1/admin/cluster/nodes/"+rest[1]
+	body, err := cl.call(cmd.method, cmd.path, cmd.body)
+	if err != nil {
+		fmt.Fprintf(stderr, "nebulaio: %s: %v\n", rest[0], err)
+		return 1
+	}
+	switch {
+	case cmd.name == "drain" && *wait:
+		return waitDrain(cl, cmd.path, *poll, stdout, stderr)
+	case cmd.name == "nodes" && !*asJSON:
+		return printNodes(body, stdout, stderr)
+	}
+	var out bytes.Buffer
+	if json.Indent(&out, body, "", "  ") != nil {
+		out.Write(body)
+	}
+	fmt.Fprintln(stdout, strings.TrimSpace(out.String()))
+	return 0
+}
+
+// parseInterleaved parses flags anywhere among the positional arguments (the standard flag
+// package stops at the first one) and returns the positional ones.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// clusterCall is one admin API request a command makes.
+type clusterCall struct {
+	name, method, path string
+	body               []byte
+}
+
+// clusterCommand maps a command line to its request; flags that do not belong to the command
+// are refused, not ignored.
+func clusterCommand(rest []string, force, wait, cancel bool) (clusterCall, bool) {
+	if len(rest) == 0 {
+		return clusterCall{}, false
+	}
+	name, args := rest[0], rest[1:]
+	node := func(suffix string) string { return "/api/v1/admin/cluster/nodes/" + args[0] + suffix }
+	if force && name != "remove" || (wait || cancel) && name != "drain" || wait && cancel {
+		return clusterCall{}, false
+	}
+	c := clusterCall{name: name}
+	switch {
+	case name == "nodes" && len(args) == 0:
+		c.method, c.path = http.MethodGet, "/api/v1/admin/cluster/nodes"
+	case name == "health" && len(args) == 0:
+		c.method, c.path = http.MethodGet, "/api/v1/admin/cluster/health"
+	case (name == "promote" || name == "demote" || name == "readmit") && len(args) == 1:
+		c.method, c.path = http.MethodPost, node("/"+name)
+	case name == "remove" && len(args) == 1:
+		c.method, c.path = http.MethodDelete, node("")
+		if force {
+			c.path += "?force=true"
+		}
+	case name == "drain" && len(args) == 1:
+		c.method, c.path = http.MethodPost, node("/drain")
+		if cancel {
+			c.method = http.MethodDelete
+		}
+	case name == "transfer-leader" && len(args) <= 1:
+		c.method, c.path = http.MethodPost, "/api/v1/admin/cluster/leader/transfer"
+		if len(args) == 1 {
+			c.body, _ = json.Marshal(map[string]string{"id": args[0]})
+		}
 	default:
-		fs.Usage()
-		return 2
+		return clusterCall{}, false
 	}
+	return c, true
+}
+
+// adminClient calls the admin API with the bearer token.
+type adminClient struct {
+	base, token string
+}
+
+// call makes one request (30 s at most) and returns the body of a 200 answer; any other
+// answer is an error with the API's code and message.
+func (c *adminClient) call(method, path string, body []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, base+path, nil)
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
-		fmt.Fprintf(stderr, "nebulaio: %v\n", err)
-		return 2
+		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+*token)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		fmt.Fprintf(stderr, "nebulaio: %v\n", err)
-		return 1
+		return nil, err
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	out, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
 		var e struct{ Code, Message string }
-		if json.Unmarshal(body, &e) == nil && e.Code != "" {
-			fmt.Fprintf(stderr, "nebulaio: %s (%d %s): %s\n", rest[0], resp.StatusCode, e.Code, e.Message)
-		} else {
-			fmt.Fprintf(stderr, "nebulaio: %s: HTTP %d: %s\n", rest[0], resp.StatusCode, bytes.TrimSpace(body))
+		if json.Unmarshal(out, &e) == nil && e.Code != "" {
+			return nil, fmt.Errorf("(%d %s): %s", resp.StatusCode, e.Code, e.Message)
 		}
-		return 1
+		return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(out))
 	}
-	if *asJSON || rest[0] != "nodes" {
-		var out bytes.Buffer
-		if json.Indent(&out, body, "", "  ") != nil {
-			out.Write(body)
+	return out, nil
+}
+
+// waitDrain polls a drain until it is done, drawing a progress bar: redrawn in place on a
+// terminal, one line per change otherwise. A cancelled drain is an error (exit 1).
+func waitDrain(cl *adminClient, path string, every time.Duration, stdout, stderr io.Writer) int {
+	tty := isTerminal(stdout)
+	last := ""
+	for {
+		body, err := cl.call(http.MethodGet, path, nil)
+		if err != nil {
+			fmt.Fprintf(stderr, "\nnebulaio: drain: %v\n", err)
+			return 1
 		}
-		fmt.Fprintln(stdout, strings.TrimSpace(out.String()))
-		return 0
+		var v httpapi.DrainView
+		if err := json.Unmarshal(body, &v); err != nil {
+			fmt.Fprintf(stderr, "\nnebulaio: drain: bad answer: %v\n", err)
+			return 1
+		}
+		line := drainLine(v)
+		switch {
+		case tty:
+			fmt.Fprintf(stdout, "\r%-110s", line)
+		case line != last:
+			fmt.Fprintln(stdout, line)
+		}
+		last = line
+		switch v.State {
+		case "drained":
+			if tty {
+				fmt.Fprintln(stdout)
+			}
+			fmt.Fprintf(stdout, "%s is drained: remove it with `nebulaio cluster remove %s`\n", v.ID, v.ID)
+			return 0
+		case "none":
+			fmt.Fprintf(stderr, "\nnebulaio: drain of %s was cancelled\n", v.ID)
+			return 1
+		}
+		time.Sleep(every)
 	}
+}
+
+// drainLine renders a drain's progress: a bar, the percentage, blobs and bytes done of the
+// total, the rate and the time left.
+func drainLine(v httpapi.DrainView) string {
+	p := v.Progress
+	if p == nil {
+		why := v.ProgressError
+		if why == "" {
+			why = "waiting for the balancer"
+		}
+		return fmt.Sprintf("%s %s: %s", v.State, v.ID, why)
+	}
+	const width = 30
+	fill := int(p.Percent / 100 * width)
+	fill = max(0, min(width, fill))
+	eta := "ETA -"
+	if p.ETASeconds >= 0 && v.State == "draining" && p.RateBytesPerSec > 0 {
+		eta = "ETA " + (time.Duration(p.ETASeconds) * time.Second).String()
+	}
+	s := fmt.Sprintf("%s %s [%s%s] %5.1f%%  %d/%d objects  %s/%s  %s/s  %s", v.State, v.ID,
+		strings.Repeat("#", fill), strings.Repeat("-", width-fill), p.Percent, p.BlobsDone, p.BlobsTotal,
+		mib(p.BytesDone), mib(p.BytesTotal), mib(uint64(p.RateBytesPerSec)), eta)
+	if p.Blocked != "" {
+		s += "  (blocked: " + p.Blocked + ")"
+	}
+	return s
+}
+
+func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// printNodes prints the node list as a table.
+func printNodes(body []byte, stdout, stderr io.Writer) int {
 	var list struct {
-		Nodes []struct {
-			ID           string `json:"id"`
-			Role         string `json:"role"`
-			Voter        bool   `json:"voter"`
-			InRaft       bool   `json:"in_raft"`
-			RaftState    string `json:"raft_state"`
-			RaftAddress  string `json:"raft_address"`
-			GossipStatus string `json:"gossip_status"`
-			Applied      uint64 `json:"applied_index"`
-		} `json:"nodes"`
+		Nodes []httpapi.NodeView `json:"nodes"`
 	}
 	if err := json.Unmarshal(body, &list); err != nil {
 		fmt.Fprintf(stderr, "nebulaio: bad answer: %v\n", err)
 		return 1
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tROLE\tSUFFRAGE\tRAFT STATE\tGOSSIP\tAPPLIED\tRAFT ADDRESS")
+	fmt.Fprintln(tw, "ID\tROLE\tSUFFRAGE\tRAFT STATE\tGOSSIP\tAPPLIED\tRAFT ADDRESS\tRECORDED")
 	for _, n := range list.Nodes {
 		suffrage := "voter"
 		switch {
@@ -128,7 +285,21 @@ flags:
 		case !n.Voter:
 			suffrage = "nonvoter"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", n.ID, n.Role, suffrage, n.RaftState, n.GossipStatus, n.Applied, n.RaftAddress)
+		var rec []string
+		if n.Removed && n.RemovedAt != nil {
+			rec = append(rec, "removed "+n.RemovedAt.UTC().Format(time.RFC3339))
+		}
+		if n.VoterIntent != "" {
+			rec = append(rec, n.VoterIntent)
+		}
+		if n.Drain != "" {
+			rec = append(rec, n.Drain)
+		}
+		if len(rec) == 0 {
+			rec = []string{"-"}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", n.ID, n.Role, suffrage, n.RaftState, n.GossipStatus, n.AppliedIndex,
+			n.RaftAddress, strings.Join(rec, ", "))
 	}
 	_ = tw.Flush()
 	return 0

@@ -1,11 +1,11 @@
 // Command nebulaio runs a NebulaIO node and talks to a running cluster.
 //
 //	nebulaio server [--config FILE] [--<key>=<value> ...]   run a node
-//	nebulaio cluster nodes|health|promote ID|demote ID|remove ID   admin API client
+//	nebulaio cluster nodes|health|promote|demote|remove|readmit|drain|transfer-leader   admin API client
 //	nebulaio version                                         print the version
 //
 // Every configuration key is also a flag named by its dotted path, for example
-// --cluster.bootstrap=false or --cluster.join_addresses=10.0.1.10:9004; flags override the file,
+// --cluster.node_role=storage or --cluster.join_addresses=10.0.1.10:9004; flags override the file,
 // and the secrets may come from NEBULAIO_ACCESS_KEY, NEBULAIO_SECRET_KEY, NEBULAIO_ADMIN_TOKEN and
 // NEBULAIO_GOSSIP_KEY. See README.md for the reference.
 //
@@ -27,7 +27,8 @@ func main() {
 }
 
 // run executes one subcommand and returns the process exit code: 0 on success (including a clean
-// stop on SIGINT/SIGTERM), 1 on a runtime failure, 2 on bad usage or configuration.
+// stop on SIGINT/SIGTERM in any phase, and every --help), 1 on a runtime failure, 2 on bad usage
+// or configuration.
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
@@ -56,7 +57,8 @@ func usage(w io.Writer) {
 
 commands:
   server    run a node (nebulaio server --help lists every flag)
-  cluster   nodes | health | promote ID | demote ID | remove ID, through the admin API
+  cluster   nodes | health | promote ID | demote ID | remove ID | readmit ID | drain ID |
+            transfer-leader [ID], through the admin API (nebulaio cluster --help)
   version   print the version
 `)
 }
