@@ -48,6 +48,7 @@ type BalanceStats struct {
 	CopiesDeleted   uint64    `json:"copies_deleted"` // this pass: copies deleted off placement
 	CopyErrors      uint64    `json:"copy_errors"`    // this pass
 	Waiting         uint64    `json:"waiting"`        // this pass: misplaced, but a placement target is down
+	Recent          uint64    `json:"recent"`         // this pass: written with another placement too recently to move (the next pass does)
 	Deferred        uint64    `json:"deferred"`       // this pass: beyond the pass's limit, left to the next
 	// RateBytesPerSec is what this pass copied per second so far; ETASeconds the misplaced
 	// bytes left at that rate (-1 while unknown).
@@ -221,7 +222,7 @@ func (d *Plane) balancePass(ctx context.Context, m Maintenance, start time.Time)
 	}
 	d.updateBalance(func(st *BalanceStats) {
 		st.BlobsChecked, st.BlobCopies, st.Misplaced, st.MisplacedBytes = plan.checked, plan.copies, plan.misplaced, plan.misplacedBytes
-		st.Waiting, st.Deferred = plan.waiting, plan.deferred
+		st.Waiting, st.Deferred, st.Recent = plan.waiting, plan.deferred, plan.recent
 	})
 	d.setDrainTotals(plan)
 	if err := d.runBalanceJobs(ctx, m, plan.jobs, start); err != nil {
@@ -232,9 +233,9 @@ func (d *Plane) balancePass(ctx context.Context, m Maintenance, start time.Time)
 
 // balancePlan is what a pass found during its walk of the metadata.
 type balancePlan struct {
-	checked, copies, misplaced, misplacedBytes, waiting, deferred uint64
-	jobs                                                          []*balanceJob
-	drains                                                        map[string]*drainCount
+	checked, copies, misplaced, misplacedBytes, waiting, deferred, recent uint64
+	jobs                                                                  []*balanceJob
+	drains                                                                map[string]*drainCount
 }
 
 // drainCount is one draining member's blobs as the walk found them.
@@ -259,8 +260,12 @@ func (d *Plane) planBalance(ctx context.Context, m Maintenance, p placement, fre
 	cutoff := start.Add(-recentMargin).UnixNano()
 	err := m.Meta.WalkBlobs(ctx, func(ref fsm.BlobRef) error {
 		if ref.ModTime > cutoff {
-			// Its copies may postdate the inventories: the next pass sorts it. A drain whose
-			// member was named as a replica cannot finish in this pass.
+			// Its copies may postdate the inventories: the next pass sorts it, if it was
+			// written somewhere else than its placement (before a storage node joined). A
+			// drain whose member was named as a replica cannot finish in this pass.
+			if !sameSet(ref.Nodes, p.targets(ref.ID)) {
+				plan.recent++
+			}
 			for n, dc := range plan.drains {
 				if slices.Contains(ref.Nodes, n) {
 					dc.pending = true
@@ -719,6 +724,10 @@ func (d *Plane) LastCopies(ctx context.Context, node string, m Maintenance) (blo
 	return blobs, bytes, examples, nil
 }
 
+// Targets returns the members blob id belongs on under the current membership: the first
+// factor storage-capable members that are not draining, in rendezvous order (alive or not).
+func (d *Plane) Targets(id string) []string { return d.placement().targets(id) }
+
 // placementSignature names the members placement chooses from and the draining ones: the
 // balancer runs at once when it changes.
 func placementSignature(p placement) string {
@@ -771,7 +780,7 @@ func (d *Plane) runBalancer(ctx context.Context, m Maintenance) {
 			d.log.Warn().Err(err).Msg("balance pass")
 		}
 		lastSig, lastPass = sig, time.Now()
-		pending = err != nil || st.Moved < st.Misplaced
+		pending = err != nil || st.Moved < st.Misplaced || st.Recent > 0 || st.Deferred > 0
 		for _, dr := range st.Drains {
 			pending = pending || dr.State == fsm.DrainDraining.String()
 		}

@@ -61,6 +61,9 @@ type Options struct {
 	// DropNet routes raft links through proxies that drop traffic across a partition instead
 	// of refusing it (see the package doc).
 	DropNet bool
+	// ReconcileInterval replaces every node's membership reconciliation interval (default
+	// 2 s; node.Options.ReconcileInterval).
+	ReconcileInterval time.Duration
 }
 
 // Cluster is a set of nodes of one test. Its methods are called from the test's goroutine
@@ -249,7 +252,7 @@ func (c *Cluster) Start(i int) {
 		}
 		cfg.Cluster.JoinAddresses = []string{seed}
 	}
-	opts := node.Options{Logger: c.logger(cfg.NodeID), Version: "test", GossipFaults: c.gossip}
+	opts := node.Options{Logger: c.logger(cfg.NodeID), Version: "test", GossipFaults: c.gossip, ReconcileInterval: c.opts.ReconcileInterval}
 	if c.drop != nil {
 		cfg.Cluster.RaftAddress = testutil.FreeAddr(c.t, false)
 		var err error
