@@ -55,6 +55,15 @@ type BalanceStats struct {
 	RateBytesPerSec float64         `json:"rate_bytes_per_sec"`
 	ETASeconds      float64         `json:"eta_seconds"`
 	Drains          []DrainProgress `json:"drains,omitempty"`
+	// Since the placement last changed (a storage member joined or left, a drain began or
+	// ended) as this driver saw it, summed over its passes: PlacementSince is when it saw the
+	// change, ChangeCopies the most blob copies a pass found since, ChangeCopiesMade the
+	// copies made since, and ChangeMovedFraction their ratio — about 1/(N+1) of the data after
+	// a storage node joins N (rendezvous placement moves only the copies the new node wins).
+	PlacementSince      time.Time `json:"placement_since"`
+	ChangeCopies        uint64    `json:"change_copies"`
+	ChangeCopiesMade    uint64    `json:"change_copies_made"`
+	ChangeMovedFraction float64   `json:"change_moved_fraction"`
 }
 
 // MovedFraction is the share of the blob copies this pass found that it moved onto their
@@ -92,6 +101,7 @@ type DrainProgress struct {
 // balanceState is the balancer's shared progress; guarded by Plane.balanceMu.
 type balanceState struct {
 	stats  BalanceStats
+	sig    string // the placement signature of the last pass (PlacementSince)
 	copied uint64 // bytes this pass copied (the rate)
 	// drains by member; kept across passes so that a drain's rate spans them.
 	drains map[string]*drainTrack
@@ -102,6 +112,10 @@ type drainTrack struct {
 	started     time.Time // when this driver began working on it
 	bytesCopied uint64    // by this driver
 	copyFailed  bool      // a copy for it failed in the running pass
+	// pending: the last walk found something it could not count or finish (a blob written
+	// too recently, a deferred or stuck one), so the drain is not at 100 % whatever the
+	// counted blobs say.
+	pending bool
 }
 
 const methodBalanceStat = "balance.stats"
@@ -138,8 +152,16 @@ const (
 func (d *Plane) BalancePass(ctx context.Context, m Maintenance) (BalanceStats, error) {
 	m = m.withDefaults()
 	start := time.Now()
+	sig := placementSignature(d.placement())
 	d.balanceMu.Lock()
-	d.balance.stats = BalanceStats{Driver: d.self, Running: true, PassStart: start, Passes: d.balance.stats.Passes, ETASeconds: -1}
+	prev := d.balance.stats
+	d.balance.stats = BalanceStats{Driver: d.self, Running: true, PassStart: start, Passes: prev.Passes, ETASeconds: -1,
+		PlacementSince: prev.PlacementSince, ChangeCopies: prev.ChangeCopies, ChangeCopiesMade: prev.ChangeCopiesMade}
+	if sig != d.balance.sig {
+		d.balance.sig = sig
+		st := &d.balance.stats
+		st.PlacementSince, st.ChangeCopies, st.ChangeCopiesMade = start, 0, 0
+	}
 	d.balance.copied = 0
 	d.balanceMu.Unlock()
 	d.m.Gauge(MetricBalanceRunning, 1)
@@ -152,6 +174,7 @@ func (d *Plane) BalancePass(ctx context.Context, m Maintenance) (BalanceStats, e
 	st := &d.balance.stats
 	st.Running = false
 	st.Passes++
+	st.ChangeCopies = max(st.ChangeCopies, st.BlobCopies)
 	st.LastPassSeconds = time.Since(start).Seconds()
 	if err != nil {
 		st.LastPassError = err.Error()
@@ -171,6 +194,9 @@ func (d *Plane) BalanceStats() BalanceStats {
 
 func (d *Plane) balanceStatsLocked() BalanceStats {
 	st := d.balance.stats
+	if c := max(st.ChangeCopies, st.BlobCopies); c > 0 {
+		st.ChangeMovedFraction = float64(st.ChangeCopiesMade) / float64(c)
+	}
 	st.Drains = nil
 	for _, id := range sortedKeys(d.balance.drains) {
 		st.Drains = append(st.Drains, d.balance.drains[id].DrainProgress)
@@ -484,6 +510,7 @@ func (d *Plane) balanceCopied(j *balanceJob, start time.Time) {
 	defer d.balanceMu.Unlock()
 	st := &d.balance.stats
 	st.CopiesMade++
+	st.ChangeCopiesMade++
 	d.balance.copied += j.ref.Size
 	if el := time.Since(start).Seconds(); el > 0 {
 		st.RateBytesPerSec = float64(d.balance.copied) / el
@@ -576,6 +603,7 @@ func (d *Plane) setDrainTotals(plan *balancePlan) {
 		t.Inventoried = dc.inventoried
 		t.BlobsTotal, t.BytesTotal = dc.blobs, dc.bytes
 		t.BlobsDone, t.BytesDone = dc.doneBlobs, dc.doneBytes
+		t.pending = dc.pending
 		switch {
 		case dc.stuck > 0 && !dc.inventoried:
 			t.Blocked = fmt.Sprintf("%d blobs have no copy outside draining members and %s is down", dc.stuck, id)
@@ -626,12 +654,19 @@ func (d *Plane) finishDrains(ctx context.Context, m Maintenance, p placement, pl
 // refresh recomputes the derived fields of a drain's progress.
 func (t *drainTrack) refresh() {
 	switch {
-	case t.State == fsm.DrainDrained.String() || t.BlobsTotal == 0 && t.Inventoried:
+	case t.State == fsm.DrainDrained.String() || t.BlobsTotal == 0 && t.Inventoried && !t.pending:
 		t.Percent = 100
 	case t.BytesTotal > 0:
 		t.Percent = 100 * float64(t.BytesDone) / float64(t.BytesTotal)
 	case t.BlobsTotal > 0:
 		t.Percent = 100 * float64(t.BlobsDone) / float64(t.BlobsTotal)
+	default:
+		t.Percent = 0
+	}
+	if t.pending && t.State != fsm.DrainDrained.String() {
+		// Blobs the walk could not count yet (written in the last seconds) are still to do:
+		// never show 100 % before the drain is done.
+		t.Percent = min(t.Percent, 99.9)
 	}
 	if t.State == fsm.DrainDrained.String() {
 		t.BlobsDone, t.BytesDone, t.ETASeconds = t.BlobsTotal, t.BytesTotal, 0

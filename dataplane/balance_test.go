@@ -137,8 +137,15 @@ func TestBalanceMovesBlobsToANewNode(t *testing.T) {
 	if err := readable(c, "d4", refs, data); err != nil {
 		t.Fatal(err)
 	}
+	if st.ChangeMovedFraction != frac {
+		t.Fatalf("change_moved_fraction %.3f after the first pass, want %.3f", st.ChangeMovedFraction, frac)
+	}
 	if st, err = c.nodes["d1"].d.BalancePass(context.Background(), m); err != nil || st.Misplaced != 0 || st.CopiesMade != 0 {
 		t.Fatalf("second pass: %+v %v", st, err)
+	}
+	// The moved fraction since the placement changed spans passes.
+	if st.ChangeMovedFraction != frac || st.ChangeCopiesMade != uint64(wantMoved) {
+		t.Fatalf("second pass: change_moved_fraction %.3f (%d copies made), want %.3f (%d)", st.ChangeMovedFraction, st.ChangeCopiesMade, frac, wantMoved)
 	}
 }
 
