@@ -264,3 +264,39 @@ func TestDrainWaitsForCopiesItCannotMake(t *testing.T) {
 		}
 	}
 }
+
+// TestRendezvousSpreadsEvenly: over node IDs that differ in one byte (n1..n5), every node
+// gets its share of the copies for every factor, and a node joining N takes about 1/(N+1) of
+// the copies. (Unmixed FNV-1a weights gave n4 17 % of the copies at factor 3 of 4 nodes.)
+func TestRendezvousSpreadsEvenly(t *testing.T) {
+	const keys = 20000
+	for _, n := range []int{3, 4, 5} {
+		var nodes []string
+		for i := 1; i <= n; i++ {
+			nodes = append(nodes, fmt.Sprintf("n%d", i))
+		}
+		for f := 1; f < n; f++ {
+			count := map[string]int{}
+			moved := 0
+			for k := range keys {
+				id := fmt.Sprintf("%016x%016x", uint64(k)*0x9e3779b97f4a7c15, uint64(k))
+				after := rendezvous(id, nodes)[:f]
+				for _, x := range after {
+					count[x]++
+				}
+				if before := rendezvous(id, nodes[:n-1])[:f]; !sameSet(before, after) {
+					moved++ // one copy moves to the new node
+				}
+			}
+			for _, x := range nodes {
+				share := float64(count[x]) / float64(keys*f)
+				if math.Abs(share-1/float64(n)) > 0.02 {
+					t.Errorf("%d nodes, factor %d: %s holds %.3f of the copies, want %.3f", n, f, x, share, 1/float64(n))
+				}
+			}
+			if frac := float64(moved) / float64(keys*f); math.Abs(frac-1/float64(n)) > 0.02 {
+				t.Errorf("%d -> %d nodes, factor %d: %.3f of the copies move, want %.3f", n-1, n, f, frac, 1/float64(n))
+			}
+		}
+	}
+}
