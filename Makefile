@@ -13,7 +13,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 IMAGE     ?= nebulaio:dev
 
-.PHONY: all build build-static run test bench fuzz lint e2e e2e-clients e2e-versioning image clean
+.PHONY: all build build-static run test bench bench-s3 fuzz lint e2e e2e-clients e2e-versioning e2e-governance image clean
 
 all: build
 
@@ -33,13 +33,18 @@ run: build
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
-	cd bench && $(GO) vet ./... && $(GO) test -count=1 -run '^$$' ./...
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 -run '^$$' ./... && $(GO) test -count=1 ./s3load
 	cd e2e/clients && $(GO) vet ./... && $(GO) build -o /dev/null .
 
 ## bench: the benchmarks of bench/ (peers side by side); BENCH=regexp BENCHTIME=1s|100x
 bench:
 	mkdir -p bin
 	cd bench && $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem -timeout 60m ./... | tee ../bin/bench.txt
+
+## bench-s3: NebulaIO (1 and 3 nodes, real processes) against MinIO under one S3 load, one table;
+## knobs DURATION, ROUNDS, SCENARIOS, SETUPS, PROFILE (see scripts/bench-s3.sh, docs/benchmarks.md)
+bench-s3: build
+	./scripts/bench-s3.sh
 
 ## fuzz: every fuzz target in fuzz/ for FUZZTIME each (the seed corpora also run in make test)
 fuzz:
@@ -61,13 +66,17 @@ lint:
 image: build-static
 	docker build -t $(IMAGE) .
 
-## e2e: the client matrix and the versioning checks, then end-to-end tests against real containers (needs a Docker engine)
+## e2e: the client matrix, the versioning and governance checks, then end-to-end tests against real containers (needs a Docker engine)
 e2e: image
 	IMAGE=$(IMAGE) ./scripts/e2e.sh
 
 ## e2e-versioning: versions, tags and exact metadata with the AWS CLI and boto3 against a local server
 e2e-versioning: build
 	NEBULAIO_BIN=bin/nebulaio ./scripts/e2e-versioning.sh
+
+## e2e-governance: object lock (the guide's commands), lifecycle configuration, CORS preflights with curl and a headless Chromium form upload against a local server
+e2e-governance: build
+	NEBULAIO_BIN=bin/nebulaio ./scripts/e2e-governance.sh
 
 ## e2e-clients: the client matrix only (minio-go, AWS SDK for Go v2, boto3) against a local server
 e2e-clients: build

@@ -20,6 +20,7 @@ type Config struct {
 	Cluster     ClusterConfig     `yaml:"cluster"`
 	Storage     StorageConfig     `yaml:"storage"`
 	Performance PerformanceConfig `yaml:"performance"`
+	Lifecycle   LifecycleConfig   `yaml:"lifecycle"`
 	Log         LogConfig         `yaml:"log"`
 }
 
@@ -62,13 +63,18 @@ type ClusterConfig struct {
 	GossipAddress        string        `yaml:"gossip_address" doc:"listen address of gossip (TCP and UDP)"`
 	AdvertiseAddress     string        `yaml:"advertise_address" doc:"host other nodes use to reach this one; ports come from the listen addresses"`
 	Bootstrap            BootstrapMode `yaml:"bootstrap" doc:"what a node without state does: auto bootstraps a new cluster when join_addresses is empty and joins otherwise; true bootstraps (with join_addresses only together with expect_nodes); false joins"`
-	JoinAddresses        []string      `yaml:"join_addresses" doc:"gossip addresses (host:port) of existing members; a node without state joins through them"`
+	JoinAddresses        []string      `yaml:"join_addresses" doc:"gossip addresses (host:port) of existing members; a node without state joins through them (with join_token)"`
+	JoinToken            string        `yaml:"join_token" secret:"true" env:"NEBULAIO_JOIN_TOKEN" doc:"token of the cluster to join (nbio1.…: its ID and secret), printed by nebulaio cluster token on a member; needed once, by a node without state that joins"`
+	Secret               string        `yaml:"secret" secret:"true" env:"NEBULAIO_CLUSTER_SECRET" doc:"base64 32-byte cluster secret a bootstrapping node uses instead of generating one; every credential of the cluster derives from it"`
 	ExpectNodes          int           `yaml:"expect_nodes" doc:"bootstrap waits for this many gossip members and makes them all voters"`
 	NodeRole             string        `yaml:"node_role" doc:"hybrid, management (voter without object data) or storage (non-voter with object data)"`
 	Voter                *bool         `yaml:"voter" doc:"whether this node should be a raft voter; default true for hybrid and management, false for storage"`
 	RaftElectionTimeout  Duration      `yaml:"raft_election_timeout" doc:"raft election timeout"`
 	RaftHeartbeatTimeout Duration      `yaml:"raft_heartbeat_timeout" doc:"raft heartbeat timeout"`
-	GossipKey            string        `yaml:"gossip_key" secret:"true" env:"NEBULAIO_GOSSIP_KEY" doc:"base64 AES key (16, 24 or 32 bytes) encrypting gossip; empty: no encryption"`
+	GossipKey            string        `yaml:"gossip_key" secret:"true" env:"NEBULAIO_GOSSIP_KEY" doc:"base64 AES key (16, 24 or 32 bytes) encrypting gossip; empty: a key derived from the cluster secret"`
+	TLSCAFile            string        `yaml:"tls_ca_file" doc:"PEM CA certificate that verifies node certificates, for operator-supplied certificates (nebulaio certs); empty: a CA derived from the cluster secret"`
+	TLSCertFile          string        `yaml:"tls_cert_file" doc:"PEM certificate of this node on the raft port, signed by tls_ca_file and naming nebulaio://<cluster ID>/node/<node_id>"`
+	TLSKeyFile           string        `yaml:"tls_key_file" doc:"PEM private key of tls_cert_file"`
 	DeadNodeReapAfter    Duration      `yaml:"dead_node_reap_after" doc:"remove a member dead for this long from raft; 0 keeps dead members until an operator removes them"`
 	ReplicationFactor    int           `yaml:"replication_factor" doc:"copies kept of each object's bytes, capped by the number of hybrid and storage nodes; set the same on every node"`
 	RepairInterval       Duration      `yaml:"repair_interval" doc:"how often the leader checks that every blob has its copies and re-creates missing ones"`
@@ -90,6 +96,15 @@ type StorageConfig struct {
 type PerformanceConfig struct {
 	MetadataCacheSize int `yaml:"metadata_cache_size" doc:"metadata entries kept in memory beyond those changed since the last snapshot"`
 	MaxRaftLogEntries int `yaml:"max_raft_log_entries" doc:"raft log entries kept; a snapshot is taken before more accumulate"`
+}
+
+// LifecycleConfig configures the leader's runner of bucket lifecycle rules (package lifecycle).
+type LifecycleConfig struct {
+	// Day is how long a lifecycle "day" lasts: rule Days and the x-amz-expiration header count
+	// in it. 24h is S3's; tests shrink it so that rules fall due in seconds.
+	Day                     Duration `yaml:"day" doc:"length of a lifecycle day (rule Days, x-amz-expiration dates); keep 24h except in tests, and the same on every node"`
+	Interval                Duration `yaml:"interval" doc:"how often the leader runs the buckets' lifecycle rules"`
+	MaxExpirationsPerSecond int      `yaml:"max_expirations_per_second" doc:"expirations (versions, delete markers, uploads) lifecycle passes may carry out per second"`
 }
 
 // LogConfig configures logging.
@@ -132,6 +147,7 @@ func Default() Config {
 			RebalanceBytesPerSec: 64 << 20,
 		},
 		Performance: PerformanceConfig{MetadataCacheSize: 100000, MaxRaftLogEntries: 10000},
+		Lifecycle:   LifecycleConfig{Day: Duration(24 * time.Hour), Interval: Duration(time.Hour), MaxExpirationsPerSecond: 1000},
 		Log:         LogConfig{Level: "info", Format: "auto"},
 	}
 }
@@ -317,6 +333,12 @@ func (c *Config) Validate() (warnings []string, err error) {
 		bad("cluster.bootstrap", "true together with join_addresses would start a cluster of its own next to the one it can reach",
 			"remove bootstrap (auto joins through join_addresses), or set expect_nodes to bootstrap the nodes together")
 	}
+	if (c.Cluster.TLSCAFile != "") != (c.Cluster.TLSCertFile != "") || (c.Cluster.TLSCertFile != "") != (c.Cluster.TLSKeyFile != "") {
+		bad("cluster.tls_cert_file", "tls_ca_file, tls_cert_file and tls_key_file go together", "set all three, or none to use certificates issued from the cluster secret")
+	}
+	if c.Cluster.Secret != "" && c.Cluster.JoinToken != "" {
+		bad("cluster.secret", "set together with cluster.join_token, which carries the secret", "keep only join_token")
+	}
 	for i, a := range c.Cluster.JoinAddresses {
 		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
 			bad(fmt.Sprintf("cluster.join_addresses[%d]", i), fmt.Sprintf("%q is not host:port", a), "")
@@ -357,6 +379,17 @@ func (c *Config) Validate() (warnings []string, err error) {
 	}
 	if c.Performance.MaxRaftLogEntries < 1 {
 		bad("performance.max_raft_log_entries", fmt.Sprintf("must be at least 1, got %d", c.Performance.MaxRaftLogEntries), "for example 10000")
+	}
+	if c.Lifecycle.Day <= 0 {
+		bad("lifecycle.day", "must be positive", "24h (shorter only for tests)")
+	} else if c.Lifecycle.Day.D() > 24*time.Hour {
+		bad("lifecycle.day", fmt.Sprintf("%s is longer than a day", c.Lifecycle.Day), "24h")
+	}
+	if c.Lifecycle.Interval <= 0 {
+		bad("lifecycle.interval", "must be positive", "for example 1h")
+	}
+	if c.Lifecycle.MaxExpirationsPerSecond < 1 {
+		bad("lifecycle.max_expirations_per_second", fmt.Sprintf("must be at least 1, got %d", c.Lifecycle.MaxExpirationsPerSecond), "for example 1000")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -88,6 +88,8 @@ func TestValidateBadCombinations(t *testing.T) {
 			c.Cluster.ExpectNodes = 3
 		}, "cluster.expect_nodes"},
 		{"negative rebalance bandwidth", func(c *Config) { c.Cluster.RebalanceBytesPerSec = -1 }, "cluster.rebalance_bytes_per_sec"},
+		{"half of the TLS files", func(c *Config) { c.Cluster.TLSCertFile = "node.pem" }, "cluster.tls_cert_file"},
+		{"secret and token", func(c *Config) { c.Cluster.Secret, c.Cluster.JoinToken = "s", "t" }, "cluster.secret"},
 		{"bad listen address", func(c *Config) { c.S3.Address = "9000" }, "s3.address"},
 		{"empty region", func(c *Config) { c.S3.Region = "" }, "s3.region"},
 		{"region with a slash", func(c *Config) { c.S3.Region = "eu/1" }, "s3.region"},
@@ -95,6 +97,10 @@ func TestValidateBadCombinations(t *testing.T) {
 		{"heartbeat above election", func(c *Config) { c.Cluster.RaftHeartbeatTimeout = Duration(5 * time.Second) }, "cluster.raft_heartbeat_timeout"},
 		{"zero max log entries", func(c *Config) { c.Performance.MaxRaftLogEntries = 0 }, "performance.max_raft_log_entries"},
 		{"reserve below -1", func(c *Config) { c.Storage.MinFreeBytes = -2 }, "storage.min_free_bytes"},
+		{"zero lifecycle day", func(c *Config) { c.Lifecycle.Day = 0 }, "lifecycle.day"},
+		{"lifecycle day over 24h", func(c *Config) { c.Lifecycle.Day = Duration(25 * time.Hour) }, "lifecycle.day"},
+		{"zero lifecycle interval", func(c *Config) { c.Lifecycle.Interval = 0 }, "lifecycle.interval"},
+		{"zero expiration rate", func(c *Config) { c.Lifecycle.MaxExpirationsPerSecond = 0 }, "lifecycle.max_expirations_per_second"},
 		{"unknown log level", func(c *Config) { c.Log.Level = "loud" }, "log.level"},
 		{"unknown log format", func(c *Config) { c.Log.Format = "xml" }, "log.format"},
 		{"empty node id", func(c *Config) { c.NodeID = "" }, "node_id"},
@@ -291,8 +297,8 @@ func TestReadmeDocumentsEveryKey(t *testing.T) {
 		}
 		v := k.field(&def)
 		if v.IsZero() || (v.Kind() == reflect.Slice && v.Len() == 0) {
-			// Placeholders for values that are absent by default.
-			if !slices.Contains([]string{"generated", "empty", "none", "by role", "0s", "false"}, r.def) && r.def != fmt.Sprint(v.Interface()) {
+			// Placeholders for values that are absent by default, or the zero value itself (0s, false, 0).
+			if !slices.Contains([]string{"generated", "empty", "none", "by role", fmt.Sprint(v.Interface())}, r.def) {
 				t.Errorf("README.md gives %s the default %q; it has none", k.Path, r.def)
 			}
 			continue

@@ -112,6 +112,10 @@
 // references is only ever deleted by the node that holds it when it applies the event that
 // freed it, or by a read or scrub that verified it corrupt. See DESIGN.md for why.
 //
+// Object lock needs nothing here: the FSM refuses every event that would remove a locked
+// version, so a locked version's blobs are always referenced, and garbage collection and the
+// deletion of freed blobs only ever touch blobs no committed record references.
+//
 // # Metrics
 //
 // Through the three-method seam of docs/CONVENTIONS.md; names and meanings in MetricDescs

@@ -107,6 +107,7 @@ type Node struct {
 	proposals chan *pendingProposal // the batcher's queue (nil with NoCoalesce)
 	removed   tombstones            // members this node removed as leader (cluster.go)
 	refused   refusedLog            // when each removed member was last told (intent.go)
+	unproven  unprovenLog           // members VerifyMember refused, logged once (cluster.go)
 	wg        sync.WaitGroup
 
 	// readyTerm is the newest term in which this node, as leader, is known to have committed

@@ -105,6 +105,14 @@ func (n *Node) fence() (<-chan struct{}, time.Duration) {
 // within about that bound instead of waiting for unreachable peers.
 func (n *Node) WithQuorum(ctx context.Context) (context.Context, context.CancelFunc) {
 	fenced, _ := n.fence()
+	select {
+	case <-fenced:
+		// The fence is re-evaluated only every fenceTick: a node elected leader (or reached by
+		// one) since the last tick must not refuse work for up to a tick, so look again now.
+		n.updateFence(time.Now())
+		fenced, _ = n.fence()
+	default:
+	}
 	qctx, cancel := context.WithCancelCause(ctx)
 	select {
 	case <-fenced:

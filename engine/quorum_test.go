@@ -156,3 +156,27 @@ func TestReconcilerRevivesMembersAliveInRaft(t *testing.T) {
 	testutil.WaitUntil(t, 10*time.Second, "a follower dead in gossip but answering raft revived by the leader",
 		func() bool { return lsrc.count(f.id) > 0 })
 }
+
+// TestWithQuorumReevaluatesAStaleFence: the fence is re-evaluated every fenceTick, so just after
+// an election it can still be closed on the new leader. WithQuorum must look again instead of
+// cancelling at once (a PUT on a freshly elected leader answered 503 three times in a row).
+func TestWithQuorumReevaluatesAStaleFence(t *testing.T) {
+	c := newCluster(t, 1, clusterOpts{})
+	leader := c.waitLeader(5 * time.Second)
+	n := leader.node
+	// Make the fence look as a tick before the election did: closed, last contact long ago.
+	n.fenceMu.Lock()
+	n.lastLeaderContact = time.Now().Add(-time.Hour)
+	select {
+	case <-n.fenced:
+	default:
+		close(n.fenced)
+	}
+	n.fenceMu.Unlock()
+
+	qctx, cancel := n.WithQuorum(context.Background())
+	defer cancel()
+	if err := qctx.Err(); err != nil {
+		t.Fatalf("WithQuorum on the leader with a stale fence: %v (cause %v), want an open context", err, context.Cause(qctx))
+	}
+}

@@ -75,6 +75,18 @@ func (f *FSM) applyEvent(ev Event) *Result {
 		return f.putBucketTagging(ev)
 	case *MemberChange:
 		return f.changeMember(ev)
+	case *PutObjectLockConfiguration:
+		return f.putObjectLockConfiguration(ev)
+	case *PutObjectRetention:
+		return f.putObjectRetention(ev)
+	case *PutObjectLegalHold:
+		return f.putObjectLegalHold(ev)
+	case *PutBucketLifecycle:
+		return f.putBucketLifecycle(ev)
+	case *PutBucketCors:
+		return f.putBucketCors(ev)
+	case *LifecycleExpire:
+		return f.lifecycleExpire(ev)
 	}
 	return reject(CodeInvalidEvent, "unhandled event type %s", ev.Type())
 }
@@ -246,6 +258,9 @@ func (f *FSM) createBucket(ev *CreateBucket) *Result {
 		return reject(CodeBucketAlreadyExists, "bucket %q is owned by another account", ev.Name)
 	}
 	b := &BucketInfo{Name: ev.Name, Owner: ev.Owner, Created: ev.Created, Region: ev.Region}
+	if ev.ObjectLock {
+		b.ObjectLock, b.Versioning = true, VersioningEnabled
+	}
 	f.res.buckets.ReplaceOrInsert(b)
 	f.set(bucketKey(b.Name), b)
 	out := *b
@@ -266,8 +281,8 @@ func (f *FSM) deleteBucket(ev *DeleteBucket) *Result {
 	}
 	f.res.buckets.Delete(b)
 	f.set(bucketKey(b.Name), nil)
-	if _, ok := f.get(bucketTagsKey(b.Name)); ok {
-		f.set(bucketTagsKey(b.Name), nil)
+	for _, k := range []string{bucketTagsKey(b.Name), lifecycleKey(b.Name), corsKey(b.Name)} {
+		f.setBucketRecord(b, k, nil)
 	}
 	out := *b
 	return &Result{Bucket: &out}
@@ -284,10 +299,15 @@ func (f *FSM) putObject(ev *PutObject) *Result {
 	if err := checkTags(ev.Tags, MaxObjectTags); err != nil {
 		return &Result{Err: err}
 	}
+	if err := checkLockRequest(b, ev.Retention, ev.LegalHold, ev.ModTime); err != nil {
+		return &Result{Err: err}
+	}
 	o := &objectRec{ObjectInfo: ObjectInfo{
 		Bucket: ev.Bucket, Key: ev.Key, Size: ev.Size, ETag: ev.ETag, Meta: ev.Meta,
 		Checksums: ev.Checksums, Blobs: ev.Blobs, ModTime: ev.ModTime, VersionID: NullVersionID, Tags: ev.Tags,
+		Retention: ev.Retention, LegalHold: ev.LegalHold,
 	}}
+	withDefaultRetention(b, o)
 	if b.Versioning == "" && ev.IfMatch == "" && ev.IfNoneMatch == "" {
 		if err := f.recordFits(func(e *encoder) { writeObjectRec(e, o) }); err != nil {
 			return &Result{Err: err}
@@ -296,6 +316,9 @@ func (f *FSM) putObject(ev *PutObject) *Result {
 	}
 	head := f.head(ev.Bucket, ev.Key)
 	if err := checkConditions(head, ev.IfMatch, ev.IfNoneMatch); err != nil {
+		return &Result{Err: err}
+	}
+	if err := f.checkReplace(b, head, ev.ModTime); err != nil {
 		return &Result{Err: err}
 	}
 	if err := f.prepareVersion(b, o, ev.VersionID, head); err != nil {
@@ -339,7 +362,7 @@ func (f *FSM) deleteObject(ev *DeleteObject) *Result {
 	var removed [][]Blob
 	var err *Error
 	if ev.VersionID != "" {
-		o, err = f.removeVersion(ev.Bucket, ev.Key, ev.VersionID)
+		o, err = f.removeVersion(ev.Bucket, ev.Key, ev.VersionID, ev.ModTime, ev.BypassGovernance)
 		if o != nil {
 			removed = [][]Blob{o.Blobs}
 		}
@@ -372,7 +395,7 @@ func (f *FSM) deleteObjects(ev *DeleteObjects) *Result {
 		if err := checkKey(k); err != nil {
 			dr.Err = err
 		} else if dr.VersionID != "" {
-			if o, dr.Err = f.removeVersion(ev.Bucket, k, dr.VersionID); o != nil {
+			if o, dr.Err = f.removeVersion(ev.Bucket, k, dr.VersionID, ev.ModTime, ev.BypassGovernance); o != nil {
 				removed = [][]Blob{o.Blobs}
 			}
 		} else {
@@ -388,7 +411,8 @@ func (f *FSM) deleteObjects(ev *DeleteObjects) *Result {
 }
 
 func (f *FSM) createUpload(ev *CreateMultipartUpload) *Result {
-	if _, ok := f.res.bucket(ev.Bucket); !ok {
+	b, ok := f.res.bucket(ev.Bucket)
+	if !ok {
 		return reject(CodeNoSuchBucket, "bucket %q does not exist", ev.Bucket)
 	}
 	if err := checkKey(ev.Key); err != nil {
@@ -403,8 +427,11 @@ func (f *FSM) createUpload(ev *CreateMultipartUpload) *Result {
 	if err := checkTags(ev.Tags, MaxObjectTags); err != nil {
 		return &Result{Err: err}
 	}
+	if err := checkLockRequest(b, ev.Retention, ev.LegalHold, ev.Initiated); err != nil {
+		return &Result{Err: err}
+	}
 	u := &UploadInfo{Bucket: ev.Bucket, Key: ev.Key, UploadID: ev.UploadID, Initiated: ev.Initiated, Meta: ev.Meta, Tags: ev.Tags,
-		ChecksumAlgorithm: ev.ChecksumAlgorithm, ChecksumType: ev.ChecksumType}
+		ChecksumAlgorithm: ev.ChecksumAlgorithm, ChecksumType: ev.ChecksumType, Retention: ev.Retention, LegalHold: ev.LegalHold}
 	if err := f.recordFits(func(e *encoder) { writeUpload(e, u) }); err != nil {
 		return &Result{Err: err}
 	}
@@ -506,8 +533,9 @@ func (f *FSM) completeUpload(ev *CompleteMultipartUpload) *Result {
 	o := &objectRec{ObjectInfo: ObjectInfo{
 		Bucket: u.Bucket, Key: u.Key, Size: size, ETag: etag, Meta: u.Meta, Blobs: blobs,
 		ModTime: ev.ModTime, VersionID: NullVersionID, PartsCount: uint32(len(chosen)), Tags: u.Tags,
-		Checksums: clonePairs(ev.Checksums),
+		Checksums: clonePairs(ev.Checksums), Retention: u.Retention, LegalHold: u.LegalHold,
 	}}
+	withDefaultRetention(b, o)
 	up := u.clone()
 	// The object takes over the chosen parts' blobs; only the blobs of parts left out (and
 	// of a replaced version) are freed.
@@ -521,6 +549,9 @@ func (f *FSM) completeUpload(ev *CompleteMultipartUpload) *Result {
 	}
 	head := f.head(u.Bucket, u.Key)
 	if err := checkConditions(head, ev.IfMatch, ev.IfNoneMatch); err != nil {
+		return &Result{Err: err}
+	}
+	if err := f.checkReplace(b, head, ev.ModTime); err != nil {
 		return &Result{Err: err}
 	}
 	if err := f.prepareVersion(b, o, ev.VersionID, head); err != nil {
@@ -568,6 +599,14 @@ func (f *FSM) retireNode(ev *RetireNode) *Result {
 func (f *FSM) setSetting(ev *SetSetting) *Result {
 	if err := checkID("setting key", ev.Key); err != nil {
 		return &Result{Err: err}
+	}
+	if writeOnce(ev.Key) {
+		if old, ok := f.res.settings.Get(&Pair{Key: ev.Key}); ok {
+			if old.Value == ev.Value {
+				return &Result{} // the same value again: nothing changes
+			}
+			return reject(CodeSettingImmutable, "setting %q is %q and cannot be changed or removed", ev.Key, old.Value)
+		}
 	}
 	if ev.Value == "" {
 		f.res.settings.Delete(&Pair{Key: ev.Key})

@@ -296,6 +296,17 @@ func TestApply(t *testing.T) {
 		{name: "undrain without a drain", ev: &MemberChange{ID: "n2", Op: MemberUndrain, At: 6}, code: CodeInvalidMemberState},
 		{name: "member empty id", ev: &MemberChange{Op: MemberRemove, At: 1}, code: CodeInvalidArgument},
 		{name: "member unknown op", ev: &MemberChange{ID: "n2", Op: 99, At: 1}, code: CodeInvalidArgument},
+		{name: "set the cluster ID", ev: &SetSetting{Key: SettingClusterID, Value: "3f9a1c0e5b7d2a4f"}, check: func(t *testing.T, f *FSM, _ *Result) {
+			if v, _ := f.Setting(SettingClusterID); v != "3f9a1c0e5b7d2a4f" {
+				t.Fatalf("cluster ID %q", v)
+			}
+		}},
+		{name: "the same cluster ID again", setup: []Event{&SetSetting{Key: SettingClusterID, Value: "3f9a1c0e5b7d2a4f"}},
+			ev: &SetSetting{Key: SettingClusterID, Value: "3f9a1c0e5b7d2a4f"}},
+		{name: "another cluster ID", setup: []Event{&SetSetting{Key: SettingClusterID, Value: "3f9a1c0e5b7d2a4f"}},
+			ev: &SetSetting{Key: SettingClusterID, Value: "0000000000000000"}, code: CodeSettingImmutable},
+		{name: "remove the cluster ID", setup: []Event{&SetSetting{Key: SettingClusterID, Value: "3f9a1c0e5b7d2a4f"}},
+			ev: &SetSetting{Key: SettingClusterID}, code: CodeSettingImmutable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -103,15 +103,34 @@
 //	 9 AbortMultipartUpload    string bucket, string key, string upload id
 //	10 RegisterNode            string id, string role, pairs addresses
 //	11 RetireNode              string id
-//	12 SetSetting              string key, string value ("" removes the setting)
+//	12 SetSetting              string key, string value ("" removes the setting; the
+//	                           write-once setting cluster.id cannot be changed or removed
+//	                           once set: CodeSettingImmutable)
 //	13 SetBucketVersioning     string bucket, string status
 //	14 PutObjectTagging        string bucket, string key, string version id, pairs tags
 //	15 PutBucketTagging        string bucket, pairs tags
+//	16 PutObjectLockConfiguration string bucket, string default mode, uvarint days,
+//	                           uvarint years
+//	17 PutObjectRetention      string bucket, string key, string version id, string mode,
+//	                           i64 retain until, u8 bypass governance, i64 now
+//	18 PutObjectLegalHold      string bucket, string key, string version id, string status
+//	19 PutBucketLifecycle      string bucket, rules (below; none removes the configuration)
+//	20 PutBucketCors           string bucket, list (≤ 100) of (string id, list origins,
+//	                           list methods, list allowed headers, list expose headers,
+//	                           i64 max age seconds, -1 for none)
+//	21 LifecycleExpire         string bucket, i64 now, i64 day (ns), string marker version id,
+//	                           list (≤ 1000) of (u8 action, string key, string version or
+//	                           upload id, string rule id)
 //	22 MemberChange            string node id, u8 operation (1 remove, 2 readmit, 3 voter,
 //	                           4 nonvoter, 5 drain, 6 drained, 7 undrain), i64 at
 //
-// (16..21 are the object lock, lifecycle and CORS events of another branch; member.go has
-// what each member operation does.)
+// A lifecycle rule (event 19 and the lifecycle record): string id, u8 flags (1 enabled,
+// 2 ExpiredObjectDeleteMarker, 4 ObjectSizeGreaterThan set, 8 ObjectSizeLessThan set), u8
+// filter form (0 rule-level Prefix, 1 Filter with at most one condition, 2 Filter/And),
+// string prefix, pairs tags, [uvarint size greater than], [uvarint size less than], uvarint
+// expiration days, i64 expiration date (Unix ns, 0 none), uvarint noncurrent days, uvarint
+// newer noncurrent versions, uvarint abort days; a list of at most 1000. Booleans (u8) are 0
+// or 1; anything else is ErrCorrupt. member.go has what each member operation (event 22) does.
 //
 // Bodies, version 2: the version 1 body followed by
 //
@@ -128,6 +147,15 @@
 //	6 CreateMultipartUpload   string checksum algorithm, string checksum type (as declared:
 //	                          x-amz-checksum-algorithm, x-amz-checksum-type)
 //	8 CompleteMultipartUpload pairs checksums (the object's: algorithm → value)
+//
+// Bodies added with object lock: version 3 of the types below, the version 2 body followed by
+//
+//	1 CreateBucket            u8 object lock (1: created with object lock)
+//	3 PutObject               lock: string mode, i64 retain until, string legal hold
+//	4 DeleteObject            u8 bypass governance
+//	5 DeleteObjects           u8 bypass governance
+//
+// and version 4 of CreateMultipartUpload: the version 3 body followed by lock (as PutObject's).
 //
 // Version rules: every type carries its own version byte. A change to a body adds a new
 // version (or a new type); decoders keep reading every version they ever wrote and reject
@@ -163,6 +191,8 @@
 //	0x08 esc(bucket) esc(key) order (16 bytes, every  a noncurrent object version
 //	     bit inverted: newest first)
 //	0x09 esc(bucket)                                  the bucket's tags: string bucket, pairs
+//	0x0A esc(bucket)                                  the bucket's lifecycle: string bucket, rules
+//	0x0B esc(bucket)                                  the bucket's CORS: string bucket, rules
 //	0x0C esc(node id)                                 a cluster member's recorded state:
 //	                                                  string id, i64 removed at (0: not
 //	                                                  removed), u8 voter intent (0 by config,
@@ -189,6 +219,14 @@
 //	upload  string checksum algorithm, string checksum type (not both empty)
 //	bucket  string region (not empty); the version 2 versioning byte may be 0 here (never
 //	        enabled), which version 2 refuses
+//
+// Object lock added (each body extends the one before it, whose fields may then be empty):
+//
+//	object  version 3: u8 retention mode (0 none, 1 GOVERNANCE, 2 COMPLIANCE), i64 retain
+//	        until (0 without a mode), u8 legal hold (0 never set, 1 ON, 2 OFF); not all zero
+//	upload  version 4: the same three fields (the checksum fields of version 3 may be empty)
+//	bucket  version 4: u8 flags (1 object lock, always set), string default retention mode,
+//	        uvarint days, uvarint years (the region of version 3 may be empty)
 //
 // As with events, a record is written at the lowest version that holds it: the records of
 // unversioned buckets keep their bytes, and so do the records of version 2 that have no
@@ -230,6 +268,8 @@
 //	       records as version byte and body, each at most version 2; Deleted with version
 //	       ids and delete markers
 //	0xB3   the layout of 0xB2 with bucket and upload records up to version 3
+//	0xB4   the layout of 0xB2 with bucket and upload records up to version 4 and object
+//	       records up to version 3 (object lock)
 //	other  JSON (before the binary codec); an empty payload is a nil result
 //
 // EncodeResult writes the lowest layout that holds the result, as Encode does for events, so
@@ -290,6 +330,56 @@
 // CreateMultipartUpload for the object its completion makes, and by PutObjectTagging (by
 // version ID; empty tags delete them). A bucket's tags are a record under 0x09 (at most 50),
 // removed with the bucket.
+//
+// # Object lock
+//
+// A bucket has object lock (BucketInfo.ObjectLock) from CreateBucket with ObjectLock (which
+// also enables versioning) or from PutObjectLockConfiguration on a versioning-enabled bucket;
+// it never loses it, and SetBucketVersioning to Suspended is then InvalidBucketState. So a
+// bucket with object lock always writes new versions beside the old ones: no write replaces
+// a version in place. A version's lock is its Retention (GOVERNANCE or COMPLIANCE until a
+// time) and its LegalHold, set by PutObject and CreateMultipartUpload (for the object its
+// completion makes), by the bucket's DefaultRetention when a write sets no mode (Days of 24 h
+// or calendar Years from the version's ModTime), and by PutObjectRetention and
+// PutObjectLegalHold. Settings on a bucket without object lock are InvalidRequest.
+//
+// A version is protected at time t while its legal hold is ON or its retention lasts past t.
+// Every event that removes a version checks it when it applies, at the time the event
+// carries (DeleteObject and DeleteObjects: ModTime; LifecycleExpire: Now): DeleteObject(s)
+// by version ID, a lifecycle expiry, and (defensively, since a bucket with object lock is
+// never suspended) a suspended write replacing the null version. A protected version is
+// AccessDenied; BypassGovernance lifts a GOVERNANCE retention (and only that: never a
+// legal hold or COMPLIANCE). Deleting a key without a version ID is allowed: it adds a delete
+// marker and removes nothing. A retention in force may be extended or turned from GOVERNANCE
+// into COMPLIANCE at any time; shortening or removing it, or turning COMPLIANCE into
+// GOVERNANCE, needs BypassGovernance on a GOVERNANCE retention and is refused on a COMPLIANCE
+// one. The proposer's clock decides when a retention has ended, as it decides version IDs: a
+// node whose clock runs ahead can release a version early by that much.
+//
+// # Lifecycle
+//
+// A bucket's lifecycle rules (PutBucketLifecycle, ValidateLifecycle) are a record under 0x0A;
+// the FSM also evaluates them (lifecycle.go: Matches, CurrentDue, NoncurrentDue, MarkerDue,
+// UploadDue, LifecycleDue), and so do the leader's runner (package lifecycle) and the S3
+// layer's x-amz-expiration, with the same functions. A "day" is a length carried by the
+// event (24 h in production; tests shrink it), and a due time is S3's: the start plus the
+// days, rounded up to a multiple of the day since the epoch (midnight UTC).
+//
+// The runner proposes LifecycleExpire events listing targets it found due. Apply judges each
+// target again, against the rule (by ID; it must still exist and be enabled) and the state as
+// they are when the event applies, at the event's Now: a current version that is still the
+// current version and expired is deleted as DeleteObject without a version ID deletes it (a
+// delete marker when versioned); a noncurrent version is removed NoncurrentDays after the
+// creation of the version just newer than it, unless NewerNoncurrentVersions newer
+// noncurrent versions do not exist yet; a delete marker that is its key's only version is
+// removed (ExpiredObjectDeleteMarker at once, or once ExpirationDays old); an upload is
+// aborted DaysAfterInitiation after it began. Nothing else is touched, so a stale or repeated
+// event is harmless (PreconditionFailed per target) and a protected version is never removed
+// (AccessDenied per target). A noncurrent target costs a scan of its key's noncurrent
+// versions down to it.
+//
+// CORS rules (PutBucketCors) are a record under 0x0B, stored as given; the S3 layer validates
+// and applies them. DeleteBucket removes the bucket's tags, lifecycle and CORS records.
 //
 // # Determinism
 //

@@ -58,6 +58,29 @@ const (
 	CodeInvalidTag = "InvalidTag"
 	// CodeNoSuchTagSet: GetBucketTagging of a bucket that has no tags.
 	CodeNoSuchTagSet = "NoSuchTagSet"
+	// CodeSettingImmutable: a SetSetting that would change or remove a write-once setting
+	// (SettingClusterID) once it is set.
+	CodeSettingImmutable = "SettingImmutable"
+	// CodeAccessDenied: the version is protected by object lock (a legal hold or a retention
+	// in force), or a retention change would weaken an active one.
+	CodeAccessDenied = "AccessDenied"
+	// CodeInvalidRequest: object lock settings on a bucket without object lock.
+	CodeInvalidRequest = "InvalidRequest"
+	// CodeInvalidBucketState: object lock on a bucket whose versioning is not Enabled, or
+	// versioning suspended on a bucket with object lock.
+	CodeInvalidBucketState = "InvalidBucketState"
+	// CodeObjectLockConfigurationNotFound: the bucket has no object lock (its configuration
+	// is read).
+	CodeObjectLockConfigurationNotFound = "ObjectLockConfigurationNotFoundError"
+	// CodeNoSuchObjectLockConfiguration: the version has no retention (or legal hold) to read.
+	CodeNoSuchObjectLockConfiguration = "NoSuchObjectLockConfiguration"
+	// CodeNoSuchLifecycleConfiguration: the bucket has no lifecycle rules.
+	CodeNoSuchLifecycleConfiguration = "NoSuchLifecycleConfiguration"
+	// CodeNoSuchCORSConfiguration: the bucket has no CORS rules.
+	CodeNoSuchCORSConfiguration = "NoSuchCORSConfiguration"
+	// CodeMalformedXML: a lifecycle configuration that breaks the shape of S3's schema (no
+	// rule, Days and Date together, several conditions in a Filter without And).
+	CodeMalformedXML = "MalformedXML"
 	// CodeInvalidEvent is the result of a log entry that does not decode. Every replica
 	// rejects it the same way; it points at a proposer bug or a version skew.
 	CodeInvalidEvent = "InvalidEvent"

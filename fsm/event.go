@@ -22,8 +22,14 @@ const (
 	TypeSetBucketVersioning     EventType = 13
 	TypePutObjectTagging        EventType = 14
 	TypePutBucketTagging        EventType = 15
-	// TypeMemberChange is 22: numbers 16..21 are taken by the object lock, lifecycle and
-	// CORS events built at the same time on another branch.
+	// Added with object lock, lifecycle rules and CORS.
+	TypePutObjectLockConfiguration EventType = 16
+	TypePutObjectRetention         EventType = 17
+	TypePutObjectLegalHold         EventType = 18
+	TypePutBucketLifecycle         EventType = 19
+	TypePutBucketCors              EventType = 20
+	TypeLifecycleExpire            EventType = 21
+	// Added with the operator's membership decisions (issue 16).
 	TypeMemberChange EventType = 22
 )
 
@@ -34,7 +40,11 @@ var typeNames = map[EventType]string{
 	TypeCompleteMultipartUpload: "CompleteMultipartUpload", TypeAbortMultipartUpload: "AbortMultipartUpload",
 	TypeRegisterNode: "RegisterNode", TypeRetireNode: "RetireNode", TypeSetSetting: "SetSetting",
 	TypeSetBucketVersioning: "SetBucketVersioning", TypePutObjectTagging: "PutObjectTagging",
-	TypePutBucketTagging: "PutBucketTagging", TypeMemberChange: "MemberChange",
+	TypePutBucketTagging:           "PutBucketTagging",
+	TypePutObjectLockConfiguration: "PutObjectLockConfiguration", TypePutObjectRetention: "PutObjectRetention",
+	TypePutObjectLegalHold: "PutObjectLegalHold", TypePutBucketLifecycle: "PutBucketLifecycle",
+	TypePutBucketCors: "PutBucketCors", TypeLifecycleExpire: "LifecycleExpire",
+	TypeMemberChange: "MemberChange",
 }
 
 func (t EventType) String() string {
@@ -47,15 +57,17 @@ func (t EventType) String() string {
 // eventVersion is the body version every event type was first written with. Each type has
 // its own version byte so that one event can change its body without touching the others.
 // Types that grew fields have a version 2 (eventVersionExt): the version 1 body followed by
-// the new fields; a few have a version 3 (eventVersionExt3): the version 2 body followed by
-// more fields. Encode writes the lowest version that holds the event (versionOf), so an event
-// that version 1 can hold has one encoding (the one it always had); an encoding at a version
-// whose own fields are all empty is therefore not canonical, and Decode rejects it. A version
-// 3 body carries the version 2 fields even when they are all empty.
+// the new fields; some have a version 3 (eventVersionExt3): the version 2 body followed by
+// more fields, and one a version 4 (the version 3 body and more). Encode writes the lowest
+// version that holds the event (versionOf), so an event that version 1 can hold has one
+// encoding (the one it always had); an encoding at a version whose own fields are all empty is
+// therefore not canonical, and Decode rejects it. A version N body carries the fields of every
+// lower version even when they are all empty.
 const (
 	eventVersion     = 1
 	eventVersionExt  = 2
 	eventVersionExt3 = 3
+	eventVersionExt4 = 4
 )
 
 // extended is implemented by the event types that have a version 2 body.
@@ -73,8 +85,19 @@ type extended3 interface {
 	decodeExt3(d *decoder)
 }
 
+// extended4 is implemented by the event types that have a version 4 body.
+type extended4 interface {
+	extended3
+	hasExt4() bool // some field that only version 4 carries is set
+	encodeExt4(e *encoder)
+	decodeExt4(d *decoder)
+}
+
 // versionOf is the lowest body version that holds ev.
 func versionOf(ev Event) uint8 {
+	if x, ok := ev.(extended4); ok && x.hasExt4() {
+		return eventVersionExt4
+	}
 	if x, ok := ev.(extended3); ok && x.hasExt3() {
 		return eventVersionExt3
 	}
@@ -87,6 +110,8 @@ func versionOf(ev Event) uint8 {
 // newestVersion is the newest body version of ev's type.
 func newestVersion(ev Event) uint8 {
 	switch ev.(type) {
+	case extended4:
+		return eventVersionExt4
 	case extended3:
 		return eventVersionExt3
 	case extended:
@@ -112,6 +137,9 @@ type CreateBucket struct {
 	Created int64 // Unix nanoseconds
 	// Version 2 field: the LocationConstraint the bucket is created with; "" for none.
 	Region string
+	// Version 3 field: create the bucket with object lock enabled, and so with versioning
+	// Enabled (x-amz-bucket-object-lock-enabled: true).
+	ObjectLock bool
 }
 
 // DeleteBucket deletes an empty bucket. Rejected with NoSuchBucket, or BucketNotEmpty while
@@ -149,6 +177,12 @@ type PutObject struct {
 	Tags        []Pair // sorted, unique; at most MaxObjectTags (InvalidTag)
 	IfMatch     string
 	IfNoneMatch string // "" or "*"
+	// Version 3 fields: the new version's object lock (x-amz-object-lock-mode,
+	// -retain-until-date, -legal-hold). Without a mode the bucket's default retention, if
+	// any, applies from ModTime. InvalidRequest in a bucket without object lock;
+	// InvalidArgument for a mode without a date in the future (ModTime) or the reverse.
+	Retention Retention
+	LegalHold string
 }
 
 // DeleteObject deletes one object (VersionID empty) or one version of it.
@@ -162,14 +196,18 @@ type PutObject struct {
 // With VersionID ("null" names the null version): that version is removed for good, delete
 // marker or not (NoSuchVersion when the key has no such version; InvalidArgument for an ID
 // that cannot name one). When it was the current version, the newest remaining one becomes
-// current. Result.Object is the removed version.
+// current. Result.Object is the removed version. A version under object lock at ModTime is
+// not removed (AccessDenied): a legal hold always protects it, a COMPLIANCE retention until
+// it ends, a GOVERNANCE one unless BypassGovernance is set.
 type DeleteObject struct {
 	Bucket string
 	Key    string
 	// Version 2 fields:
 	VersionID       string
 	MarkerVersionID string
-	ModTime         int64 // the delete marker's LastModified (Unix ns)
+	ModTime         int64 // the delete marker's LastModified, and the time locks are judged at (Unix ns)
+	// Version 3 field: x-amz-bypass-governance-retention: true.
+	BypassGovernance bool
 }
 
 // DeleteObjects deletes up to 1000 keys of one bucket, each as DeleteObject does. Only a
@@ -183,6 +221,8 @@ type DeleteObjects struct {
 	VersionIDs      []string
 	MarkerVersionID string
 	ModTime         int64
+	// Version 3 field, for every key: x-amz-bypass-governance-retention: true.
+	BypassGovernance bool
 }
 
 // CreateMultipartUpload opens an upload; Meta and Tags apply to the object made on
@@ -198,6 +238,10 @@ type CreateMultipartUpload struct {
 	// Version 3 fields, stored in the upload as given:
 	ChecksumAlgorithm string
 	ChecksumType      string
+	// Version 4 fields: the object lock of the object the completion makes, checked as
+	// PutObject's (against Initiated).
+	Retention Retention
+	LegalHold string
 }
 
 // PutPart records an uploaded part; a part number uploaded again replaces the earlier part.
@@ -314,6 +358,14 @@ func (*SetSetting) Type() EventType              { return TypeSetSetting }
 func (*SetBucketVersioning) Type() EventType     { return TypeSetBucketVersioning }
 func (*PutObjectTagging) Type() EventType        { return TypePutObjectTagging }
 func (*PutBucketTagging) Type() EventType        { return TypePutBucketTagging }
+func (*PutObjectLockConfiguration) Type() EventType {
+	return TypePutObjectLockConfiguration
+}
+func (*PutObjectRetention) Type() EventType { return TypePutObjectRetention }
+func (*PutObjectLegalHold) Type() EventType { return TypePutObjectLegalHold }
+func (*PutBucketLifecycle) Type() EventType { return TypePutBucketLifecycle }
+func (*PutBucketCors) Type() EventType      { return TypePutBucketCors }
+func (*LifecycleExpire) Type() EventType    { return TypeLifecycleExpire }
 
 // newEvent returns an empty event of type t, or nil.
 func newEvent(t EventType) Event {
@@ -348,6 +400,18 @@ func newEvent(t EventType) Event {
 		return &PutObjectTagging{}
 	case TypePutBucketTagging:
 		return &PutBucketTagging{}
+	case TypePutObjectLockConfiguration:
+		return &PutObjectLockConfiguration{}
+	case TypePutObjectRetention:
+		return &PutObjectRetention{}
+	case TypePutObjectLegalHold:
+		return &PutObjectLegalHold{}
+	case TypePutBucketLifecycle:
+		return &PutBucketLifecycle{}
+	case TypePutBucketCors:
+		return &PutBucketCors{}
+	case TypeLifecycleExpire:
+		return &LifecycleExpire{}
 	case TypeMemberChange:
 		return &MemberChange{}
 	}
@@ -382,6 +446,9 @@ func AppendEncode(dst []byte, ev Event) ([]byte, error) {
 	if v >= eventVersionExt3 {
 		ev.(extended3).encodeExt3(&e)
 	}
+	if v >= eventVersionExt4 {
+		ev.(extended4).encodeExt4(&e)
+	}
 	if e.err != nil {
 		return nil, fmt.Errorf("%s: %w", ev.Type(), e.err)
 	}
@@ -411,6 +478,9 @@ func Decode(b []byte) (Event, error) {
 	}
 	if v >= eventVersionExt3 {
 		ev.(extended3).decodeExt3(&d)
+	}
+	if v >= eventVersionExt4 {
+		ev.(extended4).decodeExt4(&d)
 	}
 	if low := versionOf(ev); d.err == nil && low != v {
 		d.fail("version %d encoding of an event version %d holds", v, low)

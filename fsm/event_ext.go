@@ -5,17 +5,51 @@ package fsm
 // Layouts in doc.go, "Event encoding".
 
 var (
-	_ extended  = (*CreateBucket)(nil)
-	_ extended  = (*PutObject)(nil)
-	_ extended  = (*DeleteObject)(nil)
-	_ extended  = (*DeleteObjects)(nil)
-	_ extended3 = (*CreateMultipartUpload)(nil)
+	_ extended3 = (*CreateBucket)(nil)
+	_ extended3 = (*PutObject)(nil)
+	_ extended3 = (*DeleteObject)(nil)
+	_ extended3 = (*DeleteObjects)(nil)
+	_ extended4 = (*CreateMultipartUpload)(nil)
 	_ extended3 = (*CompleteMultipartUpload)(nil)
 )
 
-func (ev *CreateBucket) hasExt() bool         { return ev.Region != "" }
-func (ev *CreateBucket) encodeExt(e *encoder) { e.str("region", ev.Region) }
-func (ev *CreateBucket) decodeExt(d *decoder) { ev.Region = d.str("region") }
+func (ev *CreateBucket) hasExt() bool          { return ev.Region != "" }
+func (ev *CreateBucket) encodeExt(e *encoder)  { e.str("region", ev.Region) }
+func (ev *CreateBucket) decodeExt(d *decoder)  { ev.Region = d.str("region") }
+func (ev *CreateBucket) hasExt3() bool         { return ev.ObjectLock }
+func (ev *CreateBucket) encodeExt3(e *encoder) { e.bool(ev.ObjectLock) }
+func (ev *CreateBucket) decodeExt3(d *decoder) { ev.ObjectLock = d.bool("object lock") }
+
+// The object lock fields of PutObject and CreateMultipartUpload: string mode, i64 retain
+// until, string legal hold.
+
+func hasLock(r Retention, hold string) bool { return r != (Retention{}) || hold != "" }
+
+func (e *encoder) lock(r Retention, hold string) {
+	e.str("lock mode", r.Mode)
+	e.i64(r.RetainUntil)
+	e.str("legal hold", hold)
+}
+
+func (d *decoder) lock() (Retention, string) {
+	r := Retention{Mode: d.str("lock mode"), RetainUntil: d.i64("retain until")}
+	return r, d.str("legal hold")
+}
+
+func (ev *PutObject) hasExt3() bool         { return hasLock(ev.Retention, ev.LegalHold) }
+func (ev *PutObject) encodeExt3(e *encoder) { e.lock(ev.Retention, ev.LegalHold) }
+func (ev *PutObject) decodeExt3(d *decoder) { ev.Retention, ev.LegalHold = d.lock() }
+
+func (ev *DeleteObject) hasExt3() bool          { return ev.BypassGovernance }
+func (ev *DeleteObject) encodeExt3(e *encoder)  { e.bool(ev.BypassGovernance) }
+func (ev *DeleteObject) decodeExt3(d *decoder)  { ev.BypassGovernance = d.bool("bypass governance") }
+func (ev *DeleteObjects) hasExt3() bool         { return ev.BypassGovernance }
+func (ev *DeleteObjects) encodeExt3(e *encoder) { e.bool(ev.BypassGovernance) }
+func (ev *DeleteObjects) decodeExt3(d *decoder) { ev.BypassGovernance = d.bool("bypass governance") }
+
+func (ev *CreateMultipartUpload) hasExt4() bool         { return hasLock(ev.Retention, ev.LegalHold) }
+func (ev *CreateMultipartUpload) encodeExt4(e *encoder) { e.lock(ev.Retention, ev.LegalHold) }
+func (ev *CreateMultipartUpload) decodeExt4(d *decoder) { ev.Retention, ev.LegalHold = d.lock() }
 
 func (ev *PutObject) hasExt() bool {
 	return ev.Meta.hasExt() || len(ev.Tags) > 0 || ev.IfMatch != "" || ev.IfNoneMatch != ""

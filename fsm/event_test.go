@@ -44,7 +44,8 @@ func sampleEvents() []Event {
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {
 	seen := map[EventType]bool{}
-	for _, ev := range append(append(sampleEvents(), interopEvents()...), &CreateBucket{}, &PutObject{}, &CompleteMultipartUpload{}) {
+	all := append(append(sampleEvents(), interopEvents()...), governanceEvents()...)
+	for _, ev := range append(all, &CreateBucket{}, &PutObject{}, &CompleteMultipartUpload{}) {
 		t.Run(ev.Type().String(), func(t *testing.T) {
 			b, err := Encode(ev)
 			if err != nil {

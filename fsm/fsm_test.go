@@ -125,7 +125,7 @@ func boundedMetricsRun(t *testing.T, m *recordingMetrics) {
 }
 
 // storeSnapshot takes a snapshot of f and persists it into store.
-func storeSnapshot(t testing.TB, store *snapshot.Store, f *FSM, index uint64) string {
+func storeSnapshot(t tb, store *snapshot.Store, f *FSM, index uint64) string {
 	t.Helper()
 	snap, err := f.Snapshot()
 	if err != nil {
@@ -134,7 +134,7 @@ func storeSnapshot(t testing.TB, store *snapshot.Store, f *FSM, index uint64) st
 	return persistTo(t, store, snap, index)
 }
 
-func persistTo(t testing.TB, store *snapshot.Store, snap raft.FSMSnapshot, index uint64) string {
+func persistTo(t tb, store *snapshot.Store, snap raft.FSMSnapshot, index uint64) string {
 	t.Helper()
 	defer snap.Release()
 	sink, err := store.Create(1, index, 1, raft.Configuration{}, 0, nil)

@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/nebulaio/nebulaio/snapshot"
 )
 
 // tb is the part of testing.TB that *rapid.T also has.
@@ -51,6 +54,20 @@ func (a *applier) must(evs ...Event) {
 			a.t.Fatalf("%s rejected: %v", ev.Type(), res.Err)
 		}
 	}
+}
+
+// rapidStore opens a snapshot store in a new directory under base for one rapid run; done
+// closes it and removes the directory.
+func rapidStore(t tb, base string, o snapshot.Options) (store *snapshot.Store, done func()) {
+	t.Helper()
+	dir, err := os.MkdirTemp(base, "store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if store, err = snapshot.NewStore(dir, o); err != nil {
+		t.Fatal(err)
+	}
+	return store, func() { store.Close(); os.RemoveAll(dir) }
 }
 
 // stateMap is the whole state of f as snapshot key → record encoding (the meta record

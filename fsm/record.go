@@ -21,22 +21,27 @@ const (
 	prefixVersion byte = 0x08
 	// prefixBucketTags: a bucket's tag set, (bucket).
 	prefixBucketTags byte = 0x09
-	// prefixMember: a cluster member's recorded state, (node id). 0x0A and 0x0B are taken
-	// by the lifecycle and CORS records built at the same time on another branch.
+	// prefixLifecycle: a bucket's lifecycle rules, (bucket).
+	prefixLifecycle byte = 0x0A
+	// prefixCors: a bucket's CORS rules, (bucket).
+	prefixCors byte = 0x0B
+	// prefixMember: a cluster member's recorded state, (node id).
 	prefixMember byte = 0x0C
 )
 
 // recordVersion is the version byte that starts every snapshot value except the meta
 // record, which is at metaVersion (2: the applied index and the counts; 1: the applied index
 // only, still read). Object, upload and bucket records also have a version 2
-// (recordVersionExt): the version 1 body followed by extension fields; upload and bucket
-// records have a version 3 (recordVersionExt3): the version 2 body followed by more fields. A
-// record is written at the lowest version that can hold it, so the records of unversioned
-// buckets keep their first encoding byte for byte.
+// (recordVersionExt): the version 1 body followed by extension fields; object, upload and
+// bucket records have a version 3 (recordVersionExt3): the version 2 body followed by more
+// fields; upload and bucket records a version 4 (object lock). A record is written at the
+// lowest version that can hold it, so the records of unversioned buckets keep their first
+// encoding byte for byte.
 const (
 	recordVersion     = 1
 	recordVersionExt  = 2
 	recordVersionExt3 = 3
+	recordVersionExt4 = 4
 	metaVersion       = 2
 )
 
@@ -152,7 +157,7 @@ func parseKey(k []byte) (parsedKey, error) {
 	switch pk.prefix {
 	case prefixMeta:
 		n = 0
-	case prefixBucket, prefixNode, prefixSetting, prefixBucketTags, prefixMember:
+	case prefixBucket, prefixNode, prefixSetting, prefixBucketTags, prefixLifecycle, prefixCors, prefixMember:
 		n = 1
 	case prefixObject, prefixVersion:
 		n = 2
@@ -308,6 +313,10 @@ func decodeValue(prefix byte, v []byte) (any, error) {
 		return decodeObjectRec(v, true)
 	case prefixBucketTags:
 		return decodeBucketTags(v)
+	case prefixLifecycle:
+		return decodeLifecycle(v)
+	case prefixCors:
+		return decodeCors(v)
 	case prefixUpload:
 		return decodeUpload(v)
 	case prefixPart:
@@ -331,6 +340,10 @@ func encodeValue(rec any) ([]byte, error) {
 		return encodeObjectRec(r)
 	case *bucketTags:
 		return encodeBucketTags(r)
+	case *bucketLifecycle:
+		return encodeLifecycle(r)
+	case *bucketCors:
+		return encodeCors(r)
 	case *UploadInfo:
 		return encodeUpload(r)
 	case *partRec:
@@ -354,6 +367,10 @@ func recordKey(rec any) string {
 		return r.key()
 	case *bucketTags:
 		return bucketTagsKey(r.Bucket)
+	case *bucketLifecycle:
+		return lifecycleKey(r.Bucket)
+	case *bucketCors:
+		return corsKey(r.Bucket)
 	case *UploadInfo:
 		return uploadKey(r.Bucket, r.Key, r.UploadID)
 	case *partRec:
@@ -371,7 +388,9 @@ func recordKey(rec any) string {
 // Bucket record: version 1 name, owner, created; version 2 adds u8 versioning (1 Enabled,
 // 2 Suspended), written only for a bucket whose versioning was ever set; version 3 adds
 // string region, written only for a bucket created with a LocationConstraint (its versioning
-// byte may then be 0: never enabled).
+// byte may then be 0: never enabled); version 4 adds u8 flags (1 object lock, always set),
+// string default retention mode, uvarint days, uvarint years, written only for a bucket with
+// object lock (its region may then be empty).
 func encodeBucket(b *BucketInfo) ([]byte, error) {
 	e := &encoder{b: make([]byte, 0, 64)}
 	writeBucket(e, b)
@@ -381,6 +400,8 @@ func encodeBucket(b *BucketInfo) ([]byte, error) {
 // bucketVersion is the lowest bucket record version that holds b.
 func bucketVersion(b *BucketInfo) uint8 {
 	switch {
+	case b.ObjectLock:
+		return recordVersionExt4
 	case b.Region != "":
 		return recordVersionExt3
 	case b.Versioning != "":
@@ -400,6 +421,26 @@ func writeBucket(e *encoder, b *BucketInfo) {
 	if ver >= recordVersionExt3 {
 		e.str("region", b.Region)
 	}
+	if ver >= recordVersionExt4 {
+		bucketLock(e, b)
+	}
+}
+
+const bucketFlagLock = 1
+
+func bucketLock(e *encoder, b *BucketInfo) {
+	e.u8(bucketFlagLock)
+	e.str("default mode", b.DefaultRetention.Mode)
+	e.uvarint(uint64(b.DefaultRetention.Days))
+	e.uvarint(uint64(b.DefaultRetention.Years))
+}
+
+func decodeBucketLock(d *decoder, b *BucketInfo) {
+	if flags := d.u8("bucket flags"); d.err == nil && flags != bucketFlagLock {
+		d.fail("bucket flags %#x", flags)
+	}
+	b.ObjectLock = true
+	b.DefaultRetention = DefaultRetention{Mode: d.str("default mode"), Days: d.u32v("days"), Years: d.u32v("years")}
 }
 
 func bucketBody(e *encoder, b *BucketInfo) {
@@ -435,7 +476,7 @@ func decodeBucketExt(d *decoder, b *BucketInfo, ver uint8) {
 }
 
 func decodeBucket(v []byte) (*BucketInfo, error) {
-	d, ver := openRecordUpTo(v, recordVersionExt3)
+	d, ver := openRecordUpTo(v, recordVersionExt4)
 	b := readBucket(d, ver)
 	return b, d.finish()
 }
@@ -448,9 +489,12 @@ func readBucket(d *decoder, ver uint8) *BucketInfo {
 	}
 	if ver >= recordVersionExt3 {
 		b.Region = d.str("region")
-		if d.err == nil && b.Region == "" {
+		if d.err == nil && b.Region == "" && ver == recordVersionExt3 {
 			d.fail("bucket record version %d without a region", ver)
 		}
+	}
+	if ver >= recordVersionExt4 {
+		decodeBucketLock(d, b)
 	}
 	return b
 }
@@ -486,6 +530,9 @@ func decodeBucketTags(v []byte) (*bucketTags, error) {
 //	           u8 flags (1 null version, 2 delete marker, 4 null version elsewhere),
 //	           order (u64 time, u64 random), [flag 4: the null version's order],
 //	           pairs tags
+//	version 3  the version 2 body, then: u8 retention mode (0 none, 1 GOVERNANCE,
+//	           2 COMPLIANCE), i64 retain until, u8 legal hold (0 never set, 1 ON, 2 OFF);
+//	           written only for a version with object lock settings
 //
 // A version 1 record is the null version at order zero with no tags, no delete marker and
 // none of the version 2 metadata: every object of an unversioned bucket, and every object
@@ -499,16 +546,55 @@ func encodeObjectRec(r *objectRec) ([]byte, error) {
 
 // writeObjectRec writes the record's version byte and body.
 func writeObjectRec(e *encoder, r *objectRec) {
-	ext := r.hasExt()
-	if ext {
-		e.u8(recordVersionExt)
-	} else {
-		e.u8(recordVersion)
+	ver := uint8(recordVersion)
+	switch {
+	case hasLock(r.Retention, r.LegalHold):
+		ver = recordVersionExt3
+	case r.hasExt():
+		ver = recordVersionExt
 	}
+	e.u8(ver)
 	objectBody(e, &r.ObjectInfo)
-	if ext {
+	if ver >= recordVersionExt {
 		objectExt(e, r)
 	}
+	if ver >= recordVersionExt3 {
+		writeLock(e, r.Retention, r.LegalHold)
+	}
+}
+
+// Object lock fields of object and upload records: u8 mode, i64 retain until, u8 legal hold.
+var (
+	lockModeCodes  = map[string]uint8{LockGovernance: 1, LockCompliance: 2}
+	lockModeNames  = []string{"", LockGovernance, LockCompliance}
+	legalHoldCodes = map[string]uint8{LegalHoldOn: 1, LegalHoldOff: 2}
+	legalHoldNames = []string{"", LegalHoldOn, LegalHoldOff}
+)
+
+func writeLock(e *encoder, r Retention, hold string) {
+	m, ok := lockModeCodes[r.Mode]
+	if !ok && r.Mode != "" || r.Mode == "" && r.RetainUntil != 0 {
+		e.fail("retention %+v", r)
+	}
+	h, ok := legalHoldCodes[hold]
+	if !ok && hold != "" {
+		e.fail("legal hold %q", hold)
+	}
+	e.u8(m)
+	e.i64(r.RetainUntil)
+	e.u8(h)
+}
+
+func readLock(d *decoder) (Retention, string) {
+	m, until, h := d.u8("retention mode"), d.i64("retain until"), d.u8("legal hold")
+	if d.err != nil {
+		return Retention{}, ""
+	}
+	if int(m) >= len(lockModeNames) || int(h) >= len(legalHoldNames) || m == 0 && until != 0 || m == 0 && h == 0 {
+		d.fail("object lock fields %d %d %d", m, until, h)
+		return Retention{}, ""
+	}
+	return Retention{Mode: lockModeNames[m], RetainUntil: until}, legalHoldNames[h]
 }
 
 const (
@@ -563,7 +649,7 @@ func objectExt(e *encoder, r *objectRec) {
 }
 
 func decodeObjectRec(v []byte, noncurrent bool) (*objectRec, error) {
-	d, ver := openRecordUpTo(v, recordVersionExt)
+	d, ver := openRecordUpTo(v, recordVersionExt3)
 	r := readObjectRec(d, ver, noncurrent)
 	return r, d.finish()
 }
@@ -571,8 +657,11 @@ func decodeObjectRec(v []byte, noncurrent bool) (*objectRec, error) {
 // readObjectRec reads the body of an object record of version ver.
 func readObjectRec(d *decoder, ver uint8, noncurrent bool) *objectRec {
 	r := &objectRec{ObjectInfo: *decodeObjectBody(d), noncurrent: noncurrent}
-	if ver == recordVersionExt {
+	if ver >= recordVersionExt {
 		decodeObjectExt(d, r)
+	}
+	if ver >= recordVersionExt3 {
+		r.Retention, r.LegalHold = readLock(d)
 	}
 	return r
 }
@@ -612,7 +701,8 @@ func decodeObjectExt(d *decoder, r *objectRec) {
 
 // Upload record: version 1 bucket, key, upload id, i64 initiated, meta; version 2 adds
 // string content language, string expires, pairs tags; version 3 adds string checksum
-// algorithm, string checksum type.
+// algorithm, string checksum type; version 4 adds the object lock fields of object records
+// (u8 mode, i64 retain until, u8 legal hold), its checksum fields then possibly empty.
 func encodeUpload(u *UploadInfo) ([]byte, error) {
 	e := &encoder{b: make([]byte, 0, 64)}
 	writeUpload(e, u)
@@ -625,6 +715,8 @@ func (u *UploadInfo) hasExt3() bool { return u.ChecksumAlgorithm != "" || u.Chec
 // uploadVersion is the lowest upload record version that holds u.
 func uploadVersion(u *UploadInfo) uint8 {
 	switch {
+	case hasLock(u.Retention, u.LegalHold):
+		return recordVersionExt4
 	case u.hasExt3():
 		return recordVersionExt3
 	case u.hasExt():
@@ -644,6 +736,9 @@ func writeUpload(e *encoder, u *UploadInfo) {
 	if ver >= recordVersionExt3 {
 		e.str("checksum algorithm", u.ChecksumAlgorithm)
 		e.str("checksum type", u.ChecksumType)
+	}
+	if ver >= recordVersionExt4 {
+		writeLock(e, u.Retention, u.LegalHold)
 	}
 }
 
@@ -666,7 +761,7 @@ func uploadBody(e *encoder, u *UploadInfo) {
 }
 
 func decodeUpload(v []byte) (*UploadInfo, error) {
-	d, ver := openRecordUpTo(v, recordVersionExt3)
+	d, ver := openRecordUpTo(v, recordVersionExt4)
 	u := readUpload(d, ver)
 	return u, d.finish()
 }
@@ -680,9 +775,12 @@ func readUpload(d *decoder, ver uint8) *UploadInfo {
 	if ver >= recordVersionExt3 {
 		u.ChecksumAlgorithm = d.str("checksum algorithm")
 		u.ChecksumType = d.str("checksum type")
-		if d.err == nil && !u.hasExt3() {
+		if d.err == nil && !u.hasExt3() && ver == recordVersionExt3 {
 			d.fail("upload record version %d without a checksum declaration", ver)
 		}
+	}
+	if ver >= recordVersionExt4 {
+		u.Retention, u.LegalHold = readLock(d)
 	}
 	return u
 }

@@ -43,14 +43,27 @@ import (
 // Version 3 (0xB3) is the layout of version 2 in which the embedded bucket and upload records
 // may be at version 3 (a bucket's region, an upload's checksum declaration); version 2 carries
 // them only up to version 2. It is written only for a result that version 2 cannot hold, by
-// the same rule. Every tag byte names one layout: 0xB1, 0xB2 and 0xB3 are all read, and
-// anything else that is not empty is JSON.
+// the same rule. Version 4 (0xB4), the layout of version 2 again, carries the records of
+// object lock: bucket records up to version 4, object records up to version 3 and upload
+// records up to version 4; it too is written only for a result that version 3 cannot hold.
+// Every tag byte names one layout: 0xB1, 0xB2, 0xB3 and 0xB4 are all read, and anything else
+// that is not empty is JSON.
 type ResultCodec struct{}
 
 const (
 	resultMagic   = 0xB1
 	resultMagicV2 = 0xB2
 	resultMagicV3 = 0xB3
+	resultMagicV4 = 0xB4
+)
+
+// embedded is the newest version of each embedded record a layout carries.
+type embedded struct{ bucket, object, upload uint8 }
+
+var (
+	layoutV2 = embedded{recordVersionExt, recordVersionExt, recordVersionExt}
+	layoutV3 = embedded{recordVersionExt3, recordVersionExt, recordVersionExt3}
+	layoutV4 = embedded{recordVersionExt4, recordVersionExt3, recordVersionExt4}
 )
 
 const (
@@ -94,7 +107,17 @@ func needsV3(r *Result) bool {
 		r.Upload != nil && uploadVersion(r.Upload) > recordVersionExt
 }
 
+// needsV4 reports whether a result embeds a record that version 3 cannot carry.
+func needsV4(r *Result) bool {
+	return r.Bucket != nil && bucketVersion(r.Bucket) > recordVersionExt3 ||
+		r.Object != nil && hasLock(r.Object.Retention, r.Object.LegalHold) ||
+		r.Upload != nil && uploadVersion(r.Upload) > recordVersionExt3
+}
+
 func encodeResult(r *Result) ([]byte, error) {
+	if needsV4(r) {
+		return encodeResultV2(r, resultMagicV4)
+	}
 	if needsV3(r) {
 		return encodeResultV2(r, resultMagicV3)
 	}
@@ -156,7 +179,7 @@ func resultBits(r *Result) uint8 {
 	return bits
 }
 
-// encodeResultV2 writes the layout of versions 2 and 3 (magic says which).
+// encodeResultV2 writes the layout of versions 2, 3 and 4 (magic says which).
 func encodeResultV2(r *Result, magic byte) ([]byte, error) {
 	e := &encoder{b: make([]byte, 0, 256)}
 	e.u8(magic)
@@ -232,9 +255,9 @@ func readResultBits(d *decoder) uint8 {
 	return bits
 }
 
-// decodeResultV2 reads the layout of versions 2 and 3: newest is the newest version of the
-// embedded bucket and upload records that the layout carries.
-func decodeResultV2(b []byte, newest uint8) (*Result, error) {
+// decodeResultV2 reads the layout of versions 2, 3 and 4: newest holds the newest version of
+// each embedded record that the layout carries.
+func decodeResultV2(b []byte, newest embedded) (*Result, error) {
 	d := &decoder{b: b}
 	r := &Result{}
 	bits := readResultBits(d)
@@ -244,13 +267,13 @@ func decodeResultV2(b []byte, newest uint8) (*Result, error) {
 	}
 	// Embedded records: their version byte, then their body.
 	if bits&resHasBucket != 0 {
-		r.Bucket = readBucket(d, readRecordVersion(d, "bucket record", newest))
+		r.Bucket = readBucket(d, readRecordVersion(d, "bucket record", newest.bucket))
 	}
 	if bits&resHasObject != 0 {
-		r.Object = &readObjectRec(d, readRecordVersion(d, "object record", recordVersionExt), false).ObjectInfo
+		r.Object = &readObjectRec(d, readRecordVersion(d, "object record", newest.object), false).ObjectInfo
 	}
 	if bits&resHasUpload != 0 {
-		r.Upload = readUpload(d, readRecordVersion(d, "upload record", newest))
+		r.Upload = readUpload(d, readRecordVersion(d, "upload record", newest.upload))
 	}
 	if bits&resHasPart != 0 {
 		p := decodePartInfoBody(d)
@@ -295,9 +318,11 @@ func (ResultCodec) DecodeResult(b []byte) (any, error) {
 	case len(b) == 0 || string(b) == "null":
 		return nil, nil
 	case b[0] == resultMagicV2:
-		return decodeResultV2(b[1:], recordVersionExt)
+		return decodeResultV2(b[1:], layoutV2)
 	case b[0] == resultMagicV3:
-		return decodeResultV2(b[1:], recordVersionExt3)
+		return decodeResultV2(b[1:], layoutV3)
+	case b[0] == resultMagicV4:
+		return decodeResultV2(b[1:], layoutV4)
 	case b[0] != resultMagic:
 		var r Result
 		if err := json.Unmarshal(b, &r); err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"reflect"
 	"sync/atomic"
 	"testing"
@@ -289,7 +288,8 @@ func eventGen(t *rapid.T, label string) Event {
 	case 10:
 		return &RetireNode{ID: rapid.SampledFrom([]string{"n1", "n2"}).Draw(t, label+"node")}
 	case 11:
-		return &SetSetting{Key: key, Value: rapid.SampledFrom([]string{"", "v1", "v2"}).Draw(t, label+"value")}
+		k := rapid.SampledFrom([]string{key, SettingClusterID}).Draw(t, label+"setting")
+		return &SetSetting{Key: k, Value: rapid.SampledFrom([]string{"", "v1", "v2"}).Draw(t, label+"value")}
 	}
 	panic("unreachable")
 }
@@ -333,16 +333,8 @@ func versionEventGen(t *rapid.T, label string, typ int, bucket, key string, blob
 func TestSnapshotRestoreProperty(t *testing.T) {
 	base := t.TempDir()
 	rapid.Check(t, func(rt *rapid.T) {
-		dir, err := os.MkdirTemp(base, "store")
-		if err != nil {
-			rt.Fatal(err)
-		}
-		defer os.RemoveAll(dir)
-		store, err := snapshot.NewStore(dir, snapshot.Options{DisableAutoCompaction: rapid.Bool().Draw(rt, "nocompact")})
-		if err != nil {
-			rt.Fatal(err)
-		}
-		defer store.Close()
+		store, done := rapidStore(rt, base, snapshot.Options{DisableAutoCompaction: rapid.Bool().Draw(rt, "nocompact")})
+		defer done()
 		a := newApplier(rt)
 		// The FSM reads its clean records back from the store's runs with a tiny cache (-1:
 		// every record read stays), or keeps everything in memory (-2).

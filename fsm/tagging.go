@@ -96,25 +96,54 @@ func (f *FSM) putBucketTagging(ev *PutBucketTagging) *Result {
 	if err := checkTags(ev.Tags, MaxBucketTags); err != nil {
 		return &Result{Err: err}
 	}
-	k := bucketTagsKey(b.Name)
+	var rec any
 	if len(ev.Tags) > 0 {
-		f.set(k, &bucketTags{Bucket: b.Name, Tags: clonePairs(ev.Tags)})
-	} else if _, ok := f.get(k); ok {
-		f.set(k, nil)
+		rec = &bucketTags{Bucket: b.Name, Tags: clonePairs(ev.Tags)}
+	}
+	return f.setBucketRecord(b, bucketTagsKey(b.Name), rec)
+}
+
+// setBucketRecord stores a configuration record of bucket b (tags, lifecycle, CORS) under key
+// k, or removes it when rec is nil, and returns the bucket as the result. A record over its
+// size limit is EntityTooLarge and changes nothing.
+func (f *FSM) setBucketRecord(b *BucketInfo, k string, rec any) *Result {
+	if rec == nil {
+		if _, ok := f.get(k); ok {
+			f.set(k, nil)
+		}
+	} else {
+		v, err := encodeValue(rec)
+		switch {
+		case err != nil:
+			return reject(CodeEntityTooLarge, "bucket configuration: %v", err)
+		case len(v) > maxRecordBytes:
+			return reject(CodeEntityTooLarge, "bucket configuration is %d bytes, limit %d", len(v), maxRecordBytes)
+		}
+		f.set(k, rec)
 	}
 	out := *b
 	return &Result{Bucket: &out}
 }
 
+// readBucketRecord reads a configuration record of a bucket: NoSuchBucket, or missing when the
+// bucket has none. fresh is readGet's: the record may be handed out without a copy.
+func (f *FSM) readBucketRecord(bucket, k string, missing *Error) (rec any, fresh bool, err error) {
+	rec, ok, fresh, err := f.readGet(k, f.bucketCheck(bucket))
+	if err != nil {
+		return nil, false, err
+	}
+	if !ok {
+		return nil, false, missing
+	}
+	return rec, fresh, nil
+}
+
 // BucketTagging returns a bucket's tags, sorted by key: NoSuchBucket, or NoSuchTagSet when it
 // has none.
 func (f *FSM) BucketTagging(bucket string) ([]Pair, error) {
-	rec, ok, fresh, err := f.readGet(bucketTagsKey(bucket), f.bucketCheck(bucket))
+	rec, fresh, err := f.readBucketRecord(bucket, bucketTagsKey(bucket), newErr(CodeNoSuchTagSet, "bucket %q has no tags", bucket))
 	if err != nil {
 		return nil, err
-	}
-	if !ok {
-		return nil, newErr(CodeNoSuchTagSet, "bucket %q has no tags", bucket)
 	}
 	if fresh {
 		return rec.(*bucketTags).Tags, nil

@@ -59,6 +59,36 @@ type BucketInfo struct {
 	// (the endpoint's own region). From version 2 of CreateBucket and version 3 of the
 	// bucket record.
 	Region string
+	// ObjectLock is set once object lock is enabled (at creation, or by
+	// PutObjectLockConfiguration on a versioning-enabled bucket); it is never cleared, and
+	// the bucket's versioning stays Enabled. DefaultRetention is the retention given to new
+	// versions that ask for none (zero: none). From version 3 of CreateBucket and version 4
+	// of the bucket record.
+	ObjectLock       bool
+	DefaultRetention DefaultRetention
+}
+
+// DefaultRetention is a bucket's default object lock retention: Mode (LockGovernance or
+// LockCompliance) for Days or Years (exactly one of them is set) from a version's creation.
+type DefaultRetention struct {
+	Mode  string
+	Days  uint32
+	Years uint32
+}
+
+// Object lock modes (Retention.Mode, DefaultRetention.Mode) and legal hold states.
+const (
+	LockGovernance = "GOVERNANCE"
+	LockCompliance = "COMPLIANCE"
+	LegalHoldOn    = "ON"
+	LegalHoldOff   = "OFF"
+)
+
+// Retention is one object version's retention: Mode (LockGovernance or LockCompliance, ""
+// for none) until RetainUntil (Unix nanoseconds, 0 with no mode).
+type Retention struct {
+	Mode        string
+	RetainUntil int64
 }
 
 // Bucket versioning states (BucketInfo.Versioning, SetBucketVersioning.Status).
@@ -88,6 +118,10 @@ type ObjectInfo struct {
 	DeleteMarker bool
 	// Tags are the version's object tags, sorted by key (at most MaxObjectTags).
 	Tags []Pair
+	// Retention and LegalHold ("", LegalHoldOn or LegalHoldOff: "" when never set) are the
+	// version's object lock (see doc.go, "Object lock"). From version 3 of the object record.
+	Retention Retention
+	LegalHold string
 }
 
 // UploadInfo describes one open multipart upload.
@@ -104,6 +138,11 @@ type UploadInfo struct {
 	// them; the S3 layer gives them meaning. From version 3 of the event and the record.
 	ChecksumAlgorithm string
 	ChecksumType      string
+	// Retention and LegalHold are given to the object the completion makes (the request's
+	// x-amz-object-lock-* headers); without them the bucket's default retention applies at
+	// completion. From version 4 of the event and the record.
+	Retention Retention
+	LegalHold string
 }
 
 // PartInfo describes one uploaded part of a multipart upload.

@@ -108,10 +108,16 @@ func (f *FSM) deleteCurrent(b *BucketInfo, key, candidate string, mtime int64) (
 		if head == nil {
 			return nil, nil, newErr(CodeNoSuchKey, "key %q does not exist", key)
 		}
+		if err := protection(&head.ObjectInfo, mtime, false); err != nil {
+			return nil, nil, err
+		}
 		f.removeHead(head)
 		return head, [][]Blob{head.Blobs}, nil
 	}
 	m := &objectRec{ObjectInfo: ObjectInfo{Bucket: b.Name, Key: key, ModTime: mtime, DeleteMarker: true}}
+	if err := f.checkReplace(b, head, mtime); err != nil {
+		return nil, nil, err
+	}
 	if err := f.prepareVersion(b, m, candidate, head); err != nil {
 		return nil, nil, err
 	}
@@ -153,12 +159,16 @@ func (f *FSM) locateVersion(bucket, key, vid string) (rec, head *objectRec, err 
 	return r.(*objectRec), head, nil
 }
 
-// removeVersion removes version vid of key for good and returns it. When it was the current
-// version, the newest noncurrent one takes its place; when it was the noncurrent null
+// removeVersion removes version vid of key for good and returns it, unless object lock
+// protects it at now (AccessDenied; bypass lifts a GOVERNANCE retention). When it was the
+// current version, the newest noncurrent one takes its place; when it was the noncurrent null
 // version, the head forgets where it was.
-func (f *FSM) removeVersion(bucket, key, vid string) (*objectRec, *Error) {
+func (f *FSM) removeVersion(bucket, key, vid string, now int64, bypass bool) (*objectRec, *Error) {
 	rec, head, err := f.locateVersion(bucket, key, vid)
 	if err != nil {
+		return nil, err
+	}
+	if err := protection(&rec.ObjectInfo, now, bypass); err != nil {
 		return nil, err
 	}
 	if rec == head {
@@ -226,6 +236,9 @@ func (f *FSM) setBucketVersioning(ev *SetBucketVersioning) *Result {
 	}
 	if ev.Status != VersioningEnabled && ev.Status != VersioningSuspended {
 		return reject(CodeInvalidArgument, "versioning status %q: want %s or %s", ev.Status, VersioningEnabled, VersioningSuspended)
+	}
+	if b.ObjectLock && ev.Status != VersioningEnabled {
+		return reject(CodeInvalidBucketState, "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.")
 	}
 	nb := *b
 	nb.Versioning = ev.Status

@@ -3,7 +3,6 @@ package fsm
 import (
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"slices"
 	"testing"
@@ -291,15 +290,9 @@ func TestVersionsAgainstModel(t *testing.T) {
 		var store *snapshot.Store
 		cache := rapid.IntRange(-1, 3).Draw(rt, "cache")
 		if cache >= 0 {
-			dir, err := os.MkdirTemp(base, "store")
-			if err != nil {
-				rt.Fatal(err)
-			}
-			defer os.RemoveAll(dir)
-			if store, err = snapshot.NewStore(dir, snapshot.Options{ChunkSize: 4096}); err != nil {
-				rt.Fatal(err)
-			}
-			defer store.Close()
+			var done func()
+			store, done = rapidStore(rt, base, snapshot.Options{ChunkSize: 4096})
+			defer done()
 		}
 		r := newVersionRun(rt, store, cache)
 		steps := rapid.IntRange(1, 80).Draw(rt, "steps")

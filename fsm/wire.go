@@ -42,6 +42,14 @@ func (e *encoder) i64(v int64)      { e.b = binary.BigEndian.AppendUint64(e.b, u
 func (e *encoder) u64(v uint64)     { e.b = binary.BigEndian.AppendUint64(e.b, v) }
 func (e *encoder) u32(v uint32)     { e.b = binary.BigEndian.AppendUint32(e.b, v) }
 
+func (e *encoder) bool(v bool) {
+	if v {
+		e.u8(1)
+	} else {
+		e.u8(0)
+	}
+}
+
 func (e *encoder) str(what, s string) {
 	if len(s) > maxString {
 		e.fail("%s is %d bytes, limit %d", what, len(s), maxString)
@@ -179,6 +187,28 @@ func (d *decoder) i64(what string) int64 {
 }
 
 func (d *decoder) u64(what string) uint64 { return uint64(d.i64(what)) }
+
+// u32v reads a uvarint that must fit 32 bits.
+func (d *decoder) u32v(what string) uint32 {
+	v := d.uvarint(what)
+	if v > 1<<32-1 {
+		d.fail("%s %d exceeds 32 bits", what, v)
+		return 0
+	}
+	return uint32(v)
+}
+
+// bool reads a u8 that must be 0 or 1.
+func (d *decoder) bool(what string) bool {
+	switch d.u8(what) {
+	case 0:
+		return false
+	case 1:
+		return true
+	}
+	d.fail("%s: a boolean must be 0 or 1", what)
+	return false
+}
 
 func (d *decoder) u32(what string) uint32 {
 	if d.err != nil {

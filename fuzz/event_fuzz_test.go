@@ -67,6 +67,33 @@ func evSeeds() []fsm.Event {
 		&fsm.CompleteMultipartUpload{Bucket: "photos", Key: "big", UploadID: "upload-4",
 			Parts: []fsm.CompletedPart{{PartNumber: 1, ETag: "aa"}}, ModTime: 18,
 			Checksums: []fsm.Pair{{Key: "SHA256", Value: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=-1"}}},
+		// Added with object lock, lifecycle rules and CORS: the new types, and the bodies that
+		// carry lock settings (CreateBucket, PutObject, DeleteObject(s) version 3,
+		// CreateMultipartUpload version 4).
+		&fsm.CreateBucket{Name: "vault", Owner: "alice", Created: 19, ObjectLock: true},
+		&fsm.PutObject{Bucket: "vault", Key: "wal/1", Size: 1, ETag: "e", ModTime: 20, VersionID: vid,
+			Retention: fsm.Retention{Mode: fsm.LockCompliance, RetainUntil: 21}, LegalHold: fsm.LegalHoldOn},
+		&fsm.DeleteObject{Bucket: "vault", Key: "wal/1", VersionID: vid, ModTime: 22, BypassGovernance: true},
+		&fsm.DeleteObjects{Bucket: "vault", Keys: []string{"wal/1"}, VersionIDs: []string{vid}, ModTime: 23, BypassGovernance: true},
+		&fsm.CreateMultipartUpload{Bucket: "vault", Key: "big", UploadID: "upload-5", Initiated: 24,
+			Retention: fsm.Retention{Mode: fsm.LockGovernance, RetainUntil: 25}},
+		&fsm.PutObjectLockConfiguration{Bucket: "vault", DefaultRetention: fsm.DefaultRetention{Mode: fsm.LockGovernance, Days: 7}},
+		&fsm.PutObjectRetention{Bucket: "vault", Key: "wal/1", VersionID: vid, Retention: fsm.Retention{Mode: fsm.LockCompliance, RetainUntil: 26},
+			BypassGovernance: true, Now: 25},
+		&fsm.PutObjectLegalHold{Bucket: "vault", Key: "wal/1", VersionID: vid, Status: fsm.LegalHoldOff},
+		&fsm.PutBucketLifecycle{Bucket: "vault", Rules: []fsm.LifecycleRule{
+			{ID: "wal", Enabled: true, Filter: fsm.LifecycleFilter{Form: fsm.FilterAnd, Prefix: "wal/", Tags: []fsm.Pair{{Key: "k", Value: "v"}},
+				HasSizeGreaterThan: true, SizeGreaterThan: 1, HasSizeLessThan: true, SizeLessThan: 1 << 30},
+				ExpirationDays: 30, NoncurrentDays: 1, NewerNoncurrentVersions: 2},
+			{ID: "markers", Filter: fsm.LifecycleFilter{Form: fsm.FilterPrefixLegacy, Prefix: "x"}, ExpiredObjectDeleteMarker: true, AbortDays: 3},
+			{ID: "date", Enabled: true, Filter: fsm.LifecycleFilter{Form: fsm.FilterSingle}, ExpirationDate: 1767225600000000000},
+		}},
+		&fsm.PutBucketCors{Bucket: "vault", Rules: []fsm.CORSRule{{ID: "web", AllowedOrigins: []string{"https://*.example.com"},
+			AllowedMethods: []string{"GET", "POST"}, AllowedHeaders: []string{"*"}, ExposeHeaders: []string{"ETag"}, MaxAgeSeconds: 600},
+			{AllowedOrigins: []string{"*"}, AllowedMethods: []string{"GET"}, MaxAgeSeconds: -1}}},
+		&fsm.LifecycleExpire{Bucket: "vault", Now: 27, Day: 86400000000000, MarkerVersionID: vid, Targets: []fsm.ExpireTarget{
+			{Action: fsm.ExpireCurrent, Key: "wal/1", VersionID: vid, RuleID: "wal"},
+			{Action: fsm.ExpireUpload, Key: "big", VersionID: "upload-5", RuleID: "markers"}}},
 		// Added with safe membership (issue 16): the operator's decisions about members.
 		&fsm.MemberChange{ID: "node-3", Op: fsm.MemberRemove, At: 1764090000000000000},
 		&fsm.MemberChange{ID: "node-\x00", Op: fsm.MemberDrained, At: -1},

@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nebulaio/nebulaio/internal/metrics"
 )
@@ -47,8 +49,10 @@ func TestProbesAndMetrics(t *testing.T) {
 	}
 	check("/health/live", 200, "ok")
 	check("/health/ready", 503, "no leader yet")
-	ready = true
+	ready, reason = true, ""
 	check("/health/ready", 200, "ready")
+	reason = "join addresses reach cluster 0123"
+	check("/health/ready", 200, `"warning":"join addresses reach cluster 0123"`)
 	check("/metrics", 200, "go_goroutines", "process_", "nebulaio_test_ops_total 3", "nebulaio_test_depth 7", "nebulaio_test_op_seconds_count 1")
 }
 
@@ -65,5 +69,43 @@ func TestUndeclaredMetricPanics(t *testing.T) {
 func TestDeclareRejectsUnknownKind(t *testing.T) {
 	if err := NewPromSink(NewRegistry()).Declare(metrics.Desc{Name: "x", Kind: "summary"}); err == nil {
 		t.Fatal("unknown kind accepted")
+	}
+}
+
+// TestProfilesServeWithTheToken: with the token, the pprof routes answer real profiles (gzipped
+// protobuf) on an admin handler with or without the cluster API; the CPU profile runs for the
+// seconds asked.
+func TestProfilesServeWithTheToken(t *testing.T) {
+	for _, c := range []Cluster{nil, &fakeCluster{}} {
+		srv := httptest.NewServer(NewAdminHandler(AdminOptions{Registry: NewRegistry(), Cluster: c, Token: "s3cret"}))
+		get := func(path string) (int, []byte) {
+			t.Helper()
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+			req.Header.Set("Authorization", "Bearer s3cret")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp.StatusCode, body
+		}
+		start := time.Now()
+		for _, path := range []string{"/debug/pprof/profile?seconds=1", "/debug/pprof/heap", "/debug/pprof/goroutine"} {
+			status, body := get(path)
+			if status != http.StatusOK || !bytes.HasPrefix(body, []byte{0x1f, 0x8b}) {
+				t.Errorf("cluster %v, %s: %d, %d bytes starting %q; want 200 and a gzipped profile", c != nil, path, status, len(body), body[:min(len(body), 16)])
+			}
+		}
+		if took := time.Since(start); took < time.Second {
+			t.Errorf("a 1 s CPU profile returned after %v", took)
+		}
+		if status, body := get("/debug/pprof/"); status != http.StatusOK || !bytes.Contains(body, []byte("goroutine")) {
+			t.Errorf("index: %d %q", status, body)
+		}
+		srv.Close()
 	}
 }

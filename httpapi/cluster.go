@@ -43,6 +43,7 @@ type NodeView struct {
 
 // HealthView summarises the cluster's ability to commit writes.
 type HealthView struct {
+	ClusterID        string `json:"cluster_id"`
 	Healthy          bool   `json:"healthy"` // a leader is known and failure_tolerance >= 0
 	LeaderID         string `json:"leader_id"`
 	LeaderAddress    string `json:"leader_address"`
@@ -94,7 +95,16 @@ type Cluster interface {
 	// out of raft; without force it refuses a node holding the only copy of any blob.
 	Remove(ctx context.Context, id string, force bool) error
 	Readmit(ctx context.Context, id string) error
+	// JoinToken returns the cluster's ID and the token a new node joins it with (it carries
+	// the cluster secret).
+	JoinToken(ctx context.Context) (TokenView, error)
 	Membership
+}
+
+// TokenView is the answer of GET /api/v1/admin/cluster/token.
+type TokenView struct {
+	ClusterID string `json:"cluster_id"`
+	Token     string `json:"token"`
 }
 
 // Membership is the admin API's drain and leadership calls.
@@ -155,6 +165,7 @@ var AdminRoutes = []string{
 	"POST /api/v1/admin/cluster/nodes/{id}/demote",
 	"DELETE /api/v1/admin/cluster/nodes/{id}",
 	"GET /api/v1/admin/cluster/health",
+	"GET /api/v1/admin/cluster/token",
 	"POST /api/v1/admin/cluster/nodes/{id}/readmit",
 	"POST /api/v1/admin/cluster/nodes/{id}/drain",
 	"GET /api/v1/admin/cluster/nodes/{id}/drain",
@@ -200,14 +211,24 @@ func registerClusterAPI(mux *http.ServeMux, token string, c Cluster) {
 	handle(AdminRoutes[4], func(ctx context.Context, r *http.Request) (any, error) {
 		return c.Health(ctx)
 	})
-	handle(AdminRoutes[5], func(ctx context.Context, r *http.Request) (any, error) {
+	// The token is the cluster secret: no cache may keep the answer.
+	mux.Handle(AdminRoutes[5], requireToken(token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, err := c.JoinToken(r.Context())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, v)
+	})))
+	handle(AdminRoutes[6], func(ctx context.Context, r *http.Request) (any, error) {
 		id := r.PathValue("id")
 		return map[string]string{"id": id, "result": "readmitted"}, c.Readmit(ctx, id)
 	})
-	handle(AdminRoutes[6], func(ctx context.Context, r *http.Request) (any, error) { return c.Drain(ctx, r.PathValue("id")) })
-	handle(AdminRoutes[7], func(ctx context.Context, r *http.Request) (any, error) { return c.DrainStatus(ctx, r.PathValue("id")) })
-	handle(AdminRoutes[8], func(ctx context.Context, r *http.Request) (any, error) { return c.CancelDrain(ctx, r.PathValue("id")) })
-	handle(AdminRoutes[9], func(ctx context.Context, r *http.Request) (any, error) {
+	handle(AdminRoutes[7], func(ctx context.Context, r *http.Request) (any, error) { return c.Drain(ctx, r.PathValue("id")) })
+	handle(AdminRoutes[8], func(ctx context.Context, r *http.Request) (any, error) { return c.DrainStatus(ctx, r.PathValue("id")) })
+	handle(AdminRoutes[9], func(ctx context.Context, r *http.Request) (any, error) { return c.CancelDrain(ctx, r.PathValue("id")) })
+	handle(AdminRoutes[10], func(ctx context.Context, r *http.Request) (any, error) {
 		var body struct {
 			ID string `json:"id"`
 		}

@@ -56,6 +56,11 @@ func (f *fakeCluster) TransferLeader(ctx context.Context, id string) (LeaderView
 	return LeaderView{LeaderID: id}, f.err
 }
 
+func (f *fakeCluster) JoinToken(ctx context.Context) (TokenView, error) {
+	f.calls = append(f.calls, "token")
+	return TokenView{ClusterID: "0123456789abcdef", Token: "nbio1.0123456789abcdef.x"}, f.err
+}
+
 func adminServer(t *testing.T, c Cluster) *httptest.Server {
 	srv := httptest.NewServer(NewAdminHandler(AdminOptions{Registry: NewRegistry(), Cluster: c, Token: "s3cret"}))
 	t.Cleanup(srv.Close)
@@ -79,12 +84,13 @@ func do(t *testing.T, srv *httptest.Server, route, token string) (*http.Response
 	return resp, body
 }
 
-// TestEveryAdminRouteNeedsTheToken: every admin route answers 401 JSON without the token or
-// with a wrong one; the probes and /metrics need none.
+// TestEveryAdminRouteNeedsTheToken: every admin route and every profile answers 401 JSON
+// without the token or with a wrong one; the probes and /metrics need none.
 func TestEveryAdminRouteNeedsTheToken(t *testing.T) {
 	fc := &fakeCluster{}
 	srv := adminServer(t, fc)
-	for _, route := range append(AdminRoutes, "GET /api/v1/admin/unknown") {
+	routes := append(append([]string{"GET /api/v1/admin/unknown", "GET /debug/pprof/heap", "GET /debug/pprof/goroutine"}, AdminRoutes...), DebugRoutes...)
+	for _, route := range routes {
 		for _, tok := range []string{"", "wrong", "s3cre"} {
 			resp, body := do(t, srv, route, tok)
 			if resp.StatusCode != http.StatusUnauthorized || body["code"] != "unauthorized" {
@@ -115,12 +121,16 @@ func TestAdminRoutesReachTheCluster(t *testing.T) {
 			t.Fatalf("%s: %d %v", route, resp.StatusCode, body)
 		}
 	}
-	want := []string{"nodes", "promote n2", "demote n2", "remove n2 force=false", "health", "readmit n2",
+	want := []string{"nodes", "promote n2", "demote n2", "remove n2 force=false", "health", "token", "readmit n2",
 		"drain n2", "drain-status n2", "undrain n2", "transfer "}
 	if strings.Join(fc.calls, ",") != strings.Join(want, ",") {
 		t.Fatalf("calls %v, want %v", fc.calls, want)
 	}
-	resp, body := do(t, srv, "GET /api/v1/admin/nope", "s3cret")
+	resp, body := do(t, srv, AdminRoutes[5], "s3cret")
+	if body["token"] != "nbio1.0123456789abcdef.x" || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("token: %v, Cache-Control %q", body, resp.Header.Get("Cache-Control"))
+	}
+	resp, body = do(t, srv, "GET /api/v1/admin/nope", "s3cret")
 	if resp.StatusCode != http.StatusNotFound || body["code"] != "not_found" {
 		t.Fatalf("unknown route: %d %v", resp.StatusCode, body)
 	}

@@ -23,4 +23,10 @@
 //     within the write timeout. Before these, a client that sent the headers of a PUT and
 //     then stalled held its connection forever whenever the handler answered without reading
 //     the body (NoSuchBucket, AccessDenied): net/http drained the body first, with no deadline.
+//
+// The admin listener also serves Go's profiles (net/http/pprof, DebugRoutes) under
+// /debug/pprof/, behind the same bearer token as the admin API. They are always mounted rather
+// than switched on by a config key: they cost nothing until called, and whoever holds the token
+// can already remove nodes, a greater power than reading a profile. A CPU profile must be
+// shorter than admin.write_timeout (?seconds=20 with the defaults).
 package httpapi

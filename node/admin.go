@@ -16,6 +16,7 @@ import (
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/gossip"
 	"github.com/nebulaio/nebulaio/httpapi"
+	"github.com/nebulaio/nebulaio/lifecycle"
 )
 
 // startAdmin serves the admin listener: probes, /metrics and the admin API. It starts first, so
@@ -33,14 +34,11 @@ func (n *Node) startAdmin(reg *prometheus.Registry) error {
 			if why := n.removedReason(); why != "" {
 				return false, why
 			}
-			e := n.Engine()
-			if e == nil {
-				return false, "starting: raft is not running yet"
-			}
-			return e.Ready(readyMaxLag)
+			return n.ready()
 		},
-		Cluster: clusterAdmin{n},
-		Token:   n.creds.AdminToken,
+		Cluster:   clusterAdmin{n},
+		Lifecycle: lifecycleStatus{n},
+		Token:     n.creds.AdminToken,
 	}), httpapi.Timeouts{Read: cfg.Admin.ReadTimeout.D(), Write: cfg.Admin.WriteTimeout.D(), Idle: cfg.Admin.IdleTimeout.D()})
 	go n.serve(n.admin, ln, "admin")
 	return nil
@@ -127,7 +125,7 @@ func (c clusterAdmin) Health(ctx context.Context) (httpapi.HealthView, error) {
 		return httpapi.HealthView{}, err
 	}
 	e, _, _ := c.parts()
-	var h httpapi.HealthView
+	h := httpapi.HealthView{ClusterID: c.n.ClusterID()}
 	h.LeaderID, h.LeaderAddress = e.Leader()
 	for _, v := range nodes {
 		if !v.InRaft {
@@ -174,6 +172,12 @@ func (c clusterAdmin) Remove(ctx context.Context, id string, force bool) error {
 }
 func (c clusterAdmin) Readmit(ctx context.Context, id string) error { return c.readmit(ctx, id) }
 
+// JoinToken answers `nebulaio cluster token`: the cluster's join token. It is the cluster
+// secret; the admin API serves it only with the bearer token.
+func (c clusterAdmin) JoinToken(context.Context) (httpapi.TokenView, error) {
+	return httpapi.TokenView{ClusterID: c.n.ClusterID(), Token: c.n.JoinToken().Text()}, nil
+}
+
 // apiError maps engine errors to admin API answers.
 func apiError(err error) error {
 	switch {
@@ -195,4 +199,18 @@ func apiError(err error) error {
 		return &httpapi.APIError{Status: http.StatusGatewayTimeout, Code: "timeout", Message: err.Error()}
 	}
 	return &httpapi.APIError{Status: http.StatusBadRequest, Code: "rejected", Message: err.Error()}
+}
+
+// lifecycleStatus serves the admin API's lifecycle summary: the admin listener starts before
+// the lifecycle runner exists, so it reports no pass until then.
+type lifecycleStatus struct{ n *Node }
+
+func (l lifecycleStatus) LastRun() (lifecycle.Summary, bool) {
+	l.n.mu.Lock()
+	lc := l.n.lifecycle
+	l.n.mu.Unlock()
+	if lc == nil {
+		return lifecycle.Summary{}, false
+	}
+	return lc.LastRun()
 }

@@ -27,8 +27,10 @@ func (n *Node) startCluster(ctx context.Context, sink *httpapi.PromSink) error {
 	if n.opts.RaftAdvertise != "" {
 		advertise = n.opts.RaftAdvertise
 	}
-	trans, err := transport.New(transport.Config{BindAddr: cfg.Cluster.RaftAddress, AdvertiseAddr: advertise, Metrics: sink,
-		Faults: n.opts.TransportFaults})
+	tcfg := transport.Config{BindAddr: cfg.Cluster.RaftAddress, AdvertiseAddr: advertise, Metrics: sink,
+		Faults: n.opts.TransportFaults}
+	n.transportSecurity(&tcfg)
+	trans, err := transport.New(tcfg)
 	if err != nil {
 		return fmt.Errorf("cluster.raft_address: %w", err)
 	}
@@ -71,7 +73,8 @@ func (n *Node) startCluster(ctx context.Context, sink *httpapi.PromSink) error {
 	if cfg.Cluster.Bootstraps() && cfg.Cluster.ExpectNodes > 1 {
 		ecfg.BootstrapServers = func() ([]engine.Server, error) {
 			return waitForVoters(ctx, g, cfg.Cluster.ExpectNodes, func(have int) {
-				n.log.Info().Int("have", have).Int("expect_nodes", cfg.Cluster.ExpectNodes).Msg("waiting for voters to join before bootstrapping")
+				n.log.Info().Int("have", have).Int("expect_nodes", cfg.Cluster.ExpectNodes).Str("cluster", n.ClusterID()).
+					Msg("waiting for voters to join before bootstrapping (they need this cluster's join token: nebulaio cluster token asks this node)")
 			})
 		}
 	}
@@ -89,17 +92,24 @@ func (n *Node) startCluster(ctx context.Context, sink *httpapi.PromSink) error {
 		rec := &peerRecorder{dir: cfg.DataDir, log: n.log}
 		e.RunReconciler(ctx, newGossipSource(ctx, g, func() { rec.record(g) }), n.reconcileOptions())
 	}()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.watchClusterID(ctx, e)
+	}()
 	return nil
 }
 
 // reconcileOptions are the membership reconciler's: the dead-member reaping of the
-// configuration, and the operator's recorded decisions (membership.go), which removed
-// members learn of from the leader through the node.removed RPC.
+// configuration, the proof of a member's identity (identity.go), and the operator's recorded
+// decisions (membership.go), which removed members learn of from the leader through the
+// node.removed RPC.
 func (n *Node) reconcileOptions() engine.ReconcileOptions {
 	n.trans.Handle(methodRemoved, n.handleRemoved)
 	return engine.ReconcileOptions{
 		Interval:      n.opts.ReconcileInterval,
 		DeadReapAfter: n.cfg.Cluster.DeadNodeReapAfter.D(),
+		VerifyMember:  n.verifyMember,
 		Intents:       n.intents,
 		Refused:       n.tellRemoved,
 	}
@@ -109,14 +119,7 @@ func (n *Node) reconcileOptions() engine.ReconcileOptions {
 // joins the configured join addresses and the members remembered from the last run.
 func (n *Node) startGossip(sink *httpapi.PromSink) (*gossip.Gossip, error) {
 	cfg := n.cfg
-	var key []byte
-	if cfg.Cluster.GossipKey != "" {
-		var err error
-		if key, err = gossip.DecodeKey(cfg.Cluster.GossipKey); err != nil {
-			return nil, fmt.Errorf("cluster.gossip_key: %w", err)
-		}
-	}
-	g, err := gossip.New(gossip.Config{
+	gcfg := gossip.Config{
 		NodeID:        cfg.NodeID,
 		BindAddr:      cfg.Cluster.GossipAddress,
 		AdvertiseAddr: cfg.Cluster.AdvertiseAddress,
@@ -127,11 +130,14 @@ func (n *Node) startGossip(sink *httpapi.PromSink) (*gossip.Gossip, error) {
 			Version:   n.opts.Version,
 		},
 		JoinAddresses: joinList(cfg.Cluster.JoinAddresses, loadPeers(cfg.DataDir, n.log)),
-		SecretKey:     key,
 		Logger:        n.log,
 		Metrics:       sink,
 		Faults:        n.opts.GossipFaults,
-	})
+	}
+	if err := n.gossipSecurity(&gcfg); err != nil {
+		return nil, err
+	}
+	g, err := gossip.New(gcfg)
 	if err != nil {
 		return nil, fmt.Errorf("cluster.gossip_address: %w", err)
 	}

@@ -17,7 +17,7 @@ const module = "github.com/nebulaio/nebulaio"
 // import node (tests may, anywhere), and no package below httpapi imports httpapi or node.
 func TestImportGraph(t *testing.T) {
 	mayImportNode := map[string]bool{"cmd/nebulaio": true, "internal/testcluster": true}
-	below := []string{"wal", "snapshot", "fsm", "transport", "gossip", "engine", "dataplane", "config", "internal"}
+	below := []string{"wal", "snapshot", "fsm", "transport", "gossip", "engine", "dataplane", "lifecycle", "config", "internal"}
 	checked := 0
 	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/nebulaio/nebulaio/engine"
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/gossip"
+	"github.com/nebulaio/nebulaio/lifecycle"
 	"github.com/nebulaio/nebulaio/transport"
 )
 
@@ -52,6 +53,7 @@ type Node struct {
 	log     zerolog.Logger
 	creds   Credentials
 	credsAt string
+	trust   *clusterTrust // the cluster identity and TLS credentials; set by openTrust, then fixed
 
 	admin     *http.Server
 	adminAddr net.Addr
@@ -67,10 +69,11 @@ type Node struct {
 
 	// mu guards the parts the admin API and the data plane read while Open still runs (a
 	// bootstrap node may wait for expect_nodes for a long time): nil until started.
-	mu     sync.Mutex
-	gossip *gossip.Gossip
-	data   *dataplane.Plane
-	engine *engine.Node
+	mu        sync.Mutex
+	gossip    *gossip.Gossip
+	data      *dataplane.Plane
+	engine    *engine.Node
+	lifecycle *lifecycle.Runner
 
 	cancel context.CancelFunc // stops the reconciler, maintenance and a pending expect_nodes wait
 	wg     sync.WaitGroup     // the reconciler and maintenance goroutines
@@ -109,6 +112,9 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := n.openTrust(sink); err != nil {
+		return nil, err
+	}
 	if err := n.startAdmin(reg); err != nil {
 		return nil, err
 	}
@@ -120,7 +126,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		_ = n.Close(context.Background())
 		return nil, err
 	}
-	n.log.Info().Str("s3", n.s3Addr.String()).Str("admin", n.adminAddr.String()).Str("raft", n.trans.Addr()).Str("gossip", n.Gossip().Addr()).
+	n.log.Info().Str("cluster", n.ClusterID()).Str("s3", n.s3Addr.String()).Str("admin", n.adminAddr.String()).Str("raft", n.trans.Addr()).Str("gossip", n.Gossip().Addr()).
 		Str("data_dir", cfg.DataDir).Str("role", cfg.Cluster.NodeRole).Bool("voter", cfg.Cluster.IsVoter()).Msg("node started")
 	return n, nil
 }

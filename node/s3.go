@@ -10,6 +10,7 @@ import (
 	"github.com/nebulaio/nebulaio/engine"
 	"github.com/nebulaio/nebulaio/httpapi"
 	s3api "github.com/nebulaio/nebulaio/httpapi/s3"
+	"github.com/nebulaio/nebulaio/lifecycle"
 )
 
 // startS3 serves the S3 API and starts the data plane's background work: garbage collection
@@ -39,6 +40,7 @@ func (n *Node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 		Logger:       n.log.With().Str("component", "s3").Logger(),
 		Metrics:      sink,
 		IdleTimeout:  max(cfg.S3.ReadTimeout.D(), cfg.S3.WriteTimeout.D()),
+		LifecycleDay: cfg.Lifecycle.Day.D(),
 	}), cfg.Cluster.DegradedReads), httpapi.Timeouts{Read: cfg.S3.ReadTimeout.D(), Write: cfg.S3.WriteTimeout.D(), Idle: cfg.S3.IdleTimeout.D()})
 	go n.serve(n.s3, ln, "s3")
 
@@ -46,6 +48,24 @@ func (n *Node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 	go func() {
 		defer n.wg.Done()
 		data.RunMaintenance(ctx, n.maintenance())
+	}()
+
+	// Lifecycle rules run on the leader as ordinary proposals (package lifecycle); the S3
+	// handler's x-amz-expiration dates use the same day length.
+	lc := lifecycle.New(lifecycle.Config{
+		Meta: n.fsm, Proposer: backend, Barrier: backend.Sync, IsLeader: e.IsLeader,
+		Day: cfg.Lifecycle.Day.D(), Interval: cfg.Lifecycle.Interval.D(),
+		Rate:    cfg.Lifecycle.MaxExpirationsPerSecond,
+		Logger:  n.log.With().Str("component", "lifecycle").Logger(),
+		Metrics: sink,
+	})
+	n.mu.Lock()
+	n.lifecycle = lc
+	n.mu.Unlock()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		lc.Run(ctx)
 	}()
 	return nil
 }

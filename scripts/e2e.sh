@@ -32,6 +32,9 @@ fi
 echo "== versions, tags and exact metadata: AWS CLI and boto3 against a local server"
 ./scripts/e2e-versioning.sh || fail "versioning end-to-end (scripts/e2e-versioning.sh)"
 
+echo "== object lock, lifecycle, CORS and browser uploads: AWS CLI, curl and headless Chromium"
+./scripts/e2e-governance.sh || fail "governance end-to-end (scripts/e2e-governance.sh)"
+
 export AWS_ACCESS_KEY_ID=E2ESINGLE$$ AWS_SECRET_ACCESS_KEY=e2e-single-secret-$$-$RANDOM
 
 echo "== single node: start, probe, S3 with the AWS CLI, stop"

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nebulaio/nebulaio/httpapi"
+	"github.com/nebulaio/nebulaio/internal/trust"
 	"github.com/nebulaio/nebulaio/node"
 )
 
@@ -35,12 +36,17 @@ commands:
                         it drained; --wait shows the progress until it is done
   drain ID --cancel     stop a drain (the node may hold new copies again)
   transfer-leader [ID]  move the leadership to voter ID (default: any other voter)
+  token                 print the join token of the cluster (it carries the cluster secret: a
+                        node started with it as cluster.join_token / NEBULAIO_JOIN_TOKEN joins)
+  new-token             print a new random token, without asking a server: give the same one
+                        to every node of a cluster that is yet to bootstrap (with expect_nodes)
 
 flags (before or after the command):
 `
 
 // runCluster is `nebulaio cluster ...`: a thin client of the admin API for people who prefer a
-// CLI to curl. Exit codes: 0 success (and --help), 1 the admin API refused or failed, 2 usage.
+// CLI to curl (new-token needs no server). Exit codes: 0 success (and --help), 1 the admin API
+// refused or failed, 2 usage.
 func runCluster(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("nebulaio cluster", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -73,6 +79,9 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
+	if cmd.name == "new-token" {
+		return printNewToken(stdout, stderr)
+	}
 	if *token == "" {
 		if c, err := node.ReadCredentials(*dataDir); err == nil {
 			*token = c.AdminToken
@@ -88,6 +97,14 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	switch {
+	case cmd.name == "token" && !*asJSON:
+		var tv struct{ Token string }
+		if err := json.Unmarshal(body, &tv); err != nil || tv.Token == "" {
+			fmt.Fprintf(stderr, "nebulaio: bad answer: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, tv.Token) // alone on its line: NEBULAIO_JOIN_TOKEN=$(nebulaio cluster token)
+		return 0
 	case cmd.name == "drain" && *wait:
 		return waitDrain(cl, cmd.path, *poll, stdout, stderr)
 	case cmd.name == "nodes" && !*asJSON:
@@ -141,6 +158,9 @@ func clusterCommand(rest []string, force, wait, cancel bool) (clusterCall, bool)
 		c.method, c.path = http.MethodGet, "/api/v1/admin/cluster/nodes"
 	case name == "health" && len(args) == 0:
 		c.method, c.path = http.MethodGet, "/api/v1/admin/cluster/health"
+	case name == "token" && len(args) == 0:
+		c.method, c.path = http.MethodGet, "/api/v1/admin/cluster/token"
+	case name == "new-token" && len(args) == 0: // no request: printNewToken
 	case (name == "promote" || name == "demote" || name == "readmit") && len(args) == 1:
 		c.method, c.path = http.MethodPost, node("/"+name)
 	case name == "remove" && len(args) == 1:
@@ -310,4 +330,20 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// printNewToken prints the token of a cluster that does not exist yet: a random ID and secret.
+func printNewToken(stdout, stderr io.Writer) int {
+	id, err := trust.NewClusterID()
+	if err != nil {
+		fmt.Fprintf(stderr, "nebulaio: %v\n", err)
+		return 1
+	}
+	secret, err := trust.NewSecret()
+	if err != nil {
+		fmt.Fprintf(stderr, "nebulaio: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, trust.Token{ClusterID: id, Secret: secret}.Text())
+	return 0
 }

@@ -1,7 +1,8 @@
 // Command nebulaio runs a NebulaIO node and talks to a running cluster.
 //
 //	nebulaio server [--config FILE] [--<key>=<value> ...]   run a node
-//	nebulaio cluster nodes|health|promote|demote|remove|readmit|drain|transfer-leader   admin API client
+//	nebulaio cluster nodes|health|promote|demote|remove|readmit|drain|transfer-leader|token   admin API client
+//	nebulaio certs init|node                                  certificates for the raft port
 //	nebulaio version                                         print the version
 //
 // Every configuration key is also a flag named by its dotted path, for example
@@ -39,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runServer(args[1:], stdout, stderr)
 	case "cluster":
 		return runCluster(args[1:], stdout, stderr)
+	case "certs":
+		return runCerts(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "nebulaio %s\n", version)
 		return 0
@@ -58,7 +61,9 @@ func usage(w io.Writer) {
 commands:
   server    run a node (nebulaio server --help lists every flag)
   cluster   nodes | health | promote ID | demote ID | remove ID | readmit ID | drain ID |
-            transfer-leader [ID], through the admin API (nebulaio cluster --help)
+            transfer-leader [ID] | token, through the admin API; new-token
+            (nebulaio cluster --help)
+  certs     init | node: a CA of your own and node certificates for the raft port
   version   print the version
 `)
 }

@@ -29,6 +29,10 @@ type Metadata interface {
 	Buckets() []fsm.BucketInfo
 	ListBuckets(p fsm.BucketListParams) (fsm.BucketListResult, error)
 	BucketTagging(bucket string) ([]fsm.Pair, error)
+	// BucketLifecycle and BucketCors return a bucket's rules (NoSuchLifecycleConfiguration,
+	// NoSuchCORSConfiguration when it has none).
+	BucketLifecycle(bucket string) ([]fsm.LifecycleRule, error)
+	BucketCors(bucket string) ([]fsm.CORSRule, error)
 	Object(bucket, key string) (fsm.ObjectInfo, error)
 	// ObjectVersion is Object for one version ("" the current one, "null" the null version).
 	ObjectVersion(bucket, key, versionID string) (fsm.ObjectInfo, error)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -158,7 +159,12 @@ func (h *handler) createBucket(rq *request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.propose(rq, &fsm.CreateBucket{Name: rq.bucket, Owner: rq.auth.AccessKey, Created: h.now().UnixNano(), Region: region}); err != nil {
+	lock, err := bucketLockHeader(rq.r.Header)
+	if err != nil {
+		return err
+	}
+	if _, err := h.propose(rq, &fsm.CreateBucket{Name: rq.bucket, Owner: rq.auth.AccessKey, Created: h.now().UnixNano(),
+		Region: region, ObjectLock: lock}); err != nil {
 		return err
 	}
 	rq.w.Header().Set("Location", "/"+rq.bucket)
@@ -276,6 +282,53 @@ func readXMLBody(rq *request) ([]byte, error) {
 		return nil, ErrBadDigest
 	}
 	return b, nil
+}
+
+// requireIntegrity: S3 requires an integrity check of the bodies of DeleteObjects and of the
+// configuration PUTs (object lock, retention, legal hold, lifecycle, CORS): Content-MD5 or an
+// x-amz-checksum-* header, which the AWS SDKs always send there.
+func requireIntegrity(rq *request) error {
+	if _, ok := rq.auth.ChecksumAlgorithm(); !ok && rq.r.Header.Get("Content-Md5") == "" {
+		return ErrInvalidRequest.with("Missing required header for this request: Content-MD5 (or an x-amz-checksum-* header)")
+	}
+	return nil
+}
+
+// readConfigXML reads a configuration document into v: integrity header required, every
+// element one of allowed (another one is MalformedXML, or NotImplemented when unsupported
+// names it: a feature not offered, rather than ignored), then unmarshalled.
+func readConfigXML(rq *request, v any, allowed []string, unsupported map[string]string) error {
+	if err := requireIntegrity(rq); err != nil {
+		return err
+	}
+	body, err := readXMLBody(rq)
+	if err != nil {
+		return err
+	}
+	dec := xml.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return ErrMalformedXML.with("%v", err)
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		if what, ok := unsupported[se.Name.Local]; ok {
+			return ErrNotImplemented.with("%s (<%s>) is not implemented", what, se.Name.Local)
+		}
+		if !slices.Contains(allowed, se.Name.Local) {
+			return ErrMalformedXML.with("unexpected element <%s>", se.Name.Local)
+		}
+	}
+	if err := xml.Unmarshal(body, v); err != nil {
+		return ErrMalformedXML.with("%v", err)
+	}
+	return nil
 }
 
 // propose replicates ev and turns an FSM rejection into an error. Blobs the event freed are

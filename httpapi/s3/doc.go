@@ -30,18 +30,18 @@
 //	                                                                              metadata and tagging directives COPY|REPLACE,
 //	                                                                              x-amz-copy-source-if-*, checksums
 //	CreateBucket                               PUT /b                             implemented: name rules (fsm); LocationConstraint: see Regions;
-//	                                                                              object lock (x-amz-bucket-object-lock-enabled) 501
+//	                                                                              x-amz-bucket-object-lock-enabled (see Object lock)
 //	CreateBucketMetadataConfiguration          POST /b?metadataConfiguration      501
 //	CreateBucketMetadataTableConfiguration     POST /b?metadataTable              501
 //	CreateMultipartUpload                      POST /b/k?uploads                  implemented: metadata, x-amz-tagging, x-amz-checksum-algorithm/-type
 //	CreateSession                              GET /b?session                     501 (S3 Express)
 //	DeleteBucket                               DELETE /b                          implemented: BucketNotEmpty while objects, versions or uploads remain
 //	DeleteBucketAnalyticsConfiguration         DELETE /b?analytics                501
-//	DeleteBucketCors                           DELETE /b?cors                     501
+//	DeleteBucketCors                           DELETE /b?cors                     implemented (204)
 //	DeleteBucketEncryption                     DELETE /b?encryption               501
 //	DeleteBucketIntelligentTieringConfiguration DELETE /b?intelligent-tiering     501
 //	DeleteBucketInventoryConfiguration         DELETE /b?inventory                501
-//	DeleteBucketLifecycle                      DELETE /b?lifecycle                501
+//	DeleteBucketLifecycle                      DELETE /b?lifecycle                implemented (204)
 //	DeleteBucketMetadataConfiguration          DELETE /b?metadataConfiguration    501
 //	DeleteBucketMetadataTableConfiguration     DELETE /b?metadataTable            501
 //	DeleteBucketMetricsConfiguration           DELETE /b?metrics                  501
@@ -52,19 +52,21 @@
 //	DeleteBucketWebsite                        DELETE /b?website                  501
 //	DeleteObject                               DELETE /b/k[?versionId=V]          implemented: a delete marker in versioned buckets, a version for
 //	                                                                              good with versionId; 204 also for a missing key or version;
+//	                                                                              object lock (AccessDenied), x-amz-bypass-governance-retention;
 //	                                                                              If-Match and x-amz-if-match-* 501, x-amz-mfa 501
 //	DeleteObjects                              POST /b?delete                     implemented: ≤ 1000 entries, VersionId, Quiet; DeleteMarker and
-//	                                                                              DeleteMarkerVersionId; Content-MD5 or x-amz-checksum-* required
+//	                                                                              DeleteMarkerVersionId; Content-MD5 or x-amz-checksum-* required;
+//	                                                                              locked versions AccessDenied each; x-amz-bypass-governance-retention
 //	DeleteObjectTagging                        DELETE /b/k?tagging[&versionId=V]  implemented (204)
 //	DeletePublicAccessBlock                    DELETE /b?publicAccessBlock        501
 //	GetBucketAccelerateConfiguration           GET /b?accelerate                  501
 //	GetBucketAcl                               GET /b?acl                         implemented: canned, the owner has FULL_CONTROL
 //	GetBucketAnalyticsConfiguration            GET /b?analytics                   501
-//	GetBucketCors                              GET /b?cors                        501
+//	GetBucketCors                              GET /b?cors                        implemented: NoSuchCORSConfiguration (404) when none
 //	GetBucketEncryption                        GET /b?encryption                  501
 //	GetBucketIntelligentTieringConfiguration   GET /b?intelligent-tiering         501
 //	GetBucketInventoryConfiguration            GET /b?inventory                   501
-//	GetBucketLifecycle(Configuration)          GET /b?lifecycle                   501
+//	GetBucketLifecycle(Configuration)          GET /b?lifecycle                   implemented: NoSuchLifecycleConfiguration (404) when none
 //	GetBucketLocation                          GET /b?location                    implemented: the bucket's region, "" for us-east-1, as S3
 //	GetBucketLogging                           GET /b?logging                     501
 //	GetBucketMetadataConfiguration             GET /b?metadataConfiguration       501
@@ -81,14 +83,15 @@
 //	GetBucketWebsite                           GET /b?website                     501
 //	GetObject                                  GET /b/k[?versionId=V]             implemented: Range or partNumber, If-(None-)Match,
 //	                                                                              If-(Un)Modified-Since, response-*, x-amz-checksum-mode: ENABLED,
-//	                                                                              x-amz-version-id, x-amz-tagging-count, delete markers (below)
+//	                                                                              x-amz-version-id, x-amz-tagging-count, delete markers (below),
+//	                                                                              x-amz-object-lock-*, x-amz-expiration
 //	GetObjectAcl                               GET /b/k?acl[&versionId=V]         implemented: canned, as GetBucketAcl
 //	GetObjectAttributes                        GET /b/k?attributes[&versionId=V]  implemented: ETag, Checksum, ObjectParts (x-amz-max-parts,
 //	                                                                              x-amz-part-number-marker; sizes, no part checksums),
 //	                                                                              ObjectSize, StorageClass
-//	GetObjectLegalHold                         GET /b/k?legal-hold                501
-//	GetObjectLockConfiguration                 GET /b?object-lock                 501
-//	GetObjectRetention                         GET /b/k?retention                 501
+//	GetObjectLegalHold                         GET /b/k?legal-hold[&versionId=V]  implemented: NoSuchObjectLockConfiguration (404) when never set
+//	GetObjectLockConfiguration                 GET /b?object-lock                 implemented: ObjectLockConfigurationNotFoundError (404) without lock
+//	GetObjectRetention                         GET /b/k?retention[&versionId=V]   implemented: NoSuchObjectLockConfiguration (404) without retention
 //	GetObjectTagging                           GET /b/k?tagging[&versionId=V]     implemented
 //	GetObjectTorrent                           GET /b/k?torrent                   501
 //	GetPublicAccessBlock                       GET /b?publicAccessBlock           501
@@ -111,11 +114,11 @@
 //	PutBucketAccelerateConfiguration           PUT /b?accelerate                  501
 //	PutBucketAcl                               PUT /b?acl                         501 (every bucket is private to its owner)
 //	PutBucketAnalyticsConfiguration            PUT /b?analytics                   501
-//	PutBucketCors                              PUT /b?cors                        501
+//	PutBucketCors                              PUT /b?cors                        implemented: ≤ 100 rules (see CORS)
 //	PutBucketEncryption                        PUT /b?encryption                  501
 //	PutBucketIntelligentTieringConfiguration   PUT /b?intelligent-tiering         501
 //	PutBucketInventoryConfiguration            PUT /b?inventory                   501
-//	PutBucketLifecycle(Configuration)          PUT /b?lifecycle                   501
+//	PutBucketLifecycle(Configuration)          PUT /b?lifecycle                   implemented: ≤ 1000 rules (see Lifecycle); transitions 501
 //	PutBucketLogging                           PUT /b?logging                     501
 //	PutBucketMetricsConfiguration              PUT /b?metrics                     501
 //	PutBucketNotification(Configuration)       PUT /b?notification                501
@@ -129,11 +132,12 @@
 //	                                                                              Enabled 501
 //	PutBucketWebsite                           PUT /b?website                     501
 //	PutObject                                  PUT /b/k                           implemented: Content-MD5, checksums, x-amz-meta-*, Expires,
-//	                                                                              x-amz-tagging, storage class, If-Match / If-None-Match: *
+//	                                                                              x-amz-tagging, storage class, If-Match / If-None-Match: *,
+//	                                                                              x-amz-object-lock-mode, -retain-until-date, -legal-hold
 //	PutObjectAcl                               PUT /b/k?acl                       501
-//	PutObjectLegalHold                         PUT /b/k?legal-hold                501
-//	PutObjectLockConfiguration                 PUT /b?object-lock                 501
-//	PutObjectRetention                         PUT /b/k?retention                 501
+//	PutObjectLegalHold                         PUT /b/k?legal-hold[&versionId=V]  implemented: ON or OFF
+//	PutObjectLockConfiguration                 PUT /b?object-lock                 implemented: default retention; x-amz-bucket-object-lock-token 501
+//	PutObjectRetention                         PUT /b/k?retention[&versionId=V]   implemented: x-amz-bypass-governance-retention
 //	PutObjectTagging                           PUT /b/k?tagging[&versionId=V]     implemented: ≤ 10 tags
 //	PutPublicAccessBlock                       PUT /b?publicAccessBlock           501
 //	RenameObject                               PUT /b/k?renameObject              501 (S3 Express)
@@ -143,11 +147,12 @@
 //	UploadPart                                 PUT /b/k?partNumber=N&uploadId=U   implemented: 1 ≤ N ≤ 10000; checksums
 //	UploadPartCopy                             ... + x-amz-copy-source[-range]    implemented: source ?versionId=; the upload's checksum computed
 //	WriteGetObjectResponse                     POST /WriteGetObjectResponse       501 (Object Lambda)
-//	PostObject (browser form upload)           POST /b                            501
+//	PostObject (browser form upload)           POST /b (multipart/form-data)      implemented: SigV4 POST policy (see Browser uploads)
+//	(CORS preflight)                           OPTIONS /b[/k]                     implemented: unsigned, answered from the CORS rules
 //
 // The versionId parameter is taken by GetObject, HeadObject, DeleteObject, the object tagging
-// operations, GetObjectAcl and GetObjectAttributes; on any other operation it is
-// InvalidArgument. A request naming a subresource its operation does not read (GET
+// operations, GetObjectAcl, GetObjectAttributes and the retention and legal hold operations;
+// on any other operation it is InvalidArgument. A request naming a subresource its operation does not read (GET
 // /b/k?tagging&acl) is NotImplemented.
 //
 // Addressing: path style, or virtual-hosted style when Options.Domain is set and the Host is
@@ -252,18 +257,114 @@
 // Conditions on other writes (DeleteObject's If-Match and x-amz-if-match-*, CopyObject's
 // destination) are not evaluated and are refused (501) rather than ignored.
 //
+// # Object lock
+//
+// The checks that protect a version are the FSM's, made when events apply (fsm/doc.go,
+// "Object lock"); this layer reads and writes the settings:
+//
+//   - CreateBucket with x-amz-bucket-object-lock-enabled: true (false or absent: none) makes a
+//     bucket with object lock, versioning Enabled for good (Suspended is then
+//     InvalidBucketState, 409). PutObjectLockConfiguration (ObjectLockEnabled Enabled, an
+//     optional Rule with a DefaultRetention of Mode and Days or Years) also turns object lock on
+//     for a versioning-enabled bucket (InvalidBucketState otherwise); S3's token header is 501.
+//   - x-amz-object-lock-mode and -retain-until-date (both or neither, ISO 8601, in the future)
+//     and -legal-hold (ON or OFF) on PutObject, CopyObject (the source's settings are not
+//     copied) and CreateMultipartUpload (for the completed object); elsewhere 501. Malformed
+//     values are InvalidArgument; any of them in a bucket without object lock is InvalidRequest
+//     "Bucket is missing Object Lock Configuration". A version without a mode gets the bucket's
+//     default retention from its creation. Retain-until dates are kept to the millisecond,
+//     sub-millisecond digits rounding up.
+//   - GET and HEAD report x-amz-object-lock-mode, -retain-until-date and -legal-hold.
+//   - DeleteObject and DeleteObjects of a protected version: AccessDenied (403; per key in
+//     DeleteObjects). x-amz-bypass-governance-retention: true (DeleteObject, DeleteObjects,
+//     PutObjectRetention; elsewhere 501; a value other than true/false InvalidArgument) lifts a
+//     GOVERNANCE retention. NebulaIO has no per-user permissions, so any authenticated
+//     principal may send it (AWS also requires s3:BypassGovernanceRetention).
+//   - PutObjectRetention (an empty Retention removes it) and PutObjectLegalHold need a bucket
+//     with object lock (InvalidRequest); a delete marker is MethodNotAllowed. The configuration
+//     PUTs (object lock, retention, legal hold, lifecycle, CORS) need Content-MD5 or an
+//     x-amz-checksum-* header (InvalidRequest), as S3; an element of the document that is not in
+//     S3's schema is MalformedXML.
+//
+// # Lifecycle
+//
+// Rules (fsm.LifecycleRule; validation fsm.ValidateLifecycle plus the XML's own checks):
+// Filter with Prefix, Tag, ObjectSizeGreaterThan, ObjectSizeLessThan or And, or the deprecated
+// rule-level Prefix (read back as given); Status Enabled or Disabled; Expiration with Days,
+// Date (midnight UTC) or ExpiredObjectDeleteMarker; NoncurrentVersionExpiration with
+// NoncurrentDays and NewerNoncurrentVersions (1..100); AbortIncompleteMultipartUpload with
+// DaysAfterInitiation. A rule without an ID gets a random one, as S3 names it. Transition and
+// NoncurrentVersionTransition are NotImplemented (one storage class), and so is the
+// x-amz-transition-default-minimum-object-size header. The leader's runner (package lifecycle)
+// carries them out. GET and HEAD of a current version (and the answers of PutObject, CopyObject
+// and CompleteMultipartUpload) carry x-amz-expiration: expiry-date="<RFC 1123 date>",
+// rule-id="<id>" when an enabled rule will expire it (the earliest such rule), computed with
+// Options.LifecycleDay; a GET by version ID does not (decision: it would need the successor).
+//
+// # CORS
+//
+// PutBucketCors: 1..100 CORSRule, each with at least one AllowedOrigin and AllowedMethod (GET,
+// PUT, HEAD, POST, DELETE; another is InvalidRequest), at most one '*' per AllowedOrigin and
+// AllowedHeader, none in ExposeHeader (InvalidRequest), optional ID and MaxAgeSeconds.
+//
+// A preflight (OPTIONS /b or /b/k) is not signed, so it is answered before authentication:
+// Origin and Access-Control-Request-Method are required (400 BadRequest); no bucket is 404; a
+// bucket without rules, or no rule whose origin pattern, methods and allowed headers cover the
+// request, is 403 AccessForbidden. A match answers 200 with Access-Control-Allow-Origin (the
+// Origin, or * for a rule whose origin is *), -Allow-Methods (the rule's), -Allow-Headers (the
+// requested ones), -Expose-Headers, -Max-Age, -Allow-Credentials: true (not with *) and Vary.
+// Origins match case-sensitively, headers case-insensitively. Every other request with an
+// Origin that a rule allows with its method gets the same headers on its answer, errors
+// included; this reads the node's state without a barrier, so a rule changed a moment ago may
+// apply a moment later on a follower.
+//
+// # Browser uploads (POST Object)
+//
+// POST /b with a multipart/form-data body: fields first, the file field last (a field after it
+// is InvalidArgument: refused rather than dropped). The fields before the file are bounded to
+// 64 KiB (MaxPostPreDataLengthExceededError); the file streams into its blob as a PUT body does.
+// The form needs policy (base64 JSON: expiration, conditions), x-amz-algorithm
+// AWS4-HMAC-SHA256, x-amz-credential, x-amz-date, x-amz-signature (sigv4.VerifyPost) and key;
+// a missing one is InvalidArgument "Bucket POST must contain a field named ...", a form without
+// a policy AccessDenied (no anonymous access), SigV2 forms NotImplemented. Then:
+//
+//   - fields this server does not implement are refused first, whatever the policy says
+//     (encryption, ACL other than private, tagging, checksums, website redirect, any unknown
+//     field: 501);
+//   - the policy: an expired one is AccessDenied "Invalid according to Policy: Policy
+//     expired."; conditions {"field": "value"}, ["eq", "$field", v], ["starts-with", "$field",
+//     prefix] (field names case-insensitive; $bucket is the bucket posted to; a field absent from
+//     the form counts as empty) and ["content-length-range", min, max]; a failed one is
+//     AccessDenied "Invalid according to Policy: Policy Condition failed: <condition>"; a
+//     field no condition names (but x-amz-signature, policy, file and x-ignore-*) is
+//     AccessDenied "... Extra input fields: <name>"; a policy that does not parse is
+//     InvalidPolicyDocument;
+//   - ${filename} in the key becomes the file's base name; conditions apply to the key field as
+//     sent; Content-Type, Cache-Control, Content-Disposition, Content-Encoding,
+//     Content-Language, Expires, x-amz-meta-*, x-amz-storage-class and the object lock fields
+//     set the object as their headers do on a PUT; without a Content-Type field, the file
+//     part's Content-Type (what the browser declared) is stored;
+//   - the file beyond content-length-range is EntityTooLarge, below it EntityTooSmall (its blob
+//     discarded);
+//   - success_action_redirect (or redirect; an absolute http(s) URL, else InvalidArgument)
+//     answers 303 to it with bucket, key and etag added to its query; else
+//     success_action_status 200 (empty), 201 (a PostResponse document) or 204 (the default;
+//     another value is InvalidArgument). ETag and Location are set in every case.
+//
 // # Not implemented (NotImplemented, 501)
 //
 // Every operation marked 501 above, and these request headers on any operation (refused, not
 // ignored): x-amz-server-side-encryption* and the copy-source SSE-C headers (encryption),
-// x-amz-object-lock-* and x-amz-bucket-object-lock-enabled: true (object lock), x-amz-grant-*
-// and x-amz-acl other than private (ACLs), x-amz-website-redirect-location, x-amz-mfa,
-// x-amz-write-offset-bytes. Any query parameter that is neither one of the parameters above nor
-// x-* (the SDK's x-id, presigned X-Amz-*, or SigV2's AWSAccessKeyId, Expires and Signature
-// together) is NotImplemented, so an unsupported subresource is never silently treated as a
-// plain GET or PUT. x-amz-bypass-governance-retention is accepted: there are no retention
-// locks to bypass. Abandoned multipart uploads are freed by AbortMultipartUpload, or after 7
-// days by the data plane's upload expiry on the leader.
+// x-amz-bucket-object-lock-token, x-amz-object-lock-* where no version is written,
+// x-amz-bucket-object-lock-enabled other than on CreateBucket, x-amz-bypass-governance-retention
+// other than on DeleteObject(s) and PutObjectRetention, x-amz-grant-* and x-amz-acl other than
+// private (ACLs), x-amz-website-redirect-location, x-amz-mfa, x-amz-write-offset-bytes,
+// x-amz-transition-default-minimum-object-size. Any query parameter that is neither one of the
+// parameters above nor x-* (the SDK's x-id, presigned X-Amz-*, or SigV2's AWSAccessKeyId,
+// Expires and Signature together) is NotImplemented, so an unsupported subresource is never
+// silently treated as a plain GET or PUT. Abandoned multipart uploads are freed by
+// AbortMultipartUpload, by a lifecycle rule, or after 7 days by the data plane's upload expiry
+// on the leader.
 //
 // # Errors
 //
@@ -278,6 +379,15 @@
 //	    EntityTooLarge                                                         400
 //	fsm MethodNotAllowed (a delete marker's version)                          405
 //	fsm PreconditionFailed (a conditional write)                              412
+//	fsm AccessDenied (object lock)                                            403
+//	fsm InvalidRequest (lock settings without object lock), MalformedXML      400
+//	fsm InvalidBucketState (object lock and versioning)                       409
+//	fsm ObjectLockConfigurationNotFoundError, NoSuchObjectLockConfiguration,
+//	    NoSuchLifecycleConfiguration, NoSuchCORSConfiguration                404
+//	CORS preflight not allowed               AccessForbidden                   403
+//	POST form: policy expired or not met     AccessDenied                      403
+//	POST form: bad policy document           InvalidPolicyDocument             400
+//	POST form: not multipart/form-data       MalformedPOSTRequest              400
 //	versioning Status other than Enabled/Suspended MalformedXML               400
 //	versioning configuration without Status  IllegalVersioningConfigurationException 400
 //	sigv4 errors                             their code (SignatureDoesNotMatch, 403; ...)
@@ -396,7 +506,8 @@
 //
 // The handler starts no goroutines and does no maintenance: blob garbage collection, the
 // expiry of abandoned multipart uploads, repair and scrubbing are the data plane's
-// (dataplane.Plane.RunMaintenance, started by the server).
+// (dataplane.Plane.RunMaintenance, started by the server), lifecycle rules the lifecycle
+// runner's (lifecycle.Runner.Run, started by the server; Options.LifecycleDay must be its Day).
 //
 // # Metrics
 //

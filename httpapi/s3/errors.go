@@ -85,6 +85,12 @@ var (
 	ErrNoSuchKey = &Error{fsm.CodeNoSuchKey, http.StatusNotFound, "The specified key does not exist."}
 	// ErrInvalidBucketName: a bucket name that breaks S3's naming rules.
 	ErrInvalidBucketName = &Error{fsm.CodeInvalidBucketName, http.StatusBadRequest, "The specified bucket is not valid."}
+	// ErrMalformedPOSTRequest: a POST to a bucket that is not a well-formed multipart/form-data
+	// form.
+	ErrMalformedPOSTRequest = &Error{"MalformedPOSTRequest", http.StatusBadRequest, "The body of your POST request is not well-formed multipart/form-data."}
+	// ErrAccessDenied: an object lock refusal, a POST form its policy does not allow, a request
+	// without authentication.
+	ErrAccessDenied = &Error{"AccessDenied", http.StatusForbidden, "Access Denied"}
 	// ErrInvalidPart: a part number outside 1..10000 or a part the upload does not have.
 	ErrInvalidPart = &Error{fsm.CodeInvalidPart, http.StatusBadRequest, "One or more of the specified parts could not be found."}
 )
@@ -96,25 +102,33 @@ func (e *Error) with(format string, args ...any) *Error {
 
 // fsmStatus maps the fsm's S3 codes to their HTTP status.
 var fsmStatus = map[string]int{
-	fsm.CodeNoSuchBucket:            http.StatusNotFound,
-	fsm.CodeBucketAlreadyExists:     http.StatusConflict,
-	fsm.CodeBucketAlreadyOwnedByYou: http.StatusConflict,
-	fsm.CodeBucketNotEmpty:          http.StatusConflict,
-	fsm.CodeInvalidBucketName:       http.StatusBadRequest,
-	fsm.CodeNoSuchKey:               http.StatusNotFound,
-	fsm.CodeKeyTooLong:              http.StatusBadRequest,
-	fsm.CodeNoSuchUpload:            http.StatusNotFound,
-	fsm.CodeInvalidPart:             http.StatusBadRequest,
-	fsm.CodeInvalidPartOrder:        http.StatusBadRequest,
-	fsm.CodeEntityTooSmall:          http.StatusBadRequest,
-	fsm.CodeBadDigest:               http.StatusBadRequest,
-	fsm.CodeInvalidArgument:         http.StatusBadRequest,
-	fsm.CodeEntityTooLarge:          http.StatusBadRequest,
-	fsm.CodeNoSuchVersion:           http.StatusNotFound,
-	fsm.CodeMethodNotAllowed:        http.StatusMethodNotAllowed,
-	fsm.CodePreconditionFailed:      http.StatusPreconditionFailed,
-	fsm.CodeInvalidTag:              http.StatusBadRequest,
-	fsm.CodeNoSuchTagSet:            http.StatusNotFound,
+	fsm.CodeNoSuchBucket:                    http.StatusNotFound,
+	fsm.CodeBucketAlreadyExists:             http.StatusConflict,
+	fsm.CodeBucketAlreadyOwnedByYou:         http.StatusConflict,
+	fsm.CodeBucketNotEmpty:                  http.StatusConflict,
+	fsm.CodeInvalidBucketName:               http.StatusBadRequest,
+	fsm.CodeNoSuchKey:                       http.StatusNotFound,
+	fsm.CodeKeyTooLong:                      http.StatusBadRequest,
+	fsm.CodeNoSuchUpload:                    http.StatusNotFound,
+	fsm.CodeInvalidPart:                     http.StatusBadRequest,
+	fsm.CodeInvalidPartOrder:                http.StatusBadRequest,
+	fsm.CodeEntityTooSmall:                  http.StatusBadRequest,
+	fsm.CodeBadDigest:                       http.StatusBadRequest,
+	fsm.CodeInvalidArgument:                 http.StatusBadRequest,
+	fsm.CodeEntityTooLarge:                  http.StatusBadRequest,
+	fsm.CodeNoSuchVersion:                   http.StatusNotFound,
+	fsm.CodeMethodNotAllowed:                http.StatusMethodNotAllowed,
+	fsm.CodePreconditionFailed:              http.StatusPreconditionFailed,
+	fsm.CodeInvalidTag:                      http.StatusBadRequest,
+	fsm.CodeNoSuchTagSet:                    http.StatusNotFound,
+	fsm.CodeAccessDenied:                    http.StatusForbidden,
+	fsm.CodeInvalidRequest:                  http.StatusBadRequest,
+	fsm.CodeInvalidBucketState:              http.StatusConflict,
+	fsm.CodeObjectLockConfigurationNotFound: http.StatusNotFound,
+	fsm.CodeNoSuchObjectLockConfiguration:   http.StatusNotFound,
+	fsm.CodeNoSuchLifecycleConfiguration:    http.StatusNotFound,
+	fsm.CodeNoSuchCORSConfiguration:         http.StatusNotFound,
+	fsm.CodeMalformedXML:                    http.StatusBadRequest,
 }
 
 // toAPIError maps any error a handler meets to the S3 error it answers with.

@@ -59,6 +59,9 @@ type Options struct {
 	// extends the connection's deadline (http.ResponseController), so large transfers are not
 	// limited as a whole. 0 means 2 minutes.
 	IdleTimeout time.Duration
+	// LifecycleDay is the length of a lifecycle day for the x-amz-expiration header
+	// (lifecycle.day; 0 means 24 hours). It must be the lifecycle runner's.
+	LifecycleDay time.Duration
 }
 
 // Limits.
@@ -83,6 +86,7 @@ type handler struct {
 	maxSize  int64
 	now      func() time.Time
 	idle     time.Duration
+	day      time.Duration // lifecycle day
 	idPrefix string
 	seq      atomic.Uint64 // request ID counter
 	inflight atomic.Int64  // requests being served
@@ -121,6 +125,10 @@ func NewHandler(opts Options) http.Handler {
 	h.idle = opts.IdleTimeout
 	if h.idle <= 0 {
 		h.idle = defaultIdleTimeout
+	}
+	h.day = opts.LifecycleDay
+	if h.day <= 0 {
+		h.day = 24 * time.Hour
 	}
 	h.v = &sigv4.Verifier{Store: sigv4.NewStaticStore(opts.Credentials...), Region: h.region, Now: h.now,
 		AnyRegion: !opts.StrictRegion, DisableSigV2: opts.DisableSigV2}
@@ -210,6 +218,19 @@ func (h *handler) serve(rq *request) error {
 		return ErrInvalidArgument.with("query string: %v", err)
 	}
 	rq.q = q
+	if rq.bucket != "" && r.Method != http.MethodOptions && r.Header.Get("Origin") != "" {
+		h.corsHeaders(rq) // on the answer, whatever it is
+	}
+	// Browser requests that carry no SigV4 header: CORS preflights (never signed) and POST
+	// form uploads (signed by their policy).
+	switch {
+	case r.Method == http.MethodOptions:
+		rq.op = "CorsPreflight"
+		return h.preflight(rq)
+	case isPostObject(r.Method, rq.bucket, rq.key, q, r.Header):
+		rq.op = "PostObject"
+		return h.postObject(rq)
+	}
 	op, fn, rerr := route(r.Method, rq.bucket, rq.key, q, r.Header.Get("X-Amz-Copy-Source") != "")
 	rq.op = op
 	vo := sigv4.VerifyOptions{ObjectChecksum: op == "CompleteMultipartUpload"}
@@ -237,12 +258,13 @@ func (h *handler) serve(rq *request) error {
 }
 
 // unsupportedHeaders are request headers that ask for something NebulaIO does not do
-// (encryption, object lock, ACL grants, website redirects, MFA): refused with NotImplemented
-// on every operation rather than accepted and not honoured.
+// (encryption, ACL grants, website redirects, MFA, lifecycle transitions): refused with
+// NotImplemented on every operation rather than accepted and not honoured.
 var unsupportedHeaders = []struct{ prefix, what string }{
 	{"X-Amz-Server-Side-Encryption", "server-side encryption"},
 	{"X-Amz-Copy-Source-Server-Side-Encryption", "server-side encryption"},
-	{"X-Amz-Object-Lock-", "object lock"},
+	{"X-Amz-Bucket-Object-Lock-Token", "object lock tokens"},
+	{"X-Amz-Transition-Default-Minimum-Object-Size", "lifecycle transitions"},
 	{"X-Amz-Grant-", "ACL grants"},
 	{"X-Amz-Website-Redirect-Location", "website redirects"},
 	{"X-Amz-Mfa", "MFA delete"},
@@ -250,10 +272,15 @@ var unsupportedHeaders = []struct{ prefix, what string }{
 	{"X-Amz-If-Match-", "conditional deletes"},
 }
 
+// objectLockOps are the operations that honour the x-amz-object-lock-* headers (those that
+// write a new version); elsewhere the headers are refused.
+var objectLockOps = map[string]bool{"PutObject": true, "CopyObject": true, "CreateMultipartUpload": true, "PostObject": true}
+
 // refuseHeaders answers NotImplemented for a header the operation op would have to honour and
-// cannot: the unsupportedHeaders, a canned ACL other than private, object lock on a new bucket,
-// and If-Match / If-None-Match on operations whose conditions are not evaluated (DeleteObject,
-// CopyObject's destination, ...).
+// cannot: the unsupportedHeaders, a canned ACL other than private, object lock headers where
+// no version is written, x-amz-bucket-object-lock-enabled except on CreateBucket,
+// x-amz-bypass-governance-retention where nothing is retained, and If-Match / If-None-Match on
+// operations whose conditions are not evaluated (DeleteObject, CopyObject's destination, ...).
 func refuseHeaders(op string, hd http.Header) error {
 	for k := range hd {
 		for _, u := range unsupportedHeaders {
@@ -261,12 +288,22 @@ func refuseHeaders(op string, hd http.Header) error {
 				return ErrNotImplemented.with("%s (%s) is not implemented", u.what, k)
 			}
 		}
+		if strings.HasPrefix(k, "X-Amz-Object-Lock-") && !objectLockOps[op] {
+			return ErrNotImplemented.with("%s on %s is not implemented: object lock settings apply to PutObject, CopyObject and CreateMultipartUpload", k, op)
+		}
 	}
 	if v := hd.Get("X-Amz-Acl"); v != "" && v != "private" {
 		return ErrNotImplemented.with("canned ACL %q is not implemented: every bucket and object is private to its owner", v)
 	}
-	if v := hd.Get("X-Amz-Bucket-Object-Lock-Enabled"); v != "" && !strings.EqualFold(v, "false") {
-		return ErrNotImplemented.with("object lock is not implemented")
+	if _, ok := hd["X-Amz-Bucket-Object-Lock-Enabled"]; ok && op != "CreateBucket" {
+		return ErrNotImplemented.with("x-amz-bucket-object-lock-enabled applies to CreateBucket only")
+	}
+	if _, ok := hd["X-Amz-Bypass-Governance-Retention"]; ok {
+		switch op {
+		case "DeleteObject", "DeleteObjects", "PutObjectRetention":
+		default:
+			return ErrNotImplemented.with("x-amz-bypass-governance-retention on %s is not implemented: it applies to DeleteObject, DeleteObjects and PutObjectRetention", op)
+		}
 	}
 	switch op {
 	case "PutObject", "CompleteMultipartUpload", "GetObject", "HeadObject":
@@ -326,12 +363,14 @@ var knownParams = map[string]bool{
 	"response-content-encoding": true, "location": true, "delete": true, "acl": true,
 	"versioning": true, "versionId": true, "versions": true, "version-id-marker": true,
 	"tagging": true, "attributes": true, "max-buckets": true,
+	"object-lock": true, "retention": true, "legal-hold": true, "lifecycle": true, "cors": true,
 }
 
 // subresources are the query keys that select an operation. A request carrying one that the
 // operation it was routed to does not consume is NotImplemented (GET /b/k?tagging&acl is not
 // quietly a GetObjectTagging), and so is a versionId on an operation that takes none.
-var subresources = []string{"acl", "tagging", "versioning", "versions", "uploads", "location", "delete", "attributes", "uploadId", "versionId"}
+var subresources = []string{"acl", "tagging", "versioning", "versions", "uploads", "location", "delete", "attributes", "uploadId", "versionId",
+	"object-lock", "retention", "legal-hold", "lifecycle", "cors"}
 
 // consumes lists, per operation, the subresource keys it reads.
 var consumes = map[string][]string{
@@ -346,7 +385,13 @@ var consumes = map[string][]string{
 	"HeadObject": {"versionId"}, "DeleteObject": {"versionId"},
 	"UploadPart": {"uploadId"}, "UploadPartCopy": {"uploadId"}, "ListParts": {"uploadId"},
 	"AbortMultipartUpload": {"uploadId"}, "CompleteMultipartUpload": {"uploadId"},
-	"CreateMultipartUpload": {"uploads"},
+	"CreateMultipartUpload":      {"uploads"},
+	"GetObjectLockConfiguration": {"object-lock"}, "PutObjectLockConfiguration": {"object-lock"},
+	"GetObjectRetention": {"retention", "versionId"}, "PutObjectRetention": {"retention", "versionId"},
+	"GetObjectLegalHold": {"legal-hold", "versionId"}, "PutObjectLegalHold": {"legal-hold", "versionId"},
+	"GetBucketLifecycleConfiguration": {"lifecycle"}, "PutBucketLifecycleConfiguration": {"lifecycle"},
+	"DeleteBucketLifecycle": {"lifecycle"},
+	"GetBucketCors":         {"cors"}, "PutBucketCors": {"cors"}, "DeleteBucketCors": {"cors"},
 }
 
 // sigV2PresignParams are the query parameters of a SigV2 presigned URL; they are not
@@ -394,11 +439,22 @@ func routeOp(method, bucket, key string, q url.Values, copySource bool) (string,
 				return "PutBucketVersioning", (*handler).putBucketVersioning, nil
 			case has("tagging"):
 				return "PutBucketTagging", (*handler).putBucketTagging, nil
+			case has("object-lock"):
+				return "PutObjectLockConfiguration", (*handler).putObjectLockConfiguration, nil
+			case has("lifecycle"):
+				return "PutBucketLifecycleConfiguration", (*handler).putBucketLifecycle, nil
+			case has("cors"):
+				return "PutBucketCors", (*handler).putBucketCors, nil
 			}
 			return "CreateBucket", (*handler).createBucket, nil
 		case http.MethodDelete:
-			if has("tagging") {
+			switch {
+			case has("tagging"):
 				return "DeleteBucketTagging", (*handler).deleteBucketTagging, nil
+			case has("lifecycle"):
+				return "DeleteBucketLifecycle", (*handler).deleteBucketLifecycle, nil
+			case has("cors"):
+				return "DeleteBucketCors", (*handler).deleteBucketCors, nil
 			}
 			return "DeleteBucket", (*handler).deleteBucket, nil
 		case http.MethodHead:
@@ -417,6 +473,12 @@ func routeOp(method, bucket, key string, q url.Values, copySource bool) (string,
 				return "ListMultipartUploads", (*handler).listUploads, nil
 			case has("versions"):
 				return "ListObjectVersions", (*handler).listObjectVersions, nil
+			case has("object-lock"):
+				return "GetObjectLockConfiguration", (*handler).getObjectLockConfiguration, nil
+			case has("lifecycle"):
+				return "GetBucketLifecycleConfiguration", (*handler).getBucketLifecycle, nil
+			case has("cors"):
+				return "GetBucketCors", (*handler).getBucketCors, nil
 			case q.Get("list-type") == "2":
 				return "ListObjectsV2", (*handler).listObjectsV2, nil
 			case has("list-type"):
@@ -424,10 +486,13 @@ func routeOp(method, bucket, key string, q url.Values, copySource bool) (string,
 			}
 			return "ListObjects", (*handler).listObjectsV1, nil
 		case http.MethodPost:
-			if has("delete") {
+			switch {
+			case has("delete"):
 				return "DeleteObjects", (*handler).deleteObjects, nil
+			case bucket == "WriteGetObjectResponse":
+				return "Unknown", nil, ErrNotImplemented.with("WriteGetObjectResponse (S3 Object Lambda) is not implemented")
 			}
-			return "Unknown", nil, ErrNotImplemented.with("POST uploads (browser forms) are not implemented")
+			return "PostObject", nil, ErrMalformedPOSTRequest.with("a POST to a bucket is a form upload: the body must be multipart/form-data")
 		}
 	default:
 		switch method {
@@ -437,6 +502,10 @@ func routeOp(method, bucket, key string, q url.Values, copySource bool) (string,
 				return "PutObjectAcl", nil, ErrNotImplemented.with("ACLs cannot be changed: every object is private to its bucket's owner")
 			case has("tagging"):
 				return "PutObjectTagging", (*handler).putObjectTagging, nil
+			case has("retention"):
+				return "PutObjectRetention", (*handler).putObjectRetention, nil
+			case has("legal-hold"):
+				return "PutObjectLegalHold", (*handler).putObjectLegalHold, nil
 			case has("uploadId") && has("partNumber"):
 				if copySource {
 					return "UploadPartCopy", (*handler).uploadPartCopy, nil
@@ -458,6 +527,10 @@ func routeOp(method, bucket, key string, q url.Values, copySource bool) (string,
 				return "GetObjectTagging", (*handler).getObjectTagging, nil
 			case has("attributes"):
 				return "GetObjectAttributes", (*handler).getObjectAttributes, nil
+			case has("retention"):
+				return "GetObjectRetention", (*handler).getObjectRetention, nil
+			case has("legal-hold"):
+				return "GetObjectLegalHold", (*handler).getObjectLegalHold, nil
 			}
 			return "GetObject", (*handler).getObject, nil
 		case http.MethodHead:
@@ -528,18 +601,21 @@ func (h *handler) writeError(rq *request, err error) {
 	_, _ = rq.w.Write(body)
 }
 
-// resetHeaders drops every header but the request IDs and Server (object headers set before
-// a failure or a retry).
+// resetHeaders drops every header but the request IDs, Server and the CORS headers (object
+// headers set before a failure or a retry).
 func resetHeaders(hd http.Header) {
 	for k := range hd {
-		if k != "X-Amz-Request-Id" && k != "X-Amz-Id-2" && k != "Server" {
+		if k != "X-Amz-Request-Id" && k != "X-Amz-Id-2" && k != "Server" && k != "Vary" && !strings.HasPrefix(k, "Access-Control-") {
 			delete(hd, k)
 		}
 	}
 }
 
 // writeXML sends v as a 200 XML document.
-func writeXML(rq *request, v any) error {
+func writeXML(rq *request, v any) error { return writeXMLStatus(rq, http.StatusOK, v) }
+
+// writeXMLStatus sends v as an XML document with the given status.
+func writeXMLStatus(rq *request, status int, v any) error {
 	body, err := xml.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("s3: encode response: %w", err)
@@ -547,7 +623,7 @@ func writeXML(rq *request, v any) error {
 	hd := rq.w.Header()
 	hd.Set("Content-Type", "application/xml")
 	hd.Set("Content-Length", fmt.Sprint(len(xml.Header)+len(body)))
-	rq.w.WriteHeader(http.StatusOK)
+	rq.w.WriteHeader(status)
 	_, _ = io.WriteString(rq.w, xml.Header)
 	_, _ = rq.w.Write(body)
 	return nil

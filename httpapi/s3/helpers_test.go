@@ -61,6 +61,8 @@ type nodeOpts struct {
 	region      string // default testRegion
 	strict      bool   // Options.StrictRegion
 	noSigV2     bool   // Options.DisableSigV2
+	// lifecycleDay is Options.LifecycleDay (0: 24 hours).
+	lifecycleDay time.Duration
 	// wrap lets a test interpose on the backend (fault injection).
 	wrap func(Backend) Backend
 	// fs is the file system of the blob store and the raft stores (default the OS's);
@@ -118,6 +120,7 @@ func (n *node) start() {
 		Backend: n.backend, Credentials: []Credentials{{AccessKey: testAK, SecretKey: testSK}, {AccessKey: testAK2, SecretKey: testSK2}},
 		Region: region, Domain: n.opts.domain, Logger: zerolog.Nop(), Metrics: n.metrics,
 		MinPartSize: n.opts.minPartSize, StrictRegion: n.opts.strict, DisableSigV2: n.opts.noSigV2,
+		LifecycleDay: n.opts.lifecycleDay,
 	})
 	n.srv = httptest.NewServer(h)
 	n.tlsSrv = httptest.NewTLSServer(h)

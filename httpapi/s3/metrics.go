@@ -41,6 +41,10 @@ var operations = []string{
 	"AbortMultipartUpload", "ListParts", "PutBucketVersioning", "ListObjectVersions",
 	"GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging", "GetBucketTagging",
 	"PutBucketTagging", "DeleteBucketTagging", "GetObjectAttributes", "PutBucketAcl", "PutObjectAcl",
+	"PutObjectLockConfiguration", "GetObjectLockConfiguration", "PutObjectRetention", "GetObjectRetention",
+	"PutObjectLegalHold", "GetObjectLegalHold", "PutBucketLifecycleConfiguration",
+	"GetBucketLifecycleConfiguration", "DeleteBucketLifecycle", "PutBucketCors", "GetBucketCors",
+	"DeleteBucketCors", "CorsPreflight", "PostObject",
 	"Unknown",
 }
 

@@ -49,11 +49,15 @@ func (h *handler) createUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
+	retention, hold, err := lockFromHeaders(rq.r.Header)
+	if err != nil {
+		return err
+	}
 	now := h.now()
 	id := newUploadID(now)
 	if _, err := h.propose(rq, &fsm.CreateMultipartUpload{
 		Bucket: rq.bucket, Key: rq.key, UploadID: id, Initiated: now.UnixNano(), Meta: meta,
-		ChecksumAlgorithm: string(alg), ChecksumType: typ, Tags: tags,
+		ChecksumAlgorithm: string(alg), ChecksumType: typ, Tags: tags, Retention: retention, LegalHold: hold,
 	}); err != nil {
 		return err
 	}
@@ -372,6 +376,7 @@ func (h *handler) completeUpload(rq *request) error {
 		out.ChecksumType = checksumTypeOf(res.Object.Checksums[0].Value)
 	}
 	h.setVersionHeader(rq.w.Header(), rq.bucket, res.Object)
+	h.setExpiration(rq.w.Header(), rq.bucket, res.Object)
 	return writeXML(rq, out)
 }
 

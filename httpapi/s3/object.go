@@ -239,6 +239,10 @@ func (h *handler) putObject(rq *request) error {
 	if err != nil {
 		return err
 	}
+	retention, hold, err := lockFromHeaders(rq.r.Header)
+	if err != nil {
+		return err
+	}
 	wantMD5, err := contentMD5(rq.r.Header)
 	if err != nil {
 		return err
@@ -263,7 +267,7 @@ func (h *handler) putObject(rq *request) error {
 		Bucket: rq.bucket, Key: rq.key, Size: uint64(sb.size), ETag: etag, Meta: meta,
 		Checksums: sums, Blobs: []fsm.Blob{{ID: sb.id, Size: uint64(sb.size), Nodes: sb.nodes}},
 		ModTime: h.now().UnixNano(), VersionID: h.newVersionID(), Tags: tags,
-		IfMatch: ifMatch, IfNoneMatch: ifNoneMatch,
+		IfMatch: ifMatch, IfNoneMatch: ifNoneMatch, Retention: retention, LegalHold: hold,
 	}
 	res, err := h.commit(rq, ev, sb)
 	if err != nil {
@@ -272,6 +276,7 @@ func (h *handler) putObject(rq *request) error {
 	hd := rq.w.Header()
 	hd.Set("ETag", `"`+etag+`"`)
 	h.setVersionHeader(hd, rq.bucket, res.Object)
+	h.setExpiration(hd, rq.bucket, res.Object)
 	setChecksumHeaders(hd, sums)
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
@@ -338,6 +343,10 @@ func (h *handler) serveObjectOnce(rq *request, vid string, withBody bool) error 
 	}
 	setObjectHeaders(hd, &o, mtime)
 	h.setVersionHeader(hd, rq.bucket, &o)
+	setLockHeaders(hd, &o)
+	if vid == "" {
+		h.setExpiration(hd, rq.bucket, &o)
+	}
 	if withBody {
 		applyResponseOverrides(hd, rq.q)
 	}
@@ -678,12 +687,12 @@ func (r *objectReader) Close() error {
 // suspended) or, with versionId, removes that version for good. A missing key or version is
 // 204, as S3 answers.
 func (h *handler) deleteObject(rq *request) error {
-	vid, err := versionParam(rq)
+	vid, bypass, err := versionAndBypass(rq)
 	if err != nil {
 		return err
 	}
 	res, err := h.propose(rq, &fsm.DeleteObject{Bucket: rq.bucket, Key: rq.key, VersionID: vid,
-		MarkerVersionID: h.newVersionID(), ModTime: h.now().UnixNano()})
+		MarkerVersionID: h.newVersionID(), ModTime: h.now().UnixNano(), BypassGovernance: bypass})
 	switch {
 	case errors.Is(err, &fsm.Error{Code: fsm.CodeNoSuchKey}), errors.Is(err, &fsm.Error{Code: fsm.CodeNoSuchVersion}):
 	case err != nil:
@@ -743,9 +752,12 @@ func (h *handler) deleteObjects(rq *request) error {
 	if len(req.Objects) == 0 || len(req.Objects) > maxDeleteKeys {
 		return ErrMalformedXML.with("Delete lists %d objects; 1..%d allowed", len(req.Objects), maxDeleteKeys)
 	}
-	if _, ok := rq.auth.ChecksumAlgorithm(); !ok && rq.r.Header.Get("Content-Md5") == "" {
-		// S3 requires an integrity check of the key list (Content-MD5 or x-amz-checksum-*).
-		return ErrInvalidRequest.with("Missing required header for this request: Content-MD5 (or an x-amz-checksum-* header)")
+	if err := requireIntegrity(rq); err != nil {
+		return err
+	}
+	bypass, err := bypassGovernance(rq.r.Header)
+	if err != nil {
+		return err
 	}
 	// Each (key, version) is answered once, in request order, however often it is listed
 	// (S3 does the same); a missing key is reported as deleted.
@@ -785,7 +797,7 @@ func (h *handler) deleteObjects(rq *request) error {
 		return writeXML(rq, res)
 	}
 	out, err := h.propose(rq, &fsm.DeleteObjects{Bucket: rq.bucket, Keys: keys, VersionIDs: versions,
-		MarkerVersionID: h.newVersionID(), ModTime: h.now().UnixNano()})
+		MarkerVersionID: h.newVersionID(), ModTime: h.now().UnixNano(), BypassGovernance: bypass})
 	if err != nil {
 		return err
 	}
@@ -936,6 +948,10 @@ func (h *handler) copyObject(rq *request) error {
 	if err := checkStorageClass(rq.r.Header); err != nil {
 		return err
 	}
+	retention, hold, err := lockFromHeaders(rq.r.Header)
+	if err != nil {
+		return err
+	}
 	src, byVersion, err := h.copySource(rq)
 	if err != nil {
 		return err
@@ -977,13 +993,14 @@ func (h *handler) copyObject(rq *request) error {
 	ev := &fsm.PutObject{
 		Bucket: rq.bucket, Key: rq.key, Size: uint64(sb.size), ETag: etag, Meta: meta,
 		Checksums: sums, Blobs: []fsm.Blob{{ID: sb.id, Size: uint64(sb.size), Nodes: sb.nodes}},
-		ModTime: now.UnixNano(), VersionID: h.newVersionID(), Tags: tags,
+		ModTime: now.UnixNano(), VersionID: h.newVersionID(), Tags: tags, Retention: retention, LegalHold: hold,
 	}
 	out, err := h.commit(rq, ev, sb)
 	if err != nil {
 		return err
 	}
 	h.setVersionHeader(rq.w.Header(), rq.bucket, out.Object)
+	h.setExpiration(rq.w.Header(), rq.bucket, out.Object)
 	res := copyObjectResult{Xmlns: s3Namespace, LastModified: s3Time(now.UnixNano()), ETag: `"` + etag + `"`, checksumFields: fieldsOf(sums)}
 	if len(sums) > 0 {
 		res.ChecksumType = checksumTypeOf(sums[0].Value)

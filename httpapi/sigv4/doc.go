@@ -28,6 +28,11 @@
 //     unless a hex x-amz-content-sha256 is sent (then checked); aws-chunked is refused.
 //   - Both forms together (of either version), SigV4A and X-Amz-Security-Token (we issue no
 //     session tokens) are rejected with InvalidRequest.
+//   - Browser POST forms (S3's POST Object): Verifier.VerifyPost checks x-amz-algorithm
+//     (AWS4-HMAC-SHA256 only), x-amz-credential (its scope as header auth's, AnyRegion
+//     included), x-amz-date (on the scope's day) and x-amz-signature, the hex HMAC-SHA256 of
+//     the base64 policy as sent under the scope's signing key (PostPolicySignature). There is
+//     no clock check: the policy's expiration, which the S3 layer enforces, bounds the form.
 //
 // Canonical request (AWS specification): method; the path with each segment decoded once and
 // re-encoded with the unreserved set A-Z a-z 0-9 - . _ ~ (S3 does not double-encode; %2F inside

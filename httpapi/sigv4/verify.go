@@ -276,8 +276,9 @@ func parseAuthorization(h string) (authParams, error) {
 	return buildParams(bad, cred, signed, sig)
 }
 
-// buildParams validates the three shared fields; bad is the error family to report.
-func buildParams(bad *Error, cred, signed, sig string) (authParams, error) {
+// parseCredential reads "<key>/<yyyymmdd>/<region>/<service>/aws4_request" into p's access
+// key, date, region, service and scope; bad is the error family to report.
+func parseCredential(bad *Error, cred string) (authParams, error) {
 	var p authParams
 	parts := strings.Split(cred, "/")
 	if len(parts) < 5 {
@@ -301,6 +302,15 @@ func buildParams(bad *Error, cred, signed, sig string) (authParams, error) {
 		return p, bad.with("empty region or service")
 	}
 	p.scope = strings.Join(parts[n-4:], "/")
+	return p, nil
+}
+
+// buildParams validates the three shared fields; bad is the error family to report.
+func buildParams(bad *Error, cred, signed, sig string) (authParams, error) {
+	p, err := parseCredential(bad, cred)
+	if err != nil {
+		return p, err
+	}
 	if signed == "" {
 		return p, bad.with("empty SignedHeaders")
 	}
