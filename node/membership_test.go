@@ -212,10 +212,13 @@ func TestDemoteLastsAndLeadershipMoves(t *testing.T) {
 	testutil.WaitFor(t, 10*time.Second, did+" demoted", stays)
 	holdFor(t, 4*time.Second, did+" stays demoted (20 reconciliations)", stays)
 
-	// Health warns about two voters.
+	// Health warns about two voters, and names the cluster.
 	code, body := adminCall(t, c.AdminURL(l), "GET", "/api/v1/admin/cluster/health")
 	if code != 200 || !strings.Contains(string(body), "2 voters: an even number") {
 		t.Fatalf("health does not warn about 2 voters: %d %s", code, body)
+	}
+	if id := c.MustNode(l).ClusterID(); id == "" || !strings.Contains(string(body), `"cluster_id":"`+id+`"`) {
+		t.Fatalf("health does not show the cluster ID %q: %s", id, body)
 	}
 	if v := gaugeValue(t, c.AdminURL(l), "nebulaio_raft_voters_even"); v != "1" {
 		t.Fatalf("nebulaio_raft_voters_even = %q, want 1", v)
