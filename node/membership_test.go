@@ -618,3 +618,57 @@ func TestRebalanceOnFourthStorageNode(t *testing.T) {
 	}
 	c.Verify()
 }
+
+// TestRemovedRunningNodeRejoinsWhenReadmitted: a running follower is removed; it learns that it
+// is out (its ready probe says so) and is not added back while it keeps running; re-admitted,
+// it rejoins without a restart, once, and catches up.
+func TestRemovedRunningNodeRejoinsWhenReadmitted(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3, ReconcileInterval: fastReconcile})
+	ctx := context.Background()
+	if _, err := c.S3Client(0).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("alive")}); err != nil {
+		t.Fatal(err)
+	}
+	out := followerAmong(t, c, 2, 1)
+	id := c.ID(out)
+	via := 0
+	if via == out || c.Leader() == out {
+		via = 1
+	}
+	if code, body := adminChange(t, c.AdminURL(via), "DELETE", "/api/v1/admin/cluster/nodes/"+id); code != 200 {
+		t.Fatalf("remove %s: %d %s", id, code, body)
+	}
+	testutil.WaitFor(t, 20*time.Second, id+"'s ready probe says it was removed", func() error {
+		code, body := ready(t, c, out)
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, "removed from the cluster") {
+			return fmt.Errorf("%d %s", code, body)
+		}
+		return nil
+	})
+	holdFor(t, 2*time.Second, "a removed running node stays out of raft", func() error {
+		s, err := raftServers(c)
+		if err == nil && s[id] != "" {
+			err = fmt.Errorf("%s is back in raft as %s", id, s[id])
+		}
+		return err
+	})
+	if err := c.PutObject(via, "alive", "while-out", []byte("written while the node was out")); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := adminChange(t, c.AdminURL(via), "POST", "/api/v1/admin/cluster/nodes/"+id+"/readmit"); code != 200 {
+		t.Fatalf("readmit %s: %d %s", id, code, body)
+	}
+	testutil.WaitFor(t, 30*time.Second, id+" rejoins as a voter without a restart", func() error {
+		s, err := raftServers(c)
+		if err != nil {
+			return err
+		}
+		if s[id] != "voter" || len(s) != 3 {
+			return fmt.Errorf("raft configuration %v", s)
+		}
+		if code, body := ready(t, c, out); code != 200 {
+			return fmt.Errorf("%s not ready: %d %s", id, code, body)
+		}
+		return nil
+	})
+	c.Verify()
+}
