@@ -181,10 +181,15 @@ func (c clusterAdmin) remove(ctx context.Context, id string, force bool) error {
 	if err != nil {
 		return err
 	}
-	_, inRaft := c.memberKnown(ep, id)
+	s, inRaft := c.memberKnown(ep, id)
 	recorded := c.n.fsm.Member(id)
 	if !inRaft && !recorded.Removed() {
 		return apiError(fmt.Errorf("%w: %s", engine.ErrUnknownServer, id))
+	}
+	// Refusals raft would make come before the record: a removal that can never be carried
+	// out must not leave the node recorded as removed.
+	if inRaft && s.Voter && countVoters(ep.servers) <= 1 {
+		return apiError(engine.ErrLastVoter)
 	}
 	if inRaft && !force {
 		if err := c.checkLastCopies(ctx, id); err != nil {
@@ -201,6 +206,16 @@ func (c clusterAdmin) remove(ctx context.Context, id string, force bool) error {
 	}
 	ep.g.Forget(id) // a dead member's record goes with it; an alive one is refused by the leader
 	return nil
+}
+
+func countVoters(servers []engine.Server) int {
+	n := 0
+	for _, s := range servers {
+		if s.Voter {
+			n++
+		}
+	}
+	return n
 }
 
 // checkLastCopies refuses to remove a storage member that holds the only readable copy of any
@@ -244,16 +259,8 @@ func (c clusterAdmin) setVoter(ctx context.Context, id string, voter bool) error
 	if !voter && !inRaft {
 		return apiError(fmt.Errorf("%w: %s is not in the raft configuration", engine.ErrUnknownServer, id))
 	}
-	if !voter && s.Voter {
-		voters := 0
-		for _, x := range ep.servers {
-			if x.Voter {
-				voters++
-			}
-		}
-		if voters <= 1 {
-			return apiError(engine.ErrLastVoter)
-		}
+	if !voter && s.Voter && countVoters(ep.servers) <= 1 {
+		return apiError(engine.ErrLastVoter)
 	}
 	op, change := fsm.MemberVoter, engine.OpAddVoter
 	if !voter {
