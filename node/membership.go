@@ -199,6 +199,13 @@ func (c clusterAdmin) remove(ctx context.Context, id string, force bool) error {
 	if err := c.n.recordMember(ctx, id, fsm.MemberRemove); err != nil {
 		return apiError(err)
 	}
+	if lid, _ := ep.e.Leader(); inRaft && lid == id {
+		// A leader that removes itself stops its raft (it could not rejoin after a re-admission
+		// without a restart): it hands the leadership over first, and the next leader removes it.
+		if err := ep.e.TransferLeadership(ctx, ""); err != nil {
+			return apiError(err) // recorded: the leader's reconciler hands over and the next one removes it
+		}
+	}
 	if inRaft {
 		if err := ep.e.ChangeMembership(ctx, engine.OpRemove, id, ""); err != nil {
 			return apiError(err) // recorded: the reconciler of the leader completes it

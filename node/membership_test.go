@@ -621,7 +621,8 @@ func TestRebalanceOnFourthStorageNode(t *testing.T) {
 
 // TestRemovedRunningNodeRejoinsWhenReadmitted: a running follower is removed; it learns that it
 // is out (its ready probe says so) and is not added back while it keeps running; re-admitted,
-// it rejoins without a restart, once, and catches up.
+// it rejoins without a restart, once, and catches up. The same for the leader, which hands
+// its leadership over before it is removed.
 func TestRemovedRunningNodeRejoinsWhenReadmitted(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3, ReconcileInterval: fastReconcile})
 	ctx := context.Background()
@@ -670,5 +671,40 @@ func TestRemovedRunningNodeRejoinsWhenReadmitted(t *testing.T) {
 		}
 		return nil
 	})
+
+	// The leader itself: it hands the leadership over before it is removed, so that it too
+	// rejoins without a restart.
+	l := c.WaitForLeader()
+	lid := c.ID(l)
+	if code, body := adminChange(t, c.AdminURL(l), "DELETE", "/api/v1/admin/cluster/nodes/"+lid); code != 200 {
+		t.Fatalf("remove the leader %s: %d %s", lid, code, body)
+	}
+	testutil.WaitFor(t, 20*time.Second, "the old leader out of raft", func() error {
+		s, err := raftServers(c)
+		if err == nil && (s[lid] != "" || len(s) != 2) {
+			err = fmt.Errorf("raft configuration %v", s)
+		}
+		return err
+	})
+	via = (l + 1) % 3
+	if code, body := adminChange(t, c.AdminURL(via), "POST", "/api/v1/admin/cluster/nodes/"+lid+"/readmit"); code != 200 {
+		t.Fatalf("readmit %s: %d %s", lid, code, body)
+	}
+	testutil.WaitFor(t, 30*time.Second, "the old leader "+lid+" rejoins as a voter without a restart", func() error {
+		s, err := raftServers(c)
+		if err != nil {
+			return err
+		}
+		if s[lid] != "voter" || len(s) != 3 {
+			return fmt.Errorf("raft configuration %v", s)
+		}
+		if code, body := ready(t, c, l); code != 200 {
+			return fmt.Errorf("%s not ready: %d %s", lid, code, body)
+		}
+		return nil
+	})
+	if err := c.PutObject(l, "alive", "after-leader-readmit", []byte("written through the re-admitted old leader")); err != nil {
+		t.Fatal(err)
+	}
 	c.Verify()
 }
