@@ -426,8 +426,6 @@ func TestDrainUnderWriteLoad(t *testing.T) {
 	if code, body := adminChange(t, c.AdminURL(1), "POST", "/api/v1/admin/cluster/nodes/n4/drain"); code != 200 || !strings.Contains(string(body), `"state":"draining"`) {
 		t.Fatalf("drain n4: %d %s", code, body)
 	}
-	// Removing a draining node that holds the only copy of anything is refused without force
-	// (only checked when it does: the repair of factor 3 over 4 nodes leaves none usually).
 	var last []float64
 	testutil.WaitFor(t, 120*time.Second, "n4 drained with 100 % progress", func() error {
 		code, body := adminCall(t, c.AdminURL(2), "GET", "/api/v1/admin/cluster/nodes/n4/drain")
@@ -706,5 +704,52 @@ func TestRemovedRunningNodeRejoinsWhenReadmitted(t *testing.T) {
 	if err := c.PutObject(l, "alive", "after-leader-readmit", []byte("written through the re-admitted old leader")); err != nil {
 		t.Fatal(err)
 	}
+	c.Verify()
+}
+
+// TestRemoveRefusedWhileHoldingLastCopies: with replication factor 1, a storage node holds the
+// only copy of its objects: removing it is refused (409 last_copies, naming the count) until it
+// is drained; after the drain every object reads back through the other nodes and the removal
+// goes through without force.
+func TestRemoveRefusedWhileHoldingLastCopies(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Configure: func(i int, cfg *config.Config) {
+		cfg.Cluster.ReplicationFactor = 1
+		cfg.Cluster.RepairInterval = config.Duration(300 * time.Millisecond)
+		cfg.Cluster.RepairDeadAfter = config.Duration(time.Hour)
+		if i == 2 {
+			cfg.Cluster.NodeRole = config.RoleStorage
+		}
+	}})
+	const only = 2
+	ctx := context.Background()
+	if _, err := c.S3Client(0).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("single")}); err != nil {
+		t.Fatal(err)
+	}
+	objs := putObjects(t, c, []int{0, 1}, "single", "one-copy", 30)
+	if len(blobIDsOn(t, c, only)) == 0 {
+		t.Fatal("the storage node holds no blob")
+	}
+	code, body := adminCall(t, c.AdminURL(0), "DELETE", "/api/v1/admin/cluster/nodes/n3")
+	if code != 409 || !strings.Contains(string(body), "last_copies") || !strings.Contains(string(body), "drain it first") {
+		t.Fatalf("removing the holder of the only copies: %d %s", code, body)
+	}
+	if s, err := raftServers(c); err != nil || s["n3"] != "nonvoter" {
+		t.Fatalf("n3 after the refused removal: %v %v", s, err)
+	}
+	if code, body := adminChange(t, c.AdminURL(1), "POST", "/api/v1/admin/cluster/nodes/n3/drain"); code != 200 {
+		t.Fatalf("drain n3: %d %s", code, body)
+	}
+	testutil.WaitFor(t, 60*time.Second, "n3 drained", func() error {
+		code, body := adminCall(t, c.AdminURL(0), "GET", "/api/v1/admin/cluster/nodes/n3/drain")
+		if code != 200 || !strings.Contains(string(body), `"state":"drained"`) {
+			return fmt.Errorf("%d %s", code, body)
+		}
+		return nil
+	})
+	if code, body := adminChange(t, c.AdminURL(0), "DELETE", "/api/v1/admin/cluster/nodes/n3"); code != 200 {
+		t.Fatalf("remove the drained n3: %d %s", code, body)
+	}
+	c.Kill(only)
+	checkObjects(t, c.S3Client(1), "single", objs, "n2")
 	c.Verify()
 }
