@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -54,6 +56,7 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 	token := fs.String("token", os.Getenv("NEBULAIO_ADMIN_TOKEN"), "bearer token (env NEBULAIO_ADMIN_TOKEN; default: read from --data_dir)")
 	dataDir := fs.String("data_dir", "./data", "data directory whose credentials.json holds the token when --token is not given")
 	asJSON := fs.Bool("json", false, "print the raw JSON answer")
+	caFile := fs.String("cacert", os.Getenv("NEBULAIO_ADMIN_CA"), "PEM CA bundle that verifies an https admin listener (env NEBULAIO_ADMIN_CA); default: the system's roots")
 	force := fs.Bool("force", false, "remove: remove even a node that holds the only copy of some objects (they are lost)")
 	wait := fs.Bool("wait", false, "drain: show the progress and return once the node is drained")
 	cancelDrain := fs.Bool("cancel", false, "drain: cancel the drain")
@@ -87,7 +90,12 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 			*token = c.AdminToken
 		}
 	}
-	cl := &adminClient{base: strings.TrimRight(*admin, "/"), token: *token}
+	hc, err := adminHTTPClient(*caFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "nebulaio: --cacert: %v\n", err)
+		return 2
+	}
+	cl := &adminClient{base: strings.TrimRight(*admin, "/"), token: *token, hc: hc}
 	if !strings.Contains(cl.base, "://") {
 		cl.base = "http://" + cl.base
 	}
@@ -187,6 +195,7 @@ func clusterCommand(rest []string, force, wait, cancel bool) (clusterCall, bool)
 // adminClient calls the admin API with the bearer token.
 type adminClient struct {
 	base, token string
+	hc          *http.Client // adminHTTPClient's
 }
 
 // call makes one request (30 s at most) and returns the body of a 200 answer; any other
@@ -202,7 +211,7 @@ func (c *adminClient) call(method, path string, body []byte) ([]byte, error) {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -346,4 +355,21 @@ func printNewToken(stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, trust.Token{ClusterID: id, Secret: secret}.Text())
 	return 0
+}
+
+// adminHTTPClient is the HTTP client of the admin CLI: the default one, or one that trusts
+// only the CA certificates in caFile (an admin listener with an operator's certificate).
+func adminHTTPClient(caFile string) (*http.Client, error) {
+	if caFile == "" {
+		return http.DefaultClient, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}, nil
 }
