@@ -164,6 +164,8 @@ func parseKey(k []byte) (parsedKey, error) {
 		n = 0
 	case prefixBucket, prefixNode, prefixSetting, prefixBucketTags, prefixLifecycle, prefixCors, prefixMember, prefixEncryption:
 		n = 1
+	case prefixUser, prefixAccessKey, prefixPolicy, prefixBucketAccess:
+		n = 1
 	case prefixObject, prefixVersion:
 		n = 2
 	case prefixUpload, prefixPart:
@@ -335,6 +337,9 @@ func decodeValue(prefix byte, v []byte) (any, error) {
 	case prefixMember:
 		return decodeMemberRecord(v)
 	}
+	if isIAMPrefix(prefix) {
+		return decodeIAMValue(prefix, v)
+	}
 	return nil, fmt.Errorf("%w: no record under prefix %#x", ErrCorrupt, prefix)
 }
 
@@ -363,6 +368,9 @@ func encodeValue(rec any) ([]byte, error) {
 		return encodeSetting(r)
 	case *MemberState:
 		return encodeMemberRecord(r)
+	}
+	if b, ok, err := encodeIAMValue(rec); ok {
+		return b, err
 	}
 	return nil, fmt.Errorf("fsm: internal: no encoding for %T", rec)
 }
@@ -393,7 +401,7 @@ func recordKey(rec any) string {
 	case *MemberState:
 		return memberKey(r.ID)
 	}
-	return ""
+	return iamRecordKey(rec)
 }
 
 // Bucket record: version 1 name, owner, created; version 2 adds u8 versioning (1 Enabled,

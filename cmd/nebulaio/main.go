@@ -3,6 +3,7 @@
 //	nebulaio server [--config FILE] [--<key>=<value> ...]   run a node
 //	nebulaio cluster nodes|health|promote|demote|remove|readmit|drain|transfer-leader|token   admin API client
 //	nebulaio certs init|node                                  certificates for the raft port
+//	nebulaio admin user|key|policy ...                       users, access keys and policies
 //	nebulaio version                                         print the version
 //
 // Every configuration key is also a flag named by its dotted path, for example
@@ -40,6 +41,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runServer(args[1:], stdout, stderr)
 	case "cluster":
 		return runCluster(args[1:], stdout, stderr)
+	case "admin":
+		return runAdmin(args[1:], stdout, stderr)
 	case "certs":
 		return runCerts(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
@@ -64,6 +67,7 @@ commands:
             transfer-leader [ID] | token, through the admin API; new-token
             (nebulaio cluster --help)
   certs     init | node: a CA of your own and node certificates for the raft port
+  admin     user | key | policy: S3 users, their access keys and policies (nebulaio admin --help)
   version   print the version
 `)
 }
