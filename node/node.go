@@ -47,6 +47,11 @@ type Options struct {
 	// ReconcileInterval replaces the membership reconciler's interval (default 2 s), so that
 	// tests can watch many reconciliations in a short time.
 	ReconcileInterval time.Duration
+	// Now replaces the S3 layer's wall clock (signature time checks, object and upload
+	// times, version IDs); nil is time.Now. The fault suite steps it to act out a clock jump
+	// (cmd/nebulaio: NEBULAIO_TEST_CLOCK_OFFSET_FILE). Raft, gossip and timeouts run on the
+	// monotonic clock, which a step of the wall clock does not move.
+	Now func() time.Time
 }
 
 // Node is one running NebulaIO server: its listeners and what they serve. Open starts it,
