@@ -90,10 +90,7 @@ func (n *Node) startCluster(ctx context.Context, sink *httpapi.PromSink) error {
 	go func() {
 		defer n.wg.Done()
 		rec := &peerRecorder{dir: cfg.DataDir, log: n.log}
-		e.RunReconciler(ctx, newGossipSource(ctx, g, func() { rec.record(g) }), engine.ReconcileOptions{
-			DeadReapAfter: cfg.Cluster.DeadNodeReapAfter.D(),
-			VerifyMember:  n.verifyMember,
-		})
+		e.RunReconciler(ctx, newGossipSource(ctx, g, func() { rec.record(g) }), n.reconcileOptions())
 	}()
 	n.wg.Add(1)
 	go func() {
@@ -101,6 +98,21 @@ func (n *Node) startCluster(ctx context.Context, sink *httpapi.PromSink) error {
 		n.watchClusterID(ctx, e)
 	}()
 	return nil
+}
+
+// reconcileOptions are the membership reconciler's: the dead-member reaping of the
+// configuration, the proof of a member's identity (identity.go), and the operator's recorded
+// decisions (membership.go), which removed members learn of from the leader through the
+// node.removed RPC.
+func (n *Node) reconcileOptions() engine.ReconcileOptions {
+	n.trans.Handle(methodRemoved, n.handleRemoved)
+	return engine.ReconcileOptions{
+		Interval:      n.opts.ReconcileInterval,
+		DeadReapAfter: n.cfg.Cluster.DeadNodeReapAfter.D(),
+		VerifyMember:  n.verifyMember,
+		Intents:       n.intents,
+		Refused:       n.tellRemoved,
+	}
 }
 
 // startGossip joins gossip with the node's metadata (role, voter, advertised addresses). It

@@ -44,6 +44,9 @@ type Options struct {
 	// TransportFaults and GossipFaults inject faults into the raft transport and gossip.
 	TransportFaults *transport.Faults
 	GossipFaults    *gossip.Faults
+	// ReconcileInterval replaces the membership reconciler's interval (default 2 s), so that
+	// tests can watch many reconciliations in a short time.
+	ReconcileInterval time.Duration
 	// Now replaces the S3 layer's wall clock (signature time checks, object and upload
 	// times, version IDs); nil is time.Now. The fault suite steps it to act out a clock jump
 	// (cmd/nebulaio: NEBULAIO_TEST_CLOCK_OFFSET_FILE). Raft, gossip and timeouts run on the
@@ -91,6 +94,8 @@ type Node struct {
 
 	cancel context.CancelFunc // stops the reconciler, maintenance and a pending expect_nodes wait
 	wg     sync.WaitGroup     // the reconciler and maintenance goroutines
+
+	removal removal // this node's own removal, as it learns of it (membership.go)
 }
 
 // readyMaxLag is how far (in entries) the FSM may trail the commit index and still be ready.

@@ -54,6 +54,12 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	}
 	n, err := node.Open(ctx, cfg, opts)
 	if err != nil {
+		if ctx.Err() != nil {
+			// SIGINT or SIGTERM while starting (waiting for cluster.expect_nodes, say): Open
+			// has stopped what it started, which is a clean shutdown.
+			log.Info().Err(err).Msg("signal received while starting; stopped")
+			return 0
+		}
 		log.Error().Err(err).Msg("start failed")
 		return 1
 	}
