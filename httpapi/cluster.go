@@ -27,6 +27,7 @@ type NodeView struct {
 	GossipStatus  string `json:"gossip_status"` // alive, suspect, dead, left, or unknown
 	LastContactMS int64  `json:"last_contact_ms"`
 	AppliedIndex  uint64 `json:"applied_index"`
+	CommitIndex   uint64 `json:"commit_index"` // the commit index the node knows
 	Version       string `json:"version,omitempty"`
 }
 

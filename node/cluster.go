@@ -33,6 +33,7 @@ func (n *Node) startCluster(ctx context.Context, sink *httpapi.PromSink) error {
 		return fmt.Errorf("cluster.raft_address: %w", err)
 	}
 	n.trans = trans
+	trans.Handle(methodConsoleDisk, n.handleConsoleDisk)
 
 	g, err := n.startGossip(sink)
 	if err != nil {
@@ -66,7 +67,7 @@ func (n *Node) startCluster(ctx context.Context, sink *httpapi.PromSink) error {
 		HeartbeatTimeout: cfg.Cluster.RaftHeartbeatTimeout.D(),
 		MaxLogEntries:    cfg.Performance.MaxRaftLogEntries,
 		Logger:           n.log,
-		Metrics:          sink,
+		Metrics:          latencyTee{Metrics: sink, l: n.latency},
 	}
 	if cfg.Cluster.Bootstrap && cfg.Cluster.ExpectNodes > 1 {
 		ecfg.BootstrapServers = func() ([]engine.Server, error) {
@@ -88,6 +89,11 @@ func (n *Node) startCluster(ctx context.Context, sink *httpapi.PromSink) error {
 		defer n.wg.Done()
 		rec := &peerRecorder{dir: cfg.DataDir, log: n.log}
 		e.RunReconciler(ctx, newGossipSource(ctx, g, func() { rec.record(g) }), engine.ReconcileOptions{DeadReapAfter: cfg.Cluster.DeadNodeReapAfter.D()})
+	}()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.watchMembership(ctx, e, g)
 	}()
 	return nil
 }

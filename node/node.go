@@ -18,6 +18,7 @@ import (
 	"github.com/nebulaio/nebulaio/engine"
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/gossip"
+	"github.com/nebulaio/nebulaio/httpapi/console"
 	"github.com/nebulaio/nebulaio/lifecycle"
 	"github.com/nebulaio/nebulaio/transport"
 )
@@ -53,7 +54,13 @@ type Node struct {
 
 	admin     *http.Server
 	adminAddr net.Addr
-	failed    chan error // a listener stopped serving on its own
+	// The console listener and what it records (console.go); set by Open before anything
+	// else starts and not changed after.
+	console     *http.Server
+	consoleAddr net.Addr
+	latency     *console.Latency
+	events      *console.Events
+	failed      chan error // a listener stopped serving on its own
 
 	// Set during Open, in start order, and not changed after; trans, fsm, blobs and s3 are read
 	// only by the goroutine that runs Open and by Close/Kill after it.
@@ -109,6 +116,10 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 	if err := n.startAdmin(reg); err != nil {
 		return nil, err
 	}
+	if err := n.startConsole(); err != nil {
+		_ = n.Close(context.Background())
+		return nil, err
+	}
 	if err := n.startCluster(ctx, sink); err != nil {
 		_ = n.Close(context.Background())
 		return nil, err
@@ -117,7 +128,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		_ = n.Close(context.Background())
 		return nil, err
 	}
-	n.log.Info().Str("s3", n.s3Addr.String()).Str("admin", n.adminAddr.String()).Str("raft", n.trans.Addr()).Str("gossip", n.Gossip().Addr()).
+	n.log.Info().Str("s3", n.s3Addr.String()).Str("admin", n.adminAddr.String()).Str("console", n.consoleAddr.String()).Str("raft", n.trans.Addr()).Str("gossip", n.Gossip().Addr()).
 		Str("data_dir", cfg.DataDir).Str("role", cfg.Cluster.NodeRole).Bool("voter", cfg.Cluster.IsVoter()).Msg("node started")
 	return n, nil
 }
@@ -153,6 +164,11 @@ func (n *Node) Close(ctx context.Context) error {
 			n.log.Warn().Err(err).Msg("s3 listener drain")
 		}
 	}
+	if n.console != nil {
+		if err := n.console.Shutdown(ctx); err != nil {
+			n.log.Warn().Err(err).Msg("console listener drain")
+		}
+	}
 	if e := n.Engine(); e != nil {
 		if err := e.Close(); err != nil {
 			n.log.Warn().Err(err).Msg("engine close")
@@ -184,6 +200,9 @@ func (n *Node) Kill() {
 	}
 	if n.s3 != nil {
 		_ = n.s3.Close()
+	}
+	if n.console != nil {
+		_ = n.console.Close()
 	}
 	n.closeStorage()
 	if n.admin != nil {

@@ -132,6 +132,7 @@ func printBanner(w io.Writer, n *node.Node) {
 NebulaIO %s — node %s (%s)
   S3:         http://%s   (region %s)
   Admin:      http://%s   (/health/live, /health/ready, /metrics, /api/v1/admin/)
+  Console:    http://%s   (log in with the AdminToken)
   Raft:       %s
   Gossip:     %s
   AccessKey:  %s
@@ -140,7 +141,7 @@ NebulaIO %s — node %s (%s)
   Credentials file: %s
 
   Try: AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --endpoint-url http://%s s3 ls
-`, version, cfg.NodeID, cfg.Cluster.NodeRole, host(n.S3Addr()), cfg.S3.Region, host(n.AdminAddr()),
+`, version, cfg.NodeID, cfg.Cluster.NodeRole, host(n.S3Addr()), cfg.S3.Region, host(n.AdminAddr()), host(n.ConsoleAddr()),
 		n.RaftAddr(), n.GossipAddr(), creds.AccessKey, creds.SecretKey, creds.AdminToken, n.CredentialsFile(),
 		creds.AccessKey, creds.SecretKey, host(n.S3Addr()))
 }

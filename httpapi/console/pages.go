@@ -124,7 +124,7 @@ var funcs = template.FuncMap{
 	"bytes":    humanBytes,
 	"ms":       func(d time.Duration) string { return fmtDuration(d) },
 	"eta":      fmtETA,
-	"ago":      func(now, t time.Time) string { return fmtDuration(now.Sub(t).Round(time.Second)) + " ago" },
+	"ago":      fmtAgo,
 	"contact":  fmtContact,
 	"pct":      func(done, total uint64) uint64 { return done * 100 / max(total, 1) },
 	"unit":     fmtUnit,
@@ -198,6 +198,14 @@ func fmtDuration(d time.Duration) string {
 		return fmt.Sprintf("%.1f s", d.Seconds())
 	}
 	return d.Round(time.Second).String()
+}
+
+func fmtAgo(now, t time.Time) string {
+	d := now.Sub(t)
+	if d < time.Second {
+		return "just now"
+	}
+	return fmtDuration(d.Round(time.Second)) + " ago"
 }
 
 func fmtETA(d time.Duration) string {

@@ -1,0 +1,188 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/nebulaio/nebulaio/internal/testcluster"
+	"github.com/nebulaio/nebulaio/internal/testutil"
+)
+
+// consoleClient is a browser session on one node's console.
+type consoleClient struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+	csrf string
+}
+
+func newConsoleClient(t *testing.T, c *testcluster.Cluster, i int) *consoleClient {
+	jar, _ := cookiejar.New(nil)
+	return &consoleClient{t: t, base: "http://" + c.MustNode(i).ConsoleAddr().String(),
+		c: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
+}
+
+func (cc *consoleClient) get(path string) (int, string) {
+	cc.t.Helper()
+	resp, err := cc.c.Get(cc.base + path)
+	if err != nil {
+		cc.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(b); m != nil {
+		cc.csrf = string(m[1])
+	}
+	return resp.StatusCode, string(b)
+}
+
+func (cc *consoleClient) post(path string, form url.Values) (int, string) {
+	cc.t.Helper()
+	resp, err := cc.c.PostForm(cc.base+path, form)
+	if err != nil {
+		cc.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// act confirms an action the way the page's forms do and returns the result message.
+func (cc *consoleClient) act(action, node string) string {
+	cc.t.Helper()
+	if code, body := cc.get("/confirm?action=" + action + "&node=" + node); code != 200 {
+		cc.t.Fatalf("confirm %s %s: %d %s", action, node, code, body)
+	}
+	code, body := cc.post("/action", url.Values{"csrf": {cc.csrf}, "action": {action}, "node": {node}, "confirm": {"yes"}})
+	m := regexp.MustCompile(`id="flash" class="flash (ok|bad)">([^<]*)<`).FindStringSubmatch(body)
+	if code != 200 || m == nil {
+		cc.t.Fatalf("%s %s: %d, no result message:\n%s", action, node, code, body)
+	}
+	return m[1] + ": " + m[2]
+}
+
+// TestConsoleOnCluster: every node serves the console; on a follower's, after logging in with
+// its admin token, the cluster page lists the three nodes and marks the leader, the storage
+// page shows every node's disk, the buckets page counts what S3 wrote, the latency chart
+// shows the writes proposed through that node, and a demote and promote through the console
+// change the raft configuration; drain and leadership transfer say they are not available.
+func TestConsoleOnCluster(t *testing.T) {
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	leader := c.WaitForLeader()
+	f := c.Followers()[0]
+	for _, i := range c.Running() {
+		resp, err := http.Get("http://" + c.MustNode(i).ConsoleAddr().String() + "/up")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("node %d /up: %d", i, resp.StatusCode)
+		}
+	}
+
+	ctx := context.Background()
+	s3c := c.S3Client(f)
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("console")}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("console"), Key: aws.String(fmt.Sprint("k", i)), Body: strings.NewReader("hello")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cc := newConsoleClient(t, c, f)
+	if code, _ := cc.post("/login", url.Values{"token": {"wrong"}}); code != http.StatusUnauthorized {
+		t.Fatalf("wrong token: %d", code)
+	}
+	if code, body := cc.post("/login", url.Values{"token": {c.MustNode(f).Credentials().AdminToken}}); code != 200 || !strings.Contains(body, `id="nodes"`) {
+		t.Fatalf("login: %d\n%s", code, body)
+	}
+	testutil.WaitFor(t, 20*time.Second, "the cluster page shows three nodes, their indexes and the leader", func() error {
+		_, body := cc.get("/cluster")
+		for _, want := range []string{`id="node-n1"`, `id="node-n2"`, `id="node-n3"`, `id="leader">` + c.ID(leader) + `<`,
+			`id="node-` + c.ID(leader) + `" data-node="` + c.ID(leader) + `" class="leader"`, `<svg id="latency-chart"`} {
+			if !strings.Contains(body, want) {
+				return fmt.Errorf("no %q", want)
+			}
+		}
+		if strings.Contains(body, ">unknown<") {
+			return fmt.Errorf("a node's state is unknown")
+		}
+		return nil
+	})
+	_, body := cc.get("/storage")
+	for _, id := range []string{"n1", "n2", "n3"} {
+		row := regexp.MustCompile(`(?s)id="disk-` + id + `">(.*?)</tr>`).FindStringSubmatch(body)
+		if row == nil || strings.Contains(row[1], "unknown:") || !strings.Contains(row[1], "<progress") {
+			t.Fatalf("storage page, %s's disk: %q", id, row)
+		}
+	}
+	_, body = cc.get("/buckets")
+	if !strings.Contains(body, `id="bucket-count">1<`) || !strings.Contains(body, `id="object-count">5<`) || !strings.Contains(body, "25 B") {
+		t.Fatalf("buckets page:\n%s", body)
+	}
+
+	// Demote and promote a follower through the console (forwarded to the leader).
+	other := c.Followers()
+	target := c.ID(other[len(other)-1])
+	if got := cc.act("demote", target); got != "ok: "+target+" demoted to non-voter" {
+		t.Fatalf("demote: %s", got)
+	}
+	if voter(t, c, leader, target) {
+		t.Fatalf("%s is still a voter after the console demoted it", target)
+	}
+	testutil.WaitFor(t, 10*time.Second, "the demote in the events", func() error {
+		if _, body := cc.get("/cluster"); !strings.Contains(body, target+" demoted to non-voter") {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	if got := cc.act("promote", target); got != "ok: "+target+" promoted to voter" {
+		t.Fatalf("promote: %s", got)
+	}
+	if !voter(t, c, leader, target) {
+		t.Fatalf("%s is not a voter after the console promoted it", target)
+	}
+	if got := cc.act("demote", "nope"); !strings.HasPrefix(got, "bad: Demote failed: unknown_node") {
+		t.Fatalf("demote of an unknown node: %s", got)
+	}
+	testutil.WaitFor(t, 10*time.Second, "the promote in the events", func() error {
+		if _, body := cc.get("/cluster"); !strings.Contains(body, target+" promoted to voter") {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	for _, a := range []string{"drain", "transfer"} {
+		if got := cc.act(a, target); !strings.Contains(got, "not available on this build: nothing was done") {
+			t.Fatalf("%s: %s", a, got)
+		}
+	}
+}
+
+func voter(t *testing.T, c *testcluster.Cluster, i int, id string) bool {
+	t.Helper()
+	servers, err := c.MustNode(i).Engine().Servers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range servers {
+		if s.ID == id {
+			return s.Voter
+		}
+	}
+	t.Fatalf("%s is not in the raft configuration", id)
+	return false
+}
