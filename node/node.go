@@ -54,13 +54,14 @@ type Node struct {
 
 	admin     *http.Server
 	adminAddr net.Addr
+	failed    chan error // a listener stopped serving on its own
+
 	// The console listener and what it records (console.go); set by Open before anything
 	// else starts and not changed after.
 	console     *http.Server
 	consoleAddr net.Addr
 	latency     *console.Latency
 	events      *console.Events
-	failed      chan error // a listener stopped serving on its own
 
 	// Set during Open, in start order, and not changed after; trans, fsm, blobs and s3 are read
 	// only by the goroutine that runs Open and by Close/Kill after it.
