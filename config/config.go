@@ -59,22 +59,27 @@ type ConsoleConfig struct {
 
 // ClusterConfig configures raft and gossip membership.
 type ClusterConfig struct {
-	RaftAddress          string   `yaml:"raft_address" doc:"listen address of raft and node-to-node RPC"`
-	GossipAddress        string   `yaml:"gossip_address" doc:"listen address of gossip (TCP and UDP)"`
-	AdvertiseAddress     string   `yaml:"advertise_address" doc:"host other nodes use to reach this one; ports come from the listen addresses"`
-	Bootstrap            bool     `yaml:"bootstrap" doc:"start a new cluster (true) or join one through join_addresses (false)"`
-	JoinAddresses        []string `yaml:"join_addresses" doc:"gossip addresses (host:port) of existing members, required when bootstrap is false"`
-	ExpectNodes          int      `yaml:"expect_nodes" doc:"bootstrap waits for this many gossip members and makes them all voters"`
-	NodeRole             string   `yaml:"node_role" doc:"hybrid, management (voter without object data) or storage (non-voter with object data)"`
-	Voter                *bool    `yaml:"voter" doc:"whether this node should be a raft voter; default true for hybrid and management, false for storage"`
-	RaftElectionTimeout  Duration `yaml:"raft_election_timeout" doc:"raft election timeout"`
-	RaftHeartbeatTimeout Duration `yaml:"raft_heartbeat_timeout" doc:"raft heartbeat timeout"`
-	GossipKey            string   `yaml:"gossip_key" secret:"true" env:"NEBULAIO_GOSSIP_KEY" doc:"base64 AES key (16, 24 or 32 bytes) encrypting gossip; empty: no encryption"`
-	DeadNodeReapAfter    Duration `yaml:"dead_node_reap_after" doc:"remove a member dead for this long from raft; 0 keeps dead members until an operator removes them"`
-	ReplicationFactor    int      `yaml:"replication_factor" doc:"copies kept of each object's bytes, capped by the number of hybrid and storage nodes; set the same on every node"`
-	RepairInterval       Duration `yaml:"repair_interval" doc:"how often the leader checks that every blob has its copies and re-creates missing ones"`
-	RepairDeadAfter      Duration `yaml:"repair_dead_after" doc:"copies on a node down for this long are re-created on other nodes (a removed node's at once)"`
-	RepairMiBPerSec      int      `yaml:"repair_mib_per_sec" doc:"bandwidth repair may use, in MiB/s; 0 is unthrottled"`
+	RaftAddress          string        `yaml:"raft_address" doc:"listen address of raft and node-to-node RPC"`
+	GossipAddress        string        `yaml:"gossip_address" doc:"listen address of gossip (TCP and UDP)"`
+	AdvertiseAddress     string        `yaml:"advertise_address" doc:"host other nodes use to reach this one; ports come from the listen addresses"`
+	Bootstrap            BootstrapMode `yaml:"bootstrap" doc:"what a node without state does: auto bootstraps a new cluster when join_addresses is empty and joins otherwise; true bootstraps (with join_addresses only together with expect_nodes); false joins"`
+	JoinAddresses        []string      `yaml:"join_addresses" doc:"gossip addresses (host:port) of existing members; a node without state joins through them (with join_token)"`
+	JoinToken            string        `yaml:"join_token" secret:"true" env:"NEBULAIO_JOIN_TOKEN" doc:"token of the cluster to join (nbio1.…: its ID and secret), printed by nebulaio cluster token on a member; needed once, by a node without state that joins"`
+	Secret               string        `yaml:"secret" secret:"true" env:"NEBULAIO_CLUSTER_SECRET" doc:"base64 32-byte cluster secret a bootstrapping node uses instead of generating one; every credential of the cluster derives from it"`
+	ExpectNodes          int           `yaml:"expect_nodes" doc:"bootstrap waits for this many gossip members and makes them all voters"`
+	NodeRole             string        `yaml:"node_role" doc:"hybrid, management (voter without object data) or storage (non-voter with object data)"`
+	Voter                *bool         `yaml:"voter" doc:"whether this node should be a raft voter; default true for hybrid and management, false for storage"`
+	RaftElectionTimeout  Duration      `yaml:"raft_election_timeout" doc:"raft election timeout"`
+	RaftHeartbeatTimeout Duration      `yaml:"raft_heartbeat_timeout" doc:"raft heartbeat timeout"`
+	GossipKey            string        `yaml:"gossip_key" secret:"true" env:"NEBULAIO_GOSSIP_KEY" doc:"base64 AES key (16, 24 or 32 bytes) encrypting gossip; empty: a key derived from the cluster secret"`
+	TLSCAFile            string        `yaml:"tls_ca_file" doc:"PEM CA certificate that verifies node certificates, for operator-supplied certificates (nebulaio certs); empty: a CA derived from the cluster secret"`
+	TLSCertFile          string        `yaml:"tls_cert_file" doc:"PEM certificate of this node on the raft port, signed by tls_ca_file and naming nebulaio://<cluster ID>/node/<node_id>"`
+	TLSKeyFile           string        `yaml:"tls_key_file" doc:"PEM private key of tls_cert_file"`
+	DeadNodeReapAfter    Duration      `yaml:"dead_node_reap_after" doc:"remove a member dead for this long from raft; 0 keeps dead members until an operator removes them"`
+	ReplicationFactor    int           `yaml:"replication_factor" doc:"copies kept of each object's bytes, capped by the number of hybrid and storage nodes; set the same on every node"`
+	RepairInterval       Duration      `yaml:"repair_interval" doc:"how often the leader checks that every blob has its copies and re-creates missing ones"`
+	RepairDeadAfter      Duration      `yaml:"repair_dead_after" doc:"copies on a node down for this long are re-created on other nodes (a removed node's at once)"`
+	RepairMiBPerSec      int           `yaml:"repair_mib_per_sec" doc:"bandwidth repair may use, in MiB/s; 0 is unthrottled"`
 }
 
 // StorageConfig configures how the node uses its disk.
@@ -128,7 +133,7 @@ func Default() Config {
 			RaftAddress:          ":9003",
 			GossipAddress:        ":9004",
 			AdvertiseAddress:     "127.0.0.1",
-			Bootstrap:            true,
+			Bootstrap:            BootstrapAuto,
 			ExpectNodes:          1,
 			NodeRole:             RoleHybrid,
 			RaftElectionTimeout:  Duration(time.Second),
@@ -151,6 +156,42 @@ type Duration time.Duration
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
 func (d Duration) String() string { return time.Duration(d).String() }
+
+// BootstrapMode is cluster.bootstrap: auto, true or false.
+type BootstrapMode string
+
+// Bootstrap modes.
+const (
+	BootstrapAuto  BootstrapMode = "auto"
+	BootstrapTrue  BootstrapMode = "true"
+	BootstrapFalse BootstrapMode = "false"
+)
+
+// parseBootstrap reads a bootstrap mode; YAML's and flags' spellings of true and false count.
+func parseBootstrap(text string) (BootstrapMode, error) {
+	switch strings.ToLower(strings.TrimSpace(text)) {
+	case "auto":
+		return BootstrapAuto, nil
+	case "true", "yes", "on":
+		return BootstrapTrue, nil
+	case "false", "no", "off":
+		return BootstrapFalse, nil
+	}
+	return "", fmt.Errorf("want auto, true or false, got %q", text)
+}
+
+// Bootstraps reports whether a node without raft state starts a new cluster (rather than
+// joining one): bootstrap true, or auto without join addresses. A node with state never
+// bootstraps again, whatever this says.
+func (c *ClusterConfig) Bootstraps() bool {
+	switch c.Bootstrap {
+	case BootstrapTrue:
+		return true
+	case BootstrapFalse:
+		return false
+	}
+	return len(c.JoinAddresses) == 0
+}
 
 // IsVoter reports whether the node asks to be a voter: the explicit `voter` key, or the role's
 // default (hybrid and management vote, storage does not).
@@ -274,11 +315,26 @@ func (c *Config) Validate() (warnings []string, err error) {
 	} else if c.Cluster.ExpectNodes%2 == 0 {
 		warnings = append(warnings, fmt.Sprintf("cluster.expect_nodes: %d is even; an odd number of voters tolerates the same failures with one node fewer", c.Cluster.ExpectNodes))
 	}
-	if c.Cluster.ExpectNodes > 1 && !c.Cluster.Bootstrap {
-		bad("cluster.expect_nodes", "only a bootstrap node waits for expect_nodes", "set it on the node with bootstrap: true")
+	switch c.Cluster.Bootstrap {
+	case BootstrapAuto, BootstrapTrue, BootstrapFalse:
+	default:
+		bad("cluster.bootstrap", fmt.Sprintf("unknown mode %q", c.Cluster.Bootstrap), "auto, true or false")
 	}
-	if !c.Cluster.Bootstrap && len(c.Cluster.JoinAddresses) == 0 {
+	if c.Cluster.ExpectNodes > 1 && !c.Cluster.Bootstraps() {
+		bad("cluster.expect_nodes", "only a bootstrap node waits for expect_nodes", "set it on the node that bootstraps (bootstrap: true)")
+	}
+	if c.Cluster.Bootstrap == BootstrapFalse && len(c.Cluster.JoinAddresses) == 0 {
 		bad("cluster.join_addresses", "join mode (bootstrap: false) needs at least one address", "the gossip address of a member, for example 10.0.1.10:9004")
+	}
+	if c.Cluster.Bootstrap == BootstrapTrue && len(c.Cluster.JoinAddresses) > 0 && c.Cluster.ExpectNodes < 2 {
+		bad("cluster.bootstrap", "true together with join_addresses would start a cluster of its own next to the one it can reach",
+			"remove bootstrap (auto joins through join_addresses), or set expect_nodes to bootstrap the nodes together")
+	}
+	if (c.Cluster.TLSCAFile != "") != (c.Cluster.TLSCertFile != "") || (c.Cluster.TLSCertFile != "") != (c.Cluster.TLSKeyFile != "") {
+		bad("cluster.tls_cert_file", "tls_ca_file, tls_cert_file and tls_key_file go together", "set all three, or none to use certificates issued from the cluster secret")
+	}
+	if c.Cluster.Secret != "" && c.Cluster.JoinToken != "" {
+		bad("cluster.secret", "set together with cluster.join_token, which carries the secret", "keep only join_token")
 	}
 	for i, a := range c.Cluster.JoinAddresses {
 		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {

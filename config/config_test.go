@@ -66,18 +66,29 @@ func TestValidateBadCombinations(t *testing.T) {
 		wantKey string
 	}{
 		{"unknown role", func(c *Config) { c.Cluster.NodeRole = "archiver" }, "cluster.node_role"},
-		{"join mode without join_addresses", func(c *Config) { c.Cluster.Bootstrap = false }, "cluster.join_addresses"},
+		{"join mode without join_addresses", func(c *Config) { c.Cluster.Bootstrap = BootstrapFalse }, "cluster.join_addresses"},
 		{"management that does not vote", func(c *Config) { c.Cluster.NodeRole = RoleManagement; c.Cluster.Voter = &f }, "cluster.voter"},
 		{"zero expect_nodes", func(c *Config) { c.Cluster.ExpectNodes = 0 }, "cluster.expect_nodes"},
 		{"expect_nodes on a joining node", func(c *Config) {
-			c.Cluster.Bootstrap = false
+			c.Cluster.Bootstrap = BootstrapFalse
 			c.Cluster.JoinAddresses = []string{"a:9004"}
 			c.Cluster.ExpectNodes = 3
 		}, "cluster.expect_nodes"},
 		{"join address without port", func(c *Config) {
-			c.Cluster.Bootstrap = false
+			c.Cluster.Bootstrap = BootstrapFalse
 			c.Cluster.JoinAddresses = []string{"10.0.0.1"}
 		}, "cluster.join_addresses[0]"},
+		{"bootstrap true next to join addresses (issue 16's split brain)", func(c *Config) {
+			c.Cluster.Bootstrap = BootstrapTrue
+			c.Cluster.JoinAddresses = []string{"a:9004"}
+		}, "cluster.bootstrap"},
+		{"unknown bootstrap mode", func(c *Config) { c.Cluster.Bootstrap = "maybe" }, "cluster.bootstrap"},
+		{"expect_nodes on a node that joins by auto", func(c *Config) {
+			c.Cluster.JoinAddresses = []string{"a:9004"}
+			c.Cluster.ExpectNodes = 3
+		}, "cluster.expect_nodes"},
+		{"half of the TLS files", func(c *Config) { c.Cluster.TLSCertFile = "node.pem" }, "cluster.tls_cert_file"},
+		{"secret and token", func(c *Config) { c.Cluster.Secret, c.Cluster.JoinToken = "s", "t" }, "cluster.secret"},
 		{"bad listen address", func(c *Config) { c.S3.Address = "9000" }, "s3.address"},
 		{"empty region", func(c *Config) { c.S3.Region = "" }, "s3.region"},
 		{"region with a slash", func(c *Config) { c.S3.Region = "eu/1" }, "s3.region"},
@@ -121,8 +132,50 @@ func TestDefaultsAreValidSingleNode(t *testing.T) {
 	if err != nil || len(warnings) != 0 {
 		t.Fatalf("defaults: warnings %v, err %v", warnings, err)
 	}
-	if !cfg.Cluster.Bootstrap || cfg.Cluster.NodeRole != RoleHybrid || !cfg.Cluster.IsVoter() || cfg.Cluster.AdvertiseAddress != "127.0.0.1" {
+	if !cfg.Cluster.Bootstraps() || cfg.Cluster.NodeRole != RoleHybrid || !cfg.Cluster.IsVoter() || cfg.Cluster.AdvertiseAddress != "127.0.0.1" {
 		t.Fatalf("defaults are not a bootstrapping hybrid voter on 127.0.0.1: %+v", cfg.Cluster)
+	}
+}
+
+// TestBootstrapModes: auto bootstraps alone and joins with join addresses; true and false
+// are read from YAML's booleans, strings and flags alike.
+func TestBootstrapModes(t *testing.T) {
+	cases := []struct {
+		yaml  string
+		flags []string
+		mode  BootstrapMode
+		boots bool
+	}{
+		{yaml: "", mode: BootstrapAuto, boots: true},
+		{yaml: "cluster:\n  join_addresses: [a:9004]\n", mode: BootstrapAuto, boots: false},
+		{yaml: "cluster:\n  bootstrap: auto\n", mode: BootstrapAuto, boots: true},
+		{yaml: "cluster:\n  bootstrap: true\n", mode: BootstrapTrue, boots: true},
+		{yaml: "cluster:\n  bootstrap: \"false\"\n  join_addresses: [a:9004]\n", mode: BootstrapFalse, boots: false},
+		{flags: []string{"--cluster.bootstrap"}, mode: BootstrapTrue, boots: true},
+		{flags: []string{"--cluster.bootstrap=false", "--cluster.join_addresses=a:9004"}, mode: BootstrapFalse, boots: false},
+		{flags: []string{"--cluster.bootstrap=auto"}, mode: BootstrapAuto, boots: true},
+		{yaml: "cluster:\n  bootstrap: true\n  join_addresses: [a:9004]\n  expect_nodes: 3\n", mode: BootstrapTrue, boots: true},
+	}
+	for _, tc := range cases {
+		cfg := Default()
+		if err := Decode([]byte(tc.yaml), &cfg); err != nil {
+			t.Fatalf("%q: %v", tc.yaml, err)
+		}
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		Flags(fs, &cfg)
+		if err := fs.Parse(tc.flags); err != nil {
+			t.Fatalf("%v: %v", tc.flags, err)
+		}
+		if _, err := cfg.Validate(); err != nil {
+			t.Fatalf("%q %v: %v", tc.yaml, tc.flags, err)
+		}
+		if cfg.Cluster.Bootstrap != tc.mode || cfg.Cluster.Bootstraps() != tc.boots {
+			t.Errorf("%q %v: mode %q bootstraps %v, want %q %v", tc.yaml, tc.flags, cfg.Cluster.Bootstrap, cfg.Cluster.Bootstraps(), tc.mode, tc.boots)
+		}
+	}
+	cfg := Default()
+	if err := Decode([]byte("cluster:\n  bootstrap: sometimes\n"), &cfg); err == nil || !strings.Contains(err.Error(), "cluster.bootstrap") {
+		t.Fatalf("bad mode: %v", err)
 	}
 }
 
@@ -196,7 +249,7 @@ func TestPrecedenceFileEnvFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.NodeID != "from-flag" || cfg.S3.AccessKey != "env-key" || cfg.Admin.Token != "tok" || cfg.Cluster.ExpectNodes != 3 ||
-		cfg.Cluster.Bootstrap || len(cfg.Cluster.JoinAddresses) != 2 || cfg.Cluster.RaftElectionTimeout.D() != 3*time.Second ||
+		cfg.Cluster.Bootstrap != BootstrapFalse || len(cfg.Cluster.JoinAddresses) != 2 || cfg.Cluster.RaftElectionTimeout.D() != 3*time.Second ||
 		cfg.Cluster.Voter == nil || *cfg.Cluster.Voter {
 		t.Fatalf("precedence broken: %+v", cfg)
 	}

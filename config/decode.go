@@ -91,6 +91,13 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, key string) {
 		n = n.Alias
 	}
 	switch {
+	case v.Type() == reflect.TypeOf(BootstrapMode("")):
+		mode, err := parseBootstrap(n.Value)
+		if n.Kind != yaml.ScalarNode || err != nil {
+			d.fail(n, key, "want auto, true or false, got a %s", kindName(n))
+			return
+		}
+		v.SetString(string(mode))
 	case v.Type() == reflect.TypeOf(Duration(0)):
 		if n.Kind != yaml.ScalarNode {
 			d.fail(n, key, "want a duration such as 5s, got a %s", kindName(n))
@@ -307,6 +314,12 @@ func Keys() []Key {
 func (k Key) Set(c *Config, text string) error {
 	v := k.field(c)
 	switch {
+	case v.Type() == reflect.TypeOf(BootstrapMode("")):
+		mode, err := parseBootstrap(text)
+		if err != nil {
+			return err
+		}
+		v.SetString(string(mode))
 	case v.Type() == reflect.TypeOf(Duration(0)):
 		dur, err := parseDuration(text)
 		if err != nil {
@@ -356,7 +369,7 @@ func Flags(fs *flag.FlagSet, target *Config) {
 			usage += " (env " + k.Env + ")"
 		}
 		v := k.field(target)
-		if v.Kind() == reflect.Bool {
+		if v.Kind() == reflect.Bool || v.Type() == reflect.TypeOf(BootstrapMode("")) { // --key alone means true
 			fs.BoolFunc(k.Path, usage, func(s string) error { return k.Set(target, s) })
 			continue
 		}

@@ -156,6 +156,13 @@ type ReconcileOptions struct {
 	PromoteMaxLag uint64
 	// DeadReapAfter removes a member that has been dead this long; 0 never removes (default).
 	DeadReapAfter time.Duration
+	// VerifyMember, when set, must accept a gossip member before the reconciler adds it to
+	// raft (also at a new address) or promotes it: it proves that the process answering at
+	// addr is node id of this cluster (the server dials it and checks the certificate, see
+	// internal/trust). A member it refuses stays out, counted in
+	// nebulaio_raft_members_refused_total and logged once per member and reason. Nil accepts
+	// every member gossip shows (tests; gossip then is the only gate).
+	VerifyMember func(ctx context.Context, id, addr string) error
 }
 
 // RunReconciler keeps the raft configuration in step with gossip while this node leads, until
@@ -287,17 +294,23 @@ func (n *Node) reconcileOnce(ctx context.Context, members []Member, opts Reconci
 		s, known := byID[m.ID]
 		switch {
 		case m.Alive && !known:
-			if n.removed.blocks(m) {
+			if n.removed.blocks(m) || !n.memberProven(ctx, m, opts) {
 				continue
 			}
 			n.reconcileChange(OpAddNonvoter, m.ID, m.RaftAddr, "new member")
 		case m.Alive && s.Addr != m.RaftAddr:
+			if !n.memberProven(ctx, m, opts) {
+				continue
+			}
 			op := OpAddNonvoter
 			if s.Voter {
 				op = OpAddVoter
 			}
 			n.reconcileChange(op, m.ID, m.RaftAddr, "address changed from "+s.Addr)
 		case m.Alive && !s.Voter && m.Voter:
+			if !n.memberProven(ctx, m, opts) {
+				continue
+			}
 			cctx, cancel := context.WithTimeout(ctx, time.Second)
 			st, err := n.RemoteStatus(cctx, m.RaftAddr)
 			cancel()
@@ -312,6 +325,55 @@ func (n *Node) reconcileOnce(ctx context.Context, members []Member, opts Reconci
 			n.reconcileChange(OpRemove, m.ID, "", fmt.Sprintf("dead for %s", m.DeadFor.Round(time.Second)))
 		}
 	}
+}
+
+// memberProven asks opts.VerifyMember about m (bounded by a second); a refusal is counted,
+// and logged once per member and reason.
+func (n *Node) memberProven(ctx context.Context, m Member, opts ReconcileOptions) bool {
+	if opts.VerifyMember == nil {
+		return true
+	}
+	vctx, cancel := context.WithTimeout(ctx, time.Second)
+	err := opts.VerifyMember(vctx, m.ID, m.RaftAddr)
+	cancel()
+	if err == nil {
+		n.unproven.forget(m.ID)
+		return true
+	}
+	if n.cfg.Metrics != nil {
+		n.cfg.Metrics.Counter(metricMembersRefused, 1)
+	}
+	if n.unproven.first(m.ID, err.Error()) {
+		n.log.Warn().Err(err).Str("member", m.ID).Str("addr", m.RaftAddr).
+			Msg("gossip member not added to raft: it did not prove to be that node of this cluster")
+	}
+	return false
+}
+
+// unprovenLog remembers the last refusal reason logged per member, so that the reconciler
+// (every couple of seconds) logs a member that keeps failing once per reason.
+type unprovenLog struct {
+	mu     sync.Mutex
+	reason map[string]string
+}
+
+func (u *unprovenLog) first(id, reason string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.reason == nil {
+		u.reason = map[string]string{}
+	}
+	if u.reason[id] == reason {
+		return false
+	}
+	u.reason[id] = reason
+	return true
+}
+
+func (u *unprovenLog) forget(id string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.reason, id)
 }
 
 func (n *Node) reconcileChange(op MembershipOp, id, addr, why string) {

@@ -85,6 +85,18 @@
 // partition heals raft notices within a heartbeat, so gossip follows within the interval
 // instead of its own periodic re-join (gossip/doc.go, "Healing").
 //
+// # Who may join
+//
+// The reconciler adds to raft only members gossip shows alive, and gossip admits only members
+// of this cluster (encrypted with a key derived from the cluster secret, labelled with the
+// cluster ID). ReconcileOptions.VerifyMember adds a second proof before a member is added (or
+// re-added at a new address) or promoted: the server dials the member's raft address and
+// checks that the certificate presented there is signed by the cluster CA and names that
+// member (internal/trust). A member that fails it stays out, whatever gossip says, and
+// nebulaio_raft_members_refused_total counts the refusals. Raft itself then talks only over
+// mutually authenticated TLS (the transport's listener refuses every other connection), so a
+// process without the secret can neither be added nor send raft anything.
+//
 // # Leadership hand-over
 //
 // Close on the leader calls LeadershipTransfer (bounded by three election timeouts) before raft

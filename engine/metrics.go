@@ -29,7 +29,10 @@ var MetricDescs = []MetricDesc{
 	{Name: "nebulaio_raft_leader_changes_total", Kind: metrics.KindCounter, Help: "leadership changes observed by this node"},
 	{Name: "nebulaio_raft_proposals_total", Kind: metrics.KindCounter, Help: "proposals this node handed to raft as leader"},
 	{Name: "nebulaio_raft_proposal_entries_total", Kind: metrics.KindCounter, Help: "raft entries those proposals became (fewer when concurrent proposals are coalesced)"},
+	{Name: metricMembersRefused, Kind: metrics.KindCounter, Help: "gossip members the reconciler did not add or promote because they failed ReconcileOptions.VerifyMember (they could not prove, over the transport, to be the node gossip names)"},
 }
+
+const metricMembersRefused = "nebulaio_raft_members_refused_total"
 
 // raftStateValue maps raft states to the documented gauge values.
 func raftStateValue(s raft.RaftState) float64 {

@@ -106,6 +106,7 @@ type Node struct {
 	done      chan struct{}
 	proposals chan *pendingProposal // the batcher's queue (nil with NoCoalesce)
 	removed   tombstones            // members this node removed as leader (cluster.go)
+	unproven  unprovenLog           // members VerifyMember refused, logged once (cluster.go)
 	wg        sync.WaitGroup
 
 	// readyTerm is the newest term in which this node, as leader, is known to have committed

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -132,4 +133,62 @@ func TestReconcilerDoesNotReaddRemovedMember(t *testing.T) {
 	// It restarts: alive again, since after the removal. Now it may rejoin.
 	src.set(Member{ID: "n1", RaftAddr: leader.addr, Voter: true, Alive: true}, Member{ID: "n2", RaftAddr: tn.addr, Alive: true, AliveSince: time.Now()})
 	waitServers(t, leader.node, "n2 re-added after it came back", func(s map[string]Server) bool { return s["n2"].Addr == tn.addr })
+}
+
+// TestReconcilerAddsOnlyProvenMembers: a gossip member that VerifyMember refuses (it could
+// not show, over the transport, to be the node gossip names) is neither added to raft nor
+// promoted, however long it stays alive; once it proves itself it is added.
+func TestReconcilerAddsOnlyProvenMembers(t *testing.T) {
+	c := newCluster(t, 1, clusterOpts{})
+	leader := c.nodes[0]
+	tn := &testNode{id: "n2", dir: t.TempDir()}
+	c.nodes = append(c.nodes, tn)
+	c.start(tn, false)
+
+	var mu sync.Mutex
+	proven := false
+	asked := 0
+	verify := func(ctx context.Context, id, addr string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if id != "n2" || addr != tn.addr {
+			t.Errorf("VerifyMember(%q, %q), want n2 at %s", id, addr, tn.addr)
+		}
+		asked++
+		if !proven {
+			return errors.New("certificate names another node")
+		}
+		return nil
+	}
+	src := &fakeMembers{changed: make(chan struct{}, 1)}
+	src.set(Member{ID: "n1", RaftAddr: leader.addr, Voter: true, Alive: true}, Member{ID: "n2", RaftAddr: tn.addr, Voter: true, Alive: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		leader.node.RunReconciler(ctx, src, ReconcileOptions{Interval: 50 * time.Millisecond, VerifyMember: verify})
+	}()
+	defer func() { cancel(); <-done }()
+
+	// Several rounds pass, each asking and refusing: n2 stays out.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		mu.Lock()
+		n := asked
+		mu.Unlock()
+		if _, ok := serversOf(t, leader.node)["n2"]; ok {
+			t.Fatal("a member that did not prove itself was added to raft")
+		}
+		if n >= 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("VerifyMember asked %d times", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	proven = true
+	mu.Unlock()
+	waitServers(t, leader.node, "n2 added and promoted once proven", func(s map[string]Server) bool { return s["n2"].Voter })
 }

@@ -598,6 +598,14 @@ func (f *FSM) setSetting(ev *SetSetting) *Result {
 	if err := checkID("setting key", ev.Key); err != nil {
 		return &Result{Err: err}
 	}
+	if writeOnce(ev.Key) {
+		if old, ok := f.res.settings.Get(&Pair{Key: ev.Key}); ok {
+			if old.Value == ev.Value {
+				return &Result{} // the same value again: nothing changes
+			}
+			return reject(CodeSettingImmutable, "setting %q is %q and cannot be changed or removed", ev.Key, old.Value)
+		}
+	}
 	if ev.Value == "" {
 		f.res.settings.Delete(&Pair{Key: ev.Key})
 		f.set(settingKey(ev.Key), nil)

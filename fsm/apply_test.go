@@ -242,6 +242,17 @@ func TestApply(t *testing.T) {
 				}
 			}},
 		{name: "setting empty key", ev: &SetSetting{Value: "v"}, code: CodeInvalidArgument},
+		{name: "set the cluster ID", ev: &SetSetting{Key: SettingClusterID, Value: "3f9a1c0e5b7d2a4f"}, check: func(t *testing.T, f *FSM, _ *Result) {
+			if v, _ := f.Setting(SettingClusterID); v != "3f9a1c0e5b7d2a4f" {
+				t.Fatalf("cluster ID %q", v)
+			}
+		}},
+		{name: "the same cluster ID again", setup: []Event{&SetSetting{Key: SettingClusterID, Value: "3f9a1c0e5b7d2a4f"}},
+			ev: &SetSetting{Key: SettingClusterID, Value: "3f9a1c0e5b7d2a4f"}},
+		{name: "another cluster ID", setup: []Event{&SetSetting{Key: SettingClusterID, Value: "3f9a1c0e5b7d2a4f"}},
+			ev: &SetSetting{Key: SettingClusterID, Value: "0000000000000000"}, code: CodeSettingImmutable},
+		{name: "remove the cluster ID", setup: []Event{&SetSetting{Key: SettingClusterID, Value: "3f9a1c0e5b7d2a4f"}},
+			ev: &SetSetting{Key: SettingClusterID}, code: CodeSettingImmutable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

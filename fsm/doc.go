@@ -103,7 +103,9 @@
 //	 9 AbortMultipartUpload    string bucket, string key, string upload id
 //	10 RegisterNode            string id, string role, pairs addresses
 //	11 RetireNode              string id
-//	12 SetSetting              string key, string value ("" removes the setting)
+//	12 SetSetting              string key, string value ("" removes the setting; the
+//	                           write-once setting cluster.id cannot be changed or removed
+//	                           once set: CodeSettingImmutable)
 //	13 SetBucketVersioning     string bucket, string status
 //	14 PutObjectTagging        string bucket, string key, string version id, pairs tags
 //	15 PutBucketTagging        string bucket, pairs tags

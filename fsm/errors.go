@@ -58,6 +58,9 @@ const (
 	CodeInvalidTag = "InvalidTag"
 	// CodeNoSuchTagSet: GetBucketTagging of a bucket that has no tags.
 	CodeNoSuchTagSet = "NoSuchTagSet"
+	// CodeSettingImmutable: a SetSetting that would change or remove a write-once setting
+	// (SettingClusterID) once it is set.
+	CodeSettingImmutable = "SettingImmutable"
 	// CodeAccessDenied: the version is protected by object lock (a legal hold or a retention
 	// in force), or a retention change would weaken an active one.
 	CodeAccessDenied = "AccessDenied"

@@ -412,6 +412,14 @@ func (f *FSM) Nodes() []NodeInfo {
 	return out
 }
 
+// SettingClusterID is the setting that holds the cluster ID (internal/trust): written once,
+// by the first leader, and never changed; every member compares it with its own.
+const SettingClusterID = "cluster.id"
+
+// writeOnce reports whether a setting may be set only once: a SetSetting with another value,
+// or removing it, is rejected with CodeSettingImmutable; the same value again is a no-op.
+func writeOnce(key string) bool { return key == SettingClusterID }
+
 // Setting returns a cluster setting and whether it is set.
 func (f *FSM) Setting(key string) (string, bool) {
 	f.mu.RLock()

@@ -284,7 +284,8 @@ func eventGen(t *rapid.T, label string) Event {
 	case 10:
 		return &RetireNode{ID: rapid.SampledFrom([]string{"n1", "n2"}).Draw(t, label+"node")}
 	case 11:
-		return &SetSetting{Key: key, Value: rapid.SampledFrom([]string{"", "v1", "v2"}).Draw(t, label+"value")}
+		k := rapid.SampledFrom([]string{key, SettingClusterID}).Draw(t, label+"setting")
+		return &SetSetting{Key: k, Value: rapid.SampledFrom([]string{"", "v1", "v2"}).Draw(t, label+"value")}
 	}
 	panic("unreachable")
 }

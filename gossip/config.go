@@ -64,6 +64,18 @@ type Config struct {
 	// (AES-128/192/256) and every member must use the same key. Keys kept as text (config file,
 	// NEBULAIO_GOSSIP_KEY) are base64: turn them into bytes with DecodeKey.
 	SecretKey []byte
+	// ClusterID, when set, names the cluster this member belongs to: it labels every gossip
+	// packet and stream (memberlist's label, "nebulaio/<ClusterID>"; authenticated data of the
+	// encryption when SecretKey is set) and travels in the metadata (Meta.ClusterID). Streams
+	// and packets labelled otherwise, and members whose metadata names another cluster (or
+	// none), are refused — never merged — and reported to OnRefused; Join fails with
+	// ErrForeignCluster when only such members answered. See doc.go, "Cluster identity".
+	// Empty: no check (the library on its own).
+	ClusterID string
+	// OnRefused, when set, is told of every refusal ClusterID causes. It runs on memberlist's
+	// or this package's goroutines, possibly with memberlist's node lock held: it must not
+	// block nor call into this Gossip.
+	OnRefused func(Refusal)
 	// Logger receives this package's logs; memberlist's own logs are routed into it at debug
 	// level. The zero Logger discards everything.
 	Logger zerolog.Logger
@@ -122,6 +134,9 @@ func (c Config) withDefaults() Config {
 	if c.Meta.ID == "" {
 		c.Meta.ID = c.NodeID
 	}
+	if c.Meta.ClusterID == "" {
+		c.Meta.ClusterID = c.ClusterID
+	}
 	return c
 }
 
@@ -136,6 +151,12 @@ func (c Config) Validate() error {
 	}
 	if c.Meta.ID != c.NodeID {
 		return bad("Meta.ID", "%q differs from NodeID %q", c.Meta.ID, c.NodeID)
+	}
+	if c.Meta.ClusterID != c.ClusterID {
+		return bad("Meta.ClusterID", "%q differs from ClusterID %q", c.Meta.ClusterID, c.ClusterID)
+	}
+	if len(clusterLabel(c.ClusterID)) > maxLabel {
+		return bad("ClusterID", "longer than %d bytes", maxLabel-len(labelPrefix))
 	}
 	if _, _, err := splitHostPort(c.BindAddr, true); err != nil {
 		return bad("BindAddr", "%v", err)

@@ -17,14 +17,17 @@
 // Node metadata (NodeMeta), carried in every alive message, at most 512 bytes (MetaMaxSize):
 //
 //	offset  size     field
-//	0       1        version = 1 (any other value: ErrMetaVersion)
+//	0       1        version = 1 or 2 (any other value: ErrMetaVersion)
 //	1       1        flags: bit 0 voter; bits 1-7 reserved, must be 0
 //	2       8        instance, uint64 big-endian: random per process start
-//	10      ...      six strings, each a uvarint byte length then UTF-8 bytes, in this order:
-//	                 ID, Role, RaftAddr, S3Addr, AdminAddr, Version
+//	10      ...      six strings (version 1) or seven (version 2), each a uvarint byte length
+//	                 then UTF-8 bytes, in this order:
+//	                 ID, Role, RaftAddr, S3Addr, AdminAddr, Version[, ClusterID]
 //
-// The decoder bounds every length by the bytes that remain, rejects reserved flags, invalid
-// UTF-8 and trailing bytes (ErrMetaCorrupt) and never panics (FuzzDecodeMeta). A member whose
+// Metadata is written at the lowest version that holds it: version 2 exactly when it has a
+// cluster ID, so a version 2 record with an empty cluster ID is corrupt and every value has
+// one encoding. The decoder bounds every length by the bytes that remain, rejects reserved
+// flags, invalid UTF-8 and trailing bytes (ErrMetaCorrupt) and never panics (FuzzDecodeMeta). A member whose
 // metadata does not decode, or whose metadata ID is not its node name, is still listed, with
 // only Meta.ID set, and nebulaio_gossip_meta_decode_errors_total counts it.
 //
@@ -134,11 +137,48 @@
 // after the old address is declared dead makes it alive at the new one. Either way Members lists
 // the ID once, with its new address and metadata.
 //
+// # Cluster identity
+//
+// With Config.ClusterID set, a member of another cluster is refused at two gates and never
+// merged (issue 16: two clusters bootstrapped apart merged through gossip and kept different
+// metadata for good):
+//
+//  1. The label. memberlist writes Config.ClusterID as its label ("nebulaio/<id>") in clear
+//     in front of every packet and stream; with encryption it is also authenticated data of
+//     the AES-GCM seal, so it cannot be changed in flight. A wrapper around memberlist's
+//     transport reads the label of everything that arrives before memberlist does: a packet
+//     labelled otherwise (or not at all) is dropped; a stream gets a refusal frame and is
+//     closed. The frame, in clear, is 0xFE 'N' 'B' 'I' 'O' 0x01, a length byte and this
+//     node's cluster ID; 0xFE is no memberlist message type, so the dialler's wrapper
+//     recognises it in the first byte of the answer. Both sides thus learn the other's
+//     cluster ID, whatever keys they hold — two clusters with different secrets could not
+//     otherwise tell "another cluster" from "a network failure".
+//  2. The metadata. NodeMeta.ClusterID travels in every alive message; memberlist's alive
+//     delegate vetoes an alive message about a node whose metadata names another cluster,
+//     none, or does not decode (memberlist then ignores it: the node is never added, probed
+//     or listed), and its merge delegate cancels a join's whole state exchange when the
+//     other side knows any such node. This gate matters if a member relays what it should
+//     not; with the label in place it is not normally reached.
+//
+// Every refusal is reported to Config.OnRefused (Refusal: direction, address, the other
+// cluster ID when it named one, which gate); the server counts and logs them
+// (nebulaio_cluster_foreign_refused_total, internal/trust) and a node whose own joins were
+// refused says so in its readiness probe. Join fails with an error wrapping both ErrJoin and
+// ErrForeignCluster when only such members answered. The background joiner and the healer keep
+// retrying the configured addresses (an operator may fix the other side), each attempt refused
+// alike.
+//
+// A rogue process that knows the cluster ID (it is not secret: it travels in clear) passes the
+// label gate, but without the key its packets do not decrypt and memberlist drops them
+// (GossipVerifyIncoming); with the key it is a member, which is why the key is derived from
+// the cluster secret (internal/trust) and the transport port asks for a certificate as well.
+//
 // # Encryption
 //
 // Config.SecretKey (16, 24 or 32 bytes: AES-128/192/256-GCM) encrypts all UDP and TCP gossip and
 // makes memberlist reject unencrypted or foreign-key traffic, so a node without the key cannot
-// join. Keys kept as text (cluster.gossip_key, NEBULAIO_GOSSIP_KEY) are standard base64 and go
+// join. The server always sets one: by default a 32-byte key derived from the cluster secret
+// (internal/trust), or cluster.gossip_key when configured. Keys kept as text (cluster.gossip_key, NEBULAIO_GOSSIP_KEY) are standard base64 and go
 // through DecodeKey; there is deliberately no guessing between raw and base64 bytes, since a
 // 24-character base64 text is also a valid 24-byte raw key. Key rotation is not supported.
 //

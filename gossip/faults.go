@@ -64,16 +64,17 @@ type faultTransport struct {
 	self    atomic.Pointer[string] // advertised address, set once memberlist has chosen it
 	packets chan *memberlist.Packet
 	stop    chan struct{}
+	once    sync.Once // closes stop
 	done    chan struct{}
 }
 
 var _ memberlist.NodeAwareTransport = (*faultTransport)(nil)
 
-func newFaultTransport(f *Faults, bindHost string, bindPort int, logger *log.Logger) (*faultTransport, error) {
+// newNetTransport starts memberlist's own network transport, as memberlist would: with port 0
+// the TCP and UDP binds may race another process for the port, so it retries.
+func newNetTransport(bindHost string, bindPort int, logger *log.Logger) (*memberlist.NetTransport, error) {
 	var nt *memberlist.NetTransport
 	var err error
-	// As memberlist does for its own transport: with port 0 the TCP and UDP binds may race
-	// another process for the port, so retry.
 	for range 10 {
 		nt, err = memberlist.NewNetTransport(&memberlist.NetTransportConfig{
 			BindAddrs: []string{bindHost}, BindPort: bindPort, Logger: logger,
@@ -82,13 +83,14 @@ func newFaultTransport(f *Faults, bindHost string, bindPort int, logger *log.Log
 			break
 		}
 	}
-	if err != nil {
-		return nil, err
-	}
+	return nt, err
+}
+
+func newFaultTransport(f *Faults, nt *memberlist.NetTransport) *faultTransport {
 	t := &faultTransport{nt: nt, f: f, packets: make(chan *memberlist.Packet),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go t.forward()
-	return t, nil
+	return t
 }
 
 func (t *faultTransport) blocked(addr string) bool {
@@ -146,7 +148,7 @@ func (t *faultTransport) DialAddressTimeout(a memberlist.Address, timeout time.D
 
 func (t *faultTransport) Shutdown() error {
 	err := t.nt.Shutdown()
-	close(t.stop)
+	t.once.Do(func() { close(t.stop) })
 	<-t.done
 	return err
 }

@@ -43,11 +43,13 @@ type Gossip struct {
 	metrics  Metrics
 	instance uint64 // random per process; carried in the metadata to tell restarts apart
 
-	ml        atomic.Pointer[memberlist.Memberlist] // set once, right after memberlist.Create
-	localMeta atomic.Pointer[[]byte]                // encoded NodeMeta served to memberlist
-	bcast     *memberlist.TransmitLimitedQueue      // our own user broadcasts (leave intents)
-	addr      string                                // advertised gossip address; set in New
-	faults    *faultTransport                       // memberlist's transport when Config.Faults is set
+	ml             atomic.Pointer[memberlist.Memberlist] // set once, right after memberlist.Create
+	localMeta      atomic.Pointer[[]byte]                // encoded NodeMeta served to memberlist
+	bcast          *memberlist.TransmitLimitedQueue      // our own user broadcasts (leave intents)
+	addr           string                                // advertised gossip address; set in New
+	faults         *faultTransport                       // in memberlist's transport when Config.Faults is set
+	netTr          memberlist.Transport                  // the transport we made for memberlist, if any
+	foreignCounter                                       // refusals caused by Config.ClusterID (guard.go)
 
 	// mu guards the fields below. It is taken inside memberlist's callbacks (which run under
 	// memberlist's node lock), so it is never held while calling into memberlist.
@@ -121,8 +123,8 @@ func New(cfg Config) (*Gossip, error) {
 	}
 	ml, err := memberlist.Create(mlc)
 	if err != nil {
-		if g.faults != nil {
-			_ = g.faults.Shutdown()
+		if g.netTr != nil {
+			_ = g.netTr.Shutdown()
 		}
 		return nil, fmt.Errorf("gossip: start memberlist on %s: %w", cfg.BindAddr, err)
 	}
@@ -132,7 +134,7 @@ func New(cfg Config) (*Gossip, error) {
 		g.faults.self.Store(&g.addr)
 	}
 	g.log.Info().Str("addr", g.addr).Strs("join", cfg.JoinAddresses).Bool("encrypted", cfg.SecretKey != nil).
-		Msg("gossip started")
+		Str("cluster", cfg.ClusterID).Msg("gossip started")
 
 	g.wg.Add(1)
 	go g.run()
@@ -181,20 +183,33 @@ func (g *Gossip) memberlistConfig() (*memberlist.Config, error) {
 	c.Events = d
 	c.Conflict = d
 	c.Logger = log.New(mlLogWriter{g.log}, "", 0)
-	if cfg.Faults != nil {
-		ft, err := newFaultTransport(cfg.Faults, bindHost, bindPort, c.Logger)
-		if err != nil {
-			return nil, fmt.Errorf("gossip: start memberlist on %s: %w", cfg.BindAddr, err)
-		}
-		if bindPort == 0 {
-			c.BindPort = ft.nt.GetAutoBindPort()
-			if c.AdvertisePort == 0 {
-				c.AdvertisePort = c.BindPort
-			}
-		}
-		c.Transport = ft
-		g.faults = ft
+	if cfg.Faults == nil && cfg.ClusterID == "" {
+		return c, nil // memberlist's own transport
 	}
+	nt, err := newNetTransport(bindHost, bindPort, c.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("gossip: start memberlist on %s: %w", cfg.BindAddr, err)
+	}
+	if bindPort == 0 {
+		c.BindPort = nt.GetAutoBindPort()
+		if c.AdvertisePort == 0 {
+			c.AdvertisePort = c.BindPort
+		}
+	}
+	var tr memberlist.NodeAwareTransport = nt
+	if cfg.Faults != nil {
+		g.faults = newFaultTransport(cfg.Faults, nt)
+		tr = g.faults
+	}
+	if cfg.ClusterID != "" {
+		// doc.go, "Cluster identity": the label gate, then the metadata veto.
+		c.Label = clusterLabel(cfg.ClusterID)
+		tr = newGuardTransport(g, tr)
+		c.Alive = d
+		c.Merge = d
+	}
+	c.Transport = tr
+	g.netTr = tr
 	return c, nil
 }
 
@@ -287,6 +302,7 @@ func (g *Gossip) Events() <-chan Event { return g.events }
 // address that resolves to this node's own is skipped, and unless some member other than this
 // node is alive afterwards Join returns an error wrapping ErrJoin.
 func (g *Gossip) Join(addrs []string) (int, error) {
+	mark := g.foreign.Load()
 	n, err := g.join(addrs)
 	if errors.Is(err, ErrClosed) || errors.Is(err, ErrLeft) {
 		return 0, err
@@ -296,10 +312,21 @@ func (g *Gossip) Join(addrs []string) (int, error) {
 		err = fmt.Errorf("%w: reached no member other than this node", ErrJoin)
 	}
 	if err != nil {
+		if r, ok := g.foreignSince(mark); ok {
+			err = fmt.Errorf("%w: %w", err, foreignErr(r))
+		}
 		g.metrics.Counter(metricJoinFailures, 1)
 		return 0, err
 	}
 	return n, nil
+}
+
+// foreignErr describes the newest refusal for a failed join.
+func foreignErr(r *Refusal) error {
+	if r == nil {
+		return fmt.Errorf("%w: refused a member that answered", ErrForeignCluster)
+	}
+	return fmt.Errorf("%w: %s answered for cluster %q", ErrForeignCluster, r.Addr, r.ClusterID)
 }
 
 // notSelf returns addrs without those that name this node's own gossip address.
@@ -359,6 +386,12 @@ func (g *Gossip) UpdateMeta(meta NodeMeta) error {
 	}
 	if meta.ID != g.cfg.NodeID {
 		return fmt.Errorf("%w: Meta.ID: %q differs from NodeID %q", ErrConfig, meta.ID, g.cfg.NodeID)
+	}
+	if meta.ClusterID == "" {
+		meta.ClusterID = g.cfg.ClusterID
+	}
+	if meta.ClusterID != g.cfg.ClusterID {
+		return fmt.Errorf("%w: Meta.ClusterID: %q differs from ClusterID %q", ErrConfig, meta.ClusterID, g.cfg.ClusterID)
 	}
 	enc, err := encodeMeta(meta, g.instance)
 	if err != nil {
@@ -803,6 +836,8 @@ var (
 	_ memberlist.Delegate         = (*delegate)(nil)
 	_ memberlist.EventDelegate    = (*delegate)(nil)
 	_ memberlist.ConflictDelegate = (*delegate)(nil)
+	_ memberlist.AliveDelegate    = (*delegate)(nil)
+	_ memberlist.MergeDelegate    = (*delegate)(nil)
 	_ memberlist.Broadcast        = (*intentBroadcast)(nil)
 )
 

@@ -10,8 +10,13 @@ import (
 // MetaMaxSize is the largest encoded NodeMeta memberlist accepts (memberlist.MetaMaxSize).
 const MetaMaxSize = 512
 
-// metaVersion is the only encoding version this package writes and reads.
-const metaVersion = 1
+// Encoding versions: version 1 has six strings; version 2 adds a seventh, the cluster ID.
+// Metadata is written at the lowest version that holds it (version 2 only with a cluster ID),
+// so one value has one encoding.
+const (
+	metaVersion          = 1
+	metaVersionClusterID = 2
+)
 
 // metaFlagVoter is bit 0 of the flags byte; every other bit is reserved and must be zero.
 const metaFlagVoter = 1 << 0
@@ -41,14 +46,15 @@ type NodeMeta struct {
 	S3Addr    string // host:port of the S3 API
 	AdminAddr string // host:port of the admin API
 	Version   string // software version of the node
+	ClusterID string // the cluster the node belongs to (Config.ClusterID); "" when none is set
 }
 
 // encodeMeta encodes m with the process instance nonce. The frame (doc.go has the table):
 //
-//	+---------+-------+--------------+-----+-----+-----+-----+-----+-----+
-//	| version | flags | instance u64 | ID  | Role| Raft| S3  |Admin| Ver |
-//	|  1 byte | 1 byte| 8 bytes BE   | uvarint length + bytes, each    |
-//	+---------+-------+--------------+-----+-----+-----+-----+-----+-----+
+//	+---------+-------+--------------+-----+-----+-----+-----+-----+-----+---------+
+//	| version | flags | instance u64 | ID  | Role| Raft| S3  |Admin| Ver | Cluster |
+//	|  1 byte | 1 byte| 8 bytes BE   | uvarint length + bytes, each    | (v2)    |
+//	+---------+-------+--------------+-----+-----+-----+-----+-----+-----+---------+
 func encodeMeta(m NodeMeta, instance uint64) ([]byte, error) {
 	fields := m.fields()
 	size := metaHeaderSize
@@ -63,7 +69,11 @@ func encodeMeta(m NodeMeta, instance uint64) ([]byte, error) {
 	if m.Voter {
 		flags |= metaFlagVoter
 	}
-	buf = append(buf, metaVersion, flags)
+	version := byte(metaVersion)
+	if m.ClusterID != "" {
+		version = metaVersionClusterID
+	}
+	buf = append(buf, version, flags)
 	buf = binary.BigEndian.AppendUint64(buf, instance)
 	for _, f := range fields {
 		buf = binary.AppendUvarint(buf, uint64(len(f)))
@@ -83,7 +93,7 @@ func decodeMeta(b []byte) (NodeMeta, uint64, error) {
 	if len(b) < 1 {
 		return m, 0, fmt.Errorf("%w: empty", ErrMetaCorrupt)
 	}
-	if b[0] != metaVersion {
+	if b[0] != metaVersion && b[0] != metaVersionClusterID {
 		return m, 0, fmt.Errorf("%w: %d", ErrMetaVersion, b[0])
 	}
 	if len(b) < metaHeaderSize {
@@ -97,6 +107,9 @@ func decodeMeta(b []byte) (NodeMeta, uint64, error) {
 	instance := binary.BigEndian.Uint64(b[2:10])
 	rest := b[metaHeaderSize:]
 	fields := m.fieldPtrs()
+	if b[0] == metaVersion {
+		fields = fields[:len(fields)-1] // no cluster ID
+	}
 	for i, p := range fields {
 		n, k := binary.Uvarint(rest)
 		if k <= 0 || k != uvarintLen(n) {
@@ -118,16 +131,24 @@ func decodeMeta(b []byte) (NodeMeta, uint64, error) {
 	if len(rest) != 0 {
 		return NodeMeta{}, 0, fmt.Errorf("%w: %d trailing bytes", ErrMetaCorrupt, len(rest))
 	}
+	if b[0] == metaVersionClusterID && m.ClusterID == "" {
+		return NodeMeta{}, 0, fmt.Errorf("%w: version 2 without a cluster ID", ErrMetaCorrupt)
+	}
 	return m, instance, nil
 }
 
-// fields lists the string fields in encoding order; fieldPtrs must list the same order.
+// fields lists the string fields in encoding order (the cluster ID only when set: version 2);
+// fieldPtrs must list the same order, cluster ID last.
 func (m *NodeMeta) fields() []string {
-	return []string{m.ID, m.Role, m.RaftAddr, m.S3Addr, m.AdminAddr, m.Version}
+	f := []string{m.ID, m.Role, m.RaftAddr, m.S3Addr, m.AdminAddr, m.Version}
+	if m.ClusterID != "" {
+		f = append(f, m.ClusterID)
+	}
+	return f
 }
 
 func (m *NodeMeta) fieldPtrs() []*string {
-	return []*string{&m.ID, &m.Role, &m.RaftAddr, &m.S3Addr, &m.AdminAddr, &m.Version}
+	return []*string{&m.ID, &m.Role, &m.RaftAddr, &m.S3Addr, &m.AdminAddr, &m.Version, &m.ClusterID}
 }
 
 func uvarintLen(v uint64) int {

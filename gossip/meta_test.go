@@ -23,6 +23,7 @@ func TestMetaRoundTrip(t *testing.T) {
 			S3Addr: "10.0.1.10:9000", AdminAddr: "10.0.1.10:9001", Version: "v0.1.0"}, 0xdeadbeefcafef00d},
 		{"non-voter unicode", NodeMeta{ID: "nœud-ü", Role: "management", Version: "β"}, 7},
 		{"long field needs 2-byte length", NodeMeta{ID: "n", Version: strings.Repeat("v", 200)}, 9},
+		{"cluster ID (version 2)", NodeMeta{ID: "node-1", Role: "hybrid", RaftAddr: "h:1", ClusterID: "3f9a1c0e5b7d2a4f"}, 3},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,7 +79,9 @@ func TestDecodeMetaDamage(t *testing.T) {
 	}{
 		{"nil", nil, ErrMetaCorrupt},
 		{"version 0", mut(func(b []byte) []byte { b[0] = 0; return b }), ErrMetaVersion},
-		{"version 2", mut(func(b []byte) []byte { b[0] = 2; return b }), ErrMetaVersion},
+		{"version 3", mut(func(b []byte) []byte { b[0] = 3; return b }), ErrMetaVersion},
+		{"version 2 without its cluster ID", mut(func(b []byte) []byte { b[0] = 2; return b }), ErrMetaCorrupt},
+		{"version 2 with an empty cluster ID", append(mut(func(b []byte) []byte { b[0] = 2; return b }), 0), ErrMetaCorrupt},
 		{"reserved flag", mut(func(b []byte) []byte { b[1] |= 0x80; return b }), ErrMetaCorrupt},
 		{"trailing byte", append(bytes.Clone(good), 0), ErrMetaCorrupt},
 		{"length past end", mut(func(b []byte) []byte { b[metaHeaderSize] = 0x7f; return b }), ErrMetaCorrupt},
@@ -130,6 +133,8 @@ func TestIntentCodec(t *testing.T) {
 // FuzzDecodeMeta: decoding never panics, and whatever decodes re-encodes to the same bytes.
 func FuzzDecodeMeta(f *testing.F) {
 	seed, _ := encodeMeta(NodeMeta{ID: "n1", Role: "storage", Voter: true, RaftAddr: "a:1"}, 5)
+	f.Add(seed)
+	seed, _ = encodeMeta(NodeMeta{ID: "n1", Role: "storage", RaftAddr: "a:1", ClusterID: "0123456789abcdef"}, 6)
 	f.Add(seed)
 	f.Add([]byte{metaVersion, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{})

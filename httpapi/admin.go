@@ -9,6 +9,8 @@ import (
 )
 
 // ReadinessFunc reports whether the node should receive traffic, and why not when it should not.
+// A reason given with ready true is a warning: the probe still answers 200, with the text in
+// its "warning" field (for example: this node's join addresses reach another cluster).
 type ReadinessFunc func() (ready bool, reason string)
 
 // AdminOptions configures the admin handler.
@@ -34,13 +36,18 @@ func NewAdminHandler(opts AdminOptions) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /health/ready", func(w http.ResponseWriter, r *http.Request) {
+		body := map[string]string{"status": "ready"}
 		if opts.Ready != nil {
-			if ok, reason := opts.Ready(); !ok {
+			ok, reason := opts.Ready()
+			if !ok {
 				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": reason})
 				return
 			}
+			if reason != "" {
+				body["warning"] = reason
+			}
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		writeJSON(w, http.StatusOK, body)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
 	if opts.Cluster != nil {

@@ -49,8 +49,10 @@ func TestProbesAndMetrics(t *testing.T) {
 	}
 	check("/health/live", 200, "ok")
 	check("/health/ready", 503, "no leader yet")
-	ready = true
+	ready, reason = true, ""
 	check("/health/ready", 200, "ready")
+	reason = "join addresses reach cluster 0123"
+	check("/health/ready", 200, `"warning":"join addresses reach cluster 0123"`)
 	check("/metrics", 200, "go_goroutines", "process_", "nebulaio_test_ops_total 3", "nebulaio_test_depth 7", "nebulaio_test_op_seconds_count 1")
 }
 

@@ -33,6 +33,7 @@ type NodeView struct {
 
 // HealthView summarises the cluster's ability to commit writes.
 type HealthView struct {
+	ClusterID        string `json:"cluster_id"`
 	Healthy          bool   `json:"healthy"` // a leader is known and failure_tolerance >= 0
 	LeaderID         string `json:"leader_id"`
 	LeaderAddress    string `json:"leader_address"`
@@ -55,6 +56,15 @@ type Cluster interface {
 	Promote(ctx context.Context, id string) error
 	Demote(ctx context.Context, id string) error
 	Remove(ctx context.Context, id string) error
+	// JoinToken returns the cluster's ID and the token a new node joins it with (it carries
+	// the cluster secret).
+	JoinToken(ctx context.Context) (TokenView, error)
+}
+
+// TokenView is the answer of GET /api/v1/admin/cluster/token.
+type TokenView struct {
+	ClusterID string `json:"cluster_id"`
+	Token     string `json:"token"`
 }
 
 // APIError is an error with the HTTP status and code the admin API answers with. A Cluster
@@ -104,6 +114,7 @@ var AdminRoutes = []string{
 	"POST /api/v1/admin/cluster/nodes/{id}/demote",
 	"DELETE /api/v1/admin/cluster/nodes/{id}",
 	"GET /api/v1/admin/cluster/health",
+	"GET /api/v1/admin/cluster/token",
 }
 
 const adminCallTimeout = 15 * time.Second
@@ -140,6 +151,16 @@ func registerClusterAPI(mux *http.ServeMux, token string, c Cluster) {
 	handle(AdminRoutes[4], func(ctx context.Context, r *http.Request) (any, error) {
 		return c.Health(ctx)
 	})
+	// The token is the cluster secret: no cache may keep the answer.
+	mux.Handle(AdminRoutes[5], requireToken(token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, err := c.JoinToken(r.Context())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, v)
+	})))
 	// Unknown routes under the API answer JSON too (and still require the token).
 	mux.Handle("/api/", requireToken(token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &APIError{Status: http.StatusNotFound, Code: "not_found", Message: "no such admin route: " + r.Method + " " + r.URL.Path})

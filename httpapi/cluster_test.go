@@ -35,6 +35,11 @@ func (f *fakeCluster) Remove(ctx context.Context, id string) error {
 	return f.err
 }
 
+func (f *fakeCluster) JoinToken(ctx context.Context) (TokenView, error) {
+	f.calls = append(f.calls, "token")
+	return TokenView{ClusterID: "0123456789abcdef", Token: "nbio1.0123456789abcdef.x"}, f.err
+}
+
 func adminServer(t *testing.T, c Cluster) *httptest.Server {
 	srv := httptest.NewServer(NewAdminHandler(AdminOptions{Registry: NewRegistry(), Cluster: c, Token: "s3cret"}))
 	t.Cleanup(srv.Close)
@@ -95,11 +100,15 @@ func TestAdminRoutesReachTheCluster(t *testing.T) {
 			t.Fatalf("%s: %d %v", route, resp.StatusCode, body)
 		}
 	}
-	want := []string{"nodes", "promote n2", "demote n2", "remove n2", "health"}
+	want := []string{"nodes", "promote n2", "demote n2", "remove n2", "health", "token"}
 	if strings.Join(fc.calls, ",") != strings.Join(want, ",") {
 		t.Fatalf("calls %v, want %v", fc.calls, want)
 	}
-	resp, body := do(t, srv, "GET /api/v1/admin/nope", "s3cret")
+	resp, body := do(t, srv, AdminRoutes[5], "s3cret")
+	if body["token"] != "nbio1.0123456789abcdef.x" || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("token: %v, Cache-Control %q", body, resp.Header.Get("Cache-Control"))
+	}
+	resp, body = do(t, srv, "GET /api/v1/admin/nope", "s3cret")
 	if resp.StatusCode != http.StatusNotFound || body["code"] != "not_found" {
 		t.Fatalf("unknown route: %d %v", resp.StatusCode, body)
 	}

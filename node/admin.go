@@ -28,14 +28,8 @@ func (n *Node) startAdmin(reg *prometheus.Registry) error {
 	}
 	n.adminAddr = ln.Addr()
 	n.admin = httpapi.NewServer(httpapi.NewAdminHandler(httpapi.AdminOptions{
-		Registry: reg,
-		Ready: func() (bool, string) {
-			e := n.Engine()
-			if e == nil {
-				return false, "starting: raft is not running yet"
-			}
-			return e.Ready(readyMaxLag)
-		},
+		Registry:  reg,
+		Ready:     n.ready,
 		Cluster:   clusterAdmin{n},
 		Lifecycle: lifecycleStatus{n},
 		Token:     n.creds.AdminToken,
@@ -125,7 +119,7 @@ func (c clusterAdmin) Health(ctx context.Context) (httpapi.HealthView, error) {
 		return httpapi.HealthView{}, err
 	}
 	e, _, _ := c.parts()
-	var h httpapi.HealthView
+	h := httpapi.HealthView{ClusterID: c.n.ClusterID()}
 	h.LeaderID, h.LeaderAddress = e.Leader()
 	for _, v := range nodes {
 		if !v.InRaft {
@@ -192,6 +186,12 @@ func (c clusterAdmin) Remove(ctx context.Context, id string) error {
 	}
 	g.Forget(id) // a dead member's record goes with it; an alive one stays (and would be re-added)
 	return nil
+}
+
+// JoinToken answers `nebulaio cluster token`: the cluster's join token. It is the cluster
+// secret; the admin API serves it only with the bearer token.
+func (c clusterAdmin) JoinToken(context.Context) (httpapi.TokenView, error) {
+	return httpapi.TokenView{ClusterID: c.n.ClusterID(), Token: c.n.JoinToken().Text()}, nil
 }
 
 // apiError maps engine errors to admin API answers.

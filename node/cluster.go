@@ -27,8 +27,10 @@ func (n *Node) startCluster(ctx context.Context, sink *httpapi.PromSink) error {
 	if n.opts.RaftAdvertise != "" {
 		advertise = n.opts.RaftAdvertise
 	}
-	trans, err := transport.New(transport.Config{BindAddr: cfg.Cluster.RaftAddress, AdvertiseAddr: advertise, Metrics: sink,
-		Faults: n.opts.TransportFaults})
+	tcfg := transport.Config{BindAddr: cfg.Cluster.RaftAddress, AdvertiseAddr: advertise, Metrics: sink,
+		Faults: n.opts.TransportFaults}
+	n.transportSecurity(&tcfg)
+	trans, err := transport.New(tcfg)
 	if err != nil {
 		return fmt.Errorf("cluster.raft_address: %w", err)
 	}
@@ -62,17 +64,18 @@ func (n *Node) startCluster(ctx context.Context, sink *httpapi.PromSink) error {
 		Transport:        trans,
 		FSM:              n.fsm,
 		Results:          fsm.ResultCodec{},
-		Bootstrap:        cfg.Cluster.Bootstrap,
+		Bootstrap:        cfg.Cluster.Bootstraps(),
 		ElectionTimeout:  cfg.Cluster.RaftElectionTimeout.D(),
 		HeartbeatTimeout: cfg.Cluster.RaftHeartbeatTimeout.D(),
 		MaxLogEntries:    cfg.Performance.MaxRaftLogEntries,
 		Logger:           n.log,
 		Metrics:          latencyTee{Metrics: sink, l: n.latency},
 	}
-	if cfg.Cluster.Bootstrap && cfg.Cluster.ExpectNodes > 1 {
+	if cfg.Cluster.Bootstraps() && cfg.Cluster.ExpectNodes > 1 {
 		ecfg.BootstrapServers = func() ([]engine.Server, error) {
 			return waitForVoters(ctx, g, cfg.Cluster.ExpectNodes, func(have int) {
-				n.log.Info().Int("have", have).Int("expect_nodes", cfg.Cluster.ExpectNodes).Msg("waiting for voters to join before bootstrapping")
+				n.log.Info().Int("have", have).Int("expect_nodes", cfg.Cluster.ExpectNodes).Str("cluster", n.ClusterID()).
+					Msg("waiting for voters to join before bootstrapping (they need this cluster's join token: nebulaio cluster token asks this node)")
 			})
 		}
 	}
@@ -88,7 +91,15 @@ func (n *Node) startCluster(ctx context.Context, sink *httpapi.PromSink) error {
 	go func() {
 		defer n.wg.Done()
 		rec := &peerRecorder{dir: cfg.DataDir, log: n.log}
-		e.RunReconciler(ctx, newGossipSource(ctx, g, func() { rec.record(g) }), engine.ReconcileOptions{DeadReapAfter: cfg.Cluster.DeadNodeReapAfter.D()})
+		e.RunReconciler(ctx, newGossipSource(ctx, g, func() { rec.record(g) }), engine.ReconcileOptions{
+			DeadReapAfter: cfg.Cluster.DeadNodeReapAfter.D(),
+			VerifyMember:  n.verifyMember,
+		})
+	}()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.watchClusterID(ctx, e)
 	}()
 	n.wg.Add(1)
 	go func() {
@@ -102,14 +113,7 @@ func (n *Node) startCluster(ctx context.Context, sink *httpapi.PromSink) error {
 // joins the configured join addresses and the members remembered from the last run.
 func (n *Node) startGossip(sink *httpapi.PromSink) (*gossip.Gossip, error) {
 	cfg := n.cfg
-	var key []byte
-	if cfg.Cluster.GossipKey != "" {
-		var err error
-		if key, err = gossip.DecodeKey(cfg.Cluster.GossipKey); err != nil {
-			return nil, fmt.Errorf("cluster.gossip_key: %w", err)
-		}
-	}
-	g, err := gossip.New(gossip.Config{
+	gcfg := gossip.Config{
 		NodeID:        cfg.NodeID,
 		BindAddr:      cfg.Cluster.GossipAddress,
 		AdvertiseAddr: cfg.Cluster.AdvertiseAddress,
@@ -120,11 +124,14 @@ func (n *Node) startGossip(sink *httpapi.PromSink) (*gossip.Gossip, error) {
 			Version:   n.opts.Version,
 		},
 		JoinAddresses: joinList(cfg.Cluster.JoinAddresses, loadPeers(cfg.DataDir, n.log)),
-		SecretKey:     key,
 		Logger:        n.log,
 		Metrics:       sink,
 		Faults:        n.opts.GossipFaults,
-	})
+	}
+	if err := n.gossipSecurity(&gcfg); err != nil {
+		return nil, err
+	}
+	g, err := gossip.New(gcfg)
 	if err != nil {
 		return nil, fmt.Errorf("cluster.gossip_address: %w", err)
 	}

@@ -135,22 +135,14 @@ type consoleSource struct {
 
 var _ console.Source = (*consoleSource)(nil)
 
-func (s *consoleSource) Ready() (bool, string) {
-	e := s.n.Engine()
-	if e == nil {
-		return false, "starting: raft is not running yet"
-	}
-	return e.Ready(readyMaxLag)
-}
+// Ready is /health/ready's answer.
+func (s *consoleSource) Ready() (bool, string) { return s.n.ready() }
 
 func (s *consoleSource) Cluster(ctx context.Context) (console.ClusterView, error) {
-	v := console.ClusterView{ThisNode: s.n.cfg.NodeID, Latency: s.n.latency.Points(), Events: s.n.events.Recent()}
+	v := console.ClusterView{ClusterID: s.n.ClusterID(), ThisNode: s.n.cfg.NodeID, Latency: s.n.latency.Points(), Events: s.n.events.Recent()}
 	e, _, err := clusterAdmin{s.n}.parts()
 	if err != nil {
 		return v, err
-	}
-	if f := s.n.FSM(); f != nil {
-		v.ClusterID, _ = f.Setting("cluster.id")
 	}
 	st := e.LocalStatus()
 	v.LeaderID, v.Term, v.CommitIndex = st.LeaderID, st.Term, st.CommitIndex

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/nebulaio/nebulaio/config"
 	"github.com/nebulaio/nebulaio/internal/testcluster"
 	"github.com/nebulaio/nebulaio/internal/testutil"
 )
@@ -112,7 +113,7 @@ func TestConsoleOnCluster(t *testing.T) {
 	}
 	testutil.WaitFor(t, 20*time.Second, "the cluster page shows three nodes, their indexes and the leader", func() error {
 		_, body := cc.get("/cluster")
-		for _, want := range []string{`id="node-n1"`, `id="node-n2"`, `id="node-n3"`, `id="leader">` + c.ID(leader) + `<`,
+		for _, want := range []string{`id="cluster-id">` + c.MustNode(f).ClusterID() + `<`, `id="node-n1"`, `id="node-n2"`, `id="node-n3"`, `id="leader">` + c.ID(leader) + `<`,
 			`id="node-` + c.ID(leader) + `" data-node="` + c.ID(leader) + `" class="leader"`, `<svg id="latency-chart"`} {
 			if !strings.Contains(body, want) {
 				return fmt.Errorf("no %q", want)
@@ -135,36 +136,40 @@ func TestConsoleOnCluster(t *testing.T) {
 		t.Fatalf("buckets page:\n%s", body)
 	}
 
-	// Demote and promote a follower through the console (forwarded to the leader).
-	other := c.Followers()
-	target := c.ID(other[len(other)-1])
-	if got := cc.act("demote", target); got != "ok: "+target+" demoted to non-voter" {
-		t.Fatalf("demote: %s", got)
-	}
-	if voter(t, c, leader, target) {
-		t.Fatalf("%s is still a voter after the console demoted it", target)
-	}
-	testutil.WaitFor(t, 10*time.Second, "the demote in the events", func() error {
-		if _, body := cc.get("/cluster"); !strings.Contains(body, target+" demoted to non-voter") {
-			return fmt.Errorf("not yet")
-		}
-		return nil
+	// Promote and demote a storage node through the console (forwarded to the leader). A
+	// storage node asks to be a non-voter, so the reconciler leaves the operator's change be.
+	c.Add(func(cfg *config.Config) {
+		cfg.Cluster.NodeRole = config.RoleStorage
+		cfg.Cluster.JoinAddresses = []string{c.GossipAddr(0)}
 	})
+	target := "n4"
+	waitEvent := func(text string) {
+		t.Helper()
+		testutil.WaitFor(t, 20*time.Second, "event "+text, func() error {
+			if _, body := cc.get("/cluster"); !strings.Contains(body, text) {
+				return fmt.Errorf("not on the cluster page")
+			}
+			return nil
+		})
+	}
+	waitEvent("n4 added to raft as a non-voter")
 	if got := cc.act("promote", target); got != "ok: "+target+" promoted to voter" {
 		t.Fatalf("promote: %s", got)
 	}
 	if !voter(t, c, leader, target) {
 		t.Fatalf("%s is not a voter after the console promoted it", target)
 	}
+	waitEvent("n4 promoted to voter")
+	if got := cc.act("demote", target); got != "ok: "+target+" demoted to non-voter" {
+		t.Fatalf("demote: %s", got)
+	}
+	if voter(t, c, leader, target) {
+		t.Fatalf("%s is still a voter after the console demoted it", target)
+	}
+	waitEvent("n4 demoted to non-voter")
 	if got := cc.act("demote", "nope"); !strings.HasPrefix(got, "bad: Demote failed: unknown_node") {
 		t.Fatalf("demote of an unknown node: %s", got)
 	}
-	testutil.WaitFor(t, 10*time.Second, "the promote in the events", func() error {
-		if _, body := cc.get("/cluster"); !strings.Contains(body, target+" promoted to voter") {
-			return fmt.Errorf("not yet")
-		}
-		return nil
-	})
 	for _, a := range []string{"drain", "transfer"} {
 		if got := cc.act(a, target); !strings.Contains(got, "not available on this build: nothing was done") {
 			t.Fatalf("%s: %s", a, got)

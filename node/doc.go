@@ -20,14 +20,23 @@
 //     there with vfs.WriteFile (mode 0600, atomic and durable), so a restart keeps them.
 //  2. The metrics: one Prometheus registry and one sink on which every library's table is
 //     declared (MetricDescs); every library below reports through it.
+//     Then the cluster identity (internal/trust): data_dir/cluster.json, or on a first start
+//     the token's cluster (cluster.join_token), or a new cluster ID with the configured or a
+//     generated secret for a node that bootstraps — a node that would join without a token,
+//     or whose data belongs to another cluster than its token's, stops here. From it: the
+//     node's TLS certificate (issued from the CA derived from the secret, or the operator's
+//     files) and the recorder of refused contacts with other clusters.
 //  3. The admin listener (admin.address): probes, /metrics and the admin API. It comes
 //     first so that /health/live answers and /health/ready says "starting" while the rest
 //     starts, which with cluster.expect_nodes can take as long as the other nodes take.
 //  4. The raft transport (cluster.raft_address): one multiplexed listener for raft and the
-//     node-to-node RPCs. It advertises cluster.advertise_address with the listen port (the
-//     OS-chosen address for port 0).
-//  5. Gossip (cluster.gossip_address), with the node's metadata (role, voter, its raft, S3
-//     and admin addresses, version); it joins cluster.join_addresses and the peers
+//     node-to-node RPCs, mutual TLS only; a connection is served only when its certificate
+//     is of this cluster and names the node raft or gossip knows at the peer's address. It
+//     advertises cluster.advertise_address with the listen port (the OS-chosen address for
+//     port 0).
+//  5. Gossip (cluster.gossip_address), encrypted (cluster.gossip_key, or a key derived from
+//     the secret) and labelled with the cluster ID, with the node's metadata (role, voter,
+//     its raft, S3 and admin addresses, version, cluster ID); it joins cluster.join_addresses and the peers
 //     remembered from the last run (data_dir/gossip-peers.json), so that a restarted
 //     bootstrap node finds the cluster again.
 //  6. The blob store (data_dir/blobs) and the data plane over the transport. The data plane
@@ -39,8 +48,11 @@
 //  8. The engine (data_dir/raft: WAL and snapshots), bootstrapping if configured. A bootstrap
 //     node with cluster.expect_nodes > 1 waits here until gossip shows that many voters, or
 //     ctx ends.
-//  9. The membership reconciler (leader: add, promote, reap members as gossip sees them) and
-//     the peers file recorder, in the background.
+//  9. The membership reconciler (leader: add, promote, reap members as gossip sees them; a
+//     member is added or promoted only after it proved over the transport to be the node
+//     gossip names), the peers file recorder, and the cluster-ID watch (the leader writes the
+//     cluster ID into replicated state once; a node whose identity differs from it turns
+//     unready), in the background.
 //  10. The S3 listener (s3.address) with the one S3 backend (s3.NewBackend over the engine,
 //     the FSM and the data plane), its uploads under the engine's quorum fence; then the data
 //     plane's maintenance in the background (GC and scrub on every node; repair and multipart

@@ -11,6 +11,7 @@ import (
 	"github.com/nebulaio/nebulaio/httpapi"
 	s3api "github.com/nebulaio/nebulaio/httpapi/s3"
 	"github.com/nebulaio/nebulaio/internal/metrics"
+	"github.com/nebulaio/nebulaio/internal/trust"
 	"github.com/nebulaio/nebulaio/lifecycle"
 	"github.com/nebulaio/nebulaio/snapshot"
 	"github.com/nebulaio/nebulaio/transport"
@@ -24,7 +25,7 @@ func MetricDescs() []metrics.Desc {
 	var all []metrics.Desc
 	for _, descs := range [][]metrics.Desc{
 		wal.MetricDescs, snapshot.MetricDescs, fsm.MetricDescs, transport.MetricDescs, gossip.MetricDescs,
-		engine.MetricDescs, dataplane.MetricDescs, blob.MetricDescs, lifecycle.MetricDescs, s3api.MetricDescs,
+		engine.MetricDescs, dataplane.MetricDescs, blob.MetricDescs, lifecycle.MetricDescs, s3api.MetricDescs, trust.MetricDescs,
 	} {
 		all = append(all, descs...)
 	}

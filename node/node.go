@@ -51,6 +51,7 @@ type Node struct {
 	log     zerolog.Logger
 	creds   Credentials
 	credsAt string
+	trust   *clusterTrust // the cluster identity and TLS credentials; set by openTrust, then fixed
 
 	admin     *http.Server
 	adminAddr net.Addr
@@ -114,6 +115,9 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := n.openTrust(sink); err != nil {
+		return nil, err
+	}
 	if err := n.startAdmin(reg); err != nil {
 		return nil, err
 	}
@@ -129,7 +133,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		_ = n.Close(context.Background())
 		return nil, err
 	}
-	n.log.Info().Str("s3", n.s3Addr.String()).Str("admin", n.adminAddr.String()).Str("console", n.consoleAddr.String()).Str("raft", n.trans.Addr()).Str("gossip", n.Gossip().Addr()).
+	n.log.Info().Str("cluster", n.ClusterID()).Str("s3", n.s3Addr.String()).Str("admin", n.adminAddr.String()).Str("console", n.consoleAddr.String()).Str("raft", n.trans.Addr()).Str("gossip", n.Gossip().Addr()).
 		Str("data_dir", cfg.DataDir).Str("role", cfg.Cluster.NodeRole).Bool("voter", cfg.Cluster.IsVoter()).Msg("node started")
 	return n, nil
 }

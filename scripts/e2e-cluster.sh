@@ -2,7 +2,8 @@
 # End-to-end test of a three-node cluster in containers (deploy/docker-compose.yml): form the
 # cluster, write through one node and read through another, docker kill the leader, expect a new
 # leader within 15 s and writes to go on, bring the old leader back and see it rejoin; then
-# docker kill a node during an upload loop and check that every acknowledged object is intact.
+# docker kill a node during an upload loop and check that every acknowledged object is intact;
+# last, a node of another cluster pointed at this one is refused.
 # Needs a Docker engine, docker-compose (or `docker compose`), curl with --aws-sigv4, and the image
 # (IMAGE, default nebulaio:dev). Everything it starts is removed on exit.
 set -euo pipefail
@@ -17,6 +18,8 @@ export IMAGE
 export NEBULAIO_ACCESS_KEY=E2EACCESSKEY$$
 export NEBULAIO_SECRET_KEY=e2e-secret-$$-$RANDOM$RANDOM
 export NEBULAIO_ADMIN_TOKEN=e2e-token-$$-$RANDOM$RANDOM
+NEBULAIO_JOIN_TOKEN=$(docker run --rm "$IMAGE" cluster new-token)
+export NEBULAIO_JOIN_TOKEN
 
 # Free host ports on 127.0.0.1 for each node's S3 and admin listeners.
 read -r N1_S3 N1_ADMIN N2_S3 N2_ADMIN N3_S3 N3_ADMIN < <(python3 -c '
@@ -29,6 +32,7 @@ declare -A ADMIN=([nebula1]=$N1_ADMIN [nebula2]=$N2_ADMIN [nebula3]=$N3_ADMIN)
 declare -A S3=([nebula1]=$N1_S3 [nebula2]=$N2_S3 [nebula3]=$N3_S3)
 
 cleanup() {
+	docker rm -f -v "$PROJECT-foreign" >/dev/null 2>&1 || true
 	if [ "${KEEP:-}" != 1 ]; then compose down -v --remove-orphans >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
@@ -135,5 +139,22 @@ compose start "$victim" >/dev/null
 until_ok 60 curl -fsS "http://127.0.0.1:${ADMIN[$victim]}/health/ready" || fail "$victim not ready after restart"
 check_all "$victim" || fail "an acknowledged object is lost or altered through $victim after its restart"
 echo "   ok: and through $victim after its restart"
+
+echo "== a node of another cluster pointed at this one is refused (issue 16)"
+cid=$(admin nebula1 /api/v1/admin/cluster/health | json 'd["cluster_id"]')
+foreign=$PROJECT-foreign
+docker run -d --name "$foreign" --network "${PROJECT}_default" -p 127.0.0.1::9001 \
+	-e NEBULAIO_JOIN_TOKEN="$(docker run --rm "$IMAGE" cluster new-token)" "$IMAGE" \
+	server --data_dir=/data --node_id=intruder --cluster.advertise_address="$foreign" \
+	--cluster.join_addresses=nebula1:9004 >/dev/null || fail "start the foreign node"
+fport=$(docker port "$foreign" 9001/tcp | head -1 | sed 's/.*://')
+told() { curl -sS --max-time 2 "http://127.0.0.1:$fport/health/ready" | grep -q "$cid"; }
+until_ok 60 told || fail "the foreign node's /health/ready does not name cluster $cid"
+count=$(admin nebula1 /api/v1/admin/cluster/nodes | json 'len(d["nodes"])')
+[ "$count" = 3 ] || fail "$count nodes listed with a foreign node knocking, want 3"
+refusals=$(curl -fsS "http://127.0.0.1:${ADMIN[nebula1]}/metrics" | awk '/^nebulaio_cluster_foreign_refused_total /{print $2}')
+python3 -c "import sys; sys.exit(0 if float('${refusals:-0}') >= 1 else 1)" || fail "nebula1 counted no foreign refusal"
+docker rm -f -v "$foreign" >/dev/null
+echo "   ok: refused at gossip, named in its readiness, $refusals refusals counted on nebula1"
 
 echo "e2e-cluster PASSED"

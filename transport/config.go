@@ -34,6 +34,18 @@ type Config struct {
 	// ClientTLS, when set, is used for every outgoing connection. When ServerName is empty it
 	// is set to the host part of the dialled address.
 	ClientTLS *tls.Config
+	// VerifyPeer, when set, is asked about every connection once its TLS handshake is done
+	// (and, inbound, once the preamble is read), before anything else is sent or served; an
+	// error refuses the connection: an inbound one is closed without the accept byte, an
+	// outbound dial fails with ErrUnreachable wrapping ErrPeerRefused and the error. This is
+	// where a caller checks that the certificate names the node it expects at the address
+	// (the transport itself knows no node identities). It runs on the connection's own
+	// goroutine and must not block for long.
+	VerifyPeer func(PeerInfo) error
+	// Refused, when set, is told of every connection refused, inbound or outbound: a failed
+	// TLS handshake, an unknown preamble, or a VerifyPeer error (err says which). It must not
+	// block. nebulaio_transport_refused_total counts the same connections.
+	Refused func(PeerInfo, error)
 
 	// MaxFrameSize bounds the payload of one frame (request, reply, stream header) in bytes,
 	// for both what we send and what we accept (default 16 MiB; at least 64 KiB, the stream

@@ -26,8 +26,7 @@
 //
 // # Wire format
 //
-// A dialer opens TCP, does the TLS handshake when configured, then sends the preamble (inside
-// TLS):
+// A dialer opens TCP, sends the preamble in clear, then does the TLS handshake when configured:
 //
 //	+---------+---------+-------------------------------------+
 //	| kind u8 | alen u8 | dialer's advertised address (alen)  |
@@ -36,11 +35,16 @@
 //
 // The listener answers with the kind byte (inside TLS) when it accepts the connection; only then
 // does the dialer use it, so a connection refused after the TCP handshake (partition, unknown
-// kind, rejected certificate) is a failed dial (ErrUnreachable), never a lost request.
+// kind, rejected certificate, refused identity) is a failed dial (ErrUnreachable), never a lost
+// request. The preamble is in clear so that the listener, and a test's TCP proxy
+// (internal/testcluster's drop network), know the kind and the dialer before any TLS work; it
+// holds nothing secret (the address is the dialer's own advertised one). A peer on the path
+// may alter it, which can only make the listener refuse the connection (VerifyPeer compares
+// the claimed address with the certificate) — no more than dropping it would.
 //
-// The advertised address tells the listener which node is calling (used by Faults and for
-// diagnostics; it is not authentication — mutual TLS is). After the preamble a raft connection is
-// handed to raft untouched (hashicorp/raft's own msgpack protocol). RPC and stream connections
+// The advertised address tells the listener which node is calling (used by Faults, for
+// diagnostics and by VerifyPeer below; by itself it is not authentication — mutual TLS is).
+// After the preamble a raft connection is handed to raft untouched (hashicorp/raft's own msgpack protocol). RPC and stream connections
 // carry frames, all integers big-endian:
 //
 //	 0      1                    9               13              17
@@ -83,6 +87,25 @@
 // and the socket shows no sign of the server having closed it (a watcher goroutine per idle
 // connection, then a non-blocking peek). Other endings close the connection.
 //
+// # Peer identity
+//
+// The transport knows no node identities; it gives its user two hooks. Config.VerifyPeer is
+// asked about every connection after the TLS handshake: outbound before the preamble is sent
+// (PeerInfo.Addr is the address dialled), inbound after the preamble is read and before the
+// accept byte (PeerInfo.Addr is the address the peer claims); both carry the TLS connection
+// state with the peer's verified certificate. An error refuses the connection: the listener
+// closes it without a byte of answer, the dialler fails with ErrUnreachable wrapping
+// ErrPeerRefused, and nothing is sent or served. Config.Refused is told of every refusal (a
+// failed TLS handshake, an unknown preamble, VerifyPeer), and
+// nebulaio_transport_refused_total counts them. Identify dials an address and returns what
+// the handshake showed without sending a request, for a caller that must know who answers
+// there before trusting it. Package node plugs internal/trust in here: certificates issued
+// from the cluster secret, and the check that the certificate at an address names the node
+// raft or gossip knows there (internal/trust/doc.go, "Verification").
+//
+// Without Config.TLS the listener serves whoever connects: NebulaIO's server always sets it
+// (docs/security.md); tests and benchmarks of this package run both ways.
+//
 // # Failure model
 //
 // There is no on-disk state. What matters is what a caller may conclude when a call fails:
@@ -120,5 +143,6 @@
 // Reported through the Metrics seam of docs/CONVENTIONS.md; MetricDescs is the list:
 // nebulaio_transport_rpc_seconds (histogram), nebulaio_transport_rpc_errors_total,
 // nebulaio_transport_bytes_sent_total, nebulaio_transport_bytes_received_total (wire bytes of
-// every connection kind, TLS included) and nebulaio_transport_connections (gauge).
+// every connection kind, TLS included), nebulaio_transport_connections (gauge) and
+// nebulaio_transport_refused_total (connections refused, inbound and outbound).
 package transport

@@ -39,6 +39,10 @@ var (
 	// On the receiving side it also wraps ErrBadFrame.
 	ErrFrameTooLarge = errors.New("transport: frame too large")
 
+	// ErrPeerRefused is wrapped (with ErrUnreachable and Config.VerifyPeer's error) when a
+	// dial reached a peer that this node refused after the TLS handshake: nothing was sent.
+	ErrPeerRefused = errors.New("transport: peer refused")
+
 	// ErrStreamAborted is returned by the body reader of a HandleStream handler when the sender
 	// failed to read its own body mid-transfer and told us so.
 	ErrStreamAborted = errors.New("transport: stream aborted by sender")

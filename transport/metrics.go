@@ -16,6 +16,7 @@ const (
 	MetricBytesSent     = "nebulaio_transport_bytes_sent_total"
 	MetricBytesReceived = "nebulaio_transport_bytes_received_total"
 	MetricConnections   = "nebulaio_transport_connections"
+	MetricRefused       = "nebulaio_transport_refused_total"
 )
 
 // MetricDescs lists every metric the package reports; the README table and the Prometheus
@@ -26,4 +27,5 @@ var MetricDescs = []MetricDesc{
 	{Name: MetricBytesSent, Kind: metrics.KindCounter, Help: "Bytes written to node-to-node connections (raft, RPC and streams; on the wire, TLS included)."},
 	{Name: MetricBytesReceived, Kind: metrics.KindCounter, Help: "Bytes read from node-to-node connections (raft, RPC and streams; on the wire, TLS included)."},
 	{Name: MetricConnections, Kind: metrics.KindGauge, Help: "Open node-to-node connections, inbound and outbound, of every kind."},
+	{Name: MetricRefused, Kind: metrics.KindCounter, Help: "Node-to-node connections refused, inbound or outbound: failed TLS handshake (no or untrusted certificate), unknown preamble, or a peer whose identity was refused."},
 }

@@ -226,47 +226,103 @@ func (t *Transport) acceptLoop() {
 	}
 }
 
-// Connection preamble, sent by the dialer right after the TCP (and TLS) handshake:
+// Connection preamble, sent by the dialer in clear right after the TCP handshake, before TLS:
 //
 //	+----------+-----------+------------------------------+
 //	| kind u8  | alen u8   | dialer's advertised address  |
 //	+----------+-----------+------------------------------+
 //
-// The listener answers with the kind byte once it serves the connection; the dialer uses the
-// connection only after that, so a refusal (partition, TLS, unknown kind) is a failed dial.
+// The listener answers with the kind byte (inside TLS) once it serves the connection; the
+// dialer uses the connection only after that, so a refusal (partition, TLS, identity, unknown
+// kind) is a failed dial.
 
-// serveConn reads the preamble of an inbound connection and dispatches it by kind.
+// PeerInfo describes the other end of a connection, for Config.VerifyPeer and Config.Refused.
+type PeerInfo struct {
+	// Outbound is true when this node dialled.
+	Outbound bool
+	// Addr is, outbound, the address dialled; inbound, the advertised address the peer claims
+	// in its preamble (before the preamble is read, the remote socket address).
+	Addr string
+	// Kind is "raft", "rpc" or "stream" ("" inbound before the preamble is read).
+	Kind string
+	// TLS is the connection's state after the handshake; nil without TLS (or when the
+	// handshake failed).
+	TLS *tls.ConnectionState
+}
+
+func kindName(k byte) string {
+	switch k {
+	case muxRaft:
+		return "raft"
+	case muxRPC:
+		return "rpc"
+	case muxStream:
+		return "stream"
+	}
+	return ""
+}
+
+// refuse counts a refused connection, tells Config.Refused, and returns err.
+func (t *Transport) refuse(p PeerInfo, err error) error {
+	t.metrics.Counter(MetricRefused, 1)
+	if t.cfg.Refused != nil {
+		t.cfg.Refused(p, err)
+	}
+	return err
+}
+
+// serveConn reads the preamble of an inbound connection, does the TLS handshake when
+// configured, asks VerifyPeer, and dispatches the connection by kind. A connection refused
+// here (preamble, TLS, VerifyPeer) is closed before anything is served or answered.
 func (t *Transport) serveConn(tc *trackedConn) {
-	var conn net.Conn = tc
+	peer := PeerInfo{Addr: tc.RemoteAddr().String()}
 	_ = tc.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
+	var hdr [2]byte
+	if _, err := io.ReadFull(tc, hdr[:1]); err != nil || hdr[0] < muxRaft || hdr[0] > muxStream {
+		_ = tc.Close() // unknown kind: not one of ours
+		if err == nil {
+			_ = t.refuse(peer, fmt.Errorf("unknown connection kind %#x", hdr[0]))
+		}
+		return
+	}
+	if _, err := io.ReadFull(tc, hdr[1:]); err != nil {
+		_ = tc.Close()
+		return
+	}
+	from := make([]byte, hdr[1])
+	if _, err := io.ReadFull(tc, from); err != nil {
+		_ = tc.Close()
+		return
+	}
+	tc.kind, tc.remote = hdr[0], string(from)
+	peer.Addr, peer.Kind = tc.remote, kindName(tc.kind)
+	if !t.faults.register(tc) {
+		_ = tc.Close()
+		return
+	}
+	var conn net.Conn = tc
 	if t.cfg.TLS != nil {
 		tlsConn := tls.Server(tc, t.cfg.TLS)
 		if err := tlsConn.HandshakeContext(t.ctx); err != nil {
 			_ = tc.Close()
+			if !t.isClosed() {
+				_ = t.refuse(peer, fmt.Errorf("tls handshake: %w", err))
+			}
 			return
 		}
+		st := tlsConn.ConnectionState()
+		peer.TLS = &st
 		conn = tlsConn
 	}
-	var hdr [2]byte
-	if _, err := io.ReadFull(conn, hdr[:1]); err != nil || hdr[0] < muxRaft || hdr[0] > muxStream {
-		_ = conn.Close() // unknown kind: not one of ours
-		return
+	if t.cfg.VerifyPeer != nil {
+		if err := t.cfg.VerifyPeer(peer); err != nil {
+			_ = conn.Close()
+			_ = t.refuse(peer, err)
+			return
+		}
 	}
-	if _, err := io.ReadFull(conn, hdr[1:]); err != nil {
-		_ = conn.Close()
-		return
-	}
-	from := make([]byte, hdr[1])
-	if _, err := io.ReadFull(conn, from); err != nil {
-		_ = conn.Close()
-		return
-	}
-	tc.kind, tc.remote = hdr[0], string(from)
-	if !t.faults.register(tc) {
-		_ = conn.Close()
-		return
-	}
-	// Accept: echo the kind, so the dialer knows the connection is served before using it.
+	// Accept: echo the kind (inside TLS), so the dialer knows the connection is served before
+	// using it.
 	if _, err := conn.Write(hdr[:1]); err != nil {
 		_ = conn.Close()
 		return
@@ -314,7 +370,17 @@ func (t *Transport) dial(ctx context.Context, addr string, kind byte) (net.Conn,
 	// wait for HandshakeTimeout).
 	stopCancel := context.AfterFunc(ctx, func() { _ = tc.SetDeadline(time.Unix(1, 0)) })
 	defer stopCancel()
+	// The preamble goes first, in clear: the listener (and a test's proxy) learns the kind
+	// and the dialer's advertised address before the TLS handshake.
+	pre := make([]byte, 2+len(t.addr))
+	pre[0], pre[1] = kind, byte(len(t.addr))
+	copy(pre[2:], t.addr)
+	if _, err := tc.Write(pre); err != nil {
+		_ = tc.Close()
+		return nil, nil, t.dialErr(ctx, addr, err)
+	}
 	var conn net.Conn = tc
+	peer := PeerInfo{Outbound: true, Addr: addr, Kind: kindName(kind)}
 	if t.cfg.ClientTLS != nil {
 		cfg := t.cfg.ClientTLS
 		if cfg.ServerName == "" {
@@ -328,16 +394,21 @@ func (t *Transport) dial(ctx context.Context, addr string, kind byte) (net.Conn,
 		tlsConn := tls.Client(tc, cfg)
 		if err := tlsConn.HandshakeContext(ctx); err != nil {
 			_ = tc.Close()
-			return nil, nil, t.dialErr(ctx, addr, fmt.Errorf("tls handshake: %w", err))
+			err = t.dialErr(ctx, addr, fmt.Errorf("tls handshake: %w", err))
+			if tlsRefusal(err) {
+				_ = t.refuse(peer, err)
+			}
+			return nil, nil, err
 		}
+		st := tlsConn.ConnectionState()
+		peer.TLS = &st
 		conn = tlsConn
 	}
-	pre := make([]byte, 2+len(t.addr))
-	pre[0], pre[1] = kind, byte(len(t.addr))
-	copy(pre[2:], t.addr)
-	if _, err := conn.Write(pre); err != nil {
-		_ = conn.Close()
-		return nil, nil, t.dialErr(ctx, addr, err)
+	if t.cfg.VerifyPeer != nil {
+		if err := t.cfg.VerifyPeer(peer); err != nil {
+			_ = conn.Close()
+			return nil, nil, t.refuse(peer, fmt.Errorf("%w: %w: %s: %w", ErrUnreachable, ErrPeerRefused, addr, err))
+		}
 	}
 	var ack [1]byte
 	if _, err := io.ReadFull(conn, ack[:]); err != nil || ack[0] != kind {
@@ -353,6 +424,38 @@ func (t *Transport) dial(ctx context.Context, addr string, kind byte) (net.Conn,
 	}
 	_ = tc.SetDeadline(time.Time{})
 	return conn, tc, nil
+}
+
+// Identify dials addr and returns what the connection showed of the peer — its TLS state
+// included — once Config.VerifyPeer has accepted it, then closes the connection without
+// sending a request. A caller that must know who answers at an address before trusting it
+// (the engine, before it adds a member to raft) checks the result. Errors are the dial's.
+func (t *Transport) Identify(ctx context.Context, addr string) (PeerInfo, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t.cfg.CallTimeout)
+		defer cancel()
+	}
+	conn, _, err := t.dial(ctx, addr, muxRPC)
+	if err != nil {
+		return PeerInfo{}, err
+	}
+	defer conn.Close()
+	p := PeerInfo{Outbound: true, Addr: addr, Kind: kindName(muxRPC)}
+	if tc, ok := conn.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		p.TLS = &st
+	}
+	return p, nil
+}
+
+// tlsRefusal reports whether a handshake error is a refusal by TLS (this side sent an alert,
+// for example when the peer's certificate did not verify, or the peer sent one) rather than
+// a network failure.
+func tlsRefusal(err error) bool {
+	var alert tls.AlertError
+	var op *net.OpError
+	return errors.As(err, &alert) || (errors.As(err, &op) && op.Op == "remote error")
 }
 
 func (t *Transport) dialErr(ctx context.Context, addr string, err error) error {

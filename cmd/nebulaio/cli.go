@@ -13,11 +13,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nebulaio/nebulaio/internal/trust"
 	"github.com/nebulaio/nebulaio/node"
 )
 
-// runCluster is `nebulaio cluster <nodes|health|promote ID|demote ID|remove ID>`: a thin client
-// of the admin API for people who prefer a CLI to curl.
+// runCluster is `nebulaio cluster <nodes|health|promote ID|demote ID|remove ID|token|new-token>`:
+// a thin client of the admin API for people who prefer a CLI to curl (new-token needs no
+// server).
 func runCluster(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("nebulaio cluster", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -34,6 +36,10 @@ commands:
   promote ID     make a non-voter a voter
   demote ID      make a voter a non-voter
   remove ID      remove a node from the raft configuration
+  token          print the join token of the cluster (it carries the cluster secret: a node
+                 started with it as cluster.join_token / NEBULAIO_JOIN_TOKEN joins)
+  new-token      print a new random token, without asking a server: give the same one to
+                 every node of a cluster that is yet to bootstrap (with expect_nodes)
 
 flags:
 `)
@@ -46,6 +52,9 @@ flags:
 	if len(rest) == 0 {
 		fs.Usage()
 		return 2
+	}
+	if rest[0] == "new-token" && len(rest) == 1 {
+		return printNewToken(stdout, stderr)
 	}
 	if *token == "" {
 		if c, err := node.ReadCredentials(*dataDir); err == nil {
@@ -66,6 +75,8 @@ flags:
 		method, path = http.MethodPost, "/api/v1/admin/cluster/nodes/"+rest[1]+"/"+cmd
 	case cmd == "remove" && len(rest) == 2:
 		method, path = http.MethodDelete, "/api/v1/admin/cluster/nodes/"+rest[1]
+	case cmd == "token" && len(rest) == 1:
+		method, path = http.MethodGet, "/api/v1/admin/cluster/token"
 	default:
 		fs.Usage()
 		return 2
@@ -93,6 +104,15 @@ flags:
 			fmt.Fprintf(stderr, "nebulaio: %s: HTTP %d: %s\n", rest[0], resp.StatusCode, bytes.TrimSpace(body))
 		}
 		return 1
+	}
+	if rest[0] == "token" && !*asJSON {
+		var tv struct{ Token string }
+		if err := json.Unmarshal(body, &tv); err != nil || tv.Token == "" {
+			fmt.Fprintf(stderr, "nebulaio: bad answer: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, tv.Token) // alone on its line: NEBULAIO_JOIN_TOKEN=$(nebulaio cluster token)
+		return 0
 	}
 	if *asJSON || rest[0] != "nodes" {
 		var out bytes.Buffer
@@ -131,6 +151,22 @@ flags:
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", n.ID, n.Role, suffrage, n.RaftState, n.GossipStatus, n.Applied, n.RaftAddress)
 	}
 	_ = tw.Flush()
+	return 0
+}
+
+// printNewToken prints the token of a cluster that does not exist yet: a random ID and secret.
+func printNewToken(stdout, stderr io.Writer) int {
+	id, err := trust.NewClusterID()
+	if err != nil {
+		fmt.Fprintf(stderr, "nebulaio: %v\n", err)
+		return 1
+	}
+	secret, err := trust.NewSecret()
+	if err != nil {
+		fmt.Fprintf(stderr, "nebulaio: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, trust.Token{ClusterID: id, Secret: secret}.Text())
 	return 0
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nebulaio/nebulaio/config"
 	"github.com/nebulaio/nebulaio/internal/testcluster"
+	"github.com/nebulaio/nebulaio/internal/trust"
 	"github.com/nebulaio/nebulaio/node"
 )
 
@@ -27,6 +28,9 @@ func TestClusterCLI(t *testing.T) {
 		{[]string{"--json", "nodes"}, 0, `"raft_state": "Leader"`},
 		{[]string{"remove", "solo"}, 1, "last_voter"},
 		{[]string{"promote", "ghost"}, 1, "unknown_node"},
+		{[]string{"token"}, 0, c.Token().Text() + "\n"},
+		{[]string{"--json", "token"}, 0, `"cluster_id": "` + c.Token().ClusterID + `"`},
+		{[]string{"health"}, 0, `"cluster_id": "` + c.Token().ClusterID + `"`},
 		{[]string{"frobnicate"}, 2, "usage"},
 	} {
 		var out, errOut strings.Builder
@@ -53,4 +57,67 @@ func TestClusterCLI(t *testing.T) {
 		t.Errorf("CLI with the token from --data_dir: exit %d, %q %q", code, out.String(), errOut.String())
 	}
 	c.Verify()
+}
+
+// TestNewToken: new-token needs no server and prints a token that parses, different each time.
+func TestNewToken(t *testing.T) {
+	var a, b, errOut strings.Builder
+	if runCluster([]string{"--admin", "http://127.0.0.1:1", "new-token"}, &a, &errOut) != 0 ||
+		runCluster([]string{"new-token"}, &b, &errOut) != 0 {
+		t.Fatalf("new-token failed: %s", errOut.String())
+	}
+	ta, err := trust.ParseToken(a.String())
+	if err != nil {
+		t.Fatalf("new-token printed %q: %v", a.String(), err)
+	}
+	if tb, _ := trust.ParseToken(b.String()); tb.ClusterID == ta.ClusterID || tb.Secret.Equal(ta.Secret) {
+		t.Fatal("two new tokens share their cluster ID or secret")
+	}
+}
+
+// TestCertsInitAndNode: an operator's CA and a node certificate made by the CLI are usable
+// as cluster.tls_* files (they name the node and the cluster), keys are mode 0600, and
+// nothing is overwritten.
+func TestCertsInitAndNode(t *testing.T) {
+	dir := t.TempDir()
+	id := testcluster.NewToken(t).ClusterID
+	run := func(args ...string) (int, string) {
+		var out, errOut strings.Builder
+		code := runCerts(args, &out, &errOut)
+		return code, out.String() + errOut.String()
+	}
+	if code, out := run("init", "--dir", dir); code != 0 {
+		t.Fatalf("certs init: %d %s", code, out)
+	}
+	if code, out := run("node", "--dir", dir, "--node_id", "node-7", "--cluster_id", id); code != 0 {
+		t.Fatalf("certs node: %d %s", code, out)
+	}
+	for _, f := range []string{"ca.key", "node-7.key"} {
+		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v %v", f, err, st)
+		}
+	}
+	ca, cert, err := trust.LoadFiles(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "node-7.pem"), filepath.Join(dir, "node-7.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := trust.NewCreds(trust.CredsConfig{Self: trust.NodeIdentity{ClusterID: id, NodeID: "node-7"}, CA: ca, Cert: cert}); err != nil {
+		t.Fatalf("the node certificate does not serve node-7 of cluster %s: %v", id, err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "ca.key"))
+	if code, out := run("init", "--dir", dir); code != 1 || !strings.Contains(out, "not overwritten") {
+		t.Fatalf("second init: %d %s", code, out)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "ca.key")); string(after) != string(before) {
+		t.Fatal("the CA key was replaced")
+	}
+	if code, _ := run("node", "--dir", dir, "--node_id", "n"); code != 2 {
+		t.Fatalf("certs node without --cluster_id: exit %d, want 2", code)
+	}
+	if code, out := run("node", "--dir", dir, "--node_id", "n", "--cluster_id", "XYZ"); code != 1 || !strings.Contains(out, "--cluster_id") {
+		t.Fatalf("certs node with a bad cluster ID: %d %s", code, out)
+	}
+	if code, _ := run("--help"); code != 0 {
+		t.Fatalf("certs --help: exit %d", code)
+	}
 }

@@ -38,6 +38,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runServer(args[1:], stdout, stderr)
 	case "cluster":
 		return runCluster(args[1:], stdout, stderr)
+	case "certs":
+		return runCerts(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "nebulaio %s\n", version)
 		return 0
@@ -56,7 +58,9 @@ func usage(w io.Writer) {
 
 commands:
   server    run a node (nebulaio server --help lists every flag)
-  cluster   nodes | health | promote ID | demote ID | remove ID, through the admin API
+  cluster   nodes | health | promote ID | demote ID | remove ID | token, through the admin API;
+            new-token
+  certs     init | node: a CA of your own and node certificates for the raft port
   version   print the version
 `)
 }

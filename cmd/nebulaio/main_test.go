@@ -20,6 +20,7 @@ import (
 	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/nebulaio/nebulaio/internal/testutil"
+	"github.com/nebulaio/nebulaio/internal/trust"
 	"github.com/nebulaio/nebulaio/node"
 )
 
@@ -89,7 +90,7 @@ func TestVersion(t *testing.T) {
 // generated credentials.
 func TestServerServesProbesAndStopsCleanly(t *testing.T) {
 	dir := t.TempDir()
-	var firstKey string
+	var firstKey, firstCluster string
 	for round := 0; round < 2; round++ {
 		cmd := command(t, "server", "--admin.address=127.0.0.1:0", "--console.address=127.0.0.1:0", "--s3.address=127.0.0.1:0", "--cluster.raft_address=127.0.0.1:0", "--cluster.gossip_address=127.0.0.1:0", "--log.format=json", "--data_dir="+dir)
 		stdout, err := cmd.StdoutPipe()
@@ -114,6 +115,21 @@ func TestServerServesProbesAndStopsCleanly(t *testing.T) {
 		} else if key[1] != firstKey {
 			t.Fatalf("restart generated new credentials: %s, first start had %s", key[1], firstKey)
 		}
+		// The cluster identity: created on the first start, which shows the join token once;
+		// the same cluster after the restart, and the token never again.
+		cluster := regexp.MustCompile(`Cluster:\s+([0-9a-f]{16})\s`).FindStringSubmatch(banner)
+		token := regexp.MustCompile(`JoinToken:\s+(nbio1\.([0-9a-f]{16})\.\S+)`).FindStringSubmatch(banner)
+		switch {
+		case cluster == nil:
+			t.Fatalf("banner lacks the cluster ID:\n%s", banner)
+		case round == 0 && (token == nil || token[2] != cluster[1]):
+			t.Fatalf("first start's banner lacks the join token of cluster %s:\n%s", cluster[1], banner)
+		case round == 1 && (token != nil || strings.Contains(banner, "nbio1.")):
+			t.Fatalf("a restart printed the join token again:\n%s", banner)
+		case round == 1 && cluster[1] != firstCluster:
+			t.Fatalf("restart changed the cluster ID from %s to %s", firstCluster, cluster[1])
+		}
+		firstCluster = cluster[1]
 		base := "http://" + admin[1]
 		if code, _ := get(t, base+"/health/live"); code != http.StatusOK {
 			t.Fatalf("/health/live: status %d", code)
@@ -176,9 +192,11 @@ func TestServerServesProbesAndStopsCleanly(t *testing.T) {
 			}
 		}
 	}
-	st, err := os.Stat(filepath.Join(dir, node.CredentialsFile))
-	if err != nil || st.Mode().Perm() != 0o600 {
-		t.Fatalf("credentials file: %v, mode %v", err, st.Mode())
+	for _, f := range []string{node.CredentialsFile, trust.IdentityFile} {
+		st, err := os.Stat(filepath.Join(dir, f))
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v, mode %v", f, err, st.Mode())
+		}
 	}
 }
 

@@ -9,11 +9,13 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/nebulaio/nebulaio/config"
+	"github.com/nebulaio/nebulaio/internal/trust"
 	"github.com/nebulaio/nebulaio/node"
 )
 
@@ -121,6 +123,7 @@ func configPath(args []string) string {
 
 func printBanner(w io.Writer, n *node.Node) {
 	cfg, creds := n.Config(), n.Credentials()
+	id, created := n.Identity()
 	host := func(a net.Addr) string {
 		h, p, _ := net.SplitHostPort(a.String())
 		if ip := net.ParseIP(h); h == "" || (ip != nil && ip.IsUnspecified()) {
@@ -128,20 +131,32 @@ func printBanner(w io.Writer, n *node.Node) {
 		}
 		return net.JoinHostPort(h, p)
 	}
+	// The join token carries the cluster secret: printed once, by the node that generated the
+	// secret, on its first start; a secret that came from the configuration or a token is
+	// never printed.
+	token := ""
+	if created && id.Source == trust.SourceGenerated {
+		token = fmt.Sprintf(`  JoinToken:  %s
+              (shown once; `+"`nebulaio cluster token`"+` prints it again; it is the cluster secret)
+  Join:       NEBULAIO_JOIN_TOKEN=<JoinToken> nebulaio server --cluster.join_addresses=%s ...
+`, id.Token().Text(), n.GossipAddr())
+	}
 	fmt.Fprintf(w, `
 NebulaIO %s — node %s (%s)
   S3:         http://%s   (region %s)
   Admin:      http://%s   (/health/live, /health/ready, /metrics, /api/v1/admin/)
   Console:    http://%s   (log in with the AdminToken)
-  Raft:       %s
-  Gossip:     %s
-  AccessKey:  %s
+  Raft:       %s   (mutual TLS)
+  Gossip:     %s   (encrypted)
+  Cluster:    %s   (secret: %s; stored in %s)
+%s  AccessKey:  %s
   SecretKey:  %s
   AdminToken: %s
   Credentials file: %s
 
   Try: AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --endpoint-url http://%s s3 ls
 `, version, cfg.NodeID, cfg.Cluster.NodeRole, host(n.S3Addr()), cfg.S3.Region, host(n.AdminAddr()), host(n.ConsoleAddr()),
-		n.RaftAddr(), n.GossipAddr(), creds.AccessKey, creds.SecretKey, creds.AdminToken, n.CredentialsFile(),
+		n.RaftAddr(), n.GossipAddr(), id.ClusterID, id.Source, filepath.Join(cfg.DataDir, trust.IdentityFile), token,
+		creds.AccessKey, creds.SecretKey, creds.AdminToken, n.CredentialsFile(),
 		creds.AccessKey, creds.SecretKey, host(n.S3Addr()))
 }

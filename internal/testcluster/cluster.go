@@ -17,6 +17,7 @@ import (
 	"github.com/nebulaio/nebulaio/config"
 	"github.com/nebulaio/nebulaio/gossip"
 	"github.com/nebulaio/nebulaio/internal/testutil"
+	"github.com/nebulaio/nebulaio/internal/trust"
 	"github.com/nebulaio/nebulaio/node"
 	"github.com/nebulaio/nebulaio/transport"
 )
@@ -74,6 +75,8 @@ type Cluster struct {
 	leads  *leaderObserver
 	closed atomic.Bool // set once close has stopped every node
 
+	token trust.Token // the cluster's identity: every node is configured with it
+
 	mu      sync.Mutex
 	members []*member
 	acked   map[objectKey]objectSum
@@ -115,7 +118,7 @@ func New(t T, opts Options) *Cluster {
 		opts.Nodes = 3
 	}
 	c := &Cluster{t: t, base: t.TempDir(), opts: opts, trans: &transport.Faults{}, gossip: &gossip.Faults{},
-		acked: map[objectKey]objectSum{}}
+		acked: map[objectKey]objectSum{}, token: NewToken(t)}
 	if opts.DropNet {
 		c.drop = newDropNet()
 	}
@@ -138,9 +141,33 @@ func (c *Cluster) defaultConfig(i int) config.Config {
 	cfg.Cluster.RaftAddress, cfg.Cluster.GossipAddress = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Admin.Token, cfg.S3.AccessKey, cfg.S3.SecretKey = AdminToken, AccessKey, SecretKey
 	cfg.S3.Region = Region
-	cfg.Cluster.Bootstrap = i == 0
+	cfg.Cluster.Bootstrap = config.BootstrapFalse
+	if i == 0 {
+		cfg.Cluster.Bootstrap = config.BootstrapTrue
+	}
+	// Every node gets the cluster's token: node 0 bootstraps with its identity, the others
+	// join with it (docs/security.md).
+	cfg.Cluster.JoinToken = c.token.Text()
 	return cfg
 }
+
+// NewToken returns the join token of a new cluster: a random cluster ID and secret.
+func NewToken(t T) trust.Token {
+	t.Helper()
+	id, err := trust.NewClusterID()
+	if err != nil {
+		t.Fatalf("testcluster: %v", err)
+	}
+	s, err := trust.NewSecret()
+	if err != nil {
+		t.Fatalf("testcluster: %v", err)
+	}
+	return trust.Token{ClusterID: id, Secret: s}
+}
+
+// Token is the cluster's join token (its ID and secret), set as cluster.join_token on every
+// node the harness configures.
+func (c *Cluster) Token() trust.Token { return c.token }
 
 // Add creates one more node (configured by configure, if not nil, after the defaults: it
 // joins node 0), starts it, waits until it has opened and returns its index. It does not wait
@@ -240,7 +267,7 @@ func (c *Cluster) Start(i int) {
 		c.t.Fatalf("testcluster: Start(%d): %s runs already", i, m.cfg.NodeID)
 	}
 	cfg := m.cfg
-	if !cfg.Cluster.Bootstrap && len(cfg.Cluster.JoinAddresses) == 0 {
+	if !cfg.Cluster.Bootstraps() && len(cfg.Cluster.JoinAddresses) == 0 {
 		seed := c.GossipAddr(0)
 		if seed == "" {
 			c.t.Fatalf("testcluster: Start(%d): %s joins node 0, which has not started", i, cfg.NodeID)

@@ -12,7 +12,9 @@
 //	c.Verify()       // every cluster test ends with this
 //
 // Formation: node 0 bootstraps, the others join node 0's gossip address (unless Configure
-// sets their join addresses); Start waits until the leader's raft configuration holds every
+// sets their join addresses). Every node is configured with the cluster's join token (Token:
+// a random cluster ID and secret, made by New), as an operator would hand one out, so the
+// nodes authenticate each other as production nodes do (mutual TLS, encrypted gossip); Start waits until the leader's raft configuration holds every
 // node with the suffrage its configuration asks for. New creates the nodes without starting
 // them, for tests that start nodes in their own order (Start(i) returns once the node's
 // gossip runs, because a bootstrap node with cluster.expect_nodes waits inside node.Open).
