@@ -129,7 +129,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: under no-referrer browsers send "Origin: null" on the
+	// forms' POSTs, which sameOrigin refuses.
+	hd.Set("Referrer-Policy", "same-origin")
 	if !strings.HasPrefix(r.URL.Path, routeStatic) {
 		hd.Set("Cache-Control", "no-store")
 	}
@@ -156,8 +158,9 @@ func (h *Handler) authed(f authedFunc) http.Handler {
 }
 
 // sameOrigin refuses a POST whose Origin header names another origin (browsers send it on
-// every POST). It backs up the CSRF token and SameSite=Strict; a request without Origin
-// (curl, old browsers) is judged by the token alone.
+// every POST), or is "null" (an opaque origin: a sandboxed frame, a data: page). It backs up
+// the CSRF token and SameSite=Strict; a request without Origin (curl, old browsers) is judged
+// by the token alone.
 func sameOrigin(r *http.Request) bool {
 	o := r.Header.Get("Origin")
 	if o == "" {

@@ -310,6 +310,7 @@ func TestCSRFRefusal(t *testing.T) {
 		{"wrong token", url.Values{"csrf": {"forged"}, "action": {"remove"}, "node": {"node-3"}, "confirm": {"yes"}}, nil},
 		{"another session's token", url.Values{"csrf": {otherToken}, "action": {"remove"}, "node": {"node-3"}, "confirm": {"yes"}}, nil},
 		{"cross-site origin", url.Values{"csrf": {token}, "action": {"remove"}, "node": {"node-3"}, "confirm": {"yes"}}, []string{"Origin", "https://evil.example"}},
+		{"opaque origin", url.Values{"csrf": {token}, "action": {"remove"}, "node": {"node-3"}, "confirm": {"yes"}}, []string{"Origin", "null"}},
 	} {
 		a := f.do(c, "POST", "/action", tc.form, tc.hdr...)
 		if a.status != http.StatusForbidden {

@@ -44,5 +44,5 @@
 //
 // Every answer carries a strict Content-Security-Policy (no inline script or style; scripts
 // and styles from the console only), X-Frame-Options: DENY and frame-ancestors 'none' (no
-// page can frame the confirmation buttons), nosniff and no-referrer; pages are not cached.
+// page can frame the confirmation buttons), nosniff and Referrer-Policy same-origin; pages are not cached.
 package console
