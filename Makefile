@@ -13,7 +13,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 IMAGE     ?= nebulaio:dev
 
-.PHONY: all build build-static run test bench bench-s3 fuzz lint e2e e2e-clients e2e-versioning e2e-governance image clean
+.PHONY: all build build-static run test bench bench-s3 fuzz lint e2e e2e-clients e2e-versioning e2e-governance e2e-console image clean
 
 all: build
 
@@ -66,7 +66,7 @@ lint:
 image: build-static
 	docker build -t $(IMAGE) .
 
-## e2e: the client matrix, the versioning and governance checks, then end-to-end tests against real containers (needs a Docker engine)
+## e2e: the client matrix, the versioning, governance and console checks, then end-to-end tests against real containers (needs a Docker engine)
 e2e: image
 	IMAGE=$(IMAGE) ./scripts/e2e.sh
 
@@ -77,6 +77,10 @@ e2e-versioning: build
 ## e2e-governance: object lock (the guide's commands), lifecycle configuration, CORS preflights with curl and a headless Chromium form upload against a local server
 e2e-governance: build
 	NEBULAIO_BIN=bin/nebulaio ./scripts/e2e-governance.sh
+
+## e2e-console: the console in headless Chromium on a 3-node local cluster: log in, nodes and leader, transfer leadership; screenshot in bin/console.png (UPDATE_DOC_IMAGE=1 also copies it to docs/images/console.png)
+e2e-console: build
+	NEBULAIO_BIN=bin/nebulaio ./scripts/e2e-console.sh
 
 ## e2e-clients: the client matrix only (minio-go, AWS SDK for Go v2, boto3) against a local server
 e2e-clients: build

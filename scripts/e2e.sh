@@ -35,6 +35,9 @@ echo "== versions, tags and exact metadata: AWS CLI and boto3 against a local se
 echo "== object lock, lifecycle, CORS and browser uploads: AWS CLI, curl and headless Chromium"
 ./scripts/e2e-governance.sh || fail "governance end-to-end (scripts/e2e-governance.sh)"
 
+echo "== the console in headless Chromium: log in, nodes and leader, transfer leadership (3 local nodes)"
+./scripts/e2e-console.sh || fail "console end-to-end (scripts/e2e-console.sh)"
+
 export AWS_ACCESS_KEY_ID=E2ESINGLE$$ AWS_SECRET_ACCESS_KEY=e2e-single-secret-$$-$RANDOM
 
 echo "== single node: start, probe, S3 with the AWS CLI, stop"

@@ -54,13 +54,23 @@ func main() {
 
 func step(format string, args ...any) { fmt.Printf("   browser: "+format+"\n", args...) }
 
-func run(ctx context.Context, chromium, base, token string, nodes []string, shot string) error {
+func run(ctx context.Context, chromium, base, token string, nodes []string, shot string) (err error) {
 	b, err := launch(ctx, chromium)
 	if err != nil {
 		return err
 	}
 	defer b.close()
 	p := b.page
+	defer func() {
+		if err == nil {
+			return
+		}
+		// What the browser showed when it failed, beside where the screenshot would be.
+		fail := strings.TrimSuffix(shot, ".png") + "-failed.png"
+		if png, serr := p.screenshot(); serr == nil && os.WriteFile(fail, png, 0o644) == nil {
+			step("screenshot of the failure: %s", fail)
+		}
+	}()
 	if _, err := p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1100, "height": 760, "deviceScaleFactor": 1, "mobile": false}); err != nil {
 		return err
 	}
