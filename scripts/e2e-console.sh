@@ -79,6 +79,18 @@ done
 before=$(leader_of "$h")
 echo "   ok: three voters, leader $before, console of node-1 on $console"
 
+if command -v aws >/dev/null; then
+	step "a few writes through node-1 with the AWS CLI (the latency chart and the buckets page show them)"
+	mkdir -p "$work/files"
+	for i in $(seq 1 40); do echo "object $i" >"$work/files/obj-$i.txt"; done
+	export AWS_ACCESS_KEY_ID=$NEBULAIO_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$NEBULAIO_SECRET_KEY AWS_DEFAULT_REGION=us-east-1
+	export AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null
+	s3=http://127.0.0.1:$(port 1 0)
+	aws --endpoint-url "$s3" s3 mb s3://console-e2e >/dev/null || fail "create bucket"
+	aws --endpoint-url "$s3" s3 cp --recursive --quiet "$work/files" s3://console-e2e/ || fail "upload"
+	echo "   ok: 40 objects"
+fi
+
 step "the console in headless Chromium: log in, nodes and leader, transfer leadership"
 mkdir -p "$(dirname "$SHOT")"
 "$work/browser" -chromium "$CHROMIUM" -console "$console" -token "$NEBULAIO_ADMIN_TOKEN" \

@@ -68,12 +68,13 @@ func newClusterPage(v ClusterView) *clusterPage {
 // p99 over the window, on a linear axis from 0 to the largest p99.
 const (
 	chartW, chartH = 600, 140
-	chartPad       = 4
+	chartPad       = 6
 )
 
 type chart struct {
 	W, H       int
 	P50, P99   string // polyline points
+	Dots       []dot  // one per interval with commits, on each line
 	Max        time.Duration
 	Span       time.Duration
 	Commits    uint64
@@ -113,9 +114,16 @@ func newChart(pts []LatencyPoint) chart {
 		x := float64(chartPad) + float64(i)*step
 		fmt.Fprintf(&p50, "%.1f,%.1f ", x, y(p.P50))
 		fmt.Fprintf(&p99, "%.1f,%.1f ", x, y(p.P99))
+		c.Dots = append(c.Dots, dot{X: x, Y: y(p.P50), Class: "p50"}, dot{X: x, Y: y(p.P99), Class: "p99"})
 	}
 	c.P50, c.P99 = strings.TrimSpace(p50.String()), strings.TrimSpace(p99.String())
 	return c
+}
+
+// dot marks one interval's value (a lone interval draws no line).
+type dot struct {
+	X, Y  float64
+	Class string
 }
 
 type page struct{ t *template.Template }
