@@ -13,7 +13,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 IMAGE     ?= nebulaio:dev
 
-.PHONY: all build build-static run test bench bench-s3 fuzz lint e2e e2e-clients e2e-versioning e2e-governance e2e-console image clean
+.PHONY: all build build-static run test bench bench-s3 fuzz lint e2e e2e-clients e2e-versioning e2e-governance e2e-tools e2e-console image clean
 
 all: build
 
@@ -73,6 +73,10 @@ e2e: image
 ## e2e-versioning: versions, tags and exact metadata with the AWS CLI and boto3 against a local server
 e2e-versioning: build
 	NEBULAIO_BIN=bin/nebulaio ./scripts/e2e-versioning.sh
+
+## e2e-tools: s3cmd and rclone (buckets, multipart, metadata, copy, sync, versions) against a local server
+e2e-tools: build
+	NEBULAIO_BIN=bin/nebulaio ./scripts/e2e-tools.sh
 
 ## e2e-governance: object lock (the guide's commands), lifecycle configuration, CORS preflights with curl and a headless Chromium form upload against a local server
 e2e-governance: build

@@ -32,6 +32,9 @@ fi
 echo "== versions, tags and exact metadata: AWS CLI and boto3 against a local server"
 ./scripts/e2e-versioning.sh || fail "versioning end-to-end (scripts/e2e-versioning.sh)"
 
+echo "== s3cmd and rclone against a local server"
+./scripts/e2e-tools.sh || fail "s3cmd and rclone end-to-end (scripts/e2e-tools.sh)"
+
 echo "== object lock, lifecycle, CORS and browser uploads: AWS CLI, curl and headless Chromium"
 ./scripts/e2e-governance.sh || fail "governance end-to-end (scripts/e2e-governance.sh)"
 
