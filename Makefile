@@ -66,7 +66,7 @@ lint:
 image: build-static
 	docker build -t $(IMAGE) .
 
-## e2e: the client matrix, the versioning, governance and console checks, then end-to-end tests against real containers (needs a Docker engine)
+## e2e: the client matrix, the versioning, tools, governance and console checks, then end-to-end tests against real containers (needs a Docker engine)
 e2e: image
 	IMAGE=$(IMAGE) ./scripts/e2e.sh
 
