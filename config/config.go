@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nebulaio/nebulaio/internal/sse"
 )
 
 // Config is the whole configuration of one node. Every field is a documented key: its `yaml` tag
@@ -21,6 +23,7 @@ type Config struct {
 	Storage     StorageConfig     `yaml:"storage"`
 	Performance PerformanceConfig `yaml:"performance"`
 	Lifecycle   LifecycleConfig   `yaml:"lifecycle"`
+	Encryption  EncryptionConfig  `yaml:"encryption"`
 	Log         LogConfig         `yaml:"log"`
 }
 
@@ -40,6 +43,11 @@ type S3Config struct {
 	ReadTimeout  Duration `yaml:"read_timeout" doc:"longest wait for a request's headers, and for its body to make progress (a body must also deliver 64 KiB per such window); slower clients get RequestTimeout"`
 	WriteTimeout Duration `yaml:"write_timeout" doc:"longest a response write may make no progress (a client that stops reading)"`
 	IdleTimeout  Duration `yaml:"idle_timeout" doc:"how long an idle keep-alive connection is kept open"`
+	// TLS of the S3 listener: both files or neither; reloaded on SIGHUP (node.ReloadTLS).
+	TLSCertFile string `yaml:"tls_cert_file" doc:"PEM certificate chain the S3 listener serves HTTPS with (reloaded on SIGHUP); empty: plain HTTP"`
+	TLSKeyFile  string `yaml:"tls_key_file" doc:"PEM private key of s3.tls_cert_file"`
+	// AllowSSECOverHTTP accepts SSE-C keys on plain HTTP, for a TLS-terminating proxy in front.
+	AllowSSECOverHTTP bool `yaml:"allow_sse_c_over_http" doc:"accept SSE-C customer keys over plain HTTP (behind a TLS-terminating proxy); false refuses them with InvalidRequest, as S3 does"`
 }
 
 // AdminConfig configures the admin listener (admin API, probes, /metrics).
@@ -50,6 +58,8 @@ type AdminConfig struct {
 	ReadTimeout  Duration `yaml:"read_timeout" doc:"longest wait for a whole request, headers and body"`
 	WriteTimeout Duration `yaml:"write_timeout" doc:"longest a request may take from its headers to the end of its response"`
 	IdleTimeout  Duration `yaml:"idle_timeout" doc:"how long an idle keep-alive connection is kept open"`
+	TLSCertFile  string   `yaml:"tls_cert_file" doc:"PEM certificate chain the admin listener serves HTTPS with (reloaded on SIGHUP); empty: plain HTTP"`
+	TLSKeyFile   string   `yaml:"tls_key_file" doc:"PEM private key of admin.tls_cert_file"`
 }
 
 // ConsoleConfig configures the status page.
@@ -103,6 +113,14 @@ type LifecycleConfig struct {
 	Day                     Duration `yaml:"day" doc:"length of a lifecycle day (rule Days, x-amz-expiration dates); keep 24h except in tests, and the same on every node"`
 	Interval                Duration `yaml:"interval" doc:"how often the leader runs the buckets' lifecycle rules"`
 	MaxExpirationsPerSecond int      `yaml:"max_expirations_per_second" doc:"expirations (versions, delete markers, uploads) lifecycle passes may carry out per second"`
+}
+
+// EncryptionConfig configures encryption at rest (package internal/sse). The master keys seal
+// the per-object keys of SSE-S3; every node of a cluster must hold the same keys, since any
+// node may serve any object.
+type EncryptionConfig struct {
+	MasterKey     string   `yaml:"master_key" secret:"true" env:"NEBULAIO_MASTER_KEY" doc:"base64 32-byte master key that seals new SSE-S3 object keys, the same on every node (openssl rand -base64 32 makes one); empty: SSE-S3 and bucket default encryption are refused with NotImplemented"`
+	OldMasterKeys []string `yaml:"old_master_keys" secret:"true" env:"NEBULAIO_OLD_MASTER_KEYS" doc:"earlier master keys (base64, comma-separated in flags and env), kept to read the SSE-S3 objects they sealed after a rotation"`
 }
 
 // LogConfig configures logging.
@@ -385,6 +403,28 @@ func (c *Config) Validate() (warnings []string, err error) {
 	if c.Lifecycle.MaxExpirationsPerSecond < 1 {
 		bad("lifecycle.max_expirations_per_second", fmt.Sprintf("must be at least 1, got %d", c.Lifecycle.MaxExpirationsPerSecond), "for example 1000")
 	}
+	for _, l := range []struct{ key, cert, priv string }{
+		{"s3", c.S3.TLSCertFile, c.S3.TLSKeyFile}, {"admin", c.Admin.TLSCertFile, c.Admin.TLSKeyFile},
+	} {
+		if (l.cert == "") != (l.priv == "") {
+			missing := l.key + ".tls_key_file"
+			if l.cert == "" {
+				missing = l.key + ".tls_cert_file"
+			}
+			bad(missing, "must be set together with "+l.key+".tls_"+map[bool]string{true: "key", false: "cert"}[l.cert == ""]+"_file", "both files, or neither for plain HTTP")
+		}
+	}
+	if c.Encryption.MasterKey != "" && !validMasterKey(c.Encryption.MasterKey) {
+		bad("encryption.master_key", "is not 32 bytes of base64", "openssl rand -base64 32 makes a new key")
+	}
+	for i, k := range c.Encryption.OldMasterKeys {
+		if !validMasterKey(k) {
+			bad(fmt.Sprintf("encryption.old_master_keys[%d]", i), "is not 32 bytes of base64", "")
+		}
+	}
+	if len(c.Encryption.OldMasterKeys) > 0 && c.Encryption.MasterKey == "" {
+		bad("encryption.old_master_keys", "needs encryption.master_key", "the current key seals new objects; old keys only open what they sealed")
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -399,6 +439,13 @@ func (c *Config) Validate() (warnings []string, err error) {
 		return warnings, &Error{Problems: ps}
 	}
 	return warnings, nil
+}
+
+// validMasterKey reports whether s is a master key as internal/sse reads it; the key's value
+// is never put in a message.
+func validMasterKey(s string) bool {
+	_, err := sse.ParseKey(s)
+	return err == nil
 }
 
 func checkListenAddress(a string) error {

@@ -105,6 +105,17 @@ func TestValidateBadCombinations(t *testing.T) {
 		{"empty node id", func(c *Config) { c.NodeID = "" }, "node_id"},
 		{"zero s3 read timeout", func(c *Config) { c.S3.ReadTimeout = 0 }, "s3.read_timeout"},
 		{"zero admin write timeout", func(c *Config) { c.Admin.WriteTimeout = 0 }, "admin.write_timeout"},
+		{"s3 certificate without key", func(c *Config) { c.S3.TLSCertFile = "s3.pem" }, "s3.tls_key_file"},
+		{"admin key without certificate", func(c *Config) { c.Admin.TLSKeyFile = "admin.key" }, "admin.tls_cert_file"},
+		{"master key not base64", func(c *Config) { c.Encryption.MasterKey = "not a key" }, "encryption.master_key"},
+		{"master key of 16 bytes", func(c *Config) { c.Encryption.MasterKey = "AAAAAAAAAAAAAAAAAAAAAA==" }, "encryption.master_key"},
+		{"bad old master key", func(c *Config) {
+			c.Encryption.MasterKey = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+			c.Encryption.OldMasterKeys = []string{"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "short"}
+		}, "encryption.old_master_keys[1]"},
+		{"old master keys without a current one", func(c *Config) {
+			c.Encryption.OldMasterKeys = []string{"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
+		}, "encryption.old_master_keys"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

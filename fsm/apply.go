@@ -85,6 +85,8 @@ func (f *FSM) applyEvent(ev Event) *Result {
 		return f.putBucketCors(ev)
 	case *LifecycleExpire:
 		return f.lifecycleExpire(ev)
+	case *PutBucketEncryption:
+		return f.putBucketEncryption(ev)
 	}
 	return reject(CodeInvalidEvent, "unhandled event type %s", ev.Type())
 }
@@ -279,7 +281,7 @@ func (f *FSM) deleteBucket(ev *DeleteBucket) *Result {
 	}
 	f.res.buckets.Delete(b)
 	f.set(bucketKey(b.Name), nil)
-	for _, k := range []string{bucketTagsKey(b.Name), lifecycleKey(b.Name), corsKey(b.Name)} {
+	for _, k := range []string{bucketTagsKey(b.Name), lifecycleKey(b.Name), corsKey(b.Name), encryptionKey(b.Name)} {
 		f.setBucketRecord(b, k, nil)
 	}
 	out := *b
@@ -300,10 +302,13 @@ func (f *FSM) putObject(ev *PutObject) *Result {
 	if err := checkLockRequest(b, ev.Retention, ev.LegalHold, ev.ModTime); err != nil {
 		return &Result{Err: err}
 	}
+	if err := checkEncryption(ev.Encryption); err != nil {
+		return &Result{Err: err}
+	}
 	o := &objectRec{ObjectInfo: ObjectInfo{
 		Bucket: ev.Bucket, Key: ev.Key, Size: ev.Size, ETag: ev.ETag, Meta: ev.Meta,
 		Checksums: ev.Checksums, Blobs: ev.Blobs, ModTime: ev.ModTime, VersionID: NullVersionID, Tags: ev.Tags,
-		Retention: ev.Retention, LegalHold: ev.LegalHold,
+		Retention: ev.Retention, LegalHold: ev.LegalHold, Encryption: ev.Encryption,
 	}}
 	withDefaultRetention(b, o)
 	if b.Versioning == "" && ev.IfMatch == "" && ev.IfNoneMatch == "" {
@@ -428,8 +433,12 @@ func (f *FSM) createUpload(ev *CreateMultipartUpload) *Result {
 	if err := checkLockRequest(b, ev.Retention, ev.LegalHold, ev.Initiated); err != nil {
 		return &Result{Err: err}
 	}
+	if err := checkEncryption(ev.Encryption); err != nil {
+		return &Result{Err: err}
+	}
 	u := &UploadInfo{Bucket: ev.Bucket, Key: ev.Key, UploadID: ev.UploadID, Initiated: ev.Initiated, Meta: ev.Meta, Tags: ev.Tags,
-		ChecksumAlgorithm: ev.ChecksumAlgorithm, ChecksumType: ev.ChecksumType, Retention: ev.Retention, LegalHold: ev.LegalHold}
+		ChecksumAlgorithm: ev.ChecksumAlgorithm, ChecksumType: ev.ChecksumType, Retention: ev.Retention, LegalHold: ev.LegalHold,
+		Encryption: ev.Encryption}
 	if err := f.recordFits(func(e *encoder) { writeUpload(e, u) }); err != nil {
 		return &Result{Err: err}
 	}
@@ -532,6 +541,7 @@ func (f *FSM) completeUpload(ev *CompleteMultipartUpload) *Result {
 		Bucket: u.Bucket, Key: u.Key, Size: size, ETag: etag, Meta: u.Meta, Blobs: blobs,
 		ModTime: ev.ModTime, VersionID: NullVersionID, PartsCount: uint32(len(chosen)), Tags: u.Tags,
 		Checksums: clonePairs(ev.Checksums), Retention: u.Retention, LegalHold: u.LegalHold,
+		Encryption: u.Encryption,
 	}}
 	withDefaultRetention(b, o)
 	up := u.clone()

@@ -121,6 +121,11 @@
 //	21 LifecycleExpire         string bucket, i64 now, i64 day (ns), string marker version id,
 //	                           list (≤ 1000) of (u8 action, string key, string version or
 //	                           upload id, string rule id)
+//	30 PutBucketEncryption     string bucket, string algorithm ("SSE-S3"; "" removes the
+//	                           default encryption)
+//
+// Type numbers 22 to 29 and record prefixes 0x0C to 0x0F were left free while encryption at
+// rest was built, for the membership and identity records built at the same time.
 //
 // A lifecycle rule (event 19 and the lifecycle record): string id, u8 flags (1 enabled,
 // 2 ExpiredObjectDeleteMarker, 4 ObjectSizeGreaterThan set, 8 ObjectSizeLessThan set), u8
@@ -154,6 +159,17 @@
 //	5 DeleteObjects           u8 bypass governance
 //
 // and version 4 of CreateMultipartUpload: the version 3 body followed by lock (as PutObject's).
+//
+// Bodies added with encryption at rest, each the body before it (whose fields may then all be
+// empty) followed by the encryption: u8 algorithm (1 SSE-S3, 2 SSE-C; 0 is refused), string
+// master key id (SSE-S3 only), string sealed object key (opaque here; internal/sse):
+//
+//	3 PutObject               version 4
+//	6 CreateMultipartUpload   version 5
+//
+// An encrypted PutObject's size is the plaintext's and each blob's size what is stored
+// (ciphertext); so are a part's (PutPart, unchanged) under an encrypted upload. The object a
+// completion makes takes its upload's encryption.
 //
 // Version rules: every type carries its own version byte. A change to a body adds a new
 // version (or a new type); decoders keep reading every version they ever wrote and reject
@@ -191,6 +207,8 @@
 //	0x09 esc(bucket)                                  the bucket's tags: string bucket, pairs
 //	0x0A esc(bucket)                                  the bucket's lifecycle: string bucket, rules
 //	0x0B esc(bucket)                                  the bucket's CORS: string bucket, rules
+//	0x10 esc(bucket)                                  the bucket's default encryption: string
+//	                                                  bucket, string algorithm (not empty)
 //
 // 0x03 holds the current version of each key (see "Versions"), 0x08 the others.
 //
@@ -218,6 +236,10 @@
 //	upload  version 4: the same three fields (the checksum fields of version 3 may be empty)
 //	bucket  version 4: u8 flags (1 object lock, always set), string default retention mode,
 //	        uvarint days, uvarint years (the region of version 3 may be empty)
+//
+// Encryption at rest added: object records have a version 4 and upload records a version 5,
+// the body before followed by the encryption (as the events'); their lock fields may then be
+// all zero. Part records are unchanged (a part's blobs are encrypted under its upload's key).
 //
 // As with events, a record is written at the lowest version that holds it: the records of
 // unversioned buckets keep their bytes, and so do the records of version 2 that have no
@@ -261,6 +283,8 @@
 //	0xB3   the layout of 0xB2 with bucket and upload records up to version 3
 //	0xB4   the layout of 0xB2 with bucket and upload records up to version 4 and object
 //	       records up to version 3 (object lock)
+//	0xB5   the layout of 0xB2 with object records up to version 4 and upload records up to
+//	       version 5 (encryption at rest)
 //	other  JSON (before the binary codec); an empty payload is a nil result
 //
 // EncodeResult writes the lowest layout that holds the result, as Encode does for events, so
@@ -370,7 +394,9 @@
 // versions down to it.
 //
 // CORS rules (PutBucketCors) are a record under 0x0B, stored as given; the S3 layer validates
-// and applies them. DeleteBucket removes the bucket's tags, lifecycle and CORS records.
+// and applies them. A bucket's default encryption (PutBucketEncryption) is a record under
+// 0x10; the S3 layer applies it to writes that ask for no encryption. DeleteBucket removes the
+// bucket's tags, lifecycle, CORS and encryption records.
 //
 // # Determinism
 //

@@ -78,6 +78,8 @@ const (
 	CodeNoSuchLifecycleConfiguration = "NoSuchLifecycleConfiguration"
 	// CodeNoSuchCORSConfiguration: the bucket has no CORS rules.
 	CodeNoSuchCORSConfiguration = "NoSuchCORSConfiguration"
+	// CodeNoSuchEncryptionConfiguration: the bucket has no default encryption.
+	CodeNoSuchEncryptionConfiguration = "ServerSideEncryptionConfigurationNotFoundError"
 	// CodeMalformedXML: a lifecycle configuration that breaks the shape of S3's schema (no
 	// rule, Days and Date together, several conditions in a Filter without And).
 	CodeMalformedXML = "MalformedXML"

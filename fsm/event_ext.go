@@ -6,10 +6,10 @@ package fsm
 
 var (
 	_ extended3 = (*CreateBucket)(nil)
-	_ extended3 = (*PutObject)(nil)
+	_ extended4 = (*PutObject)(nil)
 	_ extended3 = (*DeleteObject)(nil)
 	_ extended3 = (*DeleteObjects)(nil)
-	_ extended4 = (*CreateMultipartUpload)(nil)
+	_ extended5 = (*CreateMultipartUpload)(nil)
 	_ extended3 = (*CompleteMultipartUpload)(nil)
 )
 

@@ -43,7 +43,7 @@ func sampleEvents() []Event {
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {
 	seen := map[EventType]bool{}
-	all := append(append(sampleEvents(), interopEvents()...), governanceEvents()...)
+	all := append(append(append(sampleEvents(), interopEvents()...), governanceEvents()...), encryptionEvents()...)
 	for _, ev := range append(all, &CreateBucket{}, &PutObject{}, &CompleteMultipartUpload{}) {
 		t.Run(ev.Type().String(), func(t *testing.T) {
 			b, err := Encode(ev)

@@ -202,9 +202,9 @@ func TestInteropRecordVersions(t *testing.T) {
 	if u[0] != 3 {
 		t.Fatalf("upload with a checksum type: version %d", u[0])
 	}
-	u[0] = 5 // version 4 came with object lock (lock_test.go)
+	u[0] = 6 // version 4 came with object lock (lock_test.go), 5 with encryption (encryption_test.go)
 	if _, err := decodeUpload(u); !errors.Is(err, ErrUnknownVersion) {
-		t.Fatalf("upload record version 5: %v", err)
+		t.Fatalf("upload record version 6: %v", err)
 	}
 	u2, _ := encodeUpload(&UploadInfo{Bucket: "b", Key: "k", UploadID: "u", Tags: []Pair{{"a", "b"}}})
 	if u2[0] != 2 {

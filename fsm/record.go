@@ -25,6 +25,9 @@ const (
 	prefixLifecycle byte = 0x0A
 	// prefixCors: a bucket's CORS rules, (bucket).
 	prefixCors byte = 0x0B
+	// prefixEncryption: a bucket's default encryption, (bucket). 0x0C..0x0F are left to the
+	// records built at the same time on other branches (membership, identities).
+	prefixEncryption byte = 0x10
 )
 
 // recordVersion is the version byte that starts every snapshot value except the meta
@@ -32,7 +35,8 @@ const (
 // only, still read). Object, upload and bucket records also have a version 2
 // (recordVersionExt): the version 1 body followed by extension fields; object, upload and
 // bucket records have a version 3 (recordVersionExt3): the version 2 body followed by more
-// fields; upload and bucket records a version 4 (object lock). A record is written at the
+// fields; upload and bucket records a version 4 (object lock); object records a version 4 and
+// upload records a version 5 (encryption at rest). A record is written at the
 // lowest version that can hold it, so the records of unversioned buckets keep their first
 // encoding byte for byte.
 const (
@@ -40,6 +44,7 @@ const (
 	recordVersionExt  = 2
 	recordVersionExt3 = 3
 	recordVersionExt4 = 4
+	recordVersionExt5 = 5
 	metaVersion       = 2
 )
 
@@ -109,7 +114,7 @@ func partsOf(bucket, key, id string) string { return keyOf(prefixPart, bucket, k
 func keyEnd(p string) string {
 	e, ok := prefixEnd(p)
 	if !ok {
-		return "\xff\xff" // p is all 0xFF bytes: no snapshot key (they start at most with 0x0B) is larger
+		return "\xff\xff" // p is all 0xFF bytes: no snapshot key (they start at most with 0x10) is larger
 	}
 	return e
 }
@@ -155,7 +160,7 @@ func parseKey(k []byte) (parsedKey, error) {
 	switch pk.prefix {
 	case prefixMeta:
 		n = 0
-	case prefixBucket, prefixNode, prefixSetting, prefixBucketTags, prefixLifecycle, prefixCors:
+	case prefixBucket, prefixNode, prefixSetting, prefixBucketTags, prefixLifecycle, prefixCors, prefixEncryption:
 		n = 1
 	case prefixObject, prefixVersion:
 		n = 2
@@ -315,6 +320,8 @@ func decodeValue(prefix byte, v []byte) (any, error) {
 		return decodeLifecycle(v)
 	case prefixCors:
 		return decodeCors(v)
+	case prefixEncryption:
+		return decodeBucketEncryption(v)
 	case prefixUpload:
 		return decodeUpload(v)
 	case prefixPart:
@@ -340,6 +347,8 @@ func encodeValue(rec any) ([]byte, error) {
 		return encodeLifecycle(r)
 	case *bucketCors:
 		return encodeCors(r)
+	case *BucketEncryption:
+		return encodeBucketEncryption(r)
 	case *UploadInfo:
 		return encodeUpload(r)
 	case *partRec:
@@ -365,6 +374,8 @@ func recordKey(rec any) string {
 		return lifecycleKey(r.Bucket)
 	case *bucketCors:
 		return corsKey(r.Bucket)
+	case *BucketEncryption:
+		return encryptionKey(r.Bucket)
 	case *UploadInfo:
 		return uploadKey(r.Bucket, r.Key, r.UploadID)
 	case *partRec:
@@ -525,6 +536,9 @@ func decodeBucketTags(v []byte) (*bucketTags, error) {
 //	version 3  the version 2 body, then: u8 retention mode (0 none, 1 GOVERNANCE,
 //	           2 COMPLIANCE), i64 retain until, u8 legal hold (0 never set, 1 ON, 2 OFF);
 //	           written only for a version with object lock settings
+//	version 4  the version 3 body (its lock fields then possibly all zero), then the
+//	           encryption: u8 algorithm (1 SSE-S3, 2 SSE-C), string key id, string sealed
+//	           key; written only for an encrypted version
 //
 // A version 1 record is the null version at order zero with no tags, no delete marker and
 // none of the version 2 metadata: every object of an unversioned bucket, and every object
@@ -540,6 +554,8 @@ func encodeObjectRec(r *objectRec) ([]byte, error) {
 func writeObjectRec(e *encoder, r *objectRec) {
 	ver := uint8(recordVersion)
 	switch {
+	case r.Encryption.Encrypted():
+		ver = recordVersionExt4
 	case hasLock(r.Retention, r.LegalHold):
 		ver = recordVersionExt3
 	case r.hasExt():
@@ -552,6 +568,9 @@ func writeObjectRec(e *encoder, r *objectRec) {
 	}
 	if ver >= recordVersionExt3 {
 		writeLock(e, r.Retention, r.LegalHold)
+	}
+	if ver >= recordVersionExt4 {
+		e.encryption(r.Encryption)
 	}
 }
 
@@ -577,12 +596,14 @@ func writeLock(e *encoder, r Retention, hold string) {
 	e.u8(h)
 }
 
-func readLock(d *decoder) (Retention, string) {
+// readLock reads the lock fields; all zero is refused unless mayBeEmpty (a record of a later
+// version that exists for another field).
+func readLock(d *decoder, mayBeEmpty bool) (Retention, string) {
 	m, until, h := d.u8("retention mode"), d.i64("retain until"), d.u8("legal hold")
 	if d.err != nil {
 		return Retention{}, ""
 	}
-	if int(m) >= len(lockModeNames) || int(h) >= len(legalHoldNames) || m == 0 && until != 0 || m == 0 && h == 0 {
+	if int(m) >= len(lockModeNames) || int(h) >= len(legalHoldNames) || m == 0 && until != 0 || m == 0 && h == 0 && !mayBeEmpty {
 		d.fail("object lock fields %d %d %d", m, until, h)
 		return Retention{}, ""
 	}
@@ -641,7 +662,7 @@ func objectExt(e *encoder, r *objectRec) {
 }
 
 func decodeObjectRec(v []byte, noncurrent bool) (*objectRec, error) {
-	d, ver := openRecordUpTo(v, recordVersionExt3)
+	d, ver := openRecordUpTo(v, recordVersionExt4)
 	r := readObjectRec(d, ver, noncurrent)
 	return r, d.finish()
 }
@@ -653,7 +674,10 @@ func readObjectRec(d *decoder, ver uint8, noncurrent bool) *objectRec {
 		decodeObjectExt(d, r)
 	}
 	if ver >= recordVersionExt3 {
-		r.Retention, r.LegalHold = readLock(d)
+		r.Retention, r.LegalHold = readLock(d, ver > recordVersionExt3)
+	}
+	if ver >= recordVersionExt4 {
+		r.Encryption = d.encryption()
 	}
 	return r
 }
@@ -694,7 +718,8 @@ func decodeObjectExt(d *decoder, r *objectRec) {
 // Upload record: version 1 bucket, key, upload id, i64 initiated, meta; version 2 adds
 // string content language, string expires, pairs tags; version 3 adds string checksum
 // algorithm, string checksum type; version 4 adds the object lock fields of object records
-// (u8 mode, i64 retain until, u8 legal hold), its checksum fields then possibly empty.
+// (u8 mode, i64 retain until, u8 legal hold), its checksum fields then possibly empty;
+// version 5 adds the encryption of object records, its lock fields then possibly all zero.
 func encodeUpload(u *UploadInfo) ([]byte, error) {
 	e := &encoder{b: make([]byte, 0, 64)}
 	writeUpload(e, u)
@@ -707,6 +732,8 @@ func (u *UploadInfo) hasExt3() bool { return u.ChecksumAlgorithm != "" || u.Chec
 // uploadVersion is the lowest upload record version that holds u.
 func uploadVersion(u *UploadInfo) uint8 {
 	switch {
+	case u.Encryption.Encrypted():
+		return recordVersionExt5
 	case hasLock(u.Retention, u.LegalHold):
 		return recordVersionExt4
 	case u.hasExt3():
@@ -732,6 +759,9 @@ func writeUpload(e *encoder, u *UploadInfo) {
 	if ver >= recordVersionExt4 {
 		writeLock(e, u.Retention, u.LegalHold)
 	}
+	if ver >= recordVersionExt5 {
+		e.encryption(u.Encryption)
+	}
 }
 
 func uploadExt(e *encoder, u *UploadInfo) {
@@ -753,7 +783,7 @@ func uploadBody(e *encoder, u *UploadInfo) {
 }
 
 func decodeUpload(v []byte) (*UploadInfo, error) {
-	d, ver := openRecordUpTo(v, recordVersionExt4)
+	d, ver := openRecordUpTo(v, recordVersionExt5)
 	u := readUpload(d, ver)
 	return u, d.finish()
 }
@@ -772,7 +802,10 @@ func readUpload(d *decoder, ver uint8) *UploadInfo {
 		}
 	}
 	if ver >= recordVersionExt4 {
-		u.Retention, u.LegalHold = readLock(d)
+		u.Retention, u.LegalHold = readLock(d, ver > recordVersionExt4)
+	}
+	if ver >= recordVersionExt5 {
+		u.Encryption = d.encryption()
 	}
 	return u
 }

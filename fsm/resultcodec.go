@@ -46,8 +46,10 @@ import (
 // the same rule. Version 4 (0xB4), the layout of version 2 again, carries the records of
 // object lock: bucket records up to version 4, object records up to version 3 and upload
 // records up to version 4; it too is written only for a result that version 3 cannot hold.
-// Every tag byte names one layout: 0xB1, 0xB2, 0xB3 and 0xB4 are all read, and anything else
-// that is not empty is JSON.
+// Version 5 (0xB5), the same layout, carries the records of encryption at rest: object records
+// up to version 4 and upload records up to version 5; written only for a result that version
+// 4 cannot hold (an encrypted object or upload). Every tag byte names one layout: 0xB1 to
+// 0xB5 are all read, and anything else that is not empty is JSON.
 type ResultCodec struct{}
 
 const (
@@ -55,6 +57,7 @@ const (
 	resultMagicV2 = 0xB2
 	resultMagicV3 = 0xB3
 	resultMagicV4 = 0xB4
+	resultMagicV5 = 0xB5
 )
 
 // embedded is the newest version of each embedded record a layout carries.
@@ -64,6 +67,7 @@ var (
 	layoutV2 = embedded{recordVersionExt, recordVersionExt, recordVersionExt}
 	layoutV3 = embedded{recordVersionExt3, recordVersionExt, recordVersionExt3}
 	layoutV4 = embedded{recordVersionExt4, recordVersionExt3, recordVersionExt4}
+	layoutV5 = embedded{recordVersionExt4, recordVersionExt4, recordVersionExt5}
 )
 
 const (
@@ -114,7 +118,15 @@ func needsV4(r *Result) bool {
 		r.Upload != nil && uploadVersion(r.Upload) > recordVersionExt3
 }
 
+// needsV5 reports whether a result embeds a record that version 4 cannot carry.
+func needsV5(r *Result) bool {
+	return r.Object != nil && r.Object.Encryption.Encrypted() || r.Upload != nil && r.Upload.Encryption.Encrypted()
+}
+
 func encodeResult(r *Result) ([]byte, error) {
+	if needsV5(r) {
+		return encodeResultV2(r, resultMagicV5)
+	}
 	if needsV4(r) {
 		return encodeResultV2(r, resultMagicV4)
 	}
@@ -179,7 +191,7 @@ func resultBits(r *Result) uint8 {
 	return bits
 }
 
-// encodeResultV2 writes the layout of versions 2, 3 and 4 (magic says which).
+// encodeResultV2 writes the layout of versions 2 to 5 (magic says which).
 func encodeResultV2(r *Result, magic byte) ([]byte, error) {
 	e := &encoder{b: make([]byte, 0, 256)}
 	e.u8(magic)
@@ -255,7 +267,7 @@ func readResultBits(d *decoder) uint8 {
 	return bits
 }
 
-// decodeResultV2 reads the layout of versions 2, 3 and 4: newest holds the newest version of
+// decodeResultV2 reads the layout of versions 2 to 5: newest holds the newest version of
 // each embedded record that the layout carries.
 func decodeResultV2(b []byte, newest embedded) (*Result, error) {
 	d := &decoder{b: b}
@@ -323,6 +335,8 @@ func (ResultCodec) DecodeResult(b []byte) (any, error) {
 		return decodeResultV2(b[1:], layoutV3)
 	case b[0] == resultMagicV4:
 		return decodeResultV2(b[1:], layoutV4)
+	case b[0] == resultMagicV5:
+		return decodeResultV2(b[1:], layoutV5)
 	case b[0] != resultMagic:
 		var r Result
 		if err := json.Unmarshal(b, &r); err != nil {

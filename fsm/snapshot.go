@@ -226,7 +226,7 @@ func (f *FSM) switchBase(seq uint64, rd *snapshot.Reader, updates []cacheUpdate)
 // do: their trees are complete).
 func cacheable(key string) bool {
 	switch key[0] {
-	case prefixObject, prefixUpload, prefixPart, prefixVersion, prefixBucketTags, prefixLifecycle, prefixCors:
+	case prefixObject, prefixUpload, prefixPart, prefixVersion, prefixBucketTags, prefixLifecycle, prefixCors, prefixEncryption:
 		return true
 	}
 	return false

@@ -122,6 +122,9 @@ type ObjectInfo struct {
 	// version's object lock (see doc.go, "Object lock"). From version 3 of the object record.
 	Retention Retention
 	LegalHold string
+	// Encryption is how the version's bytes are encrypted (zero: not encrypted); Size is the
+	// plaintext's, each blob's Size what is stored. From version 4 of the object record.
+	Encryption Encryption
 }
 
 // UploadInfo describes one open multipart upload.
@@ -143,6 +146,10 @@ type UploadInfo struct {
 	// completion. From version 4 of the event and the record.
 	Retention Retention
 	LegalHold string
+	// Encryption is how every part is encrypted, and so the object the completion makes.
+	// Part sizes (PartInfo.Size) are plaintext sizes, blob sizes what is stored. From version
+	// 5 of the event and the record.
+	Encryption Encryption
 }
 
 // PartInfo describes one uploaded part of a multipart upload.

@@ -94,6 +94,15 @@ func evSeeds() []fsm.Event {
 		&fsm.LifecycleExpire{Bucket: "vault", Now: 27, Day: 86400000000000, MarkerVersionID: vid, Targets: []fsm.ExpireTarget{
 			{Action: fsm.ExpireCurrent, Key: "wal/1", VersionID: vid, RuleID: "wal"},
 			{Action: fsm.ExpireUpload, Key: "big", VersionID: "upload-5", RuleID: "markers"}}},
+		// Added with encryption at rest: PutObject version 4 (one with its version 3 fields
+		// empty), CreateMultipartUpload version 5, PutBucketEncryption.
+		&fsm.PutObject{Bucket: "vault", Key: "secret", Size: 3, ETag: "e", Blobs: blobs, ModTime: 28,
+			Encryption: fsm.Encryption{Algorithm: fsm.EncryptionSSES3, KeyID: "e15e70230902b5ba", SealedKey: "\x01sealed"}},
+		&fsm.PutObject{Bucket: "vault", Key: "secret", Size: 3, ETag: "e", ModTime: 29, LegalHold: fsm.LegalHoldOn,
+			Encryption: fsm.Encryption{Algorithm: fsm.EncryptionSSEC, SealedKey: "\x01sealed\x00"}},
+		&fsm.CreateMultipartUpload{Bucket: "vault", Key: "big", UploadID: "upload-6", Initiated: 30, Meta: meta2,
+			Encryption: fsm.Encryption{Algorithm: fsm.EncryptionSSEC, SealedKey: "\x01k"}},
+		&fsm.PutBucketEncryption{Bucket: "vault", Algorithm: fsm.EncryptionSSES3},
 	}
 }
 

@@ -27,6 +27,9 @@ func (n *Node) startAdmin(reg *prometheus.Registry) error {
 		return fmt.Errorf("admin.address: %w", err)
 	}
 	n.adminAddr = ln.Addr()
+	if n.adminTLS != nil {
+		ln = n.adminTLS.Listener(ln)
+	}
 	n.admin = httpapi.NewServer(httpapi.NewAdminHandler(httpapi.AdminOptions{
 		Registry:  reg,
 		Ready:     n.ready,

@@ -55,6 +55,11 @@ func (n *Node) startConsole() error {
 		return fmt.Errorf("console.address: %w", err)
 	}
 	n.consoleAddr = ln.Addr()
+	if n.adminTLS != nil {
+		// Logging in sends the admin token: the console is HTTPS whenever the admin port is,
+		// with its certificate (reloaded with it).
+		ln = n.adminTLS.Listener(ln)
+	}
 	n.console = httpapi.NewServer(h, httpapi.Timeouts{Read: n.cfg.Admin.ReadTimeout.D(), Write: n.cfg.Admin.WriteTimeout.D(), Idle: n.cfg.Admin.IdleTimeout.D()})
 	go n.serve(n.console, ln, "console")
 	return nil

@@ -9,7 +9,9 @@
 //
 // Kill stops a node abruptly instead (tests: a crash as the cluster sees it). The accessors
 // (S3Addr, AdminAddr, RaftAddr, GossipAddr, Engine, FSM, Data, Blobs, Gossip, Credentials)
-// give tests and the banner what they need.
+// give tests and the banner what they need. ReloadTLS reads the S3 and admin listeners'
+// certificate files again (`nebulaio server` calls it on SIGHUP): open connections go on,
+// new handshakes get the new certificate, a failed reload keeps the one in force.
 //
 // # Start order (Open)
 //
@@ -18,6 +20,9 @@
 //  1. The data directory (created, mode 0750) and the root credentials: configured secrets
 //     win; missing ones are read from data_dir/credentials.json, or generated and written
 //     there with vfs.WriteFile (mode 0600, atomic and durable), so a restart keeps them.
+//     Then the S3 and admin listeners' TLS certificates (s3.tls_*, admin.tls_*) and the
+//     SSE-S3 keyring (encryption.master_key, old_master_keys): a file or key that does not
+//     load stops the node here, naming its key, before anything listens.
 //  2. The metrics: one Prometheus registry and one sink on which every library's table is
 //     declared (MetricDescs); every library below reports through it.
 //     Then the cluster identity (internal/trust): data_dir/cluster.json, or on a first start

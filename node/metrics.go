@@ -26,6 +26,7 @@ func MetricDescs() []metrics.Desc {
 	for _, descs := range [][]metrics.Desc{
 		wal.MetricDescs, snapshot.MetricDescs, fsm.MetricDescs, transport.MetricDescs, gossip.MetricDescs,
 		engine.MetricDescs, dataplane.MetricDescs, blob.MetricDescs, lifecycle.MetricDescs, s3api.MetricDescs, trust.MetricDescs,
+		httpapi.TLSMetricDescs,
 	} {
 		all = append(all, descs...)
 	}

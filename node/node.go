@@ -18,6 +18,8 @@ import (
 	"github.com/nebulaio/nebulaio/engine"
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/gossip"
+	"github.com/nebulaio/nebulaio/httpapi"
+	"github.com/nebulaio/nebulaio/internal/sse"
 	"github.com/nebulaio/nebulaio/httpapi/console"
 	"github.com/nebulaio/nebulaio/lifecycle"
 	"github.com/nebulaio/nebulaio/transport"
@@ -55,7 +57,12 @@ type Node struct {
 
 	admin     *http.Server
 	adminAddr net.Addr
-	failed    chan error // a listener stopped serving on its own
+	// s3TLS and adminTLS serve the listeners' certificates (nil: plain HTTP); ReloadTLS
+	// reloads them. keyring holds the SSE-S3 master keys (nil: none configured). Set in
+	// Open before any listener starts, not changed after.
+	s3TLS, adminTLS *httpapi.CertReloader
+	keyring         *sse.Keyring
+	failed          chan error // a listener stopped serving on its own
 
 	// The console listener and what it records (console.go); set by Open before anything
 	// else starts and not changed after.
@@ -109,12 +116,16 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		opts.Logger.Warn().Str("file", credsAt).Msg("no credentials configured: generated new ones and stored them (mode 0600)")
 	}
 	n := &Node{cfg: cfg, opts: opts, log: opts.Logger, creds: creds, credsAt: credsAt, failed: make(chan error, 4)}
+	if err := n.loadSecurity(); err != nil {
+		return nil, err
+	}
 	ctx, n.cancel = context.WithCancel(ctx)
 
 	sink, reg, err := newMetricsSink()
 	if err != nil {
 		return nil, err
 	}
+	n.reportTLS(sink)
 	if err := n.openTrust(sink); err != nil {
 		return nil, err
 	}

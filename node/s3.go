@@ -25,6 +25,9 @@ func (n *Node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 		return fmt.Errorf("s3.address: %w", err)
 	}
 	n.s3Addr = ln.Addr()
+	if n.s3TLS != nil {
+		ln = n.s3TLS.Listener(ln)
+	}
 	// The listener enforces s3.read_timeout and s3.write_timeout on every read and write; the
 	// handler's own progress deadlines are set no shorter, so they never cut in first.
 	n.s3 = httpapi.NewStreamingServer(s3api.NewHandler(s3api.Options{
@@ -38,6 +41,10 @@ func (n *Node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 		Metrics:      sink,
 		IdleTimeout:  max(cfg.S3.ReadTimeout.D(), cfg.S3.WriteTimeout.D()),
 		LifecycleDay: cfg.Lifecycle.Day.D(),
+		Keyring:      n.keyring,
+		// The request's own TLS state decides SSE-C, so a node behind a TLS-terminating
+		// proxy needs s3.allow_sse_c_over_http.
+		AllowSSECOverHTTP: cfg.S3.AllowSSECOverHTTP,
 	}), httpapi.Timeouts{Read: cfg.S3.ReadTimeout.D(), Write: cfg.S3.WriteTimeout.D(), Idle: cfg.S3.IdleTimeout.D()})
 	go n.serve(n.s3, ln, "s3")
 

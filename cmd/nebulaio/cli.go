@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -27,6 +29,7 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 	token := fs.String("token", os.Getenv("NEBULAIO_ADMIN_TOKEN"), "bearer token (env NEBULAIO_ADMIN_TOKEN; default: read from --data_dir)")
 	dataDir := fs.String("data_dir", "./data", "data directory whose credentials.json holds the token when --token is not given")
 	asJSON := fs.Bool("json", false, "print the raw JSON answer")
+	caFile := fs.String("cacert", os.Getenv("NEBULAIO_ADMIN_CA"), "PEM CA bundle that verifies an https admin listener (env NEBULAIO_ADMIN_CA); default: the system's roots")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `usage: nebulaio cluster [flags] <command>
 
@@ -89,7 +92,12 @@ flags:
 		return 2
 	}
 	req.Header.Set("Authorization", "Bearer "+*token)
-	resp, err := http.DefaultClient.Do(req)
+	hc, err := adminClient(*caFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "nebulaio: --cacert: %v\n", err)
+		return 2
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		fmt.Fprintf(stderr, "nebulaio: %v\n", err)
 		return 1
@@ -175,4 +183,21 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// adminClient is the HTTP client of the admin CLI: the default one, or one that trusts only
+// the CA certificates in caFile (an admin listener with an operator's certificate).
+func adminClient(caFile string) (*http.Client, error) {
+	if caFile == "" {
+		return http.DefaultClient, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}, nil
 }

@@ -47,6 +47,7 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	printBanner(stdout, n)
+	go reloadOnHUP(ctx, n)
 
 	serveErr := n.Serve(ctx)
 	if serveErr != nil {
@@ -65,6 +66,22 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info().Msg("stopped")
 	return 0
+}
+
+// reloadOnHUP reloads the listeners' TLS certificates on every SIGHUP until ctx ends (the
+// node logs the outcome; a failed reload keeps the certificate in force).
+func reloadOnHUP(ctx context.Context, n *node.Node) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			_ = n.ReloadTLS()
+		}
+	}
 }
 
 // loadConfig applies defaults, the --config file, the environment and the flags, then validates.
@@ -131,6 +148,14 @@ func printBanner(w io.Writer, n *node.Node) {
 		}
 		return net.JoinHostPort(h, p)
 	}
+	scheme := func(tls bool) string {
+		if tls {
+			return "https"
+		}
+		return "http"
+	}
+	s3TLS, adminTLS := n.TLS()
+	s3Scheme, adminScheme := scheme(s3TLS), scheme(adminTLS)
 	// The join token carries the cluster secret: printed once, by the node that generated the
 	// secret, on its first start; a secret that came from the configuration or a token is
 	// never printed.
@@ -143,9 +168,9 @@ func printBanner(w io.Writer, n *node.Node) {
 	}
 	fmt.Fprintf(w, `
 NebulaIO %s — node %s (%s)
-  S3:         http://%s   (region %s)
-  Admin:      http://%s   (/health/live, /health/ready, /metrics, /api/v1/admin/)
-  Console:    http://%s   (log in with the AdminToken)
+  S3:         %s://%s   (region %s)
+  Admin:      %s://%s   (/health/live, /health/ready, /metrics, /api/v1/admin/)
+  Console:    %s://%s   (log in with the AdminToken)
   Raft:       %s   (mutual TLS)
   Gossip:     %s   (encrypted)
   Cluster:    %s   (secret: %s; stored in %s)
@@ -154,9 +179,9 @@ NebulaIO %s — node %s (%s)
   AdminToken: %s
   Credentials file: %s
 
-  Try: AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --endpoint-url http://%s s3 ls
-`, version, cfg.NodeID, cfg.Cluster.NodeRole, host(n.S3Addr()), cfg.S3.Region, host(n.AdminAddr()), host(n.ConsoleAddr()),
+  Try: AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --endpoint-url %s://%s s3 ls
+`, version, cfg.NodeID, cfg.Cluster.NodeRole, s3Scheme, host(n.S3Addr()), cfg.S3.Region, adminScheme, host(n.AdminAddr()), adminScheme, host(n.ConsoleAddr()),
 		n.RaftAddr(), n.GossipAddr(), id.ClusterID, id.Source, filepath.Join(cfg.DataDir, trust.IdentityFile), token,
 		creds.AccessKey, creds.SecretKey, creds.AdminToken, n.CredentialsFile(),
-		creds.AccessKey, creds.SecretKey, host(n.S3Addr()))
+		creds.AccessKey, creds.SecretKey, s3Scheme, host(n.S3Addr()))
 }

@@ -28,7 +28,8 @@
 //
 // # Sessions, CSRF and the headers
 //
-// Logging in with the admin token starts a session: a random 256-bit ID in the cookie
+// The listener serves HTTPS with the admin listener's certificate when admin.tls_cert_file is
+// set (package node). Logging in with the admin token starts a session: a random 256-bit ID in the cookie
 // CookieName, HttpOnly, SameSite=Strict, Path=/, Secure when the console is served over TLS.
 // Sessions live in the node's memory (a restart logs everyone out; each node's console has
 // its own) and end after DefaultSessionIdle without a request or DefaultSessionMax after the

@@ -58,7 +58,8 @@ func headerInt(hd http.Header, name string, def int) (int, error) {
 // getObjectAttributes answers GET /b/k?attributes: the attributes x-amz-object-attributes
 // names. ObjectParts (multipart objects only) pages with x-amz-max-parts (default and limit
 // 1000) and x-amz-part-number-marker; a part's size comes from the object's blobs (one per
-// part). Part checksums are not listed: a completed object keeps its own checksum only.
+// part; their plaintext size when encrypted). Part checksums are not listed: a completed
+// object keeps its own checksum only. An SSE-C object's attributes need its key, as S3's.
 func (h *handler) getObjectAttributes(rq *request) error {
 	vid, err := versionParam(rq)
 	if err != nil {
@@ -95,6 +96,12 @@ func (h *handler) getObjectAttributes(rq *request) error {
 	if err != nil {
 		return err
 	}
+	if o.Encryption.Algorithm == fsm.EncryptionSSEC || sseCHeaders(rq.r.Header, "") {
+		// As S3: the attributes of an SSE-C object take its key.
+		if _, err := h.openCipher(rq.r.Header, "", o.Encryption, ErrSSEObjectEncrypted); err != nil {
+			return err
+		}
+	}
 	res := objectAttributesResult{Xmlns: s3Namespace}
 	if want["ETag"] {
 		res.ETag = o.ETag
@@ -113,13 +120,17 @@ func (h *handler) getObjectAttributes(rq *request) error {
 		if int(o.PartsCount) != len(o.Blobs) {
 			return ErrNotImplemented.with("this object's parts are not one blob each")
 		}
+		sizes, err := plainSizes(o.Blobs, o.Encryption.Encrypted())
+		if err != nil {
+			return err
+		}
 		p := &attrParts{TotalPartsCount: int(o.PartsCount), PartNumberMarker: marker, MaxParts: maxParts}
 		for n := marker + 1; n <= len(o.Blobs); n++ {
 			if len(p.Parts) == maxParts {
 				p.IsTruncated = true
 				break
 			}
-			p.Parts = append(p.Parts, attrPart{PartNumber: n, Size: o.Blobs[n-1].Size})
+			p.Parts = append(p.Parts, attrPart{PartNumber: n, Size: uint64(sizes[n-1])})
 			p.NextPartNumberMarker = n
 		}
 		res.ObjectParts = p

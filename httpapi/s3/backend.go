@@ -33,6 +33,9 @@ type Metadata interface {
 	// NoSuchCORSConfiguration when it has none).
 	BucketLifecycle(bucket string) ([]fsm.LifecycleRule, error)
 	BucketCors(bucket string) ([]fsm.CORSRule, error)
+	// BucketEncryption returns a bucket's default encryption
+	// (ServerSideEncryptionConfigurationNotFoundError when it has none).
+	BucketEncryption(bucket string) (fsm.BucketEncryption, error)
 	Object(bucket, key string) (fsm.ObjectInfo, error)
 	// ObjectVersion is Object for one version ("" the current one, "null" the null version).
 	ObjectVersion(bucket, key, versionID string) (fsm.ObjectInfo, error)

@@ -38,7 +38,7 @@
 //	DeleteBucket                               DELETE /b                          implemented: BucketNotEmpty while objects, versions or uploads remain
 //	DeleteBucketAnalyticsConfiguration         DELETE /b?analytics                501
 //	DeleteBucketCors                           DELETE /b?cors                     implemented (204)
-//	DeleteBucketEncryption                     DELETE /b?encryption               501
+//	DeleteBucketEncryption                     DELETE /b?encryption               implemented (204)
 //	DeleteBucketIntelligentTieringConfiguration DELETE /b?intelligent-tiering     501
 //	DeleteBucketInventoryConfiguration         DELETE /b?inventory                501
 //	DeleteBucketLifecycle                      DELETE /b?lifecycle                implemented (204)
@@ -63,7 +63,7 @@
 //	GetBucketAcl                               GET /b?acl                         implemented: canned, the owner has FULL_CONTROL
 //	GetBucketAnalyticsConfiguration            GET /b?analytics                   501
 //	GetBucketCors                              GET /b?cors                        implemented: NoSuchCORSConfiguration (404) when none
-//	GetBucketEncryption                        GET /b?encryption                  501
+//	GetBucketEncryption                        GET /b?encryption                  implemented: ServerSideEncryptionConfigurationNotFoundError (404) when none
 //	GetBucketIntelligentTieringConfiguration   GET /b?intelligent-tiering         501
 //	GetBucketInventoryConfiguration            GET /b?inventory                   501
 //	GetBucketLifecycle(Configuration)          GET /b?lifecycle                   implemented: NoSuchLifecycleConfiguration (404) when none
@@ -115,7 +115,7 @@
 //	PutBucketAcl                               PUT /b?acl                         501 (every bucket is private to its owner)
 //	PutBucketAnalyticsConfiguration            PUT /b?analytics                   501
 //	PutBucketCors                              PUT /b?cors                        implemented: ≤ 100 rules (see CORS)
-//	PutBucketEncryption                        PUT /b?encryption                  501
+//	PutBucketEncryption                        PUT /b?encryption                  implemented: AES256 only (see Encryption at rest)
 //	PutBucketIntelligentTieringConfiguration   PUT /b?intelligent-tiering         501
 //	PutBucketInventoryConfiguration            PUT /b?inventory                   501
 //	PutBucketLifecycle(Configuration)          PUT /b?lifecycle                   implemented: ≤ 1000 rules (see Lifecycle); transitions 501
@@ -318,6 +318,38 @@
 // included; this reads the node's state without a barrier, so a rule changed a moment ago may
 // apply a moment later on a follower.
 //
+// # Encryption at rest
+//
+// The bytes are encrypted here, on their way into the data plane, and decrypted on their way
+// out (package internal/sse holds the keys and the chunked AES-256-GCM format); the FSM
+// records each object's encryption (fsm.Encryption: algorithm, master key id, sealed object
+// key), so every replica of a blob is ciphertext.
+//
+//   - SSE-S3: x-amz-server-side-encryption: AES256 on PutObject, CopyObject and
+//     CreateMultipartUpload, or the bucket's default encryption when the request names none.
+//     The object key is sealed by the node's current master key (encryption.master_key; a
+//     node without one answers 501 NotImplemented naming the key). Reads need no header; the
+//     response carries x-amz-server-side-encryption: AES256 (GET, HEAD, PUT, copy, the
+//     multipart calls).
+//   - SSE-C: the three x-amz-server-side-encryption-customer-* headers (algorithm AES256, key,
+//     key MD5, checked: InvalidArgument naming what is wrong). Every GET, HEAD, UploadPart and
+//     GetObjectAttributes of such an object needs the key: without it 400 InvalidRequest, with
+//     another key 403 AccessDenied. CopyObject and UploadPartCopy take the source's key in
+//     x-amz-copy-source-server-side-encryption-customer-*. Over plain HTTP every SSE-C header
+//     is 400 InvalidRequest (S3's) unless s3.allow_sse_c_over_http (a TLS-terminating proxy
+//     in front). An SSE-C object's ETag is the MD5 of what is stored, not of the content.
+//   - SSE-KMS (aws:kms, aws:kms:dsse, a KMS key id, an encryption context, S3 Bucket Keys):
+//     501 NotImplemented, since no KMS is configured — never accepted and ignored.
+//   - Headers on operations that take none (x-amz-server-side-encryption on a GET) are
+//     InvalidArgument; SSE-C headers on an object that is not SSE-C are InvalidRequest.
+//   - PutBucketEncryption takes one Rule with SSEAlgorithm AES256 (BucketKeyEnabled false or
+//     absent); it applies to PutObject, CopyObject, CreateMultipartUpload and POST uploads
+//     that ask for no encryption of their own. A POST form's encryption fields are 501.
+//   - A multipart upload's parts are encrypted under the upload's object key, one blob key
+//     per part; the completed object inherits the upload's encryption.
+//   - Content-MD5 and checksums are of the content (the plaintext); sizes, ranges and
+//     partNumber reads are in plaintext bytes.
+//
 // # Browser uploads (POST Object)
 //
 // POST /b with a multipart/form-data body: fields first, the file field last (a field after it
@@ -354,8 +386,7 @@
 // # Not implemented (NotImplemented, 501)
 //
 // Every operation marked 501 above, and these request headers on any operation (refused, not
-// ignored): x-amz-server-side-encryption* and the copy-source SSE-C headers (encryption),
-// x-amz-bucket-object-lock-token, x-amz-object-lock-* where no version is written,
+// ignored): SSE-KMS (see Encryption at rest), x-amz-bucket-object-lock-token, x-amz-object-lock-* where no version is written,
 // x-amz-bucket-object-lock-enabled other than on CreateBucket, x-amz-bypass-governance-retention
 // other than on DeleteObject(s) and PutObjectRetention, x-amz-grant-* and x-amz-acl other than
 // private (ACLs), x-amz-website-redirect-location, x-amz-mfa, x-amz-write-offset-bytes,

@@ -128,6 +128,7 @@ var fsmStatus = map[string]int{
 	fsm.CodeNoSuchObjectLockConfiguration:   http.StatusNotFound,
 	fsm.CodeNoSuchLifecycleConfiguration:    http.StatusNotFound,
 	fsm.CodeNoSuchCORSConfiguration:         http.StatusNotFound,
+	fsm.CodeNoSuchEncryptionConfiguration:   http.StatusNotFound,
 	fsm.CodeMalformedXML:                    http.StatusBadRequest,
 }
 

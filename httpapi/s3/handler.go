@@ -21,6 +21,7 @@ import (
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/httpapi/sigv4"
 	"github.com/nebulaio/nebulaio/internal/metrics"
+	"github.com/nebulaio/nebulaio/internal/sse"
 )
 
 // Credentials is one access key and its secret.
@@ -62,6 +63,13 @@ type Options struct {
 	// LifecycleDay is the length of a lifecycle day for the x-amz-expiration header
 	// (lifecycle.day; 0 means 24 hours). It must be the lifecycle runner's.
 	LifecycleDay time.Duration
+	// Keyring holds the master keys of SSE-S3 (encryption.master_key and .old_master_keys);
+	// nil refuses SSE-S3 (and bucket default encryption) with NotImplemented and cannot read
+	// SSE-S3 objects.
+	Keyring *sse.Keyring
+	// AllowSSECOverHTTP accepts SSE-C headers on plain HTTP (s3.allow_sse_c_over_http, for
+	// a TLS-terminating proxy in front); off, they are refused as S3 refuses them.
+	AllowSSECOverHTTP bool
 }
 
 // Limits.
@@ -75,21 +83,24 @@ const (
 )
 
 type handler struct {
-	b        Backend
-	v        *sigv4.Verifier
-	region   string
-	strict   bool // StrictRegion
-	domain   string
-	log      zerolog.Logger
-	m        Metrics
-	minPart  uint64
-	maxSize  int64
-	now      func() time.Time
-	idle     time.Duration
-	day      time.Duration // lifecycle day
-	idPrefix string
-	seq      atomic.Uint64 // request ID counter
-	inflight atomic.Int64  // requests being served
+	b       Backend
+	v       *sigv4.Verifier
+	region  string
+	strict  bool // StrictRegion
+	domain  string
+	log     zerolog.Logger
+	m       Metrics
+	minPart uint64
+	maxSize int64
+	now     func() time.Time
+	idle    time.Duration
+	day     time.Duration // lifecycle day
+	keyring *sse.Keyring
+	// sseCOverHTTP: Options.AllowSSECOverHTTP.
+	sseCOverHTTP bool
+	idPrefix     string
+	seq          atomic.Uint64 // request ID counter
+	inflight     atomic.Int64  // requests being served
 }
 
 var _ http.Handler = (*handler)(nil)
@@ -109,6 +120,7 @@ func NewHandler(opts Options) http.Handler {
 	h := &handler{
 		b: opts.Backend, region: opts.Region, strict: opts.StrictRegion, domain: strings.ToLower(opts.Domain), log: opts.Logger,
 		m: opts.Metrics, minPart: opts.MinPartSize, maxSize: opts.MaxObjectSize, now: opts.Now,
+		keyring: opts.Keyring, sseCOverHTTP: opts.AllowSSECOverHTTP,
 	}
 	if h.region == "" {
 		h.region = sigv4.DefaultRegion
@@ -254,15 +266,17 @@ func (h *handler) serve(rq *request) error {
 	if err := refuseHeaders(op, r.Header); err != nil {
 		return err
 	}
+	if err := h.checkSSEHeaders(op, r); err != nil {
+		return err
+	}
 	return fn(h, rq)
 }
 
-// unsupportedHeaders are request headers that ask for something NebulaIO does not do
-// (encryption, ACL grants, website redirects, MFA, lifecycle transitions): refused with
-// NotImplemented on every operation rather than accepted and not honoured.
+// unsupportedHeaders are request headers that ask for something NebulaIO does not do (ACL
+// grants, website redirects, MFA, lifecycle transitions): refused with NotImplemented on
+// every operation rather than accepted and not honoured. The encryption headers are
+// checkSSEHeaders'.
 var unsupportedHeaders = []struct{ prefix, what string }{
-	{"X-Amz-Server-Side-Encryption", "server-side encryption"},
-	{"X-Amz-Copy-Source-Server-Side-Encryption", "server-side encryption"},
 	{"X-Amz-Bucket-Object-Lock-Token", "object lock tokens"},
 	{"X-Amz-Transition-Default-Minimum-Object-Size", "lifecycle transitions"},
 	{"X-Amz-Grant-", "ACL grants"},
@@ -364,13 +378,14 @@ var knownParams = map[string]bool{
 	"versioning": true, "versionId": true, "versions": true, "version-id-marker": true,
 	"tagging": true, "attributes": true, "max-buckets": true,
 	"object-lock": true, "retention": true, "legal-hold": true, "lifecycle": true, "cors": true,
+	"encryption": true,
 }
 
 // subresources are the query keys that select an operation. A request carrying one that the
 // operation it was routed to does not consume is NotImplemented (GET /b/k?tagging&acl is not
 // quietly a GetObjectTagging), and so is a versionId on an operation that takes none.
 var subresources = []string{"acl", "tagging", "versioning", "versions", "uploads", "location", "delete", "attributes", "uploadId", "versionId",
-	"object-lock", "retention", "legal-hold", "lifecycle", "cors"}
+	"object-lock", "retention", "legal-hold", "lifecycle", "cors", "encryption"}
 
 // consumes lists, per operation, the subresource keys it reads.
 var consumes = map[string][]string{
@@ -392,6 +407,7 @@ var consumes = map[string][]string{
 	"GetBucketLifecycleConfiguration": {"lifecycle"}, "PutBucketLifecycleConfiguration": {"lifecycle"},
 	"DeleteBucketLifecycle": {"lifecycle"},
 	"GetBucketCors":         {"cors"}, "PutBucketCors": {"cors"}, "DeleteBucketCors": {"cors"},
+	"GetBucketEncryption": {"encryption"}, "PutBucketEncryption": {"encryption"}, "DeleteBucketEncryption": {"encryption"},
 }
 
 // sigV2PresignParams are the query parameters of a SigV2 presigned URL; they are not
@@ -445,6 +461,8 @@ func routeOp(method, bucket, key string, q url.Values, copySource bool) (string,
 				return "PutBucketLifecycleConfiguration", (*handler).putBucketLifecycle, nil
 			case has("cors"):
 				return "PutBucketCors", (*handler).putBucketCors, nil
+			case has("encryption"):
+				return "PutBucketEncryption", (*handler).putBucketEncryption, nil
 			}
 			return "CreateBucket", (*handler).createBucket, nil
 		case http.MethodDelete:
@@ -455,6 +473,8 @@ func routeOp(method, bucket, key string, q url.Values, copySource bool) (string,
 				return "DeleteBucketLifecycle", (*handler).deleteBucketLifecycle, nil
 			case has("cors"):
 				return "DeleteBucketCors", (*handler).deleteBucketCors, nil
+			case has("encryption"):
+				return "DeleteBucketEncryption", (*handler).deleteBucketEncryption, nil
 			}
 			return "DeleteBucket", (*handler).deleteBucket, nil
 		case http.MethodHead:
@@ -479,6 +499,8 @@ func routeOp(method, bucket, key string, q url.Values, copySource bool) (string,
 				return "GetBucketLifecycleConfiguration", (*handler).getBucketLifecycle, nil
 			case has("cors"):
 				return "GetBucketCors", (*handler).getBucketCors, nil
+			case has("encryption"):
+				return "GetBucketEncryption", (*handler).getBucketEncryption, nil
 			case q.Get("list-type") == "2":
 				return "ListObjectsV2", (*handler).listObjectsV2, nil
 			case has("list-type"):

@@ -24,6 +24,7 @@ import (
 	"github.com/nebulaio/nebulaio/dataplane/blob"
 	"github.com/nebulaio/nebulaio/engine"
 	"github.com/nebulaio/nebulaio/fsm"
+	"github.com/nebulaio/nebulaio/internal/sse"
 	"github.com/nebulaio/nebulaio/internal/vfs"
 	"github.com/nebulaio/nebulaio/transport"
 )
@@ -69,6 +70,9 @@ type nodeOpts struct {
 	// minFree the data plane's free-space reserve (dataplane.Config.MinFreeBytes).
 	fs      vfs.FS
 	minFree int64
+	// keyring is Options.Keyring (SSE-S3); sseCOverHTTP Options.AllowSSECOverHTTP.
+	keyring      *sse.Keyring
+	sseCOverHTTP bool
 }
 
 func startNode(t *testing.T, dir string, o nodeOpts) *node {
@@ -120,7 +124,7 @@ func (n *node) start() {
 		Backend: n.backend, Credentials: []Credentials{{AccessKey: testAK, SecretKey: testSK}, {AccessKey: testAK2, SecretKey: testSK2}},
 		Region: region, Domain: n.opts.domain, Logger: zerolog.Nop(), Metrics: n.metrics,
 		MinPartSize: n.opts.minPartSize, StrictRegion: n.opts.strict, DisableSigV2: n.opts.noSigV2,
-		LifecycleDay: n.opts.lifecycleDay,
+		LifecycleDay: n.opts.lifecycleDay, Keyring: n.opts.keyring, AllowSSECOverHTTP: n.opts.sseCOverHTTP,
 	})
 	n.srv = httptest.NewServer(h)
 	n.tlsSrv = httptest.NewTLSServer(h)

@@ -45,6 +45,7 @@ var operations = []string{
 	"PutObjectLegalHold", "GetObjectLegalHold", "PutBucketLifecycleConfiguration",
 	"GetBucketLifecycleConfiguration", "DeleteBucketLifecycle", "PutBucketCors", "GetBucketCors",
 	"DeleteBucketCors", "CorsPreflight", "PostObject",
+	"PutBucketEncryption", "GetBucketEncryption", "DeleteBucketEncryption",
 	"Unknown",
 }
 

@@ -53,11 +53,19 @@ func (h *handler) createUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
+	if err := h.requireBucket(rq, rq.bucket); err != nil {
+		return err
+	}
+	c, err := h.newCipher(rq.r.Header, rq.bucket, true)
+	if err != nil {
+		return err
+	}
 	now := h.now()
 	id := newUploadID(now)
 	if _, err := h.propose(rq, &fsm.CreateMultipartUpload{
 		Bucket: rq.bucket, Key: rq.key, UploadID: id, Initiated: now.UnixNano(), Meta: meta,
 		ChecksumAlgorithm: string(alg), ChecksumType: typ, Tags: tags, Retention: retention, LegalHold: hold,
+		Encryption: c.enc,
 	}); err != nil {
 		return err
 	}
@@ -65,6 +73,7 @@ func (h *handler) createUpload(rq *request) error {
 		rq.w.Header().Set(hdrChecksumAlgorithm, string(alg))
 		rq.w.Header().Set(hdrChecksumType, typ)
 	}
+	setSSEHeaders(rq.w.Header(), c)
 	return writeXML(rq, initiateResult{Xmlns: s3Namespace, Bucket: rq.bucket, Key: rq.key, UploadID: id})
 }
 
@@ -126,21 +135,26 @@ func (h *handler) uploadPart(rq *request) error {
 	if err != nil {
 		return err
 	}
-	sb, err := h.writeBlob(rq.r.Context(), pc.reader(rq.body), size, wantMD5)
+	c, err := h.openCipher(rq.r.Header, "", u.Encryption, ErrSSEMultipartEncrypted)
 	if err != nil {
 		return err
 	}
-	etag := hex.EncodeToString(sb.md5)
+	sb, err := h.writeBlob(rq.r.Context(), pc.reader(rq.body), size, wantMD5, c)
+	if err != nil {
+		return err
+	}
+	etag := hex.EncodeToString(sb.etag)
 	sums := pc.pairs(rq)
 	if _, err := h.commit(rq, &fsm.PutPart{
-		Bucket: rq.bucket, Key: rq.key, UploadID: uploadID, PartNumber: num, Size: uint64(sb.size),
-		ETag: etag, Checksums: sums, Blobs: []fsm.Blob{{ID: sb.id, Size: uint64(sb.size), Nodes: sb.nodes}},
+		Bucket: rq.bucket, Key: rq.key, UploadID: uploadID, PartNumber: num, Size: uint64(sb.plain),
+		ETag: etag, Checksums: sums, Blobs: []fsm.Blob{sb.blob()},
 		ModTime: h.now().UnixNano(),
 	}, sb); err != nil {
 		return err
 	}
 	hd := rq.w.Header()
 	hd.Set("ETag", `"`+etag+`"`)
+	setSSEHeaders(hd, c)
 	for _, p := range sums {
 		hd.Set("x-amz-checksum-"+strings.ToLower(p.Key), p.Value)
 	}
@@ -165,7 +179,15 @@ func (h *handler) uploadPartCopy(rq *request) error {
 	if err != nil {
 		return err
 	}
+	srcCipher, err := h.openCipher(rq.r.Header, copySourcePrefix, src.Encryption, ErrSSEObjectEncrypted)
+	if err != nil {
+		return err
+	}
 	u, err := h.requireUpload(rq, uploadID)
+	if err != nil {
+		return err
+	}
+	c, err := h.openCipher(rq.r.Header, "", u.Encryption, ErrSSEMultipartEncrypted)
 	if err != nil {
 		return err
 	}
@@ -188,22 +210,23 @@ func (h *handler) uploadPartCopy(rq *request) error {
 		}
 		start, length = s, l
 	}
-	rd := h.newObjectReader(rq.r.Context(), src.Blobs, start, length)
-	sb, err := h.writeBlob(rq.r.Context(), pc.reader(rd), length, nil)
+	rd := h.newObjectReader(rq.r.Context(), src.Blobs, srcCipher, start, length)
+	sb, err := h.writeBlob(rq.r.Context(), pc.reader(rd), length, nil, c)
 	rd.Close()
 	if err != nil {
 		return h.readFailed(rq, err)
 	}
-	etag := hex.EncodeToString(sb.md5)
+	etag := hex.EncodeToString(sb.etag)
 	now := h.now().UnixNano()
 	sums := pc.pairs(rq)
 	if _, err := h.commit(rq, &fsm.PutPart{
-		Bucket: rq.bucket, Key: rq.key, UploadID: uploadID, PartNumber: num, Size: uint64(sb.size),
-		ETag: etag, Checksums: sums, Blobs: []fsm.Blob{{ID: sb.id, Size: uint64(sb.size), Nodes: sb.nodes}},
+		Bucket: rq.bucket, Key: rq.key, UploadID: uploadID, PartNumber: num, Size: uint64(sb.plain),
+		ETag: etag, Checksums: sums, Blobs: []fsm.Blob{sb.blob()},
 		ModTime: now,
 	}, sb); err != nil {
 		return err
 	}
+	setSSEHeaders(rq.w.Header(), c)
 	return writeXML(rq, copyPartResult{Xmlns: s3Namespace, LastModified: s3Time(now), ETag: `"` + etag + `"`, checksumFields: fieldsOf(sums)})
 }
 
@@ -348,6 +371,13 @@ func (h *handler) completeUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
+	c := objectCipher{enc: u.Encryption}
+	if sseCHeaders(rq.r.Header, "") {
+		// The SSE-C key is optional here (S3's); when sent, it must be the upload's.
+		if c, err = h.openCipher(rq.r.Header, "", u.Encryption, ErrSSEMultipartEncrypted); err != nil {
+			return err
+		}
+	}
 	sums, err := h.completionChecksum(rq, u, &req)
 	if err != nil {
 		return err
@@ -375,6 +405,7 @@ func (h *handler) completeUpload(rq *request) error {
 	if len(res.Object.Checksums) > 0 {
 		out.ChecksumType = checksumTypeOf(res.Object.Checksums[0].Value)
 	}
+	setSSEHeaders(rq.w.Header(), c)
 	h.setVersionHeader(rq.w.Header(), rq.bucket, res.Object)
 	h.setExpiration(rq.w.Header(), rq.bucket, res.Object)
 	return writeXML(rq, out)
@@ -436,6 +467,11 @@ func (h *handler) listParts(rq *request) error {
 	u, err := h.b.Upload(rq.bucket, rq.key, uploadID)
 	if err != nil {
 		return err
+	}
+	if sseCHeaders(rq.r.Header, "") { // optional; when sent, it must be the upload's key
+		if _, err := h.openCipher(rq.r.Header, "", u.Encryption, ErrSSEMultipartEncrypted); err != nil {
+			return err
+		}
 	}
 	page, err := h.b.ListParts(rq.bucket, rq.key, uploadID, fsm.PartListParams{PartNumberMarker: uint32(marker), MaxParts: maxParts})
 	if err != nil {

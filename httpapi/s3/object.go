@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"crypto/rand"
@@ -9,6 +10,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"net/url"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/httpapi/sigv4"
+	"github.com/nebulaio/nebulaio/internal/sse"
 )
 
 // newID returns 128 random bits in hex: blob and upload IDs, never derived from a key.
@@ -33,9 +36,15 @@ func newID() string {
 // storedBlob is a blob written for one request.
 type storedBlob struct {
 	id    string
-	size  int64
-	md5   []byte
+	size  int64    // bytes stored (the ciphertext's, for an encrypted blob)
+	plain int64    // bytes of content (size, unless encrypted)
+	etag  []byte   // MD5 of the content, or of what is stored for SSE-C (objectCipher.plainETag)
 	nodes []string // the nodes holding the bytes (recorded in the object's placement)
+}
+
+// blob is the fsm.Blob of sb.
+func (sb storedBlob) blob() fsm.Blob {
+	return fsm.Blob{ID: sb.id, Size: uint64(sb.size), Nodes: sb.nodes}
 }
 
 // guardReader remembers the first error of the reader it wraps (the authenticated body: its
@@ -60,12 +69,26 @@ func (g *guardReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// writeBlob streams src into a new blob and checks its size and Content-MD5 (wantMD5 nil: not
-// sent). On any failure no blob is left behind.
-func (h *handler) writeBlob(ctx context.Context, src io.Reader, size int64, wantMD5 []byte) (storedBlob, error) {
+// writeBlob streams src (size bytes, or -1 when unknown) into a new blob, encrypted as c
+// says, and checks its size and Content-MD5 (wantMD5 nil: not sent; always the content's
+// MD5, encrypted or not). On any failure no blob is left behind.
+func (h *handler) writeBlob(ctx context.Context, src io.Reader, size int64, wantMD5 []byte, c objectCipher) (storedBlob, error) {
 	id := newID()
 	g := &guardReader{r: src, max: h.maxSize}
-	n, sum, nodes, err := h.b.PutBlob(ctx, id, g, size, wantMD5)
+	var r io.Reader = g
+	var plainMD5 hash.Hash
+	stored, storeMD5 := size, wantMD5
+	if c.key != nil {
+		// The data plane sees ciphertext: its length and MD5 are the ciphertext's, so the
+		// content's MD5 is taken here, before encryption.
+		plainMD5 = md5.New()
+		r = c.key.Encrypt(id, io.TeeReader(g, plainMD5))
+		storeMD5 = nil
+		if size >= 0 {
+			stored = sse.CiphertextSize(size)
+		}
+	}
+	n, sum, nodes, err := h.b.PutBlob(ctx, id, r, stored, storeMD5)
 	if err == nil && g.err != nil {
 		h.b.DiscardBlob(id, nodes) // a store that swallowed the reader's error
 		err = g.err
@@ -76,7 +99,19 @@ func (h *handler) writeBlob(ctx context.Context, src io.Reader, size int64, want
 		}
 		return storedBlob{}, fmt.Errorf("s3: store blob: %w", err)
 	}
-	return storedBlob{id: id, size: n, md5: sum, nodes: nodes}, nil
+	sb := storedBlob{id: id, size: n, plain: n, etag: sum, nodes: nodes}
+	if plainMD5 != nil {
+		sb.plain = g.n
+		content := plainMD5.Sum(nil)
+		if wantMD5 != nil && !bytes.Equal(content, wantMD5) {
+			h.b.DiscardBlob(id, nodes)
+			return storedBlob{}, ErrBadDigest
+		}
+		if c.plainETag() {
+			sb.etag = content
+		}
+	}
+	return sb, nil
 }
 
 // commit proposes an event that references the new blob. A rejection by the FSM lists the
@@ -257,17 +292,21 @@ func (h *handler) putObject(rq *request) error {
 	if err := h.requireBucket(rq, rq.bucket); err != nil {
 		return err
 	}
-	sb, err := h.writeBlob(rq.r.Context(), pc.reader(rq.body), size, wantMD5)
+	c, err := h.newCipher(rq.r.Header, rq.bucket, true)
+	if err != nil {
+		return err
+	}
+	sb, err := h.writeBlob(rq.r.Context(), pc.reader(rq.body), size, wantMD5, c)
 	if err != nil {
 		return err
 	}
 	sums := pc.pairs(rq)
-	etag := hex.EncodeToString(sb.md5)
+	etag := hex.EncodeToString(sb.etag)
 	ev := &fsm.PutObject{
-		Bucket: rq.bucket, Key: rq.key, Size: uint64(sb.size), ETag: etag, Meta: meta,
-		Checksums: sums, Blobs: []fsm.Blob{{ID: sb.id, Size: uint64(sb.size), Nodes: sb.nodes}},
+		Bucket: rq.bucket, Key: rq.key, Size: uint64(sb.plain), ETag: etag, Meta: meta,
+		Checksums: sums, Blobs: []fsm.Blob{sb.blob()},
 		ModTime: h.now().UnixNano(), VersionID: h.newVersionID(), Tags: tags,
-		IfMatch: ifMatch, IfNoneMatch: ifNoneMatch, Retention: retention, LegalHold: hold,
+		IfMatch: ifMatch, IfNoneMatch: ifNoneMatch, Retention: retention, LegalHold: hold, Encryption: c.enc,
 	}
 	res, err := h.commit(rq, ev, sb)
 	if err != nil {
@@ -275,6 +314,7 @@ func (h *handler) putObject(rq *request) error {
 	}
 	hd := rq.w.Header()
 	hd.Set("ETag", `"`+etag+`"`)
+	setSSEHeaders(hd, c)
 	h.setVersionHeader(hd, rq.bucket, res.Object)
 	h.setExpiration(hd, rq.bucket, res.Object)
 	setChecksumHeaders(hd, sums)
@@ -314,6 +354,10 @@ func (h *handler) serveObjectOnce(rq *request, vid string, withBody bool) error 
 	if err != nil {
 		return err
 	}
+	c, err := h.openCipher(rq.r.Header, "", o.Encryption, ErrSSEObjectEncrypted)
+	if err != nil {
+		return err
+	}
 	rq.w.rangeSize = int64(o.Size)
 	hd := rq.w.Header()
 	mtime := time.Unix(0, o.ModTime).UTC()
@@ -342,6 +386,7 @@ func (h *handler) serveObjectOnce(rq *request, vid string, withBody bool) error 
 		partial = true
 	}
 	setObjectHeaders(hd, &o, mtime)
+	setSSEHeaders(hd, c)
 	h.setVersionHeader(hd, rq.bucket, &o)
 	setLockHeaders(hd, &o)
 	if vid == "" {
@@ -363,7 +408,7 @@ func (h *handler) serveObjectOnce(rq *request, vid string, withBody bool) error 
 		rq.w.WriteHeader(status)
 		return nil
 	}
-	rd := h.newObjectReader(rq.r.Context(), o.Blobs, start, length)
+	rd := h.newObjectReader(rq.r.Context(), o.Blobs, c, start, length)
 	defer rd.Close()
 	// Read the first buffer before the status line: a missing or corrupt blob at the start is
 	// then an error response, not a truncated 200.
@@ -415,8 +460,9 @@ func sameBlobs(a, b []fsm.Blob) bool {
 var ErrInvalidPartNumber = &Error{"InvalidPartNumber", http.StatusRequestedRangeNotSatisfiable, "The requested partnumber is not satisfiable."}
 
 // partRange returns the byte range of part number v of o. Every part of a completed
-// multipart object is one blob (UploadPart writes one), so part n is Blobs[n-1]; an object
-// not made by multipart upload has the single part 1.
+// multipart object is one blob (UploadPart writes one), so part n is Blobs[n-1] (its
+// plaintext, for an encrypted object); an object not made by multipart upload has the single
+// part 1.
 func partRange(o *fsm.ObjectInfo, v string) (start, length int64, err error) {
 	n, perr := strconv.Atoi(v)
 	if perr != nil || n < 1 || n > fsm.MaxPartNumber {
@@ -434,10 +480,14 @@ func partRange(o *fsm.ObjectInfo, v string) (start, length int64, err error) {
 	if n > len(o.Blobs) {
 		return 0, 0, ErrInvalidPartNumber
 	}
-	for _, b := range o.Blobs[:n-1] {
-		start += int64(b.Size)
+	sizes, err := plainSizes(o.Blobs, o.Encryption.Encrypted())
+	if err != nil {
+		return 0, 0, err
 	}
-	return start, int64(o.Blobs[n-1].Size), nil
+	for _, s := range sizes[:n-1] {
+		start += s
+	}
+	return start, sizes[n-1], nil
 }
 
 func (h *handler) readFailed(rq *request, err error) error {
@@ -584,23 +634,28 @@ func parseRange(spec string, size int64) (start, length int64, partial bool, err
 	return first, last - first + 1, true, nil
 }
 
-// objectReader reads [start, start+length) of an object made of blobs, opening each blob
-// only when the read reaches it, for the part of it the range covers.
+// objectReader reads [start, start+length) of an object's content made of blobs, opening
+// each blob only when the read reaches it, for the part of it the range covers (decrypting
+// it when key is set: positions are then plaintext positions).
 type objectReader struct {
 	ctx    context.Context
 	h      *handler
 	blobs  []fsm.Blob
-	idx    int   // current blob
-	off    int64 // offset to read from within blobs[idx]
-	remain int64 // bytes left in the whole range
+	sizes  []int64        // content length of each blob
+	key    *sse.ObjectKey // nil: not encrypted
+	err    error          // the blob sizes are not those of encrypted blobs
+	idx    int            // current blob
+	off    int64          // offset to read from within blobs[idx]
+	remain int64          // bytes left in the whole range
 	cur    io.ReadCloser
 	curLen int64 // bytes left to read from cur
 }
 
-func (h *handler) newObjectReader(ctx context.Context, blobs []fsm.Blob, start, length int64) *objectReader {
-	r := &objectReader{ctx: ctx, h: h, blobs: blobs, remain: length}
-	for r.idx < len(blobs) && start >= int64(blobs[r.idx].Size) {
-		start -= int64(blobs[r.idx].Size)
+func (h *handler) newObjectReader(ctx context.Context, blobs []fsm.Blob, c objectCipher, start, length int64) *objectReader {
+	r := &objectReader{ctx: ctx, h: h, blobs: blobs, key: c.key, remain: length}
+	r.sizes, r.err = plainSizes(blobs, c.key != nil)
+	for r.err == nil && r.idx < len(blobs) && start >= r.sizes[r.idx] {
+		start -= r.sizes[r.idx]
 		r.idx++
 	}
 	r.off = start
@@ -612,12 +667,18 @@ func (h *handler) newObjectReader(ctx context.Context, blobs []fsm.Blob, start, 
 // checksum.
 func (r *objectReader) open() error {
 	b := r.blobs[r.idx]
-	left := int64(b.Size) - r.off
-	length := int64(-1)
-	if r.remain < left {
-		length = r.remain
+	left := r.sizes[r.idx] - r.off
+	var f io.ReadCloser
+	var err error
+	if r.key != nil {
+		f, err = r.h.decryptOpen(r, b, r.off, min(r.remain, left))
+	} else {
+		length := int64(-1)
+		if r.remain < left {
+			length = r.remain
+		}
+		f, err = r.h.b.OpenBlob(r.ctx, b.ID, b.Nodes, r.off, length)
 	}
-	f, err := r.h.b.OpenBlob(r.ctx, b.ID, b.Nodes, r.off, length)
 	if err != nil {
 		return fmt.Errorf("blob %s: %w", b.ID, err)
 	}
@@ -626,6 +687,9 @@ func (r *objectReader) open() error {
 }
 
 func (r *objectReader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
 	if r.remain == 0 {
 		return 0, io.EOF
 	}
@@ -639,7 +703,7 @@ func (r *objectReader) Read(p []byte) (int, error) {
 		if r.idx >= len(r.blobs) {
 			return 0, fmt.Errorf("%w: object metadata lists fewer bytes than its size", ErrBlobCorrupt)
 		}
-		if int64(r.blobs[r.idx].Size) == r.off {
+		if r.sizes[r.idx] == r.off {
 			r.idx++
 			r.off = 0
 			continue
@@ -956,6 +1020,10 @@ func (h *handler) copyObject(rq *request) error {
 	if err != nil {
 		return err
 	}
+	srcCipher, err := h.openCipher(rq.r.Header, copySourcePrefix, src.Encryption, ErrSSEObjectEncrypted)
+	if err != nil {
+		return err
+	}
 	pc, sums, err := copyChecksum(rq, src.Checksums)
 	if err != nil {
 		return err
@@ -963,14 +1031,19 @@ func (h *handler) copyObject(rq *request) error {
 	if err := h.requireBucket(rq, rq.bucket); err != nil {
 		return err
 	}
+	c, err := h.newCipher(rq.r.Header, rq.bucket, true)
+	if err != nil {
+		return err
+	}
 	meta, tags := src.Meta, src.Tags
 	if replaceMeta {
 		if meta, err = metaFromHeaders(rq.r.Header); err != nil {
 			return err
 		}
-	} else if src.Bucket == rq.bucket && src.Key == rq.key && !byVersion {
-		// A copy of a named version onto its key is how a version is restored.
-		return ErrInvalidRequest.with("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata.")
+	} else if src.Bucket == rq.bucket && src.Key == rq.key && !byVersion && rq.r.Header.Get(hdrSSE) == "" && !sseCHeaders(rq.r.Header, "") {
+		// A copy of a named version onto its key is how a version is restored; a copy that
+		// asks for encryption re-encrypts in place (with the current master key).
+		return ErrInvalidRequest.with("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 	if replaceTags {
 		if tags, err = tagsFromHeader(rq.r.Header); err != nil {
@@ -979,8 +1052,8 @@ func (h *handler) copyObject(rq *request) error {
 	}
 	// The bytes are copied into a new blob rather than shared: a concurrent delete of the
 	// source frees its blobs as soon as it commits, before this event could reference them.
-	rd := h.newObjectReader(rq.r.Context(), src.Blobs, 0, int64(src.Size))
-	sb, err := h.writeBlob(rq.r.Context(), pc.reader(rd), int64(src.Size), nil)
+	rd := h.newObjectReader(rq.r.Context(), src.Blobs, srcCipher, 0, int64(src.Size))
+	sb, err := h.writeBlob(rq.r.Context(), pc.reader(rd), int64(src.Size), nil, c)
 	rd.Close()
 	if err != nil {
 		return h.readFailed(rq, err)
@@ -988,17 +1061,19 @@ func (h *handler) copyObject(rq *request) error {
 	if pc != nil {
 		sums = pc.pairs(rq)
 	}
-	etag := hex.EncodeToString(sb.md5)
+	etag := hex.EncodeToString(sb.etag)
 	now := h.now()
 	ev := &fsm.PutObject{
-		Bucket: rq.bucket, Key: rq.key, Size: uint64(sb.size), ETag: etag, Meta: meta,
-		Checksums: sums, Blobs: []fsm.Blob{{ID: sb.id, Size: uint64(sb.size), Nodes: sb.nodes}},
+		Bucket: rq.bucket, Key: rq.key, Size: uint64(sb.plain), ETag: etag, Meta: meta,
+		Checksums: sums, Blobs: []fsm.Blob{sb.blob()},
 		ModTime: now.UnixNano(), VersionID: h.newVersionID(), Tags: tags, Retention: retention, LegalHold: hold,
+		Encryption: c.enc,
 	}
 	out, err := h.commit(rq, ev, sb)
 	if err != nil {
 		return err
 	}
+	setSSEHeaders(rq.w.Header(), c)
 	h.setVersionHeader(rq.w.Header(), rq.bucket, out.Object)
 	h.setExpiration(rq.w.Header(), rq.bucket, out.Object)
 	res := copyObjectResult{Xmlns: s3Namespace, LastModified: s3Time(now.UnixNano()), ETag: `"` + etag + `"`, checksumFields: fieldsOf(sums)}

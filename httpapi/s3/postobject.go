@@ -123,8 +123,9 @@ func (f *postForm) header() (http.Header, error) {
 		case strings.HasPrefix(name, "x-ignore-"):
 			continue
 		case strings.HasPrefix(name, "x-amz-meta-"), postFieldsAllowed[name]:
-		case strings.HasPrefix(name, "x-amz-server-side-encryption"), strings.HasPrefix(name, "x-amz-grant-"),
-			name == "x-amz-website-redirect-location":
+		case strings.HasPrefix(name, "x-amz-server-side-encryption"):
+			return nil, ErrNotImplemented.with("server-side encryption fields (%s) of POST forms are not implemented; the bucket's default encryption applies to form uploads", name)
+		case strings.HasPrefix(name, "x-amz-grant-"), name == "x-amz-website-redirect-location":
 			// refuseHeaders names the feature
 		default:
 			return nil, ErrNotImplemented.with("the POST form field %q is not implemented", name)
@@ -350,11 +351,16 @@ func (h *handler) postObject(rq *request) error {
 	if err := h.requireBucket(rq, rq.bucket); err != nil {
 		return err
 	}
+	// The form's encryption fields are refused above; the bucket's default encryption applies.
+	c, err := h.newCipher(hd, rq.bucket, false)
+	if err != nil {
+		return err
+	}
 	var src io.Reader = form.file
 	if hi >= 0 {
 		src = &sizeGuard{r: src, max: hi}
 	}
-	sb, err := h.writeBlob(rq.r.Context(), src, -1, nil)
+	sb, err := h.writeBlob(rq.r.Context(), src, -1, nil, c)
 	if err != nil {
 		return err
 	}
@@ -365,19 +371,21 @@ func (h *handler) postObject(rq *request) error {
 		}
 		return ErrMalformedPOSTRequest.with("%v", err)
 	}
-	if sb.size < lo {
+	if sb.plain < lo {
 		h.b.DiscardBlob(sb.id, sb.nodes)
-		return ErrEntityTooSmall.with("Your proposed upload is smaller than the minimum allowed size: %d bytes, the policy asks for %d", sb.size, lo)
+		return ErrEntityTooSmall.with("Your proposed upload is smaller than the minimum allowed size: %d bytes, the policy asks for %d", sb.plain, lo)
 	}
-	etag := hex.EncodeToString(sb.md5)
+	etag := hex.EncodeToString(sb.etag)
 	res, err := h.commit(rq, &fsm.PutObject{
-		Bucket: rq.bucket, Key: key, Size: uint64(sb.size), ETag: etag, Meta: meta,
-		Blobs:   []fsm.Blob{{ID: sb.id, Size: uint64(sb.size), Nodes: sb.nodes}},
+		Bucket: rq.bucket, Key: key, Size: uint64(sb.plain), ETag: etag, Meta: meta,
+		Blobs:   []fsm.Blob{sb.blob()},
 		ModTime: h.now().UnixNano(), VersionID: h.newVersionID(), Retention: retention, LegalHold: hold,
+		Encryption: c.enc,
 	}, sb)
 	if err != nil {
 		return err
 	}
+	setSSEHeaders(rq.w.Header(), c)
 	return h.postAnswer(rq, res.Object, status, redirect)
 }
 
