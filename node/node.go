@@ -19,8 +19,8 @@ import (
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/gossip"
 	"github.com/nebulaio/nebulaio/httpapi"
-	"github.com/nebulaio/nebulaio/internal/sse"
 	"github.com/nebulaio/nebulaio/httpapi/console"
+	"github.com/nebulaio/nebulaio/internal/sse"
 	"github.com/nebulaio/nebulaio/lifecycle"
 	"github.com/nebulaio/nebulaio/transport"
 )
