@@ -13,7 +13,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 IMAGE     ?= nebulaio:dev
 
-.PHONY: all build build-static run test bench bench-s3 fuzz lint e2e e2e-clients e2e-versioning e2e-governance e2e-tools e2e-console image clean
+.PHONY: all build build-static run test bench bench-s3 fuzz lint e2e e2e-clients e2e-versioning e2e-governance e2e-tools e2e-iam e2e-console image clean
 
 all: build
 
@@ -81,6 +81,10 @@ e2e-tools: build
 ## e2e-governance: object lock (the guide's commands), lifecycle configuration, CORS preflights with curl and a headless Chromium form upload against a local server
 e2e-governance: build
 	NEBULAIO_BIN=bin/nebulaio ./scripts/e2e-governance.sh
+
+## e2e-iam: users, keys and policies (nebulaio admin), bucket policies, public access blocks, anonymous curl, throttled wrong signatures, with the AWS CLI against a local server
+e2e-iam: build
+	NEBULAIO_BIN=bin/nebulaio ./scripts/e2e-iam.sh
 
 ## e2e-console: the console in headless Chromium on a 3-node local cluster: log in, nodes and leader, transfer leadership; screenshot in bin/console.png (UPDATE_DOC_IMAGE=1 also copies it to docs/images/console.png)
 e2e-console: build

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
 	"strconv"
@@ -24,6 +25,7 @@ type Config struct {
 	Performance PerformanceConfig `yaml:"performance"`
 	Lifecycle   LifecycleConfig   `yaml:"lifecycle"`
 	Encryption  EncryptionConfig  `yaml:"encryption"`
+	IAM         IAMConfig         `yaml:"iam"`
 	Log         LogConfig         `yaml:"log"`
 }
 
@@ -123,6 +125,16 @@ type EncryptionConfig struct {
 	OldMasterKeys []string `yaml:"old_master_keys" secret:"true" env:"NEBULAIO_OLD_MASTER_KEYS" doc:"earlier master keys (base64, comma-separated in flags and env), kept to read the SSE-S3 objects they sealed after a rotation"`
 }
 
+// IAMConfig configures identities and access (package iam): the master key sealing users'
+// secret keys in the replicated metadata, and the limit on authentication failures.
+type IAMConfig struct {
+	MasterKey string `yaml:"master_key" secret:"true" env:"NEBULAIO_IAM_MASTER_KEY" doc:"base64 of 32 bytes sealing users' secret keys in the metadata, the same on every node; empty: derived from the cluster secret (which every member holds)"`
+	// AuthFailureBurst and AuthFailuresPerMinute size the per-address bucket of failed
+	// authentications (internal/authlimit) on the S3 and admin ports.
+	AuthFailureBurst      int `yaml:"auth_failure_burst" doc:"failed authentications (wrong signature, unknown key, wrong admin token) one address may make in a row before it is refused (S3 503 SlowDown, admin 429)"`
+	AuthFailuresPerMinute int `yaml:"auth_failures_per_minute" doc:"failed authentications per minute one address may make in the long run"`
+}
+
 // LogConfig configures logging.
 type LogConfig struct {
 	Level  string `yaml:"level" doc:"debug, info, warn or error"`
@@ -163,6 +175,7 @@ func Default() Config {
 		},
 		Performance: PerformanceConfig{MetadataCacheSize: 100000, MaxRaftLogEntries: 10000},
 		Lifecycle:   LifecycleConfig{Day: Duration(24 * time.Hour), Interval: Duration(time.Hour), MaxExpirationsPerSecond: 1000},
+		IAM:         IAMConfig{AuthFailureBurst: 20, AuthFailuresPerMinute: 60},
 		Log:         LogConfig{Level: "info", Format: "auto"},
 	}
 }
@@ -425,6 +438,15 @@ func (c *Config) Validate() (warnings []string, err error) {
 	if len(c.Encryption.OldMasterKeys) > 0 && c.Encryption.MasterKey == "" {
 		bad("encryption.old_master_keys", "needs encryption.master_key", "the current key seals new objects; old keys only open what they sealed")
 	}
+	if c.IAM.MasterKey != "" && !validIAMKey(c.IAM.MasterKey) {
+		bad("iam.master_key", "not base64 of 32 bytes", "make one with: head -c 32 /dev/urandom | base64")
+	}
+	if c.IAM.AuthFailureBurst < 1 {
+		bad("iam.auth_failure_burst", fmt.Sprintf("must be at least 1, got %d", c.IAM.AuthFailureBurst), "for example 20")
+	}
+	if c.IAM.AuthFailuresPerMinute < 1 {
+		bad("iam.auth_failures_per_minute", fmt.Sprintf("must be at least 1, got %d", c.IAM.AuthFailuresPerMinute), "for example 60")
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -459,4 +481,16 @@ func checkListenAddress(a string) error {
 		return fmt.Errorf("%q has no valid port", a)
 	}
 	return nil
+}
+
+// validIAMKey reports whether s is base64 (standard or URL alphabet, padded or not) of 32
+// bytes, as iam.ParseMasterKey reads it.
+func validIAMKey(s string) bool {
+	s = strings.TrimSpace(s)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return len(b) == 32
+		}
+	}
+	return false
 }

@@ -88,7 +88,7 @@ func (f *FSM) applyEvent(ev Event) *Result {
 	case *PutBucketEncryption:
 		return f.putBucketEncryption(ev)
 	}
-	return reject(CodeInvalidEvent, "unhandled event type %s", ev.Type())
+	return f.applyIAM(ev) // identities and access (iam.go)
 }
 
 // validBucketName applies S3's rules for general purpose buckets: 3-63 characters of a-z,
@@ -281,7 +281,7 @@ func (f *FSM) deleteBucket(ev *DeleteBucket) *Result {
 	}
 	f.res.buckets.Delete(b)
 	f.set(bucketKey(b.Name), nil)
-	for _, k := range []string{bucketTagsKey(b.Name), lifecycleKey(b.Name), corsKey(b.Name), encryptionKey(b.Name)} {
+	for _, k := range []string{bucketTagsKey(b.Name), lifecycleKey(b.Name), corsKey(b.Name), encryptionKey(b.Name), bucketAccessKey(b.Name)} {
 		f.setBucketRecord(b, k, nil)
 	}
 	out := *b

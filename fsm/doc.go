@@ -127,6 +127,23 @@
 // Type numbers 22 to 29 and record prefixes 0x0C to 0x0F were left free while encryption at
 // rest was built, for the membership and identity records built at the same time.
 //
+// Identities and access (iam.go), version 1; their numbers start at 40:
+//
+//	40 CreateUser              string name, string access key, string sealed secret,
+//	                           i64 created, list (≤ 20, sorted, unique) of string policy
+//	41 DeleteUser              string name
+//	42 SetUserStatus           string name, u8 disabled
+//	43 SetUserSecret           string name, string sealed secret, i64 updated
+//	44 PutPolicy               string name, string document, i64 updated
+//	45 DeletePolicy            string name
+//	46 AttachUserPolicy        string user, string policy
+//	47 DetachUserPolicy        string user, string policy
+//	48 PutBucketPolicy         string bucket, string policy ("" removes it), u8 public
+//	49 PutPublicAccessBlock    string bucket, u8 switches (1 BlockPublicAcls, 2
+//	                           IgnorePublicAcls, 4 BlockPublicPolicy, 8 RestrictPublicBuckets;
+//	                           16 alone: no configuration)
+//	50 PutBucketACL            string bucket, string canned ACL
+//
 // A lifecycle rule (event 19 and the lifecycle record): string id, u8 flags (1 enabled,
 // 2 ExpiredObjectDeleteMarker, 4 ObjectSizeGreaterThan set, 8 ObjectSizeLessThan set), u8
 // filter form (0 rule-level Prefix, 1 Filter with at most one condition, 2 Filter/And),
@@ -209,6 +226,14 @@
 //	0x0B esc(bucket)                                  the bucket's CORS: string bucket, rules
 //	0x10 esc(bucket)                                  the bucket's default encryption: string
 //	                                                  bucket, string algorithm (not empty)
+//	0x20 esc(user name)                               user: string name, string access key,
+//	                                                  string sealed secret, u8 disabled,
+//	                                                  i64 created, i64 updated, list policies
+//	0x21 esc(access key)                              string access key, string user name
+//	0x22 esc(policy name)                             string name, string document, i64 updated
+//	0x23 esc(bucket)                                  bucket access: string bucket, string
+//	                                                  policy, u8 public, string acl ("" private),
+//	                                                  u8 public access block (as event 49)
 //
 // 0x03 holds the current version of each key (see "Versions"), 0x08 the others.
 //
@@ -396,7 +421,22 @@
 // CORS rules (PutBucketCors) are a record under 0x0B, stored as given; the S3 layer validates
 // and applies them. A bucket's default encryption (PutBucketEncryption) is a record under
 // 0x10; the S3 layer applies it to writes that ask for no encryption. DeleteBucket removes the
-// bucket's tags, lifecycle, CORS and encryption records.
+// bucket's tags, lifecycle, CORS, encryption and access records.
+//
+// # Identities and access
+//
+// Users (0x20) hold one access key each, indexed by 0x21 so that authentication is one
+// lookup; the secret key is stored only sealed (package iam: AES-256-GCM under a key derived
+// from iam.master_key, which is never replicated) and the FSM never opens it. Named identity
+// policies (0x22) are stored as given: the proposer (the admin API) parses them, Apply checks
+// only their size. Apply enforces what must hold whatever the order of concurrent proposals:
+// unique user names and access keys, policies that exist when attached and are not deleted
+// while attached, at most 20 policies a user. A bucket's access record (0x23) holds its
+// policy with the proposer's judgement of whether it is public, its canned ACL and its public
+// access block; a bucket without one has no policy, the private ACL and all four switches on
+// (DefaultPublicAccessBlock, as AWS creates buckets), and a record back at those defaults is
+// removed. BlockPublicPolicy and BlockPublicAcls are checked at apply time, so a policy or ACL
+// proposed concurrently with turning them on cannot slip through.
 //
 // # Determinism
 //

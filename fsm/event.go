@@ -52,6 +52,9 @@ func (t EventType) String() string {
 	if s, ok := typeNames[t]; ok {
 		return s
 	}
+	if s, ok := iamTypeNames[t]; ok {
+		return s
+	}
 	return fmt.Sprintf("EventType(%d)", uint8(t))
 }
 
@@ -436,7 +439,7 @@ func newEvent(t EventType) Event {
 	case TypeLifecycleExpire:
 		return &LifecycleExpire{}
 	}
-	return nil
+	return newIAMEvent(t) // identities and access (iam.go), or nil
 }
 
 // Encode returns the binary encoding of ev (layout in doc.go):

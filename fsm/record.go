@@ -162,6 +162,8 @@ func parseKey(k []byte) (parsedKey, error) {
 		n = 0
 	case prefixBucket, prefixNode, prefixSetting, prefixBucketTags, prefixLifecycle, prefixCors, prefixEncryption:
 		n = 1
+	case prefixUser, prefixAccessKey, prefixPolicy, prefixBucketAccess:
+		n = 1
 	case prefixObject, prefixVersion:
 		n = 2
 	case prefixUpload, prefixPart:
@@ -331,6 +333,9 @@ func decodeValue(prefix byte, v []byte) (any, error) {
 	case prefixSetting:
 		return decodeSetting(v)
 	}
+	if isIAMPrefix(prefix) {
+		return decodeIAMValue(prefix, v)
+	}
 	return nil, fmt.Errorf("%w: no record under prefix %#x", ErrCorrupt, prefix)
 }
 
@@ -357,6 +362,9 @@ func encodeValue(rec any) ([]byte, error) {
 		return encodeNodeRecord(r)
 	case *Pair:
 		return encodeSetting(r)
+	}
+	if b, ok, err := encodeIAMValue(rec); ok {
+		return b, err
 	}
 	return nil, fmt.Errorf("fsm: internal: no encoding for %T", rec)
 }
@@ -385,7 +393,7 @@ func recordKey(rec any) string {
 	case *Pair:
 		return settingKey(r.Key)
 	}
-	return ""
+	return iamRecordKey(rec)
 }
 
 // Bucket record: version 1 name, owner, created; version 2 adds u8 versioning (1 Enabled,

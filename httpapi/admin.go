@@ -3,9 +3,14 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/nebulaio/nebulaio/iam"
+	"github.com/nebulaio/nebulaio/internal/authlimit"
+	"github.com/nebulaio/nebulaio/internal/metrics"
 )
 
 // ReadinessFunc reports whether the node should receive traffic, and why not when it should not.
@@ -25,6 +30,16 @@ type AdminOptions struct {
 	Token string
 	// Lifecycle serves LifecycleRoute (the last lifecycle pass); nil leaves it out.
 	Lifecycle LifecycleStatus
+	// Identities serves IdentityRoutes (users, keys, policies) with Keys sealing the secrets;
+	// nil leaves them out.
+	Identities IdentityStore
+	Keys       *iam.Keyring
+	// Now is the clock of creation and rotation times; nil means time.Now.
+	Now func() time.Time
+	// AuthLimit bounds wrong or missing tokens per source address (package authlimit);
+	// Metrics receives AdminMetricDescs (nil: none).
+	AuthLimit authlimit.Config
+	Metrics   metrics.Metrics
 }
 
 // NewAdminHandler returns the handler of the admin listener (:9001): the health probes and
@@ -56,8 +71,22 @@ func NewAdminHandler(opts AdminOptions) http.Handler {
 	if opts.Lifecycle != nil {
 		registerLifecycleAPI(mux, opts.Token, opts.Lifecycle)
 	}
+	if opts.Identities != nil {
+		if opts.Keys == nil {
+			panic("httpapi: AdminOptions.Identities without Keys")
+		}
+		now := opts.Now
+		if now == nil {
+			now = time.Now
+		}
+		registerIdentityAPI(mux, opts.Token, opts.Identities, opts.Keys, now)
+	}
 	registerDebug(mux, opts.Token)
-	return mux
+	m := opts.Metrics
+	if m == nil {
+		m = metrics.Nop{}
+	}
+	return limitTokenFailures(mux, authlimit.New(opts.AuthLimit), m)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/nebulaio/nebulaio/internal/authlimit"
 )
 
 type fakeCluster struct {
@@ -41,7 +43,8 @@ func (f *fakeCluster) JoinToken(ctx context.Context) (TokenView, error) {
 }
 
 func adminServer(t *testing.T, c Cluster) *httptest.Server {
-	srv := httptest.NewServer(NewAdminHandler(AdminOptions{Registry: NewRegistry(), Cluster: c, Token: "s3cret"}))
+	srv := httptest.NewServer(NewAdminHandler(AdminOptions{Registry: NewRegistry(), Cluster: c, Token: "s3cret",
+		Identities: newFSMStore(), Keys: testKeys, AuthLimit: authlimit.Config{Burst: 1000}}))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -69,6 +72,7 @@ func TestEveryAdminRouteNeedsTheToken(t *testing.T) {
 	fc := &fakeCluster{}
 	srv := adminServer(t, fc)
 	routes := append(append([]string{"GET /api/v1/admin/unknown", "GET /debug/pprof/heap", "GET /debug/pprof/goroutine"}, AdminRoutes...), DebugRoutes...)
+	routes = append(routes, IdentityRoutes...)
 	for _, route := range routes {
 		for _, tok := range []string{"", "wrong", "s3cre"} {
 			resp, body := do(t, srv, route, tok)

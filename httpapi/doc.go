@@ -29,4 +29,15 @@
 // than switched on by a config key: they cost nothing until called, and whoever holds the token
 // can already remove nodes, a greater power than reading a profile. A CPU profile must be
 // shorter than admin.write_timeout (?seconds=20 with the defaults).
+//
+// Identities (iam.go, IdentityRoutes): users, their access keys and named identity policies,
+// proposed through IdentityStore and read after its read barrier. A secret key is generated
+// (or taken from the request), sealed with the Keyring before it is proposed, and returned in
+// that one answer (Cache-Control: no-store); no other answer carries it. Policy documents are
+// parsed (package iam) before they are proposed, so the metadata holds only documents that
+// parse. FSM rejections keep their codes (NoSuchUser 404, UserAlreadyExists 409, ...).
+//
+// Every route that needs the token is behind a per-address limit of failures (authlimit.go):
+// a 401 takes a token from the address's bucket, and an address without tokens is answered
+// 429 with Retry-After before its token is compared (AdminMetricDescs count both).
 package httpapi

@@ -20,7 +20,7 @@ import (
 
 // startAdmin serves the admin listener: probes, /metrics and the admin API. It starts first, so
 // that the probes answer (not ready) while the rest starts.
-func (n *Node) startAdmin(reg *prometheus.Registry) error {
+func (n *Node) startAdmin(reg *prometheus.Registry, sink *httpapi.PromSink) error {
 	cfg := n.cfg
 	ln, err := net.Listen("tcp", cfg.Admin.Address)
 	if err != nil {
@@ -31,11 +31,15 @@ func (n *Node) startAdmin(reg *prometheus.Registry) error {
 		ln = n.adminTLS.Listener(ln)
 	}
 	n.admin = httpapi.NewServer(httpapi.NewAdminHandler(httpapi.AdminOptions{
-		Registry:  reg,
-		Ready:     n.ready,
-		Cluster:   clusterAdmin{n},
-		Lifecycle: lifecycleStatus{n},
-		Token:     n.creds.AdminToken,
+		Registry:   reg,
+		Ready:      n.ready,
+		Cluster:    clusterAdmin{n},
+		Lifecycle:  lifecycleStatus{n},
+		Token:      n.creds.AdminToken,
+		Identities: identityStore{n},
+		Keys:       n.keys,
+		AuthLimit:  authLimit(cfg),
+		Metrics:    sink,
 	}), httpapi.Timeouts{Read: cfg.Admin.ReadTimeout.D(), Write: cfg.Admin.WriteTimeout.D(), Idle: cfg.Admin.IdleTimeout.D()})
 	go n.serve(n.admin, ln, "admin")
 	return nil

@@ -30,7 +30,8 @@
 //     generated secret for a node that bootstraps — a node that would join without a token,
 //     or whose data belongs to another cluster than its token's, stops here. From it: the
 //     node's TLS certificate (issued from the CA derived from the secret, or the operator's
-//     files) and the recorder of refused contacts with other clusters.
+//     files) and the recorder of refused contacts with other clusters. Then the keyring
+//     sealing users' secret keys: iam.master_key, or a key derived from the cluster secret.
 //  3. The admin listener (admin.address): probes, /metrics and the admin API. It comes
 //     first so that /health/live answers and /health/ready says "starting" while the rest
 //     starts, which with cluster.expect_nodes can take as long as the other nodes take.

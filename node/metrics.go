@@ -27,6 +27,7 @@ func MetricDescs() []metrics.Desc {
 		wal.MetricDescs, snapshot.MetricDescs, fsm.MetricDescs, transport.MetricDescs, gossip.MetricDescs,
 		engine.MetricDescs, dataplane.MetricDescs, blob.MetricDescs, lifecycle.MetricDescs, s3api.MetricDescs, trust.MetricDescs,
 		httpapi.TLSMetricDescs,
+		httpapi.AdminMetricDescs,
 	} {
 		all = append(all, descs...)
 	}

@@ -20,6 +20,8 @@ import (
 	"github.com/nebulaio/nebulaio/gossip"
 	"github.com/nebulaio/nebulaio/httpapi"
 	"github.com/nebulaio/nebulaio/httpapi/console"
+	s3api "github.com/nebulaio/nebulaio/httpapi/s3"
+	"github.com/nebulaio/nebulaio/iam"
 	"github.com/nebulaio/nebulaio/internal/sse"
 	"github.com/nebulaio/nebulaio/lifecycle"
 	"github.com/nebulaio/nebulaio/transport"
@@ -52,7 +54,9 @@ type Node struct {
 	opts    Options
 	log     zerolog.Logger
 	creds   Credentials
+	origins CredentialOrigins
 	credsAt string
+	keys    *iam.Keyring  // seals and opens users' secret keys
 	trust   *clusterTrust // the cluster identity and TLS credentials; set by openTrust, then fixed
 
 	admin     *http.Server
@@ -86,6 +90,7 @@ type Node struct {
 	data      *dataplane.Plane
 	engine    *engine.Node
 	lifecycle *lifecycle.Runner
+	backend   s3api.Backend // what S3 requests and the admin API's identity store propose through
 
 	cancel context.CancelFunc // stops the reconciler, maintenance and a pending expect_nodes wait
 	wg     sync.WaitGroup     // the reconciler and maintenance goroutines
@@ -108,14 +113,14 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
-	creds, credsAt, generated, err := loadCredentials(cfg)
+	creds, origins, credsAt, generated, err := loadCredentials(cfg)
 	if err != nil {
 		return nil, err
 	}
 	if generated {
 		opts.Logger.Warn().Str("file", credsAt).Msg("no credentials configured: generated new ones and stored them (mode 0600)")
 	}
-	n := &Node{cfg: cfg, opts: opts, log: opts.Logger, creds: creds, credsAt: credsAt, failed: make(chan error, 4)}
+	n := &Node{cfg: cfg, opts: opts, log: opts.Logger, creds: creds, origins: origins, credsAt: credsAt, failed: make(chan error, 4)}
 	if err := n.loadSecurity(); err != nil {
 		return nil, err
 	}
@@ -129,7 +134,10 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 	if err := n.openTrust(sink); err != nil {
 		return nil, err
 	}
-	if err := n.startAdmin(reg); err != nil {
+	if err := n.openKeyring(); err != nil {
+		return nil, err
+	}
+	if err := n.startAdmin(reg, sink); err != nil {
 		return nil, err
 	}
 	if err := n.startConsole(); err != nil {
@@ -255,6 +263,10 @@ func (n *Node) Config() config.Config { return n.cfg }
 
 // Credentials are the node's root secrets (configured, stored or generated).
 func (n *Node) Credentials() Credentials { return n.creds }
+
+// CredentialOrigins says where each root secret came from at this start (only generated ones
+// may be shown).
+func (n *Node) CredentialOrigins() CredentialOrigins { return n.origins }
 
 // CredentialsFile is where generated secrets are kept (data_dir/credentials.json).
 func (n *Node) CredentialsFile() string { return n.credsAt }

@@ -33,6 +33,8 @@ func (n *Node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 	n.s3 = httpapi.NewStreamingServer(s3api.NewHandler(s3api.Options{
 		Backend:      backend,
 		Credentials:  []s3api.Credentials{{AccessKey: n.creds.AccessKey, SecretKey: n.creds.SecretKey}},
+		Keys:         n.keys,
+		AuthLimit:    authLimit(cfg),
 		Region:       cfg.S3.Region,
 		StrictRegion: cfg.S3.StrictRegion,
 		DisableSigV2: !cfg.S3.AllowSigV2,
@@ -47,6 +49,9 @@ func (n *Node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 		AllowSSECOverHTTP: cfg.S3.AllowSSECOverHTTP,
 	}), httpapi.Timeouts{Read: cfg.S3.ReadTimeout.D(), Write: cfg.S3.WriteTimeout.D(), Idle: cfg.S3.IdleTimeout.D()})
 	go n.serve(n.s3, ln, "s3")
+	n.mu.Lock()
+	n.backend = backend
+	n.mu.Unlock()
 
 	n.wg.Add(1)
 	go func() {

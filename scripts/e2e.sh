@@ -38,6 +38,9 @@ echo "== s3cmd and rclone against a local server"
 echo "== object lock, lifecycle, CORS and browser uploads: AWS CLI, curl and headless Chromium"
 ./scripts/e2e-governance.sh || fail "governance end-to-end (scripts/e2e-governance.sh)"
 
+echo "== users, keys, bucket policies and anonymous requests: nebulaio admin, AWS CLI and curl"
+./scripts/e2e-iam.sh || fail "identities and access end-to-end (scripts/e2e-iam.sh)"
+
 echo "== the console in headless Chromium: log in, nodes and leader, transfer leadership (3 local nodes)"
 ./scripts/e2e-console.sh || fail "console end-to-end (scripts/e2e-console.sh)"
 

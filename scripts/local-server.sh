@@ -27,6 +27,7 @@ fail() {
 start_local_server() {
 	local work=$1 bin=$2 deadline
 	echo "== starting $bin with data in $work/data"
+	: >"$work/banner" # exists before the loop below reads it, whenever the shell opens it for the server
 	"$bin" server --data_dir="$work/data" --s3.address=127.0.0.1:0 --admin.address=127.0.0.1:0 \
 		--console.address=127.0.0.1:0 --cluster.raft_address=127.0.0.1:0 --cluster.gossip_address=127.0.0.1:0 \
 		--log.format=json --log.level=warn >"$work/banner" 2>"$work/server.log" &

@@ -2,6 +2,7 @@
 //
 //	nebulaio server [--config FILE] [--<key>=<value> ...]   run a node
 //	nebulaio cluster nodes|health|promote ID|demote ID|remove ID   admin API client
+//	nebulaio admin user|key|policy ...                       users, access keys and policies
 //	nebulaio version                                         print the version
 //
 // Every configuration key is also a flag named by its dotted path, for example
@@ -38,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runServer(args[1:], stdout, stderr)
 	case "cluster":
 		return runCluster(args[1:], stdout, stderr)
+	case "admin":
+		return runAdmin(args[1:], stdout, stderr)
 	case "certs":
 		return runCerts(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
@@ -61,6 +64,7 @@ commands:
   cluster   nodes | health | promote ID | demote ID | remove ID | token, through the admin API;
             new-token
   certs     init | node: a CA of your own and node certificates for the raft port
+  admin     user | key | policy: S3 users, their access keys and policies (nebulaio admin --help)
   version   print the version
 `)
 }

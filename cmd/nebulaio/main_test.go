@@ -110,10 +110,29 @@ func TestServerServesProbesAndStopsCleanly(t *testing.T) {
 		if admin == nil || key == nil || secret == nil || s3addr == nil {
 			t.Fatalf("banner lacks the admin address or the access key:\n%s", banner)
 		}
+		stored, err := node.ReadCredentials(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(banner, "IAM master key: (derived from the cluster secret)") {
+			t.Fatalf("the banner does not say where the iam master key comes from:\n%s", banner)
+		}
 		if round == 0 {
 			firstKey = key[1]
-		} else if key[1] != firstKey {
-			t.Fatalf("restart generated new credentials: %s, first start had %s", key[1], firstKey)
+			if secret[1] != stored.SecretKey || !strings.Contains(banner, stored.AdminToken) {
+				t.Fatalf("the first start's banner does not show the generated secrets:\n%s", banner)
+			}
+		} else {
+			if key[1] != firstKey {
+				t.Fatalf("restart generated new credentials: %s, first start had %s", key[1], firstKey)
+			}
+			// Afterwards only their origin.
+			for _, s := range []string{stored.SecretKey, stored.AdminToken} {
+				if strings.Contains(banner, s) {
+					t.Fatalf("a restart's banner shows a stored secret:\n%s", banner)
+				}
+			}
+			secret[1] = stored.SecretKey
 		}
 		// The cluster identity: created on the first start, which shows the join token once;
 		// the same cluster after the restart, and the token never again.
@@ -185,6 +204,11 @@ func TestServerServesProbesAndStopsCleanly(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			_ = cmd.Process.Kill()
 			t.Fatal("server did not stop within 20s of SIGTERM")
+		}
+		for _, s := range []string{stored.SecretKey, stored.AdminToken} {
+			if strings.Contains(stderr.String(), s) {
+				t.Fatal("the log holds a secret")
+			}
 		}
 		for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
 			if !strings.Contains(line, `"node_id":"node-1"`) {

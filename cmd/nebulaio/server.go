@@ -139,7 +139,7 @@ func configPath(args []string) string {
 }
 
 func printBanner(w io.Writer, n *node.Node) {
-	cfg, creds := n.Config(), n.Credentials()
+	cfg, creds, origins := n.Config(), n.Credentials(), n.CredentialOrigins()
 	id, created := n.Identity()
 	host := func(a net.Addr) string {
 		h, p, _ := net.SplitHostPort(a.String())
@@ -166,6 +166,7 @@ func printBanner(w io.Writer, n *node.Node) {
   Join:       NEBULAIO_JOIN_TOKEN=<JoinToken> nebulaio server --cluster.join_addresses=%s ...
 `, id.Token().Text(), n.GossipAddr())
 	}
+	secret, try := bannerSecrets(creds, origins, n.CredentialsFile())
 	fmt.Fprintf(w, `
 NebulaIO %s — node %s (%s)
   S3:         %s://%s   (region %s)
@@ -177,11 +178,40 @@ NebulaIO %s — node %s (%s)
 %s  AccessKey:  %s
   SecretKey:  %s
   AdminToken: %s
+  IAM master key: %s
   Credentials file: %s
 
   Try: AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --endpoint-url %s://%s s3 ls
 `, version, cfg.NodeID, cfg.Cluster.NodeRole, s3Scheme, host(n.S3Addr()), cfg.S3.Region, adminScheme, host(n.AdminAddr()), adminScheme, host(n.ConsoleAddr()),
 		n.RaftAddr(), n.GossipAddr(), id.ClusterID, id.Source, filepath.Join(cfg.DataDir, trust.IdentityFile), token,
-		creds.AccessKey, creds.SecretKey, creds.AdminToken, n.CredentialsFile(),
-		creds.AccessKey, creds.SecretKey, s3Scheme, host(n.S3Addr()))
+		creds.AccessKey, secret["secret_key"], secret["admin_token"], secret["master_key"],
+		n.CredentialsFile(), creds.AccessKey, try, s3Scheme, host(n.S3Addr()))
+}
+
+// bannerSecrets shows a secret only on the start that generated it; afterwards the banner
+// names where it comes from (the configuration, or the credentials file), so that a secret
+// given in the environment or read from a file never reaches the terminal or a log collector
+// that captures stdout. try is what the banner's example puts for the S3 secret key.
+func bannerSecrets(c node.Credentials, o node.CredentialOrigins, file string) (shown map[string]string, try string) {
+	show := func(value string, origin node.Origin, what string) string {
+		switch origin {
+		case node.OriginGenerated:
+			return value + "   (generated now: shown this once, kept in the credentials file)"
+		case node.OriginStored:
+			return "(generated on an earlier start; in " + file + ")"
+		case node.OriginDerived:
+			return "(derived from the cluster secret)"
+		}
+		return "(from the configuration: " + what + ")"
+	}
+	shown = map[string]string{
+		"secret_key":  show(c.SecretKey, o.SecretKey, "s3.secret_key / NEBULAIO_SECRET_KEY"),
+		"admin_token": show(c.AdminToken, o.AdminToken, "admin.token / NEBULAIO_ADMIN_TOKEN"),
+		"master_key":  show(c.MasterKey, o.MasterKey, "iam.master_key / NEBULAIO_IAM_MASTER_KEY"),
+	}
+	try = "<secret key>"
+	if o.SecretKey == node.OriginGenerated {
+		try = c.SecretKey
+	}
+	return shown, try
 }

@@ -44,6 +44,12 @@ type Metadata interface {
 	ListObjects(bucket string, p fsm.ListParams) (fsm.ListResult, error)
 	ListUploads(bucket string, p fsm.UploadListParams) (fsm.UploadListResult, error)
 	ListParts(bucket, key, uploadID string, p fsm.PartListParams) (fsm.PartListResult, error)
+	// Identities and access: the user holding an access key (NoSuchUser), a named identity
+	// policy (NoSuchPolicy), a bucket's policy, canned ACL and public access block
+	// (NoSuchBucket).
+	UserByAccessKey(accessKey string) (fsm.UserInfo, error)
+	IAMPolicy(name string) (fsm.PolicyInfo, error)
+	BucketAccess(bucket string) (fsm.BucketAccess, error)
 }
 
 var _ Metadata = (*fsm.FSM)(nil)

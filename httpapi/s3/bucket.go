@@ -15,6 +15,7 @@ import (
 
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/httpapi/sigv4"
+	"github.com/nebulaio/nebulaio/iam"
 )
 
 type owner struct {
@@ -163,9 +164,22 @@ func (h *handler) createBucket(rq *request) error {
 	if err != nil {
 		return err
 	}
+	acl, err := cannedACLHeader(rq)
+	if err != nil {
+		return err
+	}
+	if iam.PublicACL(acl) { // what fsm.PutBucketACL would refuse once the bucket exists
+		return ErrAccessDenied.with("new buckets block public ACLs (BlockPublicAcls): create the bucket, delete or change its public access block, then PutBucketAcl %s", acl)
+	}
 	if _, err := h.propose(rq, &fsm.CreateBucket{Name: rq.bucket, Owner: rq.auth.AccessKey, Created: h.now().UnixNano(),
 		Region: region, ObjectLock: lock}); err != nil {
 		return err
+	}
+	// A second event: CreateBucket carries no ACL. If it fails, the bucket exists, private.
+	if acl != "" && acl != iam.ACLPrivate {
+		if _, err := h.propose(rq, &fsm.PutBucketACL{Bucket: rq.bucket, ACL: acl}); err != nil {
+			return err
+		}
 	}
 	rq.w.Header().Set("Location", "/"+rq.bucket)
 	rq.w.WriteHeader(http.StatusOK)
@@ -225,8 +239,9 @@ func (h *handler) getBucketLocation(rq *request) error {
 type grantee struct {
 	XMLNS       string `xml:"xmlns:xsi,attr"`
 	Type        string `xml:"xsi:type,attr"`
-	ID          string `xml:"ID"`
-	DisplayName string `xml:"DisplayName"`
+	ID          string `xml:"ID,omitempty"`
+	DisplayName string `xml:"DisplayName,omitempty"`
+	URI         string `xml:"URI,omitempty"` // Type Group
 }
 
 type grant struct {
@@ -241,7 +256,8 @@ type accessControlPolicy struct {
 	Grants  []grant  `xml:"AccessControlList>Grant"`
 }
 
-// getACL answers the canned private ACL: the owner has FULL_CONTROL. ACLs cannot be changed.
+// getACL answers the bucket's canned ACL as grants (the same for its objects): the owner has
+// FULL_CONTROL, and public-read, public-read-write and authenticated-read add their groups.
 func (h *handler) getACL(rq *request) error {
 	b, err := h.syncedBucket(rq)
 	if err != nil {
@@ -259,10 +275,11 @@ func (h *handler) getACL(rq *request) error {
 		h.setVersionHeader(rq.w.Header(), rq.bucket, &o)
 	}
 	o := owner{ID: b.Owner, DisplayName: b.Owner}
-	return writeXML(rq, accessControlPolicy{Xmlns: s3Namespace, Owner: o, Grants: []grant{{
-		Grantee:    grantee{XMLNS: "http://www.w3.org/2001/XMLSchema-instance", Type: "CanonicalUser", ID: o.ID, DisplayName: o.DisplayName},
-		Permission: "FULL_CONTROL",
-	}}})
+	acc, err := h.b.BucketAccess(rq.bucket)
+	if err != nil {
+		return err
+	}
+	return writeXML(rq, accessControlPolicy{Xmlns: s3Namespace, Owner: o, Grants: cannedGrants(o, acc.ACL)})
 }
 
 // readXMLBody reads a small request body (bounded by maxXMLBody) and checks its Content-MD5.

@@ -46,7 +46,7 @@
 //	DeleteBucketMetadataTableConfiguration     DELETE /b?metadataTable            501
 //	DeleteBucketMetricsConfiguration           DELETE /b?metrics                  501
 //	DeleteBucketOwnershipControls              DELETE /b?ownershipControls        501
-//	DeleteBucketPolicy                         DELETE /b?policy                   501
+//	DeleteBucketPolicy                         DELETE /b?policy                   implemented
 //	DeleteBucketReplication                    DELETE /b?replication              501
 //	DeleteBucketTagging                        DELETE /b?tagging                  implemented (204)
 //	DeleteBucketWebsite                        DELETE /b?website                  501
@@ -58,9 +58,9 @@
 //	                                                                              DeleteMarkerVersionId; Content-MD5 or x-amz-checksum-* required;
 //	                                                                              locked versions AccessDenied each; x-amz-bypass-governance-retention
 //	DeleteObjectTagging                        DELETE /b/k?tagging[&versionId=V]  implemented (204)
-//	DeletePublicAccessBlock                    DELETE /b?publicAccessBlock        501
+//	DeletePublicAccessBlock                    DELETE /b?publicAccessBlock        implemented
 //	GetBucketAccelerateConfiguration           GET /b?accelerate                  501
-//	GetBucketAcl                               GET /b?acl                         implemented: canned, the owner has FULL_CONTROL
+//	GetBucketAcl                               GET /b?acl                         implemented: the canned ACL's grants
 //	GetBucketAnalyticsConfiguration            GET /b?analytics                   501
 //	GetBucketCors                              GET /b?cors                        implemented: NoSuchCORSConfiguration (404) when none
 //	GetBucketEncryption                        GET /b?encryption                  implemented: ServerSideEncryptionConfigurationNotFoundError (404) when none
@@ -74,8 +74,8 @@
 //	GetBucketMetricsConfiguration              GET /b?metrics                     501
 //	GetBucketNotification(Configuration)       GET /b?notification                501
 //	GetBucketOwnershipControls                 GET /b?ownershipControls           501
-//	GetBucketPolicy                            GET /b?policy                      501
-//	GetBucketPolicyStatus                      GET /b?policyStatus                501
+//	GetBucketPolicy                            GET /b?policy                      implemented
+//	GetBucketPolicyStatus                      GET /b?policyStatus                implemented
 //	GetBucketReplication                       GET /b?replication                 501
 //	GetBucketRequestPayment                    GET /b?requestPayment              501
 //	GetBucketTagging                           GET /b?tagging                     implemented: NoSuchTagSet (404) when none
@@ -94,7 +94,7 @@
 //	GetObjectRetention                         GET /b/k?retention[&versionId=V]   implemented: NoSuchObjectLockConfiguration (404) without retention
 //	GetObjectTagging                           GET /b/k?tagging[&versionId=V]     implemented
 //	GetObjectTorrent                           GET /b/k?torrent                   501
-//	GetPublicAccessBlock                       GET /b?publicAccessBlock           501
+//	GetPublicAccessBlock                       GET /b?publicAccessBlock           implemented
 //	HeadBucket                                 HEAD /b                            implemented: x-amz-bucket-region
 //	HeadObject                                 HEAD /b/k[?versionId=V]            implemented: as GetObject without the body
 //	ListBucketAnalyticsConfigurations          GET /b?analytics                   501
@@ -112,7 +112,7 @@
 //	                                                                              max-keys, encoding-type; unversioned buckets list null versions
 //	ListParts                                  GET /b/k?uploadId=U                implemented: max-parts, part-number-marker; part checksums
 //	PutBucketAccelerateConfiguration           PUT /b?accelerate                  501
-//	PutBucketAcl                               PUT /b?acl                         501 (every bucket is private to its owner)
+//	PutBucketAcl                               PUT /b?acl                         implemented: x-amz-acl canned ACLs; ACL documents 501
 //	PutBucketAnalyticsConfiguration            PUT /b?analytics                   501
 //	PutBucketCors                              PUT /b?cors                        implemented: ≤ 100 rules (see CORS)
 //	PutBucketEncryption                        PUT /b?encryption                  implemented: AES256 only (see Encryption at rest)
@@ -123,7 +123,7 @@
 //	PutBucketMetricsConfiguration              PUT /b?metrics                     501
 //	PutBucketNotification(Configuration)       PUT /b?notification                501
 //	PutBucketOwnershipControls                 PUT /b?ownershipControls           501
-//	PutBucketPolicy                            PUT /b?policy                      501
+//	PutBucketPolicy                            PUT /b?policy                      implemented (see Identities and access)
 //	PutBucketReplication                       PUT /b?replication                 501
 //	PutBucketRequestPayment                    PUT /b?requestPayment              501
 //	PutBucketTagging                           PUT /b?tagging                     implemented (204): ≤ 50 tags
@@ -139,7 +139,7 @@
 //	PutObjectLockConfiguration                 PUT /b?object-lock                 implemented: default retention; x-amz-bucket-object-lock-token 501
 //	PutObjectRetention                         PUT /b/k?retention[&versionId=V]   implemented: x-amz-bypass-governance-retention
 //	PutObjectTagging                           PUT /b/k?tagging[&versionId=V]     implemented: ≤ 10 tags
-//	PutPublicAccessBlock                       PUT /b?publicAccessBlock           501
+//	PutPublicAccessBlock                       PUT /b?publicAccessBlock           implemented
 //	RenameObject                               PUT /b/k?renameObject              501 (S3 Express)
 //	RestoreObject                              POST /b/k?restore                  501 (no archive storage classes)
 //	SelectObjectContent                        POST /b/k?select&select-type=2     501
@@ -158,13 +158,52 @@
 // Addressing: path style, or virtual-hosted style when Options.Domain is set and the Host is
 // <bucket>.<Domain>[:port]. Every response carries x-amz-request-id (and x-amz-id-2).
 //
-// Authentication: every request must verify (header SigV4, presigned URL, aws-chunked
+// Authentication: every signed request must verify (header SigV4, presigned URL, aws-chunked
 // streaming signed or unsigned with trailers, UNSIGNED-PAYLOAD; SigV2 header and presigned
 // URLs unless Options.DisableSigV2, s3.allow_sigv2: false, where they get AWS's InvalidRequest
-// "Please use AWS4-HMAC-SHA256"); there is no anonymous access.
+// "Please use AWS4-HMAC-SHA256"); a request with no signature at all is anonymous and gets
+// only what a public bucket policy or canned ACL allows (see Identities and access).
 // Handlers read the payload only through sigv4's Result.Body, which verifies the SHA-256,
 // chunk signatures and x-amz-checksum-* as it streams; an error at the end of the body makes
 // the blob write fail, so nothing unverified is ever stored.
+//
+// # Identities and access
+//
+// Who: the root credentials (Options.Credentials) are the root principal and may do anything.
+// Users (fsm.UserInfo, managed through the admin API) sign with their own access keys; their
+// secrets are sealed in the metadata and opened with Options.Keys (package iam). A disabled
+// or deleted user's key is InvalidAccessKeyId. A request with no signature at all is
+// anonymous. A wrong signature or unknown key counts against the source address
+// (internal/authlimit, Options.AuthLimit); an address out of tokens gets 503 SlowDown with
+// Retry-After before its signature is checked (nebulaio_s3_auth_failures_total,
+// nebulaio_s3_auth_throttled_total).
+//
+// What: every operation the router dispatches maps to exactly one IAM action (opActions in
+// authz.go; a test checks the table against the router), on the resource arn:aws:s3:::*
+// (ListBuckets), arn:aws:s3:::bucket or arn:aws:s3:::bucket/key. Operations that name a
+// version use the action's version variant (s3:GetObjectVersion, s3:DeleteObjectVersion, ...).
+// A copy also needs s3:GetObject on its source; x-amz-bypass-governance-retention also needs
+// s3:BypassGovernanceRetention; DeleteObjects authorizes each key (a refused key is reported
+// AccessDenied in the result and not deleted); a POST form authorizes s3:PutObject on its key.
+// Non-root principals are decided as AWS does within one account: an explicit Deny in the
+// user's identity policies, the bucket policy or the canned ACL wins; else an Allow in any of
+// them allows; else AccessDenied (nebulaio_s3_access_denied_total). Conditions see
+// aws:SourceIp (the connection's peer, never X-Forwarded-For), aws:SecureTransport, and on
+// listings s3:prefix and s3:delimiter.
+//
+// Bucket access settings: PutBucketPolicy (parsed by iam.ParseBucketPolicy; every resource
+// in the bucket, every statement with a Principal; MalformedPolicy names the element at
+// fault), GetBucketPolicy (the document as stored), DeleteBucketPolicy,
+// GetBucketPolicyStatus (IsPublic: an Allow to Principal "*" not narrowed by an aws:SourceIp
+// range), canned ACLs through x-amz-acl on CreateBucket and PutBucketAcl (private,
+// public-read, public-read-write, authenticated-read; iam.CannedACL gives their grants as a
+// policy; GetBucketAcl and GetObjectAcl show them as grants to the AllUsers or
+// AuthenticatedUsers group), and Get/Put/DeletePublicAccessBlock. A new bucket blocks public
+// access with all four switches on, as AWS creates buckets since 2023: BlockPublicAcls and
+// BlockPublicPolicy refuse a public ACL or policy (AccessDenied), IgnorePublicAcls makes a
+// public ACL grant nothing, RestrictPublicBuckets makes a public policy grant anonymous
+// requests nothing. CreateBucket with a public canned ACL is therefore AccessDenied; with
+// authenticated-read the ACL is a second event after the bucket's.
 //
 // # Checksums
 //
@@ -388,8 +427,8 @@
 // Every operation marked 501 above, and these request headers on any operation (refused, not
 // ignored): SSE-KMS (see Encryption at rest), x-amz-bucket-object-lock-token, x-amz-object-lock-* where no version is written,
 // x-amz-bucket-object-lock-enabled other than on CreateBucket, x-amz-bypass-governance-retention
-// other than on DeleteObject(s) and PutObjectRetention, x-amz-grant-* and x-amz-acl other than
-// private (ACLs), x-amz-website-redirect-location, x-amz-mfa, x-amz-write-offset-bytes,
+// other than on DeleteObject(s) and PutObjectRetention, x-amz-grant-* (ACL grants) and x-amz-acl
+// other than private except on CreateBucket and PutBucketAcl (canned ACLs are bucket-wide), x-amz-website-redirect-location, x-amz-mfa, x-amz-write-offset-bytes,
 // x-amz-transition-default-minimum-object-size. Any query parameter that is neither one of the
 // parameters above nor x-* (the SDK's x-id, presigned X-Amz-*, or SigV2's AWSAccessKeyId,
 // Expires and Signature together) is NotImplemented, so an unsupported subresource is never
@@ -415,6 +454,14 @@
 //	fsm InvalidBucketState (object lock and versioning)                       409
 //	fsm ObjectLockConfigurationNotFoundError, NoSuchObjectLockConfiguration,
 //	    NoSuchLifecycleConfiguration, NoSuchCORSConfiguration                404
+//	fsm NoSuchBucketPolicy, NoSuchPublicAccessBlockConfiguration              404
+//	fsm AccessDenied (a public policy or ACL the public access block refuses) 403
+//	not allowed by the policies (authz.go)   AccessDenied                      403
+//	disabled, deleted or unknown access key  InvalidAccessKeyId                403
+//	a user's secret this node cannot open    InternalError (logged: key IDs)   500
+//	too many failed authentications          SlowDown + Retry-After            503
+//	bucket policy refused by iam             MalformedPolicy                   400
+//	PutBucketAcl without x-amz-acl           InvalidRequest                    400
 //	CORS preflight not allowed               AccessForbidden                   403
 //	POST form: policy expired or not met     AccessDenied                      403
 //	POST form: bad policy document           InvalidPolicyDocument             400

@@ -147,7 +147,7 @@ func TestErrorCodes(t *testing.T) {
 		{name: "bad bucket continuation", method: "GET", path: "/?continuation-token=%21", status: 400, code: "InvalidArgument"},
 		{name: "attributes without names", method: "GET", path: "/errs/k?attributes", status: 400, code: "InvalidArgument"},
 		{name: "version marker without key marker", method: "GET", path: "/errs?versions&version-id-marker=null", status: 400, code: "InvalidArgument"},
-		{name: "bucket policy", method: "PUT", path: "/errs?policy", body: []byte("{}"), status: 501, code: "NotImplemented"},
+		{name: "bucket policy without statements", method: "PUT", path: "/errs?policy", body: []byte("{}"), status: 400, code: "MalformedPolicy"},
 		{name: "POST to a bucket that is not a form", method: "POST", path: "/errs", body: []byte("x"), status: 400, code: "MalformedPOSTRequest"},
 		{name: "wrong secret", method: "GET", path: "/errs", secret: "wrong", status: 403, code: "SignatureDoesNotMatch"},
 		{name: "unknown key", method: "GET", path: "/errs", secret: "unknown-key", status: 403, code: "InvalidAccessKeyId"},

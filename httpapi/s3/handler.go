@@ -20,6 +20,8 @@ import (
 
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/httpapi/sigv4"
+	"github.com/nebulaio/nebulaio/iam"
+	"github.com/nebulaio/nebulaio/internal/authlimit"
 	"github.com/nebulaio/nebulaio/internal/metrics"
 	"github.com/nebulaio/nebulaio/internal/sse"
 )
@@ -30,8 +32,14 @@ type Credentials = sigv4.Credentials
 // Options configures the S3 handler. Backend and at least one credential are required.
 type Options struct {
 	Backend Backend
-	// Credentials are the accepted access keys (the root credentials).
+	// Credentials are the root credentials: every action is allowed to them.
 	Credentials []Credentials
+	// Keys opens the sealed secrets of the users in the metadata (fsm.UserInfo); nil: only
+	// the root credentials authenticate.
+	Keys *iam.Keyring
+	// AuthLimit bounds authentication failures per source address (zero fields: the
+	// defaults of package authlimit).
+	AuthLimit authlimit.Config
 	// Region is the region the endpoint answers for (default us-east-1): buckets created
 	// without a LocationConstraint are in it, and with StrictRegion SigV4 scopes must name it.
 	Region string
@@ -101,6 +109,9 @@ type handler struct {
 	idPrefix     string
 	seq          atomic.Uint64 // request ID counter
 	inflight     atomic.Int64  // requests being served
+	creds        *credentialStore
+	limit        *authlimit.Limiter
+	cache        policyCache
 }
 
 var _ http.Handler = (*handler)(nil)
@@ -142,7 +153,12 @@ func NewHandler(opts Options) http.Handler {
 	if h.day <= 0 {
 		h.day = 24 * time.Hour
 	}
-	h.v = &sigv4.Verifier{Store: sigv4.NewStaticStore(opts.Credentials...), Region: h.region, Now: h.now,
+	h.creds = &credentialStore{root: map[string]string{}, meta: opts.Backend, keys: opts.Keys}
+	for _, c := range opts.Credentials {
+		h.creds.root[c.AccessKey] = c.SecretKey
+	}
+	h.limit = authlimit.New(opts.AuthLimit)
+	h.v = &sigv4.Verifier{Store: h.creds, Region: h.region, Now: h.now,
 		AnyRegion: !opts.StrictRegion, DisableSigV2: opts.DisableSigV2}
 	var p [4]byte
 	_, _ = rand.Read(p[:])
@@ -162,6 +178,11 @@ type request struct {
 	auth   *sigv4.Result
 	body   io.Reader // the authenticated, decoded payload, counted into bytes-in
 	bytes  *int64
+	// who sent the request (authenticate); user is its record when it is a user, policies
+	// the user's identity policies once parsed (identityPolicies).
+	who      iam.Principal
+	user     *fsm.UserInfo
+	policies []*iam.Policy
 }
 
 type handlerFunc func(h *handler, rq *request) error
@@ -249,12 +270,10 @@ func (h *handler) serve(rq *request) error {
 	if vhost {
 		vo.VirtualHostBucket = rq.bucket
 	}
-	auth, err := h.v.VerifyWith(r, vo)
-	if err != nil {
+	if err := h.authenticate(rq, vo); err != nil {
 		return err
 	}
-	rq.auth = auth
-	rq.body = &countReader{r: auth.Body, n: rq.bytes, dl: rq.w.dl}
+	rq.body = &countReader{r: rq.auth.Body, n: rq.bytes, dl: rq.w.dl}
 	if rerr != nil {
 		return rerr
 	}
@@ -267,6 +286,9 @@ func (h *handler) serve(rq *request) error {
 		return err
 	}
 	if err := h.checkSSEHeaders(op, r); err != nil {
+		return err
+	}
+	if err := h.authorize(rq); err != nil {
 		return err
 	}
 	return fn(h, rq)
@@ -306,8 +328,8 @@ func refuseHeaders(op string, hd http.Header) error {
 			return ErrNotImplemented.with("%s on %s is not implemented: object lock settings apply to PutObject, CopyObject and CreateMultipartUpload", k, op)
 		}
 	}
-	if v := hd.Get("X-Amz-Acl"); v != "" && v != "private" {
-		return ErrNotImplemented.with("canned ACL %q is not implemented: every bucket and object is private to its owner", v)
+	if v := hd.Get("X-Amz-Acl"); v != "" && v != "private" && op != "CreateBucket" && op != "PutBucketAcl" {
+		return ErrNotImplemented.with("canned ACL %q on %s is not implemented: canned ACLs are set on buckets (CreateBucket, PutBucketAcl) and cover every object in them", v, op)
 	}
 	if _, ok := hd["X-Amz-Bucket-Object-Lock-Enabled"]; ok && op != "CreateBucket" {
 		return ErrNotImplemented.with("x-amz-bucket-object-lock-enabled applies to CreateBucket only")
@@ -379,13 +401,14 @@ var knownParams = map[string]bool{
 	"tagging": true, "attributes": true, "max-buckets": true,
 	"object-lock": true, "retention": true, "legal-hold": true, "lifecycle": true, "cors": true,
 	"encryption": true,
+	"policy":     true, "policyStatus": true, "publicAccessBlock": true,
 }
 
 // subresources are the query keys that select an operation. A request carrying one that the
 // operation it was routed to does not consume is NotImplemented (GET /b/k?tagging&acl is not
 // quietly a GetObjectTagging), and so is a versionId on an operation that takes none.
 var subresources = []string{"acl", "tagging", "versioning", "versions", "uploads", "location", "delete", "attributes", "uploadId", "versionId",
-	"object-lock", "retention", "legal-hold", "lifecycle", "cors", "encryption"}
+	"object-lock", "retention", "legal-hold", "lifecycle", "cors", "encryption", "policy", "policyStatus", "publicAccessBlock"}
 
 // consumes lists, per operation, the subresource keys it reads.
 var consumes = map[string][]string{
@@ -408,6 +431,10 @@ var consumes = map[string][]string{
 	"DeleteBucketLifecycle": {"lifecycle"},
 	"GetBucketCors":         {"cors"}, "PutBucketCors": {"cors"}, "DeleteBucketCors": {"cors"},
 	"GetBucketEncryption": {"encryption"}, "PutBucketEncryption": {"encryption"}, "DeleteBucketEncryption": {"encryption"},
+	"GetBucketPolicy": {"policy"}, "PutBucketPolicy": {"policy"}, "DeleteBucketPolicy": {"policy"},
+	"GetBucketPolicyStatus": {"policyStatus"}, "PutBucketAcl": {"acl"},
+	"GetPublicAccessBlock": {"publicAccessBlock"}, "PutPublicAccessBlock": {"publicAccessBlock"},
+	"DeletePublicAccessBlock": {"publicAccessBlock"},
 }
 
 // sigV2PresignParams are the query parameters of a SigV2 presigned URL; they are not
@@ -450,7 +477,11 @@ func routeOp(method, bucket, key string, q url.Values, copySource bool) (string,
 		case http.MethodPut:
 			switch {
 			case has("acl"):
-				return "PutBucketAcl", nil, ErrNotImplemented.with("ACLs cannot be changed: every bucket is private to its owner")
+				return "PutBucketAcl", (*handler).putBucketACL, nil
+			case has("policy"):
+				return "PutBucketPolicy", (*handler).putBucketPolicy, nil
+			case has("publicAccessBlock"):
+				return "PutPublicAccessBlock", (*handler).putPublicAccessBlock, nil
 			case has("versioning"):
 				return "PutBucketVersioning", (*handler).putBucketVersioning, nil
 			case has("tagging"):
@@ -475,6 +506,10 @@ func routeOp(method, bucket, key string, q url.Values, copySource bool) (string,
 				return "DeleteBucketCors", (*handler).deleteBucketCors, nil
 			case has("encryption"):
 				return "DeleteBucketEncryption", (*handler).deleteBucketEncryption, nil
+			case has("policy"):
+				return "DeleteBucketPolicy", (*handler).deleteBucketPolicy, nil
+			case has("publicAccessBlock"):
+				return "DeletePublicAccessBlock", (*handler).deletePublicAccessBlock, nil
 			}
 			return "DeleteBucket", (*handler).deleteBucket, nil
 		case http.MethodHead:
@@ -501,6 +536,12 @@ func routeOp(method, bucket, key string, q url.Values, copySource bool) (string,
 				return "GetBucketCors", (*handler).getBucketCors, nil
 			case has("encryption"):
 				return "GetBucketEncryption", (*handler).getBucketEncryption, nil
+			case has("policy"):
+				return "GetBucketPolicy", (*handler).getBucketPolicy, nil
+			case has("policyStatus"):
+				return "GetBucketPolicyStatus", (*handler).getBucketPolicyStatus, nil
+			case has("publicAccessBlock"):
+				return "GetPublicAccessBlock", (*handler).getPublicAccessBlock, nil
 			case q.Get("list-type") == "2":
 				return "ListObjectsV2", (*handler).listObjectsV2, nil
 			case has("list-type"):

@@ -24,6 +24,7 @@ import (
 	"github.com/nebulaio/nebulaio/dataplane/blob"
 	"github.com/nebulaio/nebulaio/engine"
 	"github.com/nebulaio/nebulaio/fsm"
+	"github.com/nebulaio/nebulaio/internal/authlimit"
 	"github.com/nebulaio/nebulaio/internal/sse"
 	"github.com/nebulaio/nebulaio/internal/vfs"
 	"github.com/nebulaio/nebulaio/transport"
@@ -73,6 +74,10 @@ type nodeOpts struct {
 	// keyring is Options.Keyring (SSE-S3); sseCOverHTTP Options.AllowSSECOverHTTP.
 	keyring      *sse.Keyring
 	sseCOverHTTP bool
+	// authLimit is Options.AuthLimit.
+	authLimit authlimit.Config
+	// log, if set, receives the handler's log at debug level.
+	log io.Writer
 }
 
 func startNode(t *testing.T, dir string, o nodeOpts) *node {
@@ -120,9 +125,14 @@ func (n *node) start() {
 	if region == "" {
 		region = testRegion
 	}
+	logger := zerolog.Nop()
+	if n.opts.log != nil {
+		logger = zerolog.New(n.opts.log).Level(zerolog.DebugLevel)
+	}
 	h := NewHandler(Options{
+		Keys: testKeys, AuthLimit: n.opts.authLimit,
 		Backend: n.backend, Credentials: []Credentials{{AccessKey: testAK, SecretKey: testSK}, {AccessKey: testAK2, SecretKey: testSK2}},
-		Region: region, Domain: n.opts.domain, Logger: zerolog.Nop(), Metrics: n.metrics,
+		Region: region, Domain: n.opts.domain, Logger: logger, Metrics: n.metrics,
 		MinPartSize: n.opts.minPartSize, StrictRegion: n.opts.strict, DisableSigV2: n.opts.noSigV2,
 		LifecycleDay: n.opts.lifecycleDay, Keyring: n.opts.keyring, AllowSSECOverHTTP: n.opts.sseCOverHTTP,
 	})

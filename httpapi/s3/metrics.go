@@ -29,6 +29,9 @@ const (
 	MetricResponses5xx     = "nebulaio_s3_responses_5xx_total"
 	MetricOpPrefix         = "nebulaio_s3_op_"
 	MetricInflightRequests = "nebulaio_s3_inflight_requests"
+	MetricAuthFailures     = "nebulaio_s3_auth_failures_total"
+	MetricAuthThrottled    = "nebulaio_s3_auth_throttled_total"
+	MetricAccessDenied     = "nebulaio_s3_access_denied_total"
 )
 
 // operations lists every operation name the router can report (S3's names).
@@ -46,6 +49,8 @@ var operations = []string{
 	"GetBucketLifecycleConfiguration", "DeleteBucketLifecycle", "PutBucketCors", "GetBucketCors",
 	"DeleteBucketCors", "CorsPreflight", "PostObject",
 	"PutBucketEncryption", "GetBucketEncryption", "DeleteBucketEncryption",
+	"PutBucketPolicy", "GetBucketPolicy", "DeleteBucketPolicy", "GetBucketPolicyStatus",
+	"PutPublicAccessBlock", "GetPublicAccessBlock", "DeletePublicAccessBlock",
 	"Unknown",
 }
 
@@ -92,6 +97,9 @@ func buildMetricDescs() []MetricDesc {
 		{Name: MetricResponses4xx, Kind: metrics.KindCounter, Help: "S3 responses with a 4xx status."},
 		{Name: MetricResponses5xx, Kind: metrics.KindCounter, Help: "S3 responses with a 5xx status."},
 		{Name: MetricInflightRequests, Kind: metrics.KindGauge, Help: "S3 requests being served now."},
+		{Name: MetricAuthFailures, Kind: metrics.KindCounter, Help: "S3 requests refused for a wrong signature or an unknown access key (they count against the source address's limit)."},
+		{Name: MetricAuthThrottled, Kind: metrics.KindCounter, Help: "S3 requests refused with SlowDown because their source address failed to authenticate too often."},
+		{Name: MetricAccessDenied, Kind: metrics.KindCounter, Help: "S3 authorization decisions that refused an action (AccessDenied)."},
 	}
 	for _, op := range operations {
 		d = append(d, MetricDesc{Name: opMetric(op), Kind: metrics.KindCounter, Help: "S3 " + op + " requests (any status)."})

@@ -841,6 +841,12 @@ func (h *handler) deleteObjects(rq *request) error {
 		if err == nil && o.VersionID != "" && !fsm.ValidVersionID(o.VersionID) {
 			err = ErrInvalidArgument.with("Invalid version id specified: %q", o.VersionID)
 		}
+		if err == nil { // each key is authorized on its own; a refused one is reported, not deleted
+			err = h.allowKey(rq, o.Key, o.VersionID != "")
+		}
+		if err == nil && bypass {
+			err = h.allow(rq, "s3:BypassGovernanceRetention", rq.bucket, o.Key, scopeObject)
+		}
 		if err != nil {
 			ae := toAPIError(err)
 			res.Errors = append(res.Errors, deleteError{Key: o.Key, VersionID: o.VersionID, Code: ae.Code, Message: ae.Message})
@@ -931,6 +937,9 @@ func parseCopySource(v string) (bucket, key, versionID string, err error) {
 func (h *handler) copySource(rq *request) (src fsm.ObjectInfo, byVersion bool, err error) {
 	sb, sk, vid, err := parseCopySource(rq.r.Header.Get("X-Amz-Copy-Source"))
 	if err != nil {
+		return fsm.ObjectInfo{}, false, err
+	}
+	if err := h.allowSource(rq, sb, sk, vid); err != nil {
 		return fsm.ObjectInfo{}, false, err
 	}
 	if err := h.b.Sync(rq.r.Context()); err != nil {

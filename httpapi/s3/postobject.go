@@ -20,6 +20,7 @@ import (
 
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/httpapi/sigv4"
+	"github.com/nebulaio/nebulaio/internal/authlimit"
 )
 
 // Browser form uploads (S3's POST Object): POST /bucket with a multipart/form-data body whose
@@ -295,15 +296,24 @@ func (h *handler) postObject(rq *request) error {
 		return ErrNotImplemented.with("POST forms signed with Signature Version 2 are not implemented: sign the policy with AWS4-HMAC-SHA256")
 	}
 	if fl["policy"] == "" {
-		return ErrAccessDenied.with("a POST form needs a signed policy: there is no anonymous access")
+		return ErrAccessDenied.with("a POST form needs a signed policy: anonymous form uploads are not implemented")
 	}
 	for _, f := range []string{"x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-signature", "key"} {
 		if _, ok := fl[f]; !ok {
 			return ErrInvalidArgument.with("Bucket POST must contain a field named '%s'.", f)
 		}
 	}
-	if _, err := h.v.VerifyPost(sigv4.PostForm{Algorithm: fl["x-amz-algorithm"], Credential: fl["x-amz-credential"],
-		Date: fl["x-amz-date"], Policy: fl["policy"], Signature: fl["x-amz-signature"], SecurityToken: fl["x-amz-security-token"]}); err != nil {
+	if ok, wait := h.limit.Allow(authlimit.Addr(rq.r)); !ok {
+		return h.throttled(rq, wait)
+	}
+	auth, err := h.v.VerifyPost(sigv4.PostForm{Algorithm: fl["x-amz-algorithm"], Credential: fl["x-amz-credential"],
+		Date: fl["x-amz-date"], Policy: fl["policy"], Signature: fl["x-amz-signature"], SecurityToken: fl["x-amz-security-token"]})
+	if err == nil {
+		rq.auth = auth
+		err = h.principal(rq)
+	}
+	if err != nil {
+		h.authFailed(rq, err)
 		return err
 	}
 	// What is not implemented is refused as such, whatever the policy says.
@@ -333,6 +343,9 @@ func (h *handler) postObject(rq *request) error {
 		return err
 	}
 	rq.key = key
+	if err := h.allowKey(rq, key, false); err != nil {
+		return err
+	}
 	if hd.Get("Content-Type") == "" && form.file.Header.Get("Content-Type") != "" {
 		hd.Set("Content-Type", form.file.Header.Get("Content-Type")) // what the browser declared
 	}

@@ -6,6 +6,14 @@
 // framing and verifies the payload while it streams. The package imports no other NebulaIO
 // package and keeps no state between requests.
 //
+// Secrets come from Verifier.Store (CredentialStore: access key → secret); a store whose
+// lookup can fail for another reason than an unknown key (a sealed secret it cannot open)
+// implements FallibleStore, and that error is returned as is (not an *Error: the caller
+// answers InternalError). A request with no signature at all is ErrMissingAuth; a caller that
+// serves anonymous requests then calls Verifier.Anonymous, which checks the payload as an
+// unsigned one (a hex x-amz-content-sha256 is verified, an unsigned aws-chunked body with its
+// trailer checksum is decoded) and refuses a signed streaming mode.
+//
 // # What is accepted
 //
 //   - Authorization header: "AWS4-HMAC-SHA256 Credential=<key>/<yyyymmdd>/<region>/s3/aws4_request,
@@ -85,7 +93,7 @@
 //
 // # Errors → S3 codes
 //
-//	ErrMissingAuth                        AccessDenied                      403 (anonymous request)
+//	ErrMissingAuth                        AccessDenied                      403 (no signature; see Anonymous)
 //	ErrRequestExpired                     AccessDenied "Request has expired" 403
 //	ErrRequestNotYetValid                 AccessDenied                      403
 //	ErrHeadersNotSigned                   AccessDenied                      403

@@ -22,6 +22,15 @@ type CredentialStore interface {
 	Lookup(accessKey string) (secret string, ok bool)
 }
 
+// FallibleStore is a CredentialStore whose lookup can fail for a reason other than an unknown
+// key (a secret it cannot decrypt, storage it cannot read). The Verifier prefers LookupErr
+// when its Store implements it: ok=false is ErrInvalidAccessKeyID, and a non-nil error is
+// returned by Verify as is (it is not an *Error: the S3 layer answers InternalError).
+type FallibleStore interface {
+	CredentialStore
+	LookupErr(accessKey string) (secret string, ok bool, err error)
+}
+
 // StaticStore is a fixed CredentialStore: access key → secret key.
 type StaticStore map[string]string
 
@@ -399,11 +408,42 @@ func (v *Verifier) lookup(key string) (string, error) {
 	if v.Store == nil {
 		return "", ErrInvalidAccessKeyID
 	}
+	if fs, ok := v.Store.(FallibleStore); ok {
+		secret, ok, err := fs.LookupErr(key)
+		switch {
+		case err != nil:
+			return "", err
+		case !ok:
+			return "", ErrInvalidAccessKeyID
+		}
+		return secret, nil
+	}
 	secret, ok := v.Store.Lookup(key)
 	if !ok {
 		return "", ErrInvalidAccessKeyID
 	}
 	return secret, nil
+}
+
+// Anonymous prepares the payload of a request that carries no signature at all (Verify
+// answered ErrMissingAuth), for a caller that serves anonymous requests: the Result has no
+// access key, and its Body is checked as an unsigned payload's — a hex x-amz-content-sha256
+// is verified, STREAMING-UNSIGNED-PAYLOAD-TRAILER is decoded with its trailer checksum,
+// x-amz-checksum-* headers are verified. A signed streaming mode (it has no seed signature to
+// chain from) is ErrMissingAuth.
+func (v *Verifier) Anonymous(r *http.Request, o VerifyOptions) (*Result, error) {
+	payload := r.Header.Get("X-Amz-Content-Sha256")
+	switch payload {
+	case "":
+		payload = UnsignedPayload
+	case StreamingSignedPayload, StreamingSignedPayloadTrailer:
+		return nil, ErrMissingAuth.with("a signed streaming payload needs a signed request")
+	}
+	if !validPayloadHash(payload) {
+		return nil, ErrInvalidContentSHA256
+	}
+	res := &Result{PayloadHash: payload}
+	return res, attachBody(res, r, payload, streamCtx{}, o)
 }
 
 func (v *Verifier) verifyHeader(r *http.Request, authz string, pairs []queryPair, o VerifyOptions) (*Result, error) {
