@@ -316,8 +316,9 @@ func countBuckets(ctx context.Context, f *fsm.FSM, budget int) (console.BucketsV
 }
 
 // consoleActions carries out the console's actions through the admin API's implementation,
-// so both take the same path (and the same checks). Drain and leadership transfer are not
-// in this build (issue 16 adds them): they answer console.ErrNotAvailable.
+// so both take the same path (and the same checks). Drain is not in this build (issue 16 adds
+// it): it answers console.ErrNotAvailable. Leadership transfer goes to the leader over the
+// console.transfer RPC (console_transfer.go) until issue 16's own transfer replaces it.
 type consoleActions struct{ c clusterAdmin }
 
 var _ console.Actions = consoleActions{}
@@ -331,5 +332,9 @@ func (a consoleActions) Drain(ctx context.Context, id string) error {
 }
 
 func (a consoleActions) TransferLeadership(ctx context.Context, to string) (string, error) {
-	return "", fmt.Errorf("leadership transfer comes with the membership work (issue 16): %w", console.ErrNotAvailable)
+	e, _, err := a.c.parts()
+	if err != nil {
+		return "", err
+	}
+	return a.c.n.askTransfer(ctx, e, to)
 }

@@ -77,7 +77,8 @@ func (cc *consoleClient) act(action, node string) string {
 // its admin token, the cluster page lists the three nodes and marks the leader, the storage
 // page shows every node's disk, the buckets page counts what S3 wrote, the latency chart
 // shows the writes proposed through that node, and a demote and promote through the console
-// change the raft configuration; drain and leadership transfer say they are not available.
+// change the raft configuration, leadership moves (to any voter, then to a named one); drain
+// says it is not available.
 func TestConsoleOnCluster(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	leader := c.WaitForLeader()
@@ -170,11 +171,48 @@ func TestConsoleOnCluster(t *testing.T) {
 	if got := cc.act("demote", "nope"); !strings.HasPrefix(got, "bad: Demote failed: unknown_node") {
 		t.Fatalf("demote of an unknown node: %s", got)
 	}
-	for _, a := range []string{"drain", "transfer"} {
-		if got := cc.act(a, target); !strings.Contains(got, "not available on this build: nothing was done") {
-			t.Fatalf("%s: %s", a, got)
-		}
+	if got := cc.act("drain", target); !strings.Contains(got, "not available on this build: nothing was done") {
+		t.Fatalf("drain: %s", got)
 	}
+
+	// Transfer leadership from a follower's console: the leader hands over to another voter.
+	old := c.WaitForLeader()
+	got := cc.act("transfer", "")
+	now := c.WaitForNewLeader(old)
+	if want := "ok: leadership transferred: the leader is now " + c.ID(now); got != want {
+		t.Fatalf("transfer: %q, want %q", got, want)
+	}
+	seeLeader(t, cc, c.ID(old), c.ID(now), c.MustNode(now).Engine().LocalStatus().Term) // the leader's term
+	// To a named voter, from the (new) leader's own console.
+	lc := newConsoleClient(t, c, now)
+	lc.post("/login", url.Values{"token": {c.MustNode(now).Credentials().AdminToken}})
+	to := c.ID(old)
+	if got := lc.act("transfer", to); got != "ok: leadership transferred: the leader is now "+to {
+		t.Fatalf("transfer to %s: %q", to, got)
+	}
+	testutil.WaitFor(t, 10*time.Second, to+" leads", func() error {
+		if l := c.Leader(); l != old {
+			return fmt.Errorf("leader is node %d", l)
+		}
+		return nil
+	})
+	seeLeader(t, cc, c.ID(now), to, c.MustNode(old).Engine().LocalStatus().Term)
+}
+
+// seeLeader waits until the console's events show that leadership went from one node to
+// another in term: as a move, or as a loss then an election, depending on when its
+// once-a-second look fell.
+func seeLeader(t *testing.T, cc *consoleClient, from, to string, term uint64) {
+	t.Helper()
+	at := fmt.Sprintf("(term %d)", term)
+	testutil.WaitFor(t, 20*time.Second, "leadership to "+to+" in the events", func() error {
+		_, body := cc.get("/cluster")
+		if strings.Contains(body, "leadership moved from "+from+" to "+to+" "+at) || strings.Contains(body, to+" elected leader "+at) {
+			return nil
+		}
+		ev := regexp.MustCompile(`(?s)<ul id="events".*?</ul>`).FindString(body)
+		return fmt.Errorf("no leadership event for %s %s in %s", to, at, ev)
+	})
 }
 
 func voter(t *testing.T, c *testcluster.Cluster, i int, id string) bool {
