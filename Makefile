@@ -13,7 +13,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 IMAGE     ?= nebulaio:dev
 
-.PHONY: all build build-static run test bench bench-s3 fuzz lint e2e e2e-clients e2e-versioning e2e-governance e2e-tools e2e-iam e2e-console image clean
+.PHONY: all build build-static run test bench bench-s3 fuzz lint e2e e2e-clients e2e-versioning e2e-governance e2e-tools e2e-iam e2e-faults e2e-console faults image clean
 
 all: build
 
@@ -66,13 +66,21 @@ lint:
 image: build-static
 	docker build -t $(IMAGE) .
 
-## e2e: the client matrix, the versioning, tools, governance and console checks, then end-to-end tests against real containers (needs a Docker engine)
+## e2e: the client matrix, the versioning, tools, governance and console checks, end-to-end tests against real containers (needs a Docker engine), then the fault suite's short profile (needs root, iproute2, iptables)
 e2e: image
 	IMAGE=$(IMAGE) ./scripts/e2e.sh
 
 ## e2e-versioning: versions, tags and exact metadata with the AWS CLI and boto3 against a local server
 e2e-versioning: build
 	NEBULAIO_BIN=bin/nebulaio ./scripts/e2e-versioning.sh
+
+## faults: the fault suite (e2e/faults, docs/operations.md ("Guarantees under faults")): every fault against a fresh 3-node cluster of real processes in network namespaces, one table; needs root, iproute2 and iptables (about 7 minutes); FAULTS=kill-leader,... runs some
+faults: build
+	NEBULAIO_BIN=bin/nebulaio ./scripts/faults.sh -profile full $(if $(FAULTS),-faults $(FAULTS))
+
+## e2e-faults: the fault suite's short profile (six faults, shorter phases, about 3-4 minutes; part of make e2e)
+e2e-faults: build
+	NEBULAIO_BIN=bin/nebulaio ./scripts/faults.sh -profile short
 
 ## e2e-tools: s3cmd and rclone (buckets, multipart, metadata, copy, sync, versions) against a local server
 e2e-tools: build

@@ -45,6 +45,11 @@ type Options struct {
 	// TransportFaults and GossipFaults inject faults into the raft transport and gossip.
 	TransportFaults *transport.Faults
 	GossipFaults    *gossip.Faults
+	// Now replaces the S3 layer's wall clock (signature time checks, object and upload
+	// times, version IDs); nil is time.Now. The fault suite steps it to act out a clock jump
+	// (cmd/nebulaio: NEBULAIO_TEST_CLOCK_OFFSET_FILE). Raft, gossip and timeouts run on the
+	// monotonic clock, which a step of the wall clock does not move.
+	Now func() time.Time
 }
 
 // Node is one running NebulaIO server: its listeners and what they serve. Open starts it,

@@ -42,6 +42,7 @@ func (n *Node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 		Logger:       n.log.With().Str("component", "s3").Logger(),
 		Metrics:      sink,
 		IdleTimeout:  max(cfg.S3.ReadTimeout.D(), cfg.S3.WriteTimeout.D()),
+		Now:          n.opts.Now,
 		LifecycleDay: cfg.Lifecycle.Day.D(),
 		Keyring:      n.keyring,
 		// The request's own TLS state decides SSE-C, so a node behind a TLS-terminating

@@ -48,7 +48,7 @@ export RCLONE_CONFIG=/dev/null RCLONE_CONFIG_NEB_TYPE=s3 RCLONE_CONFIG_NEB_PROVI
 # AWS_CA_BUNDLE (set on some machines for the AWS CLI) makes rclone's S3 client refuse its own
 # HTTP transport, so rclone runs without it; the endpoint is plain HTTP.
 rc() { env -u AWS_CA_BUNDLE rclone -q "$@"; }
-env -u AWS_CA_BUNDLE rclone version | head -1
+env -u AWS_CA_BUNDLE rclone version | sed -n 1p # sed reads to the end: head -1 can SIGPIPE rclone, and pipefail fails the script
 
 step "s3cmd: buckets, small and multipart objects, metadata, copy, sync, delete"
 s3c mb s3://tools-a >/dev/null

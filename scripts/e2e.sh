@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end tests against real containers. Needs a Docker engine and the image built by
+# End-to-end tests against real containers, then the fault suite's short profile (processes in
+# network namespaces: root, iproute2, iptables). Needs a Docker engine and the image built by
 # `make image` (IMAGE, default nebulaio:dev). Every container it starts is removed on exit.
 set -euo pipefail
 
@@ -68,5 +69,8 @@ code=$(docker inspect -f '{{.State.ExitCode}}' "$c")
 echo "   ok: live, ready, metrics, AWS CLI, clean stop"
 
 ./scripts/e2e-cluster.sh || fail "cluster end-to-end"
+
+echo "== fault suite, short profile: real processes in network namespaces (scripts/faults.sh)"
+./scripts/faults.sh -profile short || fail "fault suite (scripts/faults.sh -profile short)"
 
 echo "e2e PASSED"

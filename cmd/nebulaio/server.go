@@ -41,7 +41,18 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	n, err := node.Open(ctx, cfg, node.Options{Logger: log, Version: version})
+	opts := node.Options{Logger: log, Version: version}
+	if path := os.Getenv(testClockEnv); path != "" {
+		c := &offsetClock{path: path}
+		if err := c.refresh(); err != nil {
+			log.Error().Err(err).Msg("start failed")
+			return 2
+		}
+		log.Warn().Str("file", path).Msgf("%s is set: the S3 layer's wall clock is offset by the duration in the file (a test hook; never set it in production)", testClockEnv)
+		go c.run(ctx, func(err error) { log.Error().Err(err).Msg("test clock: keeping the previous offset") })
+		opts.Now = c.Now
+	}
+	n, err := node.Open(ctx, cfg, opts)
 	if err != nil {
 		log.Error().Err(err).Msg("start failed")
 		return 1
