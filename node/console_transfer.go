@@ -39,11 +39,23 @@ func (n *Node) transferLeadership(ctx context.Context, e *engine.Node, to string
 		if to == self {
 			return self, nil
 		}
-		addr, ok := e.ServerAddr(to)
-		if !ok {
-			return "", fmt.Errorf("%w: %s", engine.ErrUnknownServer, to)
+		servers, err := e.Servers()
+		if err != nil {
+			return "", err
 		}
-		f = e.Raft().LeadershipTransferToServer(raft.ServerID(to), raft.ServerAddress(addr))
+		var target *engine.Server
+		for i := range servers {
+			if servers[i].ID == to {
+				target = &servers[i]
+			}
+		}
+		switch {
+		case target == nil:
+			return "", fmt.Errorf("%w: %s", engine.ErrUnknownServer, to)
+		case !target.Voter:
+			return "", fmt.Errorf("%s is a non-voter: only a voter can lead (promote it first)", to)
+		}
+		f = e.Raft().LeadershipTransferToServer(raft.ServerID(to), raft.ServerAddress(target.Addr))
 	}
 	if err := f.Error(); err != nil {
 		return "", fmt.Errorf("leadership transfer: %w", err)
