@@ -171,6 +171,9 @@ func TestConsoleOnCluster(t *testing.T) {
 	if got := cc.act("demote", "nope"); !strings.HasPrefix(got, "bad: Demote failed: unknown_node") {
 		t.Fatalf("demote of an unknown node: %s", got)
 	}
+	if got := cc.act("transfer", target); !strings.Contains(got, "bad: Transfer leadership failed: ") || !strings.Contains(got, "n4 is a non-voter") {
+		t.Fatalf("transfer to a non-voter: %s", got)
+	}
 	if got := cc.act("drain", target); !strings.Contains(got, "not available on this build: nothing was done") {
 		t.Fatalf("drain: %s", got)
 	}
