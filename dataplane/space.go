@@ -110,3 +110,21 @@ func (d *Plane) watchSpace() {
 		}
 	}
 }
+
+// DiskSpace is the space of the file system holding a node's blob store, and the reserve
+// blob writes leave on it (Config.MinFreeBytes, resolved).
+type DiskSpace struct {
+	Total   uint64 `json:"total_bytes"`
+	Free    uint64 `json:"free_bytes"`
+	Reserve uint64 `json:"reserve_bytes"`
+}
+
+// Space returns this node's DiskSpace (the console's storage page); an error wrapping
+// errors.ErrUnsupported when the file system cannot tell.
+func (d *Plane) Space() (DiskSpace, error) {
+	sp, err := d.local.Space()
+	if err != nil {
+		return DiskSpace{}, err
+	}
+	return DiskSpace{Total: sp.Total, Free: sp.Free, Reserve: d.reserve(sp.Total)}, nil
+}

@@ -31,6 +31,7 @@ type NodeView struct {
 	GossipStatus  string `json:"gossip_status"` // alive, suspect, dead, left, or unknown
 	LastContactMS int64  `json:"last_contact_ms"`
 	AppliedIndex  uint64 `json:"applied_index"`
+	CommitIndex   uint64 `json:"commit_index"` // the commit index the node knows
 	Version       string `json:"version,omitempty"`
 	// The operator's recorded decisions (replicated state): removed (and when), the voter
 	// status decided by promote/demote ("voter", "nonvoter"; empty: its configuration

@@ -114,6 +114,7 @@ func (c clusterAdmin) Nodes(ctx context.Context) ([]httpapi.NodeView, error) {
 			}
 			mu.Lock()
 			v.RaftState, v.AppliedIndex, v.LastContactMS = st.State, st.AppliedIndex, st.LastContactMS
+			v.CommitIndex = st.CommitIndex
 			mu.Unlock()
 		}(v)
 	}

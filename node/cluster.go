@@ -35,6 +35,8 @@ func (n *Node) startCluster(ctx context.Context, sink *httpapi.PromSink) error {
 		return fmt.Errorf("cluster.raft_address: %w", err)
 	}
 	n.trans = trans
+	trans.Handle(methodConsoleDisk, n.handleConsoleDisk)
+	trans.Handle(methodConsoleTransfer, n.handleConsoleTransfer)
 
 	g, err := n.startGossip(sink)
 	if err != nil {
@@ -68,7 +70,7 @@ func (n *Node) startCluster(ctx context.Context, sink *httpapi.PromSink) error {
 		HeartbeatTimeout: cfg.Cluster.RaftHeartbeatTimeout.D(),
 		MaxLogEntries:    cfg.Performance.MaxRaftLogEntries,
 		Logger:           n.log,
-		Metrics:          sink,
+		Metrics:          latencyTee{Metrics: sink, l: n.latency},
 	}
 	if cfg.Cluster.Bootstraps() && cfg.Cluster.ExpectNodes > 1 {
 		ecfg.BootstrapServers = func() ([]engine.Server, error) {
@@ -96,6 +98,11 @@ func (n *Node) startCluster(ctx context.Context, sink *httpapi.PromSink) error {
 	go func() {
 		defer n.wg.Done()
 		n.watchClusterID(ctx, e)
+	}()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.watchMembership(ctx, e, g)
 	}()
 	return nil
 }

@@ -92,7 +92,7 @@ func TestServerServesProbesAndStopsCleanly(t *testing.T) {
 	dir := t.TempDir()
 	var firstKey, firstCluster string
 	for round := 0; round < 2; round++ {
-		cmd := command(t, "server", "--admin.address=127.0.0.1:0", "--s3.address=127.0.0.1:0", "--cluster.raft_address=127.0.0.1:0", "--cluster.gossip_address=127.0.0.1:0", "--log.format=json", "--data_dir="+dir)
+		cmd := command(t, "server", "--admin.address=127.0.0.1:0", "--console.address=127.0.0.1:0", "--s3.address=127.0.0.1:0", "--cluster.raft_address=127.0.0.1:0", "--cluster.gossip_address=127.0.0.1:0", "--log.format=json", "--data_dir="+dir)
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
