@@ -117,7 +117,7 @@ func runBackupCreate(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	req.Header.Set("Authorization", "Bearer "+*token)
-	hc, err := adminClient(*caFile)
+	hc, err := adminHTTPClient(*caFile)
 	if err != nil {
 		fmt.Fprintf(stderr, "nebulaio: --cacert: %v\n", err)
 		return 2

@@ -1,7 +1,8 @@
 // Command nebulaio runs a NebulaIO node and talks to a running cluster.
 //
 //	nebulaio server [--config FILE] [--<key>=<value> ...]   run a node
-//	nebulaio cluster nodes|health|promote ID|demote ID|remove ID   admin API client
+//	nebulaio cluster nodes|health|promote|demote|remove|readmit|drain|transfer-leader|token   admin API client
+//	nebulaio certs init|node                                  certificates for the raft port
 //	nebulaio backup create|verify|blobs|restore              metadata backups (backup.go)
 //	nebulaio recover --force-new-cluster                     disaster recovery (backup.go)
 //	nebulaio wal|snapshot|blob ...                           inspect files on disk (inspect.go)
@@ -9,7 +10,7 @@
 //	nebulaio version                                         print the version
 //
 // Every configuration key is also a flag named by its dotted path, for example
-// --cluster.bootstrap=false or --cluster.join_addresses=10.0.1.10:9004; flags override the file,
+// --cluster.node_role=storage or --cluster.join_addresses=10.0.1.10:9004; flags override the file,
 // and the secrets may come from NEBULAIO_ACCESS_KEY, NEBULAIO_SECRET_KEY, NEBULAIO_ADMIN_TOKEN and
 // NEBULAIO_GOSSIP_KEY. See README.md for the reference.
 //
@@ -31,7 +32,8 @@ func main() {
 }
 
 // run executes one subcommand and returns the process exit code: 0 on success (including a clean
-// stop on SIGINT/SIGTERM), 1 on a runtime failure, 2 on bad usage or configuration.
+// stop on SIGINT/SIGTERM in any phase, and every --help), 1 on a runtime failure, 2 on bad usage
+// or configuration.
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
@@ -74,8 +76,9 @@ func usage(w io.Writer) {
 
 commands:
   server    run a node (nebulaio server --help lists every flag)
-  cluster   nodes | health | promote ID | demote ID | remove ID | token, through the admin API;
-            new-token
+  cluster   nodes | health | promote ID | demote ID | remove ID | readmit ID | drain ID |
+            transfer-leader [ID] | token, through the admin API; new-token
+            (nebulaio cluster --help)
   certs     init | node: a CA of your own and node certificates for the raft port
   backup    create --to FILE | verify FILE | blobs FILE | restore FILE --data_dir DIR
   recover   --force-new-cluster: make a stopped node the only voter (quorum lost for good)
