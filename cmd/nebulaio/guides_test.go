@@ -80,7 +80,7 @@ func loadDoc(t *testing.T, name string) *guide {
 	lines := strings.Split(string(b), "\n")
 	pending, runBy := "", ""
 	for i := 0; i < len(lines); i++ {
-		l := lines[i]
+		l := strings.TrimSpace(lines[i]) // a block in a list item is indented
 		if m := runByMarker.FindStringSubmatch(l); m != nil {
 			pending, runBy = "run-by "+m[1], m[1]
 			continue
@@ -98,7 +98,7 @@ func loadDoc(t *testing.T, name string) *guide {
 				t.Fatalf("%s:%d: a shell block without a <!-- run: NAME --> marker: no test would run it", path, i+1)
 			}
 			var body []string
-			for i++; i < len(lines) && lines[i] != "```"; i++ {
+			for i++; i < len(lines) && strings.TrimSpace(lines[i]) != "```"; i++ {
 				body = append(body, lines[i])
 			}
 			if runBy != "" {
@@ -706,19 +706,27 @@ func TestGuideOperations(t *testing.T) {
 	checkN(t, client, "rolling", 20, 1, false)
 }
 
-// TestGuideOperationsMembership runs the membership commands of docs/operations.md against a
-// three-node cluster (node-1..node-3): a storage node (a process) joins with the token the
-// guide fetches and becomes a non-voter; it receives copies of objects; the guide drains it
-// with --wait and removes it: every object reads back from the three others, raft no longer
-// holds node-4 and its /health/ready answers 503 "removed". Then the guide transfers the
-// leadership to node-2 and on to any other voter. The `make` commands of the fault suite are
-// checked by loadDoc (their targets exist).
+// TestGuideOperationsMembership runs docs/operations.md: its Bootstrap section
+// (guideOperationsBootstrap), then its join, drain, remove and leader transfer commands
+// (guideOperationsMembership); the `make` commands of the fault suite are checked by loadDoc
+// (their targets exist).
 func TestGuideOperationsMembership(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a cluster")
 	}
 	g := loadDoc(t, "operations.md")
 	guideEnv(g)
+	guideOperationsBootstrap(t, g)
+	guideOperationsMembership(t, g)
+}
+
+// guideOperationsMembership runs the membership commands of docs/operations.md against a
+// three-node cluster (node-1..node-3): a storage node (a process) joins with the token the
+// guide fetches and becomes a non-voter; it receives copies of objects; the guide drains it
+// with --wait and removes it: every object reads back from the three others, raft no longer
+// holds node-4 and its /health/ready answers 503 "removed". Then the guide transfers the
+// leadership to node-2 and on to any other voter.
+func guideOperationsMembership(t *testing.T, g *guide) {
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Configure: func(i int, cfg *config.Config) {
 		cfg.NodeID = fmt.Sprintf("node-%d", i+1)
 	}})
@@ -813,4 +821,52 @@ func TestGuideOperationsMembership(t *testing.T) {
 		t.Fatalf("node-2 still leads after the second transfer:\n%s", out)
 	}
 	putN(t, c.S3Client(0), "members", 30, 1)
+}
+
+// guideOperationsBootstrap runs the Bootstrap section of docs/operations.md: a new token
+// (no server), then three node processes given it, the first with expect_nodes=3 and the
+// others joining its gossip address, started last-first (start order does not matter); the
+// first bootstraps all three as voters of the token's cluster, and health says so.
+func guideOperationsBootstrap(t *testing.T, g *guide) {
+	out := g.run("new-token", "", 0)
+	tok, err := trust.ParseToken(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatalf("new-token: %v:\n%s", err, out)
+	}
+	g.setenv("NEBULAIO_JOIN_TOKEN", strings.TrimSpace(out))
+	gossip1 := testutil.FreeAddr(t, true)
+	g.setenv("JOIN", gossip1)
+	var cfgs [3]nodeConfig
+	for i := range 3 {
+		gossip := ""
+		if i == 0 {
+			gossip = gossip1
+		}
+		id := fmt.Sprintf("node-%d", i+1)
+		cfgs[i] = writeNodeConfig(t, g.dir, id, filepath.Join(g.dir, id), "", gossip, "")
+	}
+	var servers [3]*server
+	for i := 2; i >= 0; i-- {
+		g.setenv("CONFIG", cfgs[i].path)
+		servers[i] = g.start(fmt.Sprintf("bootstrap-node-%d", i+1))
+	}
+	for i := range 3 {
+		servers[i].waitReady(cfgs[i].admin)
+	}
+	g.setenv("NEBULAIO_ADMIN_ADDRESS", "http://"+cfgs[1].admin)
+	for _, want := range []string{`"voters": 3`, `"failure_tolerance": 1`, `"cluster_id": "` + tok.ClusterID + `"`} {
+		testutil.WaitFor(t, 30*time.Second, "health with "+want, func() error {
+			var h strings.Builder
+			if code := runCluster([]string{"--admin", cfgs[1].admin, "--token", testcluster.AdminToken, "health"}, &h, &h); code != 0 || !strings.Contains(h.String(), want) {
+				return fmt.Errorf("exit %d:\n%s", code, h.String())
+			}
+			return nil
+		})
+	}
+	if out := g.run("bootstrap-health", "", 0); !strings.Contains(out, `"voters": 3`) || !strings.Contains(out, tok.ClusterID) {
+		t.Fatalf("health:\n%s", out)
+	}
+	for i := range 3 {
+		servers[i].kill(syscall.SIGTERM)
+	}
 }
