@@ -364,3 +364,31 @@ func TestLogStoreFailureError(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardedProposalPastDeadline: a leader that cannot commit a forwarded proposal before
+// the caller's deadline (which the transport hands to its handler; here a disk that takes
+// 300ms an append, the deadline 50ms) answers with a code the follower turns into ErrNoQuorum
+// - outcome unknown, 503 to S3 clients - not an anonymous error that S3 answers with 500.
+func TestForwardedProposalPastDeadline(t *testing.T) {
+	c := &testCluster{t: t, faults: &transport.Faults{}}
+	t.Cleanup(c.closeAll)
+	tn := &testNode{id: "n1", dir: "/disk/n1", storeDelay: 300 * time.Millisecond}
+	c.nodes = []*testNode{tn}
+	startOn(c, tn, vfs.NewMem(), true)
+	c.waitLeader(10 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := tn.node.handlePropose(ctx, encodeSet("k", "v"))
+	if err == nil {
+		t.Fatal("a proposal committed within 50ms on a disk that takes 300ms an append")
+	}
+	var coded interface{ RPCCode() string }
+	if !errors.As(err, &coded) {
+		t.Fatalf("handler error %v has no RPC code", err)
+	}
+	got := remoteToError(&transport.RemoteError{Code: coded.RPCCode(), Message: err.Error()})
+	if !errors.Is(got, ErrNoQuorum) {
+		t.Fatalf("the follower sees %q (code %s), want ErrNoQuorum", got, coded.RPCCode())
+	}
+	closeWithin(t, tn, 10*time.Second)
+}

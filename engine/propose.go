@@ -418,6 +418,12 @@ func errorToRemote(err error) error {
 		return &codedError{codeLost, err}
 	case logStoreCode(err) != "":
 		return &codedError{logStoreCode(err), err}
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		// The handler's context ends with the caller's deadline (the transport carries it),
+		// an instant before the caller's own: a leader that could not commit in time (a disk
+		// that stalls or fails, an election) answers with it. The outcome is unknown, as for
+		// any missed quorum; as codeApply it became an anonymous error, a 500 to S3 clients.
+		return &codedError{codeNoQuorum, fmt.Errorf("not done within the caller's deadline: %w", err)}
 	}
 	return &codedError{codeApply, err}
 }
