@@ -13,7 +13,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 IMAGE     ?= nebulaio:dev
 
-.PHONY: all build build-static run test bench bench-s3 fuzz lint e2e e2e-clients e2e-versioning e2e-governance e2e-tools e2e-iam e2e-faults faults image clean
+.PHONY: all build build-static run test bench bench-s3 fuzz lint e2e e2e-clients e2e-versioning e2e-governance e2e-tools e2e-iam e2e-faults e2e-console faults image clean
 
 all: build
 
@@ -66,7 +66,7 @@ lint:
 image: build-static
 	docker build -t $(IMAGE) .
 
-## e2e: the client matrix, the versioning, tools and governance checks, end-to-end tests against real containers (needs a Docker engine), then the fault suite's short profile (needs root, iproute2, iptables)
+## e2e: the client matrix, the versioning, tools, governance and console checks, end-to-end tests against real containers (needs a Docker engine), then the fault suite's short profile (needs root, iproute2, iptables)
 e2e: image
 	IMAGE=$(IMAGE) ./scripts/e2e.sh
 
@@ -93,6 +93,10 @@ e2e-governance: build
 ## e2e-iam: users, keys and policies (nebulaio admin), bucket policies, public access blocks, anonymous curl, throttled wrong signatures, with the AWS CLI against a local server
 e2e-iam: build
 	NEBULAIO_BIN=bin/nebulaio ./scripts/e2e-iam.sh
+
+## e2e-console: the console in headless Chromium on a 3-node local cluster: log in, nodes and leader, transfer leadership; screenshot in bin/console.png (UPDATE_DOC_IMAGE=1 also copies it to docs/images/console.png)
+e2e-console: build
+	NEBULAIO_BIN=bin/nebulaio ./scripts/e2e-console.sh
 
 ## e2e-clients: the client matrix only (minio-go, AWS SDK for Go v2, boto3) against a local server
 e2e-clients: build

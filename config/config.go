@@ -92,6 +92,8 @@ type ClusterConfig struct {
 	RepairInterval       Duration      `yaml:"repair_interval" doc:"how often the leader checks that every blob has its copies and re-creates missing ones"`
 	RepairDeadAfter      Duration      `yaml:"repair_dead_after" doc:"copies on a node down for this long are re-created on other nodes (a removed node's at once)"`
 	RepairMiBPerSec      int           `yaml:"repair_mib_per_sec" doc:"bandwidth repair may use, in MiB/s; 0 is unthrottled"`
+	RebalanceBytesPerSec int64         `yaml:"rebalance_bytes_per_sec" doc:"bandwidth the leader may use to move blobs to their placement (a storage node joined) and off draining nodes, in bytes/s; 0 is unthrottled"`
+	DegradedReads        bool          `yaml:"degraded_reads" doc:"serve GET, HEAD and listings from this node's local (possibly stale) metadata while no leader is known, marked x-nebulaio-stale: true; writes still answer 503"`
 }
 
 // StorageConfig configures how the node uses its disk.
@@ -172,6 +174,7 @@ func Default() Config {
 			RepairInterval:       Duration(time.Minute),
 			RepairDeadAfter:      Duration(10 * time.Minute),
 			RepairMiBPerSec:      64,
+			RebalanceBytesPerSec: 64 << 20,
 		},
 		Performance: PerformanceConfig{MetadataCacheSize: 100000, MaxRaftLogEntries: 10000},
 		Lifecycle:   LifecycleConfig{Day: Duration(24 * time.Hour), Interval: Duration(time.Hour), MaxExpirationsPerSecond: 1000},
@@ -392,6 +395,9 @@ func (c *Config) Validate() (warnings []string, err error) {
 	}
 	if c.Cluster.RepairDeadAfter < 0 {
 		bad("cluster.repair_dead_after", "must not be negative", "0 re-creates the copies of a node as soon as it is down")
+	}
+	if c.Cluster.RebalanceBytesPerSec < 0 {
+		bad("cluster.rebalance_bytes_per_sec", fmt.Sprintf("must not be negative, got %d", c.Cluster.RebalanceBytesPerSec), "0 is unthrottled")
 	}
 	if c.Cluster.RepairMiBPerSec < 0 {
 		bad("cluster.repair_mib_per_sec", fmt.Sprintf("must not be negative, got %d", c.Cluster.RepairMiBPerSec), "0 is unthrottled")

@@ -87,6 +87,7 @@ func TestValidateBadCombinations(t *testing.T) {
 			c.Cluster.JoinAddresses = []string{"a:9004"}
 			c.Cluster.ExpectNodes = 3
 		}, "cluster.expect_nodes"},
+		{"negative rebalance bandwidth", func(c *Config) { c.Cluster.RebalanceBytesPerSec = -1 }, "cluster.rebalance_bytes_per_sec"},
 		{"half of the TLS files", func(c *Config) { c.Cluster.TLSCertFile = "node.pem" }, "cluster.tls_cert_file"},
 		{"secret and token", func(c *Config) { c.Cluster.Secret, c.Cluster.JoinToken = "s", "t" }, "cluster.secret"},
 		{"bad listen address", func(c *Config) { c.S3.Address = "9000" }, "s3.address"},
@@ -148,8 +149,10 @@ func TestDefaultsAreValidSingleNode(t *testing.T) {
 	}
 }
 
-// TestBootstrapModes: auto bootstraps alone and joins with join addresses; true and false
-// are read from YAML's booleans, strings and flags alike.
+// TestBootstrapModes: auto bootstraps alone and joins with join addresses (issue 16: a node
+// given only join_addresses used to bootstrap a cluster of its own); true and false are read
+// from YAML's booleans, strings and flags alike; bootstrapping together next to join addresses
+// needs expect_nodes.
 func TestBootstrapModes(t *testing.T) {
 	cases := []struct {
 		yaml  string

@@ -39,6 +39,7 @@ type dataCluster struct {
 	live  map[string]bool // alive in the members table
 	down  map[string]time.Duration
 	gone  map[string]bool // removed from the members table
+	drain map[string]fsm.DrainState
 	order []string
 }
 
@@ -49,7 +50,7 @@ type nodeOption func(id string, bo *blob.Options, cfg *Config)
 func newDataCluster(t *testing.T, n, factor int, opts ...nodeOption) *dataCluster {
 	t.Helper()
 	c := &dataCluster{t: t, nodes: map[string]*dataNode{}, addrs: map[string]string{}, live: map[string]bool{},
-		down: map[string]time.Duration{}, gone: map[string]bool{}}
+		down: map[string]time.Duration{}, gone: map[string]bool{}, drain: map[string]fsm.DrainState{}}
 	dir := t.TempDir()
 	for i := 1; i <= n; i++ {
 		id := fmt.Sprintf("d%d", i)
@@ -99,7 +100,7 @@ func (c *dataCluster) members() []Member {
 	var out []Member
 	for _, id := range c.order {
 		if !c.gone[id] {
-			out = append(out, Member{ID: id, Storage: true, Alive: c.live[id], DownFor: c.down[id]})
+			out = append(out, Member{ID: id, Storage: true, Alive: c.live[id], DownFor: c.down[id], Drain: c.drain[id]})
 		}
 	}
 	return out
@@ -326,6 +327,11 @@ func TestReadMovesPastCorruptCopyAndDropsIt(t *testing.T) {
 	}
 	if got := readAll(t, c.nodes["d2"].d, "c", nodes, 1000, 300<<10); !bytes.Equal(got, data[1000:1000+300<<10]) {
 		t.Fatal("range read returned wrong bytes")
+	}
+	// d2 reads its own copy first too. (Which copy d1 tried after its own depends on the
+	// placement order, so d2's damage is met for sure only here.)
+	if got := readAll(t, c.nodes["d2"].d, "c", nodes, 0, -1); !bytes.Equal(got, data) {
+		t.Fatal("read through the other node with a corrupt copy returned wrong bytes")
 	}
 	for _, n := range []string{"d1", "d2", "d3"} {
 		c.nodes[n].d.Close() // wait for the reports to be handled

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/nebulaio/nebulaio/dataplane/blob"
@@ -20,9 +21,14 @@ type blobGetReq struct {
 	Length int64  `json:"len"`
 }
 
-// readOrder lists the nodes to read blob id from, best first: this node (when it holds data),
-// the alive nodes the metadata names, the other alive storage members in rendezvous order
-// (where repair puts new copies), and last the named nodes that gossip does not show alive.
+// readOrder lists the nodes to read blob id from, best first: this node (when it holds data);
+// the alive placement targets (the first factor of the rendezvous order, where writes, repair
+// and the balancer put copies), those the metadata names first; the other alive nodes the
+// metadata names (copies made before a storage node joined, or on a draining node); every
+// other alive storage member in rendezvous order; last the named nodes that gossip does not
+// show alive. Placement comes before the metadata's list because the list records where a
+// blob was written, and the balancer moves blobs to their placement after a storage node
+// joins without rewriting it (DESIGN.md, "Rebalance").
 func (d *Plane) readOrder(id string, named []string) []string {
 	p := d.placement()
 	var out []string
@@ -33,15 +39,26 @@ func (d *Plane) readOrder(id string, named []string) []string {
 			out = append(out, n)
 		}
 	}
+	alive := func(n string) bool { m, ok := p.members[n]; return ok && m.Alive }
 	if d.cfg.HoldsData {
 		add(d.self)
 	}
-	for _, n := range named {
-		if m, ok := p.members[n]; ok && m.Alive {
+	order := rendezvous(id, p.alive)
+	place := order[:min(len(order), p.factor)]
+	for _, n := range place {
+		if slices.Contains(named, n) {
 			add(n)
 		}
 	}
-	for _, n := range rendezvous(id, p.alive) {
+	for _, n := range place {
+		add(n)
+	}
+	for _, n := range named {
+		if alive(n) {
+			add(n)
+		}
+	}
+	for _, n := range rendezvous(id, p.live) {
 		add(n)
 	}
 	for _, n := range named {

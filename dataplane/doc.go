@@ -2,7 +2,8 @@
 // replication factor's storage-capable nodes, streams writes to all of them at once, serves any
 // blob from any node, deletes the copies the metadata frees, and in the background restores
 // missing copies (repair), finds rotten ones (scrub), collects unreferenced ones (garbage
-// collection) and aborts abandoned multipart uploads (expiry). Each node's bytes live in its
+// collection), moves blobs to their placement when storage nodes join and off nodes that are
+// draining (the balancer), and aborts abandoned multipart uploads (expiry). Each node's bytes live in its
 // local store, package dataplane/blob (on-disk format and crash model there).
 //
 // # Imports
@@ -27,9 +28,29 @@
 //   - Freed(ids) is fsm.Options.OnFreed: it queues the deletion of this node's copies of the
 //     blobs an applied event freed. FlushFrees waits for the queue (shutdown, tests).
 //   - RunMaintenance(ctx, Maintenance) runs, until ctx ends, garbage collection and scrubbing
-//     on every node and repair and upload expiry on the leader. Each pass is also a method:
-//     CollectGarbage, ScrubPass, RepairPass, ExpireUploads. Stats and RemoteStats report
-//     repair progress (the leader's is the cluster's).
+//     on every node and repair, the balancer and upload expiry on the leader. Each pass is
+//     also a method: CollectGarbage, ScrubPass, RepairPass, BalancePass, ExpireUploads. Stats
+//     and RemoteStats report repair progress, BalanceStats and RemoteBalanceStats the
+//     balancer's (rebalance and every drain; the leader's are the cluster's).
+//   - LastCopies(ctx, node, m) counts the referenced blobs whose only readable copy is on a
+//     member: what removing it now would lose (the server refuses such a removal unless
+//     forced).
+//
+// # Placement, drains and the balancer
+//
+// A blob belongs on the first factor members of the rendezvous order of its ID over the
+// storage-capable members that are not draining (Member.Drain, from the replicated member
+// records). Writes and repair copies go there (alive members only); reads try those first,
+// then the nodes the metadata names, then every other alive storage member, so a blob is found
+// wherever a copy is. When a storage member joins, about factor/(N+1) of the blobs gain it as
+// a target: the balancer copies each such blob there, asks every target to confirm its copy,
+// then deletes the copy that left the placement. When a member drains, the balancer gives each
+// blob it holds its copies on the other members (keeping the draining member's own until it
+// is removed) and, once all are done, proposes fsm.MemberDrained. Nothing is deleted while a
+// placement target is down. The balancer runs on the leader at once when the placement
+// changes, again every few seconds while work is left, and every 10 minutes otherwise;
+// Maintenance.BalanceBytesPerSecond throttles it (cluster.rebalance_bytes_per_sec). See
+// balance.go and DESIGN.md ("Rebalance and drain").
 //
 // Wiring order matters for Freed: open the blob store and New the Plane before fsm.New (whose
 // OnFreed is Plane.Freed) and before engine.Open, so that the entries raft replays at start
@@ -59,6 +80,7 @@
 //	blob.delete   call      id                               → -              delete a copy
 //	blob.bad      call      id                               → -              verify, drop if corrupt
 //	repair.stats  call      -                                → RepairStats    the driver's progress
+//	balance.stats call      -                                → BalanceStats   the balancer's progress
 //
 // Blob store errors cross an RPC as codes (digest_mismatch, size_mismatch, not_found,
 // corrupt, no_space, no_data) and are turned back into the sentinels (no_space: ErrNoSpace).
@@ -97,5 +119,5 @@
 // # Metrics
 //
 // Through the three-method seam of docs/CONVENTIONS.md; names and meanings in MetricDescs
-// (nebulaio_data_* and nebulaio_repair_*). The local store reports nebulaio_blob_*.
+// (nebulaio_data_*, nebulaio_repair_*, nebulaio_rebalance_* and nebulaio_drain_*). The local store reports nebulaio_blob_*.
 package dataplane

@@ -51,6 +51,17 @@ type Maintenance struct {
 	// BytesPerSecond throttles the bytes repair copies and the scrubber reads; 0 means
 	// unthrottled.
 	BytesPerSecond int64
+	// BalanceBytesPerSecond throttles the bytes the balancer copies (rebalance and drain);
+	// 0 means unthrottled.
+	BalanceBytesPerSecond int64
+	// BalanceCheck is how often the leader checks whether the placement changed (a storage
+	// member joined or left, a drain began or was cancelled): a change runs a balance pass at
+	// once (default 2s). A pass that left work (a drain not finished, blobs not moved) runs
+	// again after BalanceRetry (default 5s); otherwise a pass runs every BalanceInterval
+	// (default 10m).
+	BalanceCheck    time.Duration
+	BalanceRetry    time.Duration
+	BalanceInterval time.Duration
 	// ScrubInterval: every node reads all its blobs once per interval (default 24h).
 	ScrubInterval time.Duration
 	// GCInterval is the time between garbage collections on every node (default 10m); the
@@ -77,6 +88,9 @@ const (
 	DefaultGCGrace         = time.Hour
 	DefaultUploadMaxAge    = 7 * 24 * time.Hour
 	DefaultUploadInterval  = time.Hour
+	DefaultBalanceCheck    = 2 * time.Second
+	DefaultBalanceRetry    = 5 * time.Second
+	DefaultBalanceInterval = 10 * time.Minute
 )
 
 func (m Maintenance) withDefaults() Maintenance {
@@ -93,13 +107,16 @@ func (m Maintenance) withDefaults() Maintenance {
 	def(&m.GCGrace, DefaultGCGrace)
 	def(&m.UploadMaxAge, DefaultUploadMaxAge)
 	def(&m.UploadInterval, DefaultUploadInterval)
+	def(&m.BalanceCheck, DefaultBalanceCheck)
+	def(&m.BalanceRetry, DefaultBalanceRetry)
+	def(&m.BalanceInterval, DefaultBalanceInterval)
 	return m
 }
 
 // RunMaintenance runs the background work of the data plane until ctx ends: on every node the
 // garbage collector (every GCInterval) and the scrubber (every ScrubInterval, on nodes that
-// hold data); on the leader, repair (every RepairInterval) and upload expiry (every
-// UploadInterval, checked at each garbage collection).
+// hold data); on the leader, repair (every RepairInterval), the balancer (runBalancer) and
+// upload expiry (every UploadInterval, checked at each garbage collection).
 func (d *Plane) RunMaintenance(ctx context.Context, m Maintenance) {
 	m = m.withDefaults()
 	var wg sync.WaitGroup
@@ -117,6 +134,7 @@ func (d *Plane) RunMaintenance(ctx context.Context, m Maintenance) {
 			}
 		})
 	})
+	run(func() { d.runBalancer(ctx, m) })
 	if d.cfg.HoldsData {
 		run(func() {
 			every(ctx, m.ScrubInterval, m.ScrubInterval, func() {

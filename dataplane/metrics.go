@@ -33,6 +33,18 @@ const (
 	MetricRepairLost            = "nebulaio_repair_lost"
 	MetricRepairRunning         = "nebulaio_repair_running"
 	MetricRepairPassSeconds     = "nebulaio_repair_pass_seconds"
+	MetricBalancePasses         = "nebulaio_rebalance_passes_total"
+	MetricBalanceRunning        = "nebulaio_rebalance_running"
+	MetricBalanceMisplaced      = "nebulaio_rebalance_misplaced"
+	MetricBalanceCopies         = "nebulaio_rebalance_copies_total"
+	MetricBalanceBytes          = "nebulaio_rebalance_bytes_total"
+	MetricBalanceMoved          = "nebulaio_rebalance_moved_total"
+	MetricBalanceDeleted        = "nebulaio_rebalance_deleted_total"
+	MetricBalanceCopyErrors     = "nebulaio_rebalance_copy_errors_total"
+	MetricDrainNodes            = "nebulaio_drain_nodes"
+	MetricDrainBlobsLeft        = "nebulaio_drain_blobs_remaining"
+	MetricDrainBytesLeft        = "nebulaio_drain_bytes_remaining"
+	MetricDrainProgress         = "nebulaio_drain_progress_ratio"
 )
 
 // MetricDescs lists every metric the package reports; the README table and the Prometheus
@@ -60,6 +72,18 @@ var MetricDescs = []MetricDesc{
 	{Name: MetricRepairLost, Kind: metrics.KindGauge, Help: "referenced blobs with no copy left in the last repair pass"},
 	{Name: MetricRepairRunning, Kind: metrics.KindGauge, Help: "1 while a repair pass runs on this node"},
 	{Name: MetricRepairPassSeconds, Kind: metrics.KindHistogram, Help: "duration of a repair pass"},
+	{Name: MetricBalancePasses, Kind: metrics.KindCounter, Help: "balance passes (rebalance and drain) this node ran (as leader)"},
+	{Name: MetricBalanceRunning, Kind: metrics.KindGauge, Help: "1 while a balance pass runs on this node"},
+	{Name: MetricBalanceMisplaced, Kind: metrics.KindGauge, Help: "blobs not on their placement (after a storage node joined, or on a draining node) that the running or last balance pass has not moved yet"},
+	{Name: MetricBalanceCopies, Kind: metrics.KindCounter, Help: "blob copies the balancer made on placement targets (rebalance and drain)"},
+	{Name: MetricBalanceBytes, Kind: metrics.KindCounter, Help: "bytes the balancer copied (at most cluster.rebalance_bytes_per_sec)"},
+	{Name: MetricBalanceMoved, Kind: metrics.KindCounter, Help: "blobs the balancer brought to their placement"},
+	{Name: MetricBalanceDeleted, Kind: metrics.KindCounter, Help: "blob copies off placement the balancer deleted once every placement target held one"},
+	{Name: MetricBalanceCopyErrors, Kind: metrics.KindCounter, Help: "blob copies the balancer attempted that failed"},
+	{Name: MetricDrainNodes, Kind: metrics.KindGauge, Help: "nodes draining (not yet drained), as the balancer on the leader sees them"},
+	{Name: MetricDrainBlobsLeft, Kind: metrics.KindGauge, Help: "blobs on draining nodes that do not have their copies elsewhere yet (all draining nodes)"},
+	{Name: MetricDrainBytesLeft, Kind: metrics.KindGauge, Help: "bytes of those blobs"},
+	{Name: MetricDrainProgress, Kind: metrics.KindGauge, Help: "share (0..1) of the draining nodes' bytes that have their copies elsewhere; 1 with no drain"},
 }
 
 // nopMetrics stands where the options hold no Metrics.

@@ -106,9 +106,10 @@ func (d *Plane) repairPass(ctx context.Context, m Maintenance, start time.Time) 
 		return st, nil
 	}
 	// Inventories first: a blob committed before the inventory has all its acknowledged
-	// copies in it (copies are written before the metadata commits).
+	// copies in it (copies are written before the metadata commits). Draining members are
+	// inventoried too: their copies count and serve as sources, but they get no new ones.
 	fresh := map[string]map[string]struct{}{}
-	for _, n := range p.alive {
+	for _, n := range p.live {
 		inv, err := d.inventory(ctx, n)
 		if err != nil {
 			d.log.Warn().Err(err).Str("node", n).Msg("repair: inventory")
@@ -146,7 +147,7 @@ func (d *Plane) repairPass(ctx context.Context, m Maintenance, start time.Time) 
 		st.BlobsChecked++
 		d.m.Counter(MetricRepairChecked, 1)
 		var holders, sources []string
-		for _, n := range p.storage {
+		for _, n := range p.holders {
 			if inv, ok := fresh[n]; ok {
 				if _, has := inv[ref.ID]; has {
 					holders = append(holders, n)

@@ -51,13 +51,11 @@ func (d *Plane) reserve(total uint64) uint64 {
 // would leave less free space than the reserve, and refreshes the space gauges. A file system
 // that cannot report its space is not checked: a full one still fails the write with ENOSPC.
 func (d *Plane) checkSpace(size int64) error {
-	sp, err := d.local.Space()
-	if err != nil {
+	sp, ok := d.refreshSpace()
+	if !ok {
 		return nil
 	}
 	res := d.reserve(sp.Total)
-	d.m.Gauge(MetricDiskFree, float64(sp.Free))
-	d.m.Gauge(MetricDiskReserve, float64(res))
 	need := res + uint64(max(size, 0))
 	if sp.Free >= need {
 		return nil
@@ -65,6 +63,18 @@ func (d *Plane) checkSpace(size int64) error {
 	d.m.Counter(MetricReserveRefusals, 1)
 	return fmt.Errorf("%w: node %s has %d bytes free on its data file system, below the %d-byte reserve plus the %d-byte blob (storage.min_free_bytes)",
 		ErrNoSpace, d.self, sp.Free, res, max(size, 0))
+}
+
+// refreshSpace reads the free space of the blob store's file system and sets the gauges; false
+// when the file system cannot report it.
+func (d *Plane) refreshSpace() (vfs.Space, bool) {
+	sp, err := d.local.Space()
+	if err != nil {
+		return sp, false
+	}
+	d.m.Gauge(MetricDiskFree, float64(sp.Free))
+	d.m.Gauge(MetricDiskReserve, float64(d.reserve(sp.Total)))
+	return sp, true
 }
 
 // putLocal stores a blob in this node's store: every blob write on this node (a replica of a
@@ -77,10 +87,11 @@ func (d *Plane) putLocal(ctx context.Context, id string, r io.Reader, expect blo
 	info, err := d.local.Put(ctx, id, r, expect)
 	switch {
 	case err == nil:
+		d.refreshSpace() // the gauge shows the space after the write, not before it
 		return info, nil
 	case errors.Is(err, vfs.ErrNoSpace):
 		d.m.Counter(MetricNoSpaceErrors, 1)
-		d.checkSpace(0) // refresh the gauges
+		d.refreshSpace()
 		return blob.Info{}, fmt.Errorf("%w: node %s: %w", ErrNoSpace, d.self, err)
 	}
 	return blob.Info{}, fmt.Errorf("dataplane: node %s: %w", d.self, err)
@@ -91,11 +102,29 @@ func (d *Plane) watchSpace() {
 	t := time.NewTicker(spaceRefresh)
 	defer t.Stop()
 	for {
-		d.checkSpace(0)
+		d.refreshSpace()
 		select {
 		case <-d.stop:
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// DiskSpace is the space of the file system holding a node's blob store, and the reserve
+// blob writes leave on it (Config.MinFreeBytes, resolved).
+type DiskSpace struct {
+	Total   uint64 `json:"total_bytes"`
+	Free    uint64 `json:"free_bytes"`
+	Reserve uint64 `json:"reserve_bytes"`
+}
+
+// Space returns this node's DiskSpace (the console's storage page); an error wrapping
+// errors.ErrUnsupported when the file system cannot tell.
+func (d *Plane) Space() (DiskSpace, error) {
+	sp, err := d.local.Space()
+	if err != nil {
+		return DiskSpace{}, err
+	}
+	return DiskSpace{Total: sp.Total, Free: sp.Free, Reserve: d.reserve(sp.Total)}, nil
 }

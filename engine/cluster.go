@@ -156,6 +156,16 @@ type ReconcileOptions struct {
 	PromoteMaxLag uint64
 	// DeadReapAfter removes a member that has been dead this long; 0 never removes (default).
 	DeadReapAfter time.Duration
+	// Intents, when set, returns the operator's recorded decisions by member ID (replicated
+	// state, so every leader follows the same ones; intent.go): a member recorded as removed
+	// is never added back (and is removed again if it is still in raft), a recorded voter
+	// decision replaces what the member asks. Nil: members ask for themselves, and a removal
+	// is remembered only by the leader that made it.
+	Intents func() map[string]MemberIntent
+	// Refused, when set with Intents, is called for a member recorded as removed that gossip
+	// shows alive (at most every 10 s per member), so that the caller can tell the node it is
+	// out: the leader is the one that knows, and the node may never have applied its removal.
+	Refused func(ctx context.Context, m Member, removedAt time.Time)
 	// VerifyMember, when set, must accept a gossip member before the reconciler adds it to
 	// raft (also at a new address) or promotes it: it proves that the process answering at
 	// addr is node id of this cluster (the server dials it and checks the certificate, see
@@ -277,6 +287,7 @@ func (n *Node) serversByID() ([]Server, map[string]Server, error) {
 }
 
 func (n *Node) reconcileOnce(ctx context.Context, members []Member, opts ReconcileOptions) {
+	members = n.followIntents(ctx, members, opts)
 	servers, byID, err := n.serversByID()
 	if err != nil {
 		return

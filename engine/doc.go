@@ -15,7 +15,8 @@
 //   - Read(ctx, Linearizable|Stale) prepares the local FSM for a read (see below); the caller
 //     then reads the FSM directly.
 //   - Leader, IsLeader, WaitForLeader, AppliedIndex, ChangeMembership observe and steer the
-//     cluster; Close hands leadership over first, Kill stops abruptly (tests).
+//     cluster; TransferLeadership moves leadership to a named voter (or any other voter);
+//     Close hands leadership over first, Kill stops abruptly (tests).
 //
 // # Errors callers act on
 //
@@ -87,6 +88,20 @@
 // partition heals raft notices within a heartbeat, so gossip follows within the interval
 // instead of its own periodic re-join (gossip/doc.go, "Healing").
 //
+// # The operator's decisions outlive the leader
+//
+// Removing, promoting and demoting a member change raft's configuration, but raft does not
+// remember why: a leader elected later would see a removed node alive in gossip and add it
+// back, or promote a demoted hybrid node because its configuration asks to vote. So the
+// caller records each decision in replicated state first (package fsm's member records) and
+// hands them to the reconciler as ReconcileOptions.Intents; the reconciler of every leader
+// follows them over what gossip shows (intent.go): a member recorded as removed is never added
+// back and is removed again if it is still in raft (ReconcileOptions.Refused lets the caller
+// tell the node itself), a recorded voter decision replaces the member's own request, and a
+// voter recorded as a non-voter is demoted (a leader recorded so hands leadership over first).
+// Without Intents the leader that removed a member remembers it in memory only (until the
+// member restarts), as before.
+//
 // # Who may join
 //
 // The reconciler adds to raft only members gossip shows alive, and gossip admits only members
@@ -103,4 +118,7 @@
 //
 // Close on the leader calls LeadershipTransfer (bounded by three election timeouts) before raft
 // shuts down, so SIGTERM on the leader costs the cluster a transfer, not an election.
+// TransferLeadership does the same on request, to a named voter (raft's
+// LeadershipTransferToServer), through the membership RPC so that any node can ask; a
+// non-voter target is ErrNotVoter.
 package engine

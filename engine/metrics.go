@@ -22,6 +22,7 @@ var MetricDescs = []MetricDesc{
 	{Name: "nebulaio_raft_state", Kind: metrics.KindGauge, Help: "raft state of this node: 1 follower, 2 leader, 3 candidate, 4 shutdown"},
 	{Name: "nebulaio_raft_peers", Kind: metrics.KindGauge, Help: "servers in the raft configuration (voters and non-voters)"},
 	{Name: "nebulaio_raft_voters", Kind: metrics.KindGauge, Help: "voters in the raft configuration"},
+	{Name: "nebulaio_raft_voters_even", Kind: metrics.KindGauge, Help: "1 while the number of voters is even (an odd number tolerates as many failures with one voter fewer), else 0"},
 	{Name: "nebulaio_raft_commit_latency", Kind: metrics.KindHistogram, Help: "seconds from Propose to the applied result, on the proposing node"},
 	{Name: "nebulaio_raft_applied_index", Kind: metrics.KindGauge, Help: "index of the newest entry applied to the FSM"},
 	{Name: "nebulaio_raft_commit_index", Kind: metrics.KindGauge, Help: "raft commit index known to this node"},
@@ -66,6 +67,7 @@ func (n *Node) reportMetrics() {
 			}
 			n.cfg.Metrics.Gauge("nebulaio_raft_peers", float64(len(servers)))
 			n.cfg.Metrics.Gauge("nebulaio_raft_voters", float64(voters))
+			n.cfg.Metrics.Gauge("nebulaio_raft_voters_even", float64(1-voters%2))
 		}
 		n.cfg.Metrics.Gauge("nebulaio_raft_applied_index", float64(n.AppliedIndex()))
 		n.cfg.Metrics.Gauge("nebulaio_raft_commit_index", float64(n.raft.CommitIndex()))

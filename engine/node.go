@@ -106,6 +106,7 @@ type Node struct {
 	done      chan struct{}
 	proposals chan *pendingProposal // the batcher's queue (nil with NoCoalesce)
 	removed   tombstones            // members this node removed as leader (cluster.go)
+	refused   refusedLog            // when each removed member was last told (intent.go)
 	unproven  unprovenLog           // members VerifyMember refused, logged once (cluster.go)
 	wg        sync.WaitGroup
 

@@ -73,6 +73,8 @@ func (f *FSM) applyEvent(ev Event) *Result {
 		return f.putObjectTagging(ev)
 	case *PutBucketTagging:
 		return f.putBucketTagging(ev)
+	case *MemberChange:
+		return f.changeMember(ev)
 	case *PutObjectLockConfiguration:
 		return f.putObjectLockConfiguration(ev)
 	case *PutObjectRetention:

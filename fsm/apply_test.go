@@ -25,6 +25,29 @@ func multipartETag(partETags ...string) string {
 	return fmt.Sprintf("%s-%d", md5hex(string(all)), len(partETags))
 }
 
+// member checks that f records want (its ID set to id) for member id, and lists it so.
+func member(id string, want MemberState) func(*testing.T, *FSM, *Result) {
+	want.ID = id
+	return func(t *testing.T, f *FSM, _ *Result) {
+		if got := f.Member(id); got != want {
+			t.Fatalf("member %s: %+v, want %+v", id, got, want)
+		}
+		listed := false
+		for _, m := range f.Members() {
+			listed = listed || m == want
+		}
+		if listed == want.empty() {
+			t.Fatalf("Members() = %+v with %+v", f.Members(), want)
+		}
+	}
+}
+
+func noMemberRecords(t *testing.T, f *FSM, _ *Result) {
+	if n := countKind(t, f, prefixMember); n != 0 {
+		t.Fatalf("%d member records left", n)
+	}
+}
+
 func blobs(ids ...string) []Blob {
 	out := make([]Blob, len(ids))
 	for i, id := range ids {
@@ -242,6 +265,37 @@ func TestApply(t *testing.T) {
 				}
 			}},
 		{name: "setting empty key", ev: &SetSetting{Value: "v"}, code: CodeInvalidArgument},
+
+		// cluster members (member.go)
+		{name: "remove member", ev: &MemberChange{ID: "n2", Op: MemberRemove, At: 7}, check: member("n2", MemberState{RemovedAt: 7})},
+		{name: "remove again keeps the first time", setup: []Event{&MemberChange{ID: "n2", Op: MemberRemove, At: 7}},
+			ev: &MemberChange{ID: "n2", Op: MemberRemove, At: 9}, check: member("n2", MemberState{RemovedAt: 7})},
+		{name: "readmit forgets every decision", setup: []Event{
+			&MemberChange{ID: "n2", Op: MemberNonvoter, At: 3}, &MemberChange{ID: "n2", Op: MemberDrain, At: 4},
+			&MemberChange{ID: "n2", Op: MemberRemove, At: 7}},
+			ev: &MemberChange{ID: "n2", Op: MemberReadmit, At: 8}, check: all(member("n2", MemberState{}), noMemberRecords)},
+		{name: "readmit a member not removed", ev: &MemberChange{ID: "n2", Op: MemberReadmit, At: 8}, code: CodeInvalidMemberState},
+		{name: "demote records the intent", ev: &MemberChange{ID: "n2", Op: MemberNonvoter, At: 5},
+			check: member("n2", MemberState{Voter: VoterNo, VoterAt: 5})},
+		{name: "promote replaces a demote", setup: []Event{&MemberChange{ID: "n2", Op: MemberNonvoter, At: 5}},
+			ev: &MemberChange{ID: "n2", Op: MemberVoter, At: 6}, check: member("n2", MemberState{Voter: VoterYes, VoterAt: 6})},
+		{name: "demote a removed member", setup: []Event{&MemberChange{ID: "n2", Op: MemberRemove, At: 7}},
+			ev: &MemberChange{ID: "n2", Op: MemberNonvoter, At: 8}, code: CodeInvalidMemberState},
+		{name: "drain", ev: &MemberChange{ID: "n2", Op: MemberDrain, At: 5}, check: member("n2", MemberState{Drain: DrainDraining, DrainAt: 5})},
+		{name: "drain again keeps the start", setup: []Event{&MemberChange{ID: "n2", Op: MemberDrain, At: 5}},
+			ev: &MemberChange{ID: "n2", Op: MemberDrain, At: 6}, check: member("n2", MemberState{Drain: DrainDraining, DrainAt: 5})},
+		{name: "drain a removed member", setup: []Event{&MemberChange{ID: "n2", Op: MemberRemove, At: 7}},
+			ev: &MemberChange{ID: "n2", Op: MemberDrain, At: 8}, code: CodeInvalidMemberState},
+		{name: "drained", setup: []Event{&MemberChange{ID: "n2", Op: MemberDrain, At: 5}},
+			ev: &MemberChange{ID: "n2", Op: MemberDrained, At: 9}, check: member("n2", MemberState{Drain: DrainDrained, DrainAt: 9})},
+		{name: "drained without a drain (cancelled meanwhile)", ev: &MemberChange{ID: "n2", Op: MemberDrained, At: 9}, code: CodeInvalidMemberState},
+		{name: "undrain deletes an empty record", setup: []Event{&MemberChange{ID: "n2", Op: MemberDrain, At: 5}},
+			ev: &MemberChange{ID: "n2", Op: MemberUndrain, At: 6}, check: all(member("n2", MemberState{}), noMemberRecords)},
+		{name: "undrain keeps the voter intent", setup: []Event{&MemberChange{ID: "n2", Op: MemberNonvoter, At: 4}, &MemberChange{ID: "n2", Op: MemberDrain, At: 5}},
+			ev: &MemberChange{ID: "n2", Op: MemberUndrain, At: 6}, check: member("n2", MemberState{Voter: VoterNo, VoterAt: 4})},
+		{name: "undrain without a drain", ev: &MemberChange{ID: "n2", Op: MemberUndrain, At: 6}, code: CodeInvalidMemberState},
+		{name: "member empty id", ev: &MemberChange{Op: MemberRemove, At: 1}, code: CodeInvalidArgument},
+		{name: "member unknown op", ev: &MemberChange{ID: "n2", Op: 99, At: 1}, code: CodeInvalidArgument},
 		{name: "set the cluster ID", ev: &SetSetting{Key: SettingClusterID, Value: "3f9a1c0e5b7d2a4f"}, check: func(t *testing.T, f *FSM, _ *Result) {
 			if v, _ := f.Setting(SettingClusterID); v != "3f9a1c0e5b7d2a4f" {
 				t.Fatalf("cluster ID %q", v)

@@ -21,8 +21,8 @@
 //
 //   - dirty: the records changed since the last Snapshot(), tombstones included (a btree);
 //   - frozen: the dirty trees of snapshots taken whose data is not yet the base (immutable);
-//   - the resident kinds, whole: buckets, nodes and settings (a handful of records that every
-//     event or admin call reads);
+//   - the resident kinds, whole: buckets, nodes, settings and members (a handful of records
+//     that every event or admin call reads);
 //   - the cache: at most Options.CacheSize clean objects, uploads and parts (S3-FIFO, so a
 //     sweep of single reads does not evict the hot set; listings do not fill it);
 //   - the base: the newest persisted snapshot's runs, opened with snapshot.Store.Reader, with
@@ -121,11 +121,13 @@
 //	21 LifecycleExpire         string bucket, i64 now, i64 day (ns), string marker version id,
 //	                           list (≤ 1000) of (u8 action, string key, string version or
 //	                           upload id, string rule id)
+//	22 MemberChange            string node id, u8 operation (1 remove, 2 readmit, 3 voter,
+//	                           4 nonvoter, 5 drain, 6 drained, 7 undrain), i64 at
 //	30 PutBucketEncryption     string bucket, string algorithm ("SSE-S3"; "" removes the
 //	                           default encryption)
 //
-// Type numbers 22 to 29 and record prefixes 0x0C to 0x0F were left free while encryption at
-// rest was built, for the membership and identity records built at the same time.
+// Type numbers 23 to 29 and record prefixes 0x0D to 0x0F were left free while encryption at
+// rest was built, for the identity records built at the same time.
 //
 // Identities and access (iam.go), version 1; their numbers start at 40:
 //
@@ -150,7 +152,7 @@
 // string prefix, pairs tags, [uvarint size greater than], [uvarint size less than], uvarint
 // expiration days, i64 expiration date (Unix ns, 0 none), uvarint noncurrent days, uvarint
 // newer noncurrent versions, uvarint abort days; a list of at most 1000. Booleans (u8) are 0
-// or 1; anything else is ErrCorrupt.
+// or 1; anything else is ErrCorrupt. member.go has what each member operation (event 22) does.
 //
 // Bodies, version 2: the version 1 body followed by
 //
@@ -224,6 +226,13 @@
 //	0x09 esc(bucket)                                  the bucket's tags: string bucket, pairs
 //	0x0A esc(bucket)                                  the bucket's lifecycle: string bucket, rules
 //	0x0B esc(bucket)                                  the bucket's CORS: string bucket, rules
+//	0x0C esc(node id)                                 a cluster member's recorded state:
+//	                                                  string id, i64 removed at (0: not
+//	                                                  removed), u8 voter intent (0 by config,
+//	                                                  1 voter, 2 non-voter), i64 voter at, u8
+//	                                                  drain (0 none, 1 draining, 2 drained),
+//	                                                  i64 drain at; never all zero (a member
+//	                                                  with nothing recorded has no record)
 //	0x10 esc(bucket)                                  the bucket's default encryption: string
 //	                                                  bucket, string algorithm (not empty)
 //	0x20 esc(user name)                               user: string name, string access key,

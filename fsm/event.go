@@ -29,8 +29,10 @@ const (
 	TypePutBucketLifecycle         EventType = 19
 	TypePutBucketCors              EventType = 20
 	TypeLifecycleExpire            EventType = 21
-	// Added with encryption at rest. 22..29 are left to the events built at the same time on
-	// other branches (membership, identities), so that merging renumbers nothing.
+	// Added with the operator's membership decisions (issue 16).
+	TypeMemberChange EventType = 22
+	// Added with encryption at rest. 23..29 are left to the events built at the same time on
+	// other branches (identities), so that merging renumbers nothing.
 	TypePutBucketEncryption EventType = 30
 )
 
@@ -45,6 +47,7 @@ var typeNames = map[EventType]string{
 	TypePutObjectLockConfiguration: "PutObjectLockConfiguration", TypePutObjectRetention: "PutObjectRetention",
 	TypePutObjectLegalHold: "PutObjectLegalHold", TypePutBucketLifecycle: "PutBucketLifecycle",
 	TypePutBucketCors: "PutBucketCors", TypeLifecycleExpire: "LifecycleExpire",
+	TypeMemberChange:        "MemberChange",
 	TypePutBucketEncryption: "PutBucketEncryption",
 }
 
@@ -438,6 +441,8 @@ func newEvent(t EventType) Event {
 		return &PutBucketEncryption{}
 	case TypeLifecycleExpire:
 		return &LifecycleExpire{}
+	case TypeMemberChange:
+		return &MemberChange{}
 	}
 	return newIAMEvent(t) // identities and access (iam.go), or nil
 }

@@ -38,6 +38,7 @@ func sampleEvents() []Event {
 		&SetBucketVersioning{Bucket: "photos", Status: VersioningEnabled},
 		&PutObjectTagging{Bucket: "photos", Key: "a/b.txt", VersionID: NewVersionID(5, 6), Tags: []Pair{{"k", "v"}, {"k2", ""}}},
 		&PutBucketTagging{Bucket: "photos", Tags: []Pair{{"team", "x"}}},
+		&MemberChange{ID: "node-2", Op: MemberDrain, At: 1700000000000000000},
 	}
 }
 

@@ -204,7 +204,7 @@ func checkInvariants(t tb, f *FSM) {
 	recs := records(t, st)
 	has := func(k string) bool { _, ok := st[k]; return ok }
 	c := newCounts()
-	var buckets, nodes, settings int
+	var buckets, nodes, settings, members int
 	for _, rec := range recs {
 		switch r := rec.(type) {
 		case *BucketInfo:
@@ -213,6 +213,8 @@ func checkInvariants(t tb, f *FSM) {
 			nodes++
 		case *Pair:
 			settings++
+		case *MemberState:
+			members++
 		case *objectRec:
 			if !has(bucketKey(r.Bucket)) {
 				t.Fatalf("object %s/%s in a missing bucket", r.Bucket, r.Key)
@@ -237,10 +239,16 @@ func checkInvariants(t tb, f *FSM) {
 	if !sameCounts(c, f.counts) {
 		t.Fatalf("counts %+v, recount %+v", f.counts, c)
 	}
-	if f.res.buckets.Len() != buckets || f.res.nodes.Len() != nodes || f.res.settings.Len() != settings {
-		t.Fatalf("resident trees hold %d buckets, %d nodes, %d settings; state %d, %d, %d",
-			f.res.buckets.Len(), f.res.nodes.Len(), f.res.settings.Len(), buckets, nodes, settings)
+	if f.res.buckets.Len() != buckets || f.res.nodes.Len() != nodes || f.res.settings.Len() != settings || f.res.members.Len() != members {
+		t.Fatalf("resident trees hold %d buckets, %d nodes, %d settings, %d members; state %d, %d, %d, %d",
+			f.res.buckets.Len(), f.res.nodes.Len(), f.res.settings.Len(), f.res.members.Len(), buckets, nodes, settings, members)
 	}
+	f.res.members.Ascend(func(m *MemberState) bool {
+		if v, _ := encodeMemberRecord(m); st[memberKey(m.ID)] != string(v) {
+			t.Fatalf("resident member %s differs from the state", m.ID)
+		}
+		return true
+	})
 	f.res.buckets.Ascend(func(b *BucketInfo) bool {
 		if v, _ := encodeBucket(b); st[bucketKey(b.Name)] != string(v) {
 			t.Fatalf("resident bucket %s differs from the state", b.Name)

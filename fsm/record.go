@@ -25,8 +25,10 @@ const (
 	prefixLifecycle byte = 0x0A
 	// prefixCors: a bucket's CORS rules, (bucket).
 	prefixCors byte = 0x0B
-	// prefixEncryption: a bucket's default encryption, (bucket). 0x0C..0x0F are left to the
-	// records built at the same time on other branches (membership, identities).
+	// prefixMember: a cluster member's recorded state, (node id).
+	prefixMember byte = 0x0C
+	// prefixEncryption: a bucket's default encryption, (bucket). 0x0D..0x0F are left to the
+	// records built at the same time on other branches (identities).
 	prefixEncryption byte = 0x10
 )
 
@@ -160,7 +162,7 @@ func parseKey(k []byte) (parsedKey, error) {
 	switch pk.prefix {
 	case prefixMeta:
 		n = 0
-	case prefixBucket, prefixNode, prefixSetting, prefixBucketTags, prefixLifecycle, prefixCors, prefixEncryption:
+	case prefixBucket, prefixNode, prefixSetting, prefixBucketTags, prefixLifecycle, prefixCors, prefixMember, prefixEncryption:
 		n = 1
 	case prefixUser, prefixAccessKey, prefixPolicy, prefixBucketAccess:
 		n = 1
@@ -332,6 +334,8 @@ func decodeValue(prefix byte, v []byte) (any, error) {
 		return decodeNodeRecord(v)
 	case prefixSetting:
 		return decodeSetting(v)
+	case prefixMember:
+		return decodeMemberRecord(v)
 	}
 	if isIAMPrefix(prefix) {
 		return decodeIAMValue(prefix, v)
@@ -362,6 +366,8 @@ func encodeValue(rec any) ([]byte, error) {
 		return encodeNodeRecord(r)
 	case *Pair:
 		return encodeSetting(r)
+	case *MemberState:
+		return encodeMemberRecord(r)
 	}
 	if b, ok, err := encodeIAMValue(rec); ok {
 		return b, err
@@ -392,6 +398,8 @@ func recordKey(rec any) string {
 		return nodeKey(r.ID)
 	case *Pair:
 		return settingKey(r.Key)
+	case *MemberState:
+		return memberKey(r.ID)
 	}
 	return iamRecordKey(rec)
 }

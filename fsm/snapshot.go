@@ -413,7 +413,7 @@ func (f *FSM) restoreRuns(rd *snapshot.Reader) error {
 		return fail(err)
 	}
 	res := newResident()
-	for _, r := range [][2]byte{{prefixBucket, prefixObject}, {prefixNode, prefixSetting + 1}} {
+	for _, r := range [][2]byte{{prefixBucket, prefixObject}, {prefixNode, prefixSetting + 1}, {prefixMember, prefixMember + 1}} {
 		it := rd.Iter([]byte{r[0]}, []byte{r[1]})
 		for it.Next() {
 			rec, err := decodeChecked(it.Key(), it.Value())

@@ -238,7 +238,11 @@ func eventGen(t *rapid.T, label string) Event {
 		return out
 	}
 	etags := []string{md5hex("1"), md5hex("2"), md5hex("3")}
-	typ := rapid.IntRange(0, 23).Draw(t, label+"type")
+	typ := rapid.IntRange(0, 24).Draw(t, label+"type")
+	if typ == 24 { // cluster members: resident records, restored from the runs too
+		return &MemberChange{ID: rapid.SampledFrom([]string{"n1", "n2"}).Draw(t, label+"member"),
+			Op: MemberOp(rapid.IntRange(1, 7).Draw(t, label+"op")), At: rapid.Int64Range(1, 9).Draw(t, label+"at")}
+	}
 	if typ >= 18 {
 		return versionEventGen(t, label, typ, bucket, key, blob)
 	}

@@ -14,7 +14,7 @@ type partRec struct {
 
 // entry is one record of the snapshot key space held in memory: key is its snapshot key
 // (record.go) and rec the decoded record — *BucketInfo, *objectRec (a head or a noncurrent
-// version), *bucketTags, *UploadInfo, *partRec, *NodeInfo or *Pair (a setting) — or nil for a deletion (a tombstone) in a dirty or frozen
+// version), *bucketTags, *UploadInfo, *partRec, *NodeInfo, *Pair (a setting) or *MemberState — or nil for a deletion (a tombstone) in a dirty or frozen
 // tree. Entries and records are never modified after insertion: a change inserts a new entry,
 // so a btree Clone is a point-in-time view.
 type entry struct {
@@ -28,15 +28,17 @@ type tree = btree.BTreeG[*entry]
 
 func newTree() *tree { return btree.NewG(btreeDegree, lessEntry) }
 
-// resident holds the record kinds that stay in memory whatever the cache size: buckets, nodes
-// and settings. They are few (S3 caps buckets per account; nodes are servers), every event
-// checks its bucket, and the admin API lists nodes and settings whole. Their changes are also
+// resident holds the record kinds that stay in memory whatever the cache size: buckets, nodes,
+// settings and members. They are few (S3 caps buckets per account; nodes and members are
+// servers), every event checks its bucket, and the admin API lists nodes, settings and
+// members whole. Their changes are also
 // entries of the dirty tree, so that snapshots treat every kind alike. Items are never
 // modified after insertion.
 type resident struct {
 	buckets  *btree.BTreeG[*BucketInfo]
 	nodes    *btree.BTreeG[*NodeInfo]
 	settings *btree.BTreeG[*Pair]
+	members  *btree.BTreeG[*MemberState]
 }
 
 func lessBucket(a, b *BucketInfo) bool { return a.Name < b.Name }
@@ -48,6 +50,7 @@ func newResident() *resident {
 		buckets:  btree.NewG(btreeDegree, lessBucket),
 		nodes:    btree.NewG(btreeDegree, lessNode),
 		settings: btree.NewG(btreeDegree, lessSetting),
+		members:  btree.NewG(btreeDegree, lessMember),
 	}
 }
 
@@ -64,6 +67,8 @@ func (r *resident) add(rec any) {
 		r.nodes.ReplaceOrInsert(v)
 	case *Pair:
 		r.settings.ReplaceOrInsert(v)
+	case *MemberState:
+		r.members.ReplaceOrInsert(v)
 	}
 }
 

@@ -103,6 +103,9 @@ func evSeeds() []fsm.Event {
 		&fsm.CreateMultipartUpload{Bucket: "vault", Key: "big", UploadID: "upload-6", Initiated: 30, Meta: meta2,
 			Encryption: fsm.Encryption{Algorithm: fsm.EncryptionSSEC, SealedKey: "\x01k"}},
 		&fsm.PutBucketEncryption{Bucket: "vault", Algorithm: fsm.EncryptionSSES3},
+		// Added with safe membership (issue 16): the operator's decisions about members.
+		&fsm.MemberChange{ID: "node-3", Op: fsm.MemberRemove, At: 1764090000000000000},
+		&fsm.MemberChange{ID: "node-\x00", Op: fsm.MemberDrained, At: -1},
 	}
 }
 

@@ -1,9 +1,13 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -27,7 +31,15 @@ type NodeView struct {
 	GossipStatus  string `json:"gossip_status"` // alive, suspect, dead, left, or unknown
 	LastContactMS int64  `json:"last_contact_ms"`
 	AppliedIndex  uint64 `json:"applied_index"`
+	CommitIndex   uint64 `json:"commit_index"` // the commit index the node knows
 	Version       string `json:"version,omitempty"`
+	// The operator's recorded decisions (replicated state): removed (and when), the voter
+	// status decided by promote/demote ("voter", "nonvoter"; empty: its configuration
+	// decides), the drain ("draining", "drained"; empty: none).
+	Removed     bool       `json:"removed,omitempty"`
+	RemovedAt   *time.Time `json:"removed_at,omitempty"`
+	VoterIntent string     `json:"voter_intent,omitempty"`
+	Drain       string     `json:"drain,omitempty"`
 }
 
 // HealthView summarises the cluster's ability to commit writes.
@@ -45,6 +57,31 @@ type HealthView struct {
 	// reports it; RepairError says why it could not be read.
 	Repair      *dataplane.RepairStats `json:"repair,omitempty"`
 	RepairError string                 `json:"repair_error,omitempty"`
+	// Rebalance is the balancer's progress on the leader: blobs moved to their placement
+	// after storage nodes joined, and every drain.
+	Rebalance      *dataplane.BalanceStats `json:"rebalance,omitempty"`
+	RebalanceError string                  `json:"rebalance_error,omitempty"`
+	// Warnings are things an operator should act on that do not make the cluster unhealthy
+	// (an even number of voters).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// DrainView is one node's drain: its recorded state ("none", "draining", "drained"), since
+// when, and the progress the balancer on the leader reports (ProgressError says why it could
+// not be read).
+type DrainView struct {
+	ID            string                   `json:"id"`
+	State         string                   `json:"state"`
+	Since         *time.Time               `json:"since,omitempty"`
+	Progress      *dataplane.DrainProgress `json:"progress,omitempty"`
+	ProgressError string                   `json:"progress_error,omitempty"`
+}
+
+// LeaderView is the answer to a leadership transfer.
+type LeaderView struct {
+	Previous      string `json:"previous_leader_id"`
+	LeaderID      string `json:"leader_id"`
+	LeaderAddress string `json:"leader_address"`
 }
 
 // Cluster is what the admin API needs of the node (engine plus gossip). Calls that need the
@@ -52,18 +89,34 @@ type HealthView struct {
 type Cluster interface {
 	Nodes(ctx context.Context) ([]NodeView, error)
 	Health(ctx context.Context) (HealthView, error)
+	// Promote and Demote record the operator's decision and change the suffrage.
 	Promote(ctx context.Context, id string) error
 	Demote(ctx context.Context, id string) error
-	Remove(ctx context.Context, id string) error
+	// Remove records the removal (the node stays out until re-admitted) and takes the node
+	// out of raft; without force it refuses a node holding the only copy of any blob.
+	Remove(ctx context.Context, id string, force bool) error
+	Readmit(ctx context.Context, id string) error
 	// JoinToken returns the cluster's ID and the token a new node joins it with (it carries
 	// the cluster secret).
 	JoinToken(ctx context.Context) (TokenView, error)
+	Membership
 }
 
 // TokenView is the answer of GET /api/v1/admin/cluster/token.
 type TokenView struct {
 	ClusterID string `json:"cluster_id"`
 	Token     string `json:"token"`
+}
+
+// Membership is the admin API's drain and leadership calls.
+type Membership interface {
+	// Drain starts moving a node's blobs to the other storage nodes; DrainStatus reports
+	// it; CancelDrain stops it (the node may be chosen for new copies again).
+	Drain(ctx context.Context, id string) (DrainView, error)
+	DrainStatus(ctx context.Context, id string) (DrainView, error)
+	CancelDrain(ctx context.Context, id string) (DrainView, error)
+	// TransferLeader moves leadership to voter id ("" any other voter).
+	TransferLeader(ctx context.Context, id string) (LeaderView, error)
 }
 
 // APIError is an error with the HTTP status and code the admin API answers with. A Cluster
@@ -114,6 +167,11 @@ var AdminRoutes = []string{
 	"DELETE /api/v1/admin/cluster/nodes/{id}",
 	"GET /api/v1/admin/cluster/health",
 	"GET /api/v1/admin/cluster/token",
+	"POST /api/v1/admin/cluster/nodes/{id}/readmit",
+	"POST /api/v1/admin/cluster/nodes/{id}/drain",
+	"GET /api/v1/admin/cluster/nodes/{id}/drain",
+	"DELETE /api/v1/admin/cluster/nodes/{id}/drain",
+	"POST /api/v1/admin/cluster/leader/transfer",
 }
 
 const adminCallTimeout = 15 * time.Second
@@ -145,7 +203,11 @@ func registerClusterAPI(mux *http.ServeMux, token string, c Cluster) {
 	})
 	handle(AdminRoutes[3], func(ctx context.Context, r *http.Request) (any, error) {
 		id := r.PathValue("id")
-		return map[string]string{"id": id, "result": "removed"}, c.Remove(ctx, id)
+		force, err := boolParam(r, "force")
+		if err != nil {
+			return nil, err
+		}
+		return map[string]string{"id": id, "result": "removed"}, c.Remove(ctx, id, force)
 	})
 	handle(AdminRoutes[4], func(ctx context.Context, r *http.Request) (any, error) {
 		return c.Health(ctx)
@@ -160,8 +222,55 @@ func registerClusterAPI(mux *http.ServeMux, token string, c Cluster) {
 		w.Header().Set("Cache-Control", "no-store")
 		writeJSON(w, http.StatusOK, v)
 	})))
+	handle(AdminRoutes[6], func(ctx context.Context, r *http.Request) (any, error) {
+		id := r.PathValue("id")
+		return map[string]string{"id": id, "result": "readmitted"}, c.Readmit(ctx, id)
+	})
+	handle(AdminRoutes[7], func(ctx context.Context, r *http.Request) (any, error) { return c.Drain(ctx, r.PathValue("id")) })
+	handle(AdminRoutes[8], func(ctx context.Context, r *http.Request) (any, error) { return c.DrainStatus(ctx, r.PathValue("id")) })
+	handle(AdminRoutes[9], func(ctx context.Context, r *http.Request) (any, error) { return c.CancelDrain(ctx, r.PathValue("id")) })
+	handle(AdminRoutes[10], func(ctx context.Context, r *http.Request) (any, error) {
+		var body struct {
+			ID string `json:"id"`
+		}
+		if err := decodeOptionalJSON(r, &body); err != nil {
+			return nil, err
+		}
+		return c.TransferLeader(ctx, body.ID)
+	})
 	// Unknown routes under the API answer JSON too (and still require the token).
 	mux.Handle("/api/", requireToken(token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &APIError{Status: http.StatusNotFound, Code: "not_found", Message: "no such admin route: " + r.Method + " " + r.URL.Path})
 	})))
+}
+
+// boolParam reads an optional boolean query parameter ("true" or "false"); anything else is a
+// 400 naming it.
+func boolParam(r *http.Request, name string) (bool, error) {
+	switch v := r.URL.Query().Get(name); v {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, &APIError{Status: http.StatusBadRequest, Code: "bad_request", Message: fmt.Sprintf("%s=%q: want true or false", name, v)}
+	}
+}
+
+// decodeOptionalJSON reads a small JSON body into v; an empty body leaves v as it is. Unknown
+// fields are refused rather than ignored.
+func decodeOptionalJSON(r *http.Request, v any) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+	if err != nil {
+		return &APIError{Status: http.StatusBadRequest, Code: "bad_request", Message: err.Error()}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &APIError{Status: http.StatusBadRequest, Code: "bad_request", Message: "request body: " + err.Error()}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -32,9 +33,29 @@ func (f *fakeCluster) Demote(ctx context.Context, id string) error {
 	f.calls = append(f.calls, "demote "+id)
 	return f.err
 }
-func (f *fakeCluster) Remove(ctx context.Context, id string) error {
-	f.calls = append(f.calls, "remove "+id)
+func (f *fakeCluster) Remove(ctx context.Context, id string, force bool) error {
+	f.calls = append(f.calls, fmt.Sprintf("remove %s force=%v", id, force))
 	return f.err
+}
+func (f *fakeCluster) Readmit(ctx context.Context, id string) error {
+	f.calls = append(f.calls, "readmit "+id)
+	return f.err
+}
+func (f *fakeCluster) Drain(ctx context.Context, id string) (DrainView, error) {
+	f.calls = append(f.calls, "drain "+id)
+	return DrainView{ID: id, State: "draining"}, f.err
+}
+func (f *fakeCluster) DrainStatus(ctx context.Context, id string) (DrainView, error) {
+	f.calls = append(f.calls, "drain-status "+id)
+	return DrainView{ID: id, State: "draining"}, f.err
+}
+func (f *fakeCluster) CancelDrain(ctx context.Context, id string) (DrainView, error) {
+	f.calls = append(f.calls, "undrain "+id)
+	return DrainView{ID: id, State: "none"}, f.err
+}
+func (f *fakeCluster) TransferLeader(ctx context.Context, id string) (LeaderView, error) {
+	f.calls = append(f.calls, "transfer "+id)
+	return LeaderView{LeaderID: id}, f.err
 }
 
 func (f *fakeCluster) JoinToken(ctx context.Context) (TokenView, error) {
@@ -104,7 +125,8 @@ func TestAdminRoutesReachTheCluster(t *testing.T) {
 			t.Fatalf("%s: %d %v", route, resp.StatusCode, body)
 		}
 	}
-	want := []string{"nodes", "promote n2", "demote n2", "remove n2", "health", "token"}
+	want := []string{"nodes", "promote n2", "demote n2", "remove n2 force=false", "health", "token", "readmit n2",
+		"drain n2", "drain-status n2", "undrain n2", "transfer "}
 	if strings.Join(fc.calls, ",") != strings.Join(want, ",") {
 		t.Fatalf("calls %v, want %v", fc.calls, want)
 	}
@@ -115,6 +137,38 @@ func TestAdminRoutesReachTheCluster(t *testing.T) {
 	resp, body = do(t, srv, "GET /api/v1/admin/nope", "s3cret")
 	if resp.StatusCode != http.StatusNotFound || body["code"] != "not_found" {
 		t.Fatalf("unknown route: %d %v", resp.StatusCode, body)
+	}
+}
+
+// TestAdminParameters: remove's force and the transfer's target reach the cluster; a force
+// that is not a boolean and a body with an unknown field are refused, not ignored.
+func TestAdminParameters(t *testing.T) {
+	fc := &fakeCluster{}
+	srv := adminServer(t, fc)
+	call := func(method, path, body string) int {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer s3cret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		call               string
+	}{
+		{"DELETE", "/api/v1/admin/cluster/nodes/n3?force=true", "", 200, "remove n3 force=true"},
+		{"DELETE", "/api/v1/admin/cluster/nodes/n3?force=yes", "", 400, ""},
+		{"POST", "/api/v1/admin/cluster/leader/transfer", `{"id":"n2"}`, 200, "transfer n2"},
+		{"POST", "/api/v1/admin/cluster/leader/transfer", `{"node":"n2"}`, 400, ""},
+	} {
+		fc.calls = nil
+		if got := call(tc.method, tc.path, tc.body); got != tc.status || strings.Join(fc.calls, ",") != tc.call {
+			t.Errorf("%s %s %s: %d, calls %v; want %d, %q", tc.method, tc.path, tc.body, got, fc.calls, tc.status, tc.call)
+		}
 	}
 }
 

@@ -2,7 +2,7 @@
 // and the admin API, whose cluster operations it reaches through the Cluster interface), the
 // listeners' servers with their timeouts (NewServer for the admin port, NewStreamingServer for
 // the S3 port), and the Prometheus adapter. The S3 API itself is httpapi/s3 (with httpapi/sigv4);
-// package node wires both ports. There is no console listener yet (console.address is reserved).
+// package node wires both ports. The console (console.address) is httpapi/console.
 //
 // It is the only package that knows Prometheus: library packages report through the metrics
 // seam of internal/metrics (Counter, Gauge, Observe; see docs/CONVENTIONS.md) that PromSink

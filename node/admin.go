@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nebulaio/nebulaio/engine"
+	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/gossip"
 	"github.com/nebulaio/nebulaio/httpapi"
 	"github.com/nebulaio/nebulaio/lifecycle"
@@ -31,8 +32,13 @@ func (n *Node) startAdmin(reg *prometheus.Registry, sink *httpapi.PromSink) erro
 		ln = n.adminTLS.Listener(ln)
 	}
 	n.admin = httpapi.NewServer(httpapi.NewAdminHandler(httpapi.AdminOptions{
-		Registry:   reg,
-		Ready:      n.ready,
+		Registry: reg,
+		Ready: func() (bool, string) {
+			if why := n.removedReason(); why != "" {
+				return false, why
+			}
+			return n.ready()
+		},
 		Cluster:    clusterAdmin{n},
 		Lifecycle:  lifecycleStatus{n},
 		Token:      n.creds.AdminToken,
@@ -82,6 +88,7 @@ func (c clusterAdmin) Nodes(ctx context.Context) ([]httpapi.NodeView, error) {
 		v := view(s.ID)
 		v.InRaft, v.Voter, v.RaftAddress = true, s.Voter, s.Addr
 	}
+	c.addRecords(view)
 	for _, m := range g.Members() {
 		v := view(m.ID)
 		v.Role, v.WantsVoter, v.GossipAddress, v.GossipStatus = m.Meta.Role, m.Meta.Voter, m.Addr, m.State.String()
@@ -107,6 +114,7 @@ func (c clusterAdmin) Nodes(ctx context.Context) ([]httpapi.NodeView, error) {
 			}
 			mu.Lock()
 			v.RaftState, v.AppliedIndex, v.LastContactMS = st.State, st.AppliedIndex, st.LastContactMS
+			v.CommitIndex = st.CommitIndex
 			mu.Unlock()
 		}(v)
 	}
@@ -143,6 +151,7 @@ func (c clusterAdmin) Health(ctx context.Context) (httpapi.HealthView, error) {
 	h.QuorumSize = h.Voters/2 + 1
 	h.FailureTolerance = h.HealthyVoters - h.QuorumSize
 	h.Healthy = h.LeaderID != "" && h.FailureTolerance >= 0
+	c.membershipHealth(ctx, &h)
 	data := c.n.Data()
 	switch {
 	case data == nil:
@@ -162,37 +171,14 @@ func (c clusterAdmin) Health(ctx context.Context) (httpapi.HealthView, error) {
 	return h, nil
 }
 
-func (c clusterAdmin) Promote(ctx context.Context, id string) error {
-	e, g, err := c.parts()
-	if err != nil {
-		return err
-	}
-	addr := ""
-	if m, ok := g.Member(id); ok {
-		addr = m.Meta.RaftAddr
-	}
-	return apiError(e.ChangeMembership(ctx, engine.OpAddVoter, id, addr))
+// Promote, Demote, Remove and Readmit record the operator's decision before raft acts on it
+// (membership.go).
+func (c clusterAdmin) Promote(ctx context.Context, id string) error { return c.setVoter(ctx, id, true) }
+func (c clusterAdmin) Demote(ctx context.Context, id string) error  { return c.setVoter(ctx, id, false) }
+func (c clusterAdmin) Remove(ctx context.Context, id string, force bool) error {
+	return c.remove(ctx, id, force)
 }
-
-func (c clusterAdmin) Demote(ctx context.Context, id string) error {
-	e, _, err := c.parts()
-	if err != nil {
-		return err
-	}
-	return apiError(e.ChangeMembership(ctx, engine.OpDemote, id, ""))
-}
-
-func (c clusterAdmin) Remove(ctx context.Context, id string) error {
-	e, g, err := c.parts()
-	if err != nil {
-		return err
-	}
-	if err := e.ChangeMembership(ctx, engine.OpRemove, id, ""); err != nil {
-		return apiError(err)
-	}
-	g.Forget(id) // a dead member's record goes with it; an alive one stays (and would be re-added)
-	return nil
-}
+func (c clusterAdmin) Readmit(ctx context.Context, id string) error { return c.readmit(ctx, id) }
 
 // JoinToken answers `nebulaio cluster token`: the cluster's join token. It is the cluster
 // secret; the admin API serves it only with the bearer token.
@@ -209,6 +195,12 @@ func apiError(err error) error {
 		return &httpapi.APIError{Status: http.StatusNotFound, Code: "unknown_node", Message: err.Error()}
 	case errors.Is(err, engine.ErrLastVoter):
 		return &httpapi.APIError{Status: http.StatusConflict, Code: "last_voter", Message: err.Error()}
+	case errors.Is(err, engine.ErrNotVoter):
+		return &httpapi.APIError{Status: http.StatusConflict, Code: "not_voter", Message: err.Error()}
+	case errors.Is(err, &fsm.Error{Code: fsm.CodeInvalidMemberState}):
+		return &httpapi.APIError{Status: http.StatusConflict, Code: "invalid_member_state", Message: err.Error()}
+	case errors.As(err, new(*httpapi.APIError)):
+		return err
 	case errors.Is(err, engine.ErrNoQuorum), errors.Is(err, engine.ErrLeadershipLost), errors.Is(err, engine.ErrNotLeader), errors.Is(err, engine.ErrClosed):
 		return &httpapi.APIError{Status: http.StatusServiceUnavailable, Code: "no_quorum", Message: err.Error()}
 	case errors.Is(err, context.DeadlineExceeded):

@@ -35,6 +35,8 @@ func (n *Node) startCluster(ctx context.Context, sink *httpapi.PromSink) error {
 		return fmt.Errorf("cluster.raft_address: %w", err)
 	}
 	n.trans = trans
+	trans.Handle(methodConsoleDisk, n.handleConsoleDisk)
+	trans.Handle(methodConsoleTransfer, n.handleConsoleTransfer)
 
 	g, err := n.startGossip(sink)
 	if err != nil {
@@ -68,7 +70,7 @@ func (n *Node) startCluster(ctx context.Context, sink *httpapi.PromSink) error {
 		HeartbeatTimeout: cfg.Cluster.RaftHeartbeatTimeout.D(),
 		MaxLogEntries:    cfg.Performance.MaxRaftLogEntries,
 		Logger:           n.log,
-		Metrics:          sink,
+		Metrics:          latencyTee{Metrics: sink, l: n.latency},
 	}
 	if cfg.Cluster.Bootstraps() && cfg.Cluster.ExpectNodes > 1 {
 		ecfg.BootstrapServers = func() ([]engine.Server, error) {
@@ -90,17 +92,34 @@ func (n *Node) startCluster(ctx context.Context, sink *httpapi.PromSink) error {
 	go func() {
 		defer n.wg.Done()
 		rec := &peerRecorder{dir: cfg.DataDir, log: n.log}
-		e.RunReconciler(ctx, newGossipSource(ctx, g, func() { rec.record(g) }), engine.ReconcileOptions{
-			DeadReapAfter: cfg.Cluster.DeadNodeReapAfter.D(),
-			VerifyMember:  n.verifyMember,
-		})
+		e.RunReconciler(ctx, newGossipSource(ctx, g, func() { rec.record(g) }), n.reconcileOptions())
 	}()
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		n.watchClusterID(ctx, e)
 	}()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.watchMembership(ctx, e, g)
+	}()
 	return nil
+}
+
+// reconcileOptions are the membership reconciler's: the dead-member reaping of the
+// configuration, the proof of a member's identity (identity.go), and the operator's recorded
+// decisions (membership.go), which removed members learn of from the leader through the
+// node.removed RPC.
+func (n *Node) reconcileOptions() engine.ReconcileOptions {
+	n.trans.Handle(methodRemoved, n.handleRemoved)
+	return engine.ReconcileOptions{
+		Interval:      n.opts.ReconcileInterval,
+		DeadReapAfter: n.cfg.Cluster.DeadNodeReapAfter.D(),
+		VerifyMember:  n.verifyMember,
+		Intents:       n.intents,
+		Refused:       n.tellRemoved,
+	}
 }
 
 // startGossip joins gossip with the node's metadata (role, voter, advertised addresses). It

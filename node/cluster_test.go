@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -162,6 +163,18 @@ func TestRemoveLastVoterRefused(t *testing.T) {
 	code, body = adminCall(t, c.AdminURL(0), "POST", "/api/v1/admin/cluster/nodes/n1/demote")
 	if code != 409 {
 		t.Fatalf("demoting the last voter: %d %s", code, body)
+	}
+	// A refused removal records nothing: the node is not taken for removed.
+	if code, body := adminCall(t, c.AdminURL(0), "DELETE", "/api/v1/admin/cluster/nodes/n1?force=true"); code != 409 {
+		t.Fatalf("force-removing the last voter: %d %s", code, body)
+	}
+	if code, body := adminCall(t, c.AdminURL(0), "GET", "/api/v1/admin/cluster/nodes"); code != 200 || strings.Contains(string(body), `"removed"`) {
+		t.Fatalf("a refused removal shows: %d %s", code, body)
+	}
+	if resp, err := http.Get(c.AdminURL(0) + "/health/ready"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("ready after a refused removal: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	c.Verify()
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/nebulaio/nebulaio/config"
 	"github.com/nebulaio/nebulaio/dataplane"
 	"github.com/nebulaio/nebulaio/dataplane/blob"
-	"github.com/nebulaio/nebulaio/engine"
 	"github.com/nebulaio/nebulaio/gossip"
 	"github.com/nebulaio/nebulaio/httpapi"
 )
@@ -32,7 +31,7 @@ func (n *Node) startData(sink *httpapi.PromSink) error {
 			}
 			return "", false
 		},
-		Members: func() []dataplane.Member { return dataMembers(n.parts()) },
+		Members: func() []dataplane.Member { return n.dataMembers() },
 		Factor:  cfg.Cluster.ReplicationFactor,
 		Logger:  n.log.With().Str("component", "data").Logger(),
 		Metrics: sink,
@@ -46,9 +45,11 @@ func (n *Node) startData(sink *httpapi.PromSink) error {
 }
 
 // dataMembers describes the raft members to the data plane: their role and liveness come from
-// gossip. A member gossip has not seen (since this node started) counts as neither alive nor
-// storage-capable until it shows up. Before the engine runs there are none.
-func dataMembers(e *engine.Node, g *gossip.Gossip) []dataplane.Member {
+// gossip, their drain from the replicated member records. A member gossip has not seen (since
+// this node started) counts as neither alive nor storage-capable until it shows up. Before the
+// engine runs there are none.
+func (n *Node) dataMembers() []dataplane.Member {
+	e, g := n.parts()
 	if e == nil || g == nil {
 		return nil
 	}
@@ -59,7 +60,7 @@ func dataMembers(e *engine.Node, g *gossip.Gossip) []dataplane.Member {
 	now := time.Now()
 	out := make([]dataplane.Member, 0, len(servers))
 	for _, s := range servers {
-		dm := dataplane.Member{ID: s.ID}
+		dm := dataplane.Member{ID: s.ID, Drain: n.fsm.Member(s.ID).Drain}
 		if m, ok := g.Member(s.ID); ok {
 			dm.Storage = m.Meta.Role == config.RoleHybrid || m.Meta.Role == config.RoleStorage
 			dm.Alive = m.State == gossip.StateAlive || m.Local

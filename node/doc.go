@@ -35,6 +35,12 @@
 //  3. The admin listener (admin.address): probes, /metrics and the admin API. It comes
 //     first so that /health/live answers and /health/ready says "starting" while the rest
 //     starts, which with cluster.expect_nodes can take as long as the other nodes take.
+//     The console listener (console.address, console.go) starts with it: its public /up
+//     page answers at once, its other pages say "starting" until the engine runs. The
+//     engine's commit latency is teed into the console's chart, a watcher (with the
+//     reconciler, step 9) feeds its event list, and every node answers the console.disk RPC
+//     (its data_dir's file system) for the storage page and, as the leader, console.transfer
+//     (hand leadership over) for its "Transfer leadership" button.
 //  4. The raft transport (cluster.raft_address): one multiplexed listener for raft and the
 //     node-to-node RPCs, mutual TLS only; a connection is served only when its certificate
 //     is of this cluster and names the node raft or gossip knows at the peer's address. It
@@ -72,7 +78,8 @@
 //  1. The background work ends (reconciler, maintenance, a pending expect_nodes wait): no
 //     membership change or repair starts while the node goes.
 //  2. The S3 listener stops accepting and drains requests in flight (within the context's
-//     deadline) while raft still runs, so that their writes can still commit.
+//     deadline) while raft still runs, so that their writes can still commit; then the
+//     console listener drains.
 //  3. The engine closes: a leader transfers leadership first, so the cluster elects the next
 //     leader at once instead of after an election timeout.
 //  4. Gossip leaves (others see "left" at once, not "dead" after failure detection) and

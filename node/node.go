@@ -19,6 +19,7 @@ import (
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/gossip"
 	"github.com/nebulaio/nebulaio/httpapi"
+	"github.com/nebulaio/nebulaio/httpapi/console"
 	s3api "github.com/nebulaio/nebulaio/httpapi/s3"
 	"github.com/nebulaio/nebulaio/iam"
 	"github.com/nebulaio/nebulaio/internal/sse"
@@ -44,6 +45,9 @@ type Options struct {
 	// TransportFaults and GossipFaults inject faults into the raft transport and gossip.
 	TransportFaults *transport.Faults
 	GossipFaults    *gossip.Faults
+	// ReconcileInterval replaces the membership reconciler's interval (default 2 s), so that
+	// tests can watch many reconciliations in a short time.
+	ReconcileInterval time.Duration
 	// Now replaces the S3 layer's wall clock (signature time checks, object and upload
 	// times, version IDs); nil is time.Now. The fault suite steps it to act out a clock jump
 	// (cmd/nebulaio: NEBULAIO_TEST_CLOCK_OFFSET_FILE). Raft, gossip and timeouts run on the
@@ -72,6 +76,13 @@ type Node struct {
 	keyring         *sse.Keyring
 	failed          chan error // a listener stopped serving on its own
 
+	// The console listener and what it records (console.go); set by Open before anything
+	// else starts and not changed after.
+	console     *http.Server
+	consoleAddr net.Addr
+	latency     *console.Latency
+	events      *console.Events
+
 	// Set during Open, in start order, and not changed after; trans, fsm, blobs and s3 are read
 	// only by the goroutine that runs Open and by Close/Kill after it.
 	trans  *transport.Transport
@@ -91,6 +102,8 @@ type Node struct {
 
 	cancel context.CancelFunc // stops the reconciler, maintenance and a pending expect_nodes wait
 	wg     sync.WaitGroup     // the reconciler and maintenance goroutines
+
+	removal removal // this node's own removal, as it learns of it (membership.go)
 }
 
 // readyMaxLag is how far (in entries) the FSM may trail the commit index and still be ready.
@@ -137,6 +150,10 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 	if err := n.startAdmin(reg, sink); err != nil {
 		return nil, err
 	}
+	if err := n.startConsole(); err != nil {
+		_ = n.Close(context.Background())
+		return nil, err
+	}
 	if err := n.startCluster(ctx, sink); err != nil {
 		_ = n.Close(context.Background())
 		return nil, err
@@ -145,7 +162,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		_ = n.Close(context.Background())
 		return nil, err
 	}
-	n.log.Info().Str("cluster", n.ClusterID()).Str("s3", n.s3Addr.String()).Str("admin", n.adminAddr.String()).Str("raft", n.trans.Addr()).Str("gossip", n.Gossip().Addr()).
+	n.log.Info().Str("cluster", n.ClusterID()).Str("s3", n.s3Addr.String()).Str("admin", n.adminAddr.String()).Str("console", n.consoleAddr.String()).Str("raft", n.trans.Addr()).Str("gossip", n.Gossip().Addr()).
 		Str("data_dir", cfg.DataDir).Str("role", cfg.Cluster.NodeRole).Bool("voter", cfg.Cluster.IsVoter()).Msg("node started")
 	return n, nil
 }
@@ -181,6 +198,11 @@ func (n *Node) Close(ctx context.Context) error {
 			n.log.Warn().Err(err).Msg("s3 listener drain")
 		}
 	}
+	if n.console != nil {
+		if err := n.console.Shutdown(ctx); err != nil {
+			n.log.Warn().Err(err).Msg("console listener drain")
+		}
+	}
 	if e := n.Engine(); e != nil {
 		if err := e.Close(); err != nil {
 			n.log.Warn().Err(err).Msg("engine close")
@@ -212,6 +234,9 @@ func (n *Node) Kill() {
 	}
 	if n.s3 != nil {
 		_ = n.s3.Close()
+	}
+	if n.console != nil {
+		_ = n.console.Close()
 	}
 	n.closeStorage()
 	if n.admin != nil {

@@ -19,7 +19,10 @@ import (
 func (n *Node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 	cfg := n.cfg
 	e, data := n.Engine(), n.Data()
-	backend := quorumBackend{s3api.NewBackend(e, n.fsm, data), e}
+	var backend s3api.Backend = quorumBackend{s3api.NewBackend(e, n.fsm, data), e}
+	if cfg.Cluster.DegradedReads {
+		backend = degradedBackend{backend, e}
+	}
 	ln, err := net.Listen("tcp", cfg.S3.Address)
 	if err != nil {
 		return fmt.Errorf("s3.address: %w", err)
@@ -30,7 +33,7 @@ func (n *Node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 	}
 	// The listener enforces s3.read_timeout and s3.write_timeout on every read and write; the
 	// handler's own progress deadlines are set no shorter, so they never cut in first.
-	n.s3 = httpapi.NewStreamingServer(s3api.NewHandler(s3api.Options{
+	n.s3 = httpapi.NewStreamingServer(markStale(s3api.NewHandler(s3api.Options{
 		Backend:      backend,
 		Credentials:  []s3api.Credentials{{AccessKey: n.creds.AccessKey, SecretKey: n.creds.SecretKey}},
 		Keys:         n.keys,
@@ -48,7 +51,7 @@ func (n *Node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 		// The request's own TLS state decides SSE-C, so a node behind a TLS-terminating
 		// proxy needs s3.allow_sse_c_over_http.
 		AllowSSECOverHTTP: cfg.S3.AllowSSECOverHTTP,
-	}), httpapi.Timeouts{Read: cfg.S3.ReadTimeout.D(), Write: cfg.S3.WriteTimeout.D(), Idle: cfg.S3.IdleTimeout.D()})
+	}), cfg.Cluster.DegradedReads), httpapi.Timeouts{Read: cfg.S3.ReadTimeout.D(), Write: cfg.S3.WriteTimeout.D(), Idle: cfg.S3.IdleTimeout.D()})
 	go n.serve(n.s3, ln, "s3")
 	n.mu.Lock()
 	n.backend = backend
@@ -57,15 +60,7 @@ func (n *Node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		data.RunMaintenance(ctx, dataplane.Maintenance{
-			Meta:            n.fsm,
-			Barrier:         backend.Sync,
-			IsLeader:        e.IsLeader,
-			Proposer:        backend,
-			RepairInterval:  cfg.Cluster.RepairInterval.D(),
-			RepairDeadAfter: cfg.Cluster.RepairDeadAfter.D(),
-			BytesPerSecond:  int64(cfg.Cluster.RepairMiBPerSec) << 20,
-		})
+		data.RunMaintenance(ctx, n.maintenance())
 	}()
 
 	// Lifecycle rules run on the leader as ordinary proposals (package lifecycle); the S3
@@ -86,6 +81,24 @@ func (n *Node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 		lc.Run(ctx)
 	}()
 	return nil
+}
+
+// maintenance is what the data plane's background work (and the admin API's LastCopies)
+// needs of the node, with the configured schedule and bandwidths. Its barrier is always
+// linearizable: the walks must see every acknowledged write, degraded reads or not.
+func (n *Node) maintenance() dataplane.Maintenance {
+	cfg, e := n.cfg, n.Engine()
+	backend := s3api.NewBackend(e, n.fsm, n.Data())
+	return dataplane.Maintenance{
+		Meta:                  n.fsm,
+		Barrier:               backend.Sync,
+		IsLeader:              e.IsLeader,
+		Proposer:              backend,
+		RepairInterval:        cfg.Cluster.RepairInterval.D(),
+		RepairDeadAfter:       cfg.Cluster.RepairDeadAfter.D(),
+		BytesPerSecond:        int64(cfg.Cluster.RepairMiBPerSec) << 20,
+		BalanceBytesPerSecond: cfg.Cluster.RebalanceBytesPerSec,
+	}
 }
 
 // quorumBackend runs blob writes under the engine's quorum fence: a node cut off from the

@@ -3,7 +3,8 @@
 # cluster, write through one node and read through another, docker kill the leader, expect a new
 # leader within 15 s and writes to go on, bring the old leader back and see it rejoin; then
 # docker kill a node during an upload loop and check that every acknowledged object is intact;
-# last, a node of another cluster pointed at this one is refused.
+# then a node of another cluster pointed at this one is refused; last, leadership moves to a
+# named node, and a demoted node stays a non-voter across its restart and a leader change.
 # Needs a Docker engine, docker-compose (or `docker compose`), curl with --aws-sigv4, and the image
 # (IMAGE, default nebulaio:dev). Everything it starts is removed on exit.
 set -euo pipefail
@@ -156,5 +157,34 @@ refusals=$(curl -fsS "http://127.0.0.1:${ADMIN[nebula1]}/metrics" | awk '/^nebul
 python3 -c "import sys; sys.exit(0 if float('${refusals:-0}') >= 1 else 1)" || fail "nebula1 counted no foreign refusal"
 docker rm -f -v "$foreign" >/dev/null
 echo "   ok: refused at gossip, named in its readiness, $refusals refusals counted on nebula1"
+
+echo "== leader transfer to a named node, and a demote that outlives a restart and a leader change (issue 16)"
+adminpost() { # adminpost NODE PATH [JSON body]
+	curl -fsS --max-time 30 -X POST -H "Authorization: Bearer $NEBULAIO_ADMIN_TOKEN" \
+		${3:+-H "Content-Type: application/json" -d "$3"} "http://127.0.0.1:${ADMIN[$1]}$2"
+}
+lead=$(leader_on nebula1)
+[ -n "$lead" ] || fail "no leader"
+others=(); for n in nebula1 nebula2 nebula3; do [ "$n" = "$lead" ] || others+=("$n"); done
+target=${others[0]} demoted=${others[1]}
+got=$(adminpost "$demoted" /api/v1/admin/cluster/leader/transfer "{\"id\":\"$target\"}" | json 'd["leader_id"]') || fail "leader transfer to $target"
+[ "$got" = "$target" ] || fail "leader transfer to $target answered leader $got"
+leads() { [ "$(leader_on "$1")" = "$2" ]; }
+until_ok 15 leads "$lead" "$target" || fail "$lead does not see $target lead"
+echo "   ok: leadership moved $lead -> $target"
+adminpost "$target" "/api/v1/admin/cluster/nodes/$demoted/demote" >/dev/null || fail "demote $demoted"
+suffrage() { admin "$1" /api/v1/admin/cluster/nodes | json "[('voter' if n.get('voter') else 'nonvoter') if n.get('in_raft') else 'absent' for n in d['nodes'] if n['id']=='$2'][0]"; }
+nonvoter() { [ "$(suffrage "$1" "$demoted")" = nonvoter ]; }
+until_ok 15 nonvoter "$target" || fail "$demoted not demoted"
+compose restart "$demoted" >/dev/null # its configuration still asks to vote
+adminpost "$target" /api/v1/admin/cluster/leader/transfer >/dev/null || fail "leader transfer to any other voter"
+until_ok 60 curl -fsS "http://127.0.0.1:${ADMIN[$demoted]}/health/ready" || fail "$demoted not ready after its restart"
+for i in $(seq 1 30); do
+	nonvoter "$lead" || fail "$demoted is a voter again $i s after its restart and a leader change"
+	sleep 1
+done
+adminpost "$lead" "/api/v1/admin/cluster/nodes/$demoted/promote" >/dev/null || fail "promote $demoted"
+until_ok 30 healthy_on nebula1 || fail "not 3 healthy voters after promoting $demoted back"
+echo "   ok: $demoted stayed a non-voter for 30 s across its restart and a leader change; promoted back"
 
 echo "e2e-cluster PASSED"

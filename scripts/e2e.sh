@@ -42,6 +42,9 @@ echo "== object lock, lifecycle, CORS and browser uploads: AWS CLI, curl and hea
 echo "== users, keys, bucket policies and anonymous requests: nebulaio admin, AWS CLI and curl"
 ./scripts/e2e-iam.sh || fail "identities and access end-to-end (scripts/e2e-iam.sh)"
 
+echo "== the console in headless Chromium: log in, nodes and leader, transfer leadership (3 local nodes)"
+./scripts/e2e-console.sh || fail "console end-to-end (scripts/e2e-console.sh)"
+
 export AWS_ACCESS_KEY_ID=E2ESINGLE$$ AWS_SECRET_ACCESS_KEY=e2e-single-secret-$$-$RANDOM
 
 echo "== single node: start, probe, S3 with the AWS CLI, stop"

@@ -1,12 +1,18 @@
 package main
 
 import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/nebulaio/nebulaio/config"
+	"github.com/nebulaio/nebulaio/dataplane"
+	"github.com/nebulaio/nebulaio/httpapi"
 	"github.com/nebulaio/nebulaio/internal/testcluster"
 	"github.com/nebulaio/nebulaio/internal/trust"
 	"github.com/nebulaio/nebulaio/node"
@@ -31,6 +37,13 @@ func TestClusterCLI(t *testing.T) {
 		{[]string{"token"}, 0, c.Token().Text() + "\n"},
 		{[]string{"--json", "token"}, 0, `"cluster_id": "` + c.Token().ClusterID + `"`},
 		{[]string{"health"}, 0, `"cluster_id": "` + c.Token().ClusterID + `"`},
+		{[]string{"transfer-leader"}, 1, "not_voter"},
+		{[]string{"transfer-leader", "ghost"}, 1, "unknown_node"},
+		{[]string{"readmit", "solo"}, 1, "invalid_member_state"},
+		{[]string{"drain", "solo"}, 0, `"state": "draining"`},
+		{[]string{"nodes"}, 0, "draining"},
+		{[]string{"drain", "solo", "--cancel"}, 0, `"state": "none"`},
+		{[]string{"remove", "--force", "solo"}, 1, "last_voter"},
 		{[]string{"frobnicate"}, 2, "usage"},
 	} {
 		var out, errOut strings.Builder
@@ -119,5 +132,45 @@ func TestCertsInitAndNode(t *testing.T) {
 	}
 	if code, _ := run("--help"); code != 0 {
 		t.Fatalf("certs --help: exit %d", code)
+	}
+}
+
+// TestDrainWaitShowsProgress: `drain ID --wait` polls the drain until it is drained, printing
+// one progress line per change when stdout is not a terminal, and exits 0; a drain cancelled
+// meanwhile exits 1.
+func TestDrainWaitShowsProgress(t *testing.T) {
+	for _, tc := range []struct {
+		final string
+		code  int
+		want  string
+	}{
+		{"drained", 0, "n4 is drained: remove it with `nebulaio cluster remove n4`"},
+		{"none", 1, "drain of n4 was cancelled"},
+	} {
+		var calls atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/api/v1/admin/cluster/nodes/n4/drain" || r.Header.Get("Authorization") != "Bearer tok" {
+				http.Error(w, "unexpected", http.StatusTeapot)
+				return
+			}
+			v := httpapi.DrainView{ID: "n4", State: "draining"}
+			switch n := calls.Add(1); {
+			case n == 1: // the POST
+			case n == 2:
+				v.Progress = &dataplane.DrainProgress{Node: "n4", BlobsTotal: 10, BlobsDone: 5, BytesTotal: 10 << 20, BytesDone: 5 << 20,
+					Percent: 50, RateBytesPerSec: 1 << 20, ETASeconds: 5}
+			default:
+				v.State = tc.final
+				v.Progress = &dataplane.DrainProgress{Node: "n4", BlobsTotal: 10, BlobsDone: 10, BytesTotal: 10 << 20, BytesDone: 10 << 20, Percent: 100}
+			}
+			_ = json.NewEncoder(w).Encode(v)
+		}))
+		var out, errOut strings.Builder
+		code := runCluster([]string{"--admin", srv.URL, "--token", "tok", "--interval", "10ms", "drain", "n4", "--wait"}, &out, &errOut)
+		srv.Close()
+		if code != tc.code || !strings.Contains(out.String()+errOut.String(), tc.want) ||
+			!strings.Contains(out.String(), "draining n4 [###############---------------]  50.0%  5/10 objects  5.0 MiB/10.0 MiB  1.0 MiB/s  ETA 5s") {
+			t.Errorf("drain --wait ending %s: exit %d, output %q %q", tc.final, code, out.String(), errOut.String())
+		}
 	}
 }

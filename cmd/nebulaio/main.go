@@ -1,12 +1,13 @@
 // Command nebulaio runs a NebulaIO node and talks to a running cluster.
 //
 //	nebulaio server [--config FILE] [--<key>=<value> ...]   run a node
-//	nebulaio cluster nodes|health|promote ID|demote ID|remove ID   admin API client
+//	nebulaio cluster nodes|health|promote|demote|remove|readmit|drain|transfer-leader|token   admin API client
+//	nebulaio certs init|node                                  certificates for the raft port
 //	nebulaio admin user|key|policy ...                       users, access keys and policies
 //	nebulaio version                                         print the version
 //
 // Every configuration key is also a flag named by its dotted path, for example
-// --cluster.bootstrap=false or --cluster.join_addresses=10.0.1.10:9004; flags override the file,
+// --cluster.node_role=storage or --cluster.join_addresses=10.0.1.10:9004; flags override the file,
 // and the secrets may come from NEBULAIO_ACCESS_KEY, NEBULAIO_SECRET_KEY, NEBULAIO_ADMIN_TOKEN and
 // NEBULAIO_GOSSIP_KEY. See README.md for the reference.
 //
@@ -28,7 +29,8 @@ func main() {
 }
 
 // run executes one subcommand and returns the process exit code: 0 on success (including a clean
-// stop on SIGINT/SIGTERM), 1 on a runtime failure, 2 on bad usage or configuration.
+// stop on SIGINT/SIGTERM in any phase, and every --help), 1 on a runtime failure, 2 on bad usage
+// or configuration.
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
@@ -61,8 +63,9 @@ func usage(w io.Writer) {
 
 commands:
   server    run a node (nebulaio server --help lists every flag)
-  cluster   nodes | health | promote ID | demote ID | remove ID | token, through the admin API;
-            new-token
+  cluster   nodes | health | promote ID | demote ID | remove ID | readmit ID | drain ID |
+            transfer-leader [ID] | token, through the admin API; new-token
+            (nebulaio cluster --help)
   certs     init | node: a CA of your own and node certificates for the raft port
   admin     user | key | policy: S3 users, their access keys and policies (nebulaio admin --help)
   version   print the version

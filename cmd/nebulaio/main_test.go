@@ -92,7 +92,7 @@ func TestServerServesProbesAndStopsCleanly(t *testing.T) {
 	dir := t.TempDir()
 	var firstKey, firstCluster string
 	for round := 0; round < 2; round++ {
-		cmd := command(t, "server", "--admin.address=127.0.0.1:0", "--s3.address=127.0.0.1:0", "--cluster.raft_address=127.0.0.1:0", "--cluster.gossip_address=127.0.0.1:0", "--log.format=json", "--data_dir="+dir)
+		cmd := command(t, "server", "--admin.address=127.0.0.1:0", "--console.address=127.0.0.1:0", "--s3.address=127.0.0.1:0", "--cluster.raft_address=127.0.0.1:0", "--cluster.gossip_address=127.0.0.1:0", "--log.format=json", "--data_dir="+dir)
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -279,4 +279,70 @@ func exitCode(err error) int {
 		return ee.ExitCode()
 	}
 	return -1
+}
+
+// TestEveryHelpExitsZero: --help of the command, of each subcommand and of each cluster
+// command prints the usage and exits 0 (issue 16: `nebulaio cluster --help` exited 2).
+func TestEveryHelpExitsZero(t *testing.T) {
+	for _, args := range [][]string{
+		{"--help"}, {"help"}, {"-h"},
+		{"server", "--help"}, {"server", "-h"},
+		{"cluster", "--help"}, {"cluster", "-h"}, {"cluster", "help"},
+		{"cluster", "nodes", "--help"}, {"cluster", "health", "--help"}, {"cluster", "promote", "--help"},
+		{"cluster", "demote", "n1", "--help"}, {"cluster", "remove", "--help"}, {"cluster", "readmit", "--help"},
+		{"cluster", "drain", "n2", "--wait", "--help"}, {"cluster", "transfer-leader", "--help"},
+		{"cluster", "token", "--help"}, {"cluster", "new-token", "--help"},
+		{"certs", "--help"}, {"certs", "-h"}, {"certs", "help"}, {"certs", "init", "--help"}, {"certs", "node", "-h"},
+	} {
+		var out, errOut strings.Builder
+		if code := run(args, &out, &errOut); code != 0 || !strings.Contains(out.String()+errOut.String(), "usage") && !strings.Contains(errOut.String(), "-cluster.") {
+			t.Errorf("nebulaio %v: exit %d, output %q %q; want 0 and the usage", args, code, out.String(), errOut.String())
+		}
+	}
+	// Bad usage is still 2.
+	for _, args := range [][]string{{"cluster"}, {"cluster", "drain"}, {"cluster", "nodes", "--force"}, {"cluster", "drain", "n2", "--wait", "--cancel"}} {
+		var out, errOut strings.Builder
+		if code := run(args, &out, &errOut); code != 2 {
+			t.Errorf("nebulaio %v: exit %d, want 2", args, code)
+		}
+	}
+}
+
+// TestSigtermWhileWaitingForExpectNodesExitsZero: a bootstrap node waiting for
+// cluster.expect_nodes stops cleanly on SIGTERM, exit code 0 (issue 16: it exited 1).
+func TestSigtermWhileWaitingForExpectNodesExitsZero(t *testing.T) {
+	admin := testutil.FreeAddr(t, false)
+	cmd := command(t, "server", "--admin.address="+admin, "--s3.address=127.0.0.1:0", "--cluster.raft_address=127.0.0.1:0",
+		"--cluster.gossip_address=127.0.0.1:0", "--cluster.expect_nodes=3", "--log.format=json", "--data_dir="+t.TempDir())
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() { _ = cmd.Process.Kill() }()
+	testutil.WaitFor(t, 20*time.Second, "the admin listener says starting", func() error {
+		resp, err := http.Get("http://" + admin + "/health/ready")
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "starting") {
+			return fmt.Errorf("%d %s", resp.StatusCode, body)
+		}
+		return nil
+	})
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if code := exitCode(err); code != 0 {
+			t.Fatalf("exit code after SIGTERM while waiting for expect_nodes = %d, want 0; stderr:\n%s", code, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("server did not stop within 20s of SIGTERM")
+	}
 }

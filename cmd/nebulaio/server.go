@@ -54,6 +54,12 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	}
 	n, err := node.Open(ctx, cfg, opts)
 	if err != nil {
+		if ctx.Err() != nil {
+			// SIGINT or SIGTERM while starting (waiting for cluster.expect_nodes, say): Open
+			// has stopped what it started, which is a clean shutdown.
+			log.Info().Err(err).Msg("signal received while starting; stopped")
+			return 0
+		}
 		log.Error().Err(err).Msg("start failed")
 		return 1
 	}
@@ -182,6 +188,7 @@ func printBanner(w io.Writer, n *node.Node) {
 NebulaIO %s — node %s (%s)
   S3:         %s://%s   (region %s)
   Admin:      %s://%s   (/health/live, /health/ready, /metrics, /api/v1/admin/)
+  Console:    %s://%s   (log in with the AdminToken)
   Raft:       %s   (mutual TLS)
   Gossip:     %s   (encrypted)
   Cluster:    %s   (secret: %s; stored in %s)
@@ -192,7 +199,7 @@ NebulaIO %s — node %s (%s)
   Credentials file: %s
 
   Try: AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --endpoint-url %s://%s s3 ls
-`, version, cfg.NodeID, cfg.Cluster.NodeRole, s3Scheme, host(n.S3Addr()), cfg.S3.Region, adminScheme, host(n.AdminAddr()),
+`, version, cfg.NodeID, cfg.Cluster.NodeRole, s3Scheme, host(n.S3Addr()), cfg.S3.Region, adminScheme, host(n.AdminAddr()), adminScheme, host(n.ConsoleAddr()),
 		n.RaftAddr(), n.GossipAddr(), id.ClusterID, id.Source, filepath.Join(cfg.DataDir, trust.IdentityFile), token,
 		creds.AccessKey, secret["secret_key"], secret["admin_token"], secret["master_key"],
 		n.CredentialsFile(), creds.AccessKey, try, s3Scheme, host(n.S3Addr()))

@@ -85,6 +85,17 @@ func TestServerHTTPSReloadAndSSE(t *testing.T) {
 		}
 		return nil
 	})
+	// The console serves HTTPS with the admin listener's certificate (logging in sends the
+	// admin token).
+	con := regexp.MustCompile(`Console:\s+https://(\S+)`).FindStringSubmatch(banner)
+	if con == nil {
+		t.Fatalf("the banner does not show an https console:\n%s", banner)
+	}
+	if resp, err := newHTTP(false).Get("https://" + con[1] + "/up"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the console's /up over HTTPS: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	// Plain HTTP on the S3 port gets net/http's "HTTP request to an HTTPS server" 400.
 	if resp, err := http.Get("http://" + s3m[1] + "/"); err == nil {
 		b, _ := io.ReadAll(resp.Body)

@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -23,6 +24,15 @@ import (
 //   - A request without any signature is anonymous (sigv4.Verifier.Anonymous prepares its
 //     payload).
 //
+// An access key this node does not know may belong to a user created a moment ago through
+// another node, whose event this follower has not applied yet: before answering
+// InvalidAccessKeyId, the store waits once for a read barrier (Backend.Sync, at most
+// unknownKeySyncTimeout) and looks again. So a key works on every node as soon as the call
+// that created it has answered. Only unknown keys pay for the barrier, and guessing is
+// limited per address below. (A user deleted or disabled a moment ago may still pass on a
+// lagging follower until it applies the change: the converse would put a barrier on every
+// request.)
+//
 // Failures that guess credentials — SignatureDoesNotMatch and InvalidAccessKeyId, on requests
 // and POST forms — count against the source address's bucket (internal/authlimit); while it
 // is empty, requests from that address get 503 SlowDown before their signature is checked.
@@ -36,7 +46,12 @@ type credentialStore struct {
 	root map[string]string
 	meta Metadata
 	keys *iam.Keyring // nil: users cannot authenticate
+	// sync waits for a read barrier (Backend.Sync); nil in tests without one.
+	sync func(ctx context.Context) error
 }
+
+// unknownKeySyncTimeout bounds the read barrier an unknown access key waits for.
+const unknownKeySyncTimeout = 3 * time.Second
 
 var _ sigv4.FallibleStore = (*credentialStore)(nil)
 
@@ -66,6 +81,14 @@ func (s *credentialStore) user(accessKey string) (fsm.UserInfo, bool, error) {
 		return fsm.UserInfo{}, false, nil
 	}
 	u, err := s.meta.UserByAccessKey(accessKey)
+	if errors.Is(err, &fsm.Error{Code: fsm.CodeNoSuchUser}) && s.sync != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), unknownKeySyncTimeout)
+		serr := s.sync(ctx)
+		cancel()
+		if serr == nil {
+			u, err = s.meta.UserByAccessKey(accessKey)
+		}
+	}
 	switch {
 	case errors.Is(err, &fsm.Error{Code: fsm.CodeNoSuchUser}):
 		return fsm.UserInfo{}, false, nil

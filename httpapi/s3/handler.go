@@ -153,7 +153,7 @@ func NewHandler(opts Options) http.Handler {
 	if h.day <= 0 {
 		h.day = 24 * time.Hour
 	}
-	h.creds = &credentialStore{root: map[string]string{}, meta: opts.Backend, keys: opts.Keys}
+	h.creds = &credentialStore{root: map[string]string{}, meta: opts.Backend, keys: opts.Keys, sync: opts.Backend.Sync}
 	for _, c := range opts.Credentials {
 		h.creds.root[c.AccessKey] = c.SecretKey
 	}

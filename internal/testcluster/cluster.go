@@ -55,12 +55,16 @@ type Options struct {
 	Nodes int
 	// Configure adjusts node i's configuration (0-based; IDs are n1, n2, ...) after the
 	// harness's defaults: listeners on 127.0.0.1:0, data in a temporary directory, the test
-	// credentials, node 0 bootstraps and the others join node 0. A node with no join
-	// addresses that does not bootstrap joins node 0's gossip address when it starts.
+	// credentials, cluster.bootstrap auto on every node: node 0 (no join addresses)
+	// bootstraps, and every other node without join addresses and without bootstrap: true is
+	// given node 0's gossip address when it starts, so it joins.
 	Configure func(i int, c *config.Config)
 	// DropNet routes raft links through proxies that drop traffic across a partition instead
 	// of refusing it (see the package doc).
 	DropNet bool
+	// ReconcileInterval replaces every node's membership reconciliation interval (default
+	// 2 s; node.Options.ReconcileInterval).
+	ReconcileInterval time.Duration
 }
 
 // Cluster is a set of nodes of one test. Its methods are called from the test's goroutine
@@ -274,7 +278,7 @@ func (c *Cluster) Start(i int) {
 		}
 		cfg.Cluster.JoinAddresses = []string{seed}
 	}
-	opts := node.Options{Logger: c.logger(cfg.NodeID), Version: "test", GossipFaults: c.gossip}
+	opts := node.Options{Logger: c.logger(cfg.NodeID), Version: "test", GossipFaults: c.gossip, ReconcileInterval: c.opts.ReconcileInterval}
 	if c.drop != nil {
 		cfg.Cluster.RaftAddress = testutil.FreeAddr(c.t, false)
 		var err error
