@@ -325,7 +325,9 @@ var _ console.Actions = consoleActions{}
 
 func (a consoleActions) Promote(ctx context.Context, id string) error { return a.c.Promote(ctx, id) }
 func (a consoleActions) Demote(ctx context.Context, id string) error  { return a.c.Demote(ctx, id) }
-func (a consoleActions) Remove(ctx context.Context, id string) error  { return a.c.Remove(ctx, id) }
+func (a consoleActions) Remove(ctx context.Context, id string) error {
+	return a.c.Remove(ctx, id, false)
+} // the console never forces a removal
 
 func (a consoleActions) Drain(ctx context.Context, id string) error {
 	return fmt.Errorf("drain comes with the membership work (issue 16): %w", console.ErrNotAvailable)
