@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -484,44 +483,15 @@ func decodeChecked(k, v []byte) (any, error) {
 func readFull(sr *snapshot.StreamReader) (*tree, *resident, counts, uint64, error) {
 	t := newTree()
 	res := newResident()
-	c := newCounts()
-	var meta metaRecord
-	sawMeta := false
-	for {
-		k, v, _, err := sr.Next()
-		if errors.Is(err, io.EOF) {
-			break
+	meta, c, err := scanFull(sr, func(key, _ []byte, rec any) error {
+		if rec != nil { // not the meta record
+			t.ReplaceOrInsert(&entry{key: string(key), rec: rec})
+			res.add(rec)
 		}
-		if err != nil {
-			return nil, nil, c, 0, err
-		}
-		if string(k) == metaKey {
-			if meta, err = decodeMetaRecord(v); err != nil {
-				return nil, nil, c, 0, fmt.Errorf("key %q: %w", k, err)
-			}
-			sawMeta = true
-			continue
-		}
-		rec, err := decodeChecked(k, v)
-		if err != nil {
-			return nil, nil, c, 0, err
-		}
-		t.ReplaceOrInsert(&entry{key: string(k), rec: rec})
-		res.add(rec)
-		switch r := rec.(type) {
-		case *objectRec:
-			if !r.noncurrent {
-				c.addObjects(r.Bucket, 1)
-			}
-		case *UploadInfo:
-			c.addUploads(r.Bucket, 1)
-		}
-	}
-	if !sawMeta {
-		return nil, nil, c, 0, fmt.Errorf("%w: snapshot has no meta record", ErrCorrupt)
-	}
-	if meta.hasCounts && !sameCounts(meta.counts, c) {
-		return nil, nil, c, 0, fmt.Errorf("%w: meta record counts do not match the records", ErrCorrupt)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, c, 0, err
 	}
 	return t, res, c, meta.applied, nil
 }

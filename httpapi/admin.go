@@ -26,6 +26,8 @@ type AdminOptions struct {
 	Ready ReadinessFunc
 	// Cluster serves the admin API under /api/v1/admin/; nil leaves it out.
 	Cluster Cluster
+	// Backup serves the backup route (BackupRoute); nil leaves it out.
+	Backup Backup
 	// Token is the bearer token the admin API requires.
 	Token string
 	// Lifecycle serves LifecycleRoute (the last lifecycle pass); nil leaves it out.
@@ -67,6 +69,9 @@ func NewAdminHandler(opts AdminOptions) http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
 	if opts.Cluster != nil {
 		registerClusterAPI(mux, opts.Token, opts.Cluster)
+	}
+	if opts.Backup != nil {
+		registerBackupAPI(mux, opts.Token, opts.Backup)
 	}
 	if opts.Lifecycle != nil {
 		registerLifecycleAPI(mux, opts.Token, opts.Lifecycle)

@@ -40,6 +40,7 @@ func (n *Node) startAdmin(reg *prometheus.Registry, sink *httpapi.PromSink) erro
 			return n.ready()
 		},
 		Cluster:    clusterAdmin{n},
+		Backup:     backupAdmin{n},
 		Lifecycle:  lifecycleStatus{n},
 		Token:      n.creds.AdminToken,
 		Identities: identityStore{n},

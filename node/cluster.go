@@ -36,7 +36,6 @@ func (n *Node) startCluster(ctx context.Context, sink *httpapi.PromSink) error {
 	}
 	n.trans = trans
 	trans.Handle(methodConsoleDisk, n.handleConsoleDisk)
-	trans.Handle(methodConsoleTransfer, n.handleConsoleTransfer)
 
 	g, err := n.startGossip(sink)
 	if err != nil {

@@ -159,6 +159,7 @@ func (s *consoleSource) Cluster(ctx context.Context) (console.ClusterView, error
 		v.Nodes = append(v.Nodes, console.NodeRow{
 			ID: nv.ID, Role: nv.Role, Voter: nv.Voter, InRaft: nv.InRaft, RaftState: nv.RaftState, GossipStatus: nv.GossipStatus,
 			LastContactMS: nv.LastContactMS, AppliedIndex: nv.AppliedIndex, CommitIndex: nv.CommitIndex, Version: nv.Version, S3Address: nv.S3Address,
+			Drain: nv.Drain,
 		})
 		if nv.ID == v.LeaderID && nv.CommitIndex > 0 {
 			v.CommitIndex = nv.CommitIndex // the leader's is the cluster's
@@ -212,7 +213,51 @@ func (s *consoleSource) Storage(ctx context.Context) (console.StorageView, error
 			PassAt: r.LastPassStart.Add(time.Duration(r.LastPassSeconds * float64(time.Second))), Error: r.LastPassError}
 		v.Tasks = append(v.Tasks, repairTask(*r))
 	}
+	if b := h.Rebalance; b != nil {
+		if b.Passes > 0 {
+			v.Tasks = append(v.Tasks, rebalanceTask(*b))
+		}
+		for _, dp := range b.Drains {
+			v.Tasks = append(v.Tasks, drainTask(dp))
+		}
+	}
 	return v, nil
+}
+
+// rebalanceTask shows the balancer's pass: blobs off their placement brought to it, in bytes.
+func rebalanceTask(b dataplane.BalanceStats) console.Task {
+	t := console.Task{Name: "rebalance (driven by " + b.Driver + ")", State: "idle", Unit: "bytes moved to placement",
+		Total: b.MisplacedBytes, Done: min(b.MovedBytes, b.MisplacedBytes), ETA: etaOf(b.ETASeconds),
+		Detail: fmt.Sprintf("%d passes; %d of %d misplaced blobs moved; %d waiting for a target, %d copy errors; %.1f%% of the copies moved since the storage nodes last changed",
+			b.Passes, b.Moved, b.Misplaced, b.Waiting, b.CopyErrors, 100*b.ChangeMovedFraction)}
+	if b.Running {
+		t.State = "running"
+	}
+	if b.Misplaced == 0 {
+		t.ETA = 0
+	}
+	return t
+}
+
+// drainTask shows one member's drain, in bytes (in blobs when they are empty).
+func drainTask(d dataplane.DrainProgress) console.Task {
+	t := console.Task{Name: "drain " + d.Node, State: d.State, Unit: "bytes", Total: d.BytesTotal, Done: d.BytesDone, ETA: etaOf(d.ETASeconds),
+		Detail: fmt.Sprintf("%d of %d blobs done", d.BlobsDone, d.BlobsTotal)}
+	if d.BytesTotal == 0 {
+		t.Unit, t.Total, t.Done = "blobs", d.BlobsTotal, d.BlobsDone
+	}
+	if d.Blocked != "" {
+		t.State, t.Detail = "blocked", t.Detail+"; "+d.Blocked
+	}
+	return t
+}
+
+// etaOf turns the balancer's seconds (-1 while unknown) into the console's ETA.
+func etaOf(sec float64) time.Duration {
+	if sec < 0 {
+		return -1
+	}
+	return time.Duration(sec * float64(time.Second))
 }
 
 // repairTask shows repair as an operation: a pass has no known total while it runs, so the
@@ -316,9 +361,10 @@ func countBuckets(ctx context.Context, f *fsm.FSM, budget int) (console.BucketsV
 }
 
 // consoleActions carries out the console's actions through the admin API's implementation,
-// so both take the same path (and the same checks). Drain is not in this build (issue 16 adds
-// it): it answers console.ErrNotAvailable. Leadership transfer goes to the leader over the
-// console.transfer RPC (console_transfer.go) until issue 16's own transfer replaces it.
+// so both take the same path and the same checks: a remove is never forced from the console
+// (a node holding the last copies of objects is refused until it is drained), a drain starts
+// the balancer's drain of the node, and a transfer goes through the engine's leadership
+// transfer (to the named voter, or to the most up-to-date one).
 type consoleActions struct{ c clusterAdmin }
 
 var _ console.Actions = consoleActions{}
@@ -327,16 +373,17 @@ func (a consoleActions) Promote(ctx context.Context, id string) error { return a
 func (a consoleActions) Demote(ctx context.Context, id string) error  { return a.c.Demote(ctx, id) }
 func (a consoleActions) Remove(ctx context.Context, id string) error {
 	return a.c.Remove(ctx, id, false)
-} // the console never forces a removal
+}
 
 func (a consoleActions) Drain(ctx context.Context, id string) error {
-	return fmt.Errorf("drain comes with the membership work (issue 16): %w", console.ErrNotAvailable)
+	_, err := a.c.Drain(ctx, id)
+	return err
 }
 
 func (a consoleActions) TransferLeadership(ctx context.Context, to string) (string, error) {
-	e, _, err := a.c.parts()
+	v, err := a.c.TransferLeader(ctx, to)
 	if err != nil {
 		return "", err
 	}
-	return a.c.n.askTransfer(ctx, e, to)
+	return v.LeaderID, nil
 }

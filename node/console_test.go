@@ -77,8 +77,8 @@ func (cc *consoleClient) act(action, node string) string {
 // its admin token, the cluster page lists the three nodes and marks the leader, the storage
 // page shows every node's disk, the buckets page counts what S3 wrote, the latency chart
 // shows the writes proposed through that node, and a demote and promote through the console
-// change the raft configuration, leadership moves (to any voter, then to a named one); drain
-// says it is not available.
+// change the raft configuration, leadership moves (to any voter, then to a named one), and a
+// drain starts.
 func TestConsoleOnCluster(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	leader := c.WaitForLeader()
@@ -174,9 +174,15 @@ func TestConsoleOnCluster(t *testing.T) {
 	if got := cc.act("transfer", target); !strings.Contains(got, "bad: Transfer leadership failed: ") || !strings.Contains(got, "n4 is a non-voter") {
 		t.Fatalf("transfer to a non-voter: %s", got)
 	}
-	if got := cc.act("drain", target); !strings.Contains(got, "not available on this build: nothing was done") {
+	if got := cc.act("drain", target); got != "ok: drain of "+target+" started" {
 		t.Fatalf("drain: %s", got)
 	}
+	// The drain shows on the cluster page (the node's badge) and as a task on the storage page.
+	testutil.WaitUntil(t, 20*time.Second, "the drain on the console's pages", func() bool {
+		_, cl := cc.get("/cluster")
+		_, st := cc.get("/storage")
+		return strings.Contains(cl, `<span class="badge warn">drain`) && strings.Contains(st, "drain "+target)
+	})
 
 	// Transfer leadership from a follower's console: the leader hands over to another voter.
 	old := c.WaitForLeader()

@@ -39,8 +39,8 @@
 //     page answers at once, its other pages say "starting" until the engine runs. The
 //     engine's commit latency is teed into the console's chart, a watcher (with the
 //     reconciler, step 9) feeds its event list, and every node answers the console.disk RPC
-//     (its data_dir's file system) for the storage page and, as the leader, console.transfer
-//     (hand leadership over) for its "Transfer leadership" button.
+//     (its data_dir's file system) for the storage page; the console's actions take the
+//     admin API's paths (membership.go).
 //  4. The raft transport (cluster.raft_address): one multiplexed listener for raft and the
 //     node-to-node RPCs, mutual TLS only; a connection is served only when its certificate
 //     is of this cluster and names the node raft or gossip knows at the peer's address. It

@@ -207,34 +207,45 @@ func (l *Log) loadStable() error {
 		}
 		return nil
 	}
-	size := int64(len(b)) / 2
-	if int64(len(b)) != 2*size || size < minStableSlot || size > maxStableSlot || size&(size-1) != 0 {
-		return corruptf(l.stable, 0, "stable-state file of %d bytes is not two slots", len(b))
+	kv, kvInt, seq, size, err := decodeStableSlots(l.stable, b)
+	if err != nil {
+		return err
 	}
-	found := false
-	for i := int64(0); i < 2; i++ {
-		seq, payload, ok, err := decodeStableSlot(l.stable, b[i*size:(i+1)*size])
-		if err != nil {
-			return err
-		}
-		if !ok || seq%2 != uint64(i) || (found && seq < l.stableSeq) {
-			continue
-		}
-		kv, kvInt, err := decodeStable(l.stable, payload)
-		if err != nil { // the slot's CRC held: this is damage, not a torn write
-			return corruptf(l.stable, i*size, "stable-state slot %d: %v", i, err)
-		}
-		l.kv, l.kvInt, l.stableSeq, found = kv, kvInt, seq, true
-	}
-	if !found {
-		return corruptf(l.stable, 0, "no valid stable-state slot")
-	}
+	l.kv, l.kvInt, l.stableSeq = kv, kvInt, seq
 	f, err := l.fs.OpenFile(l.stable, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("wal: open stable state: %w", err)
 	}
 	l.stableF, l.stableSlot = f, size
 	return nil
+}
+
+// decodeStableSlots picks the newest valid slot of a slotted stable-state file and decodes
+// it; it returns the state, its sequence and the slot size.
+func decodeStableSlots(path string, b []byte) (kv map[string][]byte, kvInt map[string]uint64, seq uint64, size int64, err error) {
+	size = int64(len(b)) / 2
+	if int64(len(b)) != 2*size || size < minStableSlot || size > maxStableSlot || size&(size-1) != 0 {
+		return nil, nil, 0, 0, corruptf(path, 0, "stable-state file of %d bytes is not two slots", len(b))
+	}
+	found := false
+	for i := int64(0); i < 2; i++ {
+		s, payload, ok, err := decodeStableSlot(path, b[i*size:(i+1)*size])
+		if err != nil {
+			return nil, nil, 0, 0, err
+		}
+		if !ok || s%2 != uint64(i) || (found && s < seq) {
+			continue
+		}
+		k, ki, err := decodeStable(path, payload)
+		if err != nil { // the slot's CRC held: this is damage, not a torn write
+			return nil, nil, 0, 0, corruptf(path, i*size, "stable-state slot %d: %v", i, err)
+		}
+		kv, kvInt, seq, found = k, ki, s, true
+	}
+	if !found {
+		return nil, nil, 0, 0, corruptf(path, 0, "no valid stable-state slot")
+	}
+	return kv, kvInt, seq, size, nil
 }
 
 // readStable returns the stable-state file's bytes, nil if there is none.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
 	"github.com/nebulaio/nebulaio/config"
@@ -26,11 +27,9 @@ func newLogger(c config.LogConfig, nodeID string, w io.Writer) (zerolog.Logger, 
 	return zerolog.New(out).Level(level).With().Timestamp().Str("node_id", nodeID).Logger(), nil
 }
 
+// isTerminal reports whether w is a terminal (a tty: not /dev/null, which is a character
+// device too, nor a pipe or a file).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && isatty.IsTerminal(f.Fd())
 }

@@ -3,6 +3,9 @@
 //	nebulaio server [--config FILE] [--<key>=<value> ...]   run a node
 //	nebulaio cluster nodes|health|promote|demote|remove|readmit|drain|transfer-leader|token   admin API client
 //	nebulaio certs init|node                                  certificates for the raft port
+//	nebulaio backup create|verify|blobs|restore              metadata backups (backup.go)
+//	nebulaio recover --force-new-cluster                     disaster recovery (backup.go)
+//	nebulaio wal|snapshot|blob ...                           inspect files on disk (inspect.go)
 //	nebulaio admin user|key|policy ...                       users, access keys and policies
 //	nebulaio version                                         print the version
 //
@@ -41,6 +44,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runServer(args[1:], stdout, stderr)
 	case "cluster":
 		return runCluster(args[1:], stdout, stderr)
+	case "backup":
+		return runBackup(args[1:], stdout, stderr)
+	case "recover":
+		return runRecover(args[1:], stdout, stderr)
+	case "wal":
+		return runWAL(args[1:], stdout, stderr)
+	case "snapshot":
+		return runSnapshot(args[1:], stdout, stderr)
+	case "blob":
+		return runBlob(args[1:], stdout, stderr)
 	case "admin":
 		return runAdmin(args[1:], stdout, stderr)
 	case "certs":
@@ -67,6 +80,11 @@ commands:
             transfer-leader [ID] | token, through the admin API; new-token
             (nebulaio cluster --help)
   certs     init | node: a CA of your own and node certificates for the raft port
+  backup    create --to FILE | verify FILE | blobs FILE | restore FILE --data_dir DIR
+  recover   --force-new-cluster: make a stopped node the only voter (quorum lost for good)
+  wal       inspect|verify DIR: the write-ahead log of a data directory
+  snapshot  inspect DIR: the snapshots of a data directory
+  blob      verify DIR: every blob file of a data directory
   admin     user | key | policy: S3 users, their access keys and policies (nebulaio admin --help)
   version   print the version
 `)

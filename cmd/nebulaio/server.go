@@ -104,25 +104,36 @@ func reloadOnHUP(ctx context.Context, n *node.Node) {
 // loadConfig applies defaults, the --config file, the environment and the flags, then validates.
 // It returns code -1 to go on, or the exit code to stop with (0 after --help, 2 on bad input).
 func loadConfig(args []string, stderr io.Writer) (cfg config.Config, warnings []string, code int) {
+	cfg, warnings, rest, code := loadConfigWith("nebulaio server", args, stderr, nil)
+	if code < 0 && len(rest) > 0 {
+		fmt.Fprintf(stderr, "nebulaio: unexpected argument %q (flags are --key=value)\n", rest[0])
+		return cfg, nil, 2
+	}
+	return cfg, warnings, code
+}
+
+// loadConfigWith is loadConfig for a command that takes flags of its own (extra registers
+// them) and arguments besides the configuration keys, which it returns; flags and arguments
+// may be interleaved.
+func loadConfigWith(name string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (cfg config.Config, warnings, rest []string, code int) {
 	path := configPath(args)
 	cfg, err := config.Load(path, os.Getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "nebulaio: %v\n", err)
-		return cfg, nil, 2
+		return cfg, nil, nil, 2
 	}
-	fs := flag.NewFlagSet("nebulaio server", flag.ContinueOnError)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.String("config", "", "YAML configuration file (flags override its keys)")
 	config.Flags(fs, &cfg)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return cfg, nil, 0
-		}
-		return cfg, nil, 2
+	if extra != nil {
+		extra(fs)
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "nebulaio: unexpected argument %q (flags are --key=value)\n", fs.Arg(0))
-		return cfg, nil, 2
+	if rest, err = parseInterleaved(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, nil, nil, 0
+		}
+		return cfg, nil, nil, 2
 	}
 	warnings, err = cfg.Validate()
 	if err != nil {
@@ -131,9 +142,9 @@ func loadConfig(args []string, stderr io.Writer) (cfg config.Config, warnings []
 			ce.Source = path + " and flags"
 		}
 		fmt.Fprintf(stderr, "nebulaio: %v\n", err)
-		return cfg, nil, 2
+		return cfg, nil, nil, 2
 	}
-	return cfg, warnings, -1
+	return cfg, warnings, rest, -1
 }
 
 // configPath finds --config before the other flags are parsed, because the file's values must be

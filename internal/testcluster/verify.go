@@ -111,6 +111,12 @@ func (c *Cluster) VerifyAcknowledged() {
 	if len(running) == 0 {
 		c.t.Fatalf("testcluster: VerifyAcknowledged: no node runs")
 	}
+	// One client per node: a client per read would hold a connection per object until the
+	// garbage collector closes it, and a test of many objects runs out of file descriptors.
+	clients := map[int]*s3.Client{}
+	for _, i := range running {
+		clients[i] = c.S3Client(i)
+	}
 	var bad []string
 	for k, key := range keys {
 		want := acked[key]
@@ -121,7 +127,7 @@ func (c *Cluster) VerifyAcknowledged() {
 			}
 		}
 		i := running[k%len(running)]
-		if err := c.readBack(i, key, want); err != nil {
+		if err := readBack(clients[i], key, want); err != nil {
 			bad = append(bad, fmt.Sprintf("%s/%s through %s: %v", key.bucket, key.key, c.ID(i), err))
 		}
 		if len(bad) >= 5 {
@@ -133,10 +139,10 @@ func (c *Cluster) VerifyAcknowledged() {
 	}
 }
 
-func (c *Cluster) readBack(i int, key objectKey, want objectSum) error {
+func readBack(client *s3.Client, key objectKey, want objectSum) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := c.S3Client(i).GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(key.bucket), Key: aws.String(key.key)})
+	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(key.bucket), Key: aws.String(key.key)})
 	if err != nil {
 		return err
 	}
