@@ -13,6 +13,7 @@ import (
 
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/transport"
+	"github.com/nebulaio/nebulaio/wal"
 
 	"github.com/nebulaio/nebulaio/internal/testutil"
 )
@@ -52,6 +53,10 @@ type testNode struct {
 	trans *transport.Transport
 	node  *Node
 	fsm   testFSM
+	// applyDelay slows the kvFSM that startOn gives the node, storeDelay every append to its
+	// log (fault_test.go); wal is the log startOn opened itself for that, closed by closeWithin.
+	applyDelay, storeDelay time.Duration
+	wal                    *wal.Log
 }
 
 func newCluster(t *testing.T, n int, opts clusterOpts) *testCluster {

@@ -67,7 +67,9 @@
 // read index yet first waits until it does (an entry it has not received is not one it
 // compacted: taking it for one made a read after a partition hang until the next write). A leader serves read indexes only once it
 // has committed an entry of its current term (before that its commit index may lag its
-// predecessor's); the first read of a term waits for a barrier when needed. Stale reads return
+// predecessor's); the first read of a term waits, within the no-quorum bound, for the commit
+// index to reach the election no-op (not for a raft barrier, which would also wait for the FSM
+// to replay the log and fail a read with ErrNoQuorum that has its quorum). Stale reads return
 // at once.
 //
 // # Log bounds

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/rs/zerolog"
 
 	"github.com/nebulaio/nebulaio/internal/vfs"
@@ -152,8 +153,25 @@ func closeWithin(t *testing.T, tn *testNode, within time.Duration) {
 		t.Fatalf("Close of %s did not return within %s", tn.id, within)
 	}
 	_ = tn.trans.Close()
+	if tn.wal != nil {
+		_ = tn.wal.Close()
+		tn.wal = nil
+	}
 	tn.node = nil
 }
+
+// slowLog delays every append to the log it wraps: a slow disk.
+type slowLog struct {
+	*wal.Log
+	delay time.Duration
+}
+
+func (l slowLog) StoreLogs(logs []*raft.Log) error {
+	time.Sleep(l.delay) // simulated slow fdatasync, not synchronisation
+	return l.Log.StoreLogs(logs)
+}
+
+func (l slowLog) StoreLog(log *raft.Log) error { return l.StoreLogs([]*raft.Log{log}) }
 
 // startOn (re)starts tn on its directory with the WAL and snapshot store on fsys.
 func startOn(c *testCluster, tn *testNode, fsys vfs.FS, bootstrap bool) {
@@ -175,13 +193,23 @@ func startOn(c *testCluster, tn *testNode, fsys vfs.FS, bootstrap bool) {
 		c.t.Fatalf("transport for %s: %v", tn.id, err)
 	}
 	tn.addr = tn.trans.Addr()
-	tn.fsm = newKV()
-	tn.node, err = Open(Config{
+	kv := newKV()
+	kv.delay = tn.applyDelay
+	tn.fsm = kv
+	cfg := Config{
 		NodeID: tn.id, Dir: tn.dir, Transport: tn.trans, FSM: tn.fsm, Results: kvResults{},
 		Bootstrap: bootstrap, ElectionTimeout: testElection, HeartbeatTimeout: testHeartbeat,
 		Logger: zerolog.New(zerolog.NewTestWriter(c.t)).Level(zerolog.ErrorLevel).With().Str("node_id", tn.id).Logger(),
 		FS:     fsys,
-	})
+	}
+	if tn.storeDelay > 0 {
+		tn.wal, err = wal.Open(filepath.Join(tn.dir, "wal"), wal.Options{FS: fsys})
+		if err != nil {
+			c.t.Fatalf("wal of %s: %v", tn.id, err)
+		}
+		cfg.LogStore, cfg.StableStore = slowLog{tn.wal, tn.storeDelay}, tn.wal
+	}
+	tn.node, err = Open(cfg)
 	if err != nil {
 		c.t.Fatalf("open %s: %v", tn.id, err)
 	}
@@ -226,6 +254,47 @@ func TestRestartOnFullDisk(t *testing.T) {
 		if err != nil && !refusal(err) && !errors.Is(err, ErrLogStore) {
 			t.Fatalf("write on a full disk: %v; want success or a refusal", err)
 		}
+	}
+	closeWithin(t, tn, 10*time.Second)
+}
+
+// TestFirstReadWhileReplaying: a leader that restarts with a log to replay into a slow FSM
+// serves its first linearizable read once the replay is done, rather than failing it with
+// ErrNoQuorum after the no-quorum bound (1s here) - the quorum was there all along. The replay
+// takes 20 x 100ms, and a slow disk (200ms an append) makes the read arrive before the new
+// leader's no-op is committed. This is what made TestRestartOnFullDisk flaky on a loaded
+// machine: such a first read waited for a raft barrier, which completes only after the FSM has
+// caught up.
+func TestFirstReadWhileReplaying(t *testing.T) {
+	c := &testCluster{t: t, faults: &transport.Faults{}}
+	t.Cleanup(c.closeAll)
+	tn := &testNode{id: "n1", dir: "/disk/n1"}
+	c.nodes = []*testNode{tn}
+	mem := vfs.NewMem()
+	startOn(c, tn, mem, true)
+	c.waitLeader(10 * time.Second)
+	for i := range 20 {
+		if err := propose(tn, fmt.Sprintf("k%02d", i), "v", 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acked := tn.fsm.copyData()
+	closeWithin(t, tn, 10*time.Second)
+
+	tn.applyDelay, tn.storeDelay = 100*time.Millisecond, 200*time.Millisecond
+
+	startOn(c, tn, mem, false)
+	c.waitLeader(10 * time.Second)
+	if bound := tn.node.NoQuorumAfter(); bound >= 2*time.Second {
+		t.Fatalf("the replay (2s) must outlast the no-quorum bound (%s)", bound)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := tn.node.Read(ctx, Linearizable); err != nil {
+		t.Fatalf("first linearizable read while the FSM replays: %v", err)
+	}
+	if got := tn.fsm.copyData(); !mapsEqual(got, acked) {
+		t.Fatalf("after the read: %d keys, want the %d acknowledged", len(got), len(acked))
 	}
 	closeWithin(t, tn, 10*time.Second)
 }
@@ -294,4 +363,32 @@ func TestLogStoreFailureError(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestForwardedProposalPastDeadline: a leader that cannot commit a forwarded proposal before
+// the caller's deadline (which the transport hands to its handler; here a disk that takes
+// 300ms an append, the deadline 50ms) answers with a code the follower turns into ErrNoQuorum
+// - outcome unknown, 503 to S3 clients - not an anonymous error that S3 answers with 500.
+func TestForwardedProposalPastDeadline(t *testing.T) {
+	c := &testCluster{t: t, faults: &transport.Faults{}}
+	t.Cleanup(c.closeAll)
+	tn := &testNode{id: "n1", dir: "/disk/n1", storeDelay: 300 * time.Millisecond}
+	c.nodes = []*testNode{tn}
+	startOn(c, tn, vfs.NewMem(), true)
+	c.waitLeader(10 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := tn.node.handlePropose(ctx, encodeSet("k", "v"))
+	if err == nil {
+		t.Fatal("a proposal committed within 50ms on a disk that takes 300ms an append")
+	}
+	var coded interface{ RPCCode() string }
+	if !errors.As(err, &coded) {
+		t.Fatalf("handler error %v has no RPC code", err)
+	}
+	got := remoteToError(&transport.RemoteError{Code: coded.RPCCode(), Message: err.Error()})
+	if !errors.Is(got, ErrNoQuorum) {
+		t.Fatalf("the follower sees %q (code %s), want ErrNoQuorum", got, coded.RPCCode())
+	}
+	closeWithin(t, tn, 10*time.Second)
 }

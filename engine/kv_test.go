@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -23,6 +24,9 @@ type kvFSM struct {
 	data map[string]string
 	// applied counts entries applied, to check nothing is applied twice.
 	applied int
+	// delay slows every Apply down, as a loaded machine or a long log replay does; set before
+	// the node opens.
+	delay time.Duration
 }
 
 func newKV() *kvFSM { return &kvFSM{data: map[string]string{}} }
@@ -48,6 +52,9 @@ func (f *kvFSM) Apply(l *raft.Log) any {
 	put, ok := ev.(*fsm.PutObject)
 	if !ok {
 		return nil // the bucket a metaFSM cluster creates first
+	}
+	if f.delay > 0 {
+		time.Sleep(f.delay) // simulated slow apply, not synchronisation
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

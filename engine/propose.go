@@ -251,20 +251,53 @@ func (n *Node) readIndex(ctx context.Context) (uint64, error) {
 	return idx, nil
 }
 
-// termCommitted returns once this leader has committed an entry of its current term.
+// termCommitted returns once this leader has committed an entry of its current term: raft
+// appends a no-op when it wins an election, so it watches the commit index reach an entry of
+// the term, within the no-quorum bound.
+//
+// It does not wait for a raft Barrier: a barrier completes only once the FSM has applied every
+// entry before it, and a leader that has just restarted may still be replaying its log into the
+// FSM (or the FSM may be slow under load) - that is no sign of a missing quorum, and a read
+// failed with ErrNoQuorum for it would be a false 503 (it made TestRestartOnFullDisk flaky under
+// load). Waiting for the FSM is waitApplied's job, bounded by the caller's context only.
 func (n *Node) termCommitted(ctx context.Context) error {
 	term := n.raft.CurrentTerm()
 	if n.readyTerm.Load() == term {
 		return nil
 	}
-	var l raft.Log
-	if idx := n.raft.CommitIndex(); idx == 0 || n.logs.GetLog(idx, &l) != nil || l.Term != term {
-		if err := n.awaitLeaderFuture(ctx, n.raft.Barrier(n.noQuorumAfter()), "commit an entry of the new term"); err != nil {
-			return err
+	deadline := time.NewTimer(n.noQuorumAfter())
+	defer deadline.Stop()
+	var tick *time.Ticker
+	for !n.committedInTerm(term) {
+		if !n.IsLeader() || n.raft.CurrentTerm() != term {
+			return &NotLeaderError{}
+		}
+		if tick == nil {
+			tick = time.NewTicker(storedPoll)
+			defer tick.Stop()
+		}
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			if n.committedInTerm(term) {
+				continue
+			}
+			return fmt.Errorf("%w: could not commit an entry of the new term within %s", ErrNoQuorum, n.noQuorumAfter())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.done:
+			return ErrClosed
 		}
 	}
 	n.readyTerm.Store(term)
 	return nil
+}
+
+// committedInTerm reports whether the entry at raft's commit index belongs to term.
+func (n *Node) committedInTerm(term uint64) bool {
+	var l raft.Log
+	idx := n.raft.CommitIndex()
+	return idx != 0 && n.logs.GetLog(idx, &l) == nil && l.Term == term
 }
 
 // awaitLeaderFuture waits for a raft future that only a leader can complete, within the
@@ -387,6 +420,12 @@ func errorToRemote(err error) error {
 		return &codedError{codeLost, err}
 	case logStoreCode(err) != "":
 		return &codedError{logStoreCode(err), err}
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		// The handler's context ends with the caller's deadline (the transport carries it),
+		// an instant before the caller's own: a leader that could not commit in time (a disk
+		// that stalls or fails, an election) answers with it. The outcome is unknown, as for
+		// any missed quorum; as codeApply it became an anonymous error, a 500 to S3 clients.
+		return &codedError{codeNoQuorum, fmt.Errorf("not done within the caller's deadline: %w", err)}
 	}
 	return &codedError{codeApply, err}
 }

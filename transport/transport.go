@@ -165,6 +165,7 @@ func (t *Transport) isClosed() bool {
 
 // track wraps a raw connection; it closes raw and fails with ErrClosed after Close.
 func (t *Transport) track(raw net.Conn, kind byte, remote string) (*trackedConn, error) {
+	setUnackedTimeout(raw)
 	c := &trackedConn{Conn: raw, t: t, kind: kind, local: t.addr, remote: remote}
 	t.mu.Lock()
 	if t.closed {
