@@ -27,10 +27,16 @@ import (
 	"github.com/nebulaio/nebulaio/internal/vfs"
 )
 
-// The guides under docs/guides/ mark each shell block with the name of the step that runs it:
+// The guides under docs/guides/ and docs/operations.md mark each shell block with the name of
+// the step that runs it:
 //
 //	<!-- run: NAME -->                       run with bash -euo pipefail; must exit 0
 //	<!-- run: NAME (in the background) -->   a server: started, stopped by the test
+//	<!-- run-by: make TARGET -->             make commands that TARGET runs (make e2e, make faults):
+//	                                         loading checks that TARGET and every `make X` in the
+//	                                         block are targets of the Makefile
+//
+// Sample output goes in a ```text block (only sh, bash and shell blocks are commands).
 //
 // A guide test runs the blocks by name, in the guide's order, with `nebulaio` on PATH (this
 // test binary) and the variables the guide documents, and checks what they did; done fails the
@@ -50,20 +56,35 @@ type guide struct {
 	bin    string   // a directory holding the `nebulaio` wrapper
 }
 
-var runMarker = regexp.MustCompile(`^<!-- run: ([a-z0-9-]+)( \(in the background\))?.*-->$`)
+var (
+	runMarker   = regexp.MustCompile(`^<!-- run: ([a-z0-9-]+)( \(in the background\))?.*-->$`)
+	runByMarker = regexp.MustCompile(`^<!-- run-by: make ([a-z0-9-]+) -->$`)
+	makeCommand = regexp.MustCompile(`(?m)^\s*make ([a-z0-9-]+)`)
+)
 
+// loadGuide loads docs/guides/NAME.
 func loadGuide(t *testing.T, name string) *guide {
 	t.Helper()
-	path := filepath.Join("..", "..", "docs", "guides", name)
+	return loadDoc(t, filepath.Join("guides", name))
+}
+
+// loadDoc loads a guide by its path under docs/.
+func loadDoc(t *testing.T, name string) *guide {
+	t.Helper()
+	path := filepath.Join("..", "..", "docs", name)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	g := &guide{t: t, path: path, blocks: map[string]string{}, bg: map[string]bool{}, ran: map[string]bool{}, dir: t.TempDir()}
 	lines := strings.Split(string(b), "\n")
-	pending := ""
+	pending, runBy := "", ""
 	for i := 0; i < len(lines); i++ {
-		l := lines[i]
+		l := strings.TrimSpace(lines[i]) // a block in a list item is indented
+		if m := runByMarker.FindStringSubmatch(l); m != nil {
+			pending, runBy = "run-by "+m[1], m[1]
+			continue
+		}
 		if m := runMarker.FindStringSubmatch(l); m != nil {
 			pending = m[1]
 			if _, dup := g.blocks[pending]; dup {
@@ -77,8 +98,13 @@ func loadGuide(t *testing.T, name string) *guide {
 				t.Fatalf("%s:%d: a shell block without a <!-- run: NAME --> marker: no test would run it", path, i+1)
 			}
 			var body []string
-			for i++; i < len(lines) && lines[i] != "```"; i++ {
+			for i++; i < len(lines) && strings.TrimSpace(lines[i]) != "```"; i++ {
 				body = append(body, lines[i])
+			}
+			if runBy != "" {
+				checkMakeTargets(t, path, runBy, strings.Join(body, "\n"))
+				pending, runBy = "", ""
+				continue
 			}
 			g.blocks[pending] = strings.Join(body, "\n") + "\n"
 			g.order = append(g.order, pending)
@@ -109,6 +135,28 @@ func loadGuide(t *testing.T, name string) *guide {
 		}
 	})
 	return g
+}
+
+// checkMakeTargets fails the test unless target and every `make X` in a run-by block are
+// targets of the Makefile: a block run elsewhere cannot name a target that no longer exists.
+func checkMakeTargets(t *testing.T, path, target, body string) {
+	t.Helper()
+	mk, err := os.ReadFile(filepath.Join("..", "..", "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{target}
+	for _, m := range makeCommand.FindAllStringSubmatch(body, -1) {
+		names = append(names, m[1])
+	}
+	if len(names) == 1 {
+		t.Fatalf("%s: the block run by make %s holds no make command", path, target)
+	}
+	for _, n := range names {
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(n) + `:`).Match(mk) {
+			t.Fatalf("%s: make %s: no such target in the Makefile", path, n)
+		}
+	}
 }
 
 // setenv sets a variable for the blocks run after it.
@@ -656,4 +704,169 @@ func TestGuideOperations(t *testing.T) {
 	checkN(t, client, "rolling", 0, 20, false)
 	putN(t, client, "rolling", 20, 1)
 	checkN(t, client, "rolling", 20, 1, false)
+}
+
+// TestGuideOperationsMembership runs docs/operations.md: its Bootstrap section
+// (guideOperationsBootstrap), then its join, drain, remove and leader transfer commands
+// (guideOperationsMembership); the `make` commands of the fault suite are checked by loadDoc
+// (their targets exist).
+func TestGuideOperationsMembership(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a cluster")
+	}
+	g := loadDoc(t, "operations.md")
+	guideEnv(g)
+	guideOperationsBootstrap(t, g)
+	guideOperationsMembership(t, g)
+}
+
+// guideOperationsMembership runs the membership commands of docs/operations.md against a
+// three-node cluster (node-1..node-3): a storage node (a process) joins with the token the
+// guide fetches and becomes a non-voter; it receives copies of objects; the guide drains it
+// with --wait and removes it: every object reads back from the three others, raft no longer
+// holds node-4 and its /health/ready answers 503 "removed". Then the guide transfers the
+// leadership to node-2 and on to any other voter.
+func guideOperationsMembership(t *testing.T, g *guide) {
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Configure: func(i int, cfg *config.Config) {
+		cfg.NodeID = fmt.Sprintf("node-%d", i+1)
+	}})
+	c.WaitForLeader()
+	c.WaitFormed()
+	ctx := context.Background()
+	if _, err := c.S3Client(0).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("members")}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Join.
+	cfg := writeNodeConfig(t, g.dir, "node-4", filepath.Join(g.dir, "node-4"), "", "", "")
+	g.setenv("MEMBER", c.AdminURL(0))
+	g.setenv("JOIN", c.GossipAddr(0))
+	g.setenv("CONFIG", cfg.path)
+	n4 := g.start("join")
+	n4.waitReady(cfg.admin)
+	inRaft := func() (found, voter bool, err error) {
+		l := c.Leader()
+		if l < 0 {
+			return false, false, errors.New("no leader")
+		}
+		servers, err := c.MustNode(l).Engine().Servers()
+		if err != nil {
+			return false, false, err
+		}
+		for _, sv := range servers {
+			if sv.ID == "node-4" {
+				return true, sv.Voter, nil
+			}
+		}
+		return false, false, nil
+	}
+	testutil.WaitFor(t, 60*time.Second, "node-4 a non-voter", func() error {
+		found, voter, err := inRaft()
+		if err != nil || !found || voter {
+			return fmt.Errorf("in raft %v, voter %v, %v", found, voter, err)
+		}
+		return nil
+	})
+	putN(t, c.S3Client(0), "members", 0, 30)
+	blobs4 := filepath.Join(cfg.data, "blobs", "blobs")
+	testutil.WaitFor(t, 60*time.Second, "copies on node-4", func() error {
+		if countFiles(blobs4) == 0 {
+			return errors.New("no blob on node-4 yet")
+		}
+		return nil
+	})
+
+	// Drain and remove.
+	g.setenv("NEBULAIO_ADMIN_ADDRESS", c.AdminURL(1))
+	out := g.run("drain-remove", "", 0)
+	if !strings.Contains(out, "node-4 is drained: remove it with `nebulaio cluster remove node-4`") {
+		t.Fatalf("drain --wait:\n%s", out)
+	}
+	testutil.WaitFor(t, 30*time.Second, "node-4 out of raft", func() error {
+		if found, _, err := inRaft(); err != nil || found {
+			return fmt.Errorf("still in raft (%v)", err)
+		}
+		return nil
+	})
+	for i := range 3 {
+		checkN(t, c.S3Client(i), "members", 0, 30, false)
+	}
+	testutil.WaitFor(t, 30*time.Second, "node-4 answering 503 removed", func() error {
+		resp, err := http.Get("http://" + cfg.admin + "/health/ready")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), "removed from the cluster") {
+			return fmt.Errorf("%d %s", resp.StatusCode, b)
+		}
+		return nil
+	})
+	n4.kill(syscall.SIGTERM)
+
+	// Leader transfer: to node-2 (made a follower first), then to any other voter.
+	if l := c.WaitForLeader(); c.ID(l) == "node-2" {
+		var o strings.Builder
+		if code := runCluster([]string{"--admin", c.AdminURL(0), "--token", testcluster.AdminToken, "transfer-leader"}, &o, &o); code != 0 {
+			t.Fatalf("transfer-leader away from node-2 (exit %d):\n%s", code, o.String())
+		}
+		c.WaitForNewLeader(l)
+	}
+	out = g.run("transfer-leader", "", 0)
+	if strings.Count(out, `"leader_id": "node-2"`) != 1 || !strings.Contains(out, `"previous_leader_id": "node-2"`) {
+		t.Fatalf("transfer-leader: want node-2 to lead, then another voter:\n%s", out)
+	}
+	if l := c.WaitForLeader(); c.ID(l) == "node-2" {
+		t.Fatalf("node-2 still leads after the second transfer:\n%s", out)
+	}
+	putN(t, c.S3Client(0), "members", 30, 1)
+}
+
+// guideOperationsBootstrap runs the Bootstrap section of docs/operations.md: a new token
+// (no server), then three node processes given it, the first with expect_nodes=3 and the
+// others joining its gossip address, started last-first (start order does not matter); the
+// first bootstraps all three as voters of the token's cluster, and health says so.
+func guideOperationsBootstrap(t *testing.T, g *guide) {
+	out := g.run("new-token", "", 0)
+	tok, err := trust.ParseToken(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatalf("new-token: %v:\n%s", err, out)
+	}
+	g.setenv("NEBULAIO_JOIN_TOKEN", strings.TrimSpace(out))
+	gossip1 := testutil.FreeAddr(t, true)
+	g.setenv("JOIN", gossip1)
+	var cfgs [3]nodeConfig
+	for i := range 3 {
+		gossip := ""
+		if i == 0 {
+			gossip = gossip1
+		}
+		id := fmt.Sprintf("node-%d", i+1)
+		cfgs[i] = writeNodeConfig(t, g.dir, id, filepath.Join(g.dir, id), "", gossip, "")
+	}
+	var servers [3]*server
+	for i := 2; i >= 0; i-- {
+		g.setenv("CONFIG", cfgs[i].path)
+		servers[i] = g.start(fmt.Sprintf("bootstrap-node-%d", i+1))
+	}
+	for i := range 3 {
+		servers[i].waitReady(cfgs[i].admin)
+	}
+	g.setenv("NEBULAIO_ADMIN_ADDRESS", "http://"+cfgs[1].admin)
+	for _, want := range []string{`"voters": 3`, `"failure_tolerance": 1`, `"cluster_id": "` + tok.ClusterID + `"`} {
+		testutil.WaitFor(t, 30*time.Second, "health with "+want, func() error {
+			var h strings.Builder
+			if code := runCluster([]string{"--admin", cfgs[1].admin, "--token", testcluster.AdminToken, "health"}, &h, &h); code != 0 || !strings.Contains(h.String(), want) {
+				return fmt.Errorf("exit %d:\n%s", code, h.String())
+			}
+			return nil
+		})
+	}
+	if out := g.run("bootstrap-health", "", 0); !strings.Contains(out, `"voters": 3`) || !strings.Contains(out, tok.ClusterID) {
+		t.Fatalf("health:\n%s", out)
+	}
+	for i := range 3 {
+		servers[i].kill(syscall.SIGTERM)
+	}
 }
