@@ -63,10 +63,9 @@ type streamConn struct {
 	// While idle: since when, and the watcher goroutine's state.
 	idleSince time.Time
 	watchDone chan struct{} // closed when the watcher returns
-	dead      atomic.Bool   // the watcher saw EOF or unexpected bytes: never reuse
+	dead      atomic.Bool   // the watcher saw EOF, unexpected bytes or expiry: never reuse
+	claimed   atomic.Bool   // take is waking the watcher: its timeout is not an expiry
 }
-
-const maxIdleStreams = 4 // idle stream connections kept per address
 
 // getStream returns an idle connection to addr that is still good, or dials a new one.
 func (t *Transport) getStream(ctx context.Context, addr string) (*streamConn, bool, error) {
@@ -96,6 +95,7 @@ func (t *Transport) getStream(ctx context.Context, addr string) (*streamConn, bo
 // take stops the idle watcher and reports whether sc can carry another transfer; if not, it is
 // closed.
 func (sc *streamConn) take(maxIdle time.Duration) bool {
+	sc.claimed.Store(true)
 	_ = sc.conn.SetReadDeadline(time.Unix(1, 0)) // wakes the watcher with a timeout
 	<-sc.watchDone
 	_ = sc.conn.SetReadDeadline(time.Time{}) // before idleAlive: a past deadline fails any read
@@ -106,32 +106,57 @@ func (sc *streamConn) take(maxIdle time.Duration) bool {
 	return true
 }
 
-// putIdle keeps sc for reuse, or closes it when the list is full or the Transport closed.
+// putIdle keeps sc for reuse, or closes it when the Transport closed or addr already has
+// Config.MaxIdleStreams idle connections. An idle connection expires: after half of
+// Config.StreamIdleTimeout (before the server's own idle timeout ends it) its watcher closes it
+// and takes it off the list, so a burst's connections do not outlive it for long.
 func (t *Transport) putIdle(sc *streamConn) {
-	_ = sc.conn.SetDeadline(time.Time{})
+	_ = sc.conn.SetWriteDeadline(time.Time{})
 	sc.idleSince = time.Now()
 	sc.watchDone = make(chan struct{})
-	// The server never writes to an idle connection: a read that returns anything but our own
-	// wake-up timeout means it closed (or broke) the connection.
+	sc.claimed.Store(false)
+	_ = sc.conn.SetReadDeadline(sc.idleSince.Add(t.cfg.StreamIdleTimeout / 2))
+	// The server never writes to an idle connection: a read that returns anything but take's
+	// wake-up timeout means it closed (or broke) the connection, or the connection expired.
 	if !t.spawn(func() {
 		defer close(sc.watchDone)
-		if _, err := sc.br.Peek(1); !isTimeout(err) {
-			sc.dead.Store(true)
-			_ = sc.conn.Close()
+		_, err := sc.br.Peek(1)
+		if isTimeout(err) && sc.claimed.Load() {
+			return
 		}
+		sc.dead.Store(true)
+		t.dropIdle(sc)
+		_ = sc.conn.Close()
 	}) {
 		_ = sc.conn.Close()
 		return
 	}
 	t.mu.Lock()
-	if t.closed || len(t.idle[sc.addr]) >= maxIdleStreams {
+	if t.closed || len(t.idle[sc.addr]) >= t.cfg.MaxIdleStreams {
 		t.mu.Unlock()
-		sc.dead.Store(true)
-		_ = sc.conn.Close()
+		_ = sc.conn.Close() // the watcher sees the error and ends
 		return
 	}
 	t.idle[sc.addr] = append(t.idle[sc.addr], sc)
 	t.mu.Unlock()
+}
+
+// dropIdle takes sc off its address's idle list, if it is there.
+func (t *Transport) dropIdle(sc *streamConn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	idle := t.idle[sc.addr]
+	for i, c := range idle {
+		if c == sc {
+			idle = append(idle[:i], idle[i+1:]...)
+			break
+		}
+	}
+	if len(idle) == 0 {
+		delete(t.idle, sc.addr)
+	} else {
+		t.idle[sc.addr] = idle
+	}
 }
 
 func isTimeout(err error) bool {
