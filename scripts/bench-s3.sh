@@ -18,7 +18,8 @@
 #   MAX_OPS=1000000    counted operations of one run at most
 #   SCENARIOS=…        comma-separated OP:SIZE:WORKERS, e.g. put:4KiB:64,mix70:4KiB:16 (default:
 #                      put/get 4KiB at 4 and 64 workers, put/get 1MiB at 4, mix70:4KiB:16)
-#   SETUPS=1,3         which set-ups to run: 1 (one node / one drive), 3 (three nodes / three drives)
+#   SETUPS=1,3         which set-ups to run: 1 (one node / one drive), 3 (three nodes / three drives),
+#                      3ec (three nodes with cluster.erasure=2+1 / MinIO over three drives)
 #   PROFILE=           a scenario, e.g. put:4KiB:64: CPU-profile every NebulaIO node while it
 #                      runs (round 1 of each set-up), into OUT (via /debug/pprof on the admin port)
 #   PROFILE_KIND=profile   profile (CPU, for go tool pprof) or trace (for go tool trace)
@@ -117,10 +118,13 @@ build_tools() {
 	fi
 }
 
-# start_nebulaio N: N hybrid nodes, node-1 bootstrapping them together (expect_nodes=N), the others
-# joining through its gossip port. Sets NEBULA_S3 and NEBULA_ADMIN (comma-separated host:port).
+# start_nebulaio N [FLAG...]: N hybrid nodes, node-1 bootstrapping them together (expect_nodes=N),
+# the others joining through its gossip port; each FLAG is passed to every node. Sets NEBULA_S3
+# and NEBULA_ADMIN (comma-separated host:port).
 start_nebulaio() {
 	local n=$1 i ports s3 admin console raft gossip gossip1 pid
+	shift
+	local -a extra=("$@")
 	read -r -a ports < <(bin/s3load ports $((5 * n)))
 	gossip1=127.0.0.1:${ports[4]}
 	NEBULA_S3= NEBULA_ADMIN=
@@ -132,7 +136,7 @@ start_nebulaio() {
 		[ "$i" = 1 ] || cluster=(--cluster.bootstrap=false --cluster.join_addresses="$gossip1")
 		"$NEBULAIO_BIN" server --node_id="node-$i" --data_dir="$work/nebulaio$n-node$i" \
 			--s3.address="127.0.0.1:$s3" --admin.address="127.0.0.1:$admin" --console.address="127.0.0.1:$console" \
-			--cluster.raft_address="127.0.0.1:$raft" --cluster.gossip_address="127.0.0.1:$gossip" "${cluster[@]}" \
+			--cluster.raft_address="127.0.0.1:$raft" --cluster.gossip_address="127.0.0.1:$gossip" "${cluster[@]}" "${extra[@]}" \
 			--log.format=json --log.level=warn >"$work/nebulaio$n-node$i.banner" 2>"$work/nebulaio$n-node$i.log" &
 		pid=$!
 		PIDS+=("$pid")
@@ -174,10 +178,12 @@ start_minio() {
 	echo "== MinIO: 1 process over $d drive(s) ready, S3 on $MINIO_S3"
 }
 
-# measure N LABEL: both systems of a set-up up, the scenarios through s3load, both down.
+# measure N LABEL [FLAG...]: both systems of a set-up up (FLAGs to every NebulaIO node), the
+# scenarios through s3load, both down.
 measure() {
 	local n=$1 label=$2
-	start_nebulaio "$n"
+	shift 2
+	start_nebulaio "$n" "$@"
 	start_minio "$n"
 	local -a args=(run -label "$label" -system "NebulaIO=$NEBULA_S3" -system "MinIO=$MINIO_S3"
 		-out "$work/results.jsonl" -duration "$DURATION" -warmup "$WARMUP" -rounds "$ROUNDS" -max-ops "$MAX_OPS")
@@ -202,7 +208,8 @@ main() {
 		case $setup in
 		1) measure 1 "1 node / 1 drive" ;;
 		3) measure 3 "3 nodes / 3 drives" ;;
-		*) fail "SETUPS: unknown set-up '$setup' (want 1, 3 or 1,3)" ;;
+		3ec) measure 3 "3 nodes EC 2+1 / 3 drives" --cluster.erasure=2+1 ;;
+		*) fail "SETUPS: unknown set-up '$setup' (want a list of 1, 3 and 3ec)" ;;
 		esac
 	done
 
