@@ -125,6 +125,9 @@ start_nebulaio() {
 	local n=$1 i ports s3 admin console raft gossip gossip1 pid
 	shift
 	local -a extra=("$@")
+	# Every node of a new cluster gets the same join token (docs/operations.md, "Bootstrap").
+	NEBULAIO_JOIN_TOKEN=$("$NEBULAIO_BIN" cluster new-token) || fail "nebulaio cluster new-token failed"
+	export NEBULAIO_JOIN_TOKEN
 	read -r -a ports < <(bin/s3load ports $((5 * n)))
 	gossip1=127.0.0.1:${ports[4]}
 	NEBULA_S3= NEBULA_ADMIN=

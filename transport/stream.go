@@ -35,7 +35,9 @@ func (t *Transport) HandleDownload(method string, h DownloadHandler) {
 }
 
 // CallStream sends header, then streams body in frames of up to 64 KiB (never buffering it
-// whole) on a connection of its own for the transfer (an idle one is reused), and returns the StreamHandler's reply. ctx bounds the whole
+// whole) on a connection of its own for the transfer (an idle one is reused), and returns the
+// StreamHandler's reply. The first 64 KiB are read before anything is sent: a body that ends
+// within them goes out in one write with its open and end frames. ctx bounds the whole
 // transfer; each read and write is also bounded by Config.StreamIdleTimeout, and the wait for the
 // reply after the last byte by Config.CallTimeout when ctx has no deadline. If the handler
 // replies before the body is done, sending stops and its reply (or error) is returned. If
@@ -164,9 +166,10 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// openStream sends the open frame on a pooled or new connection. A reused connection that
-// fails the write is replaced by a fresh dial (nothing was delivered on it).
-func (t *Transport) openStream(ctx context.Context, addr, method string, typ byte, header []byte) (*streamConn, func() bool, error) {
+// openStream sends the open frame, followed in the same write by the frames in follow (if
+// any), on a pooled or new connection. A reused connection that fails the write is replaced by
+// a fresh dial (nothing was delivered on it).
+func (t *Transport) openStream(ctx context.Context, addr, method string, typ byte, header, follow []byte) (*streamConn, func() bool, error) {
 	if method == "" || len(method) > 255 {
 		return nil, nil, fmt.Errorf("transport: method name of %d bytes (want 1 to 255)", len(method))
 	}
@@ -188,7 +191,11 @@ func (t *Transport) openStream(ctx context.Context, addr, method string, typ byt
 			timeout = time.Until(dl)
 		}
 		_ = conn.SetWriteDeadline(time.Now().Add(t.cfg.StreamIdleTimeout))
-		if _, err := conn.Write(encodeRequest(typ, 0, timeout, method, header)); err != nil {
+		f := encodeRequest(typ, 0, timeout, method, header)
+		if len(follow) > 0 {
+			f = append(f, follow...)
+		}
+		if _, err := conn.Write(f); err != nil {
 			stop()
 			_ = conn.Close()
 			if reused && ctx.Err() == nil && !t.isClosed() {
@@ -214,10 +221,37 @@ func (t *Transport) streamErr(ctx context.Context, addr string, err error) error
 }
 
 func (t *Transport) callStream(ctx context.Context, addr, method string, header []byte, body io.Reader) ([]byte, error) {
-	sc, stop, err := t.openStream(ctx, addr, method, frameUploadOpen, header)
+	bufp := getChunk()
+	defer putChunk(bufp)
+	buf := *bufp
+	// The first chunk is read before anything is sent, so that a body of one chunk (most
+	// objects) goes out in one write, open, data and end frames together, rather than three.
+	var bodyErr error
+	finished := false // the body ended with an end or abort frame: the server's reader is at a boundary
+	n, rerr := readChunk(body, buf[frameHeaderSize:])
+	var first []byte // the first data frame, and the end or abort frame when the body is done
+	if n > 0 {
+		first = sealFrame(buf[:frameHeaderSize+n], frameData, 0)
+	}
+	whole := true // first holds the whole body, with its end (or abort) frame
+	switch {
+	case rerr == io.EOF:
+		first = append(first, sealFrame(newFrame(0), frameEnd, 0)...)
+	case rerr != nil:
+		bodyErr = rerr
+		first = append(first, encodeBytes(frameAbort, 0, []byte(rerr.Error()))...)
+	default:
+		whole = false
+	}
+	follow := first
+	if !whole {
+		follow = nil // a long body: the open frame goes alone, then the data streams
+	}
+	sc, stop, err := t.openStream(ctx, addr, method, frameUploadOpen, header, follow)
 	if err != nil {
 		return nil, err
 	}
+	finished = whole
 	conn := sc.conn
 	reusable := false
 	defer func() {
@@ -243,14 +277,13 @@ func (t *Transport) callStream(ctx context.Context, addr, method string, header 
 		_, err := conn.Write(f)
 		return err
 	}
-	var bodyErr error
-	bufp := getChunk()
-	defer putChunk(bufp)
-	buf := *bufp
 	var early *result
-	finished := false // the body ended with an end or abort frame: the server's reader is at a boundary
+	sending := !whole
+	if sending && write(first) != nil {
+		sending = false // the reply (an error, or the connection's failure) says why
+	}
 send:
-	for {
+	for sending {
 		select {
 		case r := <-replies:
 			// The handler replied before the body ended: stop sending, and say so, so the
@@ -307,13 +340,28 @@ send:
 	return r.payload, nil
 }
 
+// readChunk reads from r until p is full or r fails; a full p comes with a nil error, a short
+// one with r's error (io.EOF at the end of r). Unlike io.ReadFull it passes r's errors on as
+// they are: an io.ErrUnexpectedEOF from r is a failure, never taken for the end of the body.
+func readChunk(r io.Reader, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		k, err := r.Read(p[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
 // OpenStream asks method on addr for a download and returns its bytes as a stream. It returns
 // once the first bytes (or the end, or the handler's error) arrive. ctx bounds the whole
 // transfer, including the reading; each read is also bounded by Config.StreamIdleTimeout. The
 // reader returns io.EOF after a clean end, a *RemoteError if the handler failed mid-way, or an
 // error wrapping ErrConnLost. Close it when done; closing early cancels the handler's context.
 func (t *Transport) OpenStream(ctx context.Context, addr, method string, header []byte) (io.ReadCloser, error) {
-	sc, stop, err := t.openStream(ctx, addr, method, frameDownloadOpen, header)
+	sc, stop, err := t.openStream(ctx, addr, method, frameDownloadOpen, header, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -465,5 +466,66 @@ func TestStreamIdleBound(t *testing.T) {
 	burst(t, cli, srv, n)
 	if d := cli.dials.Load(); d != n+(n-keep) {
 		t.Fatalf("second burst: %d dials in all, want %d (%d reused)", d, n+(n-keep), keep)
+	}
+}
+
+// writeCounter counts the writes to connections (one MetricBytesSent report per write).
+type writeCounter struct {
+	Metrics
+	n atomic.Int64
+}
+
+func (w *writeCounter) Counter(name string, d float64) {
+	if name == MetricBytesSent {
+		w.n.Add(1)
+	}
+}
+
+// A body of one chunk goes out in one write (open, data and end frames together) on a pooled
+// connection; a longer one streams frame by frame. A body whose reader fails with
+// io.ErrUnexpectedEOF is a failed body, not a short one: the handler sees the abort.
+func TestStreamSmallBodyOneWrite(t *testing.T) {
+	wc := &writeCounter{Metrics: newRecMetrics(t)}
+	srv := newNode(t, Config{})
+	cli := newNode(t, Config{Metrics: wc})
+	got := make(chan error, 1)
+	srv.HandleStream("put", func(_ context.Context, _ []byte, body io.Reader) ([]byte, error) {
+		n, err := io.Copy(io.Discard, body)
+		got <- err
+		return fmt.Append(nil, n), err
+	})
+	ctx := context.Background()
+	upload := func(body io.Reader) (string, error) {
+		resp, err := cli.CallStream(ctx, srv.Addr(), "put", []byte("h"), body)
+		if herr := <-got; err == nil && herr != nil {
+			t.Fatalf("handler: %v", herr)
+		}
+		return string(resp), err
+	}
+	if _, err := upload(bytes.NewReader(nil)); err != nil { // dials the connection
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		size   int
+		writes int64
+	}{{0, 1}, {4 << 10, 1}, {streamChunkSize, 3}, {streamChunkSize + 1, 4}, {3*streamChunkSize + 5, 6}} {
+		before := wc.n.Load()
+		resp, err := upload(newPattern(1, int64(c.size)))
+		if err != nil || resp != fmt.Sprint(c.size) {
+			t.Fatalf("upload of %d bytes: %q %v", c.size, resp, err)
+		}
+		if w := wc.n.Load() - before; w != c.writes {
+			t.Errorf("upload of %d bytes took %d writes, want %d", c.size, w, c.writes)
+		}
+	}
+	if d := cli.dials.Load(); d != 1 {
+		t.Fatalf("%d dials, want 1", d)
+	}
+	_, err := cli.CallStream(ctx, srv.Addr(), "put", nil, &failingReader{n: 1000, err: io.ErrUnexpectedEOF})
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("caller: err = %v, want the body's error", err)
+	}
+	if herr := <-got; !errors.Is(herr, ErrStreamAborted) {
+		t.Fatalf("handler: err = %v, want ErrStreamAborted", herr)
 	}
 }

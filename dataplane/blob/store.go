@@ -367,8 +367,8 @@ func (s *Store) writeBlocks(ctx context.Context, f vfs.File, r io.Reader, want i
 		if err := ctx.Err(); err != nil {
 			return h, nil, err
 		}
-		n, rerr := io.ReadFull(r, buf[:bs])
-		end := rerr == io.EOF || rerr == io.ErrUnexpectedEOF
+		n, rerr := readBlock(r, buf[:bs])
+		end := rerr == io.EOF
 		if n > 0 {
 			h.size += int64(n)
 			if want >= 0 && h.size > want {
@@ -400,6 +400,21 @@ func (s *Store) writeBlocks(ctx context.Context, f vfs.File, r io.Reader, want i
 	copy(h.sha256[:], sh.Sum(nil))
 	h.crc32c = whole
 	return h, last, nil
+}
+
+// readBlock reads from r until p is full or r fails: a full p with a nil error, or fewer bytes
+// with r's error (io.EOF at the end). Unlike io.ReadFull it never turns a source's own error
+// into the end of the data: an io.ErrUnexpectedEOF from r (a body cut short) fails the Put.
+func readBlock(r io.Reader, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		k, err := r.Read(p[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 func checkExpectLengths(e Expect) error {
