@@ -235,7 +235,9 @@ func (d *Plane) CollectGarbage(ctx context.Context, m Maintenance, now time.Time
 	}
 	err = m.Meta.WalkBlobs(ctx, func(r fsm.BlobRef) error {
 		st.Referenced++
-		delete(candidates, r.ID)
+		for _, id := range blobIDs(r.ID) { // an erasure-coded blob's shards
+			delete(candidates, id)
+		}
 		return nil
 	})
 	if err != nil {

@@ -73,7 +73,7 @@ func (g *guardReader) Read(p []byte) (int, error) {
 // says, and checks its size and Content-MD5 (wantMD5 nil: not sent; always the content's
 // MD5, encrypted or not). On any failure no blob is left behind.
 func (h *handler) writeBlob(ctx context.Context, src io.Reader, size int64, wantMD5 []byte, c objectCipher) (storedBlob, error) {
-	id := newID()
+	id := h.b.NewBlobID(storedSize(size, c))
 	g := &guardReader{r: src, max: h.maxSize}
 	var r io.Reader = g
 	var plainMD5 hash.Hash
@@ -112,6 +112,15 @@ func (h *handler) writeBlob(ctx context.Context, src io.Reader, size int64, want
 		}
 	}
 	return sb, nil
+}
+
+// storedSize is the length of the blob that holds size bytes of content encrypted as c says
+// (-1 when unknown).
+func storedSize(size int64, c objectCipher) int64 {
+	if c.key != nil && size >= 0 {
+		return sse.CiphertextSize(size)
+	}
+	return size
 }
 
 // commit proposes an event that references the new blob. A rejection by the FSM lists the
