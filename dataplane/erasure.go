@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/klauspost/reedsolomon"
 
@@ -340,9 +341,9 @@ func (d *Plane) putEC(ctx context.Context, id string, l ecLayout, r io.Reader, e
 		return blob.Info{}, nil, fmt.Errorf("%w: %d of %d shards needed, %d shard holders alive (%v)",
 			ErrWriteQuorum, quorum, l.shards(), len(reps), holders)
 	}
-	enc, err := reedsolomon.New(l.k, l.m)
+	enc, err := ecEncoder(l)
 	if err != nil {
-		return blob.Info{}, nil, fmt.Errorf("dataplane: erasure coder %d+%d: %w", l.k, l.m, err)
+		return blob.Info{}, nil, err
 	}
 	shardSize := l.shardSize()
 	results := d.startStreams(ctx, reps, func(*replicaStream) blob.Expect { return blob.Expect{Size: shardSize} })
@@ -450,32 +451,50 @@ func (d *Plane) shardCands(p placement, id string, l ecLayout, i int, named []st
 
 // ecReader reads a range of an erasure-coded blob stripe by stripe: from the data shards the
 // range covers while they serve, and from any K shards (data first, then parity) with
-// Reed-Solomon reconstruction for a stripe where one fails. A shard that fails (missing,
-// unreachable, or a block failing its CRC) is not read again by this reader; a corrupt one is
-// reported to its holder once the stripe was served without it.
+// Reed-Solomon reconstruction for a stripe where one fails. Each shard in use is read ahead by
+// a goroutine of its own (one sequential stream, up to two blocks ahead), so the shards on
+// this node and on the others are read at once. A shard that fails (missing, unreachable, or a
+// block failing its CRC) is not read again by this reader; a corrupt one is reported to its
+// holder once the stripe was served without it.
 type ecReader struct {
 	d      *Plane
 	ctx    context.Context
+	cancel context.CancelFunc
 	id     string
 	l      ecLayout
 	enc    reedsolomon.Encoder
 	shards []*shardSource
-	off    int64  // next byte of the blob to return
-	end    int64  // end of the range
-	cur    []byte // bytes of the current stripe not yet returned
-	bufs   [][]byte
+	off    int64    // next byte of the blob to return
+	end    int64    // end of the range
+	last   int64    // last stripe of the range
+	cur    []byte   // bytes of the current stripe not yet returned
+	blocks [][]byte // the current stripe's blocks, by shard (nil: not read)
+	spare  [][]byte // buffers for the blocks reconstruction makes
 	err    error
 }
 
 // shardSource is one shard as an ecReader reads it: a failover stream over its candidates,
-// opened at the first stripe it is needed for and read forward.
+// read ahead block by block by a prefetch goroutine from the first stripe it is needed for.
 type shardSource struct {
-	cands []string
-	fr    *failoverReader
-	pos   int64 // shard offset of fr's next byte
-	end   int64 // shard offset the stream was opened to
-	dead  bool
+	cands   []string
+	started bool
+	dead    bool
+	fr      *failoverReader // the prefetcher's; read by others only after done
+	blocks  chan shardBlock // filled by the prefetcher, in stripe order
+	free    chan []byte     // buffers the prefetcher may fill
+	held    []byte          // the block the reader holds for the current stripe
+	done    chan struct{}   // closed when the prefetcher has returned
 }
+
+// shardBlock is one block a prefetcher read (or its failure).
+type shardBlock struct {
+	s   int64
+	b   []byte
+	err error
+}
+
+// ecReadAhead is the number of blocks a shard's prefetcher reads ahead of the reader.
+const ecReadAhead = 2
 
 // openEC opens [offset, offset+length) of erasure-coded blob id (length < 0: to the end).
 func (d *Plane) openEC(ctx context.Context, id string, l ecLayout, nodes []string, offset, length int64) (io.ReadCloser, error) {
@@ -485,13 +504,17 @@ func (d *Plane) openEC(ctx context.Context, id string, l ecLayout, nodes []strin
 	if length < 0 || offset+length > l.size {
 		length = l.size - offset
 	}
-	enc, err := reedsolomon.New(l.k, l.m)
+	enc, err := ecEncoder(l)
 	if err != nil {
-		return nil, fmt.Errorf("dataplane: erasure coder %d+%d: %w", l.k, l.m, err)
+		return nil, err
 	}
 	p := d.placement()
-	er := &ecReader{d: d, ctx: ctx, id: id, l: l, enc: enc, off: offset, end: offset + length,
-		shards: make([]*shardSource, l.shards()), bufs: make([][]byte, l.shards())}
+	rctx, cancel := context.WithCancel(ctx)
+	er := &ecReader{d: d, ctx: rctx, cancel: cancel, id: id, l: l, enc: enc, off: offset, end: offset + length,
+		shards: make([]*shardSource, l.shards()), blocks: make([][]byte, l.shards()), spare: make([][]byte, l.shards())}
+	if er.end > 0 {
+		er.last = (er.end - 1) / l.stripeData()
+	}
 	for i := range er.shards {
 		er.shards[i] = &shardSource{cands: d.shardCands(p, id, l, i, nodes)}
 	}
@@ -503,6 +526,22 @@ func (d *Plane) openEC(ctx context.Context, id string, l ecLayout, nodes []strin
 	}
 	d.m.Counter(MetricErasureReads, 1)
 	return er, nil
+}
+
+// ecEncoders caches one Reed-Solomon coder per K+M (they are safe for concurrent use).
+var ecEncoders sync.Map
+
+func ecEncoder(l ecLayout) (reedsolomon.Encoder, error) {
+	key := [2]int{l.k, l.m}
+	if e, ok := ecEncoders.Load(key); ok {
+		return e.(reedsolomon.Encoder), nil
+	}
+	enc, err := reedsolomon.New(l.k, l.m)
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: erasure coder %d+%d: %w", l.k, l.m, err)
+	}
+	e, _ := ecEncoders.LoadOrStore(key, enc)
+	return e.(reedsolomon.Encoder), nil
 }
 
 func (er *ecReader) Read(p []byte) (int, error) {
@@ -523,11 +562,12 @@ func (er *ecReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// Close stops the prefetchers and waits for them.
 func (er *ecReader) Close() error {
+	er.cancel()
 	for _, s := range er.shards {
-		if s.fr != nil {
-			s.fr.Close()
-			s.fr = nil
+		if s.started {
+			<-s.done
 		}
 	}
 	return nil
@@ -542,23 +582,31 @@ func (er *ecReader) loadStripe() error {
 	from := er.off - start
 	to := min(er.end, start+l.stripeLen(s)) - start
 	first, last := int(from/bl), int((to-1)/bl)
-	have := make([]bool, l.shards())
+	clear(er.blocks)
+	for j := first; j <= last; j++ { // start every needed shard before waiting for one
+		er.start(j, s)
+	}
 	ok := true
 	for j := first; j <= last; j++ {
-		if have[j] = er.readBlock(j, s, bl); !have[j] {
+		if !er.readBlock(j, s) {
 			ok = false
 		}
 	}
 	if !ok {
-		if err := er.reconstruct(s, bl, have); err != nil {
+		if err := er.reconstruct(s, bl); err != nil {
 			return err
 		}
 	}
-	// The data blocks are consecutive in one buffer each; copy the range's bytes out.
 	out := make([]byte, 0, to-from)
 	for j := first; j <= last; j++ {
 		lo, hi := max(from, int64(j)*bl)-int64(j)*bl, min(to, int64(j+1)*bl)-int64(j)*bl
-		out = append(out, er.bufs[j][lo:hi]...)
+		out = append(out, er.blocks[j][lo:hi]...)
+	}
+	for _, src := range er.shards {
+		if src.held != nil {
+			src.free <- src.held // never blocks: the pool is the shard's own buffers
+			src.held = nil
+		}
 	}
 	er.cur = out
 	er.off = start + to
@@ -567,18 +615,20 @@ func (er *ecReader) loadStripe() error {
 
 // reconstruct completes stripe s from any K shards it can read (data shards first) and
 // reports the corrupt shards met, now that the stripe was served without them.
-func (er *ecReader) reconstruct(s, bl int64, have []bool) error {
+func (er *ecReader) reconstruct(s, bl int64) error {
 	l := er.l
 	n := 0
-	for _, h := range have {
-		if h {
+	for _, b := range er.blocks {
+		if b != nil {
 			n++
 		}
 	}
 	for i := 0; i < l.shards() && n < l.k; i++ {
-		if !have[i] && er.readBlock(i, s, bl) {
-			have[i] = true
-			n++
+		if er.blocks[i] == nil {
+			er.start(i, s)
+			if er.readBlock(i, s) {
+				n++
+			}
 		}
 	}
 	if n < l.k {
@@ -586,84 +636,116 @@ func (er *ecReader) reconstruct(s, bl int64, have []bool) error {
 	}
 	blocks := make([][]byte, l.shards())
 	for i := range blocks {
-		if have[i] {
-			blocks[i] = er.bufs[i][:bl]
-		} else {
-			blocks[i] = er.buf(i, bl)[:0]
+		if er.blocks[i] != nil {
+			blocks[i] = er.blocks[i]
+			continue
 		}
+		if int64(cap(er.spare[i])) < bl {
+			er.spare[i] = make([]byte, l.block)
+		}
+		blocks[i] = er.spare[i][:0]
 	}
 	if err := er.enc.ReconstructData(blocks); err != nil {
 		return fmt.Errorf("dataplane: blob %s stripe %d: reconstruct: %w", er.id, s, err)
 	}
-	for i := 0; i < l.k; i++ {
-		er.bufs[i] = blocks[i]
-	}
+	copy(er.blocks[:l.k], blocks[:l.k])
 	er.d.m.Counter(MetricErasureReconstructions, 1)
 	for _, src := range er.shards {
-		if src.fr != nil && len(src.fr.suspects) > 0 {
+		if src.dead && len(src.fr.suspects) > 0 {
 			src.fr.reportSuspects()
 		}
 	}
 	return nil
 }
 
-// buf returns shard i's block buffer with room for bl bytes.
-func (er *ecReader) buf(i int, bl int64) []byte {
-	if int64(cap(er.bufs[i])) < bl {
-		er.bufs[i] = make([]byte, er.l.block)
+// start starts shard i's prefetcher at stripe s, unless it runs or failed.
+func (er *ecReader) start(i int, s int64) {
+	src := er.shards[i]
+	if src.started || src.dead {
+		return
 	}
-	return er.bufs[i][:bl]
+	l := er.l
+	end := er.last*l.block + l.blockLen(er.last)
+	at := s * l.block
+	src.started = true
+	src.fr = &failoverReader{d: er.d, ctx: er.ctx, id: shardID(er.id, i), cands: src.cands, off: at, remain: end - at}
+	src.blocks = make(chan shardBlock, ecReadAhead)
+	src.free = make(chan []byte, ecReadAhead+1)
+	for range ecReadAhead + 1 {
+		src.free <- make([]byte, l.block)
+	}
+	src.done = make(chan struct{})
+	go src.prefetch(er.ctx, l, s, er.last)
 }
 
-// readBlock reads shard i's block of stripe s (bl bytes) into er.bufs[i]; false when the
-// shard cannot serve it (it is then not read again).
-func (er *ecReader) readBlock(i int, s, bl int64) bool {
+// prefetch reads the shard's blocks of stripes from..last in order into src.blocks, until a
+// failure (sent as the last block) or ctx's end.
+func (src *shardSource) prefetch(ctx context.Context, l ecLayout, from, last int64) {
+	defer close(src.done)
+	defer src.fr.Close()
+	send := func(b shardBlock) bool {
+		select {
+		case src.blocks <- b:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if err := src.fr.advance(); err != nil {
+		send(shardBlock{s: from, err: err})
+		return
+	}
+	for s := from; s <= last; s++ {
+		var b []byte
+		select {
+		case b = <-src.free:
+		case <-ctx.Done():
+			return
+		}
+		b = b[:l.blockLen(s)]
+		_, err := io.ReadFull(src.fr, b)
+		if !send(shardBlock{s: s, b: b, err: err}) || err != nil {
+			return
+		}
+	}
+}
+
+// readBlock sets er.blocks[i] to shard i's block of stripe s; false when the shard cannot
+// serve it (it is then not read again).
+func (er *ecReader) readBlock(i int, s int64) bool {
 	src := er.shards[i]
-	if src.dead {
-		return false
-	}
-	at := s * er.l.block
-	if src.fr == nil || src.pos > at || at >= src.end {
-		if src.fr != nil {
-			src.fr.Close()
-		}
-		last := (er.end - 1) / er.l.stripeData()
-		end := last*er.l.block + er.l.blockLen(last)
-		src.fr = &failoverReader{d: er.d, ctx: er.ctx, id: shardID(er.id, i), cands: src.cands, off: at, remain: end - at}
-		src.pos, src.end = at, end
-		if err := src.fr.advance(); err != nil {
-			src.dead = true
+	for !src.dead {
+		var b shardBlock
+		select {
+		case b = <-src.blocks:
+		case <-er.ctx.Done():
 			return false
 		}
-	}
-	if src.pos < at {
-		n, err := io.CopyN(io.Discard, src.fr, at-src.pos)
-		src.pos += n
-		if err != nil {
+		switch {
+		case b.err != nil:
 			src.dead = true
-			return false
+			<-src.done // src.fr is the reader's to inspect now
+		case b.s < s: // a stripe this shard was not needed for
+			src.free <- b.b
+		default:
+			src.held, er.blocks[i] = b.b, b.b
+			return true
 		}
 	}
-	b := er.buf(i, bl)
-	n, err := io.ReadFull(src.fr, b)
-	src.pos += int64(n)
-	if err != nil {
-		src.dead = true
-		er.bufs[i] = er.bufs[i][:0]
-		return false
-	}
-	er.bufs[i] = b
-	return true
+	return false
 }
 
 // failure is the error of a stripe that fewer than K shards could serve: ErrNoReplica with
 // ErrUnreachable when a shard's node could not be read (it may come back), else ErrNotFound
 // when a shard is missing (the blob freed under the read, or lost), else ErrCorrupt.
 func (er *ecReader) failure(s int64) error {
+	if err := er.ctx.Err(); err != nil {
+		return err
+	}
 	var errs []error
 	unreachable, missing := false, false
 	for i, src := range er.shards {
-		if src.fr == nil || !src.dead {
+		if !src.dead {
 			continue
 		}
 		if src.fr.unreachable {
@@ -694,7 +776,7 @@ func (d *Plane) rebuildShard(ctx context.Context, ref fsm.BlobRef, l ecLayout, i
 		return err
 	}
 	defer rc.Close()
-	enc, err := reedsolomon.New(l.k, l.m)
+	enc, err := ecEncoder(l)
 	if err != nil {
 		return err
 	}

@@ -548,3 +548,50 @@ func TestErasureNodeLostMidStripe(t *testing.T) {
 		}
 	})
 }
+
+// TestErasureConcurrentReads: readers at once, some with a shard lost and some closing
+// early, all read the right bytes, and Close returns with the read-ahead stopped.
+func TestErasureConcurrentReads(t *testing.T) {
+	c := newDataCluster(t, 3, 3, withErasure(2, 1, 1))
+	data := randomBytes(31, 2<<20+333)
+	ref := putECBlob(t, c, "d1", data)
+	errs := make(chan error, 16)
+	read := func(via string, off, n int64, partial bool) {
+		rc, err := c.nodes[via].d.Open(context.Background(), ref.ID, ref.Nodes, off, n)
+		if err != nil {
+			errs <- err
+			return
+		}
+		defer rc.Close()
+		if partial {
+			buf := make([]byte, 1000)
+			if _, err := io.ReadFull(rc, buf); err != nil || !bytes.Equal(buf, data[off:off+1000]) {
+				errs <- fmt.Errorf("partial read at %d: %v", off, err)
+				return
+			}
+			errs <- nil
+			return
+		}
+		got, err := io.ReadAll(rc)
+		if err == nil && !bytes.Equal(got, data[off:off+n]) {
+			err = fmt.Errorf("range %d+%d differs", off, n)
+		}
+		errs <- err
+	}
+	run := func() {
+		for i := range 8 {
+			go read(c.order[i%3], int64(i*100_000), int64(len(data)-i*100_000), i%3 == 2)
+		}
+		for range 8 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	run()
+	holder := c.shardHolders(ref.ID)
+	if err := c.nodes[holder[1][0]].store.Delete(shardID(ref.ID, 1)); err != nil {
+		t.Fatal(err)
+	}
+	run()
+}

@@ -96,10 +96,13 @@ func TestErasureCodedObjectsSurviveLeaderKill(t *testing.T) {
 	testutil.WaitFor(t, 30*time.Second, "a large PUT succeeds with one node down", func() error {
 		return c.PutObject(rest[0], "ecbucket", "while-down", big)
 	})
-	o, err := c.MustNode(rest[0]).FSM().Object("ecbucket", "while-down")
-	if err != nil || len(o.Blobs) != 1 || strings.Contains(o.Blobs[0].ID, ".e") {
-		t.Fatalf("object written with a node down: %+v %v, want one replicated blob", o, err)
-	}
+	testutil.WaitFor(t, 10*time.Second, "the object written with a node down is one replicated blob", func() error {
+		o, err := c.MustNode(rest[0]).FSM().Object("ecbucket", "while-down") // applied here soon after the commit
+		if err != nil || len(o.Blobs) != 1 || strings.Contains(o.Blobs[0].ID, ".e") {
+			return fmt.Errorf("%+v %v", o.Blobs, err)
+		}
+		return nil
+	})
 
 	c.Restart(leader)
 	testutil.WaitFor(t, 30*time.Second, "the restarted node serves its shards", func() error {
