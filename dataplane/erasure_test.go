@@ -595,3 +595,52 @@ func TestErasureConcurrentReads(t *testing.T) {
 	}
 	run()
 }
+
+// TestErasureRebalanceOnJoin: 2+1 blobs written on three nodes; a fourth joins; one balance
+// pass puts every shard on its target over the four (distinct nodes, one copy each), reads
+// stay intact, and a second pass has nothing to move.
+func TestErasureRebalanceOnJoin(t *testing.T) {
+	c := newDataCluster(t, 4, 3, withErasure(2, 1, 1))
+	c.mu.Lock()
+	c.gone["d4"] = true
+	c.mu.Unlock()
+	var refs []fsm.BlobRef
+	data := map[string][]byte{}
+	for i := range 20 {
+		b := randomBytes(int64(200+i), 130<<10+i)
+		r := putECBlob(t, c, "d1", b)
+		refs, data[r.ID] = append(refs, r), b
+	}
+	c.mu.Lock()
+	c.gone["d4"] = false
+	c.mu.Unlock()
+	m := maintenance(refs...)
+	st, err := c.nodes["d1"].d.BalancePass(context.Background(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := 0
+	for _, r := range refs {
+		l, _ := parseEC(r.ID)
+		want := ecTargets(r.ID, c.order, l.shards())
+		for i, h := range c.shardHolders(r.ID) {
+			if !slices.Equal(h, []string{want[i]}) {
+				t.Fatalf("%s shard %d on %v, target %s", r.ID, i, h, want[i])
+			}
+			if want[i] == "d4" {
+				moved++
+			}
+		}
+	}
+	t.Logf("3 -> 4 nodes, 2+1, %d blobs (%d shards): %d shards moved (%.2f), %d of them to the new node (the least a move can be: 1/4 of the shards)",
+		len(refs), 3*len(refs), st.CopiesMade, float64(st.CopiesMade)/float64(3*len(refs)), moved)
+	if st.CopiesMade < uint64(moved) {
+		t.Fatalf("%d copies made, %d shards now on d4", st.CopiesMade, moved)
+	}
+	if err := readable(c, "d4", refs, data); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.nodes["d1"].d.BalancePass(context.Background(), m); err != nil || st.CopiesMade != 0 || st.Misplaced != 0 {
+		t.Fatalf("second pass: %+v %v", st, err)
+	}
+}
