@@ -704,6 +704,9 @@ func (src *shardSource) prefetch(ctx context.Context, l ecLayout, from, last int
 		}
 		b = b[:l.blockLen(s)]
 		_, err := io.ReadFull(src.fr, b)
+		if s == last && err == nil {
+			src.fr.endStream() // before the reader may cancel: the connection is reused
+		}
 		if !send(shardBlock{s: s, b: b, err: err}) || err != nil {
 			return
 		}
