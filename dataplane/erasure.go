@@ -470,7 +470,13 @@ type ecReader struct {
 	cur    []byte   // bytes of the current stripe not yet returned
 	blocks [][]byte // the current stripe's blocks, by shard (nil: not read)
 	spare  [][]byte // buffers for the blocks reconstruction makes
-	err    error
+	// order is the shards by preference (this node's data shards, its parity shards, the
+	// other data shards, the other parity shards); the first K are the preferred set, and
+	// a stripe whose needed data blocks are not all in it is read from it and reconstructed
+	// (a parity shard on this node saves a data shard from another node).
+	order     []int
+	preferred []bool
+	err       error
 }
 
 // shardSource is one shard as an ecReader reads it: a failover stream over its candidates,
@@ -518,6 +524,7 @@ func (d *Plane) openEC(ctx context.Context, id string, l ecLayout, nodes []strin
 	for i := range er.shards {
 		er.shards[i] = &shardSource{cands: d.shardCands(p, id, l, i, nodes)}
 	}
+	er.order, er.preferred = d.shardPreference(id, l)
 	if er.off < er.end {
 		if err := er.loadStripe(); err != nil {
 			er.Close()
@@ -526,6 +533,27 @@ func (d *Plane) openEC(ctx context.Context, id string, l ecLayout, nodes []strin
 	}
 	d.m.Counter(MetricErasureReads, 1)
 	return er, nil
+}
+
+// shardPreference orders the shards of blob id for reading: this node's data shards, its
+// parity shards, the other data shards, the other parity shards; and marks the first K.
+func (d *Plane) shardPreference(id string, l ecLayout) ([]int, []bool) {
+	var local, remote []int
+	for i := range l.shards() {
+		if d.cfg.HoldsData {
+			if _, err := d.local.Stat(shardID(id, i)); err == nil {
+				local = append(local, i)
+				continue
+			}
+		}
+		remote = append(remote, i)
+	}
+	order := append(local, remote...) // data shards come first within each: indexes ascend
+	preferred := make([]bool, l.shards())
+	for _, i := range order[:l.k] {
+		preferred[i] = true
+	}
+	return order, preferred
 }
 
 // ecEncoders caches one Reed-Solomon coder per K+M (they are safe for concurrent use).
@@ -583,12 +611,31 @@ func (er *ecReader) loadStripe() error {
 	to := min(er.end, start+l.stripeLen(s)) - start
 	first, last := int(from/bl), int((to-1)/bl)
 	clear(er.blocks)
-	for j := first; j <= last; j++ { // start every needed shard before waiting for one
-		er.start(j, s)
-	}
-	ok := true
+	// Read the needed data blocks, unless one is outside the preferred set: then read the
+	// preferred set and reconstruct.
+	direct := true
 	for j := first; j <= last; j++ {
-		if !er.readBlock(j, s) {
+		direct = direct && er.preferred[j]
+	}
+	var read []int
+	for j := first; j <= last; j++ {
+		if direct || er.preferred[j] {
+			read = append(read, j)
+		}
+	}
+	if !direct {
+		for _, i := range er.order[:l.k] {
+			if !slices.Contains(read, i) {
+				read = append(read, i)
+			}
+		}
+	}
+	for _, i := range read { // start every shard before waiting for one
+		er.start(i, s)
+	}
+	ok := direct
+	for _, i := range read {
+		if !er.readBlock(i, s) {
 			ok = false
 		}
 	}
@@ -623,7 +670,10 @@ func (er *ecReader) reconstruct(s, bl int64) error {
 			n++
 		}
 	}
-	for i := 0; i < l.shards() && n < l.k; i++ {
+	for _, i := range er.order {
+		if n == l.k {
+			break
+		}
 		if er.blocks[i] == nil {
 			er.start(i, s)
 			if er.readBlock(i, s) {
