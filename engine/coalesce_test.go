@@ -2,11 +2,15 @@ package engine
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/rs/zerolog"
+
+	"github.com/nebulaio/nebulaio/fsm"
 )
 
 func TestEnvelopeRoundTripAndDamage(t *testing.T) {
@@ -131,5 +135,46 @@ func TestAwaitRoundEndsAtShutdown(t *testing.T) {
 	case <-returned:
 	case <-time.After(n.noQuorumAfter()): // half of awaitRound's own bound
 		t.Fatal("awaitRound kept waiting for a round after the node closed")
+	}
+}
+
+// TestEnvelopeBytesBounded: concurrent proposals of 300 KiB (small objects inline) are packed
+// into envelopes of at most maxEnvelopeBytes (a proposal alone may exceed it), all applied once.
+func TestEnvelopeBytesBounded(t *testing.T) {
+	c := newCluster(t, 1, clusterOpts{})
+	leader := c.waitLeader(10 * time.Second)
+	const n, size = 24, 300 << 10
+	cmd := func(i int) []byte {
+		b, err := fsm.Encode(&fsm.PutObject{Bucket: kvBucket, Key: fmt.Sprint("k", i), ETag: fmt.Sprint(i),
+			Blobs: []fsm.Blob{{ID: fmt.Sprint("b", i), Size: size, Inline: true, Data: make([]byte, size)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			_, err := leader.node.Propose(ctx, cmd(i))
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	kv := leader.fsm.(*kvFSM)
+	kv.mu.RLock()
+	defer kv.mu.RUnlock()
+	if kv.applied != n {
+		t.Fatalf("%d applied, want %d", kv.applied, n)
+	}
+	for idx, b := range kv.entryBytes {
+		if b > maxEnvelopeBytes {
+			t.Fatalf("entry %d carries %d bytes of proposals, limit %d", idx, b, maxEnvelopeBytes)
+		}
 	}
 }

@@ -160,7 +160,7 @@ func Open(cfg Config) (*Node, error) {
 	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
 	rc.LeaderLeaseTimeout = cfg.HeartbeatTimeout
 	rc.CommitTimeout = 5 * time.Millisecond
-	rc.MaxAppendEntries = 512
+	rc.MaxAppendEntries = raftMaxAppendEntries
 	rc.BatchApplyCh = true
 	rc.TrailingLogs = uint64(max(cfg.MaxLogEntries/2, 1))
 	rc.SnapshotThreshold = uint64(max(cfg.MaxLogEntries/2, 1))
