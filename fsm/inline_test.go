@@ -235,6 +235,12 @@ func TestInlineTiers(t *testing.T) {
 	for i := range 10 {
 		a.must(&PutObject{Bucket: "bkt", Key: fmt.Sprint(i), Blobs: []Blob{inl(fmt.Sprint("b", i), data(i))}, Size: uint64(len(data(i)))})
 	}
+	// The largest inline blob, incompressible: one snapshot value of MaxInlineSize.
+	maxData := make([]byte, MaxInlineSize)
+	for i := range maxData {
+		maxData[i] = byte(i*7919 + i>>8)
+	}
+	a.must(&PutObject{Bucket: "bkt", Key: "max", Blobs: []Blob{inl("max", string(maxData))}, Size: MaxInlineSize})
 	storeSnapshot(t, store, a.f, a.index) // full
 	for i := range 5 {                    // overwrite half: their old bytes go
 		a.must(&PutObject{Bucket: "bkt", Key: fmt.Sprint(i), Blobs: []Blob{inl(fmt.Sprint("c", i), data(i+1))}, Size: uint64(len(data(i + 1)))})
@@ -259,6 +265,7 @@ func TestInlineTiers(t *testing.T) {
 				}
 			}
 		}
+		wantData(t, f, "max", string(maxData))
 		checkInvariants(t, f)
 	}
 	check(a.f)
