@@ -165,6 +165,12 @@ func TestInlineApply(t *testing.T) {
 	a.must(&DeleteObject{Bucket: "bkt", Key: "v", VersionID: v1, ModTime: 13})
 	wantData(t, a.f, "v1", "-")
 	wantData(t, a.f, "v2", "two")
+	// Removing the marker (the head) promotes v2: its bytes stay and read as the object's.
+	a.must(&DeleteObject{Bucket: "bkt", Key: "v", VersionID: NewVersionID(12, 1), ModTime: 13})
+	if o, err := a.f.Object("bkt", "v"); err != nil || o.VersionID != v2 || !reflect.DeepEqual(o.Blobs, []Blob{inlineRef("v2", 3)}) {
+		t.Fatalf("promoted head %+v %v", o, err)
+	}
+	wantData(t, a.f, "v2", "two")
 	// Suspended: a null version replaced frees its bytes.
 	a.must(&SetBucketVersioning{Bucket: "bkt", Status: VersioningSuspended},
 		&PutObject{Bucket: "bkt", Key: "n", Blobs: []Blob{inl("n1", "null")}, ModTime: 14},
