@@ -26,18 +26,18 @@ var envelopeMagic = []byte{0xff, 'N', 'B', 1}
 const maxEnvelopeItems = 256
 
 // maxEnvelopeBytes bounds the proposals packed into one envelope: the batcher stops packing
-// before a proposal that would take it past this (a proposal alone may be larger, up to the
-// event's own limit: fsm.MaxInlineSize of inline bytes and its metadata). Events carrying small
-// objects inline (fsm, "Inline blobs") would otherwise make entries of hundreds of MiB, and raft
-// bounds AppendEntries by entry count only (raftMaxAppendEntries), so an entry's bytes times
-// that count is what a catching-up follower receives in one RPC.
-const maxEnvelopeBytes = 1 << 20
+// before a proposal that would take it past this (one proposal is at most an event's 1 MiB of
+// inline bytes and its metadata, fsm.MaxInlineSize). Events carrying small objects inline (fsm,
+// "Inline blobs") would otherwise make entries of up to 256 × 1 MiB, and raft bounds an
+// AppendEntries by entry count only (raftMaxAppendEntries). 4 MiB keeps a round of 64 writers of
+// 64 KiB objects in one envelope, so inline writes keep the group commit.
+const maxEnvelopeBytes = 4 << 20
 
 // raftMaxAppendEntries is raft's MaxAppendEntries: entries per AppendEntries RPC (and per
-// FSM.ApplyBatch). With envelopes of at most ~maxEnvelopeBytes (plus one proposal), one RPC to
-// a follower catching up carries at most ~64-128 MiB. It was 512 before inline objects, when an
-// entry was a few KiB; with one envelope in raft at a time it never limited steady writes.
-const raftMaxAppendEntries = 64
+// FSM.ApplyBatch). With envelopes of at most maxEnvelopeBytes, one RPC to a follower catching
+// up carries at most 128 MiB. It was 512 before inline objects, when an entry was a few KiB;
+// with one envelope in raft at a time it never limited steady writes.
+const raftMaxAppendEntries = 32
 
 func encodeEnvelope(cmds [][]byte) []byte {
 	size := len(envelopeMagic) + binary.MaxVarintLen64

@@ -151,7 +151,7 @@ func TestEnvelopeBytesBounded(t *testing.T) {
 			follower = tn
 		}
 	}
-	const n, size = 24, 300 << 10
+	const n, size = 16, 300 << 10
 	cmd := func(i, size int) []byte {
 		b, err := fsm.Encode(&fsm.PutObject{Bucket: kvBucket, Key: fmt.Sprint("k", i), ETag: fmt.Sprint(i),
 			Blobs: []fsm.Blob{{ID: fmt.Sprint("b", i), Size: uint64(size), Inline: true, Data: make([]byte, size)}}})

@@ -85,3 +85,68 @@ func TestInlineObjectsSurviveSnapshotAndCrash(t *testing.T) {
 		t.Fatalf("the restarted node holds everything in memory: %+v", st)
 	}
 }
+
+// TestLogRetentionByBytes: entries of 100 KiB (small objects inline) lower the entries raft keeps
+// behind a snapshot so that they hold about MaxLogBytes (1 MiB here: the minimum of 32 entries),
+// instead of MaxLogEntries/2 (5,000) whatever their size.
+func TestLogRetentionByBytes(t *testing.T) {
+	c := newCluster(t, 1, clusterOpts{metaCache: 10, metaMaxDirty: 400, snapInterval: 50 * time.Millisecond, maxLogBytes: 1 << 20})
+	tn := c.nodes[0]
+	put := func(i int) {
+		t.Helper()
+		b := make([]byte, 100<<10)
+		ev, err := fsm.Encode(&fsm.PutObject{Bucket: kvBucket, Key: fmt.Sprint("k", i), ETag: "e", Size: uint64(len(b)),
+			Blobs: []fsm.Blob{{ID: fmt.Sprint("b", i), Size: uint64(len(b)), Inline: true, Data: b}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if res, err := tn.node.Propose(ctx, ev); err != nil || res.(*fsm.Result).Err != nil {
+			t.Fatalf("put %d: %v %+v", i, err, res)
+		}
+	}
+	for i := range 40 {
+		put(i)
+	}
+	testutil.WaitFor(t, 10*time.Second, "trailing logs lowered", func() error {
+		if got := tn.node.raft.ReloadableConfig().TrailingLogs; got != minTrailingLogs {
+			return fmt.Errorf("TrailingLogs %d", got)
+		}
+		return nil
+	})
+	i := 40
+	testutil.WaitFor(t, 20*time.Second, "the log truncated to the byte bound", func() error {
+		put(i) // more entries and snapshots (the FSM asks for them by inline bytes)
+		i++
+		first, err := tn.node.logs.FirstIndex()
+		if err != nil {
+			return err
+		}
+		last, err := tn.node.logs.LastIndex()
+		if err != nil {
+			return err
+		}
+		if last-first+1 > 80 {
+			return fmt.Errorf("the log holds %d entries (%d..%d)", last-first+1, first, last)
+		}
+		return nil
+	})
+}
+
+func TestTrailingFor(t *testing.T) {
+	for _, c := range []struct {
+		avg  float64
+		want uint64
+	}{
+		{0, 5000},                  // nothing applied yet: raft's own setting
+		{9 << 10, 5000},            // metadata entries: 1 GiB holds far more than 5,000
+		{1 << 20, 1024},            // 1 MiB envelopes: 1 GiB is 1,024 of them
+		{4 << 20, 256},             //
+		{1 << 40, minTrailingLogs}, // never fewer than the minimum
+	} {
+		if got := trailingFor(c.avg, DefaultMaxLogBytes, 5000); got != c.want {
+			t.Errorf("trailingFor(%v) = %d, want %d", c.avg, got, c.want)
+		}
+	}
+}
