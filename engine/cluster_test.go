@@ -138,7 +138,7 @@ func (c *testCluster) start(tn *testNode, bootstrap bool) {
 		Bootstrap: bootstrap, ElectionTimeout: testElection, HeartbeatTimeout: testHeartbeat,
 		MaxLogEntries: c.opts.maxLogEntries, SnapshotInterval: c.opts.snapInterval, NoCoalesce: c.opts.noCoalesce,
 		MaxLogBytes: c.opts.maxLogBytes,
-		Logger: logger,
+		Logger:      logger,
 	})
 	if err != nil {
 		c.t.Fatalf("open %s: %v", tn.id, err)
