@@ -101,6 +101,10 @@ func testLeaderFailover(t *testing.T, opts clusterOpts) {
 		wg.Add(1)
 		go writer(w)
 	}
+	// Runs before the cluster's cleanup: should the test stop early, the writers end before the
+	// nodes close (else a writer finds no running node and its rand.Intn(0) panics the binary,
+	// hiding the failure).
+	t.Cleanup(func() { stop.Store(true); wg.Wait() })
 	waitCount := func(n int) {
 		testutil.WaitUntil(t, 20*time.Second, fmt.Sprintf("%d writes acknowledged", n), func() bool {
 			mu.Lock()
