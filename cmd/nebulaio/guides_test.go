@@ -544,6 +544,7 @@ func TestGuideStorage(t *testing.T) {
 	g := loadGuide(t, "storage.md")
 	c := testcluster.Start(t, testcluster.Options{Nodes: 1, Configure: func(_ int, cfg *config.Config) {
 		cfg.Performance.MaxRaftLogEntries = 32
+		cfg.Performance.InlineObjectSize = 0 // blob verify reads blob files: the small objects must be some
 	}})
 	c.WaitForLeader()
 	client := c.S3Client(0)
