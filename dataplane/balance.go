@@ -287,6 +287,9 @@ func (d *Plane) planBalance(ctx context.Context, m Maintenance, p placement, fre
 	}
 	cutoff := start.Add(-recentMargin).UnixNano()
 	err := m.Meta.WalkBlobs(ctx, func(ref fsm.BlobRef) error {
+		if ref.Inline { // in the metadata: nothing to place (fsm, "Inline blobs")
+			return nil
+		}
 		if ref.ModTime > cutoff {
 			// Its copies may postdate the inventories: the next pass sorts it, if it was
 			// written somewhere else than its placement (before a storage node joined). A
@@ -769,6 +772,9 @@ func (d *Plane) LastCopies(ctx context.Context, node string, m Maintenance) (blo
 	}
 	own, listed := fresh[node]
 	err = m.Meta.WalkBlobs(ctx, func(ref fsm.BlobRef) error {
+		if ref.Inline { // in the metadata, on no storage node (fsm, "Inline blobs")
+			return nil
+		}
 		if listed {
 			if _, has := own[ref.ID]; !has {
 				return nil

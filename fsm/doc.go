@@ -37,7 +37,8 @@
 //
 // When a snapshot's Persist has closed its sink, the FSM opens a Reader on the new snapshot
 // and switches its base to it: the frozen trees it covers are dropped, their records going
-// into the cache as clean entries (the newest writes are the likeliest reads). The logical
+// into the cache as clean entries (the newest writes are the likeliest reads; not the bytes of
+// inline blobs, read back from the runs when asked for). The logical
 // state does not change at a switch, so no read can see an older state than one it has seen;
 // a reader that left the lock to read the old runs answers the state of the moment it held the
 // lock, and the cache refuses what it read if the runs changed meanwhile (an epoch). Old runs

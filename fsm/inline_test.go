@@ -165,6 +165,12 @@ func TestInlineApply(t *testing.T) {
 	a.must(&DeleteObject{Bucket: "bkt", Key: "v", VersionID: v1, ModTime: 13})
 	wantData(t, a.f, "v1", "-")
 	wantData(t, a.f, "v2", "two")
+	// Removing the marker (the head) promotes v2: its bytes stay and read as the object's.
+	a.must(&DeleteObject{Bucket: "bkt", Key: "v", VersionID: NewVersionID(12, 1), ModTime: 13})
+	if o, err := a.f.Object("bkt", "v"); err != nil || o.VersionID != v2 || !reflect.DeepEqual(o.Blobs, []Blob{inlineRef("v2", 3)}) {
+		t.Fatalf("promoted head %+v %v", o, err)
+	}
+	wantData(t, a.f, "v2", "two")
 	// Suspended: a null version replaced frees its bytes.
 	a.must(&SetBucketVersioning{Bucket: "bkt", Status: VersioningSuspended},
 		&PutObject{Bucket: "bkt", Key: "n", Blobs: []Blob{inl("n1", "null")}, ModTime: 14},
@@ -235,6 +241,12 @@ func TestInlineTiers(t *testing.T) {
 	for i := range 10 {
 		a.must(&PutObject{Bucket: "bkt", Key: fmt.Sprint(i), Blobs: []Blob{inl(fmt.Sprint("b", i), data(i))}, Size: uint64(len(data(i)))})
 	}
+	// The largest inline blob, incompressible: one snapshot value of MaxInlineSize.
+	maxData := make([]byte, MaxInlineSize)
+	for i := range maxData {
+		maxData[i] = byte(i*7919 + i>>8)
+	}
+	a.must(&PutObject{Bucket: "bkt", Key: "max", Blobs: []Blob{inl("max", string(maxData))}, Size: MaxInlineSize})
 	storeSnapshot(t, store, a.f, a.index) // full
 	for i := range 5 {                    // overwrite half: their old bytes go
 		a.must(&PutObject{Bucket: "bkt", Key: fmt.Sprint(i), Blobs: []Blob{inl(fmt.Sprint("c", i), data(i+1))}, Size: uint64(len(data(i + 1)))})
@@ -259,6 +271,7 @@ func TestInlineTiers(t *testing.T) {
 				}
 			}
 		}
+		wantData(t, f, "max", string(maxData))
 		checkInvariants(t, f)
 	}
 	check(a.f)

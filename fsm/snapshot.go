@@ -146,7 +146,7 @@ type cacheUpdate struct {
 }
 
 // cacheUpdates encodes the cacheable changes of the snapshot's frozen trees, oldest first,
-// before Persist takes the lock to switch.
+// before Persist takes the lock to switch (inline blobs' bytes as removals: see below).
 func (s *fsmSnapshot) cacheUpdates() ([]cacheUpdate, error) {
 	var out []cacheUpdate
 	var err error
@@ -156,7 +156,10 @@ func (s *fsmSnapshot) cacheUpdates() ([]cacheUpdate, error) {
 				return true
 			}
 			u := cacheUpdate{seq: ft.seq, key: e.key}
-			if e.rec != nil {
+			// An inline blob's bytes are not put: they would double the frozen trees' inline
+			// bytes until the switch, and churn a cache bounded in bytes; a removal keeps a
+			// cached copy from outliving the record (blob IDs are never reused anyway).
+			if e.rec != nil && e.key[0] != prefixBlobData {
 				if u.val, err = encodeValue(e.rec); err != nil {
 					return false
 				}
