@@ -2,6 +2,7 @@ package s3
 
 import (
 	"bytes"
+	"context"
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
@@ -17,10 +18,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/rs/zerolog"
 
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/httpapi/sigv4"
 	"github.com/nebulaio/nebulaio/internal/sse"
+	"github.com/nebulaio/nebulaio/internal/testutil"
+	"github.com/nebulaio/nebulaio/lifecycle"
 )
 
 const testInline = 8 << 10 // the inline limit of these tests
@@ -545,5 +549,72 @@ func TestInlineGate(t *testing.T) {
 func TestInlineLimitFitsTheFSM(t *testing.T) {
 	if got := sse.CiphertextSize(MaxInlineObjectSize); got > fsm.MaxInlineSize {
 		t.Fatalf("an encrypted %d-byte body is %d bytes; the FSM takes %d", MaxInlineObjectSize, got, fsm.MaxInlineSize)
+	}
+}
+
+// TestInlineLifecycleExpiry: lifecycle expiry of inline objects, noncurrent inline versions and
+// an abandoned upload with an inline part frees their bytes (BlobData says so) and leaves the
+// objects outside the rule with theirs.
+func TestInlineLifecycleExpiry(t *testing.T) {
+	const lday = time.Second
+	n := startNode(t, t.TempDir(), nodeOpts{inline: testInline, lifecycleDay: lday, minPartSize: 1})
+	c := n.client()
+	mustCreateBucket(t, c, "life")
+	if _, err := c.PutBucketVersioning(ctxT(t), &s3.PutBucketVersioningInput{Bucket: aws.String("life"),
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := putLifecycle(t, c, "life", types.LifecycleRule{ID: aws.String("tmp"), Status: types.ExpirationStatusEnabled,
+		Filter:                         &types.LifecycleRuleFilter{Prefix: aws.String("tmp/")},
+		Expiration:                     &types.LifecycleExpiration{Days: aws.Int32(1)},
+		NoncurrentVersionExpiration:    &types.NoncurrentVersionExpiration{NoncurrentDays: aws.Int32(1)},
+		AbortIncompleteMultipartUpload: &types.AbortIncompleteMultipartUpload{DaysAfterInitiation: aws.Int32(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	blobID := func(key, vid string) string {
+		o, err := n.fsm.ObjectVersion("life", key, vid)
+		if err != nil || len(o.Blobs) != 1 || !o.Blobs[0].Inline {
+			t.Fatalf("%s: %+v %v", key, o.Blobs, err)
+		}
+		return o.Blobs[0].ID
+	}
+	v1 := mustPut(t, c, "life", "tmp/a", []byte("first version"))
+	v2 := mustPut(t, c, "life", "tmp/a", []byte("second version"))
+	mustPut(t, c, "life", "keep/b", []byte("kept"))
+	freed := []string{blobID("tmp/a", aws.ToString(v1.VersionId)), blobID("tmp/a", aws.ToString(v2.VersionId))}
+	kept := blobID("keep/b", "")
+	up, err := c.CreateMultipartUpload(ctxT(t), &s3.CreateMultipartUploadInput{Bucket: aws.String("life"), Key: aws.String("tmp/up")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UploadPart(ctxT(t), &s3.UploadPartInput{Bucket: aws.String("life"), Key: aws.String("tmp/up"), UploadId: up.UploadId,
+		PartNumber: aws.Int32(1), Body: bytes.NewReader([]byte("abandoned part"))}); err != nil {
+		t.Fatal(err)
+	}
+	parts, err := n.fsm.ListParts("life", "tmp/up", aws.ToString(up.UploadId), fsm.PartListParams{})
+	if err != nil || len(parts.Parts) != 1 || !parts.Parts[0].Blobs[0].Inline {
+		t.Fatalf("parts: %+v %v", parts.Parts, err)
+	}
+	freed = append(freed, parts.Parts[0].Blobs[0].ID)
+
+	r := lifecycle.New(lifecycle.Config{Meta: n.fsm, Proposer: n.backend, Barrier: n.backend.Sync, IsLeader: n.eng.IsLeader,
+		Day: lday, Interval: 100 * time.Millisecond, Logger: zerolog.Nop()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	testutil.WaitFor(t, 30*time.Second, "the expired inline bytes freed", func() error {
+		for _, id := range freed {
+			if _, err := n.fsm.BlobData(id); !errors.Is(err, fsm.ErrNoSuchBlob) {
+				return fmt.Errorf("inline blob %s: %v", id, err)
+			}
+		}
+		return nil
+	})
+	if d, err := n.fsm.BlobData(kept); err != nil || string(d) != "kept" {
+		t.Fatalf("the object outside the rule: %q %v", d, err)
+	}
+	if got := mustGet(t, c, "life", "keep/b"); string(got) != "kept" {
+		t.Fatalf("GET keep/b: %q", got)
 	}
 }
