@@ -110,6 +110,61 @@ type StorageConfig struct {
 type PerformanceConfig struct {
 	MetadataCacheSize int `yaml:"metadata_cache_size" doc:"metadata entries kept in memory beyond those changed since the last snapshot"`
 	MaxRaftLogEntries int `yaml:"max_raft_log_entries" doc:"raft log entries kept; a snapshot is taken before more accumulate"`
+	// InlineObjectSize: objects and parts up to this size travel inside their metadata event
+	// (one raft round, stored by every voter) instead of in blob files on the storage nodes.
+	InlineObjectSize ByteSize `yaml:"inline_object_size" doc:"objects and multipart parts up to this size (bytes, or with a unit: 64KiB) are stored inside their metadata event, on every voter, in one raft round; 0 turns this off; at most 512KiB; off while a voter is a management node"`
+}
+
+// MaxInlineObjectSize bounds performance.inline_object_size: an inline body is held in memory
+// whole and travels in one raft entry.
+const MaxInlineObjectSize = 512 << 10
+
+// ByteSize is a size in bytes, written as a whole number of bytes or with a binary unit
+// (B, KiB, MiB, GiB: 64KiB, 1 MiB). It prints as the largest unit that divides it.
+type ByteSize int64
+
+func (b ByteSize) String() string {
+	for _, u := range byteUnits {
+		if b != 0 && b%ByteSize(u.n) == 0 {
+			return strconv.FormatInt(int64(b)/u.n, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(int64(b), 10)
+}
+
+var byteUnits = []struct {
+	name string
+	n    int64
+}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}}
+
+// parseByteSize reads a ByteSize: digits, then optionally B, KiB, MiB or GiB (case-insensitive;
+// decimal units such as KB are refused, since they are ambiguous).
+func parseByteSize(text string) (ByteSize, error) {
+	t := strings.TrimSpace(text)
+	i := 0
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	n, err := strconv.ParseInt(t[:i], 10, 64)
+	if i == 0 || err != nil {
+		return 0, fmt.Errorf("want a size such as 65536, 64KiB or 1MiB, got %q", text)
+	}
+	mult := int64(1)
+	switch unit := strings.ToLower(strings.TrimSpace(t[i:])); unit {
+	case "", "b":
+	case "kib":
+		mult = 1 << 10
+	case "mib":
+		mult = 1 << 20
+	case "gib":
+		mult = 1 << 30
+	default:
+		return 0, fmt.Errorf("unknown size unit %q in %q: use B, KiB, MiB or GiB", t[i:], text)
+	}
+	if n > (1<<62)/mult {
+		return 0, fmt.Errorf("size %q is too large", text)
+	}
+	return ByteSize(n * mult), nil
 }
 
 // LifecycleConfig configures the leader's runner of bucket lifecycle rules (package lifecycle).
@@ -145,6 +200,10 @@ type LogConfig struct {
 	Format string `yaml:"format" doc:"auto (console on a terminal, JSON otherwise), console or json"`
 }
 
+// DefaultInlineObjectSize is performance.inline_object_size's default, chosen by measurement
+// (docs/DECISIONS.md, 2026-12-07).
+const DefaultInlineObjectSize = 64 << 10
+
 // Node roles.
 const (
 	RoleHybrid     = "hybrid"
@@ -179,7 +238,7 @@ func Default() Config {
 			RebalanceBytesPerSec: 64 << 20,
 			ErasureMinSize:       1 << 20,
 		},
-		Performance: PerformanceConfig{MetadataCacheSize: 100000, MaxRaftLogEntries: 10000},
+		Performance: PerformanceConfig{MetadataCacheSize: 100000, MaxRaftLogEntries: 10000, InlineObjectSize: DefaultInlineObjectSize},
 		Lifecycle:   LifecycleConfig{Day: Duration(24 * time.Hour), Interval: Duration(time.Hour), MaxExpirationsPerSecond: 1000},
 		IAM:         IAMConfig{AuthFailureBurst: 20, AuthFailuresPerMinute: 60},
 		Log:         LogConfig{Level: "info", Format: "auto"},
@@ -447,6 +506,9 @@ func (c *Config) Validate() (warnings []string, err error) {
 	}
 	if c.Performance.MaxRaftLogEntries < 1 {
 		bad("performance.max_raft_log_entries", fmt.Sprintf("must be at least 1, got %d", c.Performance.MaxRaftLogEntries), "for example 10000")
+	}
+	if c.Performance.InlineObjectSize > MaxInlineObjectSize {
+		bad("performance.inline_object_size", fmt.Sprintf("%s is over the limit of %s", c.Performance.InlineObjectSize, ByteSize(MaxInlineObjectSize)), "64KiB; larger objects go to the data plane")
 	}
 	if c.Lifecycle.Day <= 0 {
 		bad("lifecycle.day", "must be positive", "24h (shorter only for tests)")

@@ -339,6 +339,9 @@ func (d *Plane) planBalance(ctx context.Context, m Maintenance, p placement, fre
 		return nil
 	}
 	err := m.Meta.WalkBlobs(ctx, func(ref fsm.BlobRef) error {
+		if ref.Inline { // in the metadata: nothing to place (fsm, "Inline blobs")
+			return nil
+		}
 		if ref.ModTime > cutoff {
 			// Its copies may postdate the inventories: the next pass sorts it, if it was
 			// written somewhere else than its placement (before a storage node joined). A
@@ -788,6 +791,9 @@ func (d *Plane) LastCopies(ctx context.Context, node string, m Maintenance) (blo
 	}
 	own, listed := fresh[node]
 	err = m.Meta.WalkBlobs(ctx, func(ref fsm.BlobRef) error {
+		if ref.Inline { // in the metadata, on no storage node (fsm, "Inline blobs")
+			return nil
+		}
 		if l, ok := parseEC(ref.ID); ok {
 			// An erasure-coded blob is lost when fewer than K of its shards are left
 			// elsewhere; the shards held only by node are rebuilt by repair otherwise.

@@ -38,6 +38,9 @@
 //   - LastCopies(ctx, node, m) counts the referenced blobs whose only readable copy is on a
 //     member: what removing it now would lose (the server refuses such a removal unless
 //     forced).
+//   - Inline blobs (fsm.Blob.Inline: a small object's bytes held by the metadata) are not the
+//     data plane's: Freed never receives them, and repair, garbage collection, the balancer
+//     and LastCopies skip them in the metadata walk.
 //
 // # Erasure coding
 //

@@ -234,6 +234,9 @@ func (d *Plane) CollectGarbage(ctx context.Context, m Maintenance, now time.Time
 		return st, fmt.Errorf("dataplane: gc: read barrier: %w", err)
 	}
 	err = m.Meta.WalkBlobs(ctx, func(r fsm.BlobRef) error {
+		if r.Inline { // in the metadata, never a local file (fsm, "Inline blobs")
+			return nil
+		}
 		st.Referenced++
 		for _, id := range blobIDs(r.ID) { // an erasure-coded blob's shards
 			delete(candidates, id)

@@ -141,6 +141,9 @@ func (d *Plane) repairPass(ctx context.Context, m Maintenance, start time.Time) 
 	var ecJobs []ecRepairJob
 	cutoff := start.Add(-recentMargin).UnixNano()
 	err := m.Meta.WalkBlobs(ctx, func(ref fsm.BlobRef) error {
+		if ref.Inline { // its bytes are in the metadata (fsm, "Inline blobs"): no copies to repair
+			return nil
+		}
 		if ref.ModTime > cutoff {
 			st.SkippedRecent++
 			return nil

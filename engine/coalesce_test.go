@@ -2,11 +2,15 @@ package engine
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/rs/zerolog"
+
+	"github.com/nebulaio/nebulaio/fsm"
 )
 
 func TestEnvelopeRoundTripAndDamage(t *testing.T) {
@@ -131,5 +135,64 @@ func TestAwaitRoundEndsAtShutdown(t *testing.T) {
 	case <-returned:
 	case <-time.After(n.noQuorumAfter()): // half of awaitRound's own bound
 		t.Fatal("awaitRound kept waiting for a round after the node closed")
+	}
+}
+
+// TestEnvelopeBytesBounded: concurrent proposals of 300 KiB (small objects inline) are packed
+// into envelopes of at most maxEnvelopeBytes, and one proposal of fsm.MaxInlineSize bytes goes
+// alone; proposed on the leader and through a follower (forwarded), replicated to three nodes,
+// each applied once.
+func TestEnvelopeBytesBounded(t *testing.T) {
+	c := newCluster(t, 3, clusterOpts{})
+	leader := c.waitLeader(10 * time.Second)
+	var follower *testNode
+	for _, tn := range c.nodes {
+		if tn != leader {
+			follower = tn
+		}
+	}
+	const n, size = 16, 300 << 10
+	cmd := func(i, size int) []byte {
+		b, err := fsm.Encode(&fsm.PutObject{Bucket: kvBucket, Key: fmt.Sprint("k", i), ETag: fmt.Sprint(i),
+			Blobs: []fsm.Blob{{ID: fmt.Sprint("b", i), Size: uint64(size), Inline: true, Data: make([]byte, size)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	errs := make(chan error, n+1)
+	propose := func(via *Node, b []byte) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := via.Propose(ctx, b)
+		errs <- err
+	}
+	for i := range n {
+		via := leader.node
+		if i%4 == 0 {
+			via = follower.node
+		}
+		go propose(via, cmd(i, size))
+	}
+	go propose(leader.node, cmd(n, fsm.MaxInlineSize))
+	for range n + 1 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := c.waitConverged(30 * time.Second)
+	if len(data) != n+1 {
+		t.Fatalf("%d keys, want %d", len(data), n+1)
+	}
+	kv := leader.fsm.(*kvFSM)
+	kv.mu.RLock()
+	defer kv.mu.RUnlock()
+	if kv.applied != n+1 {
+		t.Fatalf("%d applied, want %d", kv.applied, n+1)
+	}
+	for idx, b := range kv.entryBytes {
+		if b > maxEnvelopeBytes && b > fsm.MaxInlineSize+1024 {
+			t.Fatalf("entry %d carries %d bytes of proposals, limit %d", idx, b, maxEnvelopeBytes)
+		}
 	}
 }

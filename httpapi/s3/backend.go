@@ -41,6 +41,9 @@ type Metadata interface {
 	ObjectVersion(bucket, key, versionID string) (fsm.ObjectInfo, error)
 	ListObjectVersions(bucket string, p fsm.VersionListParams) (fsm.VersionListResult, error)
 	Upload(bucket, key, uploadID string) (fsm.UploadInfo, error)
+	// BlobData returns the bytes of an inline blob (an error wrapping fsm.ErrNoSuchBlob when
+	// there is none, e.g. freed since its metadata was read). The caller must not modify them.
+	BlobData(id string) ([]byte, error)
 	ListObjects(bucket string, p fsm.ListParams) (fsm.ListResult, error)
 	ListUploads(bucket string, p fsm.UploadListParams) (fsm.UploadListResult, error)
 	ListParts(bucket, key, uploadID string, p fsm.PartListParams) (fsm.PartListResult, error)

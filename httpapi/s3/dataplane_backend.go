@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 
 	"github.com/nebulaio/nebulaio/dataplane"
 	"github.com/nebulaio/nebulaio/engine"
@@ -69,7 +68,7 @@ func (e *backend) PutBlob(ctx context.Context, id string, r io.Reader, size int6
 	case errors.Is(err, dataplane.ErrDigestMismatch):
 		return 0, nil, nil, ErrBadDigest
 	case errors.Is(err, dataplane.ErrSizeMismatch):
-		return 0, nil, nil, &Error{"IncompleteBody", http.StatusBadRequest, "The body is shorter or longer than its declared length."}
+		return 0, nil, nil, ErrIncompleteBody
 	case errors.Is(err, dataplane.ErrNoSpace):
 		return 0, nil, nil, ErrInsufficientStorage.with("insufficient storage: %v", err)
 	case errors.Is(err, dataplane.ErrNoStorageNode), errors.Is(err, dataplane.ErrWriteQuorum):
