@@ -131,6 +131,17 @@ func blobIDs(id string) []string {
 	return out
 }
 
+// StoredBlobs lists what the nodes' stores hold for blob id of size bytes: the blob itself
+// (each of size bytes, one needed to read it), or for an erasure-coded blob its K+M shards
+// (each of the shard size, any K needed). Backups check blob directories with it.
+func StoredBlobs(id string, size int64) (ids []string, each int64, need int) {
+	l, ok := parseEC(id)
+	if !ok {
+		return []string{id}, size, 1
+	}
+	return blobIDs(id), l.shardSize(), l.k
+}
+
 // storedRefs expands a metadata reference into the blobs the stores hold for it: the blob
 // itself, or one reference per shard (its ID, its size; Nodes and ModTime the blob's).
 func storedRefs(ref fsm.BlobRef) []fsm.BlobRef {
