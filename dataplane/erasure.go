@@ -361,6 +361,7 @@ func (d *Plane) putEC(ctx context.Context, id string, l ecLayout, r io.Reader, e
 	buf := make([]byte, int64(l.shards())*l.block)
 	blocks := make([][]byte, l.shards())
 	sum := md5.New()
+	hashed := make(chan struct{}, 1) // a stripe's MD5 is done (buffered: an early return leaks nothing)
 	fail := func(err error) (blob.Info, []string, error) {
 		abortStreams(reps, results, err)
 		d.dropCopies(reps)
@@ -391,7 +392,9 @@ func (d *Plane) putEC(ctx context.Context, id string, l ecLayout, r io.Reader, e
 			}
 			return fail(err)
 		}
-		sum.Write(buf[:dl])
+		// The MD5 is taken while the stripe is encoded and sent (it only reads the data);
+		// the last stripe waits for it, to check the body before any shard completes.
+		go func(p []byte) { sum.Write(p); hashed <- struct{}{} }(buf[:dl])
 		clear(buf[dl : int64(l.k)*bl])
 		for i := range blocks {
 			blocks[i] = buf[int64(i)*bl : int64(i+1)*bl]
@@ -400,12 +403,16 @@ func (d *Plane) putEC(ctx context.Context, id string, l ecLayout, r io.Reader, e
 			return fail(fmt.Errorf("dataplane: erasure encode: %w", err))
 		}
 		if s == n-1 {
+			<-hashed
 			if err := check(); err != nil {
 				return fail(err)
 			}
 		}
 		if err := d.sendChunk(reps, results, quorum, func(rs *replicaStream) []byte { return blocks[rs.shard] }); err != nil {
 			return blob.Info{}, nil, err
+		}
+		if s < n-1 {
+			<-hashed // before buf is read into again
 		}
 	}
 	okReps, err := d.finishStreams(ctx, reps, results, quorum)
