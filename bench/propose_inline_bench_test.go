@@ -4,11 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
-	"sort"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/nebulaio/nebulaio/fsm"
 )
@@ -54,48 +50,5 @@ func benchProposeInline(b *testing.B, n, clients, size int) {
 	data := make([]byte, size)
 	rand.New(rand.NewSource(1)).Read(data)
 	b.SetBytes(int64(size))
-	var next atomic.Int64
-	lat := make([][]time.Duration, clients)
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func(c int) {
-			defer wg.Done()
-			r := rand.New(rand.NewSource(int64(c)))
-			for {
-				i := next.Add(1)
-				if i > int64(b.N) {
-					return
-				}
-				cmd := inlinePut(b, i, data)
-				t0 := time.Now()
-				res, err := nodes[r.Intn(len(nodes))].node.Propose(ctx, cmd)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				if rr, ok := res.(*fsm.Result); !ok || rr.Err != nil {
-					b.Errorf("put rejected: %+v", res)
-					return
-				}
-				lat[c] = append(lat[c], time.Since(t0))
-			}
-		}(c)
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
-	if len(all) == 0 {
-		return
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "proposals/s")
-	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
-	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
+	runProposals(b, nodes, clients, func(i int64) []byte { return inlinePut(b, i, data) })
 }
