@@ -74,6 +74,7 @@ type CheckOptions struct {
 // CheckReport is what CheckBlobs found.
 type CheckReport struct {
 	Checked  int
+	Inline   int    // inline blobs: their bytes are in the metadata, not looked for in the store
 	Bytes    uint64 // the size of the blobs found intact
 	Missing  int    // blob.ErrNotFound
 	Damaged  int    // every other problem
@@ -91,7 +92,10 @@ func CheckBlobs(a *Archive, v *blob.Verifier, opts CheckOptions) (CheckReport, e
 	total := int64(a.Manifest.Counts.Blobs)
 	err := a.Blobs(func(e BlobEntry) error {
 		rep.Checked++
-		if err := checkBlob(v, e, opts.Deep); err != nil {
+		if e.Inline {
+			rep.Inline++
+			rep.Bytes += e.Size
+		} else if err := checkBlob(v, e, opts.Deep); err != nil {
 			if errors.Is(err, blob.ErrNotFound) {
 				rep.Missing++
 			} else {

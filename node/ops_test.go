@@ -80,6 +80,9 @@ func TestBackupWipeRestoreTenThousandObjects(t *testing.T) {
 	}
 	c := testcluster.Start(t, testcluster.Options{Nodes: 1, Configure: func(_ int, cfg *config.Config) {
 		cfg.Cluster.RaftAddress = testutil.FreeAddr(t, false) // the restore records the configured address
+		// Blob files and their manifest are what this test restores: the small objects are
+		// not inline here (TestBackupRestoreInlineObjects restores inline ones).
+		cfg.Performance.InlineObjectSize = 0
 	}})
 	c.WaitForLeader()
 	ctx := context.Background()
@@ -356,7 +359,15 @@ func TestRestoreFromTheBlobCopiesOfEveryNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	held := map[string]int{}
+	inline := 0 // the small objects: their bytes are in the metadata
 	if err := a.Blobs(func(e backup.BlobEntry) error {
+		if e.Inline {
+			if len(e.Nodes) != 0 || e.Size > uint64(c.Config(0).Performance.InlineObjectSize) {
+				return fmt.Errorf("inline blob %s of %s: %d bytes on %v", e.ID, e.Key, e.Size, e.Nodes)
+			}
+			inline++
+			return nil
+		}
 		if len(e.Nodes) != 1 {
 			return fmt.Errorf("blob %s of %s held by %v, want one node", e.ID, e.Key, e.Nodes)
 		}
@@ -365,8 +376,8 @@ func TestRestoreFromTheBlobCopiesOfEveryNode(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if len(held) < 2 || m.Counts.Blobs != len(objs) {
-		t.Fatalf("blobs by node %v (%d blobs): not spread over the nodes", held, m.Counts.Blobs)
+	if len(held) < 2 || m.Counts.Blobs != len(objs) || inline == 0 || inline == len(objs) {
+		t.Fatalf("blobs by node %v, %d inline (%d blobs): not spread over the nodes", held, inline, m.Counts.Blobs)
 	}
 
 	// The cluster is lost; the blob directories of its three nodes survive.
@@ -388,7 +399,7 @@ func TestRestoreFromTheBlobCopiesOfEveryNode(t *testing.T) {
 	copyTree(t, filepath.Join(copies, "n1"), filepath.Join(dataDir, "blobs"))
 	c.Config(0).Cluster.JoinToken = ""
 	res, err := node.Restore(*c.Config(0), path, node.RestoreOptions{})
-	if !errors.Is(err, node.ErrBlobsMissing) || res.Blobs.Missing != len(objs)-held["n1"] {
+	if !errors.Is(err, node.ErrBlobsMissing) || res.Blobs.Missing != len(objs)-inline-held["n1"] || res.Blobs.Inline != inline {
 		t.Fatalf("restore with n1's blobs only: %v, %+v (n1 held %d)", err, res.Blobs, held["n1"])
 	}
 	for _, id := range []string{"n2", "n3"} {
