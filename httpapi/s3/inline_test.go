@@ -280,11 +280,39 @@ func TestInlineVersionsAndDeletes(t *testing.T) {
 	if _, err := n.fsm.BlobData(oldID); !errors.Is(err, fsm.ErrNoSuchBlob) {
 		t.Fatalf("BlobData of an overwritten object's blob: %v", err)
 	}
+	// A copy racing an overwrite of its source copies the new source; one racing its delete
+	// answers NoSuchKey.
+	raced.Store(false)
+	newer := randBytes(1500, 7)
+	f = func() {
+		if raced.CompareAndSwap(false, true) {
+			mustPut(t, n.client(), "plain", "k", newer)
+		}
+	}
+	hook.Store(&f)
+	if _, err := c.CopyObject(ctxT(t), &s3.CopyObjectInput{Bucket: aws.String("plain"), Key: aws.String("copy"), CopySource: aws.String("plain/k")}); err != nil {
+		t.Fatalf("copy racing an overwrite of its source: %v", err)
+	}
+	hook.Store(nil)
+	if got := mustGet(t, c, "plain", "copy"); !raced.Load() || !bytes.Equal(got, newer) {
+		t.Fatalf("copy racing an overwrite (raced %v): %d bytes, want the new source's %d", raced.Load(), len(got), len(newer))
+	}
+	raced.Store(false)
+	f = func() {
+		if raced.CompareAndSwap(false, true) {
+			if _, err := n.client().DeleteObject(ctxT(t), &s3.DeleteObjectInput{Bucket: aws.String("plain"), Key: aws.String("copy")}); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	hook.Store(&f)
+	_, err := c.CopyObject(ctxT(t), &s3.CopyObjectInput{Bucket: aws.String("plain"), Key: aws.String("copy2"), CopySource: aws.String("plain/copy")})
+	hook.Store(nil)
+	wantCode(t, err, "NoSuchKey", http.StatusNotFound)
 	if _, err := c.DeleteObject(ctxT(t), &s3.DeleteObjectInput{Bucket: aws.String("plain"), Key: aws.String("k")}); err != nil {
 		t.Fatal(err)
 	}
-	o2, err := n.fsm.Object("plain", "k")
-	if err == nil {
+	if o2, err := n.fsm.Object("plain", "k"); err == nil {
 		t.Fatalf("deleted object still there: %+v", o2)
 	}
 }
