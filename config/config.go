@@ -93,6 +93,8 @@ type ClusterConfig struct {
 	RepairDeadAfter      Duration      `yaml:"repair_dead_after" doc:"copies on a node down for this long are re-created on other nodes (a removed node's at once)"`
 	RepairMiBPerSec      int           `yaml:"repair_mib_per_sec" doc:"bandwidth repair may use, in MiB/s; 0 is unthrottled"`
 	RebalanceBytesPerSec int64         `yaml:"rebalance_bytes_per_sec" doc:"bandwidth the leader may use to move blobs to their placement (a storage node joined) and off draining nodes, in bytes/s; 0 is unthrottled"`
+	Erasure              string        `yaml:"erasure" doc:"erasure coding of large objects as K+M (data+parity shards on K+M distinct hybrid or storage nodes, e.g. 2+1 on 3 nodes, 4+2 on 6) instead of replication_factor copies; empty or off: replication only. A write needs K+1 shards durable; with fewer storage nodes (or too few alive) large objects are replicated. Set the same on every node"`
+	ErasureMinSize       int64         `yaml:"erasure_min_size" doc:"objects (and parts) of at least this many bytes are erasure-coded when erasure is on; smaller ones are replicated"`
 	DegradedReads        bool          `yaml:"degraded_reads" doc:"serve GET, HEAD and listings from this node's local (possibly stale) metadata while no leader is known, marked x-nebulaio-stale: true; writes still answer 503"`
 }
 
@@ -234,6 +236,7 @@ func Default() Config {
 			RepairDeadAfter:      Duration(10 * time.Minute),
 			RepairMiBPerSec:      64,
 			RebalanceBytesPerSec: 64 << 20,
+			ErasureMinSize:       1 << 20,
 		},
 		Performance: PerformanceConfig{MetadataCacheSize: 100000, MaxRaftLogEntries: 10000, InlineObjectSize: DefaultInlineObjectSize},
 		Lifecycle:   LifecycleConfig{Day: Duration(24 * time.Hour), Interval: Duration(time.Hour), MaxExpirationsPerSecond: 1000},
@@ -306,6 +309,31 @@ func validRegion(s string) bool {
 		}
 	}
 	return true
+}
+
+// ParseErasure parses cluster.erasure: "K+M" (K data shards, M parity shards, each at least
+// 1, K+M at most 32) or "" / "off" (replication only: 0, 0).
+func ParseErasure(s string) (k, m int, err error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "off" {
+		return 0, 0, nil
+	}
+	ks, ms, ok := strings.Cut(s, "+")
+	if ok {
+		k, err = strconv.Atoi(strings.TrimSpace(ks))
+		if err == nil {
+			m, err = strconv.Atoi(strings.TrimSpace(ms))
+		}
+	}
+	switch {
+	case !ok || err != nil:
+		return 0, 0, fmt.Errorf("%q is not K+M", s)
+	case k < 1 || m < 1:
+		return 0, 0, fmt.Errorf("%q: K and M must each be at least 1", s)
+	case k+m > 32:
+		return 0, 0, fmt.Errorf("%q: at most 32 shards", s)
+	}
+	return k, m, nil
 }
 
 // Problem is one thing wrong with a configuration.
@@ -448,6 +476,15 @@ func (c *Config) Validate() (warnings []string, err error) {
 	}
 	if c.Cluster.ReplicationFactor < 1 {
 		bad("cluster.replication_factor", fmt.Sprintf("must be at least 1, got %d", c.Cluster.ReplicationFactor), "3 keeps an object readable when one node is lost")
+	}
+	if k, m, err := ParseErasure(c.Cluster.Erasure); err != nil {
+		bad("cluster.erasure", err.Error(), `K+M data and parity shards, for example "2+1" on 3 nodes or "4+2" on 6; "off" for replication only`)
+	} else if k > 0 && c.Cluster.ExpectNodes > 1 && k+m > c.Cluster.ExpectNodes {
+		bad("cluster.erasure", fmt.Sprintf("%d+%d needs %d storage nodes, and this cluster bootstraps with expect_nodes %d", k, m, k+m, c.Cluster.ExpectNodes),
+			"choose K+M at most the number of hybrid and storage nodes (2+1 on 3 nodes), or set it once enough nodes have joined")
+	}
+	if c.Cluster.ErasureMinSize < 1 {
+		bad("cluster.erasure_min_size", fmt.Sprintf("must be at least 1, got %d", c.Cluster.ErasureMinSize), "1048576 (1 MiB): smaller objects are replicated")
 	}
 	if c.Cluster.RepairInterval <= 0 {
 		bad("cluster.repair_interval", "must be positive", "for example 1m")

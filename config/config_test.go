@@ -91,6 +91,13 @@ func TestValidateBadCombinations(t *testing.T) {
 			c.Cluster.ExpectNodes = 3
 		}, "cluster.expect_nodes"},
 		{"negative rebalance bandwidth", func(c *Config) { c.Cluster.RebalanceBytesPerSec = -1 }, "cluster.rebalance_bytes_per_sec"},
+		{"erasure not K+M", func(c *Config) { c.Cluster.Erasure = "2" }, "cluster.erasure"},
+		{"erasure without parity", func(c *Config) { c.Cluster.Erasure = "2+0" }, "cluster.erasure"},
+		{"erasure over 32 shards", func(c *Config) { c.Cluster.Erasure = "30+3" }, "cluster.erasure"},
+		{"erasure wider than the bootstrapped cluster", func(c *Config) {
+			c.Cluster.Bootstrap, c.Cluster.ExpectNodes, c.Cluster.Erasure = BootstrapTrue, 3, "4+2"
+		}, "cluster.erasure"},
+		{"zero erasure threshold", func(c *Config) { c.Cluster.ErasureMinSize = 0 }, "cluster.erasure_min_size"},
 		{"half of the TLS files", func(c *Config) { c.Cluster.TLSCertFile = "node.pem" }, "cluster.tls_cert_file"},
 		{"secret and token", func(c *Config) { c.Cluster.Secret, c.Cluster.JoinToken = "s", "t" }, "cluster.secret"},
 		{"bad listen address", func(c *Config) { c.S3.Address = "9000" }, "s3.address"},
@@ -354,5 +361,24 @@ func TestByteSizes(t *testing.T) {
 		if got := b.String(); got != want {
 			t.Errorf("ByteSize(%d) = %q, want %q", int64(b), got, want)
 		}
+	}
+}
+
+func TestParseErasure(t *testing.T) {
+	for in, want := range map[string][2]int{"": {0, 0}, "off": {0, 0}, "2+1": {2, 1}, " 4 + 2 ": {4, 2}, "16+16": {16, 16}} {
+		k, m, err := ParseErasure(in)
+		if err != nil || k != want[0] || m != want[1] {
+			t.Errorf("ParseErasure(%q) = %d, %d, %v; want %v", in, k, m, err, want)
+		}
+	}
+	for _, in := range []string{"2", "2+", "+1", "0+1", "1+0", "a+b", "17+16", "2+1+1"} {
+		if _, _, err := ParseErasure(in); err == nil {
+			t.Errorf("ParseErasure(%q) accepted", in)
+		}
+	}
+	c := Default()
+	c.Cluster.Bootstrap, c.Cluster.ExpectNodes, c.Cluster.Erasure = BootstrapTrue, 3, "2+1"
+	if _, err := c.Validate(); err != nil {
+		t.Errorf("2+1 on three nodes refused: %v", err)
 	}
 }

@@ -238,7 +238,9 @@ func (d *Plane) CollectGarbage(ctx context.Context, m Maintenance, now time.Time
 			return nil
 		}
 		st.Referenced++
-		delete(candidates, r.ID)
+		for _, id := range blobIDs(r.ID) { // an erasure-coded blob's shards
+			delete(candidates, id)
+		}
 		return nil
 	})
 	if err != nil {

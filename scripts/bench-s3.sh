@@ -18,7 +18,8 @@
 #   MAX_OPS=1000000    counted operations of one run at most
 #   SCENARIOS=…        comma-separated OP:SIZE:WORKERS, e.g. put:4KiB:64,mix70:4KiB:16 (default:
 #                      put/get 4KiB at 4 and 64 workers, put/get 1MiB at 4, mix70:4KiB:16)
-#   SETUPS=1,3         which set-ups to run: 1 (one node / one drive), 3 (three nodes / three drives)
+#   SETUPS=1,3         which set-ups to run: 1 (one node / one drive), 3 (three nodes / three drives),
+#                      3ec (three nodes with cluster.erasure=2+1 / MinIO over three drives)
 #   PROFILE=           a scenario, e.g. put:4KiB:64: CPU-profile every NebulaIO node while it
 #                      runs (round 1 of each set-up), into OUT (via /debug/pprof on the admin port)
 #   PROFILE_KIND=profile   profile (CPU, for go tool pprof) or trace (for go tool trace)
@@ -28,6 +29,8 @@
 #   MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 #   MINIO_CACHE=$(go env GOCACHE)/../nebulaio-minio   the build lands in $MINIO_CACHE/$MINIO_VERSION
 #   KEEP=1             keep the temporary directory (data and server logs)
+#   BASELINE_BIN=      another nebulaio binary (e.g. built from main): it replaces MinIO as the
+#                      peer, run with the same set-up, so the ratio compares two NebulaIO builds
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +47,7 @@ NEBULAIO_BIN=${NEBULAIO_BIN:-bin/nebulaio}
 MINIO_VERSION=${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}
 MINIO_CACHE=${MINIO_CACHE:-$(go env GOCACHE)/../nebulaio-minio}
 MINIO_BIN=${MINIO_BIN:-}
+BASELINE_BIN=${BASELINE_BIN:-}
 
 export AWS_ACCESS_KEY_ID=BENCHS3ACCESSKEY
 export AWS_SECRET_ACCESS_KEY=bench-s3-secret-$$-$RANDOM$RANDOM
@@ -97,6 +101,10 @@ build_tools() {
 	echo "== building bench/s3load"
 	(cd bench && go build -o ../bin/s3load ./s3load) || fail "cannot build bench/s3load"
 	[ -x "$NEBULAIO_BIN" ] || fail "$NEBULAIO_BIN not found: run make build (or set NEBULAIO_BIN)"
+	if [ -n "$BASELINE_BIN" ]; then
+		[ -x "$BASELINE_BIN" ] || fail "BASELINE_BIN=$BASELINE_BIN is not an executable"
+		return
+	fi
 	if [ -n "$MINIO_BIN" ]; then
 		[ -x "$MINIO_BIN" ] || fail "MINIO_BIN=$MINIO_BIN is not an executable"
 		return
@@ -117,10 +125,17 @@ build_tools() {
 	fi
 }
 
-# start_nebulaio N: N hybrid nodes, node-1 bootstrapping them together (expect_nodes=N), the others
-# joining through its gossip port. Sets NEBULA_S3 and NEBULA_ADMIN (comma-separated host:port).
+# start_nebulaio N BIN TAG [FLAG...]: N hybrid nodes of the binary BIN, node-1 bootstrapping them
+# together (expect_nodes=N), the others joining through its gossip port; each FLAG is passed to
+# every node, TAG names their data directories and logs. Sets NEBULA_S3 and NEBULA_ADMIN
+# (comma-separated host:port).
 start_nebulaio() {
-	local n=$1 i ports s3 admin console raft gossip gossip1 pid
+	local n=$1 bin=$2 tag=$3 i ports s3 admin console raft gossip gossip1 pid
+	shift 3
+	local -a extra=("$@")
+	# Every node of a new cluster gets the same join token (docs/operations.md, "Bootstrap").
+	NEBULAIO_JOIN_TOKEN=$("$bin" cluster new-token) || fail "nebulaio cluster new-token failed"
+	export NEBULAIO_JOIN_TOKEN
 	read -r -a ports < <(bin/s3load ports $((5 * n)))
 	gossip1=127.0.0.1:${ports[4]}
 	NEBULA_S3= NEBULA_ADMIN=
@@ -130,10 +145,10 @@ start_nebulaio() {
 		raft=${ports[$((5 * i - 2))]} gossip=${ports[$((5 * i - 1))]}
 		local -a cluster=(--cluster.bootstrap=true --cluster.expect_nodes="$n")
 		[ "$i" = 1 ] || cluster=(--cluster.bootstrap=false --cluster.join_addresses="$gossip1")
-		"$NEBULAIO_BIN" server --node_id="node-$i" --data_dir="$work/nebulaio$n-node$i" \
+		"$bin" server --node_id="node-$i" --data_dir="$work/$tag$n-node$i" \
 			--s3.address="127.0.0.1:$s3" --admin.address="127.0.0.1:$admin" --console.address="127.0.0.1:$console" \
-			--cluster.raft_address="127.0.0.1:$raft" --cluster.gossip_address="127.0.0.1:$gossip" "${cluster[@]}" \
-			--log.format=json --log.level=warn >"$work/nebulaio$n-node$i.banner" 2>"$work/nebulaio$n-node$i.log" &
+			--cluster.raft_address="127.0.0.1:$raft" --cluster.gossip_address="127.0.0.1:$gossip" "${cluster[@]}" "${extra[@]}" \
+			--log.format=json --log.level=warn >"$work/$tag$n-node$i.banner" 2>"$work/$tag$n-node$i.log" &
 		pid=$!
 		PIDS+=("$pid")
 		pids+=("$pid")
@@ -153,7 +168,7 @@ start_nebulaio() {
 		sleep 0.2
 	done
 	local leader=${health#*\"leader_id\":\"}
-	echo "== NebulaIO: $n node(s) ready, leader ${leader%%\"*}, S3 on $NEBULA_S3, admin on $NEBULA_ADMIN"
+	echo "== NebulaIO ($tag): $n node(s) ready, leader ${leader%%\"*}, S3 on $NEBULA_S3, admin on $NEBULA_ADMIN"
 }
 
 # start_minio D: one MinIO process over D drives (directories). Sets MINIO_S3.
@@ -174,12 +189,21 @@ start_minio() {
 	echo "== MinIO: 1 process over $d drive(s) ready, S3 on $MINIO_S3"
 }
 
-# measure N LABEL: both systems of a set-up up, the scenarios through s3load, both down.
+# measure N LABEL [FLAG...]: both systems of a set-up up (FLAGs to every NebulaIO node), the
+# scenarios through s3load, both down. The peer is MinIO, or the BASELINE_BIN build.
 measure() {
-	local n=$1 label=$2
-	start_nebulaio "$n"
-	start_minio "$n"
-	local -a args=(run -label "$label" -system "NebulaIO=$NEBULA_S3" -system "MinIO=$MINIO_S3"
+	local n=$1 label=$2 peer
+	shift 2
+	if [ -n "$BASELINE_BIN" ]; then
+		start_nebulaio "$n" "$BASELINE_BIN" baseline "$@"
+		peer="baseline=$NEBULA_S3"
+	fi
+	start_nebulaio "$n" "$NEBULAIO_BIN" nebulaio "$@"
+	if [ -z "$BASELINE_BIN" ]; then
+		start_minio "$n"
+		peer="MinIO=$MINIO_S3"
+	fi
+	local -a args=(run -label "$label" -system "NebulaIO=$NEBULA_S3" -system "$peer"
 		-out "$work/results.jsonl" -duration "$DURATION" -warmup "$WARMUP" -rounds "$ROUNDS" -max-ops "$MAX_OPS")
 	[ -z "$SCENARIOS" ] || args+=(-scenarios "$SCENARIOS")
 	[ -z "$PROFILE" ] || args+=(-profile "NebulaIO=$NEBULA_ADMIN" -profile-scenario "$PROFILE" -profile-kind "$PROFILE_KIND" -profile-dir "$OUT")
@@ -202,13 +226,16 @@ main() {
 		case $setup in
 		1) measure 1 "1 node / 1 drive" ;;
 		3) measure 3 "3 nodes / 3 drives" ;;
-		*) fail "SETUPS: unknown set-up '$setup' (want 1, 3 or 1,3)" ;;
+		3ec) measure 3 "3 nodes EC 2+1 / 3 drives" --cluster.erasure=2+1 ;;
+		*) fail "SETUPS: unknown set-up '$setup' (want a list of 1, 3 and 3ec)" ;;
 		esac
 	done
 
 	cp "$work/results.jsonl" "$OUT/results.jsonl"
+	local peer="MinIO $MINIO_VERSION"
+	[ -z "$BASELINE_BIN" ] || peer="the NebulaIO build $BASELINE_BIN"
 	{
-		echo "NebulaIO $(git describe --always --dirty 2>/dev/null || echo unknown) ($NEBULAIO_BIN) against MinIO $MINIO_VERSION; client minio-go (bench/s3load); $(date -u '+%Y-%m-%d %H:%M UTC')"
+		echo "NebulaIO $(git describe --always --dirty 2>/dev/null || echo unknown) ($NEBULAIO_BIN) against $peer; client minio-go (bench/s3load); $(date -u '+%Y-%m-%d %H:%M UTC')"
 		echo
 		bin/s3load table "$work/results.jsonl"
 	} | tee "$OUT/table.md"

@@ -18,6 +18,7 @@ const (
 	DefaultWriteTimeout      = 10 * time.Second
 	DefaultStreamIdleTimeout = 30 * time.Second
 	DefaultPoolSize          = 2
+	DefaultMaxIdleStreams    = 64
 )
 
 // Config configures a Transport. The zero value listens on :9003 without TLS.
@@ -68,6 +69,11 @@ type Config struct {
 	StreamIdleTimeout time.Duration
 	// PoolSize is the number of long-lived RPC connections kept per remote address (default 2).
 	PoolSize int
+	// MaxIdleStreams bounds the stream connections kept idle per remote address for the next
+	// transfer (default 64, at most 4096). A transfer finding none idle dials a new one; one
+	// that ends with the list full closes its connection. An idle connection is closed after
+	// half of StreamIdleTimeout unused.
+	MaxIdleStreams int
 
 	// Metrics receives measurements; nil records nothing.
 	Metrics Metrics
@@ -100,6 +106,9 @@ func (c *Config) setDefaults() {
 	if c.PoolSize == 0 {
 		c.PoolSize = DefaultPoolSize
 	}
+	if c.MaxIdleStreams == 0 {
+		c.MaxIdleStreams = DefaultMaxIdleStreams
+	}
 	if c.Metrics == nil {
 		c.Metrics = metrics.Nop{}
 	}
@@ -123,6 +132,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("transport: config: StreamIdleTimeout %v is negative", c.StreamIdleTimeout)
 	case c.PoolSize < 0 || c.PoolSize > 64:
 		return fmt.Errorf("transport: config: PoolSize %d out of range [1, 64]", c.PoolSize)
+	case c.MaxIdleStreams < 0 || c.MaxIdleStreams > 4096:
+		return fmt.Errorf("transport: config: MaxIdleStreams %d out of range [1, 4096]", c.MaxIdleStreams)
 	case c.TLS != nil && c.ClientTLS == nil:
 		return fmt.Errorf("transport: config: TLS is set but ClientTLS is not: this node could not dial its TLS peers")
 	case len(c.AdvertiseAddr) > maxAddrLen:

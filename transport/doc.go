@@ -82,10 +82,14 @@
 // what was in flight up to it. A download is download open from the client, then data..., end
 // (or error) from the server; the client closing the connection early cancels the handler's
 // context. A transfer that ends at a frame boundary leaves the connection open: the server waits
-// up to Config.StreamIdleTimeout for the next open frame, and the client keeps up to 4 idle
-// connections per address, reusing one only if it has been idle for less than half that time
-// and the socket shows no sign of the server having closed it (a watcher goroutine per idle
-// connection, then a non-blocking peek). Other endings close the connection.
+// up to Config.StreamIdleTimeout for the next open frame, and the client keeps up to
+// Config.MaxIdleStreams idle connections per address (default 64: enough for the uploads a
+// loaded node has in flight to one peer, so a burst of concurrent transfers reuses connections
+// instead of dialling and closing one each), reusing the most recently used one only if it has
+// been idle for less than half that time and the socket shows no sign of the server having
+// closed it (a watcher goroutine per idle connection, then a non-blocking peek). The watcher
+// also expires its connection after half of StreamIdleTimeout unused, closing it and taking it
+// off the list, so the pool shrinks back after a burst. Other endings close the connection.
 //
 // # Peer identity
 //

@@ -35,7 +35,9 @@ func (t *Transport) HandleDownload(method string, h DownloadHandler) {
 }
 
 // CallStream sends header, then streams body in frames of up to 64 KiB (never buffering it
-// whole) on a connection of its own for the transfer (an idle one is reused), and returns the StreamHandler's reply. ctx bounds the whole
+// whole) on a connection of its own for the transfer (an idle one is reused), and returns the
+// StreamHandler's reply. The first 64 KiB are read before anything is sent: a body that ends
+// within them goes out in one write with its open and end frames. ctx bounds the whole
 // transfer; each read and write is also bounded by Config.StreamIdleTimeout, and the wait for the
 // reply after the last byte by Config.CallTimeout when ctx has no deadline. If the handler
 // replies before the body is done, sending stops and its reply (or error) is returned. If
@@ -63,10 +65,9 @@ type streamConn struct {
 	// While idle: since when, and the watcher goroutine's state.
 	idleSince time.Time
 	watchDone chan struct{} // closed when the watcher returns
-	dead      atomic.Bool   // the watcher saw EOF or unexpected bytes: never reuse
+	dead      atomic.Bool   // the watcher saw EOF, unexpected bytes or expiry: never reuse
+	claimed   atomic.Bool   // take is waking the watcher: its timeout is not an expiry
 }
-
-const maxIdleStreams = 4 // idle stream connections kept per address
 
 // getStream returns an idle connection to addr that is still good, or dials a new one.
 func (t *Transport) getStream(ctx context.Context, addr string) (*streamConn, bool, error) {
@@ -96,6 +97,7 @@ func (t *Transport) getStream(ctx context.Context, addr string) (*streamConn, bo
 // take stops the idle watcher and reports whether sc can carry another transfer; if not, it is
 // closed.
 func (sc *streamConn) take(maxIdle time.Duration) bool {
+	sc.claimed.Store(true)
 	_ = sc.conn.SetReadDeadline(time.Unix(1, 0)) // wakes the watcher with a timeout
 	<-sc.watchDone
 	_ = sc.conn.SetReadDeadline(time.Time{}) // before idleAlive: a past deadline fails any read
@@ -106,32 +108,57 @@ func (sc *streamConn) take(maxIdle time.Duration) bool {
 	return true
 }
 
-// putIdle keeps sc for reuse, or closes it when the list is full or the Transport closed.
+// putIdle keeps sc for reuse, or closes it when the Transport closed or addr already has
+// Config.MaxIdleStreams idle connections. An idle connection expires: after half of
+// Config.StreamIdleTimeout (before the server's own idle timeout ends it) its watcher closes it
+// and takes it off the list, so a burst's connections do not outlive it for long.
 func (t *Transport) putIdle(sc *streamConn) {
-	_ = sc.conn.SetDeadline(time.Time{})
+	_ = sc.conn.SetWriteDeadline(time.Time{})
 	sc.idleSince = time.Now()
 	sc.watchDone = make(chan struct{})
-	// The server never writes to an idle connection: a read that returns anything but our own
-	// wake-up timeout means it closed (or broke) the connection.
+	sc.claimed.Store(false)
+	_ = sc.conn.SetReadDeadline(sc.idleSince.Add(t.cfg.StreamIdleTimeout / 2))
+	// The server never writes to an idle connection: a read that returns anything but take's
+	// wake-up timeout means it closed (or broke) the connection, or the connection expired.
 	if !t.spawn(func() {
 		defer close(sc.watchDone)
-		if _, err := sc.br.Peek(1); !isTimeout(err) {
-			sc.dead.Store(true)
-			_ = sc.conn.Close()
+		_, err := sc.br.Peek(1)
+		if isTimeout(err) && sc.claimed.Load() {
+			return
 		}
+		sc.dead.Store(true)
+		t.dropIdle(sc)
+		_ = sc.conn.Close()
 	}) {
 		_ = sc.conn.Close()
 		return
 	}
 	t.mu.Lock()
-	if t.closed || len(t.idle[sc.addr]) >= maxIdleStreams {
+	if t.closed || len(t.idle[sc.addr]) >= t.cfg.MaxIdleStreams {
 		t.mu.Unlock()
-		sc.dead.Store(true)
-		_ = sc.conn.Close()
+		_ = sc.conn.Close() // the watcher sees the error and ends
 		return
 	}
 	t.idle[sc.addr] = append(t.idle[sc.addr], sc)
 	t.mu.Unlock()
+}
+
+// dropIdle takes sc off its address's idle list, if it is there.
+func (t *Transport) dropIdle(sc *streamConn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	idle := t.idle[sc.addr]
+	for i, c := range idle {
+		if c == sc {
+			idle = append(idle[:i], idle[i+1:]...)
+			break
+		}
+	}
+	if len(idle) == 0 {
+		delete(t.idle, sc.addr)
+	} else {
+		t.idle[sc.addr] = idle
+	}
 }
 
 func isTimeout(err error) bool {
@@ -139,9 +166,10 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// openStream sends the open frame on a pooled or new connection. A reused connection that
-// fails the write is replaced by a fresh dial (nothing was delivered on it).
-func (t *Transport) openStream(ctx context.Context, addr, method string, typ byte, header []byte) (*streamConn, func() bool, error) {
+// openStream sends the open frame, followed in the same write by the frames in follow (if
+// any), on a pooled or new connection. A reused connection that fails the write is replaced by
+// a fresh dial (nothing was delivered on it).
+func (t *Transport) openStream(ctx context.Context, addr, method string, typ byte, header, follow []byte) (*streamConn, func() bool, error) {
 	if method == "" || len(method) > 255 {
 		return nil, nil, fmt.Errorf("transport: method name of %d bytes (want 1 to 255)", len(method))
 	}
@@ -163,7 +191,11 @@ func (t *Transport) openStream(ctx context.Context, addr, method string, typ byt
 			timeout = time.Until(dl)
 		}
 		_ = conn.SetWriteDeadline(time.Now().Add(t.cfg.StreamIdleTimeout))
-		if _, err := conn.Write(encodeRequest(typ, 0, timeout, method, header)); err != nil {
+		f := encodeRequest(typ, 0, timeout, method, header)
+		if len(follow) > 0 {
+			f = append(f, follow...)
+		}
+		if _, err := conn.Write(f); err != nil {
 			stop()
 			_ = conn.Close()
 			if reused && ctx.Err() == nil && !t.isClosed() {
@@ -189,10 +221,37 @@ func (t *Transport) streamErr(ctx context.Context, addr string, err error) error
 }
 
 func (t *Transport) callStream(ctx context.Context, addr, method string, header []byte, body io.Reader) ([]byte, error) {
-	sc, stop, err := t.openStream(ctx, addr, method, frameUploadOpen, header)
+	bufp := getChunk()
+	defer putChunk(bufp)
+	buf := *bufp
+	// The first chunk is read before anything is sent, so that a body of one chunk (most
+	// objects) goes out in one write, open, data and end frames together, rather than three.
+	var bodyErr error
+	finished := false // the body ended with an end or abort frame: the server's reader is at a boundary
+	n, rerr := readChunk(body, buf[frameHeaderSize:])
+	var first []byte // the first data frame, and the end or abort frame when the body is done
+	if n > 0 {
+		first = sealFrame(buf[:frameHeaderSize+n], frameData, 0)
+	}
+	whole := true // first holds the whole body, with its end (or abort) frame
+	switch {
+	case rerr == io.EOF:
+		first = append(first, sealFrame(newFrame(0), frameEnd, 0)...)
+	case rerr != nil:
+		bodyErr = rerr
+		first = append(first, encodeBytes(frameAbort, 0, []byte(rerr.Error()))...)
+	default:
+		whole = false
+	}
+	follow := first
+	if !whole {
+		follow = nil // a long body: the open frame goes alone, then the data streams
+	}
+	sc, stop, err := t.openStream(ctx, addr, method, frameUploadOpen, header, follow)
 	if err != nil {
 		return nil, err
 	}
+	finished = whole
 	conn := sc.conn
 	reusable := false
 	defer func() {
@@ -218,14 +277,13 @@ func (t *Transport) callStream(ctx context.Context, addr, method string, header 
 		_, err := conn.Write(f)
 		return err
 	}
-	var bodyErr error
-	bufp := getChunk()
-	defer putChunk(bufp)
-	buf := *bufp
 	var early *result
-	finished := false // the body ended with an end or abort frame: the server's reader is at a boundary
+	sending := !whole
+	if sending && write(first) != nil {
+		sending = false // the reply (an error, or the connection's failure) says why
+	}
 send:
-	for {
+	for sending {
 		select {
 		case r := <-replies:
 			// The handler replied before the body ended: stop sending, and say so, so the
@@ -282,13 +340,28 @@ send:
 	return r.payload, nil
 }
 
+// readChunk reads from r until p is full or r fails; a full p comes with a nil error, a short
+// one with r's error (io.EOF at the end of r). Unlike io.ReadFull it passes r's errors on as
+// they are: an io.ErrUnexpectedEOF from r is a failure, never taken for the end of the body.
+func readChunk(r io.Reader, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		k, err := r.Read(p[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
 // OpenStream asks method on addr for a download and returns its bytes as a stream. It returns
 // once the first bytes (or the end, or the handler's error) arrive. ctx bounds the whole
 // transfer, including the reading; each read is also bounded by Config.StreamIdleTimeout. The
 // reader returns io.EOF after a clean end, a *RemoteError if the handler failed mid-way, or an
 // error wrapping ErrConnLost. Close it when done; closing early cancels the handler's context.
 func (t *Transport) OpenStream(ctx context.Context, addr, method string, header []byte) (io.ReadCloser, error) {
-	sc, stop, err := t.openStream(ctx, addr, method, frameDownloadOpen, header)
+	sc, stop, err := t.openStream(ctx, addr, method, frameDownloadOpen, header, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -343,5 +345,187 @@ func TestStreamStaleIdleConnection(t *testing.T) {
 		if resp, err := cli.CallStream(ctx, srv.Addr(), "put", nil, bytes.NewReader([]byte("x"))); err != nil || string(resp) != "ok" {
 			t.Fatalf("upload %d after the server dropped its connections: %q %v", i, resp, err)
 		}
+	}
+}
+
+// burst runs n concurrent uploads whose handlers all wait for each other (so n connections
+// are in use at once), and fails the test on any error.
+func burst(t *testing.T, cli, srv *Transport, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			resp, err := cli.CallStream(ctx, srv.Addr(), "barrier", nil, bytes.NewReader(make([]byte, 10<<10)))
+			if err == nil && string(resp) != "ok" {
+				err = fmt.Errorf("reply %q", resp)
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// barrierHandler reads the body, then waits until n handlers are running at once.
+func barrierHandler(n int) StreamHandler {
+	var mu sync.Mutex
+	arrived := 0
+	gate := make(chan struct{})
+	return func(ctx context.Context, _ []byte, body io.Reader) ([]byte, error) {
+		if _, err := io.Copy(io.Discard, body); err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		arrived++
+		g := gate
+		if arrived == n {
+			close(gate)
+			arrived, gate = 0, make(chan struct{})
+		}
+		mu.Unlock()
+		select {
+		case <-g:
+			return []byte("ok"), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (t *Transport) numIdle() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, l := range t.idle {
+		n += len(l)
+	}
+	return n
+}
+
+// A burst of concurrent transfers dials one connection per transfer in flight; the bursts after
+// it reuse those connections (no dial, no accept). When the burst is over, the idle connections
+// expire and close on both sides, and nothing stays behind (goleak in TestMain checks the
+// goroutines).
+func TestStreamBurstReusesConnections(t *testing.T) {
+	const n = 24
+	srv := newNode(t, Config{})
+	cli := newNode(t, Config{StreamIdleTimeout: 2 * time.Second})
+	srv.HandleStream("barrier", barrierHandler(n))
+	burst(t, cli, srv, n)
+	if d := cli.dials.Load(); d != n {
+		t.Fatalf("first burst of %d transfers dialled %d connections, want %d", n, d, n)
+	}
+	if idle := cli.numIdle(); idle != n {
+		t.Fatalf("%d idle connections after the burst, want %d", idle, n)
+	}
+	for round := range 5 {
+		burst(t, cli, srv, n)
+		if d := cli.dials.Load(); d != n {
+			t.Fatalf("burst %d dialled again: %d dials in all, want %d", round+2, d, n)
+		}
+	}
+	if c := cli.numConns(); c != n {
+		t.Fatalf("client has %d connections open, want %d", c, n)
+	}
+	// Unused, they expire after StreamIdleTimeout/2 (1s): closed and off the list, on both sides.
+	testutil.WaitUntil(t, 10*time.Second, "idle connections to expire", func() bool {
+		return cli.numConns() == 0 && cli.numIdle() == 0 && srv.numConns() == 0
+	})
+	cli.mu.Lock()
+	lists := len(cli.idle)
+	cli.mu.Unlock()
+	if lists != 0 {
+		t.Fatalf("%d idle lists left after expiry", lists)
+	}
+	// And the next transfer dials afresh.
+	burst(t, cli, srv, n)
+	if d := cli.dials.Load(); d != 2*n {
+		t.Fatalf("burst after expiry: %d dials in all, want %d", d, 2*n)
+	}
+}
+
+// The idle list is bounded: a burst wider than MaxIdleStreams keeps that many and closes the
+// rest.
+func TestStreamIdleBound(t *testing.T) {
+	const n, keep = 12, 5
+	srv := newNode(t, Config{})
+	cli := newNode(t, Config{MaxIdleStreams: keep})
+	srv.HandleStream("barrier", barrierHandler(n))
+	burst(t, cli, srv, n)
+	if idle := cli.numIdle(); idle != keep {
+		t.Fatalf("%d idle connections, want the bound %d", idle, keep)
+	}
+	testutil.WaitUntil(t, 10*time.Second, "the connections over the bound to close", func() bool {
+		return cli.numConns() == keep && srv.numConns() == keep
+	})
+	burst(t, cli, srv, n)
+	if d := cli.dials.Load(); d != n+(n-keep) {
+		t.Fatalf("second burst: %d dials in all, want %d (%d reused)", d, n+(n-keep), keep)
+	}
+}
+
+// writeCounter counts the writes to connections (one MetricBytesSent report per write).
+type writeCounter struct {
+	Metrics
+	n atomic.Int64
+}
+
+func (w *writeCounter) Counter(name string, d float64) {
+	if name == MetricBytesSent {
+		w.n.Add(1)
+	}
+}
+
+// A body of one chunk goes out in one write (open, data and end frames together) on a pooled
+// connection; a longer one streams frame by frame. A body whose reader fails with
+// io.ErrUnexpectedEOF is a failed body, not a short one: the handler sees the abort.
+func TestStreamSmallBodyOneWrite(t *testing.T) {
+	wc := &writeCounter{Metrics: newRecMetrics(t)}
+	srv := newNode(t, Config{})
+	cli := newNode(t, Config{Metrics: wc})
+	got := make(chan error, 1)
+	srv.HandleStream("put", func(_ context.Context, _ []byte, body io.Reader) ([]byte, error) {
+		n, err := io.Copy(io.Discard, body)
+		got <- err
+		return fmt.Append(nil, n), err
+	})
+	ctx := context.Background()
+	upload := func(body io.Reader) (string, error) {
+		resp, err := cli.CallStream(ctx, srv.Addr(), "put", []byte("h"), body)
+		if herr := <-got; err == nil && herr != nil {
+			t.Fatalf("handler: %v", herr)
+		}
+		return string(resp), err
+	}
+	if _, err := upload(bytes.NewReader(nil)); err != nil { // dials the connection
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		size   int
+		writes int64
+	}{{0, 1}, {4 << 10, 1}, {streamChunkSize, 3}, {streamChunkSize + 1, 4}, {3*streamChunkSize + 5, 6}} {
+		before := wc.n.Load()
+		resp, err := upload(newPattern(1, int64(c.size)))
+		if err != nil || resp != fmt.Sprint(c.size) {
+			t.Fatalf("upload of %d bytes: %q %v", c.size, resp, err)
+		}
+		if w := wc.n.Load() - before; w != c.writes {
+			t.Errorf("upload of %d bytes took %d writes, want %d", c.size, w, c.writes)
+		}
+	}
+	if d := cli.dials.Load(); d != 1 {
+		t.Fatalf("%d dials, want 1", d)
+	}
+	_, err := cli.CallStream(ctx, srv.Addr(), "put", nil, &failingReader{n: 1000, err: io.ErrUnexpectedEOF})
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("caller: err = %v, want the body's error", err)
+	}
+	if herr := <-got; !errors.Is(herr, ErrStreamAborted) {
+		t.Fatalf("handler: err = %v, want ErrStreamAborted", herr)
 	}
 }

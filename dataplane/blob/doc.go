@@ -77,9 +77,14 @@
 // the disk, nor about sector atomicity (the CRCs catch torn or rotten sectors).
 //
 //   - Put: data streams to tmp/put-*.tmp (block CRCs and digests computed on the way); the
-//     header is written at offset 0 last; fsync(file); mkdir of the fan-out directory if new
-//     followed by fsync(blobs/); rename into blobs/<hh>/<id>; fsync(blobs/<hh>). Put returns
-//     only after that. A crash before the rename leaves only a temp file, invisible and removed
+//     header is written at offset 0 last (a blob of one block is written by one pwritev,
+//     header and block together, once the digests are known); fsync(file); mkdir of the
+//     fan-out directory if new followed by fsync(blobs/); rename into blobs/<hh>/<id>;
+//     fsync(blobs/<hh>). Put returns only after that. The directory fsync is group-committed:
+//     Puts that rename into one fan-out directory while an fsync of it runs wait for the next
+//     one, which begins after all their renames and so makes them all durable (one fsync for
+//     the group instead of one each); a Put returns only after an fsync that began after its
+//     own rename, and a failed fsync fails every Put of its round. A crash before the rename leaves only a temp file, invisible and removed
 //     by the next Open; a crash after the rename but before the directory fsync leaves either
 //     the old blob (or none) or the complete new one — never a partial one, because the
 //     renamed file was fsynced first. So a blob id, once visible, always names a complete,

@@ -105,6 +105,9 @@ type Store struct {
 	// because it is written once per directory and read on every Put.
 	made sync.Map
 
+	// dirSync group-commits the fsyncs of the fan-out directories, by fanoutIndex.
+	dirSync [256]dirSyncer
+
 	mu     sync.RWMutex // guards closed; Put/Delete hold it shared
 	closed bool
 
@@ -227,6 +230,9 @@ func ValidID(id string) bool {
 	return true
 }
 
+// fanoutIndex is the number (0..255) of id's fan-out directory.
+func fanoutIndex(id string) int { return int(crc32.Checksum([]byte(id), castagnoli) & 0xff) }
+
 // fanout is the directory of id: two hex digits of CRC32C(id), so that caller-chosen ids
 // with common prefixes still spread over 256 directories.
 func fanout(id string) string {
@@ -299,14 +305,18 @@ func (s *Store) Put(ctx context.Context, id string, r io.Reader, expect Expect) 
 			s.fs.Remove(tmp) // if this fails too, RemoveStaleTemp or the next Open removes it
 		}
 	}()
-	h, err := s.writeBlocks(ctx, f, r, expect.Size)
+	bp := s.bufPool.Get().(*[]byte)
+	defer s.bufPool.Put(bp)
+	h, last, err := s.writeBlocks(ctx, f, r, expect.Size, *bp)
 	if err != nil {
 		return Info{}, fmt.Errorf("blob: put %s: %w", id, err)
 	}
 	if err := checkExpect(h, expect); err != nil {
 		return Info{}, fmt.Errorf("blob: put %s: %w", id, err)
 	}
-	if _, err := f.WriteAt(h.encode(), 0); err != nil {
+	// The header goes in last, once the digests are known; a blob of one block (last != nil)
+	// is written whole by this one call.
+	if _, err := f.WriteVAt([][]byte{h.encode(), last}, 0); err != nil {
 		return Info{}, fmt.Errorf("blob: put %s: write header: %w", id, err)
 	}
 	if err := f.Sync(); err != nil {
@@ -317,14 +327,17 @@ func (s *Store) Put(ctx context.Context, id string, r io.Reader, expect Expect) 
 		return Info{}, fmt.Errorf("blob: put %s: close: %w", id, err)
 	}
 	dst := s.path(id)
-	if err := s.ensureDir(filepath.Dir(dst)); err != nil {
+	dir := filepath.Dir(dst)
+	if err := s.ensureDir(dir); err != nil {
 		return Info{}, err
 	}
 	if err := s.fs.Rename(tmp, dst); err != nil {
 		return Info{}, fmt.Errorf("blob: put %s: rename: %w", id, err)
 	}
 	renamed = true
-	if err := s.fs.SyncDir(filepath.Dir(dst)); err != nil {
+	// One fsync of the directory, begun after the rename, makes it durable; concurrent Puts
+	// into the same directory share it (dirSyncer).
+	if err := s.dirSync[fanoutIndex(id)].sync(func() error { return s.fs.SyncDir(dir) }); err != nil {
 		// The blob is in place but perhaps not durably: take it back, so that a Put that failed
 		// publishes nothing. If the removal fails as well, the blob is complete and verified,
 		// and unreferenced: the data plane's garbage collector takes it.
@@ -340,51 +353,68 @@ func (h header) info(id string, mod time.Time) Info {
 	return Info{ID: id, Size: h.size, MD5: h.md5, SHA256: h.sha256, CRC32C: h.crc32c, ModTime: mod}
 }
 
-// writeBlocks copies r into f after the header space, block by block, and returns the header.
-func (s *Store) writeBlocks(ctx context.Context, f vfs.File, r io.Reader, want int64) (header, error) {
-	h := header{blockSize: s.blockSize}
+// writeBlocks copies r into f after the header space, block by block, through buf (one block
+// and its CRC), and returns the header. A blob of a single block is not written: its block and
+// CRC are returned (last, in buf) for the caller to write together with the header.
+func (s *Store) writeBlocks(ctx context.Context, f vfs.File, r io.Reader, want int64, buf []byte) (h header, last []byte, err error) {
+	h = header{blockSize: s.blockSize}
 	off := int64(headerSize)
-	bp := s.bufPool.Get().(*[]byte)
-	defer s.bufPool.Put(bp)
-	buf := *bp
 	bs := int(s.blockSize)
 	md := md5.New() //nolint:gosec // see import
 	sh := sha256.New()
 	var whole uint32
 	for i := int64(0); ; i++ {
 		if err := ctx.Err(); err != nil {
-			return h, err
+			return h, nil, err
 		}
-		n, rerr := io.ReadFull(r, buf[:bs])
+		n, rerr := readBlock(r, buf[:bs])
+		end := rerr == io.EOF
 		if n > 0 {
 			h.size += int64(n)
 			if want >= 0 && h.size > want {
-				return h, fmt.Errorf("%w: more than %d bytes", ErrSizeMismatch, want)
+				return h, nil, fmt.Errorf("%w: more than %d bytes", ErrSizeMismatch, want)
 			}
 			data := buf[:n]
 			md.Write(data)
 			sh.Write(data)
 			whole = crc32.Update(whole, castagnoli, data)
 			binary.LittleEndian.PutUint32(buf[n:n+blockCRCSize], blockCRC(i, data))
-			if _, err := f.WriteAt(buf[:n+blockCRCSize], off); err != nil {
-				return h, err
+			if i == 0 && end {
+				last = buf[:n+blockCRCSize]
+			} else if _, err := f.WriteAt(buf[:n+blockCRCSize], off); err != nil {
+				return h, nil, err
 			}
 			off += int64(n + blockCRCSize)
 		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+		if end {
 			break
 		}
 		if rerr != nil {
-			return h, fmt.Errorf("read source: %w", rerr)
+			return h, nil, fmt.Errorf("read source: %w", rerr)
 		}
 	}
 	if want >= 0 && h.size != want {
-		return h, fmt.Errorf("%w: got %d bytes, want %d", ErrSizeMismatch, h.size, want)
+		return h, nil, fmt.Errorf("%w: got %d bytes, want %d", ErrSizeMismatch, h.size, want)
 	}
 	copy(h.md5[:], md.Sum(nil))
 	copy(h.sha256[:], sh.Sum(nil))
 	h.crc32c = whole
-	return h, nil
+	return h, last, nil
+}
+
+// readBlock reads from r until p is full or r fails: a full p with a nil error, or fewer bytes
+// with r's error (io.EOF at the end). Unlike io.ReadFull it never turns a source's own error
+// into the end of the data: an io.ErrUnexpectedEOF from r (a body cut short) fails the Put.
+func readBlock(r io.Reader, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		k, err := r.Read(p[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 func checkExpectLengths(e Expect) error {

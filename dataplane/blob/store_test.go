@@ -160,6 +160,7 @@ func TestPutFailuresLeaveNothing(t *testing.T) {
 		{"crc32c mismatch", nil, bytes.NewReader(data), Expect{Size: AnySize, CRC32C: []byte{1, 2, 3, 4}}, ErrDigestMismatch},
 		{"md5 wrong length", nil, bytes.NewReader(data), Expect{Size: AnySize, MD5: []byte{1}}, ErrDigestMismatch},
 		{"source error", nil, io.MultiReader(bytes.NewReader(data), errReader{}), Expect{Size: AnySize}, errBoom},
+		{"source cut short", nil, io.MultiReader(bytes.NewReader(data[:5000]), cutReader{}), Expect{Size: AnySize}, io.ErrUnexpectedEOF},
 		{"canceled", canceled, bytes.NewReader(data), good, context.Canceled},
 	}
 	for _, c := range cases {
@@ -199,6 +200,11 @@ func TestPutFailuresLeaveNothing(t *testing.T) {
 }
 
 var errBoom = errors.New("boom")
+
+// cutReader fails as a body cut short does (io.ErrUnexpectedEOF), which is not an end of data.
+type cutReader struct{}
+
+func (cutReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
 
 type errReader struct{}
 

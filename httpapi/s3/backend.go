@@ -72,6 +72,9 @@ type Blobs interface {
 	// rather than return bytes that fail their checksum; ErrBlobNotFound means no node has a
 	// copy; a copy that may be on a node that cannot be reached is ErrDataElsewhere (503).
 	OpenBlob(ctx context.Context, id string, nodes []string, offset, length int64) (io.ReadCloser, error)
+	// NewBlobID returns a fresh blob ID for a blob of size bytes (-1: unknown): the data plane
+	// chooses it, since an erasure-coded blob carries its layout in its ID.
+	NewBlobID(size int64) string
 	// DiscardBlob deletes a blob this request wrote on nodes that nothing will reference
 	// (its event was rejected). Best effort: what it misses the garbage collectors take.
 	DiscardBlob(id string, nodes []string)

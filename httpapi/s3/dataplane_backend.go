@@ -18,6 +18,8 @@ type DataPlane interface {
 	Put(ctx context.Context, id string, r io.Reader, expect dataplane.Expect) (dataplane.Info, []string, error)
 	// Open reads [offset, offset+length) of blob id from any node that has an intact copy.
 	Open(ctx context.Context, id string, nodes []string, offset, length int64) (io.ReadCloser, error)
+	// NewBlobID returns the ID of a new blob of size bytes (its erasure-coding layout, if any).
+	NewBlobID(size int64) string
 	// Discard deletes a blob the caller wrote that nothing will reference.
 	Discard(id string, nodes []string)
 }
@@ -84,6 +86,8 @@ func (e *backend) OpenBlob(ctx context.Context, id string, nodes []string, offse
 	}
 	return blobReader{rc}, nil
 }
+
+func (e *backend) NewBlobID(size int64) string { return e.data.NewBlobID(size) }
 
 func (e *backend) DiscardBlob(id string, nodes []string) { e.data.Discard(id, nodes) }
 

@@ -85,7 +85,7 @@ func (g *guardReader) Read(p []byte) (int, error) {
 // once the event is proposed): one of unknown size is read up to the limit first, and goes on
 // to the data plane when it turns out longer.
 func (h *handler) writeBlob(ctx context.Context, src io.Reader, size int64, wantMD5 []byte, c objectCipher) (storedBlob, error) {
-	id := newID()
+	id := h.b.NewBlobID(storedSize(size, c))
 	g := &guardReader{r: src, max: h.maxSize}
 	var body io.Reader = g
 	if lim := h.inlineLimit(size); lim > 0 {
@@ -138,6 +138,15 @@ func (h *handler) writeBlob(ctx context.Context, src io.Reader, size int64, want
 		}
 	}
 	return sb, nil
+}
+
+// storedSize is the length of the blob that holds size bytes of content encrypted as c says
+// (-1 when unknown).
+func storedSize(size int64, c objectCipher) int64 {
+	if c.key != nil && size >= 0 {
+		return sse.CiphertextSize(size)
+	}
+	return size
 }
 
 // commit proposes an event that references the new blob. A rejection by the FSM lists the

@@ -18,7 +18,10 @@ import (
 const (
 	maxChunkLine    = 4 << 10 // one chunk-size line or trailer line
 	maxTrailerLines = 16
-	lineBufferSize  = 64 << 10
+	// lineBufferSize holds one chunk line (or trailer line) with room to spare. It is small on
+	// purpose: it is allocated per request, and chunk data mostly bypasses it (a read into a
+	// buffer at least this large, with nothing buffered, goes straight to the caller's).
+	lineBufferSize = 2 * maxChunkLine
 )
 
 // checksumState is a checksum the client declared and the running hash of the payload.
