@@ -562,7 +562,10 @@
 // the WAL until a snapshot, and in the snapshot runs (compressed by the store) afterwards.
 // Their memory is bounded in bytes: MaxDirtyBytes for the changed records, CacheBytes for the
 // cache. WalkBlobs reports them with Inline set; the data plane's repair, GC and balancer skip
-// them.
+// them. Every replica of the metadata holds them, voters and non-voters alike: where voters must
+// hold no object bytes (management voters of a separate-planes cluster) the proposer must not
+// write inline (the S3 layer turns inline writes off while a voter is not a hybrid node); the
+// FSM applies whatever was committed.
 //
 // # Crash model
 //

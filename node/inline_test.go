@@ -202,6 +202,14 @@ func TestInlineObjectsSurviveKill(t *testing.T) {
 			t.Fatalf("%s holds %d blob files; every object is inline", c.ID(i), n)
 		}
 	}
+	// The nodes count the inline writes they took (since their last start).
+	var counted float64
+	for i := range c.Len() {
+		counted += mustFloat(t, gaugeValue(t, c.AdminURL(i), "nebulaio_s3_inline_writes_total"))
+	}
+	if counted < 1 {
+		t.Fatalf("nebulaio_s3_inline_writes_total sums to %v over the nodes", counted)
+	}
 	c.VerifyFSMs()
 }
 

@@ -520,7 +520,10 @@
 //     data plane as it applies the event; the handler does nothing with them.
 //
 // Copies write new blobs rather than sharing the source's: a DeleteObject of the source that
-// commits first would free blobs the copy's event then references.
+// commits first would free blobs the copy's event then references. A copy whose source blob is
+// freed while it reads it (the source overwritten or deleted; an inline blob's bytes go in the
+// same apply) starts over, up to three times, as a GET does: it copies the old source or the
+// new one, or answers NoSuchKey.
 //
 // Memory is flat whatever the object size: bodies stream through sigv4's reader into the blob
 // store (one block buffer), and GET streams blobs to the client through one 64 KiB buffer.

@@ -23,11 +23,11 @@ import (
 // ErrIncompleteBody: a body shorter or longer than its declared length.
 var ErrIncompleteBody = &Error{"IncompleteBody", http.StatusBadRequest, "The body is shorter or longer than its declared length."}
 
-// inlineLimit is the largest body this request may carry inline: 0 when inline objects are
-// off (Options.InlineObjectSize 0, or Options.InlineAllowed says no, as it does while a voter
-// holds no object bytes).
-func (h *handler) inlineLimit() int64 {
-	if h.inlineMax <= 0 || (h.inlineOK != nil && !h.inlineOK()) {
+// inlineLimit is the largest body a write of size bytes (-1: unknown) may carry inline: 0
+// when it may not (over the limit, Options.InlineObjectSize 0, or Options.InlineAllowed says
+// no, as it does while a voter holds no object bytes; asked only for a size that fits).
+func (h *handler) inlineLimit(size int64) int64 {
+	if h.inlineMax <= 0 || size > h.inlineMax || (h.inlineOK != nil && !h.inlineOK()) {
 		return 0
 	}
 	return h.inlineMax

@@ -280,11 +280,39 @@ func TestInlineVersionsAndDeletes(t *testing.T) {
 	if _, err := n.fsm.BlobData(oldID); !errors.Is(err, fsm.ErrNoSuchBlob) {
 		t.Fatalf("BlobData of an overwritten object's blob: %v", err)
 	}
+	// A copy racing an overwrite of its source copies the new source; one racing its delete
+	// answers NoSuchKey.
+	raced.Store(false)
+	newer := randBytes(1500, 7)
+	f = func() {
+		if raced.CompareAndSwap(false, true) {
+			mustPut(t, n.client(), "plain", "k", newer)
+		}
+	}
+	hook.Store(&f)
+	if _, err := c.CopyObject(ctxT(t), &s3.CopyObjectInput{Bucket: aws.String("plain"), Key: aws.String("copy"), CopySource: aws.String("plain/k")}); err != nil {
+		t.Fatalf("copy racing an overwrite of its source: %v", err)
+	}
+	hook.Store(nil)
+	if got := mustGet(t, c, "plain", "copy"); !raced.Load() || !bytes.Equal(got, newer) {
+		t.Fatalf("copy racing an overwrite (raced %v): %d bytes, want the new source's %d", raced.Load(), len(got), len(newer))
+	}
+	raced.Store(false)
+	f = func() {
+		if raced.CompareAndSwap(false, true) {
+			if _, err := n.client().DeleteObject(ctxT(t), &s3.DeleteObjectInput{Bucket: aws.String("plain"), Key: aws.String("copy")}); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	hook.Store(&f)
+	_, err := c.CopyObject(ctxT(t), &s3.CopyObjectInput{Bucket: aws.String("plain"), Key: aws.String("copy2"), CopySource: aws.String("plain/copy")})
+	hook.Store(nil)
+	wantCode(t, err, "NoSuchKey", http.StatusNotFound)
 	if _, err := c.DeleteObject(ctxT(t), &s3.DeleteObjectInput{Bucket: aws.String("plain"), Key: aws.String("k")}); err != nil {
 		t.Fatal(err)
 	}
-	o2, err := n.fsm.Object("plain", "k")
-	if err == nil {
+	if o2, err := n.fsm.Object("plain", "k"); err == nil {
 		t.Fatalf("deleted object still there: %+v", o2)
 	}
 }
@@ -616,5 +644,50 @@ func TestInlineLifecycleExpiry(t *testing.T) {
 	}
 	if got := mustGet(t, c, "life", "keep/b"); string(got) != "kept" {
 		t.Fatalf("GET keep/b: %q", got)
+	}
+}
+
+// TestInlineSSEMultipart: the small parts of an SSE-S3 upload are inline ciphertext (each
+// sealed under its own blob ID), and the completed object reads back whole and across the
+// part boundary.
+func TestInlineSSEMultipart(t *testing.T) {
+	n := startNode(t, t.TempDir(), nodeOpts{inline: testInline, minPartSize: 1, keyring: testKeyring(t, sse.GenerateKey())})
+	c := n.client()
+	mustCreateBucket(t, c, "encmp")
+	up, err := c.CreateMultipartUpload(ctxT(t), &s3.CreateMultipartUploadInput{Bucket: aws.String("encmp"), Key: aws.String("obj"),
+		ServerSideEncryption: types.ServerSideEncryptionAes256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, p2 := marked(3000), marked(testInline)
+	var parts []types.CompletedPart
+	for i, p := range [][]byte{p1, p2} {
+		out, err := c.UploadPart(ctxT(t), &s3.UploadPartInput{Bucket: aws.String("encmp"), Key: aws.String("obj"), UploadId: up.UploadId,
+			PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(p)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag})
+	}
+	if _, err := c.CompleteMultipartUpload(ctxT(t), &s3.CompleteMultipartUploadInput{Bucket: aws.String("encmp"), Key: aws.String("obj"), UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}); err != nil {
+		t.Fatal(err)
+	}
+	if inl := n.inlineOf(t, "encmp", "obj", ""); fmt.Sprint(inl) != "[true true]" {
+		t.Fatalf("parts inline: %v", inl)
+	}
+	o, _ := n.fsm.Object("encmp", "obj")
+	for _, b := range o.Blobs {
+		d, err := n.fsm.BlobData(b.ID)
+		if err != nil || bytes.Contains(d, []byte("PLAINTEXT-MARKER")) {
+			t.Fatalf("part blob %s: %v, plaintext visible: %v", b.ID, err, bytes.Contains(d, []byte("PLAINTEXT-MARKER")))
+		}
+	}
+	whole := append(append([]byte(nil), p1...), p2...)
+	if got := mustGet(t, c, "encmp", "obj"); !bytes.Equal(got, whole) {
+		t.Fatalf("GET: %d bytes, want %d", len(got), len(whole))
+	}
+	if got := getRange(t, c, "encmp", "obj", "bytes=2990-3009"); !bytes.Equal(got, whole[2990:3010]) {
+		t.Fatalf("range across the parts: %q", got)
 	}
 }

@@ -88,7 +88,7 @@ func (h *handler) writeBlob(ctx context.Context, src io.Reader, size int64, want
 	id := h.b.NewBlobID(storedSize(size, c))
 	g := &guardReader{r: src, max: h.maxSize}
 	var body io.Reader = g
-	if lim := h.inlineLimit(); lim > 0 && size <= lim {
+	if lim := h.inlineLimit(size); lim > 0 {
 		bp, n, ended, err := h.readInline(g, lim)
 		switch {
 		case err != nil && g.err != nil:
@@ -1058,7 +1058,42 @@ func copyDirectives(hd http.Header) (replaceMeta, replaceTags bool, err error) {
 	return replaceMeta, replaceTags, nil
 }
 
-func (h *handler) copyObject(rq *request) error {
+// copyObject and uploadPartCopy start over (a few times) when the source was overwritten or
+// deleted while its bytes were read (an overwrite frees them at once, an inline blob's in the
+// same apply): the copy is of the old source or the new one, or NoSuchKey, never an
+// InternalError.
+func (h *handler) copyObject(rq *request) error { return h.retryCopy(rq, h.copyObjectOnce) }
+
+func (h *handler) retryCopy(rq *request, once func(*request) error) error {
+	for attempt := 1; ; attempt++ {
+		err := once(rq)
+		switch {
+		case !errors.Is(err, errObjectChanged):
+			return err
+		case attempt == 3:
+			return ErrServiceUnavailable.with("the copy source changed %d times while it was read; retry", attempt)
+		}
+		resetHeaders(rq.w.Header())
+	}
+}
+
+// copyReadFailed maps a failed read of copy source src (byVersion: named by version ID): a
+// blob missing because the source changed since it was looked up is errObjectChanged.
+func (h *handler) copyReadFailed(rq *request, src fsm.ObjectInfo, byVersion bool, err error) error {
+	if errors.Is(err, ErrBlobNotFound) {
+		vid := ""
+		if byVersion {
+			vid = src.VersionID
+		}
+		now, oerr := h.b.ObjectVersion(src.Bucket, src.Key, vid)
+		if oerr != nil || now.ETag != src.ETag || now.ModTime != src.ModTime || !sameBlobs(now.Blobs, src.Blobs) {
+			return errObjectChanged
+		}
+	}
+	return h.readFailed(rq, err)
+}
+
+func (h *handler) copyObjectOnce(rq *request) error {
 	replaceMeta, replaceTags, err := copyDirectives(rq.r.Header)
 	if err != nil {
 		return err
@@ -1110,7 +1145,7 @@ func (h *handler) copyObject(rq *request) error {
 	sb, err := h.writeBlob(rq.r.Context(), pc.reader(rd), int64(src.Size), nil, c)
 	rd.Close()
 	if err != nil {
-		return h.readFailed(rq, err)
+		return h.copyReadFailed(rq, src, byVersion, err)
 	}
 	if pc != nil {
 		sums = pc.pairs(rq)
