@@ -107,6 +107,9 @@ type BlobEntry struct {
 	VersionID string   `json:"version_id,omitempty"`
 	UploadID  string   `json:"upload_id,omitempty"`
 	Part      uint32   `json:"part,omitempty"`
+	// Inline marks a blob whose bytes live in the metadata (an object or part up to
+	// performance.inline_object_size): they are in metadata.snap, not in any blob store.
+	Inline bool `json:"inline,omitempty"`
 }
 
 // Info is what the caller of Write knows about the snapshot that the stream does not say.
@@ -226,7 +229,7 @@ func (l *blobLister) each(r *fsm.StreamRecord, fn func(any) error) error {
 		encrypted = l.encryptedUploads[[3]string{r.Bucket, r.ObjectKey, r.UploadID}]
 	}
 	for _, b := range r.Blobs {
-		e := BlobEntry{ID: b.ID, Size: b.Size, Nodes: b.Nodes, Bucket: r.Bucket, Key: r.ObjectKey}
+		e := BlobEntry{ID: b.ID, Size: b.Size, Nodes: b.Nodes, Bucket: r.Bucket, Key: r.ObjectKey, Inline: b.Inline}
 		switch r.Kind {
 		case fsm.RecordPart:
 			e.UploadID, e.Part = r.UploadID, r.Part

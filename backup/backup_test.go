@@ -467,12 +467,72 @@ func TestEncryptedBlobsAreCheckedBySizeOnly(t *testing.T) {
 	if len(md5s) != 3 || md5s["enc-obj"] != "" || md5s["enc-part"] != "" || md5s["plain"] != plainObjETag {
 		t.Fatalf("blob manifest MD5s %v", md5s)
 	}
+	v := verifierOf(t, s.blobs)
+	if rep, err := CheckBlobs(a, v, CheckOptions{Deep: true}); err != nil || rep.Checked != 3 || len(rep.Problems) != 0 {
+		t.Fatalf("check of the ciphertext blobs: %v, %+v", err, rep)
+	}
+}
+
+// TestInlineBlobsInTheBackup: the bytes of inline objects and parts are records of the
+// metadata stream: a backup verifies with them, its blob manifest marks them inline (no nodes),
+// CheckBlobs counts them without looking for them in the blob store (an empty one), and the
+// metadata restored from the backup gives their bytes back.
+func TestInlineBlobsInTheBackup(t *testing.T) {
+	s := &state{f: fsm.New(fsm.Options{}), blobs: map[string][]byte{}}
+	inline := func(id, text string) (fsm.Blob, string) {
+		sum := md5.Sum([]byte(text)) //nolint:gosec
+		return fsm.Blob{ID: id, Size: uint64(len(text)), Inline: true, Data: []byte(text)}, hex.EncodeToString(sum[:])
+	}
+	obj, objETag := inline("inl-obj", "a small object, inside its event")
+	part, partETag := inline("inl-part", "a small part")
+	stored, storedETag := s.blobOf("stored", 100)
+	s.apply(t, &fsm.CreateBucket{Name: "small", Owner: "o", Created: 1},
+		&fsm.PutObject{Bucket: "small", Key: "obj", Size: obj.Size, ETag: objETag, Blobs: []fsm.Blob{obj}, ModTime: 1},
+		&fsm.PutObject{Bucket: "small", Key: "big", Size: stored.Size, ETag: storedETag, Blobs: []fsm.Blob{stored}, ModTime: 2},
+		&fsm.CreateMultipartUpload{Bucket: "small", Key: "mp", UploadID: "up1", Initiated: 3},
+		&fsm.PutPart{Bucket: "small", Key: "mp", UploadID: "up1", PartNumber: 1, Size: part.Size, ETag: partETag, Blobs: []fsm.Blob{part}})
+	path, m := makeBackup(t, s)
+	if _, err := VerifyFile(path, VerifyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := map[string]BlobEntry{}
+	if err := a.Blobs(func(e BlobEntry) error { entries[e.ID] = e; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if m.Counts.Blobs != 3 || len(entries) != 3 || !entries["inl-obj"].Inline || !entries["inl-part"].Inline || entries["stored"].Inline ||
+		len(entries["inl-obj"].Nodes) != 0 || entries["inl-obj"].MD5 != objETag {
+		t.Fatalf("blob manifest %+v (counts %+v)", entries, m.Counts)
+	}
+	rep, err := CheckBlobs(a, verifierOf(t, nil), CheckOptions{Deep: true})
+	if err != nil || rep.Checked != 3 || rep.Inline != 2 || rep.Missing != 1 || len(rep.Problems) != 1 || rep.Problems[0].Entry.ID != "stored" {
+		t.Fatalf("check against an empty blob store: %v, %+v", err, rep)
+	}
+
+	// The metadata stream restores the inline bytes.
+	back := fsm.New(fsm.Options{})
+	if err := a.Metadata(func(r io.Reader) error { return back.Restore(io.NopCloser(r)) }); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"inl-obj": "a small object, inside its event", "inl-part": "a small part"} {
+		if got, err := back.BlobData(id); err != nil || string(got) != want {
+			t.Fatalf("restored BlobData(%s) = %q, %v", id, got, err)
+		}
+	}
+}
+
+// verifierOf returns a verifier of a new blob store holding blobs.
+func verifierOf(t *testing.T, blobs map[string][]byte) *blob.Verifier {
+	t.Helper()
 	dir := t.TempDir()
 	store, err := blob.Open(dir, blob.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for id, data := range s.blobs {
+	for id, data := range blobs {
 		if _, err := store.Put(context.Background(), id, bytes.NewReader(data), blob.Expect{Size: blob.AnySize}); err != nil {
 			t.Fatal(err)
 		}
@@ -484,7 +544,5 @@ func TestEncryptedBlobsAreCheckedBySizeOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep, err := CheckBlobs(a, v, CheckOptions{Deep: true}); err != nil || rep.Checked != 3 || len(rep.Problems) != 0 {
-		t.Fatalf("check of the ciphertext blobs: %v, %+v", err, rep)
-	}
+	return v
 }

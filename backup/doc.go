@@ -24,7 +24,9 @@
 //	                id, size, md5 (hex, when the metadata knows it: the ETag of an object or
 //	                part made of one blob and not encrypted at rest, whose blob holds
 //	                ciphertext), the nodes that held a copy, and the record's bucket, key,
-//	                version ID or upload ID and part number
+//	                version ID or upload ID and part number; "inline": true for a blob whose
+//	                bytes are in the metadata (a small object: performance.inline_object_size),
+//	                which CheckBlobs counts instead of looking for it in a blob store
 //	SHA256SUMS      the SHA-256 of the three files above, in sha256sum's format, so that
 //	                `tar xzf backup.tar.gz && sha256sum -c SHA256SUMS` checks an extracted copy
 //
@@ -44,8 +46,12 @@
 // (engine.Node.Backup). Object bytes are not in the backup: they are the blob files of every
 // storage node (data_dir/blobs), which are immutable once written, so a copy of those
 // directories taken after the metadata backup holds every blob the backup references unless
-// it was deleted in between (an object overwritten or deleted after the backup).
-// CheckBlobs (nebulaio backup blobs --check, and backup restore) says which are missing.
+// it was deleted in between (an object overwritten or deleted after the backup). Inline
+// objects' bytes are metadata records, so the backup holds them itself.
+// CheckBlobs (nebulaio backup blobs --check, and backup restore) says which are missing. An
+// erasure-coded blob (cluster.erasure) is K+M shard files <ID>.s<i>, one per node: in the
+// merged copies it counts as present when any K of them are intact (their sizes and headers;
+// every byte with --deep); its MD5 is not checked, each shard having its own checksums.
 //
 // # Decisions
 //

@@ -93,6 +93,8 @@ type ClusterConfig struct {
 	RepairDeadAfter      Duration      `yaml:"repair_dead_after" doc:"copies on a node down for this long are re-created on other nodes (a removed node's at once)"`
 	RepairMiBPerSec      int           `yaml:"repair_mib_per_sec" doc:"bandwidth repair may use, in MiB/s; 0 is unthrottled"`
 	RebalanceBytesPerSec int64         `yaml:"rebalance_bytes_per_sec" doc:"bandwidth the leader may use to move blobs to their placement (a storage node joined) and off draining nodes, in bytes/s; 0 is unthrottled"`
+	Erasure              string        `yaml:"erasure" doc:"erasure coding of large objects as K+M (data+parity shards on K+M distinct hybrid or storage nodes, e.g. 2+1 on 3 nodes, 4+2 on 6) instead of replication_factor copies; empty or off: replication only. A write needs K+1 shards durable; with fewer storage nodes (or too few alive) large objects are replicated. Set the same on every node"`
+	ErasureMinSize       int64         `yaml:"erasure_min_size" doc:"objects (and parts) of at least this many bytes are erasure-coded when erasure is on; smaller ones are replicated"`
 	DegradedReads        bool          `yaml:"degraded_reads" doc:"serve GET, HEAD and listings from this node's local (possibly stale) metadata while no leader is known, marked x-nebulaio-stale: true; writes still answer 503"`
 }
 
@@ -108,6 +110,61 @@ type StorageConfig struct {
 type PerformanceConfig struct {
 	MetadataCacheSize int `yaml:"metadata_cache_size" doc:"metadata entries kept in memory beyond those changed since the last snapshot"`
 	MaxRaftLogEntries int `yaml:"max_raft_log_entries" doc:"raft log entries kept; a snapshot is taken before more accumulate"`
+	// InlineObjectSize: objects and parts up to this size travel inside their metadata event
+	// (one raft round, stored by every voter) instead of in blob files on the storage nodes.
+	InlineObjectSize ByteSize `yaml:"inline_object_size" doc:"objects and multipart parts up to this size (bytes, or with a unit: 64KiB) are stored inside their metadata event, on every voter, in one raft round; 0 turns this off; at most 512KiB; off while a voter is a management node"`
+}
+
+// MaxInlineObjectSize bounds performance.inline_object_size: an inline body is held in memory
+// whole and travels in one raft entry.
+const MaxInlineObjectSize = 512 << 10
+
+// ByteSize is a size in bytes, written as a whole number of bytes or with a binary unit
+// (B, KiB, MiB, GiB: 64KiB, 1 MiB). It prints as the largest unit that divides it.
+type ByteSize int64
+
+func (b ByteSize) String() string {
+	for _, u := range byteUnits {
+		if b != 0 && b%ByteSize(u.n) == 0 {
+			return strconv.FormatInt(int64(b)/u.n, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(int64(b), 10)
+}
+
+var byteUnits = []struct {
+	name string
+	n    int64
+}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}}
+
+// parseByteSize reads a ByteSize: digits, then optionally B, KiB, MiB or GiB (case-insensitive;
+// decimal units such as KB are refused, since they are ambiguous).
+func parseByteSize(text string) (ByteSize, error) {
+	t := strings.TrimSpace(text)
+	i := 0
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	n, err := strconv.ParseInt(t[:i], 10, 64)
+	if i == 0 || err != nil {
+		return 0, fmt.Errorf("want a size such as 65536, 64KiB or 1MiB, got %q", text)
+	}
+	mult := int64(1)
+	switch unit := strings.ToLower(strings.TrimSpace(t[i:])); unit {
+	case "", "b":
+	case "kib":
+		mult = 1 << 10
+	case "mib":
+		mult = 1 << 20
+	case "gib":
+		mult = 1 << 30
+	default:
+		return 0, fmt.Errorf("unknown size unit %q in %q: use B, KiB, MiB or GiB", t[i:], text)
+	}
+	if n > (1<<62)/mult {
+		return 0, fmt.Errorf("size %q is too large", text)
+	}
+	return ByteSize(n * mult), nil
 }
 
 // LifecycleConfig configures the leader's runner of bucket lifecycle rules (package lifecycle).
@@ -143,6 +200,10 @@ type LogConfig struct {
 	Format string `yaml:"format" doc:"auto (console on a terminal, JSON otherwise), console or json"`
 }
 
+// DefaultInlineObjectSize is performance.inline_object_size's default, chosen by measurement
+// (docs/DECISIONS.md, 2026-12-07).
+const DefaultInlineObjectSize = 64 << 10
+
 // Node roles.
 const (
 	RoleHybrid     = "hybrid"
@@ -175,8 +236,9 @@ func Default() Config {
 			RepairDeadAfter:      Duration(10 * time.Minute),
 			RepairMiBPerSec:      64,
 			RebalanceBytesPerSec: 64 << 20,
+			ErasureMinSize:       1 << 20,
 		},
-		Performance: PerformanceConfig{MetadataCacheSize: 100000, MaxRaftLogEntries: 10000},
+		Performance: PerformanceConfig{MetadataCacheSize: 100000, MaxRaftLogEntries: 10000, InlineObjectSize: DefaultInlineObjectSize},
 		Lifecycle:   LifecycleConfig{Day: Duration(24 * time.Hour), Interval: Duration(time.Hour), MaxExpirationsPerSecond: 1000},
 		IAM:         IAMConfig{AuthFailureBurst: 20, AuthFailuresPerMinute: 60},
 		Log:         LogConfig{Level: "info", Format: "auto"},
@@ -247,6 +309,31 @@ func validRegion(s string) bool {
 		}
 	}
 	return true
+}
+
+// ParseErasure parses cluster.erasure: "K+M" (K data shards, M parity shards, each at least
+// 1, K+M at most 32) or "" / "off" (replication only: 0, 0).
+func ParseErasure(s string) (k, m int, err error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "off" {
+		return 0, 0, nil
+	}
+	ks, ms, ok := strings.Cut(s, "+")
+	if ok {
+		k, err = strconv.Atoi(strings.TrimSpace(ks))
+		if err == nil {
+			m, err = strconv.Atoi(strings.TrimSpace(ms))
+		}
+	}
+	switch {
+	case !ok || err != nil:
+		return 0, 0, fmt.Errorf("%q is not K+M", s)
+	case k < 1 || m < 1:
+		return 0, 0, fmt.Errorf("%q: K and M must each be at least 1", s)
+	case k+m > 32:
+		return 0, 0, fmt.Errorf("%q: at most 32 shards", s)
+	}
+	return k, m, nil
 }
 
 // Problem is one thing wrong with a configuration.
@@ -390,6 +477,15 @@ func (c *Config) Validate() (warnings []string, err error) {
 	if c.Cluster.ReplicationFactor < 1 {
 		bad("cluster.replication_factor", fmt.Sprintf("must be at least 1, got %d", c.Cluster.ReplicationFactor), "3 keeps an object readable when one node is lost")
 	}
+	if k, m, err := ParseErasure(c.Cluster.Erasure); err != nil {
+		bad("cluster.erasure", err.Error(), `K+M data and parity shards, for example "2+1" on 3 nodes or "4+2" on 6; "off" for replication only`)
+	} else if k > 0 && c.Cluster.ExpectNodes > 1 && k+m > c.Cluster.ExpectNodes {
+		bad("cluster.erasure", fmt.Sprintf("%d+%d needs %d storage nodes, and this cluster bootstraps with expect_nodes %d", k, m, k+m, c.Cluster.ExpectNodes),
+			"choose K+M at most the number of hybrid and storage nodes (2+1 on 3 nodes), or set it once enough nodes have joined")
+	}
+	if c.Cluster.ErasureMinSize < 1 {
+		bad("cluster.erasure_min_size", fmt.Sprintf("must be at least 1, got %d", c.Cluster.ErasureMinSize), "1048576 (1 MiB): smaller objects are replicated")
+	}
 	if c.Cluster.RepairInterval <= 0 {
 		bad("cluster.repair_interval", "must be positive", "for example 1m")
 	}
@@ -410,6 +506,9 @@ func (c *Config) Validate() (warnings []string, err error) {
 	}
 	if c.Performance.MaxRaftLogEntries < 1 {
 		bad("performance.max_raft_log_entries", fmt.Sprintf("must be at least 1, got %d", c.Performance.MaxRaftLogEntries), "for example 10000")
+	}
+	if c.Performance.InlineObjectSize > MaxInlineObjectSize {
+		bad("performance.inline_object_size", fmt.Sprintf("%s is over the limit of %s", c.Performance.InlineObjectSize, ByteSize(MaxInlineObjectSize)), "64KiB; larger objects go to the data plane")
 	}
 	if c.Lifecycle.Day <= 0 {
 		bad("lifecycle.day", "must be positive", "24h (shorter only for tests)")

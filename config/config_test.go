@@ -32,6 +32,9 @@ func TestDecodeBadInput(t *testing.T) {
 		{"bad duration", "cluster:\n  raft_election_timeout: 5 seconds\n", "cluster.raft_election_timeout", 2, "duration"},
 		{"negative duration", "cluster:\n  raft_election_timeout: -1s\n", "cluster.raft_election_timeout", 2, "negative"},
 		{"negative size", "performance:\n  metadata_cache_size: -5\n", "performance.metadata_cache_size", 2, "negative"},
+		{"size with a decimal unit", "performance:\n  inline_object_size: 64KB\n", "performance.inline_object_size", 2, "KiB"},
+		{"size that is not a number", "performance:\n  inline_object_size: big\n", "performance.inline_object_size", 2, "64KiB"},
+		{"negative byte size", "performance:\n  inline_object_size: -1\n", "performance.inline_object_size", 2, "size"},
 		{"duplicate key", "node_id: a\nnode_id: b\n", "node_id", 2, ""},
 		{"not yaml", "node_id: [a\n", "(file)", 0, ""},
 		{"two documents", "node_id: a\n---\nnode_id: b\n", "(file)", 0, "more than one"},
@@ -88,6 +91,13 @@ func TestValidateBadCombinations(t *testing.T) {
 			c.Cluster.ExpectNodes = 3
 		}, "cluster.expect_nodes"},
 		{"negative rebalance bandwidth", func(c *Config) { c.Cluster.RebalanceBytesPerSec = -1 }, "cluster.rebalance_bytes_per_sec"},
+		{"erasure not K+M", func(c *Config) { c.Cluster.Erasure = "2" }, "cluster.erasure"},
+		{"erasure without parity", func(c *Config) { c.Cluster.Erasure = "2+0" }, "cluster.erasure"},
+		{"erasure over 32 shards", func(c *Config) { c.Cluster.Erasure = "30+3" }, "cluster.erasure"},
+		{"erasure wider than the bootstrapped cluster", func(c *Config) {
+			c.Cluster.Bootstrap, c.Cluster.ExpectNodes, c.Cluster.Erasure = BootstrapTrue, 3, "4+2"
+		}, "cluster.erasure"},
+		{"zero erasure threshold", func(c *Config) { c.Cluster.ErasureMinSize = 0 }, "cluster.erasure_min_size"},
 		{"half of the TLS files", func(c *Config) { c.Cluster.TLSCertFile = "node.pem" }, "cluster.tls_cert_file"},
 		{"secret and token", func(c *Config) { c.Cluster.Secret, c.Cluster.JoinToken = "s", "t" }, "cluster.secret"},
 		{"bad listen address", func(c *Config) { c.S3.Address = "9000" }, "s3.address"},
@@ -97,6 +107,7 @@ func TestValidateBadCombinations(t *testing.T) {
 		{"heartbeat above election", func(c *Config) { c.Cluster.RaftHeartbeatTimeout = Duration(5 * time.Second) }, "cluster.raft_heartbeat_timeout"},
 		{"zero max log entries", func(c *Config) { c.Performance.MaxRaftLogEntries = 0 }, "performance.max_raft_log_entries"},
 		{"reserve below -1", func(c *Config) { c.Storage.MinFreeBytes = -2 }, "storage.min_free_bytes"},
+		{"inline objects over 512 KiB", func(c *Config) { c.Performance.InlineObjectSize = 512<<10 + 1 }, "performance.inline_object_size"},
 		{"zero lifecycle day", func(c *Config) { c.Lifecycle.Day = 0 }, "lifecycle.day"},
 		{"lifecycle day over 24h", func(c *Config) { c.Lifecycle.Day = Duration(25 * time.Hour) }, "lifecycle.day"},
 		{"zero lifecycle interval", func(c *Config) { c.Lifecycle.Interval = 0 }, "lifecycle.interval"},
@@ -322,5 +333,52 @@ func TestReadmeDocumentsEveryKey(t *testing.T) {
 		if strings.Contains(k, ".") || k == "node_id" || k == "data_dir" {
 			t.Errorf("README.md documents %s, which is not a configuration key", k)
 		}
+	}
+}
+
+// TestByteSizes: performance.inline_object_size takes bytes or a binary unit, from the file
+// and from a flag, and prints as the largest unit that divides it.
+func TestByteSizes(t *testing.T) {
+	for text, want := range map[string]ByteSize{"0": 0, "65536": 64 << 10, "64KiB": 64 << 10, "64 kib": 64 << 10,
+		"1MiB": 1 << 20, "100B": 100, "16KiB": 16 << 10} {
+		cfg := Default()
+		if err := Decode([]byte("performance:\n  inline_object_size: "+text+"\n"), &cfg); err != nil || cfg.Performance.InlineObjectSize != want {
+			t.Errorf("inline_object_size: %s decodes to %d (%v), want %d", text, cfg.Performance.InlineObjectSize, err, want)
+		}
+	}
+	for _, k := range Keys() {
+		if k.Path == "performance.inline_object_size" {
+			cfg := Default()
+			if err := k.Set(&cfg, "32KiB"); err != nil || cfg.Performance.InlineObjectSize != 32<<10 {
+				t.Errorf("flag 32KiB: %d, %v", cfg.Performance.InlineObjectSize, err)
+			}
+			if err := k.Set(&cfg, "32KB"); err == nil {
+				t.Error("flag 32KB accepted")
+			}
+		}
+	}
+	for b, want := range map[ByteSize]string{0: "0", 100: "100", 64 << 10: "64KiB", 1 << 20: "1MiB", 1500: "1500", 3 << 30: "3GiB"} {
+		if got := b.String(); got != want {
+			t.Errorf("ByteSize(%d) = %q, want %q", int64(b), got, want)
+		}
+	}
+}
+
+func TestParseErasure(t *testing.T) {
+	for in, want := range map[string][2]int{"": {0, 0}, "off": {0, 0}, "2+1": {2, 1}, " 4 + 2 ": {4, 2}, "16+16": {16, 16}} {
+		k, m, err := ParseErasure(in)
+		if err != nil || k != want[0] || m != want[1] {
+			t.Errorf("ParseErasure(%q) = %d, %d, %v; want %v", in, k, m, err, want)
+		}
+	}
+	for _, in := range []string{"2", "2+", "+1", "0+1", "1+0", "a+b", "17+16", "2+1+1"} {
+		if _, _, err := ParseErasure(in); err == nil {
+			t.Errorf("ParseErasure(%q) accepted", in)
+		}
+	}
+	c := Default()
+	c.Cluster.Bootstrap, c.Cluster.ExpectNodes, c.Cluster.Erasure = BootstrapTrue, 3, "2+1"
+	if _, err := c.Validate(); err != nil {
+		t.Errorf("2+1 on three nodes refused: %v", err)
 	}
 }

@@ -98,6 +98,17 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, key string) {
 			return
 		}
 		v.SetString(string(mode))
+	case v.Type() == reflect.TypeOf(ByteSize(0)):
+		if n.Kind != yaml.ScalarNode {
+			d.fail(n, key, "want a size such as 64KiB, got a %s", kindName(n))
+			return
+		}
+		size, err := parseByteSize(n.Value)
+		if err != nil {
+			d.fail(n, key, "%v", err)
+			return
+		}
+		v.SetInt(int64(size))
 	case v.Type() == reflect.TypeOf(Duration(0)):
 		if n.Kind != yaml.ScalarNode {
 			d.fail(n, key, "want a duration such as 5s, got a %s", kindName(n))
@@ -320,6 +331,12 @@ func (k Key) Set(c *Config, text string) error {
 			return err
 		}
 		v.SetString(string(mode))
+	case v.Type() == reflect.TypeOf(ByteSize(0)):
+		size, err := parseByteSize(text)
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(size))
 	case v.Type() == reflect.TypeOf(Duration(0)):
 		dur, err := parseDuration(text)
 		if err != nil {

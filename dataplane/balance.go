@@ -286,21 +286,9 @@ func (d *Plane) planBalance(ctx context.Context, m Maintenance, p placement, fre
 		}
 	}
 	cutoff := start.Add(-recentMargin).UnixNano()
-	err := m.Meta.WalkBlobs(ctx, func(ref fsm.BlobRef) error {
-		if ref.ModTime > cutoff {
-			// Its copies may postdate the inventories: the next pass sorts it, if it was
-			// written somewhere else than its placement (before a storage node joined). A
-			// drain whose member was named as a replica cannot finish in this pass.
-			if !sameSet(ref.Nodes, p.targets(ref.ID)) {
-				plan.recent++
-			}
-			for n, dc := range plan.drains {
-				if slices.Contains(ref.Nodes, n) {
-					dc.pending = true
-				}
-			}
-			return nil
-		}
+	// visit sorts one stored blob: a replicated blob, or one shard of an erasure-coded blob
+	// (a blob of its own, with one placement target).
+	visit := func(ref fsm.BlobRef) error {
 		var holders, drains []string
 		for _, n := range p.live {
 			if _, has := fresh[n][ref.ID]; has {
@@ -349,6 +337,31 @@ func (d *Plane) planBalance(ctx context.Context, m Maintenance, p placement, fre
 		}
 		plan.jobs = append(plan.jobs, job)
 		return nil
+	}
+	err := m.Meta.WalkBlobs(ctx, func(ref fsm.BlobRef) error {
+		if ref.Inline { // in the metadata: nothing to place (fsm, "Inline blobs")
+			return nil
+		}
+		if ref.ModTime > cutoff {
+			// Its copies may postdate the inventories: the next pass sorts it, if it was
+			// written somewhere else than its placement (before a storage node joined). A
+			// drain whose member was named as a replica cannot finish in this pass.
+			if !sameSet(ref.Nodes, p.blobTargets(ref.ID)) {
+				plan.recent++
+			}
+			for n, dc := range plan.drains {
+				if slices.Contains(ref.Nodes, n) {
+					dc.pending = true
+				}
+			}
+			return nil
+		}
+		for _, sref := range storedRefs(ref) {
+			if err := visit(sref); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return plan, err
 }
@@ -357,8 +370,16 @@ func (d *Plane) planBalance(ctx context.Context, m Maintenance, p placement, fre
 // what the blob means for the drains it counts for, and whether it is misplaced but waits for
 // a placement target that is down. holders are the inventoried members that have it; drains
 // the draining members it counts for.
+//
+// A shard of an erasure-coded blob is a blob of factor 1 whose one target is the shard's
+// (placement.want); new copies go first to members that are no shard's target.
 func placeBlob(p placement, fresh map[string]map[string]struct{}, ref fsm.BlobRef, holders, drains []string) (*balanceJob, drainVerdict, bool) {
-	want := p.targets(ref.ID)
+	want, factor := p.want(ref.ID), p.factorOf(ref.ID)
+	if len(want) == 0 {
+		// A shard with no target: fewer storage members than the blob has shards. Nothing
+		// moves, and a drain holding it cannot finish.
+		return nil, drainStuck, false
+	}
 	allUp := true
 	for _, n := range want {
 		if _, ok := fresh[n]; !ok {
@@ -407,11 +428,11 @@ func placeBlob(p placement, fresh map[string]map[string]struct{}, ref fsm.BlobRe
 			have++
 		}
 	}
-	if have >= p.factor {
+	if have >= factor {
 		return nil, drainDone, waiting
 	}
-	for _, n := range rendezvous(ref.ID, p.alive) {
-		if have == p.factor {
+	for _, n := range p.order(ref.ID) {
+		if have == factor {
 			break
 		}
 		if _, up := fresh[n]; up && !slices.Contains(holders, n) {
@@ -422,7 +443,7 @@ func placeBlob(p placement, fresh map[string]map[string]struct{}, ref fsm.BlobRe
 	if len(job.copyTo) == 0 {
 		return nil, drainStuck, waiting
 	}
-	if have < p.factor {
+	if have < factor {
 		return job, drainStuck, waiting // the copies help, but the factor is out of reach now
 	}
 	job.drainsDone = true
@@ -747,8 +768,9 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// LastCopies reports the referenced blobs whose only readable copy is on member node: the
-// blobs an operator would lose by removing it now. It inventories every alive storage member
+// LastCopies reports the referenced blobs whose only readable copy is on member node, and the
+// erasure-coded blobs that would keep fewer than K readable shards without it: the blobs an
+// operator would lose by removing it now. It inventories every alive storage member
 // and walks the metadata after m.Barrier; when node itself cannot be listed (down), the blobs
 // the metadata says were written to it count. At most 5 IDs are returned as examples.
 func (d *Plane) LastCopies(ctx context.Context, node string, m Maintenance) (blobs, bytes uint64, examples []string, err error) {
@@ -769,6 +791,33 @@ func (d *Plane) LastCopies(ctx context.Context, node string, m Maintenance) (blo
 	}
 	own, listed := fresh[node]
 	err = m.Meta.WalkBlobs(ctx, func(ref fsm.BlobRef) error {
+		if ref.Inline { // in the metadata, on no storage node (fsm, "Inline blobs")
+			return nil
+		}
+		if l, ok := parseEC(ref.ID); ok {
+			// An erasure-coded blob is lost when fewer than K of its shards are left
+			// elsewhere; the shards held only by node are rebuilt by repair otherwise.
+			held, elsewhere := !listed && slices.Contains(ref.Nodes, node), 0
+			for _, sid := range blobIDs(ref.ID) {
+				if _, has := own[sid]; has {
+					held = true
+				}
+				for n, inv := range fresh {
+					if _, has := inv[sid]; has && n != node {
+						elsewhere++
+						break
+					}
+				}
+			}
+			if held && elsewhere < l.k {
+				blobs++
+				bytes += ref.Size
+				if len(examples) < 5 {
+					examples = append(examples, ref.ID)
+				}
+			}
+			return nil
+		}
 		if listed {
 			if _, has := own[ref.ID]; !has {
 				return nil

@@ -80,8 +80,16 @@ type Config struct {
 	// size, at least 64 MiB and at most 1 GiB. Negative: no reserve (a full disk then fails
 	// blob writes with ENOSPC, which is still ErrNoSpace).
 	MinFreeBytes int64
-	Logger       zerolog.Logger
-	Metrics      Metrics
+	// ErasureData and ErasureParity (cluster.erasure K+M) turn erasure coding on for blobs of
+	// at least ErasureMinSize bytes (cluster.erasure_min_size) whose IDs NewBlobID chooses:
+	// K data and M parity shards on K+M distinct storage members instead of Factor copies.
+	// 0 (the default): every blob is replicated. Readers and repair need not be configured:
+	// the layout is in the blob ID.
+	ErasureData    int
+	ErasureParity  int
+	ErasureMinSize int64
+	Logger         zerolog.Logger
+	Metrics        Metrics
 }
 
 // Member is one raft member as the data plane sees it.
@@ -265,11 +273,15 @@ func (p placement) targets(id string) []string {
 func (d *Plane) Factor() int { return d.placement().factor }
 
 // Put stores r's bytes under id on the replicas chosen for it — the first `factor` alive
-// storage-capable members in rendezvous order of id — streaming to all of them at once. It
+// storage-capable members in rendezvous order of id — streaming to all of them at once; an
+// ID with an erasure-coding layout (NewBlobID) is written as shards instead (putEC). It
 // returns once a write quorum (a majority of the factor) has stored and fsynced the bytes,
 // with the nodes that did; replicas that failed or lagged are left for repair. On any error
 // the blob is not referenced by anything and the copies made are deleted (or collected later).
 func (d *Plane) Put(ctx context.Context, id string, r io.Reader, expect Expect) (Info, []string, error) {
+	if l, ok := parseEC(id); ok {
+		return d.putEC(ctx, id, l, r, expect)
+	}
 	p := d.placement()
 	if p.factor == 0 || len(p.alive) == 0 {
 		return blob.Info{}, nil, ErrNoStorageNode
@@ -334,6 +346,8 @@ func (d *Plane) putOne(ctx context.Context, node, id string, r io.Reader, expect
 // outcome.
 type replicaStream struct {
 	node   string
+	id     string // the blob this stream writes (the blob's, or one of its shards')
+	shard  int    // the shard index of an erasure-coded write (shardStreams)
 	pr     *io.PipeReader
 	pw     *io.PipeWriter
 	cancel context.CancelFunc
@@ -348,50 +362,15 @@ var errStalled = errors.New("dataplane: replica stream made no progress")
 // replica paces the write and nothing is buffered beyond one chunk.
 func (d *Plane) fanOut(ctx context.Context, id string, r io.Reader, expect blob.Expect, targets []string, quorum int) (blob.Info, []string, error) {
 	reps := make([]*replicaStream, len(targets))
-	results := make(chan *replicaStream, len(targets))
 	for i, n := range targets {
-		pr, pw := io.Pipe()
-		rctx, cancel := context.WithCancel(ctx)
-		rs := &replicaStream{node: n, pr: pr, pw: pw, cancel: cancel}
-		reps[i] = rs
-		go func() {
-			defer func() { results <- rs }()
-			rs.info, rs.err = d.putOne(rctx, rs.node, id, rs.pr, expect)
-			if rs.err != nil {
-				rs.pr.CloseWithError(rs.err)
-			} else {
-				rs.pr.CloseWithError(errors.New("dataplane: replica finished before the body ended"))
-			}
-		}()
+		reps[i] = &replicaStream{node: n, id: id}
 	}
-	abortAll := func(err error) {
-		for _, rs := range reps {
-			rs.pw.CloseWithError(err)
-			rs.cancel()
-		}
-		for range reps {
-			<-results
-		}
-	}
-	liveCount := func() int {
-		n := 0
-		for _, rs := range reps {
-			if !rs.failed {
-				n++
-			}
-		}
-		return n
-	}
-
+	results := d.startStreams(ctx, reps, func(*replicaStream) blob.Expect { return expect })
 	buf := make([]byte, fanoutChunk)
 	for {
 		n, rerr := io.ReadFull(r, buf)
 		if n > 0 {
-			d.broadcast(reps, buf[:n])
-			if liveCount() < quorum {
-				abortAll(ErrWriteQuorum)
-				err := d.quorumError(reps, quorum)
-				d.dropCopies(id, reps)
+			if err := d.sendChunk(reps, results, quorum, func(*replicaStream) []byte { return buf[:n] }); err != nil {
 				return blob.Info{}, nil, err
 			}
 		}
@@ -399,16 +378,75 @@ func (d *Plane) fanOut(ctx context.Context, id string, r io.Reader, expect blob.
 			break
 		}
 		if rerr != nil {
-			abortAll(rerr)
+			abortStreams(reps, results, rerr)
 			return blob.Info{}, nil, rerr
 		}
 	}
+	okReps, err := d.finishStreams(ctx, reps, results, quorum)
+	if err != nil {
+		return blob.Info{}, nil, err
+	}
+	var nodes []string
+	var info blob.Info
+	for _, rs := range okReps {
+		if len(nodes) > 0 && info.MD5 != rs.info.MD5 {
+			d.dropCopies(reps)
+			return blob.Info{}, nil, fmt.Errorf("dataplane: replicas of blob %s disagree on its MD5", id)
+		}
+		nodes, info = append(nodes, rs.node), rs.info
+	}
+	sort.Strings(nodes)
+	return info, nodes, nil
+}
+
+// startStreams starts one putOne per stream, each reading from its own pipe with the
+// Expect that expect gives it; the outcomes arrive on the returned channel.
+func (d *Plane) startStreams(ctx context.Context, reps []*replicaStream, expect func(*replicaStream) blob.Expect) chan *replicaStream {
+	results := make(chan *replicaStream, len(reps))
+	for _, rs := range reps {
+		rs.pr, rs.pw = io.Pipe()
+		rctx, cancel := context.WithCancel(ctx)
+		rs.cancel = cancel
+		go func() {
+			defer func() { results <- rs }()
+			rs.info, rs.err = d.putOne(rctx, rs.node, rs.id, rs.pr, expect(rs))
+			if rs.err != nil {
+				rs.pr.CloseWithError(rs.err)
+			} else {
+				rs.pr.CloseWithError(errors.New("dataplane: replica finished before the body ended"))
+			}
+		}()
+	}
+	return results
+}
+
+// sendChunk writes to the streams of a write (p(rs) to rs) and fails the write when fewer
+// than quorum of them are left.
+func (d *Plane) sendChunk(reps []*replicaStream, results chan *replicaStream, quorum int, p func(*replicaStream) []byte) error {
+	d.broadcast(reps, p)
+	if liveStreams(reps) < quorum {
+		abortStreams(reps, results, ErrWriteQuorum)
+		err := d.quorumError(reps, quorum)
+		d.dropCopies(reps)
+		return err
+	}
+	return nil
+}
+
+// finishStreams ends the body of every live stream and collects the outcomes (collect).
+func (d *Plane) finishStreams(ctx context.Context, reps []*replicaStream, results chan *replicaStream, quorum int) ([]*replicaStream, error) {
 	for _, rs := range reps {
 		if !rs.failed {
 			rs.pw.Close()
 		}
 	}
+	return d.collect(ctx, reps, results, quorum)
+}
 
+// collect waits for the outcomes of a write's streams (their pipes closed) and returns the
+// ones that succeeded, or the write's error when fewer than quorum did (or the data sent
+// was refused: a client error). The copies of a failed write are dropped.
+func (d *Plane) collect(ctx context.Context, reps []*replicaStream, results chan *replicaStream, quorum int) ([]*replicaStream, error) {
 	// Collect outcomes: wait for every replica, or — once a quorum succeeded — for the rest
 	// up to StragglerWait; stop early when the quorum is out of reach. Replicas still running
 	// then are cancelled; their copies are left to repair (or to the garbage collector).
@@ -442,40 +480,57 @@ wait:
 	for got < len(reps) {
 		count(<-results)
 	}
-	var nodes []string
-	var info blob.Info
+	var okReps []*replicaStream
 	var clientErr error
 	for _, rs := range reps {
 		switch {
 		case rs.err == nil && !rs.failed:
-			if len(nodes) > 0 && info.MD5 != rs.info.MD5 {
-				d.dropCopies(id, reps)
-				return blob.Info{}, nil, fmt.Errorf("dataplane: replicas of blob %s disagree on its MD5", id)
-			}
-			nodes, info = append(nodes, rs.node), rs.info
+			okReps = append(okReps, rs)
 		case rs.err != nil && isClientError(rs.err):
 			clientErr = rs.err
 		default:
 			d.m.Counter(MetricReplicaWriteFailures, 1)
-			d.log.Warn().Str("blob", id).Str("replica", rs.node).AnErr("error", rs.err).Msg("blob replica write failed; left to repair")
+			d.log.Warn().Str("blob", rs.id).Str("replica", rs.node).AnErr("error", rs.err).Msg("blob replica write failed; left to repair")
 		}
 	}
 	if clientErr != nil {
-		d.dropCopies(id, reps)
-		return blob.Info{}, nil, clientErr
+		d.dropCopies(reps)
+		return nil, clientErr
 	}
-	if len(nodes) < quorum {
+	if len(okReps) < quorum {
 		err := d.quorumError(reps, quorum)
-		d.dropCopies(id, reps)
-		return blob.Info{}, nil, err
+		d.dropCopies(reps)
+		return nil, err
 	}
-	sort.Strings(nodes)
-	return info, nodes, nil
+	return okReps, nil
 }
 
-// broadcast writes p to every live replica's pipe in parallel. A replica whose write fails, or
-// makes no progress for StallTimeout, is marked failed and its stream cancelled.
-func (d *Plane) broadcast(reps []*replicaStream, p []byte) {
+// abortStreams fails every stream of a write with err and waits for their outcomes.
+func abortStreams(reps []*replicaStream, results chan *replicaStream, err error) {
+	for _, rs := range reps {
+		rs.pw.CloseWithError(err)
+		rs.cancel()
+	}
+	for range reps {
+		<-results
+	}
+}
+
+// liveStreams counts the streams of a write that have not failed.
+func liveStreams(reps []*replicaStream) int {
+	n := 0
+	for _, rs := range reps {
+		if !rs.failed {
+			n++
+		}
+	}
+	return n
+}
+
+// broadcast writes to every live replica's pipe in parallel, p(rs) to rs (the same chunk to
+// every replica, or each shard's block). A replica whose write fails, or makes no progress
+// for StallTimeout, is marked failed and its stream cancelled.
+func (d *Plane) broadcast(reps []*replicaStream, p func(*replicaStream) []byte) {
 	var wg sync.WaitGroup
 	errs := make([]error, len(reps))
 	finished := make([]chan struct{}, len(reps))
@@ -488,7 +543,7 @@ func (d *Plane) broadcast(reps []*replicaStream, p []byte) {
 		go func() {
 			defer wg.Done()
 			defer close(finished[i])
-			_, errs[i] = rs.pw.Write(p)
+			_, errs[i] = rs.pw.Write(p(rs))
 		}()
 	}
 	all := make(chan struct{})
@@ -544,17 +599,20 @@ func (d *Plane) quorumError(reps []*replicaStream, quorum int) error {
 	return fmt.Errorf("%w: %d of %d replicas needed: %v", ErrWriteQuorum, quorum, len(reps), errors.Join(errs...))
 }
 
-// dropCopies deletes, in the background, the copies a failed write made; anything it misses is
-// unreferenced and collected by the garbage collector after its grace period.
-func (d *Plane) dropCopies(id string, reps []*replicaStream) {
-	var nodes []string
+// dropCopies deletes, in the background, the copies (or shards) a failed write made; anything
+// it misses is unreferenced and collected by the garbage collector after its grace period.
+func (d *Plane) dropCopies(reps []*replicaStream) {
+	type copyOn struct{ id, node string }
+	var copies []copyOn
 	for _, rs := range reps {
-		nodes = append(nodes, rs.node)
+		copies = append(copies, copyOn{rs.id, rs.node})
 	}
 	d.background(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		d.deleteOn(ctx, id, nodes)
+		for _, c := range copies {
+			d.deleteOn(ctx, c.id, []string{c.node})
+		}
 	})
 }
 
@@ -567,7 +625,9 @@ func (d *Plane) Discard(id string, nodes []string) {
 	var remote []string
 	for _, n := range nodes {
 		if n == d.self {
-			d.deleteLocal(id)
+			for _, sid := range blobIDs(id) {
+				d.deleteLocal(sid)
+			}
 		} else {
 			remote = append(remote, n)
 		}
@@ -576,7 +636,9 @@ func (d *Plane) Discard(id string, nodes []string) {
 		d.background(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			d.deleteOn(ctx, id, remote)
+			for _, sid := range blobIDs(id) {
+				d.deleteOn(ctx, sid, remote)
+			}
 		})
 	}
 }

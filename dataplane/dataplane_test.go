@@ -32,7 +32,7 @@ type dataNode struct {
 }
 
 type dataCluster struct {
-	t     *testing.T
+	t     testing.TB
 	mu    sync.Mutex
 	nodes map[string]*dataNode
 	addrs map[string]string
@@ -47,7 +47,7 @@ type dataCluster struct {
 // (a faulty file system) and its data plane's Config.
 type nodeOption func(id string, bo *blob.Options, cfg *Config)
 
-func newDataCluster(t *testing.T, n, factor int, opts ...nodeOption) *dataCluster {
+func newDataCluster(t testing.TB, n, factor int, opts ...nodeOption) *dataCluster {
 	t.Helper()
 	c := &dataCluster{t: t, nodes: map[string]*dataNode{}, addrs: map[string]string{}, live: map[string]bool{},
 		down: map[string]time.Duration{}, gone: map[string]bool{}, drain: map[string]fsm.DrainState{}}

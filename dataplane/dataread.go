@@ -75,8 +75,13 @@ func (d *Plane) readOrder(id string, named []string) []string {
 // also checks the whole-blob checksum. A copy that failed its checksums is reported to its
 // holder, which drops it so that repair makes a good one, once another copy has served the
 // bytes it could not: the last copy of a blob is never dropped by a read. When no copy can
-// serve, the error is ErrNoReplica with ErrNotFound, ErrCorrupt or ErrUnreachable.
+// serve, the error is ErrNoReplica with ErrNotFound, ErrCorrupt or ErrUnreachable. An
+// erasure-coded blob is read from its data shards, reconstructed from any K shards for the
+// stripes where one fails (openEC).
 func (d *Plane) Open(ctx context.Context, id string, nodes []string, offset, length int64) (io.ReadCloser, error) {
+	if l, ok := parseEC(id); ok {
+		return d.openEC(ctx, id, l, nodes, offset, length)
+	}
 	fr := &failoverReader{d: d, ctx: ctx, id: id, cands: d.readOrder(id, nodes), off: offset, remain: length}
 	if err := fr.advance(); err != nil {
 		return nil, err
@@ -100,6 +105,7 @@ type failoverReader struct {
 	unreachable bool
 	// suspects hold corrupt copies, reported once another copy has served bytes.
 	suspects []suspect
+	ended    bool // endStream ran
 }
 
 type suspect struct {
@@ -156,6 +162,7 @@ func (fr *failoverReader) Read(p []byte) (int, error) {
 			return 0, fr.failure()
 		}
 		if fr.remain == 0 {
+			fr.endStream()
 			return 0, io.EOF
 		}
 		n, err := fr.cur.Read(p)
@@ -182,6 +189,17 @@ func (fr *failoverReader) Read(p []byte) (int, error) {
 		if n > 0 {
 			return n, nil
 		}
+	}
+}
+
+// endStream reads the end of the current copy's stream once the range is read: a remote
+// stream's end frame, so that the transport can reuse its connection (a stream closed before
+// its end is torn down).
+func (fr *failoverReader) endStream() {
+	if fr.cur != nil && !fr.ended {
+		fr.ended = true
+		var one [1]byte
+		_, _ = fr.cur.Read(one[:])
 	}
 }
 

@@ -20,8 +20,11 @@
 //   - New(Config) registers the RPCs and starts the worker that deletes freed blobs; Close
 //     waits for background work. Members nil means a cluster of one: a single node runs the
 //     same code as a cluster.
+//   - NewBlobID(size) returns the ID for a new blob: with an erasure-coding layout when
+//     cluster.erasure is on, the size at least erasure_min_size and the cluster can take it.
 //   - Put(ctx, id, r, Expect) writes a blob and returns once a write quorum (a majority of the
-//     effective factor) has it durably, with the nodes that do; the metadata records them.
+//     effective factor; K+1 shards for an erasure-coded ID) has it durably, with the nodes
+//     that do; the metadata records them.
 //   - Open(ctx, id, nodes, offset, length) reads a range from any node that has an intact copy,
 //     this node first, failing over mid-stream.
 //   - Discard(id, nodes) deletes a blob its writer will not reference (a rejected write).
@@ -35,6 +38,17 @@
 //   - LastCopies(ctx, node, m) counts the referenced blobs whose only readable copy is on a
 //     member: what removing it now would lose (the server refuses such a removal unless
 //     forced).
+//   - Inline blobs (fsm.Blob.Inline: a small object's bytes held by the metadata) are not the
+//     data plane's: Freed never receives them, and repair, garbage collection, the balancer
+//     and LastCopies skip them in the metadata walk.
+//
+// # Erasure coding
+//
+// An erasure-coded blob (cluster.erasure K+M, erasure.go) is K data and M parity shards, each
+// a blob of its own named <ID>.s<i> on its own storage member; the layout (K, M, block size,
+// size) is part of the ID, so nothing else records it. Reads use the data shards and
+// reconstruct from any K when one fails; repair rebuilds missing shards; the balancer, drain,
+// LastCopies, scrub, GC and Freed handle shards like blobs. See DESIGN.md, "Erasure coding".
 //
 // # Placement, drains and the balancer
 //

@@ -71,8 +71,10 @@ func (d *Plane) freeWorker() {
 
 func (d *Plane) free(fb freeBatch) {
 	for _, id := range fb.ids {
-		if d.deleteLocal(id) {
-			d.m.Counter(MetricFreedDeleted, 1)
+		for _, sid := range blobIDs(id) { // an erasure-coded blob's shards
+			if d.deleteLocal(sid) {
+				d.m.Counter(MetricFreedDeleted, 1)
+			}
 		}
 	}
 	if fb.done != nil {

@@ -234,8 +234,13 @@ func (d *Plane) CollectGarbage(ctx context.Context, m Maintenance, now time.Time
 		return st, fmt.Errorf("dataplane: gc: read barrier: %w", err)
 	}
 	err = m.Meta.WalkBlobs(ctx, func(r fsm.BlobRef) error {
+		if r.Inline { // in the metadata, never a local file (fsm, "Inline blobs")
+			return nil
+		}
 		st.Referenced++
-		delete(candidates, r.ID)
+		for _, id := range blobIDs(r.ID) { // an erasure-coded blob's shards
+			delete(candidates, id)
+		}
 		return nil
 	})
 	if err != nil {

@@ -11,40 +11,45 @@ type MetricDesc = metrics.Desc
 
 // Metric names.
 const (
-	MetricReplicaWriteFailures  = "nebulaio_data_replica_write_failures_total"
-	MetricCorruptReads          = "nebulaio_data_corrupt_reads_total"
-	MetricCorruptDropped        = "nebulaio_data_corrupt_copies_dropped_total"
-	MetricFreedDeleted          = "nebulaio_data_freed_deleted_total"
-	MetricDeleteQueueFull       = "nebulaio_data_delete_queue_full_total"
-	MetricDiscarded             = "nebulaio_data_discarded_total"
-	MetricGCDeleted             = "nebulaio_data_gc_deleted_total"
-	MetricUploadsExpired        = "nebulaio_data_uploads_expired_total"
-	MetricScrubVerified         = "nebulaio_data_scrub_verified_total"
-	MetricDiskFree              = "nebulaio_data_disk_free_bytes"
-	MetricDiskReserve           = "nebulaio_data_disk_reserve_bytes"
-	MetricReserveRefusals       = "nebulaio_data_reserve_refusals_total"
-	MetricNoSpaceErrors         = "nebulaio_data_no_space_errors_total"
-	MetricRepairPasses          = "nebulaio_repair_passes_total"
-	MetricRepairChecked         = "nebulaio_repair_blobs_checked_total"
-	MetricRepairCopies          = "nebulaio_repair_copies_total"
-	MetricRepairCopyErrors      = "nebulaio_repair_copy_errors_total"
-	MetricRepairBytes           = "nebulaio_repair_bytes_total"
-	MetricRepairUnderReplicated = "nebulaio_repair_under_replicated"
-	MetricRepairLost            = "nebulaio_repair_lost"
-	MetricRepairRunning         = "nebulaio_repair_running"
-	MetricRepairPassSeconds     = "nebulaio_repair_pass_seconds"
-	MetricBalancePasses         = "nebulaio_rebalance_passes_total"
-	MetricBalanceRunning        = "nebulaio_rebalance_running"
-	MetricBalanceMisplaced      = "nebulaio_rebalance_misplaced"
-	MetricBalanceCopies         = "nebulaio_rebalance_copies_total"
-	MetricBalanceBytes          = "nebulaio_rebalance_bytes_total"
-	MetricBalanceMoved          = "nebulaio_rebalance_moved_total"
-	MetricBalanceDeleted        = "nebulaio_rebalance_deleted_total"
-	MetricBalanceCopyErrors     = "nebulaio_rebalance_copy_errors_total"
-	MetricDrainNodes            = "nebulaio_drain_nodes"
-	MetricDrainBlobsLeft        = "nebulaio_drain_blobs_remaining"
-	MetricDrainBytesLeft        = "nebulaio_drain_bytes_remaining"
-	MetricDrainProgress         = "nebulaio_drain_progress_ratio"
+	MetricReplicaWriteFailures   = "nebulaio_data_replica_write_failures_total"
+	MetricCorruptReads           = "nebulaio_data_corrupt_reads_total"
+	MetricCorruptDropped         = "nebulaio_data_corrupt_copies_dropped_total"
+	MetricFreedDeleted           = "nebulaio_data_freed_deleted_total"
+	MetricDeleteQueueFull        = "nebulaio_data_delete_queue_full_total"
+	MetricDiscarded              = "nebulaio_data_discarded_total"
+	MetricGCDeleted              = "nebulaio_data_gc_deleted_total"
+	MetricUploadsExpired         = "nebulaio_data_uploads_expired_total"
+	MetricScrubVerified          = "nebulaio_data_scrub_verified_total"
+	MetricDiskFree               = "nebulaio_data_disk_free_bytes"
+	MetricDiskReserve            = "nebulaio_data_disk_reserve_bytes"
+	MetricReserveRefusals        = "nebulaio_data_reserve_refusals_total"
+	MetricNoSpaceErrors          = "nebulaio_data_no_space_errors_total"
+	MetricRepairPasses           = "nebulaio_repair_passes_total"
+	MetricRepairChecked          = "nebulaio_repair_blobs_checked_total"
+	MetricRepairCopies           = "nebulaio_repair_copies_total"
+	MetricRepairCopyErrors       = "nebulaio_repair_copy_errors_total"
+	MetricRepairBytes            = "nebulaio_repair_bytes_total"
+	MetricRepairUnderReplicated  = "nebulaio_repair_under_replicated"
+	MetricRepairLost             = "nebulaio_repair_lost"
+	MetricRepairRunning          = "nebulaio_repair_running"
+	MetricRepairPassSeconds      = "nebulaio_repair_pass_seconds"
+	MetricBalancePasses          = "nebulaio_rebalance_passes_total"
+	MetricBalanceRunning         = "nebulaio_rebalance_running"
+	MetricBalanceMisplaced       = "nebulaio_rebalance_misplaced"
+	MetricBalanceCopies          = "nebulaio_rebalance_copies_total"
+	MetricBalanceBytes           = "nebulaio_rebalance_bytes_total"
+	MetricBalanceMoved           = "nebulaio_rebalance_moved_total"
+	MetricBalanceDeleted         = "nebulaio_rebalance_deleted_total"
+	MetricBalanceCopyErrors      = "nebulaio_rebalance_copy_errors_total"
+	MetricDrainNodes             = "nebulaio_drain_nodes"
+	MetricDrainBlobsLeft         = "nebulaio_drain_blobs_remaining"
+	MetricDrainBytesLeft         = "nebulaio_drain_bytes_remaining"
+	MetricDrainProgress          = "nebulaio_drain_progress_ratio"
+	MetricErasureWrites          = "nebulaio_data_erasure_writes_total"
+	MetricErasureReads           = "nebulaio_data_erasure_reads_total"
+	MetricErasureReconstructions = "nebulaio_data_erasure_reconstructions_total"
+	MetricErasureFallbacks       = "nebulaio_data_erasure_fallbacks_total"
+	MetricErasureRebuilt         = "nebulaio_repair_shards_rebuilt_total"
 )
 
 // MetricDescs lists every metric the package reports; the README table and the Prometheus
@@ -83,6 +88,11 @@ var MetricDescs = []MetricDesc{
 	{Name: MetricDrainNodes, Kind: metrics.KindGauge, Help: "nodes draining (not yet drained), as the balancer on the leader sees them"},
 	{Name: MetricDrainBlobsLeft, Kind: metrics.KindGauge, Help: "blobs on draining nodes that do not have their copies elsewhere yet (all draining nodes)"},
 	{Name: MetricDrainBytesLeft, Kind: metrics.KindGauge, Help: "bytes of those blobs"},
+	{Name: MetricErasureWrites, Kind: metrics.KindCounter, Help: "erasure-coded blobs written (cluster.erasure)"},
+	{Name: MetricErasureReads, Kind: metrics.KindCounter, Help: "reads of erasure-coded blobs opened"},
+	{Name: MetricErasureReconstructions, Kind: metrics.KindCounter, Help: "stripes of erasure-coded blobs served by Reed-Solomon reconstruction (a shard missing, unreachable or corrupt, or a parity shard on the reading node read instead of a data shard on another)"},
+	{Name: MetricErasureFallbacks, Kind: metrics.KindCounter, Help: "blobs large enough for erasure coding that were replicated because the cluster could not take an erasure-coded write (too few storage nodes, or too few alive)"},
+	{Name: MetricErasureRebuilt, Kind: metrics.KindCounter, Help: "shards of erasure-coded blobs repair rebuilt from the other shards"},
 	{Name: MetricDrainProgress, Kind: metrics.KindGauge, Help: "share (0..1) of the draining nodes' bytes that have their copies elsewhere; 1 with no drain"},
 }
 

@@ -138,14 +138,29 @@ func (d *Plane) repairPass(ctx context.Context, m Maintenance, start time.Time) 
 	// The walk only sorts the blobs (it holds a view of the metadata, which must be quick);
 	// the copies are made after it.
 	var jobs []repairJob
+	var ecJobs []ecRepairJob
 	cutoff := start.Add(-recentMargin).UnixNano()
 	err := m.Meta.WalkBlobs(ctx, func(ref fsm.BlobRef) error {
+		if ref.Inline { // its bytes are in the metadata (fsm, "Inline blobs"): no copies to repair
+			return nil
+		}
 		if ref.ModTime > cutoff {
 			st.SkippedRecent++
 			return nil
 		}
 		st.BlobsChecked++
 		d.m.Counter(MetricRepairChecked, 1)
+		if l, ok := parseEC(ref.ID); ok {
+			job := d.checkShards(p, m, fresh, last, ref, l, &st)
+			if job != nil {
+				if len(jobs)+len(ecJobs) >= maxRepairJobs {
+					st.Deferred++
+				} else {
+					ecJobs = append(ecJobs, *job)
+				}
+			}
+			return nil
+		}
 		var holders, sources []string
 		for _, n := range p.holders {
 			if inv, ok := fresh[n]; ok {
@@ -175,7 +190,7 @@ func (d *Plane) repairPass(ctx context.Context, m Maintenance, start time.Time) 
 			d.log.Error().Str("blob", ref.ID).Strs("written_to", ref.Nodes).Msg("repair: no copy of a referenced blob is left")
 		case len(sources) == 0:
 			st.Unavailable++
-		case len(jobs) == maxRepairJobs:
+		case len(jobs)+len(ecJobs) >= maxRepairJobs:
 			st.Deferred++
 		default:
 			jobs = append(jobs, repairJob{ref: ref, holders: holders, sources: sources, need: p.factor - len(holders)})
@@ -185,7 +200,123 @@ func (d *Plane) repairPass(ctx context.Context, m Maintenance, start time.Time) 
 	if err != nil {
 		return st, err
 	}
-	return st, d.runRepairJobs(ctx, m, p, fresh, jobs, &st)
+	if err := d.runRepairJobs(ctx, m, p, fresh, jobs, &st); err != nil {
+		return st, err
+	}
+	return st, d.runShardJobs(ctx, m, p, fresh, ecJobs, &st)
+}
+
+// ecRepairJob is an erasure-coded blob a pass found with shards missing.
+type ecRepairJob struct {
+	ref     fsm.BlobRef
+	l       ecLayout
+	missing []int               // shards with no counted holder
+	holds   map[string]struct{} // inventoried nodes holding some shard of the blob
+}
+
+// checkShards counts the shards of erasure-coded blob ref as repair counts copies (a shard on
+// a node not inventoried now counts while the node's last inventory had it and it has been
+// down less than RepairDeadAfter) and returns the job of rebuilding the missing ones, nil
+// when none is missing or they cannot be rebuilt now. Fewer than K shards counted is a lost
+// blob; fewer than K readable now, an unavailable one.
+func (d *Plane) checkShards(p placement, m Maintenance, fresh, last map[string]map[string]struct{}, ref fsm.BlobRef, l ecLayout, st *RepairStats) *ecRepairJob {
+	job := &ecRepairJob{ref: ref, l: l, holds: map[string]struct{}{}}
+	counted, readable := 0, 0
+	for i := range l.shards() {
+		sid := shardID(ref.ID, i)
+		has, canRead := false, false
+		for _, n := range p.holders {
+			if inv, ok := fresh[n]; ok {
+				if _, ok := inv[sid]; ok {
+					has, canRead = true, true
+					job.holds[n] = struct{}{}
+				}
+				continue
+			}
+			if mem := p.members[n]; mem.DownFor >= m.RepairDeadAfter {
+				continue
+			}
+			if _, had := last[n][sid]; had {
+				has = true
+			}
+		}
+		if has {
+			counted++
+		} else {
+			job.missing = append(job.missing, i)
+		}
+		if canRead {
+			readable++
+		}
+	}
+	if len(job.missing) == 0 {
+		return nil
+	}
+	st.UnderReplicated++
+	switch {
+	case counted < l.k:
+		st.Lost++
+		d.log.Error().Str("blob", ref.ID).Int("shards", counted).Int("needed", l.k).Strs("written_to", ref.Nodes).Msg("repair: too few shards of an erasure-coded blob are left")
+		return nil
+	case readable < l.k:
+		st.Unavailable++
+		return nil
+	}
+	return job
+}
+
+// runShardJobs rebuilds the missing shards: each on the first alive member of its order (its
+// target first) that holds no shard of the blob, one at a time and at most m.BytesPerSecond
+// (counting the K shards read).
+func (d *Plane) runShardJobs(ctx context.Context, m Maintenance, p placement, fresh map[string]map[string]struct{}, jobs []ecRepairJob, st *RepairStats) error {
+	var throttleStart time.Time
+	var throttled int64
+	for _, j := range jobs {
+		for _, i := range j.missing {
+			sid := shardID(j.ref.ID, i)
+			target := ""
+			for _, n := range p.order(sid) {
+				if _, ok := fresh[n]; !ok {
+					continue
+				}
+				if _, holds := j.holds[n]; !holds {
+					target = n
+					break
+				}
+			}
+			if target == "" {
+				st.CopyErrors++
+				d.m.Counter(MetricRepairCopyErrors, 1)
+				d.log.Warn().Str("blob", j.ref.ID).Int("shard", i).Msg("repair: no alive storage node without a shard of the blob to rebuild a shard on")
+				continue
+			}
+			if throttleStart.IsZero() {
+				throttleStart = time.Now()
+			}
+			if err := d.rebuildShard(ctx, j.ref, j.l, i, target); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				st.CopyErrors++
+				d.m.Counter(MetricRepairCopyErrors, 1)
+				d.log.Warn().Err(err).Str("blob", j.ref.ID).Int("shard", i).Str("target", target).Msg("repair: shard rebuild failed")
+				continue
+			}
+			j.holds[target] = struct{}{}
+			fresh[target][sid] = struct{}{}
+			size := uint64(j.l.shardSize())
+			st.CopiesMade++
+			st.BytesCopied += size
+			d.m.Counter(MetricRepairCopies, 1)
+			d.m.Counter(MetricErasureRebuilt, 1)
+			d.m.Counter(MetricRepairBytes, float64(size))
+			throttled += int64(size) * int64(j.l.k+1)
+			if err := throttle(ctx, m.BytesPerSecond, throttleStart, throttled); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // maxRepairJobs bounds the blobs one pass copies (and the memory the list takes, about 200

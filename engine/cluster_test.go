@@ -44,6 +44,8 @@ type clusterOpts struct {
 	metaCache int
 	// metaMaxDirty is the metaFSM's MaxDirty; 0 means MaxLogEntries, as the server sets it.
 	metaMaxDirty int
+	// maxLogBytes is Config.MaxLogBytes (0: the default).
+	maxLogBytes int64
 }
 
 type testNode struct {
@@ -135,7 +137,8 @@ func (c *testCluster) start(tn *testNode, bootstrap bool) {
 		NodeID: tn.id, Dir: tn.dir, Transport: trans, FSM: tn.fsm, Results: results,
 		Bootstrap: bootstrap, ElectionTimeout: testElection, HeartbeatTimeout: testHeartbeat,
 		MaxLogEntries: c.opts.maxLogEntries, SnapshotInterval: c.opts.snapInterval, NoCoalesce: c.opts.noCoalesce,
-		Logger: logger,
+		MaxLogBytes: c.opts.maxLogBytes,
+		Logger:      logger,
 	})
 	if err != nil {
 		c.t.Fatalf("open %s: %v", tn.id, err)

@@ -25,6 +25,20 @@ var envelopeMagic = []byte{0xff, 'N', 'B', 1}
 // maxEnvelopeItems bounds one envelope, like raft's MaxAppendEntries bounds a batch.
 const maxEnvelopeItems = 256
 
+// maxEnvelopeBytes bounds the proposals packed into one envelope: the batcher stops packing
+// before a proposal that would take it past this (one proposal is at most an event's 1 MiB of
+// inline bytes and its metadata, fsm.MaxInlineSize). Events carrying small objects inline (fsm,
+// "Inline blobs") would otherwise make entries of up to 256 × 1 MiB, and raft bounds an
+// AppendEntries by entry count only (raftMaxAppendEntries). 4 MiB keeps a round of 64 writers of
+// 64 KiB objects in one envelope, so inline writes keep the group commit.
+const maxEnvelopeBytes = 4 << 20
+
+// raftMaxAppendEntries is raft's MaxAppendEntries: entries per AppendEntries RPC (and per
+// FSM.ApplyBatch). With envelopes of at most maxEnvelopeBytes, one RPC to a follower catching
+// up carries at most 128 MiB. It was 512 before inline objects, when an entry was a few KiB;
+// with one envelope in raft at a time it never limited steady writes.
+const raftMaxAppendEntries = 32
+
 func encodeEnvelope(cmds [][]byte) []byte {
 	size := len(envelopeMagic) + binary.MaxVarintLen64
 	for _, c := range cmds {
@@ -133,12 +147,16 @@ func (n *Node) runBatcher() {
 	defer n.wg.Done()
 	idle := make(chan struct{}, 1) // holds a token while no envelope is in raft
 	idle <- struct{}{}
+	var carry *pendingProposal // drained but left for the next envelope (maxEnvelopeBytes)
 	for {
-		var first *pendingProposal
-		select {
-		case first = <-n.proposals:
-		case <-n.done:
-			return
+		first := carry
+		carry = nil
+		if first == nil {
+			select {
+			case first = <-n.proposals:
+			case <-n.done:
+				return
+			}
 		}
 		select {
 		case <-idle:
@@ -147,11 +165,17 @@ func (n *Node) runBatcher() {
 			return
 		}
 		batch := []*pendingProposal{first}
+		size := len(first.cmd)
 	drain:
-		for len(batch) < maxEnvelopeItems {
+		for len(batch) < maxEnvelopeItems && size < maxEnvelopeBytes {
 			select {
 			case p := <-n.proposals:
+				if size+len(p.cmd) > maxEnvelopeBytes {
+					carry = p
+					break drain
+				}
 				batch = append(batch, p)
+				size += len(p.cmd)
 			default:
 				break drain
 			}

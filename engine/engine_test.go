@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -100,6 +101,10 @@ func testLeaderFailover(t *testing.T, opts clusterOpts) {
 		wg.Add(1)
 		go writer(w)
 	}
+	// Runs before the cluster's cleanup: should the test stop early, the writers end before the
+	// nodes close (else a writer finds no running node and its rand.Intn(0) panics the binary,
+	// hiding the failure).
+	t.Cleanup(func() { stop.Store(true); wg.Wait() })
 	waitCount := func(n int) {
 		testutil.WaitUntil(t, 20*time.Second, fmt.Sprintf("%d writes acknowledged", n), func() bool {
 			mu.Lock()
@@ -109,11 +114,20 @@ func testLeaderFailover(t *testing.T, opts clusterOpts) {
 	}
 	waitCount(100)
 	old := c.waitLeader(5 * time.Second)
+	oldTerm := raftTerm(old)
 	c.killLocked(old)
-	_, took := c.waitNewLeader(old, 10*time.Second)
-	if took > 3*testElection+testHeartbeat {
-		// raft's follower timeout is randomised in [HT, 2HT]; election adds up to ET.
-		t.Errorf("new leader after %s, want within 3 election timeouts (%s)", took, 3*testElection+testHeartbeat)
+	leader, took := c.waitNewLeader(old, 10*time.Second)
+	// raft's follower timeout is randomised in [HT, 2HT]; election adds up to ET. A failover
+	// within that takes at most two election rounds (a split vote), so the check that does not
+	// depend on the machine's load is the number of terms the election used; the wall-clock
+	// bound is then only a ceiling, doubled because on a loaded 2-core machine timers fire late
+	// (2.08 s against 2 s was seen under a full `make test` with other builds running).
+	bound := 3*testElection + testHeartbeat
+	rounds := raftTerm(leader) - oldTerm
+	if rounds > 2 || took > 2*bound {
+		t.Errorf("new leader after %s and %d election rounds, want at most 2 rounds and within %s", took, rounds, 2*bound)
+	} else if took > bound {
+		t.Logf("new leader after %s (over %s, late timers on a loaded machine) in %d election round(s)", took, bound, rounds)
 	}
 	mu.Lock()
 	before := len(acked)
@@ -370,4 +384,13 @@ func (c *testCluster) restartLocked(tn *testNode) {
 	c.mu().Lock()
 	defer c.mu().Unlock()
 	c.start(tn, false)
+}
+
+// raftTerm is tn's current raft term.
+func raftTerm(tn *testNode) uint64 {
+	term, err := strconv.ParseUint(tn.node.Raft().Stats()["term"], 10, 64)
+	if err != nil {
+		panic(fmt.Sprintf("raft term of %s: %v", tn.addr, err))
+	}
+	return term
 }

@@ -17,6 +17,7 @@ type appliedFSM struct {
 	mu      sync.Mutex
 	applied uint64
 	changed chan struct{} // closed and replaced whenever applied moves
+	sizes   entryAverage  // of the entries applied (retention.go)
 }
 
 var _ raft.BatchingFSM = (*appliedFSM)(nil)
@@ -30,7 +31,7 @@ func (f *appliedFSM) Apply(l *raft.Log) any {
 		return f.ApplyBatch([]*raft.Log{l})[0]
 	}
 	r := f.inner.Apply(l)
-	f.advance(l.Index)
+	f.advance(l.Index, len(l.Data))
 	return r
 }
 
@@ -39,6 +40,11 @@ func (f *appliedFSM) ApplyBatch(logs []*raft.Log) []any {
 		return nil
 	}
 	last := logs[len(logs)-1].Index
+	f.mu.Lock()
+	for _, l := range logs {
+		f.sizes.add(len(l.Data))
+	}
+	f.mu.Unlock()
 	flat, spans := expand(logs) // coalesced proposals become their sub-entries again
 	var out []any
 	if b, ok := f.inner.(raft.BatchingFSM); ok {
@@ -51,7 +57,7 @@ func (f *appliedFSM) ApplyBatch(logs []*raft.Log) []any {
 			}
 		}
 	}
-	f.advance(last)
+	f.advance(last, 0)
 	return fold(out, spans)
 }
 
@@ -68,13 +74,18 @@ func (f *appliedFSM) Restore(rc io.ReadCloser) error {
 		f.mu.Lock()
 		f.applied = 0 // a restore may move the state backwards (never in practice: raft only installs newer)
 		f.mu.Unlock()
-		f.advance(f.restoredIndex())
+		f.advance(f.restoredIndex(), 0)
 	}
 	return nil
 }
 
-func (f *appliedFSM) advance(idx uint64) {
+// advance records that entries up to idx are applied; entryBytes > 0 is the size of the one
+// entry applied.
+func (f *appliedFSM) advance(idx uint64, entryBytes int) {
 	f.mu.Lock()
+	if entryBytes > 0 {
+		f.sizes.add(entryBytes)
+	}
 	if idx > f.applied {
 		f.applied = idx
 		close(f.changed)

@@ -27,9 +27,12 @@ type kvFSM struct {
 	// delay slows every Apply down, as a loaded machine or a long log replay does; set before
 	// the node opens.
 	delay time.Duration
+	// entryBytes sums the commands applied per raft index (an envelope's sub-entries share its
+	// index).
+	entryBytes map[uint64]int
 }
 
-func newKV() *kvFSM { return &kvFSM{data: map[string]string{}} }
+func newKV() *kvFSM { return &kvFSM{data: map[string]string{}, entryBytes: map[uint64]int{}} }
 
 // kvBucket holds the keys of the cluster tests.
 const kvBucket = "kvs"
@@ -61,6 +64,7 @@ func (f *kvFSM) Apply(l *raft.Log) any {
 	prev := f.data[put.Key]
 	f.data[put.Key] = put.ETag
 	f.applied++
+	f.entryBytes[l.Index] += len(l.Data)
 	return prev
 }
 

@@ -56,6 +56,10 @@ type Config struct {
 	// MaxLogEntries bounds the raft log kept (default 10000): half are kept behind each
 	// snapshot (TrailingLogs) and a snapshot is taken when half as many again accumulate.
 	MaxLogEntries int
+	// MaxLogBytes bounds the bytes of the entries kept behind each snapshot (default
+	// DefaultMaxLogBytes, 1 GiB): large entries (small objects inline) lower TrailingLogs
+	// below MaxLogEntries/2, to at least 32 (retention.go).
+	MaxLogBytes int64
 	// SnapshotInterval is how often raft checks whether a snapshot is due (default 5s).
 	SnapshotInterval time.Duration
 	// Logger receives the node's and raft's logs.
@@ -144,6 +148,9 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.MaxLogEntries <= 0 {
 		cfg.MaxLogEntries = 10000
 	}
+	if cfg.MaxLogBytes <= 0 {
+		cfg.MaxLogBytes = DefaultMaxLogBytes
+	}
 	if cfg.SnapshotInterval <= 0 {
 		cfg.SnapshotInterval = 5 * time.Second
 	}
@@ -160,7 +167,7 @@ func Open(cfg Config) (*Node, error) {
 	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
 	rc.LeaderLeaseTimeout = cfg.HeartbeatTimeout
 	rc.CommitTimeout = 5 * time.Millisecond
-	rc.MaxAppendEntries = 512
+	rc.MaxAppendEntries = raftMaxAppendEntries
 	rc.BatchApplyCh = true
 	rc.TrailingLogs = uint64(max(cfg.MaxLogEntries/2, 1))
 	rc.SnapshotThreshold = uint64(max(cfg.MaxLogEntries/2, 1))
@@ -238,10 +245,11 @@ func Open(cfg Config) (*Node, error) {
 		return false
 	})
 	r.RegisterObserver(n.observer)
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.watch()
 	go n.reportMetrics()
 	go n.fenceWatch()
+	go n.retain()
 	if w, ok := cfg.FSM.(snapshotWanter); ok {
 		n.wg.Add(1)
 		go n.snapshotOnDemand(w.SnapshotWanted())

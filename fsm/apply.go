@@ -48,7 +48,7 @@ func (f *FSM) applyEvent(ev Event) *Result {
 	case *DeleteBucket:
 		return f.deleteBucket(ev)
 	case *PutObject:
-		return freeOnReject(f.putObject(ev), ev.Blobs)
+		return f.afterWrite(f.putObject(ev), ev.Blobs)
 	case *DeleteObject:
 		return f.deleteObject(ev)
 	case *DeleteObjects:
@@ -56,7 +56,7 @@ func (f *FSM) applyEvent(ev Event) *Result {
 	case *CreateMultipartUpload:
 		return f.createUpload(ev)
 	case *PutPart:
-		return freeOnReject(f.putPart(ev), ev.Blobs)
+		return f.afterWrite(f.putPart(ev), ev.Blobs)
 	case *CompleteMultipartUpload:
 		return f.completeUpload(ev)
 	case *AbortMultipartUpload:
@@ -165,14 +165,22 @@ func checkID(what, id string) *Error {
 // --- mutations: each writes its entry into the dirty tree and keeps the counts exact ---
 
 // set records rec (nil: a deletion) as the newest version of key and returns the dirty entry it
-// replaced, if the key had one.
+// replaced, if the key had one. It keeps dirtyBytes, the inline bytes of the dirty tree.
 func (f *FSM) set(key string, rec any) (prev *entry, inDirty bool) {
-	return f.dirty.ReplaceOrInsert(&entry{key: key, rec: rec})
+	prev, inDirty = f.dirty.ReplaceOrInsert(&entry{key: key, rec: rec})
+	if key[0] == prefixBlobData {
+		f.dirtyBytes += entryBytes(rec)
+		if inDirty {
+			f.dirtyBytes -= entryBytes(prev.rec)
+		}
+	}
+	return prev, inDirty
 }
 
-// freedBlobs appends to freed the IDs of removed that kept does not reference, each once, in
-// the order of removed (see doc.go, "Blob IDs").
-func freedBlobs(freed []string, kept []Blob, removed ...[]Blob) []string {
+// freedBlobs appends to freed the IDs of the store blobs of removed that kept does not
+// reference, each once, in the order of removed, and deletes the data records of the inline
+// ones (see doc.go, "Blob IDs"). Call it only once the event's preconditions have held.
+func (f *FSM) freedBlobs(freed []string, kept []Blob, removed ...[]Blob) []string {
 	var skip map[string]bool // lookups only; never iterated
 	for _, bs := range removed {
 		for _, b := range bs {
@@ -184,19 +192,26 @@ func freedBlobs(freed []string, kept []Blob, removed ...[]Blob) []string {
 			}
 			if !skip[b.ID] {
 				skip[b.ID] = true
-				freed = append(freed, b.ID)
+				if b.Inline {
+					f.setBlobData(b.ID, nil)
+				} else {
+					freed = append(freed, b.ID)
+				}
 			}
 		}
 	}
 	return freed
 }
 
-// freeOnReject lists the blobs of a rejected write in its result: they were written for it and
-// nothing references them (see doc.go, "Blob IDs").
-func freeOnReject(res *Result, bs []Blob) *Result {
-	if res.Err != nil {
-		res.FreedBlobs = freedBlobs(nil, nil, bs)
+// afterWrite completes a PutObject or PutPart: an applied one's inline blobs get their data
+// records; a rejected one lists its store blobs in its result — they were written for it and
+// nothing references them (see doc.go, "Blob IDs") — and its inline blobs were never stored.
+func (f *FSM) afterWrite(res *Result, bs []Blob) *Result {
+	if res.Err == nil {
+		f.storeInline(bs)
+		return res
 	}
+	res.FreedBlobs = storeBlobIDs(bs)
 	return res
 }
 
@@ -307,9 +322,12 @@ func (f *FSM) putObject(ev *PutObject) *Result {
 	if err := checkEncryption(ev.Encryption); err != nil {
 		return &Result{Err: err}
 	}
+	if err := checkInline(ev.Blobs); err != nil {
+		return &Result{Err: err}
+	}
 	o := &objectRec{ObjectInfo: ObjectInfo{
 		Bucket: ev.Bucket, Key: ev.Key, Size: ev.Size, ETag: ev.ETag, Meta: ev.Meta,
-		Checksums: ev.Checksums, Blobs: ev.Blobs, ModTime: ev.ModTime, VersionID: NullVersionID, Tags: ev.Tags,
+		Checksums: ev.Checksums, Blobs: withoutData(ev.Blobs), ModTime: ev.ModTime, VersionID: NullVersionID, Tags: ev.Tags,
 		Retention: ev.Retention, LegalHold: ev.LegalHold, Encryption: ev.Encryption,
 	}}
 	withDefaultRetention(b, o)
@@ -331,7 +349,7 @@ func (f *FSM) putObject(ev *PutObject) *Result {
 	}
 	removed := f.putVersion(b, o, head)
 	out := o.ObjectInfo.clone()
-	return &Result{Object: &out, FreedBlobs: freedBlobs(nil, o.Blobs, removed...)}
+	return &Result{Object: &out, FreedBlobs: f.freedBlobs(nil, o.Blobs, removed...)}
 }
 
 // replaceObject stores o, a null version, in place of the only version of its key
@@ -352,7 +370,7 @@ func (f *FSM) replaceObject(o *objectRec, removed [][]Blob) *Result {
 		f.counts.addObjects(o.Bucket, 1)
 	}
 	out := o.ObjectInfo.clone()
-	return &Result{Object: &out, FreedBlobs: freedBlobs(nil, o.Blobs, removed...)}
+	return &Result{Object: &out, FreedBlobs: f.freedBlobs(nil, o.Blobs, removed...)}
 }
 
 func (f *FSM) deleteObject(ev *DeleteObject) *Result {
@@ -378,7 +396,7 @@ func (f *FSM) deleteObject(ev *DeleteObject) *Result {
 		return &Result{Err: err}
 	}
 	out := o.ObjectInfo.clone()
-	return &Result{Object: &out, FreedBlobs: freedBlobs(nil, nil, removed...)}
+	return &Result{Object: &out, FreedBlobs: f.freedBlobs(nil, nil, removed...)}
 }
 
 func (f *FSM) deleteObjects(ev *DeleteObjects) *Result {
@@ -409,7 +427,7 @@ func (f *FSM) deleteObjects(ev *DeleteObjects) *Result {
 		if o != nil && o.DeleteMarker {
 			dr.DeleteMarker, dr.DeleteMarkerVersionID = true, o.VersionID
 		}
-		res.FreedBlobs = freedBlobs(res.FreedBlobs, nil, removed...)
+		res.FreedBlobs = f.freedBlobs(res.FreedBlobs, nil, removed...)
 		res.Deleted = append(res.Deleted, dr)
 	}
 	return res
@@ -470,16 +488,19 @@ func (f *FSM) putPart(ev *PutPart) *Result {
 	if ev.PartNumber < 1 || ev.PartNumber > MaxPartNumber {
 		return reject(CodeInvalidArgument, "part number %d outside 1..%d", ev.PartNumber, MaxPartNumber)
 	}
+	if err := checkInline(ev.Blobs); err != nil {
+		return &Result{Err: err}
+	}
 	p := &partRec{bucket: u.Bucket, key: u.Key, uploadID: u.UploadID, PartInfo: PartInfo{
 		PartNumber: ev.PartNumber, Size: ev.Size, ETag: ev.ETag, Checksums: ev.Checksums,
-		Blobs: ev.Blobs, ModTime: ev.ModTime,
+		Blobs: withoutData(ev.Blobs), ModTime: ev.ModTime,
 	}}
-	if err := f.recordFits(func(e *encoder) { partBody(e, p) }); err != nil {
+	if err := f.recordFits(func(e *encoder) { writePart(e, p) }); err != nil {
 		return &Result{Err: err}
 	}
 	var freed []string
 	if old, ok := f.part(p.bucket, p.key, p.uploadID, p.PartNumber); ok {
-		freed = freedBlobs(nil, p.Blobs, old.Blobs)
+		freed = f.freedBlobs(nil, p.Blobs, old.Blobs)
 	}
 	f.set(partKey(p.bucket, p.key, p.uploadID, p.PartNumber), p)
 	out := p.PartInfo.clone()
@@ -570,7 +591,7 @@ func (f *FSM) completeUpload(ev *CompleteMultipartUpload) *Result {
 	removed := f.removeUpload(u, stored)
 	removed = append(removed, f.putVersion(b, o, head)...)
 	out := o.ObjectInfo.clone()
-	return &Result{Object: &out, Upload: &up, FreedBlobs: freedBlobs(nil, o.Blobs, removed...)}
+	return &Result{Object: &out, Upload: &up, FreedBlobs: f.freedBlobs(nil, o.Blobs, removed...)}
 }
 
 func (f *FSM) abortUpload(ev *AbortMultipartUpload) *Result {
@@ -580,7 +601,7 @@ func (f *FSM) abortUpload(ev *AbortMultipartUpload) *Result {
 	}
 	removed := f.removeUpload(u, f.uploadParts(u.Bucket, u.Key, u.UploadID))
 	out := u.clone()
-	return &Result{Upload: &out, FreedBlobs: freedBlobs(nil, nil, removed...)}
+	return &Result{Upload: &out, FreedBlobs: f.freedBlobs(nil, nil, removed...)}
 }
 
 func (f *FSM) registerNode(ev *RegisterNode) *Result {

@@ -7,7 +7,8 @@ import (
 
 // entryCache holds clean records (objects, uploads, parts) read back from the snapshot runs
 // or written by a snapshot that has since persisted, at most max of them (negative: no bound,
-// 0: none). It keeps their encodings, not decoded structs: half the bytes, and no pointers
+// 0: none) and at most maxBytes bytes as cost counts them (0: no byte bound): an inline
+// blob's bytes are records too, and one of 64 KiB must not count as one record. It keeps their encodings, not decoded structs: half the bytes, and no pointers
 // for the garbage collector to trace (a decoded ObjectInfo holds a dozen), which keeps GC
 // work — and read latency under it — independent of the cache size. A hit decodes (~1 µs). It is scan resistant in the manner of S3-FIFO (Yang et al., SOSP 2023): a new
 // record enters a small FIFO (a tenth of the room); one that is not read again before it
@@ -30,13 +31,17 @@ type entryCache struct {
 	mu       sync.Mutex // guards every field below
 	max      int
 	smallMax int
-	m        map[string]*cnode
-	small    fifo
-	main     fifo
-	ghost    ghostQueue
-	epoch    uint64
-	seed     maphash.Seed
-	metrics  Metrics // hits, misses and evictions are counted as they happen
+	maxBytes int64
+	bytes    int64 // cost of every record held
+	// smallBytes is the cost of the records in the small queue (a tenth of maxBytes).
+	smallBytes int64
+	m          map[string]*cnode
+	small      fifo
+	main       fifo
+	ghost      ghostQueue
+	epoch      uint64
+	seed       maphash.Seed
+	metrics    Metrics // hits, misses and evictions are counted as they happen
 }
 
 type cnode struct {
@@ -111,8 +116,14 @@ func (g *ghostQueue) take(h uint64) bool {
 	return false
 }
 
-func newEntryCache(max int, m Metrics) *entryCache {
-	c := &entryCache{max: max, seed: maphash.MakeSeed(), metrics: m}
+// cnodeOverhead approximates what a cached record costs beyond its key and encoding: the
+// node, the map entry and the ghost slot.
+const cnodeOverhead = 96
+
+func cost(key string, val []byte) int64 { return int64(len(key) + len(val) + cnodeOverhead) }
+
+func newEntryCache(max int, maxBytes int64, m Metrics) *entryCache {
+	c := &entryCache{max: max, maxBytes: maxBytes, seed: maphash.MakeSeed(), metrics: m}
 	c.reset()
 	return c
 }
@@ -121,6 +132,7 @@ func newEntryCache(max int, m Metrics) *entryCache {
 func (c *entryCache) reset() {
 	c.m = make(map[string]*cnode)
 	c.small, c.main = fifo{}, fifo{}
+	c.bytes, c.smallBytes = 0, 0
 	if c.max > 0 {
 		c.smallMax = max(1, c.max/10)
 		mainMax := max(1, c.max-c.smallMax)
@@ -179,7 +191,13 @@ func (c *entryCache) put(key string, val []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if n := c.m[key]; n != nil {
+		d := cost(key, val) - cost(key, n.val)
+		c.bytes += d
+		if !n.inMain {
+			c.smallBytes += d
+		}
 		n.val = val
+		c.trimLocked()
 		return
 	}
 	c.insertLocked(key, val)
@@ -190,8 +208,45 @@ func (c *entryCache) remove(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if n := c.m[key]; n != nil {
-		c.queue(n).unlink(n)
+		c.unlinkLocked(n)
 		delete(c.m, key)
+	}
+}
+
+// unlinkLocked takes n out of its queue and its cost out of the totals.
+func (c *entryCache) unlinkLocked(n *cnode) {
+	c.queue(n).unlink(n)
+	k := cost(n.key, n.val)
+	c.bytes -= k
+	if !n.inMain {
+		c.smallBytes -= k
+	}
+}
+
+// pushLocked puts n at the head of its queue and counts its cost.
+func (c *entryCache) pushLocked(n *cnode) {
+	c.queue(n).push(n)
+	k := cost(n.key, n.val)
+	c.bytes += k
+	if !n.inMain {
+		c.smallBytes += k
+	}
+}
+
+// over reports whether the cache holds more than its bounds allow.
+func (c *entryCache) over() bool {
+	return c.max > 0 && len(c.m) > c.max || c.maxBytes > 0 && c.bytes > c.maxBytes
+}
+
+// smallOver reports whether the small queue holds more than its share (a tenth of the
+// records and of the bytes, and always room for one record).
+func (c *entryCache) smallOver() bool {
+	return c.small.n > c.smallMax || c.maxBytes > 0 && c.small.n > 1 && c.smallBytes > c.maxBytes/10
+}
+
+func (c *entryCache) trimLocked() {
+	for c.max > 0 && c.over() && len(c.m) > 0 {
+		c.evictLocked()
 	}
 }
 
@@ -214,29 +269,28 @@ func (c *entryCache) queue(n *cnode) *fifo {
 
 func (c *entryCache) insertLocked(key string, val []byte) {
 	n := &cnode{key: key, val: val}
+	if c.maxBytes > 0 && key[0] == prefixBlobData && cost(key, val) > c.maxBytes/4 {
+		return // an inline blob that would push out most of the others
+	}
 	if c.max > 0 && c.ghost.take(maphash.String(c.seed, key)) {
 		n.inMain = true
-		c.main.push(n)
-	} else {
-		c.small.push(n)
 	}
+	c.pushLocked(n)
 	c.m[key] = n
-	for c.max > 0 && len(c.m) > c.max {
-		c.evictLocked()
-	}
+	c.trimLocked()
 }
 
 // evictLocked moves or removes one record: from the small queue when it is over its share
 // (a record read again moves to main, another leaves for the ghost queue), else from main
 // (a record read since its last pass goes round again with one read less).
 func (c *entryCache) evictLocked() {
-	if c.small.n > c.smallMax || c.main.n == 0 {
+	if c.smallOver() || c.main.n == 0 {
 		t := c.small.tail
-		c.small.unlink(t)
+		c.unlinkLocked(t)
 		if t.freq > 0 {
 			t.freq = 0
 			t.inMain = true
-			c.main.push(t)
+			c.pushLocked(t)
 			return
 		}
 		delete(c.m, t.key)
@@ -245,10 +299,10 @@ func (c *entryCache) evictLocked() {
 		return
 	}
 	t := c.main.tail
-	c.main.unlink(t)
+	c.unlinkLocked(t)
 	if t.freq > 0 {
 		t.freq--
-		c.main.push(t)
+		c.pushLocked(t)
 		return
 	}
 	delete(c.m, t.key)
@@ -257,7 +311,13 @@ func (c *entryCache) evictLocked() {
 
 // size returns the number of records held.
 func (c *entryCache) size() int {
+	n, _ := c.usage()
+	return n
+}
+
+// usage returns the number of records held and their cost.
+func (c *entryCache) usage() (int, int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.m)
+	return len(c.m), c.bytes
 }

@@ -97,3 +97,48 @@ func TestCacheZeroAndUnbounded(t *testing.T) {
 		})
 	}
 }
+
+// TestCacheByteBound: the cache holds at most maxBytes as cost counts them, whatever its record
+// count allows; an inline blob larger than a quarter of the bound is not cached; the totals
+// follow puts that replace a value and removals.
+func TestCacheByteBound(t *testing.T) {
+	c := newEntryCache(100, 10<<10, nil)
+	c.metrics = &recordingMetrics{t: t, seen: map[string]float64{}}
+	blob := func(i int) string { return blobDataKey(fmt.Sprint("b", i)) }
+	for i := range 20 {
+		c.fill(blob(i), make([]byte, 2000), c.currentEpoch())
+		if n, b := c.usage(); b > 10<<10 || n > 5 {
+			t.Fatalf("after %d fills: %d records, %d bytes", i+1, n, b)
+		}
+	}
+	c.fill(blobDataKey("big"), make([]byte, 3<<10), c.currentEpoch())
+	if _, ok := c.get(blobDataKey("big")); ok {
+		t.Fatal("an inline blob of more than a quarter of the bound was cached")
+	}
+	c.newEpoch(true)
+	for i := range 50 { // small records: the count binds long before the bytes
+		c.put(objectKey("bkt", fmt.Sprint(i)), make([]byte, 10))
+	}
+	var small int64
+	for i := range 50 {
+		small += cost(objectKey("bkt", fmt.Sprint(i)), make([]byte, 10))
+	}
+	if n, b := c.usage(); n != 50 || b != small {
+		t.Fatalf("%d records, %d bytes; want 50, %d", n, b, small)
+	}
+	c.put(objectKey("bkt", "0"), make([]byte, 100)) // a replaced value
+	c.remove(objectKey("bkt", "1"))
+	var want int64
+	for i := range 50 {
+		switch i {
+		case 0:
+			want += cost(objectKey("bkt", "0"), make([]byte, 100))
+		case 1:
+		default:
+			want += cost(objectKey("bkt", fmt.Sprint(i)), make([]byte, 10))
+		}
+	}
+	if n, b := c.usage(); n != 49 || b != want {
+		t.Fatalf("after a replace and a removal: %d records, %d bytes; want 49, %d", n, b, want)
+	}
+}

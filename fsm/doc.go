@@ -23,8 +23,9 @@
 //   - frozen: the dirty trees of snapshots taken whose data is not yet the base (immutable);
 //   - the resident kinds, whole: buckets, nodes, settings and members (a handful of records
 //     that every event or admin call reads);
-//   - the cache: at most Options.CacheSize clean objects, uploads and parts (S3-FIFO, so a
-//     sweep of single reads does not evict the hot set; listings do not fill it);
+//   - the cache: at most Options.CacheSize clean objects, uploads, parts and inline blobs, and
+//     at most Options.CacheBytes bytes (S3-FIFO, so a sweep of single reads does not evict
+//     the hot set; listings do not fill it);
 //   - the base: the newest persisted snapshot's runs, opened with snapshot.Store.Reader, with
 //     their sparse chunk index and key filters.
 //
@@ -36,7 +37,8 @@
 //
 // When a snapshot's Persist has closed its sink, the FSM opens a Reader on the new snapshot
 // and switches its base to it: the frozen trees it covers are dropped, their records going
-// into the cache as clean entries (the newest writes are the likeliest reads). The logical
+// into the cache as clean entries (the newest writes are the likeliest reads; not the bytes of
+// inline blobs, read back from the runs when asked for). The logical
 // state does not change at a switch, so no read can see an older state than one it has seen;
 // a reader that left the lock to read the old runs answers the state of the moment it held the
 // lock, and the cache refuses what it read if the runs changed meanwhile (an epoch). Old runs
@@ -51,12 +53,15 @@
 // persisted snapshot replaces by runs.
 //
 // Memory is bounded by configuration: the changed records by Options.MaxDirty
-// (performance.max_raft_log_entries: at half of it the FSM asks for a snapshot through
+// (performance.max_raft_log_entries) and their inline bytes by Options.MaxDirtyBytes (8 KiB
+// a record of MaxDirty unless set), each alike (at half of it the FSM asks for a snapshot through
 // SnapshotWanted, which the engine turns into raft.Snapshot; at MaxDirty, while a snapshot is
 // being persisted, Apply waits for it to finish — back-pressure instead of growth; it never
 // waits for a snapshot not yet taken, because raft takes snapshots on the apply goroutine), the
-// cache by Options.CacheSize, and the runs' chunk indexes and key filters by the number of
-// chunks and keys (a few bytes a key). MemoryStats reports what is held.
+// cache by Options.CacheSize and Options.CacheBytes (512 bytes a record of CacheSize unless
+// set: small records meet the count first, inline blobs the bytes), and the runs' chunk
+// indexes and key filters by the number of chunks and keys (a few bytes a key). MemoryStats
+// reports what is held.
 //
 // Apply reads the records it needs through the same tiers while it holds the FSM lock: a cold
 // overwrite or delete costs one chunk read, a new key usually none (the runs' key filters).
@@ -84,6 +89,10 @@
 //	          pairs user metadata
 //	meta2     string content-language, string expires (from version 2 bodies on)
 //	blobs     list (≤ 2^20) of (string id, uvarint size, list (≤ 64) of string node id)
+//	bytes     uvarint length (≤ MaxInlineSize, 1 MiB), then the bytes
+//	inline    list (at least one entry) of (uvarint index into the event's blobs, bytes
+//	          data), indexes ascending: the inline blobs (see "Inline blobs"); each has no
+//	          node and the size of its data; at most MaxInlineSize bytes in all
 //
 // Bodies, version 1 (type number: fields):
 //
@@ -127,7 +136,8 @@
 //	                           default encryption)
 //
 // Type numbers 23 to 29 and record prefixes 0x0D to 0x0F were left free while encryption at
-// rest was built, for the identity records built at the same time.
+// rest was built, for the identity records built at the same time; 0x0D now holds inline
+// blobs' bytes.
 //
 // Identities and access (iam.go), version 1; their numbers start at 40:
 //
@@ -190,6 +200,12 @@
 // (ciphertext); so are a part's (PutPart, unchanged) under an encrypted upload. The object a
 // completion makes takes its upload's encryption.
 //
+// Bodies added with inline blobs, each the body before it (whose fields may then all be empty;
+// an empty encryption is u8 0 and two empty strings) followed by inline:
+//
+//	3 PutObject               version 5
+//	7 PutPart                 version 2
+//
 // Version rules: every type carries its own version byte. A change to a body adds a new
 // version (or a new type); decoders keep reading every version they ever wrote and reject
 // any other (ErrUnknownVersion) — an unknown type is ErrUnknownType. Nothing is skipped
@@ -233,6 +249,8 @@
 //	                                                  drain (0 none, 1 draining, 2 drained),
 //	                                                  i64 drain at; never all zero (a member
 //	                                                  with nothing recorded has no record)
+//	0x0D esc(blob id)                                 an inline blob's bytes: string blob id,
+//	                                                  bytes data (see "Inline blobs")
 //	0x10 esc(bucket)                                  the bucket's default encryption: string
 //	                                                  bucket, string algorithm (not empty)
 //	0x20 esc(user name)                               user: string name, string access key,
@@ -274,6 +292,13 @@
 // Encryption at rest added: object records have a version 4 and upload records a version 5,
 // the body before followed by the encryption (as the events'); their lock fields may then be
 // all zero. Part records are unchanged (a part's blobs are encrypted under its upload's key).
+//
+// Inline blobs added: object records have a version 5 (the version 4 body, its encryption
+// possibly empty — u8 0, two empty strings — then the inline flags) and part records a
+// version 2 (the version 1 body, then the inline flags); the inline flags are a list, not
+// empty, of the indexes of the record's inline blobs, ascending (an inline blob has no node).
+// Written only for a record with an inline blob. The bytes are not in these records: they are
+// a record of their own under 0x0D.
 //
 // As with events, a record is written at the lowest version that holds it: the records of
 // unversioned buckets keep their bytes, and so do the records of version 2 that have no
@@ -319,6 +344,8 @@
 //	       records up to version 3 (object lock)
 //	0xB5   the layout of 0xB2 with object records up to version 4 and upload records up to
 //	       version 5 (encryption at rest)
+//	0xB6   the layout of 0xB5 with object records up to version 5 and the part followed by
+//	       its inline flags (a list, possibly empty): inline blobs
 //	other  JSON (before the binary codec); an empty payload is a nil result
 //
 // EncodeResult writes the lowest layout that holds the result, as Encode does for events, so
@@ -493,6 +520,19 @@
 // all metadata, so it went: a proposer that made two live records share a blob ID would have
 // it freed with the first of them, and must not.
 //
+// Inline blobs follow the same rule with the FSM in the data plane's place: their bytes are a
+// data record (0x0D) that exists exactly while a record (an object version or a part)
+// references the blob. A PutObject or PutPart writes the data records of its inline blobs in
+// the apply that writes the record referencing them (a rejected one writes none); every event
+// that frees a blob by the rule above — an overwrite, a delete, a version removed or replaced,
+// a lifecycle expiry, the parts a completion leaves out or an abort — deletes the data record
+// of a freed inline blob in that same apply, and a completion that moves an inline part's blob
+// into its object keeps it. An enabled overwrite or a delete marker frees nothing, so the
+// noncurrent version's bytes stay. Freed inline blobs are not in Result.FreedBlobs and never
+// reach OnFreed: the data plane holds no copy, and FreedBlobs lists only what it must delete.
+// There is no copy event: the S3 layer copies an inline object as a PutObject of a new
+// inline blob with a new ID (read with BlobData), so no two records share one.
+//
 // The data plane learns about blobs from two methods: Options.OnFreed hands it the freed IDs
 // of every applied entry on every replica (so each storage node deletes its own copies), and
 // WalkBlobs walks the part and object key ranges (every tier, at one point in time) for the set
@@ -508,6 +548,24 @@
 // an event proposed again after an unknown outcome (one that may have committed) would, if
 // rejected the second time — say by its own If-None-Match — free blobs the first one
 // references; proposers retry only proposals that were certainly not applied.
+//
+// # Inline blobs
+//
+// A small object's bytes may travel in its PutObject (or a part's in its PutPart): a blob with
+// Inline set and Data holding the bytes (no nodes; Size is len(Data); MaxInlineSize, 1 MiB,
+// for the event's inline bytes in all). Raft replicates and fsyncs them with the metadata in
+// one round. Apply keeps them in a data record under 0x0D keyed by blob ID — not in the object
+// or part record, which keeps Inline set and no Data — so listings, the record cache's
+// metadata and results never carry object bytes; FSM.BlobData reads them through the tiers
+// like any cold record (dirty, frozen, the cache, the runs), and answers ErrNoSuchBlob once
+// they are freed (a GET that lost the race reads the metadata again). The bytes then live in
+// the WAL until a snapshot, and in the snapshot runs (compressed by the store) afterwards.
+// Their memory is bounded in bytes: MaxDirtyBytes for the changed records, CacheBytes for the
+// cache. WalkBlobs reports them with Inline set; the data plane's repair, GC and balancer skip
+// them. Every replica of the metadata holds them, voters and non-voters alike: where voters must
+// hold no object bytes (management voters of a separate-planes cluster) the proposer must not
+// write inline (the S3 layer turns inline writes off while a voter is not a hybrid node); the
+// FSM applies whatever was committed.
 //
 // # Crash model
 //

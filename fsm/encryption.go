@@ -82,8 +82,8 @@ func checkEncryption(x Encryption) *Error {
 // encryption (whose previous fields may then all be empty).
 
 func (ev *PutObject) hasExt4() bool         { return ev.Encryption.Encrypted() }
-func (ev *PutObject) encodeExt4(e *encoder) { e.encryption(ev.Encryption) }
-func (ev *PutObject) decodeExt4(d *decoder) { ev.Encryption = d.encryption() }
+func (ev *PutObject) encodeExt4(e *encoder) { e.encryptionOpt(ev.Encryption) }    // empty in version 5
+func (ev *PutObject) decodeExt4(d *decoder) { ev.Encryption = d.encryptionOpt() } // Decode refuses it empty at version 4
 
 func (ev *CreateMultipartUpload) hasExt5() bool         { return ev.Encryption.Encrypted() }
 func (ev *CreateMultipartUpload) encodeExt5(e *encoder) { e.encryption(ev.Encryption) }

@@ -23,6 +23,10 @@ var (
 	ErrCorrupt = errors.New("fsm: corrupt encoding")
 	// ErrSnapshotKind is returned by Restore for a stream that is not KindFull.
 	ErrSnapshotKind = errors.New("fsm: restore needs a full snapshot stream")
+	// ErrNoSuchBlob is returned by BlobData for a blob ID that has no inline bytes: never
+	// written inline, or freed since (the caller reads the metadata again, as for a store blob
+	// freed under a read).
+	ErrNoSuchBlob = errors.New("fsm: no such inline blob")
 )
 
 // S3-style error codes carried in Result.Err. The codes an S3 client knows keep their S3

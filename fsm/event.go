@@ -208,6 +208,9 @@ type PutObject struct {
 	// plaintext's size and each blob's Size its stored (ciphertext) size. InvalidArgument
 	// when its fields break checkEncryption's shape rules.
 	Encryption Encryption
+	// Version 5: Blobs may be inline (Blob.Inline, with their bytes in Data; doc.go, "Inline
+	// blobs"); InvalidArgument when one breaks the shape rules (no nodes, Size len(Data), at
+	// most MaxInlineSize bytes in all).
 }
 
 // DeleteObject deletes one object (VersionID empty) or one version of it.
@@ -280,7 +283,7 @@ type PutPart struct {
 	Size       uint64
 	ETag       string // hex MD5 of the part's bytes
 	Checksums  []Pair
-	Blobs      []Blob
+	Blobs      []Blob // version 2: may be inline, as PutObject's version 5
 	ModTime    int64
 }
 

@@ -6,7 +6,6 @@ package fsm
 
 var (
 	_ extended3 = (*CreateBucket)(nil)
-	_ extended4 = (*PutObject)(nil)
 	_ extended3 = (*DeleteObject)(nil)
 	_ extended3 = (*DeleteObjects)(nil)
 	_ extended5 = (*CreateMultipartUpload)(nil)

@@ -25,15 +25,23 @@ type Options struct {
 	// (buckets, nodes, settings) and up to CacheSize clean records; everything else is read
 	// back from that snapshot's runs. Nil keeps every record in memory.
 	Snapshots *snapshot.Store
-	// CacheSize bounds the clean objects, uploads and parts kept in memory when Snapshots is
-	// set (performance.metadata_cache_size): 0 keeps none, a negative value keeps every one
-	// read. Ignored without Snapshots.
+	// CacheSize bounds the clean objects, uploads, parts and inline blobs kept in memory when
+	// Snapshots is set (performance.metadata_cache_size): 0 keeps none, a negative value keeps
+	// every one read. Ignored without Snapshots.
 	CacheSize int
+	// CacheBytes bounds the bytes of the cache (keys, encodings and a per-entry overhead;
+	// inline blobs count their bytes): 0 means CacheBytesPerEntry × CacheSize, negative no
+	// bound beyond CacheSize. Small records hit the count first, inline blobs the bytes.
+	CacheBytes int64
 	// MaxDirty bounds the records changed since the newest persisted snapshot
 	// (performance.max_raft_log_entries). From half of it the FSM asks for a snapshot
 	// (SnapshotWanted); at MaxDirty, while a snapshot is being persisted, Apply waits for it
 	// to finish instead of letting the set grow. 0 means no bound.
 	MaxDirty int
+	// MaxDirtyBytes bounds the inline blob bytes among those changed records in the same way
+	// (a snapshot is asked for at half, Apply waits at the bound while one is persisted): 0
+	// means DirtyBytesPerEntry × MaxDirty, negative no bound.
+	MaxDirtyBytes int64
 	// OnFreed, if set, is called after every Apply and ApplyBatch whose events freed blobs,
 	// with their IDs (the Result.FreedBlobs of the entries, in log order; the slice must not
 	// be modified). It runs on raft's apply goroutine after the FSM lock is released, before
@@ -41,6 +49,14 @@ type Options struct {
 	// block. The data plane deletes its local copies from it.
 	OnFreed func(blobIDs []string)
 }
+
+// Defaults of the byte bounds, per record of the count bounds: with performance defaults
+// (metadata_cache_size 100,000, max_raft_log_entries 10,000) the cache holds at most 50 MiB
+// and the changed records at most 80 MiB of inline bytes (a snapshot asked for at 40 MiB).
+const (
+	CacheBytesPerEntry = 512
+	DirtyBytesPerEntry = 8 << 10
+)
 
 // Result is what Apply returns for a LogCommand entry (raft's ApplyFuture.Response()). It is
 // never nil for a command; for other entry types Apply returns nil.
@@ -60,9 +76,10 @@ type Result struct {
 	Part *PartInfo
 	// Deleted has one entry per key of a DeleteObjects, in request order.
 	Deleted []DeleteResult
-	// FreedBlobs are the blob IDs this event released: those of the records it replaced or
-	// removed that the records it wrote do not reference (see doc.go, "Blob IDs").
-	// Deterministic order. Options.OnFreed receives them on every replica.
+	// FreedBlobs are the store blob IDs this event released: those of the records it replaced
+	// or removed that the records it wrote do not reference (see doc.go, "Blob IDs").
+	// Deterministic order. Options.OnFreed receives them on every replica. Inline blobs are
+	// never listed: Apply deletes their bytes itself.
 	FreedBlobs []string
 }
 
@@ -86,14 +103,16 @@ type DeleteResult struct {
 // with Apply on a point-in-time view and, once the snapshot is published, switches the base
 // to its runs.
 type FSM struct {
-	metrics  Metrics
-	maxDirty int
-	onFreed  func([]string) // set by New; read-only afterwards
+	metrics       Metrics
+	maxDirty      int
+	maxDirtyBytes int64          // 0: no bound
+	onFreed       func([]string) // set by New; read-only afterwards
 	// store is set by New or AttachSnapshots before the FSM is used; read-only afterwards.
 	store *snapshot.Store
 	// cache is nil without a store; it locks itself.
-	cache     *entryCache
-	cacheSize int
+	cache      *entryCache
+	cacheSize  int
+	cacheBytes int64
 
 	// mu guards the fields below it. Apply, Snapshot, Restore and the base switch at the end
 	// of a Persist hold it for writing; readers hold it for reading, never during I/O.
@@ -105,8 +124,10 @@ type FSM struct {
 	applied uint64
 	dirty   *tree
 	frozen  []*frozenTree // oldest first
-	// frozenLen is the number of entries in the frozen trees.
-	frozenLen int
+	// frozenLen is the number of entries in the frozen trees; dirtyBytes and frozenBytes the
+	// inline bytes (data records) of the dirty and frozen trees.
+	frozenLen               int
+	dirtyBytes, frozenBytes int64
 	// seq numbers frozen trees; baseSeq is the newest one the base includes.
 	seq, baseSeq uint64
 	base         *baseView
@@ -116,8 +137,9 @@ type FSM struct {
 	// scratch is a reusable buffer for record size checks (Apply only).
 	scratch []byte
 
-	// dirtyN mirrors dirty.Len()+frozenLen for the throttle, which must not take mu.
-	dirtyN atomic.Int64
+	// dirtyN mirrors dirty.Len()+frozenLen and dirtyB dirtyBytes+frozenBytes for the
+	// throttle, which must not take mu.
+	dirtyN, dirtyB atomic.Int64
 	// want receives a value when a snapshot should be taken (see SnapshotWanted).
 	want chan struct{}
 
@@ -141,16 +163,30 @@ func New(opts Options) *FSM {
 		m = metrics.Nop{}
 	}
 	f := &FSM{
-		metrics:   m,
-		maxDirty:  max(opts.MaxDirty, 0),
-		onFreed:   opts.OnFreed,
-		cacheSize: opts.CacheSize,
-		res:       newResident(),
-		counts:    newCounts(),
-		dirty:     newTree(),
-		base:      newTreeBase(newTree()),
-		want:      make(chan struct{}, 1),
-		snapDone:  make(chan struct{}),
+		metrics:       m,
+		maxDirty:      max(opts.MaxDirty, 0),
+		maxDirtyBytes: opts.MaxDirtyBytes,
+		onFreed:       opts.OnFreed,
+		cacheSize:     opts.CacheSize,
+		cacheBytes:    opts.CacheBytes,
+		res:           newResident(),
+		counts:        newCounts(),
+		dirty:         newTree(),
+		base:          newTreeBase(newTree()),
+		want:          make(chan struct{}, 1),
+		snapDone:      make(chan struct{}),
+	}
+	switch {
+	case f.maxDirtyBytes == 0:
+		f.maxDirtyBytes = int64(f.maxDirty) * DirtyBytesPerEntry
+	case f.maxDirtyBytes < 0:
+		f.maxDirtyBytes = 0
+	}
+	switch {
+	case f.cacheBytes == 0 && f.cacheSize > 0:
+		f.cacheBytes = int64(f.cacheSize) * CacheBytesPerEntry
+	case f.cacheBytes < 0 || f.cacheSize < 0:
+		f.cacheBytes = 0 // no byte bound
 	}
 	if opts.Snapshots != nil {
 		f.AttachSnapshots(opts.Snapshots)
@@ -168,7 +204,7 @@ func (f *FSM) AttachSnapshots(s *snapshot.Store) {
 		return
 	}
 	f.store = s
-	f.cache = newEntryCache(f.cacheSize, f.metrics)
+	f.cache = newEntryCache(f.cacheSize, f.cacheBytes, f.metrics)
 }
 
 // SnapshotWanted returns a channel that receives a value when the records changed since the
@@ -243,11 +279,24 @@ func (f *FSM) applyLocked(l *raft.Log) *Result {
 	return res
 }
 
+// publishDirtyLocked publishes the changed records' count and inline bytes for throttle.
+func (f *FSM) publishDirtyLocked() (n, b int64) {
+	n, b = int64(f.dirty.Len()+f.frozenLen), f.dirtyBytes+f.frozenBytes
+	f.dirtyN.Store(n)
+	f.dirtyB.Store(b)
+	return n, b
+}
+
+// overDirty reports whether n changed records holding b inline bytes reach the bounds divided
+// by div (1: the bounds, 2: half of them).
+func (f *FSM) overDirty(n, b int64, div int) bool {
+	return f.maxDirty > 0 && n >= int64(max(f.maxDirty/div, 1)) ||
+		f.maxDirtyBytes > 0 && b >= max(f.maxDirtyBytes/int64(div), 1)
+}
+
 // afterApplyLocked publishes the dirty count and asks for a snapshot when it is due.
 func (f *FSM) afterApplyLocked() {
-	n := int64(f.dirty.Len() + f.frozenLen)
-	f.dirtyN.Store(n)
-	if f.maxDirty > 0 && n >= int64(max(f.maxDirty/2, 1)) {
+	if n, b := f.publishDirtyLocked(); f.overDirty(n, b, 2) {
 		f.snapMu.Lock()
 		idle := f.chain.outstanding == 0
 		f.snapMu.Unlock()
@@ -264,13 +313,13 @@ func (f *FSM) afterApplyLocked() {
 // being persisted, wait for it to finish. It never waits for a snapshot that has not been
 // taken: raft takes snapshots on this very goroutine.
 func (f *FSM) throttle() {
-	if f.maxDirty == 0 {
+	if f.maxDirty == 0 && f.maxDirtyBytes == 0 {
 		return
 	}
 	var start time.Time
 	for {
 		f.snapMu.Lock()
-		if f.dirtyN.Load() < int64(f.maxDirty) || f.chain.outstanding == 0 {
+		if !f.overDirty(f.dirtyN.Load(), f.dirtyB.Load(), 1) || f.chain.outstanding == 0 {
 			f.snapMu.Unlock()
 			break
 		}
@@ -299,8 +348,11 @@ func (f *FSM) reportState() {
 	f.metrics.Gauge(MetricObjects, float64(o))
 	f.metrics.Gauge(MetricUploads, float64(u))
 	f.metrics.Gauge(MetricDirtyEntries, float64(f.dirtyN.Load()))
+	f.metrics.Gauge(MetricDirtyBytes, float64(f.dirtyB.Load()))
 	if f.cache != nil {
-		f.metrics.Gauge(MetricCacheEntries, float64(f.cache.size()))
+		n, b := f.cache.usage()
+		f.metrics.Gauge(MetricCacheEntries, float64(n))
+		f.metrics.Gauge(MetricCacheBytes, float64(b))
 	}
 }
 
@@ -308,8 +360,12 @@ func (f *FSM) reportState() {
 type MemoryStats struct {
 	// Dirty is the number of records changed since the newest persisted snapshot.
 	Dirty int
-	// Cached is the number of clean records in the cache.
-	Cached int
+	// DirtyBytes is the inline blob bytes among them.
+	DirtyBytes int64
+	// Cached is the number of clean records in the cache; CachedBytes what the cache counts
+	// against its byte bound.
+	Cached      int
+	CachedBytes int64
 	// Snapshot is the ID of the snapshot whose runs hold the clean state, "" when the
 	// whole state is in memory.
 	Snapshot string
@@ -319,9 +375,10 @@ type MemoryStats struct {
 func (f *FSM) MemoryStats() MemoryStats {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	st := MemoryStats{Dirty: int(f.dirtyN.Load())}
+	st := MemoryStats{Dirty: int(f.dirtyN.Load()), DirtyBytes: f.dirtyB.Load()}
 	if f.cache != nil {
-		st.Cached = f.cache.size()
+		n, b := f.cache.usage()
+		st.Cached, st.CachedBytes = n, b
 	}
 	if f.base.rd != nil {
 		st.Snapshot = f.base.rd.ID()

@@ -132,7 +132,8 @@ func records(t tb, st map[string]string) []any {
 	return out
 }
 
-// blobsOf returns every blob ID the objects and parts of a state reference.
+// blobsOf returns every store blob ID the objects and parts of a state reference (inline
+// blobs are not the data plane's: FreedBlobs never lists them).
 func blobsOf(t tb, st map[string]string) map[string]bool {
 	t.Helper()
 	out := map[string]bool{}
@@ -145,7 +146,9 @@ func blobsOf(t tb, st map[string]string) map[string]bool {
 			bs = r.Blobs
 		}
 		for _, b := range bs {
-			out[b.ID] = true
+			if !b.Inline {
+				out[b.ID] = true
+			}
 		}
 	}
 	return out
@@ -186,9 +189,9 @@ func checkFreedEvent(t tb, before, after map[string]string, ev Event, res *Resul
 	var own []string
 	switch e := ev.(type) {
 	case *PutObject:
-		own = freedBlobs(nil, nil, e.Blobs)
+		own = storeBlobIDs(e.Blobs)
 	case *PutPart:
-		own = freedBlobs(nil, nil, e.Blobs)
+		own = storeBlobIDs(e.Blobs)
 	}
 	if !slices.Equal(res.FreedBlobs, own) {
 		t.Fatalf("rejected %s (%v) freed %v, want %v", ev.Type(), res.Err, res.FreedBlobs, own)
@@ -205,8 +208,25 @@ func checkInvariants(t tb, f *FSM) {
 	has := func(k string) bool { _, ok := st[k]; return ok }
 	c := newCounts()
 	var buckets, nodes, settings, members int
+	// Inline bytes: a data record exists exactly while a record references its blob.
+	inlineRefs, data := map[string]bool{}, map[string]bool{}
+	refs := func(bs []Blob) {
+		for _, b := range bs {
+			if b.Inline {
+				if b.Data != nil || len(b.Nodes) > 0 {
+					t.Fatalf("inline blob %s with data or nodes in a record", b.ID)
+				}
+				inlineRefs[b.ID] = true
+				if !has(blobDataKey(b.ID)) {
+					t.Fatalf("inline blob %s has no data record", b.ID)
+				}
+			}
+		}
+	}
 	for _, rec := range recs {
 		switch r := rec.(type) {
+		case *blobData:
+			data[r.ID] = true
 		case *BucketInfo:
 			buckets++
 		case *NodeInfo:
@@ -222,6 +242,7 @@ func checkInvariants(t tb, f *FSM) {
 			if !r.noncurrent {
 				c.addObjects(r.Bucket, 1)
 			}
+			refs(r.Blobs)
 			checkVersionInvariants(t, f, st, r)
 		case *UploadInfo:
 			if !has(bucketKey(r.Bucket)) {
@@ -232,6 +253,12 @@ func checkInvariants(t tb, f *FSM) {
 			if !has(uploadKey(r.bucket, r.key, r.uploadID)) {
 				t.Fatalf("part %d of a missing upload %s", r.PartNumber, r.uploadID)
 			}
+			refs(r.Blobs)
+		}
+	}
+	for id := range data {
+		if !inlineRefs[id] {
+			t.Fatalf("data record of inline blob %s that no record references", id)
 		}
 	}
 	f.mu.RLock()
@@ -257,6 +284,18 @@ func checkInvariants(t tb, f *FSM) {
 	})
 	if n := int64(f.dirty.Len() + f.frozenLen); f.dirtyN.Load() != n {
 		t.Fatalf("dirty count %d, trees hold %d", f.dirtyN.Load(), n)
+	}
+	var inlineBytes int64
+	for _, tr := range append([]*tree{f.dirty}, func() (ts []*tree) {
+		for _, ft := range f.frozen {
+			ts = append(ts, ft.t)
+		}
+		return ts
+	}()...) {
+		tr.Ascend(func(e *entry) bool { inlineBytes += entryBytes(e.rec); return true })
+	}
+	if f.dirtyBytes+f.frozenBytes != inlineBytes || f.dirtyB.Load() != inlineBytes {
+		t.Fatalf("dirty inline bytes %d+%d (published %d), trees hold %d", f.dirtyBytes, f.frozenBytes, f.dirtyB.Load(), inlineBytes)
 	}
 }
 

@@ -510,7 +510,7 @@ func (f *FSM) lifecycleExpire(ev *LifecycleExpire) *Result {
 		if made != nil {
 			dr.DeleteMarker, dr.DeleteMarkerVersionID = true, made.VersionID
 		}
-		res.FreedBlobs = freedBlobs(res.FreedBlobs, nil, removed...)
+		res.FreedBlobs = f.freedBlobs(res.FreedBlobs, nil, removed...)
 		res.Deleted = append(res.Deleted, dr)
 	}
 	return res

@@ -30,6 +30,8 @@ const (
 	MetricCacheMissesTotal    = "nebulaio_fsm_cache_misses_total"
 	MetricCacheEvictionsTotal = "nebulaio_fsm_cache_evictions_total"
 	MetricCacheEntries        = "nebulaio_fsm_cache_entries"
+	MetricDirtyBytes          = "nebulaio_fsm_dirty_inline_bytes"
+	MetricCacheBytes          = "nebulaio_fsm_cache_bytes"
 )
 
 // MetricDescs lists every metric the package reports; the README table and the Prometheus
@@ -54,4 +56,6 @@ var MetricDescs = []MetricDesc{
 	{Name: MetricCacheMissesTotal, Kind: metrics.KindCounter, Help: "Lookups of clean metadata records the cache did not hold (read from the snapshot runs)."},
 	{Name: MetricCacheEvictionsTotal, Kind: metrics.KindCounter, Help: "Records evicted from the metadata cache to keep it within metadata_cache_size."},
 	{Name: MetricCacheEntries, Kind: metrics.KindGauge, Help: "Clean metadata records held in the metadata cache."},
+	{Name: MetricDirtyBytes, Kind: metrics.KindGauge, Help: "Bytes of inline objects among the records changed since the newest persisted snapshot."},
+	{Name: MetricCacheBytes, Kind: metrics.KindGauge, Help: "Bytes the metadata cache holds (keys, encodings, inline object bytes and a per-entry overhead)."},
 }

@@ -27,8 +27,9 @@ const (
 	prefixCors byte = 0x0B
 	// prefixMember: a cluster member's recorded state, (node id).
 	prefixMember byte = 0x0C
-	// prefixEncryption: a bucket's default encryption, (bucket). 0x0D..0x0F are left to the
-	// records built at the same time on other branches (identities).
+	// prefixBlobData (0x0D, inline.go): an inline blob's bytes, (blob id). 0x0E and 0x0F are
+	// free.
+	// prefixEncryption: a bucket's default encryption, (bucket).
 	prefixEncryption byte = 0x10
 )
 
@@ -162,7 +163,7 @@ func parseKey(k []byte) (parsedKey, error) {
 	switch pk.prefix {
 	case prefixMeta:
 		n = 0
-	case prefixBucket, prefixNode, prefixSetting, prefixBucketTags, prefixLifecycle, prefixCors, prefixMember, prefixEncryption:
+	case prefixBucket, prefixNode, prefixSetting, prefixBucketTags, prefixLifecycle, prefixCors, prefixMember, prefixEncryption, prefixBlobData:
 		n = 1
 	case prefixUser, prefixAccessKey, prefixPolicy, prefixBucketAccess:
 		n = 1
@@ -336,6 +337,8 @@ func decodeValue(prefix byte, v []byte) (any, error) {
 		return decodeSetting(v)
 	case prefixMember:
 		return decodeMemberRecord(v)
+	case prefixBlobData:
+		return decodeBlobData(v)
 	}
 	if isIAMPrefix(prefix) {
 		return decodeIAMValue(prefix, v)
@@ -368,6 +371,8 @@ func encodeValue(rec any) ([]byte, error) {
 		return encodeSetting(r)
 	case *MemberState:
 		return encodeMemberRecord(r)
+	case *blobData:
+		return encodeBlobData(r)
 	}
 	if b, ok, err := encodeIAMValue(rec); ok {
 		return b, err
@@ -400,6 +405,8 @@ func recordKey(rec any) string {
 		return settingKey(r.Key)
 	case *MemberState:
 		return memberKey(r.ID)
+	case *blobData:
+		return blobDataKey(r.ID)
 	}
 	return iamRecordKey(rec)
 }
@@ -570,6 +577,8 @@ func encodeObjectRec(r *objectRec) ([]byte, error) {
 func writeObjectRec(e *encoder, r *objectRec) {
 	ver := uint8(recordVersion)
 	switch {
+	case hasInline(r.Blobs):
+		ver = recordVersionExt5
 	case r.Encryption.Encrypted():
 		ver = recordVersionExt4
 	case hasLock(r.Retention, r.LegalHold):
@@ -585,7 +594,10 @@ func writeObjectRec(e *encoder, r *objectRec) {
 	if ver >= recordVersionExt3 {
 		writeLock(e, r.Retention, r.LegalHold)
 	}
-	if ver >= recordVersionExt4 {
+	if ver >= recordVersionExt5 {
+		e.encryptionOpt(r.Encryption)
+		e.inlineFlags(r.Blobs, false)
+	} else if ver >= recordVersionExt4 {
 		e.encryption(r.Encryption)
 	}
 }
@@ -678,7 +690,7 @@ func objectExt(e *encoder, r *objectRec) {
 }
 
 func decodeObjectRec(v []byte, noncurrent bool) (*objectRec, error) {
-	d, ver := openRecordUpTo(v, recordVersionExt4)
+	d, ver := openRecordUpTo(v, recordVersionExt5)
 	r := readObjectRec(d, ver, noncurrent)
 	return r, d.finish()
 }
@@ -692,7 +704,10 @@ func readObjectRec(d *decoder, ver uint8, noncurrent bool) *objectRec {
 	if ver >= recordVersionExt3 {
 		r.Retention, r.LegalHold = readLock(d, ver > recordVersionExt3)
 	}
-	if ver >= recordVersionExt4 {
+	if ver >= recordVersionExt5 {
+		r.Encryption = d.encryptionOpt()
+		d.inlineFlags(r.Blobs, false)
+	} else if ver >= recordVersionExt4 {
 		r.Encryption = d.encryption()
 	}
 	return r
@@ -831,10 +846,24 @@ func decodeUploadBody(d *decoder) *UploadInfo {
 		Initiated: d.i64("initiated"), Meta: d.meta()}
 }
 
+// Part record: version 1 bucket, key, upload id, u32 part number, uvarint size, etag, pairs
+// checksums, blobs, i64 mtime; version 2 adds the inline flags (a list, not empty, of the
+// indexes of the inline blobs, ascending), written only for a part with an inline blob.
 func encodePart(p *partRec) ([]byte, error) {
-	e := startRecord()
-	partBody(e, p)
+	e := &encoder{b: make([]byte, 0, 64)}
+	writePart(e, p)
 	return e.b, e.err
+}
+
+func writePart(e *encoder, p *partRec) {
+	if !hasInline(p.Blobs) {
+		e.u8(recordVersion)
+		partBody(e, p)
+		return
+	}
+	e.u8(recordVersionExt)
+	partBody(e, p)
+	e.inlineFlags(p.Blobs, false)
 }
 
 func partBody(e *encoder, p *partRec) {
@@ -854,9 +883,12 @@ func partInfoBody(e *encoder, p *PartInfo) {
 }
 
 func decodePart(v []byte) (*partRec, error) {
-	d := openRecord(v)
+	d, ver := openRecordUpTo(v, recordVersionExt)
 	p := &partRec{bucket: d.str("bucket"), key: d.str("key"), uploadID: d.str("upload id")}
 	p.PartInfo = decodePartInfoBody(d)
+	if ver >= recordVersionExt {
+		d.inlineFlags(p.Blobs, false)
+	}
 	return p, d.finish()
 }
 

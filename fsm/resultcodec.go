@@ -48,8 +48,11 @@ import (
 // records up to version 4; it too is written only for a result that version 3 cannot hold.
 // Version 5 (0xB5), the same layout, carries the records of encryption at rest: object records
 // up to version 4 and upload records up to version 5; written only for a result that version
-// 4 cannot hold (an encrypted object or upload). Every tag byte names one layout: 0xB1 to
-// 0xB5 are all read, and anything else that is not empty is JSON.
+// 4 cannot hold (an encrypted object or upload). Version 6 (0xB6), the same layout, carries
+// inline blobs: object records up to version 5, and the part followed by its inline flags (a
+// list, possibly empty, of the indexes of its inline blobs); written only for a result with an
+// inline blob. Every tag byte names one layout: 0xB1 to 0xB6 are all read, and anything else
+// that is not empty is JSON.
 type ResultCodec struct{}
 
 const (
@@ -58,6 +61,7 @@ const (
 	resultMagicV3 = 0xB3
 	resultMagicV4 = 0xB4
 	resultMagicV5 = 0xB5
+	resultMagicV6 = 0xB6
 )
 
 // embedded is the newest version of each embedded record a layout carries.
@@ -68,6 +72,7 @@ var (
 	layoutV3 = embedded{recordVersionExt3, recordVersionExt, recordVersionExt3}
 	layoutV4 = embedded{recordVersionExt4, recordVersionExt3, recordVersionExt4}
 	layoutV5 = embedded{recordVersionExt4, recordVersionExt4, recordVersionExt5}
+	layoutV6 = embedded{recordVersionExt4, recordVersionExt5, recordVersionExt5}
 )
 
 const (
@@ -123,7 +128,15 @@ func needsV5(r *Result) bool {
 	return r.Object != nil && r.Object.Encryption.Encrypted() || r.Upload != nil && r.Upload.Encryption.Encrypted()
 }
 
+// needsV6 reports whether a result embeds an inline blob.
+func needsV6(r *Result) bool {
+	return r.Object != nil && hasInline(r.Object.Blobs) || r.Part != nil && hasInline(r.Part.Blobs)
+}
+
 func encodeResult(r *Result) ([]byte, error) {
+	if needsV6(r) {
+		return encodeResultV2(r, resultMagicV6)
+	}
 	if needsV5(r) {
 		return encodeResultV2(r, resultMagicV5)
 	}
@@ -191,7 +204,7 @@ func resultBits(r *Result) uint8 {
 	return bits
 }
 
-// encodeResultV2 writes the layout of versions 2 to 5 (magic says which).
+// encodeResultV2 writes the layout of versions 2 to 6 (magic says which).
 func encodeResultV2(r *Result, magic byte) ([]byte, error) {
 	e := &encoder{b: make([]byte, 0, 256)}
 	e.u8(magic)
@@ -211,6 +224,9 @@ func encodeResultV2(r *Result, magic byte) ([]byte, error) {
 	}
 	if r.Part != nil {
 		partInfoBody(e, r.Part)
+		if magic >= resultMagicV6 {
+			e.inlineFlags(r.Part.Blobs, true)
+		}
 	}
 	e.count("deleted", len(r.Deleted), maxDeleteKeys)
 	for _, d := range r.Deleted {
@@ -267,7 +283,7 @@ func readResultBits(d *decoder) uint8 {
 	return bits
 }
 
-// decodeResultV2 reads the layout of versions 2 to 5: newest holds the newest version of
+// decodeResultV2 reads the layout of versions 2 to 6: newest holds the newest version of
 // each embedded record that the layout carries.
 func decodeResultV2(b []byte, newest embedded) (*Result, error) {
 	d := &decoder{b: b}
@@ -289,6 +305,9 @@ func decodeResultV2(b []byte, newest embedded) (*Result, error) {
 	}
 	if bits&resHasPart != 0 {
 		p := decodePartInfoBody(d)
+		if newest.object >= recordVersionExt5 {
+			d.inlineFlags(p.Blobs, true)
+		}
 		r.Part = &p
 	}
 	if n := d.count("deleted", maxDeleteKeys, 4); n > 0 {
@@ -337,6 +356,8 @@ func (ResultCodec) DecodeResult(b []byte) (any, error) {
 		return decodeResultV2(b[1:], layoutV4)
 	case b[0] == resultMagicV5:
 		return decodeResultV2(b[1:], layoutV5)
+	case b[0] == resultMagicV6:
+		return decodeResultV2(b[1:], layoutV6)
 	case b[0] != resultMagic:
 		var r Result
 		if err := json.Unmarshal(b, &r); err != nil {

@@ -57,9 +57,10 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	defer f.mu.Unlock()
 	if f.dirty.Len() > 0 {
 		f.seq++
-		f.frozen = append(f.frozen, &frozenTree{t: f.dirty, seq: f.seq})
+		f.frozen = append(f.frozen, &frozenTree{t: f.dirty, seq: f.seq, bytes: f.dirtyBytes})
 		f.frozenLen += f.dirty.Len()
-		f.dirty = newTree()
+		f.frozenBytes += f.dirtyBytes
+		f.dirty, f.dirtyBytes = newTree(), 0
 	}
 	f.base.acquire()
 	s := &fsmSnapshot{
@@ -145,7 +146,7 @@ type cacheUpdate struct {
 }
 
 // cacheUpdates encodes the cacheable changes of the snapshot's frozen trees, oldest first,
-// before Persist takes the lock to switch.
+// before Persist takes the lock to switch (inline blobs' bytes as removals: see below).
 func (s *fsmSnapshot) cacheUpdates() ([]cacheUpdate, error) {
 	var out []cacheUpdate
 	var err error
@@ -155,7 +156,10 @@ func (s *fsmSnapshot) cacheUpdates() ([]cacheUpdate, error) {
 				return true
 			}
 			u := cacheUpdate{seq: ft.seq, key: e.key}
-			if e.rec != nil {
+			// An inline blob's bytes are not put: they would double the frozen trees' inline
+			// bytes until the switch, and churn a cache bounded in bytes; a removal keeps a
+			// cached copy from outliving the record (blob IDs are never reused anyway).
+			if e.rec != nil && e.key[0] != prefixBlobData {
 				if u.val, err = encodeValue(e.rec); err != nil {
 					return false
 				}
@@ -212,20 +216,21 @@ func (f *FSM) switchBase(seq uint64, rd *snapshot.Reader, updates []cacheUpdate)
 	}
 	for _, ft := range covered {
 		f.frozenLen -= ft.t.Len()
+		f.frozenBytes -= ft.bytes
 	}
 	f.frozen = slices.Clone(f.frozen[n:])
 	f.baseSeq = seq
 	old := f.base
 	f.base = nb
 	old.release()
-	f.dirtyN.Store(int64(f.dirty.Len() + f.frozenLen))
+	f.publishDirtyLocked()
 }
 
 // cacheable reports whether a key's records go through the cache (the resident kinds never
 // do: their trees are complete).
 func cacheable(key string) bool {
 	switch key[0] {
-	case prefixObject, prefixUpload, prefixPart, prefixVersion, prefixBucketTags, prefixLifecycle, prefixCors, prefixEncryption:
+	case prefixObject, prefixUpload, prefixPart, prefixVersion, prefixBucketTags, prefixLifecycle, prefixCors, prefixEncryption, prefixBlobData:
 		return true
 	}
 	return false
@@ -379,6 +384,7 @@ func (f *FSM) install(b *baseView, res *resident, c counts, applied uint64, pare
 	f.mu.Lock()
 	f.res, f.counts, f.applied = res, c, applied
 	f.dirty, f.frozen, f.frozenLen = newTree(), nil, 0
+	f.dirtyBytes, f.frozenBytes = 0, 0
 	f.baseSeq = f.seq
 	f.restores++
 	old := f.base
@@ -387,7 +393,7 @@ func (f *FSM) install(b *baseView, res *resident, c counts, applied uint64, pare
 	if f.cache != nil {
 		f.cache.newEpoch(true)
 	}
-	f.dirtyN.Store(0)
+	f.publishDirtyLocked()
 	f.snapMu.Lock()
 	f.chain.gen++
 	f.chain.parent = parent

@@ -230,10 +230,16 @@ func eventGen(t *rapid.T, label string) Event {
 	uid := rapid.SampledFrom([]string{"u1", "u2"}).Draw(t, label+"upload")
 	blob := func() []Blob {
 		// Blob IDs are unique per write, as the data plane makes them (doc.go, "Blob IDs").
+		// Some are inline (their bytes in the event; doc.go, "Inline blobs").
 		n := rapid.IntRange(0, 3).Draw(t, label+"blobs")
 		out := make([]Blob, n)
 		for i := range out {
-			out[i] = Blob{ID: fmt.Sprintf("blob-%d", blobSeq.Add(1)), Size: 1, Nodes: []string{"n1"}}
+			id := blobSeq.Add(1)
+			if rapid.IntRange(0, 2).Draw(t, label+"inline") == 0 {
+				out[i] = inl(fmt.Sprintf("inline-%d", id), fmt.Sprint(id))
+			} else {
+				out[i] = Blob{ID: fmt.Sprintf("blob-%d", id), Size: 1, Nodes: []string{"n1"}}
+			}
 		}
 		return out
 	}

@@ -20,8 +20,9 @@ import (
 
 // frozenTree is a dirty tree frozen by Snapshot(); seq numbers them in order.
 type frozenTree struct {
-	t   *tree
-	seq uint64
+	t     *tree
+	seq   uint64
+	bytes int64 // the inline bytes it holds (see FSM.dirtyBytes)
 }
 
 // baseView is the clean state under the dirty and frozen trees. It is immutable; a switch

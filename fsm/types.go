@@ -26,11 +26,20 @@ func SortedPairs(m map[string]string) []Pair {
 }
 
 // Blob is one piece of an object's bytes as placed by the data plane: its ID, its length and
-// the IDs of the nodes that hold a copy.
+// the IDs of the nodes that hold a copy — or, for an inline blob, bytes the metadata holds.
+//
+// An inline blob (Inline set) lives in the FSM, not in the data plane: it has no Nodes, and
+// its bytes are a record of their own (see doc.go, "Inline blobs"), read with FSM.BlobData.
+// In an event (PutObject, PutPart) an inline blob carries its bytes in Data (not nil; Size is
+// len(Data)); a blob read back from the FSM (Object, ObjectVersion, listings, Upload parts,
+// WalkBlobs, results) has Inline set and Data nil, so that no metadata read carries object
+// bytes.
 type Blob struct {
-	ID    string
-	Size  uint64
-	Nodes []string
+	ID     string
+	Size   uint64
+	Nodes  []string
+	Inline bool
+	Data   []byte
 }
 
 // ObjectMeta is the metadata a client sets on an object (PUT headers, or at
@@ -179,7 +188,7 @@ func cloneBlobs(bs []Blob) []Blob {
 	}
 	out := make([]Blob, len(bs))
 	for i, b := range bs {
-		out[i] = Blob{ID: b.ID, Size: b.Size, Nodes: slices.Clone(b.Nodes)}
+		out[i] = Blob{ID: b.ID, Size: b.Size, Nodes: slices.Clone(b.Nodes), Inline: b.Inline}
 	}
 	return out
 }

@@ -17,11 +17,13 @@ type BlobRef struct {
 // A record kind added later that references blobs must be added here.
 var blobRanges = []byte{prefixPart, prefixObject, prefixVersion}
 
-// WalkBlobs calls fn for every blob that an object version (current or noncurrent) or a part of an open multipart upload
-// references: the data plane's set of live blobs (repair, garbage collection). It reads the
-// indexes' key ranges directly, through every tier (memory and the snapshot runs beyond the
-// cache, without filling the cache), and it reads the local state as it is: a caller that
-// needs every acknowledged write passes a read barrier first.
+// WalkBlobs calls fn for every blob that an object version (current or noncurrent) or a part
+// of an open multipart upload references: the data plane's set of live blobs (repair, garbage
+// collection; inline blobs, whose bytes the FSM holds, come with Inline set and no Data, for
+// the data plane to skip). It reads the indexes' key ranges directly, through every tier
+// (memory and the snapshot runs beyond the cache, without filling the cache), and it reads the
+// local state as it is: a caller that needs every acknowledged write passes a read barrier
+// first.
 //
 // The walk is one point in time: the state when it started (a view, as a full snapshot's
 // Persist takes), whatever commits while it runs, so a blob is reported exactly once and a

@@ -106,6 +106,15 @@ func evSeeds() []fsm.Event {
 		// Added with safe membership (issue 16): the operator's decisions about members.
 		&fsm.MemberChange{ID: "node-3", Op: fsm.MemberRemove, At: 1764090000000000000},
 		&fsm.MemberChange{ID: "node-\x00", Op: fsm.MemberDrained, At: -1},
+		// Added with inline blobs: PutObject version 5 (one with its version 2 to 4 fields
+		// empty, one encrypted with a stored blob beside), PutPart version 2.
+		&fsm.PutObject{Bucket: "photos", Key: "tiny", Size: 5, ETag: "e", ModTime: 31,
+			Blobs: []fsm.Blob{{ID: "i1", Size: 5, Inline: true, Data: []byte("hello")}}},
+		&fsm.PutObject{Bucket: "vault", Key: "tiny", Size: 3, ETag: "e", ModTime: 32, VersionID: vid,
+			Blobs:      []fsm.Blob{blobs[0], {ID: "i2", Inline: true, Data: []byte{}}, {ID: "i3", Size: 2, Inline: true, Data: []byte{0, 0xff}}},
+			Encryption: fsm.Encryption{Algorithm: fsm.EncryptionSSEC, SealedKey: "\x01k"}},
+		&fsm.PutPart{Bucket: "photos", Key: "big", UploadID: "upload-1", PartNumber: 3, Size: 4, ETag: "e", ModTime: 33,
+			Blobs: []fsm.Blob{{ID: "i4", Size: 4, Inline: true, Data: []byte("part")}}},
 	}
 }
 

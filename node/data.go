@@ -22,6 +22,7 @@ func (n *Node) startData(sink *httpapi.PromSink) error {
 		return fmt.Errorf("data_dir: blobs: %w", err)
 	}
 	n.blobs = store
+	ecData, ecParity, _ := config.ParseErasure(cfg.Cluster.Erasure) // validated with the config
 	d := dataplane.New(dataplane.Config{
 		Local: store, Transport: n.trans, Self: cfg.NodeID,
 		HoldsData: cfg.Cluster.NodeRole != config.RoleManagement,
@@ -37,6 +38,8 @@ func (n *Node) startData(sink *httpapi.PromSink) error {
 		Metrics: sink,
 
 		MinFreeBytes: cfg.Storage.MinFreeBytes,
+
+		ErasureData: ecData, ErasureParity: ecParity, ErasureMinSize: cfg.Cluster.ErasureMinSize,
 	})
 	n.mu.Lock()
 	n.data = d

@@ -25,9 +25,10 @@ import (
 )
 
 // startDataCluster starts n nodes (node 0 bootstraps, the others join it) with the given
-// roles by index (default hybrid) and repair every 300ms, and waits until the cluster formed
-// and every node's data plane sees the replication factor the storage-capable members allow.
-func startDataCluster(t *testing.T, n int, roles map[int]string) *testcluster.Cluster {
+// roles by index (default hybrid) and repair every 300ms, then configure (if any), and waits
+// until the cluster formed and every node's data plane sees the replication factor the
+// storage-capable members allow.
+func startDataCluster(t *testing.T, n int, roles map[int]string, configure ...func(*config.Config)) *testcluster.Cluster {
 	t.Helper()
 	storage := 0
 	for i := 0; i < n; i++ {
@@ -42,6 +43,9 @@ func startDataCluster(t *testing.T, n int, roles map[int]string) *testcluster.Cl
 		if r := roles[i]; r != "" {
 			cfg.Cluster.NodeRole = r
 		}
+		for _, f := range configure {
+			f(cfg)
+		}
 	}})
 	testutil.WaitFor(t, 45*time.Second, "every node sees the replication factor", func() error {
 		for _, i := range c.Running() {
@@ -53,6 +57,10 @@ func startDataCluster(t *testing.T, n int, roles map[int]string) *testcluster.Cl
 	})
 	return c
 }
+
+// noInline turns inline objects off, for tests of where blob files go: their small objects
+// must be blob files.
+func noInline(cfg *config.Config) { cfg.Performance.InlineObjectSize = 0 }
 
 type storedObject struct {
 	key  string
@@ -112,12 +120,15 @@ func checkObjects(t *testing.T, c *s3.Client, bucket string, objs []storedObject
 	}
 }
 
-// blobIDs lists the blobs the metadata on node i references.
+// blobIDs lists the stored blobs the metadata on node i references (not the inline ones,
+// whose bytes are in the metadata: the data plane has no copies of them).
 func blobIDs(t *testing.T, c *testcluster.Cluster, i int) []string {
 	t.Helper()
 	var ids []string
 	err := c.MustNode(i).FSM().WalkBlobs(context.Background(), func(b fsm.BlobRef) error {
-		ids = append(ids, b.ID)
+		if !b.Inline {
+			ids = append(ids, b.ID)
+		}
 		return nil
 	})
 	if err != nil {
@@ -321,6 +332,13 @@ func TestSeparatePlanes(t *testing.T) {
 	for _, i := range mgmt {
 		if n := blobFiles(t, filepath.Join(c.Config(i).DataDir, "blobs")); n != 0 {
 			t.Fatalf("management node %s holds %d blob files", c.ID(i), n)
+		}
+	}
+	// Inline objects are off while a voter is a management node: even the smallest objects'
+	// bytes are on the storage nodes, none in the metadata the management nodes hold.
+	for _, i := range mgmt {
+		if inline, stored := inlineBlobs(t, c, i); inline != 0 || stored != len(objs) {
+			t.Fatalf("metadata on %s references %d inline and %d stored blobs, want 0 and %d", c.ID(i), inline, stored, len(objs))
 		}
 	}
 	if err := missingCopies(c, blobIDs(t, c, 0), stores); err != nil {

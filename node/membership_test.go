@@ -480,7 +480,7 @@ func blobIDsOn(t *testing.T, c *testcluster.Cluster, i int) []string {
 // share of copies moved, about 1/(N+1) = 1/4, and the copies on the new node agree with it.
 func TestRebalanceOnFourthStorageNode(t *testing.T) {
 	const objects = 1000
-	c := startDataCluster(t, 3, nil)
+	c := startDataCluster(t, 3, nil, noInline) // the balancer moves blob files
 	ctx := context.Background()
 	if _, err := c.S3Client(0).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("rebal")}); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 
+	"github.com/nebulaio/nebulaio/config"
 	"github.com/nebulaio/nebulaio/dataplane"
 	"github.com/nebulaio/nebulaio/engine"
 	"github.com/nebulaio/nebulaio/httpapi"
@@ -51,6 +52,8 @@ func (n *Node) startS3(ctx context.Context, sink *httpapi.PromSink) error {
 		// The request's own TLS state decides SSE-C, so a node behind a TLS-terminating
 		// proxy needs s3.allow_sse_c_over_http.
 		AllowSSECOverHTTP: cfg.S3.AllowSSECOverHTTP,
+		InlineObjectSize:  int64(cfg.Performance.InlineObjectSize),
+		InlineAllowed:     n.inlineAllowed,
 	}), cfg.Cluster.DegradedReads), httpapi.Timeouts{Read: cfg.S3.ReadTimeout.D(), Write: cfg.S3.WriteTimeout.D(), Idle: cfg.S3.IdleTimeout.D()})
 	go n.serve(n.s3, ln, "s3")
 	n.mu.Lock()
@@ -118,4 +121,30 @@ func (q quorumBackend) PutBlob(ctx context.Context, id string, r io.Reader, size
 		err = context.Cause(qctx) // wraps engine.ErrNoQuorum: 503 with Retry-After
 	}
 	return n, sum, nodes, err
+}
+
+// inlineAllowed reports whether a write may carry its bytes inside its event: only while every
+// voter is known (through gossip) to be a hybrid node. Inline bytes are stored by every voter,
+// and a management voter must hold no object bytes; a voter gossip has not seen yet, whose role
+// is unknown, counts as one that may be a management node. Decided per write, from the
+// current raft configuration (docs/DECISIONS.md, 2026-12-07).
+func (n *Node) inlineAllowed() bool {
+	e, g := n.parts()
+	if e == nil || g == nil {
+		return false
+	}
+	servers, err := e.Servers()
+	if err != nil {
+		return false
+	}
+	for _, s := range servers {
+		if !s.Voter {
+			continue
+		}
+		m, ok := g.Member(s.ID)
+		if !ok || m.Meta.Role != config.RoleHybrid {
+			return false
+		}
+	}
+	return true
 }

@@ -151,7 +151,8 @@ func appendEntries(from string, cmd []byte) *raft.AppendEntriesRequest {
 // refused before any handler or raft sees it, and the cluster is unchanged. A member's
 // certificate, doing the same reads, gets answers: the attack paths are real.
 func TestRaftPortClosedToForeignProcesses(t *testing.T) {
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
+	// The object's bytes in a blob file, read through the data plane's RPCs below.
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Configure: func(_ int, cfg *config.Config) { noInline(cfg) }})
 	leader := c.WaitForLeader()
 	mkBucket(t, c, leader, "secrets")
 	if err := c.PutObject(leader, "secrets", "payroll", []byte("the payroll, which no outsider may read")); err != nil {

@@ -318,6 +318,9 @@ func printBlobReport(w io.Writer, dir string, rep backup.CheckReport) {
 	}
 	fmt.Fprintf(w, "blobs in %s: %s checked, %s intact (%s), %d missing, %d damaged", dir, humanize.Comma(int64(rep.Checked)),
 		humanize.Comma(int64(rep.Checked-rep.Missing-rep.Damaged)), humanize.IBytes(rep.Bytes), rep.Missing, rep.Damaged)
+	if rep.Inline > 0 {
+		fmt.Fprintf(w, " (%s of them inline: in the metadata)", humanize.Comma(int64(rep.Inline)))
+	}
 }
 
 func runBackupRestore(args []string, stdout, stderr io.Writer) int {

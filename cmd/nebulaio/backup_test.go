@@ -21,7 +21,8 @@ func TestBackupCLIRefusals(t *testing.T) {
 	if _, err := c.S3Client(0).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("bkt")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.PutObject(0, "bkt", "k", []byte("v")); err != nil {
+	// Over the inline limit: its bytes are a blob file, which a restore must find.
+	if err := c.PutObject(0, "bkt", "k", []byte(strings.Repeat("v", 100<<10))); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()

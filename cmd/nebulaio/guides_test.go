@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/nebulaio/nebulaio/config"
+	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/internal/testcluster"
 	"github.com/nebulaio/nebulaio/internal/testutil"
 	"github.com/nebulaio/nebulaio/internal/trust"
@@ -475,12 +476,22 @@ func TestGuideBackupAndRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	putN(t, c3, "survive", 0, 60)
-	// n3 holds every entry and a copy of every blob before the others are lost.
+	// n3 holds every entry and a copy of every blob file before the others are lost (the
+	// small objects are inline: their bytes are in the entries).
 	c.VerifyFSMs()
+	stored := 0
+	if err := c.MustNode(2).FSM().WalkBlobs(ctx, func(b fsm.BlobRef) error {
+		if !b.Inline {
+			stored++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	blobs3 := filepath.Join(c.Config(2).DataDir, "blobs", "blobs")
 	testutil.WaitFor(t, 60*time.Second, "every blob on n3", func() error {
-		if n := countFiles(blobs3); n < 60 {
-			return fmt.Errorf("%d of 60 blobs", n)
+		if n := countFiles(blobs3); n < stored {
+			return fmt.Errorf("%d of %d blobs", n, stored)
 		}
 		return nil
 	})
@@ -544,6 +555,7 @@ func TestGuideStorage(t *testing.T) {
 	g := loadGuide(t, "storage.md")
 	c := testcluster.Start(t, testcluster.Options{Nodes: 1, Configure: func(_ int, cfg *config.Config) {
 		cfg.Performance.MaxRaftLogEntries = 32
+		cfg.Performance.InlineObjectSize = 0 // blob verify reads blob files: the small objects must be some
 	}})
 	c.WaitForLeader()
 	client := c.S3Client(0)
@@ -729,6 +741,7 @@ func TestGuideOperationsMembership(t *testing.T) {
 func guideOperationsMembership(t *testing.T, g *guide) {
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Configure: func(i int, cfg *config.Config) {
 		cfg.NodeID = fmt.Sprintf("node-%d", i+1)
+		cfg.Performance.InlineObjectSize = 0 // the objects are blob files, which node-4 gets copies of
 	}})
 	c.WaitForLeader()
 	c.WaitFormed()

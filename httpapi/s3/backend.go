@@ -41,6 +41,9 @@ type Metadata interface {
 	ObjectVersion(bucket, key, versionID string) (fsm.ObjectInfo, error)
 	ListObjectVersions(bucket string, p fsm.VersionListParams) (fsm.VersionListResult, error)
 	Upload(bucket, key, uploadID string) (fsm.UploadInfo, error)
+	// BlobData returns the bytes of an inline blob (an error wrapping fsm.ErrNoSuchBlob when
+	// there is none, e.g. freed since its metadata was read). The caller must not modify them.
+	BlobData(id string) ([]byte, error)
 	ListObjects(bucket string, p fsm.ListParams) (fsm.ListResult, error)
 	ListUploads(bucket string, p fsm.UploadListParams) (fsm.UploadListResult, error)
 	ListParts(bucket, key, uploadID string, p fsm.PartListParams) (fsm.PartListResult, error)
@@ -69,6 +72,9 @@ type Blobs interface {
 	// rather than return bytes that fail their checksum; ErrBlobNotFound means no node has a
 	// copy; a copy that may be on a node that cannot be reached is ErrDataElsewhere (503).
 	OpenBlob(ctx context.Context, id string, nodes []string, offset, length int64) (io.ReadCloser, error)
+	// NewBlobID returns a fresh blob ID for a blob of size bytes (-1: unknown): the data plane
+	// chooses it, since an erasure-coded blob carries its layout in its ID.
+	NewBlobID(size int64) string
 	// DiscardBlob deletes a blob this request wrote on nodes that nothing will reference
 	// (its event was rejected). Best effort: what it misses the garbage collectors take.
 	DiscardBlob(id string, nodes []string)

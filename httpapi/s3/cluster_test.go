@@ -26,7 +26,8 @@ import (
 // bounded time.
 func TestThreeNodeCluster(t *testing.T) {
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Configure: func(_ int, cfg *config.Config) {
-		cfg.Cluster.ReplicationFactor = 1 // each object's bytes on one node
+		cfg.Cluster.ReplicationFactor = 1    // each object's bytes on one node
+		cfg.Performance.InlineObjectSize = 0 // in blob files: an inline object's bytes are on every node
 	}})
 	c.WaitForLeader()
 	follower := c.Followers()[0]

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 
 	"github.com/nebulaio/nebulaio/dataplane"
 	"github.com/nebulaio/nebulaio/engine"
@@ -19,6 +18,8 @@ type DataPlane interface {
 	Put(ctx context.Context, id string, r io.Reader, expect dataplane.Expect) (dataplane.Info, []string, error)
 	// Open reads [offset, offset+length) of blob id from any node that has an intact copy.
 	Open(ctx context.Context, id string, nodes []string, offset, length int64) (io.ReadCloser, error)
+	// NewBlobID returns the ID of a new blob of size bytes (its erasure-coding layout, if any).
+	NewBlobID(size int64) string
 	// Discard deletes a blob the caller wrote that nothing will reference.
 	Discard(id string, nodes []string)
 }
@@ -67,7 +68,7 @@ func (e *backend) PutBlob(ctx context.Context, id string, r io.Reader, size int6
 	case errors.Is(err, dataplane.ErrDigestMismatch):
 		return 0, nil, nil, ErrBadDigest
 	case errors.Is(err, dataplane.ErrSizeMismatch):
-		return 0, nil, nil, &Error{"IncompleteBody", http.StatusBadRequest, "The body is shorter or longer than its declared length."}
+		return 0, nil, nil, ErrIncompleteBody
 	case errors.Is(err, dataplane.ErrNoSpace):
 		return 0, nil, nil, ErrInsufficientStorage.with("insufficient storage: %v", err)
 	case errors.Is(err, dataplane.ErrNoStorageNode), errors.Is(err, dataplane.ErrWriteQuorum):
@@ -85,6 +86,8 @@ func (e *backend) OpenBlob(ctx context.Context, id string, nodes []string, offse
 	}
 	return blobReader{rc}, nil
 }
+
+func (e *backend) NewBlobID(size int64) string { return e.data.NewBlobID(size) }
 
 func (e *backend) DiscardBlob(id string, nodes []string) { e.data.Discard(id, nodes) }
 

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -78,7 +79,19 @@ type Options struct {
 	// AllowSSECOverHTTP accepts SSE-C headers on plain HTTP (s3.allow_sse_c_over_http, for
 	// a TLS-terminating proxy in front); off, they are refused as S3 refuses them.
 	AllowSSECOverHTTP bool
+	// InlineObjectSize is the largest object (or part) body carried inside its event rather
+	// than written to the data plane (performance.inline_object_size); 0 turns inline
+	// objects off. At most MaxInlineObjectSize.
+	InlineObjectSize int64
+	// InlineAllowed, when set, is asked at every write whether inline objects may be written
+	// now (a node says no while a voter holds no object bytes); nil: always.
+	InlineAllowed func() bool
 }
+
+// MaxInlineObjectSize bounds Options.InlineObjectSize: an inline body is held in memory
+// whole and travels in one raft entry, whose inline bytes (ciphertext, when encrypted) the
+// FSM bounds to fsm.MaxInlineSize.
+const MaxInlineObjectSize = 512 << 10
 
 // Limits.
 const (
@@ -112,6 +125,12 @@ type handler struct {
 	creds        *credentialStore
 	limit        *authlimit.Limiter
 	cache        policyCache
+	// Inline objects (inline.go): the size limit, the gate, and pooled body buffers of
+	// inlineCap bytes (the largest inline body, encrypted, plus one).
+	inlineMax  int64
+	inlineOK   func() bool
+	inlineCap  int64
+	inlineBufs sync.Pool
 }
 
 var _ http.Handler = (*handler)(nil)
@@ -132,7 +151,9 @@ func NewHandler(opts Options) http.Handler {
 		b: opts.Backend, region: opts.Region, strict: opts.StrictRegion, domain: strings.ToLower(opts.Domain), log: opts.Logger,
 		m: opts.Metrics, minPart: opts.MinPartSize, maxSize: opts.MaxObjectSize, now: opts.Now,
 		keyring: opts.Keyring, sseCOverHTTP: opts.AllowSSECOverHTTP,
+		inlineMax: min(opts.InlineObjectSize, MaxInlineObjectSize), inlineOK: opts.InlineAllowed,
 	}
+	h.inlineCap = sse.CiphertextSize(h.inlineMax + 1)
 	if h.region == "" {
 		h.region = sigv4.DefaultRegion
 	}

@@ -78,6 +78,9 @@ type nodeOpts struct {
 	authLimit authlimit.Config
 	// log, if set, receives the handler's log at debug level.
 	log io.Writer
+	// inline is Options.InlineObjectSize (0: off); inlineGate Options.InlineAllowed.
+	inline     int64
+	inlineGate func() bool
 }
 
 func startNode(t *testing.T, dir string, o nodeOpts) *node {
@@ -135,6 +138,7 @@ func (n *node) start() {
 		Region: region, Domain: n.opts.domain, Logger: logger, Metrics: n.metrics,
 		MinPartSize: n.opts.minPartSize, StrictRegion: n.opts.strict, DisableSigV2: n.opts.noSigV2,
 		LifecycleDay: n.opts.lifecycleDay, Keyring: n.opts.keyring, AllowSSECOverHTTP: n.opts.sseCOverHTTP,
+		InlineObjectSize: n.opts.inline, InlineAllowed: n.opts.inlineGate,
 	})
 	n.srv = httptest.NewServer(h)
 	n.tlsSrv = httptest.NewTLSServer(h)

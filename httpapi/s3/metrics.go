@@ -32,6 +32,9 @@ const (
 	MetricAuthFailures     = "nebulaio_s3_auth_failures_total"
 	MetricAuthThrottled    = "nebulaio_s3_auth_throttled_total"
 	MetricAccessDenied     = "nebulaio_s3_access_denied_total"
+	// Inline objects (inline.go): writes whose bytes travelled in their event, and those bytes.
+	MetricInlineWritesTotal = "nebulaio_s3_inline_writes_total"
+	MetricInlineBytesTotal  = "nebulaio_s3_inline_bytes_total"
 )
 
 // operations lists every operation name the router can report (S3's names).
@@ -100,6 +103,8 @@ func buildMetricDescs() []MetricDesc {
 		{Name: MetricAuthFailures, Kind: metrics.KindCounter, Help: "S3 requests refused for a wrong signature or an unknown access key (they count against the source address's limit)."},
 		{Name: MetricAuthThrottled, Kind: metrics.KindCounter, Help: "S3 requests refused with SlowDown because their source address failed to authenticate too often."},
 		{Name: MetricAccessDenied, Kind: metrics.KindCounter, Help: "S3 authorization decisions that refused an action (AccessDenied)."},
+		{Name: MetricInlineWritesTotal, Kind: metrics.KindCounter, Help: "Object and part writes (PUT, POST, copy, UploadPart) whose bytes travelled inside their metadata event (performance.inline_object_size)."},
+		{Name: MetricInlineBytesTotal, Kind: metrics.KindCounter, Help: "Bytes stored inside metadata events by inline writes (ciphertext for encrypted objects)."},
 	}
 	for _, op := range operations {
 		d = append(d, MetricDesc{Name: opMetric(op), Kind: metrics.KindCounter, Help: "S3 " + op + " requests (any status)."})

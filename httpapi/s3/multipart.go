@@ -170,12 +170,14 @@ type copyPartResult struct {
 	checksumFields
 }
 
-func (h *handler) uploadPartCopy(rq *request) error {
+func (h *handler) uploadPartCopy(rq *request) error { return h.retryCopy(rq, h.uploadPartCopyOnce) }
+
+func (h *handler) uploadPartCopyOnce(rq *request) error {
 	uploadID, num, err := partParams(rq)
 	if err != nil {
 		return err
 	}
-	src, _, err := h.copySource(rq)
+	src, byVersion, err := h.copySource(rq)
 	if err != nil {
 		return err
 	}
@@ -214,7 +216,7 @@ func (h *handler) uploadPartCopy(rq *request) error {
 	sb, err := h.writeBlob(rq.r.Context(), pc.reader(rd), length, nil, c)
 	rd.Close()
 	if err != nil {
-		return h.readFailed(rq, err)
+		return h.copyReadFailed(rq, src, byVersion, err)
 	}
 	etag := hex.EncodeToString(sb.etag)
 	now := h.now().UnixNano()

@@ -40,10 +40,19 @@ type storedBlob struct {
 	plain int64    // bytes of content (size, unless encrypted)
 	etag  []byte   // MD5 of the content, or of what is stored for SSE-C (objectCipher.plainETag)
 	nodes []string // the nodes holding the bytes (recorded in the object's placement)
+	// An inline blob (see inline.go) has no nodes: its bytes (ciphertext when encrypted)
+	// travel in the event, from buf, a pooled buffer that release returns.
+	inline bool
+	data   []byte
+	buf    *[]byte
+	h      *handler
 }
 
 // blob is the fsm.Blob of sb.
 func (sb storedBlob) blob() fsm.Blob {
+	if sb.inline {
+		return fsm.Blob{ID: sb.id, Size: uint64(len(sb.data)), Inline: true, Data: sb.data}
+	}
 	return fsm.Blob{ID: sb.id, Size: uint64(sb.size), Nodes: sb.nodes}
 }
 
@@ -71,18 +80,35 @@ func (g *guardReader) Read(p []byte) (int, error) {
 
 // writeBlob streams src (size bytes, or -1 when unknown) into a new blob, encrypted as c
 // says, and checks its size and Content-MD5 (wantMD5 nil: not sent; always the content's
-// MD5, encrypted or not). On any failure no blob is left behind.
+// MD5, encrypted or not). On any failure no blob is left behind. A body of at most the
+// inline limit becomes an inline blob, kept in memory for the event (the caller releases it
+// once the event is proposed): one of unknown size is read up to the limit first, and goes on
+// to the data plane when it turns out longer.
 func (h *handler) writeBlob(ctx context.Context, src io.Reader, size int64, wantMD5 []byte, c objectCipher) (storedBlob, error) {
-	id := newID()
+	id := h.b.NewBlobID(storedSize(size, c))
 	g := &guardReader{r: src, max: h.maxSize}
-	var r io.Reader = g
+	var body io.Reader = g
+	if lim := h.inlineLimit(size); lim > 0 {
+		bp, n, ended, err := h.readInline(g, lim)
+		switch {
+		case err != nil && g.err != nil:
+			return storedBlob{}, g.err
+		case err != nil:
+			return storedBlob{}, err
+		case ended:
+			return h.inlineBlob(id, bp, (*bp)[:n], size, wantMD5, c)
+		}
+		defer h.putInlineBuf(bp)
+		body = io.MultiReader(bytes.NewReader((*bp)[:n]), g)
+	}
+	var r io.Reader = body
 	var plainMD5 hash.Hash
 	stored, storeMD5 := size, wantMD5
 	if c.key != nil {
 		// The data plane sees ciphertext: its length and MD5 are the ciphertext's, so the
 		// content's MD5 is taken here, before encryption.
 		plainMD5 = md5.New()
-		r = c.key.Encrypt(id, io.TeeReader(g, plainMD5))
+		r = c.key.Encrypt(id, io.TeeReader(body, plainMD5))
 		storeMD5 = nil
 		if size >= 0 {
 			stored = sse.CiphertextSize(size)
@@ -114,14 +140,33 @@ func (h *handler) writeBlob(ctx context.Context, src io.Reader, size int64, want
 	return sb, nil
 }
 
+// storedSize is the length of the blob that holds size bytes of content encrypted as c says
+// (-1 when unknown).
+func storedSize(size int64, c objectCipher) int64 {
+	if c.key != nil && size >= 0 {
+		return sse.CiphertextSize(size)
+	}
+	return size
+}
+
 // commit proposes an event that references the new blob. A rejection by the FSM lists the
 // blob in the result's FreedBlobs, so every storage node's data plane deletes it as it applies
 // the event (no visible object, no garbage; discarding it here too would delete it twice). An
 // event that was never proposed (it does not encode) discards the blob here. An unknown
 // outcome (no quorum, leadership lost) keeps it: the write may still commit, and deleting the
 // bytes then would leave a dangling object.
+//
+// An inline blob travels in ev: there is nothing to discard whatever the outcome, and its
+// buffer goes back to the pool here, the event being encoded by then.
 func (h *handler) commit(rq *request, ev fsm.Event, sb storedBlob) (*fsm.Result, error) {
 	res, err := h.propose(rq, ev)
+	if sb.inline {
+		sb.release()
+		if err == nil {
+			h.countInline(sb)
+		}
+		return res, err
+	}
 	if err != nil {
 		var fe *fsm.Error
 		var ae *Error
@@ -677,7 +722,7 @@ func (r *objectReader) open() error {
 		if r.remain < left {
 			length = r.remain
 		}
-		f, err = r.h.b.OpenBlob(r.ctx, b.ID, b.Nodes, r.off, length)
+		f, err = r.h.openBlob(r.ctx, b, r.off, length)
 	}
 	if err != nil {
 		return fmt.Errorf("blob %s: %w", b.ID, err)
@@ -1013,7 +1058,42 @@ func copyDirectives(hd http.Header) (replaceMeta, replaceTags bool, err error) {
 	return replaceMeta, replaceTags, nil
 }
 
-func (h *handler) copyObject(rq *request) error {
+// copyObject and uploadPartCopy start over (a few times) when the source was overwritten or
+// deleted while its bytes were read (an overwrite frees them at once, an inline blob's in the
+// same apply): the copy is of the old source or the new one, or NoSuchKey, never an
+// InternalError.
+func (h *handler) copyObject(rq *request) error { return h.retryCopy(rq, h.copyObjectOnce) }
+
+func (h *handler) retryCopy(rq *request, once func(*request) error) error {
+	for attempt := 1; ; attempt++ {
+		err := once(rq)
+		switch {
+		case !errors.Is(err, errObjectChanged):
+			return err
+		case attempt == 3:
+			return ErrServiceUnavailable.with("the copy source changed %d times while it was read; retry", attempt)
+		}
+		resetHeaders(rq.w.Header())
+	}
+}
+
+// copyReadFailed maps a failed read of copy source src (byVersion: named by version ID): a
+// blob missing because the source changed since it was looked up is errObjectChanged.
+func (h *handler) copyReadFailed(rq *request, src fsm.ObjectInfo, byVersion bool, err error) error {
+	if errors.Is(err, ErrBlobNotFound) {
+		vid := ""
+		if byVersion {
+			vid = src.VersionID
+		}
+		now, oerr := h.b.ObjectVersion(src.Bucket, src.Key, vid)
+		if oerr != nil || now.ETag != src.ETag || now.ModTime != src.ModTime || !sameBlobs(now.Blobs, src.Blobs) {
+			return errObjectChanged
+		}
+	}
+	return h.readFailed(rq, err)
+}
+
+func (h *handler) copyObjectOnce(rq *request) error {
 	replaceMeta, replaceTags, err := copyDirectives(rq.r.Header)
 	if err != nil {
 		return err
@@ -1065,7 +1145,7 @@ func (h *handler) copyObject(rq *request) error {
 	sb, err := h.writeBlob(rq.r.Context(), pc.reader(rd), int64(src.Size), nil, c)
 	rd.Close()
 	if err != nil {
-		return h.readFailed(rq, err)
+		return h.copyReadFailed(rq, src, byVersion, err)
 	}
 	if pc != nil {
 		sums = pc.pairs(rq)

@@ -378,14 +378,14 @@ func (h *handler) postObject(rq *request) error {
 		return err
 	}
 	if _, err := form.mr.NextPart(); !errors.Is(err, io.EOF) {
-		h.b.DiscardBlob(sb.id, sb.nodes)
+		h.discard(sb)
 		if err == nil {
 			return ErrInvalidArgument.with("the file must be the last field of the form")
 		}
 		return ErrMalformedPOSTRequest.with("%v", err)
 	}
 	if sb.plain < lo {
-		h.b.DiscardBlob(sb.id, sb.nodes)
+		h.discard(sb)
 		return ErrEntityTooSmall.with("Your proposed upload is smaller than the minimum allowed size: %d bytes, the policy asks for %d", sb.plain, lo)
 	}
 	etag := hex.EncodeToString(sb.etag)

@@ -279,7 +279,7 @@ func plainSizes(blobs []fsm.Blob, encrypted bool) ([]int64, error) {
 // decryptOpen reads plaintext [off, off+n) of the encrypted blob b through the data plane.
 func (h *handler) decryptOpen(r *objectReader, b fsm.Blob, off, n int64) (io.ReadCloser, error) {
 	rc, err := r.key.Decrypt(b.ID, int64(b.Size), func(o, l int64) (io.ReadCloser, error) {
-		return h.b.OpenBlob(r.ctx, b.ID, b.Nodes, o, l)
+		return h.openBlob(r.ctx, b, o, l)
 	}, off, n)
 	if err != nil {
 		return nil, tampered(err)

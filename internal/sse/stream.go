@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // ChunkSize is the plaintext size of every chunk of an encrypted blob but the last.
@@ -55,7 +56,34 @@ func chunkNonce(nonce *[nonceSize]byte, i int64, final bool) []byte {
 // of src is returned as is (after the chunks before it), so the caller sees why the body
 // failed; the reader never returns a blob that lacks its final chunk without an error.
 func (k ObjectKey) Encrypt(blobID string, src io.Reader) io.Reader {
-	return &encrypter{aead: k.blobAEAD(blobID), src: src, buf: make([]byte, sealedChunk)}
+	return &encrypter{aead: k.blobAEAD(blobID), src: src, buf: *chunkBufs.Get().(*[]byte)}
+}
+
+// chunkBufs holds the one-chunk buffers of encrypters: an encrypter returns its buffer once
+// it has returned its final chunk or src's error (one abandoned midway leaves it to the GC).
+var chunkBufs = sync.Pool{New: func() any { b := make([]byte, sealedChunk); return &b }}
+
+// release returns e's buffer to chunkBufs; nothing of it is returned by Read afterwards.
+func (e *encrypter) release() {
+	if e.buf != nil {
+		b := e.buf
+		e.buf, e.out, e.pos = nil, nil, 0
+		chunkBufs.Put(&b)
+	}
+}
+
+// EncryptBytes appends to dst the encrypted blob blobID of plain, held in memory: the same
+// bytes Encrypt yields for a reader of plain (CiphertextSize(len(plain)) of them), sealed
+// straight into dst (no chunk buffer). dst must not overlap plain.
+func (k ObjectKey) EncryptBytes(blobID string, dst, plain []byte) []byte {
+	aead := k.blobAEAD(blobID)
+	var nonce [nonceSize]byte
+	n := chunks(int64(len(plain)))
+	for i := int64(0); i < n; i++ {
+		chunk := plain[min(int64(len(plain)), i*ChunkSize):min(int64(len(plain)), (i+1)*ChunkSize)]
+		dst = aead.Seal(dst, chunkNonce(&nonce, i, i == n-1), chunk, nil)
+	}
+	return dst
 }
 
 // encrypter seals in place: a chunk's plaintext is read into buf and sealed over itself into
@@ -78,9 +106,11 @@ type encrypter struct {
 func (e *encrypter) Read(p []byte) (int, error) {
 	for e.pos == len(e.out) {
 		if e.done {
+			e.release()
 			return 0, io.EOF
 		}
 		if e.err != nil {
+			e.release()
 			return 0, e.err
 		}
 		e.fill()

@@ -344,3 +344,27 @@ func BenchmarkStream(b *testing.B) {
 		}
 	}
 }
+
+// TestEncryptBytesIsEncrypt: the in-memory sealing of a small object's bytes writes exactly
+// the blob the streaming encrypter writes (so either decrypts both), at chunk boundaries too,
+// and appends to dst; encrypters run one after another (their chunk buffers pooled) each
+// write their own blob intact.
+func TestEncryptBytesIsEncrypt(t *testing.T) {
+	k := testKey(7)
+	for _, n := range []int{0, 1, 100, ChunkSize - 1, ChunkSize, ChunkSize + 1, 2 * ChunkSize, 2*ChunkSize + 5} {
+		p := plaintext(n, uint64(n))
+		want := encrypt(t, k, "blob-a", p)
+		prefix := []byte("prefix")
+		got := k.EncryptBytes("blob-a", append([]byte(nil), prefix...), p)
+		if !bytes.Equal(got[:len(prefix)], prefix) || !bytes.Equal(got[len(prefix):], want) {
+			t.Fatalf("%d bytes: EncryptBytes differs from Encrypt", n)
+		}
+		if int64(len(want)) != CiphertextSize(int64(n)) {
+			t.Fatalf("%d bytes: %d bytes of ciphertext, want %d", n, len(want), CiphertextSize(int64(n)))
+		}
+		back, _, err := decrypt(k, "blob-a", want, 0, int64(n))
+		if err != nil || !bytes.Equal(back, p) {
+			t.Fatalf("%d bytes: decrypt: %v", n, err)
+		}
+	}
+}
