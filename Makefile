@@ -70,7 +70,7 @@ image: build-static
 e2e: image
 	IMAGE=$(IMAGE) ./scripts/e2e.sh
 
-## e2e-cluster: the three-node compose cluster alone (part of make e2e, about 1.5 minutes): kill -9 of the leader and a follower, rejoin, a foreign node refused, leader transfer and demote, then issue 20's durability of inline, replicated and erasure-coded (2+1) objects with a node killed mid-stripe; needs a Docker engine, docker-compose and curl
+## e2e-cluster: the three-node compose cluster alone (part of make e2e, 1.5 to 2.5 minutes): kill -9 of the leader and a follower, rejoin, a foreign node refused, leader transfer and demote, then issue 20's durability of inline, replicated and erasure-coded (2+1) objects with a node killed mid-stripe; needs a Docker engine, docker-compose and curl
 e2e-cluster: image
 	IMAGE=$(IMAGE) ./scripts/e2e-cluster.sh
 
