@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -278,7 +279,7 @@ func TestForceNewClusterAfterLosingTwoOfThree(t *testing.T) {
 
 	clusterID := c.MustNode(2).ClusterID()
 	waitClusterSetting(t, c, 2, clusterID)
-	writeLogTail(t, c, 2, "disaster", 16)
+	objs = append(objs, writeLogTail(t, c, 2, "disaster", 16)...)
 	c.Kill(0)
 	c.Kill(1)
 	c.Kill(2)
@@ -483,21 +484,24 @@ func TestBackupRestoreEncryptedObjects(t *testing.T) {
 // caller kills the node. When snapshots happen depends on how the engine packed earlier writes
 // into entries and on raft's periodic check (every 5 s or so): two fixed tail writes were
 // sometimes taken into a snapshot under load.
-func writeLogTail(t *testing.T, c *testcluster.Cluster, i int, bucket string, maxLogEntries int) {
+func writeLogTail(t *testing.T, c *testcluster.Cluster, i int, bucket string, maxLogEntries int) []storedObject {
 	t.Helper()
 	n := c.MustNode(i)
+	var written []storedObject
 	for w := 1; w <= 100; w++ {
 		k := fmt.Sprintf("tail-%d", w)
 		if err := c.PutObject(i, bucket, k, []byte(k)); err != nil {
 			t.Fatal(err)
 		}
+		written = append(written, storedObject{key: k, sum: sha256.Sum256([]byte(k)), size: len(k)})
 		s := n.Engine().Raft().Stats()
 		last, _ := strconv.ParseUint(s["last_log_index"], 10, 64)
 		snap, _ := strconv.ParseUint(s["last_snapshot_index"], 10, 64)
 		dirty := n.FSM().MemoryStats().Dirty
 		if w >= 2 && last > snap && last-snap < uint64(maxLogEntries/2) && dirty < maxLogEntries/2 {
-			return
+			return written
 		}
 	}
 	t.Fatalf("node %d: could not leave a log tail past its newest snapshot: %v", i, n.Engine().Raft().Stats())
+	return nil
 }
