@@ -657,3 +657,43 @@ func inlineReplicas(t *testing.T, seed uint64, steps int) {
 		t.Fatalf("%d of %d inline blobs live: the run frees none or all", live, len(inlineIDs))
 	}
 }
+
+// TestInlineSnapshotAskedByBytesWritten: overwriting (or deleting) inline objects keeps few
+// inline bytes among the changed records, yet every byte written is in the log until a
+// snapshot lets raft drop it; so a snapshot is asked for once the inline bytes applied since
+// the newest snapshot reach half of MaxDirtyBytes, as docs/guides/storage.md promises ("one
+// every 40 MiB of inline bytes"), whatever is left of them.
+func TestInlineSnapshotAskedByBytesWritten(t *testing.T) {
+	store, err := snapshot.NewStore(t.TempDir(), snapshot.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	a := &applier{t: t, f: New(Options{Snapshots: store, MaxDirty: 1000, MaxDirtyBytes: 100 << 10})}
+	a.must(&CreateBucket{Name: "bkt", Owner: "o", Created: 1})
+	chunk := string(make([]byte, 16<<10))
+	wanted := func() bool {
+		select {
+		case <-a.f.SnapshotWanted():
+			return true
+		default:
+			return false
+		}
+	}
+	for round := range 2 {
+		for i := range 3 { // 48 KiB written: under half the bound
+			a.must(&PutObject{Bucket: "bkt", Key: "k", Blobs: []Blob{inl(fmt.Sprint(round, "-", i), chunk)}, Size: 16 << 10})
+		}
+		if wanted() {
+			t.Fatalf("round %d: a snapshot asked for after 48 KiB written", round)
+		}
+		a.must(&PutObject{Bucket: "bkt", Key: "k", Blobs: []Blob{inl(fmt.Sprint(round, "-", 3), chunk)}, Size: 16 << 10})
+		if st := a.f.MemoryStats(); st.DirtyBytes != 16<<10 {
+			t.Fatalf("round %d: %d inline bytes among the changed records, want one object's", round, st.DirtyBytes)
+		}
+		if !wanted() {
+			t.Fatalf("round %d: no snapshot asked for after 64 KiB of inline bytes written", round)
+		}
+		storeSnapshot(t, store, a.f, a.index) // the count starts again
+	}
+}
