@@ -697,3 +697,35 @@ func TestInlineSnapshotAskedByBytesWritten(t *testing.T) {
 		storeSnapshot(t, store, a.f, a.index) // the count starts again
 	}
 }
+
+// TestInlineLockedVersionKeepsItsBytes: a delete refused by object lock (retention, legal
+// hold; one key of a DeleteObjects batch) frees nothing, and a lifecycle expiry of a locked
+// noncurrent version leaves its bytes; once the retention is over, the same delete frees them.
+func TestInlineLockedVersionKeepsItsBytes(t *testing.T) {
+	a := newApplier(t)
+	day := int64(86400e9)
+	v1, v2 := NewVersionID(10, 1), NewVersionID(11, 1)
+	a.must(&CreateBucket{Name: "bkt", Owner: "o", Created: 1, ObjectLock: true},
+		&PutObject{Bucket: "bkt", Key: "k", Blobs: []Blob{inl("l1", "locked")}, Size: 6, VersionID: v1, ModTime: 10,
+			Retention: Retention{Mode: LockCompliance, RetainUntil: 5 * day}},
+		&PutObject{Bucket: "bkt", Key: "k", Blobs: []Blob{inl("l2", "held")}, Size: 4, VersionID: v2, ModTime: 11, LegalHold: LegalHoldOn},
+		&PutBucketLifecycle{Bucket: "bkt", Rules: []LifecycleRule{{ID: "r", Enabled: true, NoncurrentDays: 1}}})
+	if res := a.apply(&DeleteObject{Bucket: "bkt", Key: "k", VersionID: v1, ModTime: 12}); res.Err == nil {
+		t.Fatal("delete of a version under retention applied")
+	}
+	res := a.apply(&DeleteObjects{Bucket: "bkt", Keys: []string{"k", "k"}, VersionIDs: []string{v1, v2}, ModTime: 12})
+	if res.Err != nil || len(res.Deleted) != 2 || res.Deleted[0].Err == nil || res.Deleted[1].Err == nil {
+		t.Fatalf("DeleteObjects of locked versions: %+v", res)
+	}
+	res = a.apply(&LifecycleExpire{Bucket: "bkt", Now: 3 * day, Day: day, Targets: []ExpireTarget{{Action: ExpireNoncurrent, Key: "k", VersionID: v1, RuleID: "r"}}})
+	if res.Err != nil || len(res.Deleted) != 1 || res.Deleted[0].Err == nil {
+		t.Fatalf("expiry of a locked noncurrent version: %+v", res)
+	}
+	wantData(t, a.f, "l1", "locked")
+	wantData(t, a.f, "l2", "held")
+	checkInvariants(t, a.f)
+	a.must(&DeleteObject{Bucket: "bkt", Key: "k", VersionID: v1, ModTime: 6 * day})
+	wantData(t, a.f, "l1", "-")
+	wantData(t, a.f, "l2", "held")
+	checkInvariants(t, a.f)
+}
