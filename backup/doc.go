@@ -48,7 +48,10 @@
 // directories taken after the metadata backup holds every blob the backup references unless
 // it was deleted in between (an object overwritten or deleted after the backup). Inline
 // objects' bytes are metadata records, so the backup holds them itself.
-// CheckBlobs (nebulaio backup blobs --check, and backup restore) says which are missing.
+// CheckBlobs (nebulaio backup blobs --check, and backup restore) says which are missing. An
+// erasure-coded blob (cluster.erasure) is K+M shard files <ID>.s<i>, one per node: in the
+// merged copies it counts as present when any K of them are intact (their sizes and headers;
+// every byte with --deep); its MD5 is not checked, each shard having its own checksums.
 //
 // # Decisions
 //

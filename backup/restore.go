@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/nebulaio/nebulaio/dataplane"
 	"github.com/nebulaio/nebulaio/dataplane/blob"
 	"github.com/nebulaio/nebulaio/fsm"
 	"github.com/nebulaio/nebulaio/snapshot"
@@ -41,6 +42,8 @@ var (
 	ErrBlobSize = errors.New("backup: blob size differs from the metadata")
 	// ErrBlobMD5: the blob's MD5 (in its header) is not the one the metadata records.
 	ErrBlobMD5 = errors.New("backup: blob MD5 differs from the metadata")
+	// ErrBlobShards: fewer of an erasure-coded blob's shards are intact than it needs.
+	ErrBlobShards = errors.New("backup: too few shards of an erasure-coded blob")
 )
 
 // BlobProblem is one blob of the manifest that a blob directory does not hold intact.
@@ -116,6 +119,9 @@ func CheckBlobs(a *Archive, v *blob.Verifier, opts CheckOptions) (CheckReport, e
 }
 
 func checkBlob(v *blob.Verifier, e BlobEntry, deep bool) error {
+	if ids, each, need := dataplane.StoredBlobs(e.ID, int64(e.Size)); len(ids) > 1 {
+		return checkShards(v, ids, each, need, deep)
+	}
 	info, err := v.Stat(e.ID)
 	if err != nil {
 		return err
@@ -128,6 +134,41 @@ func checkBlob(v *blob.Verifier, e BlobEntry, deep bool) error {
 	}
 	if deep {
 		return v.Verify(e.ID)
+	}
+	return nil
+}
+
+// checkShards checks the shards of an erasure-coded blob (dataplane.StoredBlobs): any need of
+// them intact (size, header; every byte when deep) make it whole. None found is
+// blob.ErrNotFound; some but too few, ErrBlobShards. The object's MD5 is not checked: each
+// shard has its own checksums.
+func checkShards(v *blob.Verifier, ids []string, each int64, need int, deep bool) error {
+	found, intact := 0, 0
+	var errs []error
+	for _, id := range ids {
+		info, err := v.Stat(id)
+		if errors.Is(err, blob.ErrNotFound) {
+			continue
+		}
+		found++
+		switch {
+		case err != nil:
+		case info.Size != each:
+			err = fmt.Errorf("%w: shard %s: %d bytes, want %d", ErrBlobSize, id, info.Size, each)
+		case deep:
+			err = v.Verify(id)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		intact++
+	}
+	switch {
+	case found == 0:
+		return fmt.Errorf("%w: none of its %d shards", blob.ErrNotFound, len(ids))
+	case intact < need:
+		return fmt.Errorf("%w: %d of %d shards intact, %d needed: %w", ErrBlobShards, intact, len(ids), need, errors.Join(errs...))
 	}
 	return nil
 }

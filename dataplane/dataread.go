@@ -105,6 +105,7 @@ type failoverReader struct {
 	unreachable bool
 	// suspects hold corrupt copies, reported once another copy has served bytes.
 	suspects []suspect
+	ended    bool // endStream ran
 }
 
 type suspect struct {
@@ -161,6 +162,7 @@ func (fr *failoverReader) Read(p []byte) (int, error) {
 			return 0, fr.failure()
 		}
 		if fr.remain == 0 {
+			fr.endStream()
 			return 0, io.EOF
 		}
 		n, err := fr.cur.Read(p)
@@ -187,6 +189,17 @@ func (fr *failoverReader) Read(p []byte) (int, error) {
 		if n > 0 {
 			return n, nil
 		}
+	}
+}
+
+// endStream reads the end of the current copy's stream once the range is read: a remote
+// stream's end frame, so that the transport can reuse its connection (a stream closed before
+// its end is torn down).
+func (fr *failoverReader) endStream() {
+	if fr.cur != nil && !fr.ended {
+		fr.ended = true
+		var one [1]byte
+		_, _ = fr.cur.Read(one[:])
 	}
 }
 

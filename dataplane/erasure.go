@@ -131,6 +131,17 @@ func blobIDs(id string) []string {
 	return out
 }
 
+// StoredBlobs lists what the nodes' stores hold for blob id of size bytes: the blob itself
+// (each of size bytes, one needed to read it), or for an erasure-coded blob its K+M shards
+// (each of the shard size, any K needed). Backups check blob directories with it.
+func StoredBlobs(id string, size int64) (ids []string, each int64, need int) {
+	l, ok := parseEC(id)
+	if !ok {
+		return []string{id}, size, 1
+	}
+	return blobIDs(id), l.shardSize(), l.k
+}
+
 // storedRefs expands a metadata reference into the blobs the stores hold for it: the blob
 // itself, or one reference per shard (its ID, its size; Nodes and ModTime the blob's).
 func storedRefs(ref fsm.BlobRef) []fsm.BlobRef {
@@ -350,6 +361,7 @@ func (d *Plane) putEC(ctx context.Context, id string, l ecLayout, r io.Reader, e
 	buf := make([]byte, int64(l.shards())*l.block)
 	blocks := make([][]byte, l.shards())
 	sum := md5.New()
+	hashed := make(chan struct{}, 1) // a stripe's MD5 is done (buffered: an early return leaks nothing)
 	fail := func(err error) (blob.Info, []string, error) {
 		abortStreams(reps, results, err)
 		d.dropCopies(reps)
@@ -380,7 +392,9 @@ func (d *Plane) putEC(ctx context.Context, id string, l ecLayout, r io.Reader, e
 			}
 			return fail(err)
 		}
-		sum.Write(buf[:dl])
+		// The MD5 is taken while the stripe is encoded and sent (it only reads the data);
+		// the last stripe waits for it, to check the body before any shard completes.
+		go func(p []byte) { sum.Write(p); hashed <- struct{}{} }(buf[:dl])
 		clear(buf[dl : int64(l.k)*bl])
 		for i := range blocks {
 			blocks[i] = buf[int64(i)*bl : int64(i+1)*bl]
@@ -389,12 +403,16 @@ func (d *Plane) putEC(ctx context.Context, id string, l ecLayout, r io.Reader, e
 			return fail(fmt.Errorf("dataplane: erasure encode: %w", err))
 		}
 		if s == n-1 {
+			<-hashed
 			if err := check(); err != nil {
 				return fail(err)
 			}
 		}
 		if err := d.sendChunk(reps, results, quorum, func(rs *replicaStream) []byte { return blocks[rs.shard] }); err != nil {
 			return blob.Info{}, nil, err
+		}
+		if s < n-1 {
+			<-hashed // before buf is read into again
 		}
 	}
 	okReps, err := d.finishStreams(ctx, reps, results, quorum)
@@ -470,7 +488,13 @@ type ecReader struct {
 	cur    []byte   // bytes of the current stripe not yet returned
 	blocks [][]byte // the current stripe's blocks, by shard (nil: not read)
 	spare  [][]byte // buffers for the blocks reconstruction makes
-	err    error
+	// order is the shards by preference (this node's data shards, its parity shards, the
+	// other data shards, the other parity shards); the first K are the preferred set, and
+	// a stripe whose needed data blocks are not all in it is read from it and reconstructed
+	// (a parity shard on this node saves a data shard from another node).
+	order     []int
+	preferred []bool
+	err       error
 }
 
 // shardSource is one shard as an ecReader reads it: a failover stream over its candidates,
@@ -518,6 +542,7 @@ func (d *Plane) openEC(ctx context.Context, id string, l ecLayout, nodes []strin
 	for i := range er.shards {
 		er.shards[i] = &shardSource{cands: d.shardCands(p, id, l, i, nodes)}
 	}
+	er.order, er.preferred = d.shardPreference(id, l)
 	if er.off < er.end {
 		if err := er.loadStripe(); err != nil {
 			er.Close()
@@ -526,6 +551,27 @@ func (d *Plane) openEC(ctx context.Context, id string, l ecLayout, nodes []strin
 	}
 	d.m.Counter(MetricErasureReads, 1)
 	return er, nil
+}
+
+// shardPreference orders the shards of blob id for reading: this node's data shards, its
+// parity shards, the other data shards, the other parity shards; and marks the first K.
+func (d *Plane) shardPreference(id string, l ecLayout) ([]int, []bool) {
+	var local, remote []int
+	for i := range l.shards() {
+		if d.cfg.HoldsData {
+			if _, err := d.local.Stat(shardID(id, i)); err == nil {
+				local = append(local, i)
+				continue
+			}
+		}
+		remote = append(remote, i)
+	}
+	order := append(local, remote...) // data shards come first within each: indexes ascend
+	preferred := make([]bool, l.shards())
+	for _, i := range order[:l.k] {
+		preferred[i] = true
+	}
+	return order, preferred
 }
 
 // ecEncoders caches one Reed-Solomon coder per K+M (they are safe for concurrent use).
@@ -583,12 +629,31 @@ func (er *ecReader) loadStripe() error {
 	to := min(er.end, start+l.stripeLen(s)) - start
 	first, last := int(from/bl), int((to-1)/bl)
 	clear(er.blocks)
-	for j := first; j <= last; j++ { // start every needed shard before waiting for one
-		er.start(j, s)
-	}
-	ok := true
+	// Read the needed data blocks, unless one is outside the preferred set: then read the
+	// preferred set and reconstruct.
+	direct := true
 	for j := first; j <= last; j++ {
-		if !er.readBlock(j, s) {
+		direct = direct && er.preferred[j]
+	}
+	var read []int
+	for j := first; j <= last; j++ {
+		if direct || er.preferred[j] {
+			read = append(read, j)
+		}
+	}
+	if !direct {
+		for _, i := range er.order[:l.k] {
+			if !slices.Contains(read, i) {
+				read = append(read, i)
+			}
+		}
+	}
+	for _, i := range read { // start every shard before waiting for one
+		er.start(i, s)
+	}
+	ok := direct
+	for _, i := range read {
+		if !er.readBlock(i, s) {
 			ok = false
 		}
 	}
@@ -623,7 +688,10 @@ func (er *ecReader) reconstruct(s, bl int64) error {
 			n++
 		}
 	}
-	for i := 0; i < l.shards() && n < l.k; i++ {
+	for _, i := range er.order {
+		if n == l.k {
+			break
+		}
 		if er.blocks[i] == nil {
 			er.start(i, s)
 			if er.readBlock(i, s) {
@@ -704,6 +772,9 @@ func (src *shardSource) prefetch(ctx context.Context, l ecLayout, from, last int
 		}
 		b = b[:l.blockLen(s)]
 		_, err := io.ReadFull(src.fr, b)
+		if s == last && err == nil {
+			src.fr.endStream() // before the reader may cancel: the connection is reused
+		}
 		if !send(shardBlock{s: s, b: b, err: err}) || err != nil {
 			return
 		}

@@ -34,10 +34,14 @@ func BenchmarkErasure1MiB(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		via := "d1"
+		if l, ok := parseEC(id); ok { // read through the parity shard's holder
+			via = c.nodes["d1"].d.placement().shardTarget(id, l, 2)
+		}
 		b.Run("get/"+mode, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			for i := 0; i < b.N; i++ {
-				rc, err := c.nodes["d1"].d.Open(context.Background(), id, nodes, 0, -1)
+				rc, err := c.nodes[via].d.Open(context.Background(), id, nodes, 0, -1)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -239,7 +239,8 @@ func TestErasureReadsWithShardsLostOrCorrupt(t *testing.T) {
 			bad := shardID(ref.ID, k-1)
 			badNode := holder[k-1][0]
 			corruptCopy(t, c.nodes[badNode].store, bad)
-			if got := readAll(t, c.nodes["d1"].d, ref.ID, ref.Nodes, 0, -1); !bytes.Equal(got, data) {
+			// Read through its holder: a reader reads its own data shards first.
+			if got := readAll(t, c.nodes[badNode].d, ref.ID, ref.Nodes, 0, -1); !bytes.Equal(got, data) {
 				t.Fatal("read with a corrupt shard differs")
 			}
 			testutil.WaitFor(t, 10*time.Second, "the corrupt shard is dropped by its holder", func() error {
@@ -642,5 +643,28 @@ func TestErasureRebalanceOnJoin(t *testing.T) {
 	}
 	if st, err := c.nodes["d1"].d.BalancePass(context.Background(), m); err != nil || st.CopiesMade != 0 || st.Misplaced != 0 {
 		t.Fatalf("second pass: %+v %v", st, err)
+	}
+}
+
+// TestErasureScrubDropsCorruptShard: the scrubber of the node holding a rotten shard deletes
+// it (a shard is a blob of its own), and repair rebuilds it from the other shards.
+func TestErasureScrubDropsCorruptShard(t *testing.T) {
+	c := newDataCluster(t, 3, 3, withErasure(2, 1, 1))
+	data := randomBytes(41, 900<<10)
+	ref := putECBlob(t, c, "d2", data)
+	holder := c.shardHolders(ref.ID)
+	sid := shardID(ref.ID, 2) // parity: no read would notice it
+	node := c.nodes[holder[2][0]]
+	orig := readStored(t, node.store, sid)
+	corruptCopy(t, node.store, sid)
+	st, err := node.d.ScrubPass(context.Background(), 0)
+	if err != nil || st.Dropped != 1 {
+		t.Fatalf("scrub: %+v %v, want the corrupt shard dropped", st, err)
+	}
+	if rst, err := c.nodes["d1"].d.RepairPass(context.Background(), maintenance(ref)); err != nil || rst.CopiesMade != 1 {
+		t.Fatalf("repair: %+v %v", rst, err)
+	}
+	if !bytes.Equal(readStored(t, node.store, sid), orig) {
+		t.Fatal("the rebuilt parity shard differs")
 	}
 }

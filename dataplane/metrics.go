@@ -90,7 +90,7 @@ var MetricDescs = []MetricDesc{
 	{Name: MetricDrainBytesLeft, Kind: metrics.KindGauge, Help: "bytes of those blobs"},
 	{Name: MetricErasureWrites, Kind: metrics.KindCounter, Help: "erasure-coded blobs written (cluster.erasure)"},
 	{Name: MetricErasureReads, Kind: metrics.KindCounter, Help: "reads of erasure-coded blobs opened"},
-	{Name: MetricErasureReconstructions, Kind: metrics.KindCounter, Help: "stripes of erasure-coded blobs served by Reed-Solomon reconstruction (a shard missing, unreachable or corrupt)"},
+	{Name: MetricErasureReconstructions, Kind: metrics.KindCounter, Help: "stripes of erasure-coded blobs served by Reed-Solomon reconstruction (a shard missing, unreachable or corrupt, or a parity shard on the reading node read instead of a data shard on another)"},
 	{Name: MetricErasureFallbacks, Kind: metrics.KindCounter, Help: "blobs large enough for erasure coding that were replicated because the cluster could not take an erasure-coded write (too few storage nodes, or too few alive)"},
 	{Name: MetricErasureRebuilt, Kind: metrics.KindCounter, Help: "shards of erasure-coded blobs repair rebuilt from the other shards"},
 	{Name: MetricDrainProgress, Kind: metrics.KindGauge, Help: "share (0..1) of the draining nodes' bytes that have their copies elsewhere; 1 with no drain"},

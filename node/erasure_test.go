@@ -2,8 +2,12 @@ package node_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +18,7 @@ import (
 	"github.com/nebulaio/nebulaio/config"
 	"github.com/nebulaio/nebulaio/internal/testcluster"
 	"github.com/nebulaio/nebulaio/internal/testutil"
+	"github.com/nebulaio/nebulaio/node"
 )
 
 // ecShards lists the shard IDs of an erasure-coded 2+1 blob.
@@ -135,4 +140,101 @@ func TestErasureCodedObjectsSurviveLeaderKill(t *testing.T) {
 		checkObjects(t, c.S3Client(i), "ecbucket", objs, c.ID(i))
 	}
 	c.Verify()
+}
+
+// TestRestoreErasureCodedFromMergedCopies: a three-node 2+1 cluster is backed up and lost.
+// One node's blob copies hold one shard of each erasure-coded blob: the restore refuses,
+// counting those blobs missing; merged with a second node's copies (two shards of three) the
+// restore accepts them (deep check), and the restored node serves every object, reconstructing
+// where a data shard is the one left behind.
+func TestRestoreErasureCodedFromMergedCopies(t *testing.T) {
+	raft := testutil.FreeAddr(t, false)
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Configure: func(i int, cfg *config.Config) {
+		cfg.Cluster.Erasure = "2+1"
+		cfg.Cluster.ErasureMinSize = 100 << 10
+		if i == 0 {
+			cfg.Cluster.RaftAddress = raft
+		}
+	}})
+	c.WaitForLeader()
+	c.WaitFormed()
+	testutil.WaitFor(t, 45*time.Second, "every node sees three storage nodes", func() error {
+		for _, i := range []int{0, 1, 2} {
+			if f := c.MustNode(i).Data().Factor(); f != 3 {
+				return fmt.Errorf("%s sees replication factor %d", c.ID(i), f)
+			}
+		}
+		return nil
+	})
+	if _, err := c.S3Client(0).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("ecrestore")}); err != nil {
+		t.Fatal(err)
+	}
+	objs := putObjects(t, c, []int{0, 1, 2}, "ecrestore", "obj", 24)
+	c.VerifyFSMs()
+	path, _ := takeBackup(t, c, 1)
+	ec := 0
+	for _, id := range blobIDs(t, c, 0) {
+		if strings.Contains(id, ".e2p1") {
+			ec++
+		}
+	}
+	if ec != 8 {
+		t.Fatalf("%d erasure-coded blobs, want 8", ec)
+	}
+
+	copies, dataDir := loseClusterKeepBlobs(t, c)
+	mergeBlobs(t, copies, dataDir, "n1")
+	c.Config(0).Cluster.JoinToken = ""
+	res, err := node.Restore(*c.Config(0), path, node.RestoreOptions{})
+	if !errors.Is(err, node.ErrBlobsMissing) || res.Blobs.Damaged != ec || res.Blobs.Missing != 0 {
+		t.Fatalf("restore with one shard of each erasure-coded blob: %v, %+v; want %d too few shards", err, res.Blobs, ec)
+	}
+	mergeBlobs(t, copies, dataDir, "n2")
+	if res, err = node.Restore(*c.Config(0), path, node.RestoreOptions{DeepBlobCheck: true}); err != nil {
+		t.Fatalf("restore with two shards of three: %v, %+v", err, res.Blobs)
+	}
+	startRestored(t, c)
+	checkObjects(t, c.S3Client(0), "ecrestore", objs, "n1")
+}
+
+// loseClusterKeepBlobs kills every node of c, copies each one's blob directory into a
+// directory of its own under copies (named by node ID), and removes their data directories.
+// It returns copies and node 0's data directory.
+func loseClusterKeepBlobs(t *testing.T, c *testcluster.Cluster) (copies, dataDir string) {
+	t.Helper()
+	copies = t.TempDir()
+	for i := range c.Len() {
+		c.Kill(i)
+		copyTree(t, filepath.Join(c.Config(i).DataDir, "blobs"), filepath.Join(copies, c.ID(i)))
+	}
+	for i := range c.Len() {
+		if err := os.RemoveAll(c.Config(i).DataDir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return copies, c.Config(0).DataDir
+}
+
+// mergeBlobs merges the blob copies of the named nodes (under copies) into dataDir/blobs, as
+// the backup guide does with cp -a.
+func mergeBlobs(t *testing.T, copies, dataDir string, ids ...string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dataDir, "blobs"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if out, err := exec.Command("cp", "-a", filepath.Join(copies, id)+"/.", filepath.Join(dataDir, "blobs")).CombinedOutput(); err != nil {
+			t.Fatalf("merge %s's blobs: %v %s", id, err, out)
+		}
+	}
+}
+
+// startRestored starts node 0 of c after a restore and waits until it leads.
+func startRestored(t *testing.T, c *testcluster.Cluster) {
+	t.Helper()
+	c.Start(0)
+	c.WaitOpen(0)
+	if l := c.WaitForLeader(); l != 0 {
+		t.Fatalf("leader %d", l)
+	}
 }

@@ -381,40 +381,19 @@ func TestRestoreFromTheBlobCopiesOfEveryNode(t *testing.T) {
 	}
 
 	// The cluster is lost; the blob directories of its three nodes survive.
-	copies := t.TempDir()
-	for i := range 3 {
-		c.Kill(i)
-		copyTree(t, filepath.Join(c.Config(i).DataDir, "blobs"), filepath.Join(copies, c.ID(i)))
-	}
-	dataDir := c.Config(0).DataDir
-	for i := range 3 {
-		if err := os.RemoveAll(c.Config(i).DataDir); err != nil {
-			t.Fatal(err)
-		}
-	}
+	copies, dataDir := loseClusterKeepBlobs(t, c)
 	// One copy alone lacks blobs; the three merged hold them all.
-	if err := os.MkdirAll(dataDir, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	copyTree(t, filepath.Join(copies, "n1"), filepath.Join(dataDir, "blobs"))
+	mergeBlobs(t, copies, dataDir, "n1")
 	c.Config(0).Cluster.JoinToken = ""
 	res, err := node.Restore(*c.Config(0), path, node.RestoreOptions{})
 	if !errors.Is(err, node.ErrBlobsMissing) || res.Blobs.Missing != len(objs)-inline-held["n1"] || res.Blobs.Inline != inline {
 		t.Fatalf("restore with n1's blobs only: %v, %+v (n1 held %d)", err, res.Blobs, held["n1"])
 	}
-	for _, id := range []string{"n2", "n3"} {
-		if out, err := exec.Command("cp", "-a", filepath.Join(copies, id)+"/.", filepath.Join(dataDir, "blobs")).CombinedOutput(); err != nil {
-			t.Fatalf("merge %s's blobs: %v %s", id, err, out)
-		}
-	}
+	mergeBlobs(t, copies, dataDir, "n2", "n3")
 	if res, err = node.Restore(*c.Config(0), path, node.RestoreOptions{DeepBlobCheck: true}); err != nil || res.Blobs.Checked != len(objs) {
 		t.Fatalf("restore with the merged blobs: %v, %+v", err, res.Blobs)
 	}
-	c.Start(0)
-	c.WaitOpen(0)
-	if l := c.WaitForLeader(); l != 0 {
-		t.Fatalf("leader %d", l)
-	}
+	startRestored(t, c)
 	checkObjects(t, c.S3Client(0), "spread", objs, "n1")
 
 	// A node with an empty data directory joins the restored cluster with its new token.
