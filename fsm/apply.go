@@ -203,10 +203,14 @@ func (f *FSM) freedBlobs(freed []string, kept []Blob, removed ...[]Blob) []strin
 	return freed
 }
 
-// afterWrite completes a PutObject or PutPart: an applied one's inline blobs get their data
-// records; a rejected one lists its store blobs in its result — they were written for it and
-// nothing references them (see doc.go, "Blob IDs") — and its inline blobs were never stored.
+// afterWrite completes a PutObject or PutPart: its inline bytes count as written (writtenBytes);
+// an applied one's inline blobs get their data records; a rejected one lists its store blobs in
+// its result — they were written for it and nothing references them (see doc.go, "Blob IDs") —
+// and its inline blobs were never stored.
 func (f *FSM) afterWrite(res *Result, bs []Blob) *Result {
+	for _, b := range bs {
+		f.writtenBytes += int64(len(b.Data)) // in the log, applied or not
+	}
 	if res.Err == nil {
 		f.storeInline(bs)
 		return res

@@ -40,7 +40,9 @@ type Options struct {
 	MaxDirty int
 	// MaxDirtyBytes bounds the inline blob bytes among those changed records in the same way
 	// (a snapshot is asked for at half, Apply waits at the bound while one is persisted): 0
-	// means DirtyBytesPerEntry × MaxDirty, negative no bound.
+	// means DirtyBytesPerEntry × MaxDirty, negative no bound. A snapshot is also asked for
+	// once the inline bytes applied since the newest snapshot reach half of it, overwritten
+	// or deleted since or not: they are in the log until a snapshot lets raft drop it.
 	MaxDirtyBytes int64
 	// OnFreed, if set, is called after every Apply and ApplyBatch whose events freed blobs,
 	// with their IDs (the Result.FreedBlobs of the entries, in log order; the slice must not
@@ -128,6 +130,10 @@ type FSM struct {
 	// inline bytes (data records) of the dirty and frozen trees.
 	frozenLen               int
 	dirtyBytes, frozenBytes int64
+	// writtenBytes is the inline bytes applied since the newest snapshot was taken: they are
+	// in the log until a snapshot lets raft drop it, even those overwritten or deleted since
+	// (which dirtyBytes no longer counts), so a snapshot is asked for by them too.
+	writtenBytes int64
 	// seq numbers frozen trees; baseSeq is the newest one the base includes.
 	seq, baseSeq uint64
 	base         *baseView
@@ -296,7 +302,7 @@ func (f *FSM) overDirty(n, b int64, div int) bool {
 
 // afterApplyLocked publishes the dirty count and asks for a snapshot when it is due.
 func (f *FSM) afterApplyLocked() {
-	if n, b := f.publishDirtyLocked(); f.overDirty(n, b, 2) {
+	if n, b := f.publishDirtyLocked(); f.overDirty(n, max(b, f.writtenBytes), 2) {
 		f.snapMu.Lock()
 		idle := f.chain.outstanding == 0
 		f.snapMu.Unlock()

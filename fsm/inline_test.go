@@ -7,10 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/nebulaio/nebulaio/snapshot"
 )
@@ -396,4 +400,332 @@ func TestGoldenSnapshotInline(t *testing.T) {
 	if o, err := g.ObjectVersion("ver", "k", NewVersionID(9, 1)); err != nil || !reflect.DeepEqual(o.Blobs, []Blob{inlineRef("i-old", 3)}) {
 		t.Fatalf("noncurrent inline version %+v %v", o.Blobs, err)
 	}
+}
+
+// TestInlineStallByBytes: with only the byte bound (no count bound), an Apply that finds the
+// changed records' inline bytes at MaxDirtyBytes while a snapshot is being persisted waits for
+// that persist and then applies (no deadlock: the persist needs nothing from Apply); a
+// snapshot released without being persisted lets it go too.
+func TestInlineStallByBytes(t *testing.T) {
+	store, err := snapshot.NewStore(t.TempDir(), snapshot.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	a := &applier{t: t, f: New(Options{Snapshots: store, CacheSize: 10, MaxDirtyBytes: 32 << 10})}
+	a.must(&CreateBucket{Name: "bkt", Owner: "o", Created: 1})
+	chunk := string(make([]byte, 16<<10))
+	key := 0
+	put := func() *PutObject {
+		key++
+		return &PutObject{Bucket: "bkt", Key: fmt.Sprint(key), Blobs: []Blob{inl(fmt.Sprint("b", key), chunk)}, Size: 16 << 10}
+	}
+	stallOnce := func(finish func(raft.FSMSnapshot, uint64)) {
+		t.Helper()
+		snap, err := a.f.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.must(put(), put()) // 32 KiB changed: at the bound
+		stalled := make(chan struct{})
+		a.f.stallHook = func() { close(stalled) }
+		defer func() { a.f.stallHook = nil }()
+		index := a.index
+		data, err := Encode(put())
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan *Result)
+		go func() {
+			done <- a.f.Apply(&raft.Log{Index: index + 1, Type: raft.LogCommand, Data: data}).(*Result)
+		}()
+		<-stalled
+		finish(snap, index)
+		if res := <-done; res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		a.index++
+		checkInvariants(t, a.f)
+	}
+	stallOnce(func(s raft.FSMSnapshot, index uint64) { persistTo(t, store, s, index) })
+	if st := a.f.MemoryStats(); st.DirtyBytes != 3*16<<10 {
+		t.Fatalf("after the persist: %+v", st)
+	}
+	storeSnapshot(t, store, a.f, a.index)
+	stallOnce(func(s raft.FSMSnapshot, _ uint64) { s.Release() })
+	for i := 1; i <= key; i++ {
+		wantData(t, a.f, fmt.Sprint("b", i), chunk)
+	}
+}
+
+// TestInlineReplicasAgree: one random log of inline and stored writes — puts over versions
+// (enabled and suspended), deletes by key and by version, DeleteObjects batches, multipart
+// uploads with inline parts replaced, completed with some left out, or aborted — applied to
+// an in-memory replica and to one whose records live in snapshot runs (a tiny cache, a byte
+// bound that asks for snapshots often, snapshots persisted, released unpersisted, and now
+// and then a restart from the newest snapshot and the log after it, as a follower's install
+// does). Every result agrees, and so do the states (data records included), their
+// invariants (no data record without a reference, none missing) and every inline blob's
+// bytes.
+func TestInlineReplicasAgree(t *testing.T) {
+	for seed := uint64(1); seed <= 3; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { inlineReplicas(t, seed, 600) })
+	}
+}
+
+func inlineReplicas(t *testing.T, seed uint64, steps int) {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	store, err := snapshot.NewStore(t.TempDir(), snapshot.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	mem := newApplier(t)
+	opts := Options{Snapshots: store, CacheSize: 3, MaxDirty: 50, MaxDirtyBytes: 8 << 10}
+	cold := &applier{t: t, f: New(opts)}
+	lastSnap, lastIndex := "", uint64(0)
+	var vids []string
+	parts := map[string]map[uint32]string{} // upload id → part number → ETag
+	upKey := map[string]string{}            // upload id → key
+	var uploads []string
+	var inlineIDs []string
+	n := 0
+	blob := func() (Blob, string) {
+		n++
+		data := fmt.Sprintf("data-%d-%s", n, strings.Repeat("x", rng.IntN(2000)))
+		if rng.IntN(3) == 0 {
+			return Blob{ID: fmt.Sprint("s", n), Size: uint64(len(data)), Nodes: []string{"n1"}}, data
+		}
+		inlineIDs = append(inlineIDs, fmt.Sprint("i", n))
+		return inl(fmt.Sprint("i", n), data), data
+	}
+	key := func() string { return fmt.Sprint("k", rng.IntN(5)) }
+	step := func(i int) Event {
+		now := int64(100 + i)
+		switch r := rng.IntN(20); {
+		case r < 6:
+			b, data := blob()
+			vid := NewVersionID(now, 1)
+			vids = append(vids, vid)
+			return &PutObject{Bucket: "bkt", Key: key(), Size: b.Size, ETag: md5hex(data), Blobs: []Blob{b}, ModTime: now, VersionID: vid}
+		case r < 7:
+			return &SetBucketVersioning{Bucket: "bkt", Status: []string{VersioningEnabled, VersioningSuspended}[rng.IntN(2)]}
+		case r < 9:
+			return &DeleteObject{Bucket: "bkt", Key: key(), MarkerVersionID: NewVersionID(now, 2), ModTime: now}
+		case r < 11 && len(vids) > 0:
+			return &DeleteObject{Bucket: "bkt", Key: key(), VersionID: vids[rng.IntN(len(vids))], ModTime: now}
+		case r < 12:
+			ks := []string{key(), key(), key()}
+			ks[1] += "-" // distinct keys
+			ks[2] += "--"
+			return &DeleteObjects{Bucket: "bkt", Keys: ks, MarkerVersionID: NewVersionID(now, 3), ModTime: now}
+		case r < 13:
+			id := fmt.Sprint("u", i)
+			uploads = append(uploads, id)
+			parts[id], upKey[id] = map[uint32]string{}, key()
+			return &CreateMultipartUpload{Bucket: "bkt", Key: upKey[id], UploadID: id, Initiated: now}
+		case r < 17 && len(uploads) > 0:
+			id := uploads[rng.IntN(len(uploads))]
+			b, data := blob()
+			pn := uint32(1 + rng.IntN(3))
+			parts[id][pn] = md5hex(data)
+			return &PutPart{Bucket: "bkt", Key: upKey[id], UploadID: id, PartNumber: pn, Size: b.Size, ETag: md5hex(data), Blobs: []Blob{b}, ModTime: now}
+		case r < 19 && len(uploads) > 0:
+			id := uploads[rng.IntN(len(uploads))]
+			var cps []CompletedPart
+			for pn := uint32(1); pn <= 3; pn++ {
+				if etag, ok := parts[id][pn]; ok && rng.IntN(4) != 0 {
+					cps = append(cps, CompletedPart{PartNumber: pn, ETag: etag})
+				}
+			}
+			if len(cps) == 0 {
+				return &AbortMultipartUpload{Bucket: "bkt", Key: upKey[id], UploadID: id}
+			}
+			vid := NewVersionID(now, 4)
+			vids = append(vids, vid)
+			return &CompleteMultipartUpload{Bucket: "bkt", Key: upKey[id], UploadID: id, Parts: cps, MinPartSize: 1, ModTime: now, VersionID: vid}
+		default:
+			b, data := blob()
+			return &PutObject{Bucket: "bkt", Key: key(), Size: b.Size, ETag: md5hex(data), Blobs: []Blob{b}, ModTime: now, VersionID: NewVersionID(now, 5)}
+		}
+	}
+	stats := map[string]int{}
+	both := func(ev Event) {
+		t.Helper()
+		rm, rc := mem.apply(ev), cold.apply(ev)
+		if rm.Err == nil {
+			stats[ev.Type().String()]++
+		}
+		if (rm.Err == nil) != (rc.Err == nil) || rm.Err != nil && rm.Err.Code != rc.Err.Code || !slices.Equal(rm.FreedBlobs, rc.FreedBlobs) {
+			t.Fatalf("%s: in memory %v freed %v; cold %v freed %v", ev.Type(), rm.Err, rm.FreedBlobs, rc.Err, rc.FreedBlobs)
+		}
+	}
+	both(&CreateBucket{Name: "bkt", Owner: "o", Created: 1})
+	// Snapshots are persisted (or released) on a goroutine of their own, as raft does, while
+	// Apply goes on (and may wait for them at the bounds).
+	type persisted struct {
+		id    string
+		index uint64
+		err   error
+	}
+	var running chan persisted
+	join := func() {
+		if running != nil {
+			p := <-running
+			if p.err != nil {
+				t.Fatal(p.err)
+			}
+			if p.id != "" {
+				lastSnap, lastIndex = p.id, p.index
+				stats["persisted"]++
+			}
+			running = nil
+		}
+	}
+	for i := range steps {
+		both(step(i))
+		switch r := rng.IntN(40); {
+		case r < 2:
+			join()
+			snap, err := cold.f.Snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			index, release := cold.index, rng.IntN(4) == 0
+			running = make(chan persisted, 1)
+			go func(done chan<- persisted) {
+				if release {
+					snap.Release()
+					done <- persisted{}
+					return
+				}
+				defer snap.Release()
+				sink, err := store.Create(1, index, 1, raft.Configuration{}, 0, nil)
+				if err == nil {
+					err = snap.Persist(sink)
+				}
+				if err != nil {
+					done <- persisted{err: err}
+					return
+				}
+				done <- persisted{id: sink.ID(), index: index}
+			}(running)
+		case r == 2:
+			join()
+			if lastSnap == "" {
+				break
+			}
+			// A restart: the newest persisted snapshot, then the log after it.
+			g := New(opts)
+			rc, err := openSnapshot(store, lastSnap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := g.Restore(rc); err != nil {
+				t.Fatal(err)
+			}
+			for idx := lastIndex + 1; idx <= cold.index; idx++ {
+				g.Apply(&raft.Log{Index: idx, Term: 1, Type: raft.LogCommand, Data: cold.log[idx-1]})
+			}
+			cold.f = g
+			checkInvariants(t, cold.f)
+			stats["restart"]++
+		}
+	}
+	join()
+	checkInvariants(t, mem.f)
+	checkInvariants(t, cold.f)
+	checkSameState(t, cold.f, mem.f)
+	live := 0
+	for _, id := range inlineIDs {
+		a, errA := mem.f.BlobData(id)
+		b, errB := cold.f.BlobData(id)
+		if !bytes.Equal(a, b) || (errA == nil) != (errB == nil) {
+			t.Fatalf("BlobData(%s): %d bytes %v, cold %d bytes %v", id, len(a), errA, len(b), errB)
+		}
+		if errA == nil {
+			live++
+		}
+	}
+	t.Logf("applied %v", stats)
+	for _, what := range []string{"persisted", "restart", "CompleteMultipartUpload", "AbortMultipartUpload", "DeleteObjects"} {
+		if stats[what] == 0 {
+			t.Errorf("the run never did %s", what)
+		}
+	}
+	if live == 0 || live == len(inlineIDs) {
+		t.Fatalf("%d of %d inline blobs live: the run frees none or all", live, len(inlineIDs))
+	}
+}
+
+// TestInlineSnapshotAskedByBytesWritten: overwriting (or deleting) inline objects keeps few
+// inline bytes among the changed records, yet every byte written is in the log until a
+// snapshot lets raft drop it; so a snapshot is asked for once the inline bytes applied since
+// the newest snapshot reach half of MaxDirtyBytes, as docs/guides/storage.md promises ("one
+// every 40 MiB of inline bytes"), whatever is left of them.
+func TestInlineSnapshotAskedByBytesWritten(t *testing.T) {
+	store, err := snapshot.NewStore(t.TempDir(), snapshot.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	a := &applier{t: t, f: New(Options{Snapshots: store, MaxDirty: 1000, MaxDirtyBytes: 100 << 10})}
+	a.must(&CreateBucket{Name: "bkt", Owner: "o", Created: 1})
+	chunk := string(make([]byte, 16<<10))
+	wanted := func() bool {
+		select {
+		case <-a.f.SnapshotWanted():
+			return true
+		default:
+			return false
+		}
+	}
+	for round := range 2 {
+		for i := range 3 { // 48 KiB written: under half the bound
+			a.must(&PutObject{Bucket: "bkt", Key: "k", Blobs: []Blob{inl(fmt.Sprint(round, "-", i), chunk)}, Size: 16 << 10})
+		}
+		if wanted() {
+			t.Fatalf("round %d: a snapshot asked for after 48 KiB written", round)
+		}
+		a.must(&PutObject{Bucket: "bkt", Key: "k", Blobs: []Blob{inl(fmt.Sprint(round, "-", 3), chunk)}, Size: 16 << 10})
+		if st := a.f.MemoryStats(); st.DirtyBytes != 16<<10 {
+			t.Fatalf("round %d: %d inline bytes among the changed records, want one object's", round, st.DirtyBytes)
+		}
+		if !wanted() {
+			t.Fatalf("round %d: no snapshot asked for after 64 KiB of inline bytes written", round)
+		}
+		storeSnapshot(t, store, a.f, a.index) // the count starts again
+	}
+}
+
+// TestInlineLockedVersionKeepsItsBytes: a delete refused by object lock (retention, legal
+// hold; one key of a DeleteObjects batch) frees nothing, and a lifecycle expiry of a locked
+// noncurrent version leaves its bytes; once the retention is over, the same delete frees them.
+func TestInlineLockedVersionKeepsItsBytes(t *testing.T) {
+	a := newApplier(t)
+	day := int64(86400e9)
+	v1, v2 := NewVersionID(10, 1), NewVersionID(11, 1)
+	a.must(&CreateBucket{Name: "bkt", Owner: "o", Created: 1, ObjectLock: true},
+		&PutObject{Bucket: "bkt", Key: "k", Blobs: []Blob{inl("l1", "locked")}, Size: 6, VersionID: v1, ModTime: 10,
+			Retention: Retention{Mode: LockCompliance, RetainUntil: 5 * day}},
+		&PutObject{Bucket: "bkt", Key: "k", Blobs: []Blob{inl("l2", "held")}, Size: 4, VersionID: v2, ModTime: 11, LegalHold: LegalHoldOn},
+		&PutBucketLifecycle{Bucket: "bkt", Rules: []LifecycleRule{{ID: "r", Enabled: true, NoncurrentDays: 1}}})
+	if res := a.apply(&DeleteObject{Bucket: "bkt", Key: "k", VersionID: v1, ModTime: 12}); res.Err == nil {
+		t.Fatal("delete of a version under retention applied")
+	}
+	res := a.apply(&DeleteObjects{Bucket: "bkt", Keys: []string{"k", "k"}, VersionIDs: []string{v1, v2}, ModTime: 12})
+	if res.Err != nil || len(res.Deleted) != 2 || res.Deleted[0].Err == nil || res.Deleted[1].Err == nil {
+		t.Fatalf("DeleteObjects of locked versions: %+v", res)
+	}
+	res = a.apply(&LifecycleExpire{Bucket: "bkt", Now: 3 * day, Day: day, Targets: []ExpireTarget{{Action: ExpireNoncurrent, Key: "k", VersionID: v1, RuleID: "r"}}})
+	if res.Err != nil || len(res.Deleted) != 1 || res.Deleted[0].Err == nil {
+		t.Fatalf("expiry of a locked noncurrent version: %+v", res)
+	}
+	wantData(t, a.f, "l1", "locked")
+	wantData(t, a.f, "l2", "held")
+	checkInvariants(t, a.f)
+	a.must(&DeleteObject{Bucket: "bkt", Key: "k", VersionID: v1, ModTime: 6 * day})
+	wantData(t, a.f, "l1", "-")
+	wantData(t, a.f, "l2", "held")
+	checkInvariants(t, a.f)
 }

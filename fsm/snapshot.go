@@ -62,6 +62,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		f.frozenBytes += f.dirtyBytes
 		f.dirty, f.dirtyBytes = newTree(), 0
 	}
+	f.writtenBytes = 0
 	f.base.acquire()
 	s := &fsmSnapshot{
 		f: f, frozen: slices.Clone(f.frozen), seq: f.seq, base: f.base,
@@ -384,7 +385,7 @@ func (f *FSM) install(b *baseView, res *resident, c counts, applied uint64, pare
 	f.mu.Lock()
 	f.res, f.counts, f.applied = res, c, applied
 	f.dirty, f.frozen, f.frozenLen = newTree(), nil, 0
-	f.dirtyBytes, f.frozenBytes = 0, 0
+	f.dirtyBytes, f.frozenBytes, f.writtenBytes = 0, 0, 0
 	f.baseSeq = f.seq
 	f.restores++
 	old := f.base

@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -270,13 +272,6 @@ func TestForceNewClusterAfterLosingTwoOfThree(t *testing.T) {
 		t.Fatal(err)
 	}
 	objs := putObjects(t, c, []int{0, 1, 2}, "disaster", "obj", 60)
-	// Two writes more than the last snapshot holds (too few to trigger the next one): the
-	// survivor's log goes past its newest snapshot.
-	for _, k := range []string{"tail-1", "tail-2"} {
-		if err := c.PutObject(2, "disaster", k, []byte(k)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	// The survivor holds a copy of every blob (factor 3; repair fills what a write's quorum
 	// left out).
 	ids := blobIDs(t, c, 2)
@@ -284,6 +279,7 @@ func TestForceNewClusterAfterLosingTwoOfThree(t *testing.T) {
 
 	clusterID := c.MustNode(2).ClusterID()
 	waitClusterSetting(t, c, 2, clusterID)
+	objs = append(objs, writeLogTail(t, c, 2, "disaster", 16)...)
 	c.Kill(0)
 	c.Kill(1)
 	c.Kill(2)
@@ -480,4 +476,32 @@ func TestBackupRestoreEncryptedObjects(t *testing.T) {
 			t.Fatalf("GET %s after the restore: %d bytes (want %d), %v, %q", k, len(got), len(want), err, out.ServerSideEncryption)
 		}
 	}
+}
+
+// writeLogTail writes small objects through node i until its log goes past its newest snapshot
+// by less than either snapshot trigger (raft's SnapshotThreshold, maxLogEntries/2 entries; the
+// FSM's, maxLogEntries/2 changed records), so that no snapshot takes the tail in before the
+// caller kills the node. When snapshots happen depends on how the engine packed earlier writes
+// into entries and on raft's periodic check (every 5 s or so): two fixed tail writes were
+// sometimes taken into a snapshot under load.
+func writeLogTail(t *testing.T, c *testcluster.Cluster, i int, bucket string, maxLogEntries int) []storedObject {
+	t.Helper()
+	n := c.MustNode(i)
+	var written []storedObject
+	for w := 1; w <= 100; w++ {
+		k := fmt.Sprintf("tail-%d", w)
+		if err := c.PutObject(i, bucket, k, []byte(k)); err != nil {
+			t.Fatal(err)
+		}
+		written = append(written, storedObject{key: k, sum: sha256.Sum256([]byte(k)), size: len(k)})
+		s := n.Engine().Raft().Stats()
+		last, _ := strconv.ParseUint(s["last_log_index"], 10, 64)
+		snap, _ := strconv.ParseUint(s["last_snapshot_index"], 10, 64)
+		dirty := n.FSM().MemoryStats().Dirty
+		if w >= 2 && last > snap && last-snap < uint64(maxLogEntries/2) && dirty < maxLogEntries/2 {
+			return written
+		}
+	}
+	t.Fatalf("node %d: could not leave a log tail past its newest snapshot: %v", i, n.Engine().Raft().Stats())
+	return nil
 }

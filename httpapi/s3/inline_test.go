@@ -691,3 +691,105 @@ func TestInlineSSEMultipart(t *testing.T) {
 		t.Fatalf("range across the parts: %q", got)
 	}
 }
+
+// TestInlineEdges: conditional PUTs (If-None-Match: *) racing on one key leave exactly one
+// winner, whose bytes read back, and the losers' inline bytes are not kept; a DeleteObjects
+// batch frees every key's own inline bytes; a range past the end is InvalidRange and HEAD
+// with partNumber 1 answers the whole object; a node whose inline limit is 0 (as another
+// node's may differ) still reads inline objects and applies an inline write committed by
+// another node.
+func TestInlineEdges(t *testing.T) {
+	n := startNode(t, t.TempDir(), nodeOpts{inline: testInline})
+	c := n.client()
+	mustCreateBucket(t, c, "edge")
+
+	const racers = 6
+	type outcome struct {
+		data []byte
+		err  error
+	}
+	outs := make(chan outcome, racers)
+	for i := range racers {
+		go func() {
+			data := randBytes(100+i, uint64(i))
+			_, err := c.PutObject(ctxT(t), &s3.PutObjectInput{Bucket: aws.String("edge"), Key: aws.String("once"),
+				Body: bytes.NewReader(data), IfNoneMatch: aws.String("*")})
+			outs <- outcome{data, err}
+		}()
+	}
+	var won []byte
+	for range racers {
+		o := <-outs
+		switch st := httpStatus(o.err); {
+		case o.err == nil && won == nil:
+			won = o.data
+		case o.err == nil:
+			t.Fatal("two conditional PUTs of one key both succeeded")
+		case st != http.StatusPreconditionFailed && st != http.StatusConflict:
+			t.Fatalf("a losing conditional PUT: %v", o.err)
+		}
+	}
+	if won == nil {
+		t.Fatal("no conditional PUT succeeded")
+	}
+	if got := mustGet(t, c, "edge", "once"); !bytes.Equal(got, won) {
+		t.Fatal("the object is not the winner's")
+	}
+
+	// DeleteObjects: each key's bytes go.
+	var ids []string
+	var objs []types.ObjectIdentifier
+	for i := range 4 {
+		key := fmt.Sprint("batch-", i)
+		mustPut(t, c, "edge", key, randBytes(50+i, uint64(10+i)))
+		o, err := n.fsm.Object("edge", key)
+		if err != nil || len(o.Blobs) != 1 || !o.Blobs[0].Inline {
+			t.Fatalf("%s: %+v %v", key, o, err)
+		}
+		ids = append(ids, o.Blobs[0].ID)
+		objs = append(objs, types.ObjectIdentifier{Key: aws.String(key)})
+	}
+	if out, err := c.DeleteObjects(ctxT(t), &s3.DeleteObjectsInput{Bucket: aws.String("edge"), Delete: &types.Delete{Objects: objs}}); err != nil || len(out.Deleted) != 4 {
+		t.Fatalf("DeleteObjects: %+v %v", out, err)
+	}
+	for _, id := range ids {
+		if _, err := n.fsm.BlobData(id); !errors.Is(err, fsm.ErrNoSuchBlob) {
+			t.Fatalf("inline blob %s after DeleteObjects: %v", id, err)
+		}
+	}
+
+	// Ranges and partNumber on a single inline object.
+	small := randBytes(300, 99)
+	mustPut(t, c, "edge", "small", small)
+	_, err := c.GetObject(ctxT(t), &s3.GetObjectInput{Bucket: aws.String("edge"), Key: aws.String("small"), Range: aws.String("bytes=300-")})
+	wantCode(t, err, "InvalidRange", http.StatusRequestedRangeNotSatisfiable)
+	if got := getRange(t, c, "edge", "small", "bytes=250-999"); !bytes.Equal(got, small[250:]) {
+		t.Fatalf("range over the end: %d bytes", len(got))
+	}
+	head, err := c.HeadObject(ctxT(t), &s3.HeadObjectInput{Bucket: aws.String("edge"), Key: aws.String("small"), PartNumber: aws.Int32(1)})
+	if err != nil || aws.ToInt64(head.ContentLength) != 300 {
+		t.Fatalf("HEAD partNumber=1: %+v %v", head, err)
+	}
+
+	// Inline off on this node (another node's limit may differ): what is inline reads back,
+	// and an inline write proposed elsewhere is applied.
+	n.opts.inline = 0
+	n.restart()
+	c = n.client()
+	if got := mustGet(t, c, "edge", "small"); !bytes.Equal(got, small) {
+		t.Fatal("an inline object read by a node with inline writes off")
+	}
+	text := []byte("written inline by another node")
+	sum := md5.Sum(text)
+	if _, err := n.backend.Propose(ctxT(t), &fsm.PutObject{Bucket: "edge", Key: "elsewhere", Size: uint64(len(text)), ETag: hex.EncodeToString(sum[:]),
+		Blobs: []fsm.Blob{{ID: "inline-from-elsewhere", Size: uint64(len(text)), Inline: true, Data: text}}, ModTime: time.Now().UnixNano()}); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGet(t, c, "edge", "elsewhere"); !bytes.Equal(got, text) {
+		t.Fatalf("GET of an inline write from another node: %q", got)
+	}
+	mustPut(t, c, "edge", "here", []byte("not inline"))
+	if got := n.inlineOf(t, "edge", "here", ""); got[0] {
+		t.Fatal("a node with inline writes off wrote inline")
+	}
+}
