@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/rs/zerolog"
 
+	"github.com/nebulaio/nebulaio/config"
 	"github.com/nebulaio/nebulaio/dataplane"
 	"github.com/nebulaio/nebulaio/dataplane/blob"
 	"github.com/nebulaio/nebulaio/engine"
@@ -66,9 +67,10 @@ func newS3Bench(b *testing.B) *s3Bench {
 		b.Fatal(err)
 	}
 	srv := httptest.NewServer(s3api.NewHandler(s3api.Options{
-		Backend:     s3api.NewBackend(node, f, data),
-		Credentials: []s3api.Credentials{{AccessKey: benchAK, SecretKey: benchSK}},
-		Logger:      zerolog.Nop(),
+		Backend:          s3api.NewBackend(node, f, data),
+		Credentials:      []s3api.Credentials{{AccessKey: benchAK, SecretKey: benchSK}},
+		InlineObjectSize: config.DefaultInlineObjectSize, // as the server's default configuration
+		Logger:           zerolog.Nop(),
 	}))
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 128

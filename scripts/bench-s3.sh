@@ -145,10 +145,10 @@ start_nebulaio() {
 		raft=${ports[$((5 * i - 2))]} gossip=${ports[$((5 * i - 1))]}
 		local -a cluster=(--cluster.bootstrap=true --cluster.expect_nodes="$n")
 		[ "$i" = 1 ] || cluster=(--cluster.bootstrap=false --cluster.join_addresses="$gossip1")
-		"$bin" server --node_id="node-$i" --data_dir="$work/$tag$n-node$i" \
+		"$bin" server --node_id="node-$i" --data_dir="$work/$tag$n-s$SETUP_SEQ-node$i" \
 			--s3.address="127.0.0.1:$s3" --admin.address="127.0.0.1:$admin" --console.address="127.0.0.1:$console" \
 			--cluster.raft_address="127.0.0.1:$raft" --cluster.gossip_address="127.0.0.1:$gossip" "${cluster[@]}" "${extra[@]}" \
-			--log.format=json --log.level=warn >"$work/$tag$n-node$i.banner" 2>"$work/$tag$n-node$i.log" &
+			--log.format=json --log.level=warn >"$work/$tag$n-s$SETUP_SEQ-node$i.banner" 2>"$work/$tag$n-s$SETUP_SEQ-node$i.log" &
 		pid=$!
 		PIDS+=("$pid")
 		pids+=("$pid")
@@ -194,6 +194,7 @@ start_minio() {
 measure() {
 	local n=$1 label=$2 peer
 	shift 2
+	SETUP_SEQ=$((${SETUP_SEQ:-0} + 1)) # data directories of each set-up apart (3 and 3ec)
 	if [ -n "$BASELINE_BIN" ]; then
 		start_nebulaio "$n" "$BASELINE_BIN" baseline "$@"
 		peer="baseline=$NEBULA_S3"

@@ -414,7 +414,9 @@ func (t *Transport) numIdle() int {
 func TestStreamBurstReusesConnections(t *testing.T) {
 	const n = 24
 	srv := newNode(t, Config{})
-	cli := newNode(t, Config{StreamIdleTimeout: 2 * time.Second})
+	// Idle connections expire after 5s: long enough for each burst to start within it on a
+	// loaded machine, short enough to wait for.
+	cli := newNode(t, Config{StreamIdleTimeout: 10 * time.Second})
 	srv.HandleStream("barrier", barrierHandler(n))
 	burst(t, cli, srv, n)
 	if d := cli.dials.Load(); d != n {
@@ -432,8 +434,8 @@ func TestStreamBurstReusesConnections(t *testing.T) {
 	if c := cli.numConns(); c != n {
 		t.Fatalf("client has %d connections open, want %d", c, n)
 	}
-	// Unused, they expire after StreamIdleTimeout/2 (1s): closed and off the list, on both sides.
-	testutil.WaitUntil(t, 10*time.Second, "idle connections to expire", func() bool {
+	// Unused, they expire after StreamIdleTimeout/2 (5s): closed and off the list, on both sides.
+	testutil.WaitUntil(t, 20*time.Second, "idle connections to expire", func() bool {
 		return cli.numConns() == 0 && cli.numIdle() == 0 && srv.numConns() == 0
 	})
 	cli.mu.Lock()

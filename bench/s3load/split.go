@@ -26,7 +26,7 @@ var components = []component{
 	{name: "blob store Put on a replica (create temp, write, fsync, rename, fsync dir)", funcs: []string{"dataplane/blob.(*Store).Put"}},
 	{name: "transport connections set up and torn down (dial, accept, close)", funcs: []string{"transport.(*Transport).dial", "transport.(*trackedConn).Close"}},
 	{name: "transport connections set up and torn down (dial, accept, close)", funcs: []string{"transport.(*Transport).acceptLoop"},
-		not: []string{"transport.(*Transport).serveStream", "transport.(*Transport).serveUpload", "hashicorp/raft"}},
+		not: []string{"transport.(*Transport).serveStream", "transport.(*Transport).serveUpload", "transport.(*Transport).serveRPC", "hashicorp/raft"}},
 	{name: "replica side of a blob upload (frames in, checksums, reply)", funcs: []string{"dataplane.(*Plane).handlePut", "transport.(*Transport).serveUpload", "transport.(*Transport).serveStream"}},
 	{name: "SigV4 (signatures, streaming chunk signatures, payload SHA-256)", funcs: []string{"httpapi/sigv4."}},
 	{name: "fan-out of the body to the replicas (sending side)", funcs: []string{"dataplane.(*Plane).putOne", "dataplane.(*Plane).fanOut", "dataplane.(*Plane).broadcast"}},
@@ -37,6 +37,7 @@ var components = []component{
 	{name: "raft (replication pipeline, RPC codec, loops)", funcs: []string{"hashicorp/raft."}},
 	{name: "gossip", funcs: []string{"hashicorp/memberlist.", "nebulaio/gossip."}},
 	{name: "HTTP server (net/http outside the S3 handler: read, parse, write)", funcs: []string{"net/http."}},
+	{name: "transport RPC, serving side (calls in: forwarded proposals and reads on the leader)", funcs: []string{"transport.(*Transport).serveRPC"}},
 	{name: "transport (other)", funcs: []string{"nebulaio/transport."}},
 	{name: "metrics", funcs: []string{"prometheus/client_golang"}},
 }

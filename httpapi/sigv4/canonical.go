@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -203,11 +205,36 @@ func hmacSHA256(key []byte, data string) []byte {
 // signingKey derives kSigning = HMAC(HMAC(HMAC(HMAC("AWS4"+secret, date), region), service),
 // "aws4_request").
 func signingKey(secret string, date time.Time, region, service string) []byte {
-	k := hmacSHA256([]byte("AWS4"+secret), date.UTC().Format(scopeDateLayout))
+	ck := signingKeyID{secret: secret, day: date.UTC().Format(scopeDateLayout), region: region, service: service}
+	if k, ok := signingKeys.Load(ck); ok {
+		return k.([]byte)
+	}
+	k := hmacSHA256([]byte("AWS4"+secret), ck.day)
 	k = hmacSHA256(k, region)
 	k = hmacSHA256(k, service)
-	return hmacSHA256(k, terminator)
+	k = hmacSHA256(k, terminator)
+	// Bounded (about maxSigningKeys; concurrent callers may add a few more): when full it
+	// starts over, and the keys in use are derived again once.
+	if signingKeyCount.Add(1) > maxSigningKeys {
+		signingKeys.Clear()
+		signingKeyCount.Store(1)
+	}
+	signingKeys.Store(ck, k)
+	return k
 }
+
+// signingKeys caches derived signing keys: deriving one costs four HMAC-SHA256, and a client
+// signs every request of a day (for one region and service) with the same key. The entries
+// hold what the verifier's lookup already holds (the secret) and keys derived from it; callers
+// never modify a returned key.
+var (
+	signingKeys     sync.Map // signingKeyID → []byte
+	signingKeyCount atomic.Int64
+)
+
+const maxSigningKeys = 1024
+
+type signingKeyID struct{ secret, day, region, service string }
 
 // stringToSign joins the SigV4 string-to-sign lines for algorithm alg.
 func stringToSign(alg string, t time.Time, scope string, lines ...string) string {

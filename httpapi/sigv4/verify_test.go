@@ -3,6 +3,7 @@ package sigv4
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -552,5 +553,35 @@ func TestErrorCodes(t *testing.T) {
 	}
 	if errors.Is(ErrRequestExpired, ErrMissingAuth) {
 		t.Error("sentinels sharing a code must stay distinct")
+	}
+}
+
+// The signing key is derived once per secret, day, region and service and then cached; the
+// cached key is the derived one (AWS's documented example), and the cache stays bounded.
+func TestSigningKeyCache(t *testing.T) {
+	day := time.Date(2015, 8, 30, 12, 36, 0, 0, time.UTC)
+	const secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+	const want = "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9"
+	for range 2 { // derived, then from the cache
+		if got := hex.EncodeToString(signingKey(secret, day, "us-east-1", "iam")); got != want {
+			t.Fatalf("signing key %s, want %s", got, want)
+		}
+	}
+	if got := hex.EncodeToString(signingKey(secret, day.Add(24*time.Hour), "us-east-1", "iam")); got == want {
+		t.Fatal("the next day's key is the cached one")
+	}
+	for i := range 3 * maxSigningKeys {
+		signingKey(fmt.Sprint("secret-", i), day, "us-east-1", "s3")
+		if n := signingKeyCount.Load(); n > maxSigningKeys {
+			t.Fatalf("%d cached keys, bound %d", n, maxSigningKeys)
+		}
+	}
+	n := 0
+	signingKeys.Range(func(any, any) bool { n++; return true })
+	if n > maxSigningKeys {
+		t.Fatalf("%d keys in the cache, bound %d", n, maxSigningKeys)
+	}
+	if got := hex.EncodeToString(signingKey(secret, day, "us-east-1", "iam")); got != want {
+		t.Fatalf("after the cache started over: signing key %s, want %s", got, want)
 	}
 }
