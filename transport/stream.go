@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/nebulaio/nebulaio/internal/iox"
 )
 
 // HandleStream registers h for uploads to method (see CallStream). It panics like Handle.
@@ -228,7 +230,7 @@ func (t *Transport) callStream(ctx context.Context, addr, method string, header 
 	// objects) goes out in one write, open, data and end frames together, rather than three.
 	var bodyErr error
 	finished := false // the body ended with an end or abort frame: the server's reader is at a boundary
-	n, rerr := readChunk(body, buf[frameHeaderSize:])
+	n, rerr := iox.Fill(body, buf[frameHeaderSize:])
 	var first []byte // the first data frame, and the end or abort frame when the body is done
 	if n > 0 {
 		first = sealFrame(buf[:frameHeaderSize+n], frameData, 0)
@@ -338,21 +340,6 @@ send:
 		return nil, decodeError(r.payload, method)
 	}
 	return r.payload, nil
-}
-
-// readChunk reads from r until p is full or r fails; a full p comes with a nil error, a short
-// one with r's error (io.EOF at the end of r). Unlike io.ReadFull it passes r's errors on as
-// they are: an io.ErrUnexpectedEOF from r is a failure, never taken for the end of the body.
-func readChunk(r io.Reader, p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		k, err := r.Read(p[n:])
-		n += k
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }
 
 // OpenStream asks method on addr for a download and returns its bytes as a stream. It returns

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nebulaio/nebulaio/internal/iox"
 	"github.com/nebulaio/nebulaio/internal/vfs"
 )
 
@@ -367,7 +368,7 @@ func (s *Store) writeBlocks(ctx context.Context, f vfs.File, r io.Reader, want i
 		if err := ctx.Err(); err != nil {
 			return h, nil, err
 		}
-		n, rerr := readBlock(r, buf[:bs])
+		n, rerr := iox.Fill(r, buf[:bs])
 		end := rerr == io.EOF
 		if n > 0 {
 			h.size += int64(n)
@@ -400,21 +401,6 @@ func (s *Store) writeBlocks(ctx context.Context, f vfs.File, r io.Reader, want i
 	copy(h.sha256[:], sh.Sum(nil))
 	h.crc32c = whole
 	return h, last, nil
-}
-
-// readBlock reads from r until p is full or r fails: a full p with a nil error, or fewer bytes
-// with r's error (io.EOF at the end). Unlike io.ReadFull it never turns a source's own error
-// into the end of the data: an io.ErrUnexpectedEOF from r (a body cut short) fails the Put.
-func readBlock(r io.Reader, p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		k, err := r.Read(p[n:])
-		n += k
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }
 
 func checkExpectLengths(e Expect) error {
