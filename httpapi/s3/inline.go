@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"github.com/nebulaio/nebulaio/fsm"
+	"github.com/nebulaio/nebulaio/internal/iox"
 	"github.com/nebulaio/nebulaio/internal/sse"
 )
 
@@ -54,19 +55,15 @@ func (h *handler) putInlineBuf(bp *[]byte) {
 // first n (= lim+1) bytes are in the buffer and src has more (or an error, returned as err).
 func (h *handler) readInline(src io.Reader, lim int64) (bp *[]byte, n int, ended bool, err error) {
 	bp = h.getInlineBuf(lim + 1)
-	buf := (*bp)[:lim+1]
-	for n < len(buf) {
-		m, rerr := src.Read(buf[n:])
-		n += m
-		if rerr == io.EOF {
-			return bp, n, n < len(buf), nil // lim+1 bytes then EOF: over the limit all the same
-		}
-		if rerr != nil {
-			h.putInlineBuf(bp)
-			return nil, 0, false, rerr
-		}
+	n, err = iox.Fill(src, (*bp)[:lim+1])
+	switch {
+	case err == io.EOF: // lim+1 bytes with the EOF are over the limit all the same
+		return bp, n, n <= int(lim), nil
+	case err != nil:
+		h.putInlineBuf(bp)
+		return nil, 0, false, err
 	}
-	return bp, n, false, nil
+	return bp, n, false, nil // lim+1 bytes: over the limit, whether more follow or not
 }
 
 // inlineBlob makes the inline blob id of plain (held in *bp): it checks the declared size
