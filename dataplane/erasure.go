@@ -362,6 +362,11 @@ func (d *Plane) putEC(ctx context.Context, id string, l ecLayout, r io.Reader, e
 	blocks := make([][]byte, l.shards())
 	sum := md5.New()
 	hashed := make(chan struct{}, 1) // a stripe's MD5 is done (buffered: an early return leaks nothing)
+	// Each shard's CRC32C, sent after its last block: shards are stored CRC-only (sent.go).
+	crcs := make([]*blob.Digester, l.shards())
+	for i := range crcs {
+		crcs[i] = blob.NewDigester(true)
+	}
 	fail := func(err error) (blob.Info, []string, error) {
 		abortStreams(reps, results, err)
 		d.dropCopies(reps)
@@ -402,6 +407,9 @@ func (d *Plane) putEC(ctx context.Context, id string, l ecLayout, r io.Reader, e
 		if err := enc.Encode(blocks); err != nil {
 			return fail(fmt.Errorf("dataplane: erasure encode: %w", err))
 		}
+		for i, b := range blocks {
+			crcs[i].Write(b)
+		}
 		if s == n-1 {
 			<-hashed
 			if err := check(); err != nil {
@@ -414,6 +422,9 @@ func (d *Plane) putEC(ctx context.Context, id string, l ecLayout, r io.Reader, e
 		if s < n-1 {
 			<-hashed // before buf is read into again
 		}
+	}
+	for _, rs := range reps {
+		rs.sent = crcs[rs.shard].Sum()
 	}
 	okReps, err := d.finishStreams(ctx, reps, results, quorum)
 	if err != nil {
@@ -851,7 +862,11 @@ func (d *Plane) rebuildShard(ctx context.Context, ref fsm.BlobRef, l ecLayout, i
 	if err != nil {
 		return err
 	}
-	pr, pw := io.Pipe()
+	// The shard is stored CRC-only, like the writer stores it (sent.go).
+	rs := &replicaStream{node: target, id: shardID(ref.ID, i), shard: i}
+	rs.pr, rs.pw = io.Pipe()
+	pr, pw := rs.pr, rs.pw
+	crc := blob.NewDigester(true)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -873,13 +888,15 @@ func (d *Plane) rebuildShard(ctx context.Context, ref fsm.BlobRef, l ecLayout, i
 					return
 				}
 			}
+			crc.Write(blocks[i])
 			if _, err := pw.Write(blocks[i]); err != nil {
 				return
 			}
 		}
+		rs.sent = crc.Sum()
 		pw.Close()
 	}()
-	_, err = d.putOne(ctx, target, shardID(ref.ID, i), pr, blob.Expect{Size: l.shardSize()})
+	_, err = d.putOne(ctx, target, rs.id, sentBody{rs}, sentExpect(blob.Expect{Size: l.shardSize()}, rs))
 	pr.CloseWithError(errors.New("dataplane: rebuild ended"))
 	<-done
 	return err
