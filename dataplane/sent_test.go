@@ -147,6 +147,26 @@ func TestBlobPutTrailerWrongCRC(t *testing.T) {
 	}
 }
 
+// TestBlobPutTrailerIsNotRehashed: the receiver records the sender's MD5 and SHA-256 (it checks
+// only the CRC32C), which is what saves it hashing the bytes again.
+func TestBlobPutTrailerIsNotRehashed(t *testing.T) {
+	c := newDataCluster(t, 2, 1)
+	data := randomBytes(61, fanoutChunk+1)
+	addr, _ := c.resolve("d2")
+	rs := &replicaStream{}
+	dg := blob.NewDigester(false)
+	dg.Write(data)
+	rs.sent = dg.Sum()
+	rs.sent.MD5[0]++ // what only a rehash would notice
+	hdr, _ := json.Marshal(blobPutReq{ID: "m", Size: int64(len(data)), Trailer: true})
+	if _, err := c.nodes["d1"].trans.CallStream(context.Background(), addr, methodBlobPut, hdr, &trailered{r: bytes.NewReader(data), rs: rs}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.nodes["d2"].store.Stat("m"); err != nil || got.MD5 != rs.sent.MD5 {
+		t.Fatalf("stored %+v (%v), want the sender's MD5 %x", got, err, rs.sent.MD5)
+	}
+}
+
 type trailered struct {
 	r  *bytes.Reader
 	rs *replicaStream
