@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -251,7 +252,7 @@ func (t *Transport) openStream(ctx context.Context, addr, method string, typ byt
 		if len(follow) > 0 {
 			f = append(f, follow...)
 		}
-		if _, err := conn.Write(f); err != nil {
+		if err := writeCorked(conn, f); err != nil {
 			stop()
 			_ = conn.Close()
 			if reused && ctx.Err() == nil && !t.isClosed() {
@@ -324,11 +325,7 @@ func (t *Transport) callStream(ctx context.Context, addr, method string, header 
 		return nil, ErrClosed
 	}
 
-	write := func(f []byte) error {
-		_ = conn.SetWriteDeadline(time.Now().Add(t.cfg.StreamIdleTimeout))
-		_, err := conn.Write(f)
-		return err
-	}
+	write := func(f []byte) error { return t.writeStreamFrame(conn, f) }
 	var early *result
 	sending := !whole
 	if sending && write(first) != nil {
@@ -515,6 +512,20 @@ func (t *Transport) serveStream(conn net.Conn) {
 
 func (t *Transport) writeStreamFrame(conn net.Conn, f []byte) error {
 	_ = conn.SetWriteDeadline(time.Now().Add(t.cfg.StreamIdleTimeout))
+	return writeCorked(conn, f)
+}
+
+// writeCorked writes f to conn; over TLS, with the raw connection corked (corkedWrite), so that
+// the frame's records leave in one system call.
+func writeCorked(conn net.Conn, f []byte) error {
+	if tc, ok := conn.(*tls.Conn); ok {
+		if raw, ok := tc.NetConn().(*trackedConn); ok {
+			return raw.corkedWrite(func() error {
+				_, err := conn.Write(f)
+				return err
+			})
+		}
+	}
 	_, err := conn.Write(f)
 	return err
 }
