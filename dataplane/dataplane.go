@@ -326,7 +326,9 @@ func (d *Plane) putOne(ctx context.Context, node, id string, r io.Reader, expect
 	if !ok {
 		return blob.Info{}, fmt.Errorf("dataplane: node %s: address unknown", node)
 	}
-	hdr, _ := json.Marshal(blobPutReq{ID: id, Size: expect.Size, MD5: expect.MD5})
+	// With expect.Sent the digests follow the data in the stream's end frame (r is then a
+	// transport.TrailerReader: sentBody).
+	hdr, _ := json.Marshal(blobPutReq{ID: id, Size: expect.Size, MD5: expect.MD5, Trailer: expect.Sent != nil})
 	reply, err := d.trans.CallStream(ctx, addr, methodBlobPut, hdr, r)
 	if err != nil {
 		var re *transport.RemoteError
@@ -350,6 +352,7 @@ type replicaStream struct {
 	shard  int    // the shard index of an erasure-coded write (shardStreams)
 	pr     *io.PipeReader
 	pw     *io.PipeWriter
+	sent   blob.Digests // the digests of the bytes sent; set by the writer before it closes pw
 	cancel context.CancelFunc
 	info   blob.Info
 	err    error // outcome of putOne; valid after done
@@ -367,10 +370,14 @@ func (d *Plane) fanOut(ctx context.Context, id string, r io.Reader, expect blob.
 	}
 	results := d.startStreams(ctx, reps, func(*replicaStream) blob.Expect { return expect })
 	buf := make([]byte, fanoutChunk)
+	dg := blob.NewDigester(false)
 	for {
 		n, rerr := io.ReadFull(r, buf)
 		if n > 0 {
-			if err := d.sendChunk(reps, results, quorum, func(*replicaStream) []byte { return buf[:n] }); err != nil {
+			hashed := hashChunk(dg, buf[:n])
+			err := d.sendChunk(reps, results, quorum, func(*replicaStream) []byte { return buf[:n] })
+			<-hashed // before buf is read into again
+			if err != nil {
 				return blob.Info{}, nil, err
 			}
 		}
@@ -381,6 +388,15 @@ func (d *Plane) fanOut(ctx context.Context, id string, r io.Reader, expect blob.
 			abortStreams(reps, results, rerr)
 			return blob.Info{}, nil, rerr
 		}
+	}
+	sent := dg.Sum()
+	if err := checkSent(id, expect, sent); err != nil {
+		abortStreams(reps, results, err)
+		d.dropCopies(reps)
+		return blob.Info{}, nil, err
+	}
+	for _, rs := range reps {
+		rs.sent = sent
 	}
 	okReps, err := d.finishStreams(ctx, reps, results, quorum)
 	if err != nil {
@@ -400,7 +416,9 @@ func (d *Plane) fanOut(ctx context.Context, id string, r io.Reader, expect blob.
 }
 
 // startStreams starts one putOne per stream, each reading from its own pipe with the
-// Expect that expect gives it; the outcomes arrive on the returned channel.
+// Expect that expect gives it, and taking the digests of the bytes from the writer
+// (replicaStream.sent, see sent.go) rather than computing them; the outcomes arrive on the
+// returned channel.
 func (d *Plane) startStreams(ctx context.Context, reps []*replicaStream, expect func(*replicaStream) blob.Expect) chan *replicaStream {
 	results := make(chan *replicaStream, len(reps))
 	for _, rs := range reps {
@@ -409,7 +427,7 @@ func (d *Plane) startStreams(ctx context.Context, reps []*replicaStream, expect 
 		rs.cancel = cancel
 		go func() {
 			defer func() { results <- rs }()
-			rs.info, rs.err = d.putOne(rctx, rs.node, rs.id, rs.pr, expect(rs))
+			rs.info, rs.err = d.putOne(rctx, rs.node, rs.id, sentBody{rs}, sentExpect(expect(rs), rs))
 			if rs.err != nil {
 				rs.pr.CloseWithError(rs.err)
 			} else {
@@ -679,6 +697,9 @@ type blobPutReq struct {
 	ID   string `json:"id"`
 	Size int64  `json:"size"`
 	MD5  []byte `json:"md5,omitempty"`
+	// Trailer: the sender computed the digests and sends them in the stream's end frame
+	// (sent.go); the receiver computes CRC32C only.
+	Trailer bool `json:"trailer,omitempty"`
 }
 
 func (d *Plane) handlePut(ctx context.Context, header []byte, body io.Reader) ([]byte, error) {
@@ -689,7 +710,11 @@ func (d *Plane) handlePut(ctx context.Context, header []byte, body io.Reader) ([
 	if !d.cfg.HoldsData {
 		return nil, &blobRPCError{code: "no_data", err: errors.New("dataplane: this node holds no object data")}
 	}
-	info, err := d.putLocal(ctx, req.ID, body, blob.Expect{Size: req.Size, MD5: req.MD5})
+	expect := blob.Expect{Size: req.Size, MD5: req.MD5}
+	if req.Trailer {
+		expect.Sent = func() (blob.Digests, error) { return decodeTrailer(transport.UploadTrailer(body)) }
+	}
+	info, err := d.putLocal(ctx, req.ID, body, expect)
 	if err != nil {
 		return nil, &blobRPCError{code: blobErrCode(err), err: err}
 	}

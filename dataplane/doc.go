@@ -87,7 +87,8 @@
 //
 // On the transport's multiplexed listener, each with a JSON header:
 //
-//	blob.put      stream    {id, size, md5} + the bytes      → blob.Info      store a replica
+//	blob.put      stream    {id, size, md5, trailer} + the bytes [+ digests in the end frame]
+//	                                                         → blob.Info      store a replica
 //	blob.get      download  {id, off, len}                   → the bytes      read a range
 //	blob.list     download  -                                → "id\n" lines   repair's inventory
 //	blob.fetch    call      {id, size, sources}              → -              copy from a holder
@@ -95,6 +96,12 @@
 //	blob.bad      call      id                               → -              verify, drop if corrupt
 //	repair.stats  call      -                                → RepairStats    the driver's progress
 //	balance.stats call      -                                → BalanceStats   the balancer's progress
+//
+// A write's sender computes the digests once (MD5, SHA-256 and CRC32C of a replicated blob;
+// CRC32C only of an erasure-coded shard) while it streams the bytes, and sends them after the
+// last byte in the stream's end frame (trailer: true); the receiver computes only CRC32C and
+// refuses the bytes when it differs from the sender's. See sent.go for the trailer's layout and
+// what happens with nodes older than this one.
 //
 // Blob store errors cross an RPC as codes (digest_mismatch, size_mismatch, not_found,
 // corrupt, no_space, no_data) and are turned back into the sentinels (no_space: ErrNoSpace).

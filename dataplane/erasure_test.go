@@ -668,3 +668,27 @@ func TestErasureScrubDropsCorruptShard(t *testing.T) {
 		t.Fatal("the rebuilt parity shard differs")
 	}
 }
+
+// TestErasureReadAfterClose: a reader's buffers go back to the pool at Close, so a Read after
+// it fails rather than returning bytes another reader now owns; the next reader, on the same
+// pooled buffers, reads its own bytes.
+func TestErasureReadAfterClose(t *testing.T) {
+	c := newDataCluster(t, 3, 3, withErasure(2, 1, 1))
+	a, b := randomBytes(81, 600<<10), randomBytes(82, 600<<10)
+	ra, rb := putECBlob(t, c, "d1", a), putECBlob(t, c, "d1", b)
+	rc, err := c.nodes["d2"].d.Open(context.Background(), ra.ID, ra.Nodes, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1000)
+	if _, err := io.ReadFull(rc, buf); err != nil || !bytes.Equal(buf, a[:1000]) {
+		t.Fatalf("first read: %v", err)
+	}
+	rc.Close()
+	if n, err := rc.Read(buf); n != 0 || !errors.Is(err, errECReaderClosed) {
+		t.Fatalf("read after close: %d bytes, %v", n, err)
+	}
+	if got := readAll(t, c.nodes["d2"].d, rb.ID, rb.Nodes, 0, -1); !bytes.Equal(got, b) {
+		t.Fatal("the next reader's bytes differ")
+	}
+}

@@ -9,7 +9,8 @@
 //	nt := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: t.RaftLayer(), ...})
 //	t.Handle("engine.propose", h)                       // server side
 //	reply, err := t.Call(ctx, leaderAddr, "engine.propose", req)
-//	reply, err = t.CallStream(ctx, addr, "blob.put", hdr, body)    // upload
+//	reply, err = t.CallStream(ctx, addr, "blob.put", hdr, body)    // upload (body may be a TrailerReader)
+//	trailer := transport.UploadTrailer(body)                       // in a StreamHandler, after io.EOF
 //	rc, err := t.OpenStream(ctx, addr, "blob.get", hdr)            // download
 //	t.Close()
 //
@@ -61,8 +62,19 @@
 //	5  upload open      c→s   as request; the body follows as data frames
 //	6  download open    c→s   as request; the reply follows as data frames
 //	7  data             both  up to 64 KiB of stream body
-//	8  end              both  end of stream body
+//	8  end              both  end of stream body; of an upload: the trailer (0..4096 bytes)
 //	9  abort            c→s   the uploader's body failed; payload is the message
+//
+// An upload's end frame carries its trailer as its whole payload, opaque bytes the transport
+// does not interpret (MaxTrailerSize, 4 KiB, at most): what a TrailerReader body returned after
+// its last byte, handed to the handler by UploadTrailer. It lets the sender pass what it only
+// knows once the body has gone out (the dataplane's digests of the bytes) in the same stream.
+// A trailer too long fails the upload at the sender, which sends abort instead of end; a
+// receiver treats a longer end payload as a malformed frame. This is wire-compatible both ways:
+// a sender without trailers (or one whose body is not a TrailerReader, or returns no bytes)
+// sends an empty end frame, which UploadTrailer reports as nil; and a receiver that predates
+// trailers checks only the end frame's type and ignores its payload. A download's end frame is
+// empty.
 //
 // The decoder is defensive: it checks the type before anything else, bounds length by
 // Config.MaxFrameSize before allocating, and verifies the checksum before looking at the payload.

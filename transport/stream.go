@@ -2,7 +2,9 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -44,7 +46,9 @@ func (t *Transport) HandleDownload(method string, h DownloadHandler) {
 // reply after the last byte by Config.CallTimeout when ctx has no deadline. If the handler
 // replies before the body is done, sending stops and its reply (or error) is returned. If
 // body.Read fails, the handler's reader sees ErrStreamAborted and CallStream returns the read
-// error. Other errors are those of Call.
+// error. A body that is a TrailerReader sends its trailer in the end frame (the handler gets it
+// from UploadTrailer); a trailer over MaxTrailerSize fails the call like a failed read, with an
+// error wrapping ErrFrameTooLarge. Other errors are those of Call.
 func (t *Transport) CallStream(ctx context.Context, addr, method string, header []byte, body io.Reader) ([]byte, error) {
 	start := time.Now()
 	resp, err := t.callStream(ctx, addr, method, header, body)
@@ -53,6 +57,57 @@ func (t *Transport) CallStream(ctx context.Context, addr, method string, header 
 		t.metrics.Counter(MetricRPCErrors, 1)
 	}
 	return resp, err
+}
+
+// TrailerReader is an upload body with a trailer: after Read returned io.EOF, CallStream calls
+// Trailer once and sends its bytes in the stream's end frame (at most MaxTrailerSize bytes; a
+// longer trailer fails the call with an error before the end frame goes out, and the handler's
+// reader sees ErrStreamAborted).
+//
+// It lets a sender pass what it learnt while sending (digests of the bytes, say) without
+// buffering the body or a second round trip. Trailer is not called when Read failed, nor when
+// the handler's early reply stopped the sending before the body's end.
+type TrailerReader interface {
+	io.Reader
+	Trailer() []byte
+}
+
+// MaxTrailerSize bounds a trailer.
+const MaxTrailerSize = 4 << 10
+
+// UploadTrailer returns the trailer the sender put in the end frame of body, the reader a
+// StreamHandler was given, once body has returned io.EOF; nil before that, when the end frame was
+// empty, or when body is not an upload body. The returned slice is the caller's (a copy).
+//
+// Like body's Read, it is for the handler's goroutine, before the handler returns. A body
+// wrapped in another reader (io.LimitReader, say) is not an upload body: pass the original.
+func UploadTrailer(body io.Reader) []byte {
+	b, ok := body.(*uploadBody)
+	if !ok {
+		return nil
+	}
+	return bytes.Clone(b.trailer) // set only together with b.err = io.EOF
+}
+
+// endOfBody returns the frame that ends an upload whose body's Read returned rerr (io.EOF or a
+// failure), and the error CallStream then returns: the end frame carrying body's trailer (if it
+// is a TrailerReader) and a nil error, or an abort frame with the body's failure or the
+// trailer's excess.
+func endOfBody(body io.Reader, rerr error) ([]byte, error) {
+	if rerr == io.EOF {
+		tr, ok := body.(TrailerReader)
+		if !ok {
+			return sealFrame(newFrame(0), frameEnd, 0), nil
+		}
+		trailer := tr.Trailer()
+		if len(trailer) <= MaxTrailerSize {
+			return encodeBytes(frameEnd, 0, trailer), nil
+		}
+		rerr = fmt.Errorf("%w: upload trailer of %d bytes (max %d)", ErrFrameTooLarge, len(trailer), MaxTrailerSize)
+	} else {
+		rerr = fmt.Errorf("reading upload body: %w", rerr)
+	}
+	return encodeBytes(frameAbort, 0, []byte(rerr.Error())), rerr
 }
 
 // streamConn is a connection for streaming transfers. After a transfer that ends at a frame
@@ -197,7 +252,7 @@ func (t *Transport) openStream(ctx context.Context, addr, method string, typ byt
 		if len(follow) > 0 {
 			f = append(f, follow...)
 		}
-		if _, err := conn.Write(f); err != nil {
+		if err := writeCorked(conn, f); err != nil {
 			stop()
 			_ = conn.Close()
 			if reused && ctx.Err() == nil && !t.isClosed() {
@@ -235,15 +290,11 @@ func (t *Transport) callStream(ctx context.Context, addr, method string, header 
 	if n > 0 {
 		first = sealFrame(buf[:frameHeaderSize+n], frameData, 0)
 	}
-	whole := true // first holds the whole body, with its end (or abort) frame
-	switch {
-	case rerr == io.EOF:
-		first = append(first, sealFrame(newFrame(0), frameEnd, 0)...)
-	case rerr != nil:
-		bodyErr = rerr
-		first = append(first, encodeBytes(frameAbort, 0, []byte(rerr.Error()))...)
-	default:
-		whole = false
+	whole := rerr != nil // first holds the whole body, with its end (or abort) frame
+	if whole {
+		var end []byte
+		end, bodyErr = endOfBody(body, rerr)
+		first = append(first, end...)
 	}
 	follow := first
 	if !whole {
@@ -274,11 +325,7 @@ func (t *Transport) callStream(ctx context.Context, addr, method string, header 
 		return nil, ErrClosed
 	}
 
-	write := func(f []byte) error {
-		_ = conn.SetWriteDeadline(time.Now().Add(t.cfg.StreamIdleTimeout))
-		_, err := conn.Write(f)
-		return err
-	}
+	write := func(f []byte) error { return t.writeStreamFrame(conn, f) }
 	var early *result
 	sending := !whole
 	if sending && write(first) != nil {
@@ -301,13 +348,10 @@ send:
 				break send // the reply (an error, or the connection's failure) says why
 			}
 		}
-		switch {
-		case rerr == io.EOF:
-			finished = write(sealFrame(newFrame(0), frameEnd, 0)) == nil
-			break send
-		case rerr != nil:
-			bodyErr = rerr
-			finished = write(encodeBytes(frameAbort, 0, []byte(rerr.Error()))) == nil
+		if rerr != nil {
+			var end []byte
+			end, bodyErr = endOfBody(body, rerr)
+			finished = write(end) == nil
 			break send
 		}
 	}
@@ -333,7 +377,7 @@ send:
 	reusable = finished && r.err == nil
 	switch {
 	case bodyErr != nil:
-		return nil, fmt.Errorf("transport: reading upload body for %s %s: %w", addr, method, bodyErr)
+		return nil, fmt.Errorf("transport: upload to %s %s: %w", addr, method, bodyErr)
 	case r.err != nil:
 		return nil, t.streamErr(ctx, addr, r.err)
 	case r.typ == frameError:
@@ -468,6 +512,20 @@ func (t *Transport) serveStream(conn net.Conn) {
 
 func (t *Transport) writeStreamFrame(conn net.Conn, f []byte) error {
 	_ = conn.SetWriteDeadline(time.Now().Add(t.cfg.StreamIdleTimeout))
+	return writeCorked(conn, f)
+}
+
+// writeCorked writes f to conn; over TLS, with the raw connection corked (corkedWrite), so that
+// the frame's records leave in one system call.
+func writeCorked(conn net.Conn, f []byte) error {
+	if tc, ok := conn.(*tls.Conn); ok {
+		if raw, ok := tc.NetConn().(*trackedConn); ok {
+			return raw.corkedWrite(func() error {
+				_, err := conn.Write(f)
+				return err
+			})
+		}
+	}
 	_, err := conn.Write(f)
 	return err
 }
@@ -517,6 +575,8 @@ type uploadBody struct {
 	buf  []byte // reused for every data frame
 	cur  []byte // unread part of the current data frame (aliases buf)
 	err  error  // sticky: io.EOF, ErrStreamAborted, or a connection error
+
+	trailer []byte // the end frame's payload (a copy; nil if empty), set with err = io.EOF
 }
 
 func (b *uploadBody) next() {
@@ -531,7 +591,13 @@ func (b *uploadBody) next() {
 			b.err = fmt.Errorf("%w: upload body: %w", ErrConnLost, err)
 		case typ == frameData:
 			b.cur = payload
+		case typ == frameEnd && len(payload) > MaxTrailerSize:
+			b.err = fmt.Errorf("%w: %w: upload trailer of %d bytes (max %d)", ErrConnLost, ErrBadFrame, len(payload), MaxTrailerSize)
 		case typ == frameEnd:
+			// payload may alias buf, which goes back to the pool when this upload ends.
+			if len(payload) > 0 {
+				b.trailer = bytes.Clone(payload)
+			}
 			b.err = io.EOF
 		case typ == frameAbort:
 			b.err = fmt.Errorf("%w: %s", ErrStreamAborted, payload)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math/rand/v2"
 	"runtime"
@@ -529,5 +530,236 @@ func TestStreamSmallBodyOneWrite(t *testing.T) {
 	}
 	if herr := <-got; !errors.Is(herr, ErrStreamAborted) {
 		t.Fatalf("handler: err = %v, want ErrStreamAborted", herr)
+	}
+}
+
+// trailerBody is an upload body with a trailer: by default the SHA-256 of the bytes it yielded
+// (computed while sending and known only at the end, as the dataplane's digests are), or fixed
+// when set. It fails the test if CallStream asks for the trailer before the body's end or twice.
+type trailerBody struct {
+	t     testing.TB
+	r     io.Reader
+	h     hash.Hash
+	fixed []byte // when non-nil, the trailer instead of the digest
+	eof   bool
+	calls int
+}
+
+func newTrailerBody(t testing.TB, r io.Reader, fixed []byte) *trailerBody {
+	return &trailerBody{t: t, r: r, h: sha256.New(), fixed: fixed}
+}
+
+func (b *trailerBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.h.Write(p[:n])
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}
+
+func (b *trailerBody) Trailer() []byte {
+	b.calls++
+	if !b.eof || b.calls > 1 {
+		b.t.Errorf("Trailer call %d, after io.EOF: %v; want one call after io.EOF", b.calls, b.eof)
+	}
+	if b.fixed != nil {
+		return b.fixed
+	}
+	return b.h.Sum(nil)
+}
+
+var _ TrailerReader = (*trailerBody)(nil)
+
+// trailerHandler reads the body (its size is the header) and replies with the number of bytes,
+// their SHA-256, the trailer's SHA-256 and length, and whether it is nil. It checks that UploadTrailer is nil until
+// the body returned io.EOF (even when every byte was read) and returns a copy.
+func trailerHandler(_ context.Context, header []byte, body io.Reader) ([]byte, error) {
+	var size int
+	if _, err := fmt.Sscan(string(header), &size); err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	if _, err := io.CopyN(h, body, int64(size)); err != nil {
+		return nil, err
+	}
+	if tr := UploadTrailer(body); tr != nil {
+		return nil, fmt.Errorf("trailer %x before io.EOF", tr)
+	}
+	if n, err := body.Read(make([]byte, 10)); n != 0 || err != io.EOF {
+		return nil, fmt.Errorf("after %d bytes: read %d, %v; want io.EOF", size, n, err)
+	}
+	tr := UploadTrailer(body)
+	if len(tr) > 0 {
+		tr[0] ^= 0xff
+		if again := UploadTrailer(body); bytes.Equal(again, tr) {
+			return nil, errors.New("UploadTrailer returned the body's own slice, not a copy")
+		}
+		tr[0] ^= 0xff
+	}
+	if UploadTrailer(bytes.NewReader(nil)) != nil {
+		return nil, errors.New("UploadTrailer of a reader that is not an upload body is not nil")
+	}
+	return fmt.Appendf(nil, "%d|%x|%s|%t", size, h.Sum(nil), trailerSum(tr), tr == nil), nil
+}
+
+// trailerSum is a short stand-in for a trailer in messages.
+func trailerSum(tr []byte) string {
+	return fmt.Sprintf("%d bytes %x", len(tr), sha256.Sum256(tr))
+}
+
+// A TrailerReader's trailer reaches the handler through UploadTrailer, on the one-write path
+// and when the body streams; a body that is not one, or an empty trailer, gives nil. Every
+// transfer runs on the same reused connection and sees its own trailer, never the one before
+// (also after a handler replied early, while the trailer may have been in flight).
+func TestStreamTrailer(t *testing.T) {
+	for _, withTLS := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%t", withTLS), func(t *testing.T) {
+			var scfg, ccfg Config
+			if withTLS {
+				pki := newTestPKI(t)
+				scfg.TLS, scfg.ClientTLS = pki.mutualTLS(t, "server")
+				ccfg.TLS, ccfg.ClientTLS = pki.mutualTLS(t, "client")
+			}
+			srv := newNode(t, scfg)
+			cli := newNode(t, ccfg)
+			srv.HandleStream("put", trailerHandler)
+			srv.HandleStream("reject", func(context.Context, []byte, io.Reader) ([]byte, error) {
+				return nil, codedErr{"Rejected"}
+			})
+			largest := bytes.Repeat([]byte{0xa5}, MaxTrailerSize)
+			const (
+				plain  = iota // a bytes.Reader: no trailer
+				digest        // the SHA-256 of the body
+				fixed         // the case's trailer
+			)
+			for _, c := range []struct {
+				name    string
+				method  string
+				size    int
+				kind    int
+				trailer []byte
+			}{
+				{name: "one chunk, digest", method: "put", size: 4 << 10, kind: digest},
+				{name: "one chunk, no trailer after one", method: "put", size: 4 << 10, kind: plain},
+				{name: "empty body, digest", method: "put", size: 0, kind: digest},
+				{name: "exactly one chunk, digest", method: "put", size: streamChunkSize, kind: digest},
+				{name: "300 KiB, digest", method: "put", size: 300 << 10, kind: digest},
+				{name: "300 KiB, no trailer after one", method: "put", size: 300 << 10, kind: plain},
+				{name: "one chunk, empty trailer", method: "put", size: 1000, kind: fixed, trailer: []byte{}},
+				{name: "300 KiB, largest trailer", method: "put", size: 300 << 10, kind: fixed, trailer: largest},
+				{name: "one chunk, other digest after the largest", method: "put", size: 10, kind: digest},
+				{name: "early reply to one chunk", method: "reject", size: 4 << 10, kind: digest},
+				{name: "one chunk, digest after an early reply to one", method: "put", size: 3000, kind: digest},
+				{name: "early reply to 300 KiB", method: "reject", size: 300 << 10, kind: digest},
+				{name: "300 KiB, digest after an early reply", method: "put", size: 300 << 10, kind: digest},
+				{name: "early reply to 8 MiB", method: "reject", size: 8 << 20, kind: digest},
+				{name: "one chunk, digest after an early reply", method: "put", size: 5000, kind: digest},
+			} {
+				t.Run(c.name, func(t *testing.T) {
+					data := make([]byte, c.size)
+					for i := range data {
+						data[i] = byte(i*7 + c.size)
+					}
+					sum := sha256.Sum256(data)
+					var body io.Reader = bytes.NewReader(data)
+					want := fmt.Sprintf("%d|%x|%s|true", c.size, sum, trailerSum(nil))
+					switch c.kind {
+					case digest:
+						body = newTrailerBody(t, body, nil)
+						want = fmt.Sprintf("%d|%x|%s|false", c.size, sum, trailerSum(sum[:]))
+					case fixed:
+						body = newTrailerBody(t, body, c.trailer)
+						want = fmt.Sprintf("%d|%x|%s|%t", c.size, sum, trailerSum(c.trailer), len(c.trailer) == 0)
+					}
+					resp, err := cli.CallStream(context.Background(), srv.Addr(), c.method, fmt.Append(nil, c.size), body)
+					if c.method == "reject" {
+						var re *RemoteError
+						if !errors.As(err, &re) || re.Code != "Rejected" {
+							t.Fatalf("err = %v, want RemoteError Rejected", err)
+						}
+						return
+					}
+					if err != nil || string(resp) != want {
+						t.Fatalf("reply %q, %v; want %q", resp, err, want)
+					}
+				})
+			}
+			if d := cli.dials.Load(); d != 1 {
+				t.Fatalf("%d dials, want every transfer on one reused connection", d)
+			}
+		})
+	}
+}
+
+// A trailer over MaxTrailerSize fails the call before the end frame goes out: the handler sees
+// the sender abort, and the connection, left at a frame boundary, carries the next transfer.
+func TestStreamTrailerTooLong(t *testing.T) {
+	srv, cli, handlerErr := discardPair(t)
+	ctx := context.Background()
+	for _, size := range []int{4 << 10, 300 << 10} {
+		t.Run(fmt.Sprint("body=", size), func(t *testing.T) {
+			body := newTrailerBody(t, bytes.NewReader(make([]byte, size)), make([]byte, MaxTrailerSize+1))
+			_, err := cli.CallStream(ctx, srv.Addr(), "put", nil, body)
+			herr := handlerResult(t, handlerErr)
+			if !errors.Is(err, ErrFrameTooLarge) {
+				t.Fatalf("caller: err = %v, want ErrFrameTooLarge", err)
+			}
+			if !errors.Is(herr, ErrStreamAborted) {
+				t.Fatalf("handler: err = %v, want ErrStreamAborted", herr)
+			}
+			ok := newTrailerBody(t, bytes.NewReader(make([]byte, size)), []byte("fits"))
+			resp, err := cli.CallStream(ctx, srv.Addr(), "put", nil, ok)
+			if herr := handlerResult(t, handlerErr); err != nil || herr != nil || string(resp) != "ok" {
+				t.Fatalf("next upload: %q %v; handler: %v", resp, err, herr)
+			}
+		})
+	}
+	if d := cli.dials.Load(); d != 1 {
+		t.Fatalf("%d dials, want 1 (an aborted transfer leaves its connection reusable)", d)
+	}
+}
+
+// The receiver bounds the end frame's payload: a longer one is a bad frame.
+func TestStreamTrailerBadFrame(t *testing.T) {
+	srv, cli, handlerErr := discardPair(t)
+	end := encodeBytes(frameEnd, 0, make([]byte, MaxTrailerSize+1))
+	sc, stop, err := cli.openStream(context.Background(), srv.Addr(), "put", frameUploadOpen, nil, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stop()
+		_ = sc.conn.Close()
+	}()
+	if herr := handlerResult(t, handlerErr); !errors.Is(herr, ErrConnLost) || !errors.Is(herr, ErrBadFrame) {
+		t.Fatalf("handler: err = %v, want ErrConnLost and ErrBadFrame", herr)
+	}
+}
+
+// discardPair starts a server whose "put" reads the body to its end, sends the body's error on
+// handlerErr and replies "ok" (or that error), and a client.
+func discardPair(t *testing.T) (srv, cli *Transport, handlerErr <-chan error) {
+	srv = newNode(t, Config{})
+	cli = newNode(t, Config{})
+	errs := make(chan error, 1)
+	srv.HandleStream("put", func(_ context.Context, _ []byte, body io.Reader) ([]byte, error) {
+		_, err := io.Copy(io.Discard, body)
+		errs <- err
+		return []byte("ok"), err
+	})
+	return srv, cli, errs
+}
+
+// handlerResult returns what a handler sent on ch, failing the test if it sends nothing
+// within 10s.
+func handlerResult(t *testing.T, ch <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler did not finish")
+		return nil
 	}
 }

@@ -27,8 +27,8 @@ func (b blockingReader) Read(p []byte) (int, error) {
 	return 0, io.EOF
 }
 
-// TestCrashHelper is the child of TestCrashDuringPut: it completes one Put, then starts a
-// second one that never finishes. It does nothing when run normally.
+// TestCrashHelper is the child of TestCrashDuringPut: it completes one Put and one CRC-only
+// Put, then starts a third one that never finishes. It does nothing when run normally.
 func TestCrashHelper(t *testing.T) {
 	dir := os.Getenv(crashDirEnv)
 	if dir == "" {
@@ -42,12 +42,16 @@ func TestCrashHelper(t *testing.T) {
 	if _, err := s.Put(context.Background(), "done", bytes.NewReader(data), expectOf(data)); err != nil {
 		t.Fatal(err)
 	}
+	sent := func() (Digests, error) { return digestsOf(data, true), nil }
+	if _, err := s.Put(context.Background(), "crc-only", bytes.NewReader(data), Expect{Size: AnySize, Sent: sent}); err != nil {
+		t.Fatal(err)
+	}
 	s.Put(context.Background(), "torn", blockingReader{bytes.NewReader(randData(2<<20, 2))}, Expect{Size: AnySize})
 	t.Fatal("unreachable: the parent kills this process")
 }
 
 // TestCrashDuringPut kills a process (SIGKILL) in the middle of a Put and checks the crash
-// model: the completed blob is intact, the torn one is invisible, and Open removes its temp
+// model: the completed blobs are intact (the CRC-only one still CRC-only), the torn one is invisible, and Open removes its temp
 // file.
 func TestCrashDuringPut(t *testing.T) {
 	if os.Getenv(crashDirEnv) != "" {
@@ -101,6 +105,12 @@ func TestCrashDuringPut(t *testing.T) {
 	defer s.Close()
 	if err := s.Verify("done"); err != nil {
 		t.Fatalf("completed blob after crash: %v", err)
+	}
+	if info, err := s.Stat("crc-only"); err != nil || !info.CRCOnly {
+		t.Fatalf("completed CRC-only blob after crash: %+v, %v", info, err)
+	}
+	if err := s.Verify("crc-only"); err != nil {
+		t.Fatalf("completed CRC-only blob after crash: %v", err)
 	}
 	if _, err := s.Stat("torn"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("torn blob visible: %v", err)

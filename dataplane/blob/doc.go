@@ -40,12 +40,12 @@
 //	off len field
 //	  0   4 magic "NBLB"
 //	  4   2 version = 1 (unknown versions are ErrCorrupt)
-//	  6   2 flags = 0
+//	  6   2 flags: bit 0 = CRC-only; bits 1..15 zero (a set unknown bit is ErrCorrupt)
 //	  8   4 block size (4 KiB..16 MiB; default 64 KiB)
 //	 12   4 reserved, zero
 //	 16   8 data size in bytes
-//	 24  16 MD5 of the data (the S3 ETag of a single-part object)
-//	 40  32 SHA-256 of the data
+//	 24  16 MD5 of the data (the S3 ETag of a single-part object); zero if CRC-only
+//	 40  32 SHA-256 of the data; zero if CRC-only
 //	 72   4 CRC32C (Castagnoli) of the data
 //	 76  16 reserved, zero
 //	 92   4 CRC32C of header bytes 0..91
@@ -54,15 +54,45 @@
 // but at the wrong place, fails. The decoder is defensive: header CRC, magic, version, block
 // size and size bounds are checked before anything is sized from them, and the file length
 // must equal 96 + size + 4·n exactly (a truncated or extended file is ErrCorrupt at Open).
+// A header with a flag bit other than bit 0, or with bit 0 and a non-zero MD5 or SHA-256, is
+// ErrCorrupt.
+//
+// # Digests: hashed, sent and CRC-only blobs
+//
+// A blob's header records MD5, SHA-256 and CRC32C of its data, computed by one of:
+//
+//   - Put without Expect.Sent hashes the bytes it reads (MD5, SHA-256, CRC32C).
+//   - Put with Expect.Sent computes only CRC32C (per block and whole): the node that received
+//     the S3 PUT computed the digests once (Digester) while streaming the bytes to the
+//     replicas, and sends them after the last byte. The replica compares the whole CRC32C it
+//     computed with the sender's (ErrCorrupt if they differ: the bytes were damaged on the
+//     way) and records the sender's MD5 and SHA-256. So the MD5 and SHA-256 of such a blob
+//     were computed by another node from the bytes it sent, and the CRC32C ties them to the
+//     bytes stored here; MD5 and SHA-256 (at about 320 MB/s and 400 MB/s on one core) cost a
+//     replica nothing, CRC32C (several GB/s) little.
+//   - CRC-only blobs (flags bit 0; Digests.CRCOnly), for the shards of erasure-coded objects,
+//     which need no MD5 or SHA-256 of their own: the header's MD5 and SHA-256 are zero and
+//     Info.CRCOnly is true.
+//
+// The format version stays 1: flags were written as zero from the start, so a hashed blob is
+// byte for byte what it was. Downgrade: a binary older than flags support does not check the
+// flags, so it opens and reads a CRC-only blob normally (block CRCs and the whole CRC32C still
+// verify) but its Verify compares the zero MD5 in the header with the data's and reports the
+// blob ErrCorrupt — and its data plane deletes copies that Verify calls corrupt (when a read
+// reports the copy bad), and its offline verification (nebulaio blob verify, the deep blob
+// check of backup restore) lists every CRC-only blob as damaged. Do not run such a binary on a
+// store holding CRC-only blobs.
 //
 // # Verification
 //
 // Every byte a Reader returns (Read, Seek+Read, ReadAt) comes from a block whose CRC was
 // checked, so a range read is verified too and a flipped byte fails only the ranges that
 // touch its block. A sequential read from offset 0 additionally checks the whole-blob CRC32C
-// at EOF. Verify(id) reads everything and also recomputes MD5 and SHA-256. Every detection
-// counts in nebulaio_blob_corrupt_total; corrupt blobs are reported (ErrCorrupt), never
-// repaired or served.
+// at EOF. Verify(id) reads everything and also recomputes the whole CRC32C, and MD5 and
+// SHA-256 unless the blob is CRC-only; for a CRC-only blob the whole CRC32C is the only check
+// beyond the block CRCs (it catches a block changed together with its block CRC). Every
+// detection counts in nebulaio_blob_corrupt_total; corrupt blobs are reported (ErrCorrupt),
+// never repaired or served.
 //
 // A read that the file system fails (EIO) returns that error, wrapped (errors.Is(err,
 // vfs.ErrIO)), and no byte of the block it could not read: it is not ErrCorrupt, because the
@@ -76,7 +106,8 @@
 // file system is atomic. Nothing is assumed about the order in which unsynced writes reach
 // the disk, nor about sector atomicity (the CRCs catch torn or rotten sectors).
 //
-//   - Put: data streams to tmp/put-*.tmp (block CRCs and digests computed on the way); the
+//   - Put: data streams to tmp/put-*.tmp (block CRCs and digests computed on the way; with
+//     Expect.Sent, the sender's digests are fetched and checked after the last byte); the
 //     header is written at offset 0 last (a blob of one block is written by one pwritev,
 //     header and block together, once the digests are known); fsync(file); mkdir of the
 //     fan-out directory if new followed by fsync(blobs/); rename into blobs/<hh>/<id>;

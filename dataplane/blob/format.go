@@ -25,15 +25,18 @@ import (
 //	off len field
 //	  0   4 magic "NBLB"
 //	  4   2 version (1)
-//	  6   2 flags (0)
+//	  6   2 flags: bit 0 = CRC-only (MD5 and SHA-256 fields zero); other bits zero
 //	  8   4 block size in bytes
 //	 12   4 reserved, zero
 //	 16   8 data size in bytes
-//	 24  16 MD5 of the data
-//	 40  32 SHA-256 of the data
+//	 24  16 MD5 of the data (zero if CRC-only)
+//	 40  32 SHA-256 of the data (zero if CRC-only)
 //	 72   4 CRC32C of the data
 //	 76  16 reserved, zero
 //	 92   4 CRC32C of header bytes 0..91
+//
+// Verify checks every block CRC and the whole-data CRC32C, and also MD5 and SHA-256 unless
+// the blob is CRC-only.
 const (
 	headerSize    = 96
 	formatVersion = 1
@@ -44,6 +47,12 @@ const (
 	// reader allocate a huge buffer.
 	maxBlockSize = 16 << 20
 	minBlockSize = 4 << 10
+
+	// flagCRCOnly (header flags bit 0): the blob was stored without MD5 and SHA-256
+	// (Digests.CRCOnly); those header fields are zero and Verify checks the CRC32C instead.
+	flagCRCOnly = 1 << 0
+	// knownFlags are the flag bits this version understands; any other bit is ErrCorrupt.
+	knownFlags = flagCRCOnly
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -55,12 +64,16 @@ type header struct {
 	md5       [16]byte
 	sha256    [32]byte
 	crc32c    uint32
+	crcOnly   bool // flagCRCOnly: md5 and sha256 are zero
 }
 
 func (h *header) encode() []byte {
 	b := make([]byte, headerSize)
 	copy(b[0:4], magic)
 	binary.LittleEndian.PutUint16(b[4:6], formatVersion)
+	if h.crcOnly {
+		binary.LittleEndian.PutUint16(b[6:8], flagCRCOnly)
+	}
 	binary.LittleEndian.PutUint32(b[8:12], h.blockSize)
 	binary.LittleEndian.PutUint64(b[16:24], uint64(h.size))
 	copy(b[24:40], h.md5[:])
@@ -86,6 +99,11 @@ func decodeHeader(b []byte) (header, error) {
 	if v := binary.LittleEndian.Uint16(b[4:6]); v != formatVersion {
 		return h, fmt.Errorf("%w: unknown format version %d", ErrCorrupt, v)
 	}
+	flags := binary.LittleEndian.Uint16(b[6:8])
+	if flags&^knownFlags != 0 {
+		return h, fmt.Errorf("%w: unknown header flags %#04x", ErrCorrupt, flags)
+	}
+	h.crcOnly = flags&flagCRCOnly != 0
 	h.blockSize = binary.LittleEndian.Uint32(b[8:12])
 	if h.blockSize < minBlockSize || h.blockSize > maxBlockSize {
 		return h, fmt.Errorf("%w: block size %d out of range", ErrCorrupt, h.blockSize)
@@ -98,6 +116,9 @@ func decodeHeader(b []byte) (header, error) {
 	copy(h.md5[:], b[24:40])
 	copy(h.sha256[:], b[40:72])
 	h.crc32c = binary.LittleEndian.Uint32(b[72:76])
+	if h.crcOnly && (h.md5 != [16]byte{} || h.sha256 != [32]byte{}) {
+		return h, fmt.Errorf("%w: CRC-only header with a non-zero MD5 or SHA-256", ErrCorrupt)
+	}
 	return h, nil
 }
 

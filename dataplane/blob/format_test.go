@@ -3,8 +3,10 @@ package blob
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"flag"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -106,4 +108,70 @@ func TestHeaderDamage(t *testing.T) {
 		try("cut at "+strconv.Itoa(cut), golden[:cut])
 	}
 	try("zeroed (preallocated) header", append(make([]byte, headerSize), golden[headerSize:]...))
+}
+
+// TestGoldenCRCOnly pins the CRC-only variant of format version 1: a CRC-only Put of
+// goldenData differs from the committed golden file only in the flags (bit 0), the zeroed MD5
+// and SHA-256 fields and the header CRC.
+func TestGoldenCRCOnly(t *testing.T) {
+	golden, err := os.ReadFile(goldenPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := openTest(t, Options{BlockSize: 4096})
+	data := goldenData()
+	sent := func() (Digests, error) { return digestsOf(data, true), nil }
+	if _, err := s.Put(context.Background(), "golden", bytes.NewReader(data), Expect{Size: 5000, Sent: sent}); err != nil {
+		t.Fatal(err)
+	}
+	produced, err := os.ReadFile(s.path("golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Clone(golden)
+	want[6], want[7] = 1, 0
+	clear(want[24:72])
+	binary.LittleEndian.PutUint32(want[92:96], crc32.Checksum(want[:92], castagnoli))
+	if !bytes.Equal(produced, want) {
+		t.Fatalf("CRC-only header %x, want %x", produced[:headerSize], want[:headerSize])
+	}
+}
+
+// TestDecodeHeaderFlags: flag bit 0 decodes as CRC-only; any other bit, and a CRC-only header
+// whose MD5 or SHA-256 is not zero, is ErrCorrupt (with a valid header CRC, so that it is the
+// flags check that rejects them).
+func TestDecodeHeaderFlags(t *testing.T) {
+	base := header{blockSize: 4096, size: 10, crc32c: 7}
+	resum := func(b []byte) []byte {
+		binary.LittleEndian.PutUint32(b[92:96], crc32.Checksum(b[:92], castagnoli))
+		return b
+	}
+	crcOnly := base
+	crcOnly.crcOnly = true
+	h, err := decodeHeader(crcOnly.encode())
+	if err != nil || h != crcOnly {
+		t.Fatalf("CRC-only header decodes as %+v, %v", h, err)
+	}
+	if b := crcOnly.encode(); binary.LittleEndian.Uint16(b[6:8]) != 1 {
+		t.Fatalf("CRC-only flags = %#x, want 1", b[6:8])
+	}
+	if h, err := decodeHeader(base.encode()); err != nil || h.crcOnly {
+		t.Fatalf("hashed header decodes as %+v, %v", h, err)
+	}
+	for _, c := range []struct {
+		name string
+		edit func(b []byte)
+	}{
+		{"flag bit 1", func(b []byte) { b[6] = 2 }},
+		{"flag bit 15", func(b []byte) { b[7] = 0x80 }},
+		{"CRC-only and bit 3", func(b []byte) { b[6] = 1 | 8 }},
+		{"CRC-only with an MD5", func(b []byte) { b[6] = 1; b[24+15] = 1 }},
+		{"CRC-only with a SHA-256", func(b []byte) { b[6] = 1; b[40] = 0x10 }},
+	} {
+		b := base.encode()
+		c.edit(b)
+		if _, err := decodeHeader(resum(b)); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: decodeHeader = %v, want ErrCorrupt", c.name, err)
+		}
+	}
 }

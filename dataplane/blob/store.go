@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io"
 	"io/fs"
@@ -28,12 +29,14 @@ var (
 	// ErrNotFound: no blob with that id.
 	ErrNotFound = errors.New("blob: not found")
 	// ErrCorrupt: stored bytes no longer match their checksums (header, block or whole blob),
-	// or the file has the wrong length. The blob must not be served.
+	// or the file has the wrong length. The blob must not be served. From Put with
+	// Expect.Sent: the bytes received do not have the sender's CRC32C (damaged in transit).
 	ErrCorrupt = errors.New("blob: corrupt")
 	// ErrSizeMismatch: Put read more or fewer bytes than Expect.Size.
 	ErrSizeMismatch = errors.New("blob: size mismatch")
-	// ErrDigestMismatch: Put's data does not match an Expect digest (MD5, SHA256 or CRC32C;
-	// the message names which).
+	// ErrDigestMismatch: Put's data (or, with Expect.Sent, the sender's digests) does not
+	// match an Expect digest (MD5, SHA256 or CRC32C; the message names which), or an Expect
+	// digest cannot be checked (Expect.MD5 or SHA256 given for CRC-only digests).
 	ErrDigestMismatch = errors.New("blob: digest mismatch")
 	// ErrClosed: the Store was closed.
 	ErrClosed = errors.New("blob: store closed")
@@ -71,6 +74,67 @@ type Expect struct {
 	MD5    []byte // 16 bytes, e.g. from Content-MD5
 	SHA256 []byte // 32 bytes
 	CRC32C []byte // 4 bytes, big endian (as S3's x-amz-checksum-crc32c)
+
+	// Sent, when non-nil, is called once, after the last byte of the data was read, and returns
+	// the digests the sender computed over the bytes it sent. Put then computes only CRC32C
+	// (per block and whole), fails unless the whole CRC32C equals Sent's (ErrCorrupt: the bytes
+	// received are not the bytes sent), and records Sent's MD5 and SHA-256 in the header;
+	// MD5/SHA256/CRC32C in Expect are checked against Sent's digests. An error from Sent fails the Put.
+	//
+	// Sent is not called when Put fails before the end of the data (a read error of r, more
+	// or fewer bytes than Size, ctx done). If Sent's digests are CRC-only (Digests.CRCOnly),
+	// the blob is stored CRC-only, and Expect.MD5 and Expect.SHA256 must be nil
+	// (ErrDigestMismatch otherwise: there is nothing to check them against).
+	Sent func() (Digests, error)
+}
+
+// Digests are the whole-data checksums of a blob as the sender of its bytes computed them.
+type Digests struct {
+	MD5    [16]byte
+	SHA256 [32]byte
+	CRC32C uint32
+	// CRCOnly: the sender computed only CRC32C; MD5 and SHA256 are zero. The blob is stored
+	// with header flag bit 0 set ("CRC-only"): its Info has zero MD5/SHA256 and CRCOnly true,
+	// and Verify checks its CRC32C (and block CRCs) instead.
+	CRCOnly bool
+}
+
+// Digester computes Digests in one pass; it is an io.Writer. NewDigester(crcOnly) skips MD5
+// and SHA-256 when crcOnly. It is not safe for concurrent use.
+type Digester struct {
+	md5, sha256 hash.Hash // nil when CRC-only
+	crc         uint32
+}
+
+var _ io.Writer = (*Digester)(nil)
+
+// NewDigester returns a Digester of MD5, SHA-256 and CRC32C, or of CRC32C alone when crcOnly
+// (its Sum is then Digests.CRCOnly).
+func NewDigester(crcOnly bool) *Digester {
+	if crcOnly {
+		return &Digester{}
+	}
+	return &Digester{md5: md5.New(), sha256: sha256.New()} //nolint:gosec // see import
+}
+
+// Write adds p to the digests; it never fails.
+func (d *Digester) Write(p []byte) (int, error) {
+	if d.md5 != nil {
+		d.md5.Write(p)
+		d.sha256.Write(p)
+	}
+	d.crc = crc32.Update(d.crc, castagnoli, p)
+	return len(p), nil
+}
+
+// Sum returns the digests of the bytes written so far; writing may continue.
+func (d *Digester) Sum() Digests {
+	dg := Digests{CRC32C: d.crc, CRCOnly: d.md5 == nil}
+	if d.md5 != nil {
+		d.md5.Sum(dg.MD5[:0])
+		d.sha256.Sum(dg.SHA256[:0])
+	}
+	return dg
 }
 
 // AnySize is Expect.Size for data of unknown length.
@@ -83,6 +147,7 @@ type Info struct {
 	MD5     [16]byte // the S3 ETag of a single-part object is hex(MD5)
 	SHA256  [32]byte
 	CRC32C  uint32
+	CRCOnly bool // stored without MD5/SHA-256 (Digests.CRCOnly); MD5 and SHA256 are zero
 	ModTime time.Time
 }
 
@@ -270,8 +335,8 @@ func (s *Store) syncDir(d string) error {
 
 // Put stores the data of r under id, replacing any blob with that id atomically. It streams
 // r through a temporary file in the store (computing MD5, SHA-256, CRC32C and the per-block
-// CRCs), checks expect, fsyncs the file, renames it into place and fsyncs the directory; only
-// then does it return. On any error — including ctx cancellation, a read error of r, or a
+// CRCs; only the CRCs when expect.Sent is set, see there), checks expect, fsyncs the file,
+// renames it into place and fsyncs the directory; only then does it return. On any error — including ctx cancellation, a read error of r, or a
 // size or digest mismatch — nothing is left behind and the previous blob (if any) is intact.
 // Memory use is one block buffer whatever the size.
 func (s *Store) Put(ctx context.Context, id string, r io.Reader, expect Expect) (info Info, err error) {
@@ -308,8 +373,14 @@ func (s *Store) Put(ctx context.Context, id string, r io.Reader, expect Expect) 
 	}()
 	bp := s.bufPool.Get().(*[]byte)
 	defer s.bufPool.Put(bp)
-	h, last, err := s.writeBlocks(ctx, f, r, expect.Size, *bp)
+	// With Sent, the sender hashed the bytes: computing MD5 and SHA-256 again here is what
+	// Sent exists to avoid.
+	dg := NewDigester(expect.Sent != nil)
+	h, last, err := s.writeBlocks(ctx, f, r, expect.Size, *bp, dg)
 	if err != nil {
+		return Info{}, fmt.Errorf("blob: put %s: %w", id, err)
+	}
+	if err := setDigests(&h, dg.Sum(), expect); err != nil {
 		return Info{}, fmt.Errorf("blob: put %s: %w", id, err)
 	}
 	if err := checkExpect(h, expect); err != nil {
@@ -351,19 +422,44 @@ func (s *Store) Put(ctx context.Context, id string, r io.Reader, expect Expect) 
 }
 
 func (h header) info(id string, mod time.Time) Info {
-	return Info{ID: id, Size: h.size, MD5: h.md5, SHA256: h.sha256, CRC32C: h.crc32c, ModTime: mod}
+	return Info{ID: id, Size: h.size, MD5: h.md5, SHA256: h.sha256, CRC32C: h.crc32c, CRCOnly: h.crcOnly, ModTime: mod}
+}
+
+// setDigests puts into h the digests of its data: got, those Put computed, or, with
+// e.Sent, the sender's, once the CRC32C Put computed shows they describe the bytes received.
+func setDigests(h *header, got Digests, e Expect) error {
+	if e.Sent == nil {
+		h.md5, h.sha256, h.crc32c = got.MD5, got.SHA256, got.CRC32C
+		return nil
+	}
+	sent, err := e.Sent()
+	if err != nil {
+		return fmt.Errorf("sender's digests: %w", err)
+	}
+	if sent.CRC32C != got.CRC32C {
+		return fmt.Errorf("%w: the bytes received are not the bytes sent (CRC32C %08x, the sender's %08x)",
+			ErrCorrupt, got.CRC32C, sent.CRC32C)
+	}
+	if sent.CRCOnly {
+		if sent.MD5 != [16]byte{} || sent.SHA256 != [32]byte{} {
+			return fmt.Errorf("%w: the sender's CRC-only digests have a non-zero MD5 or SHA-256", ErrDigestMismatch)
+		}
+		if e.MD5 != nil || e.SHA256 != nil {
+			return fmt.Errorf("%w: Expect.MD5 or Expect.SHA256 given, but the sender computed only CRC32C", ErrDigestMismatch)
+		}
+	}
+	h.md5, h.sha256, h.crc32c, h.crcOnly = sent.MD5, sent.SHA256, sent.CRC32C, sent.CRCOnly
+	return nil
 }
 
 // writeBlocks copies r into f after the header space, block by block, through buf (one block
-// and its CRC), and returns the header. A blob of a single block is not written: its block and
-// CRC are returned (last, in buf) for the caller to write together with the header.
-func (s *Store) writeBlocks(ctx context.Context, f vfs.File, r io.Reader, want int64, buf []byte) (h header, last []byte, err error) {
+// and its CRC), writing the data to dg too, and returns the header without its digests. A
+// blob of a single block is not written: its block and CRC are returned (last, in buf) for
+// the caller to write together with the header.
+func (s *Store) writeBlocks(ctx context.Context, f vfs.File, r io.Reader, want int64, buf []byte, dg *Digester) (h header, last []byte, err error) {
 	h = header{blockSize: s.blockSize}
 	off := int64(headerSize)
 	bs := int(s.blockSize)
-	md := md5.New() //nolint:gosec // see import
-	sh := sha256.New()
-	var whole uint32
 	for i := int64(0); ; i++ {
 		if err := ctx.Err(); err != nil {
 			return h, nil, err
@@ -376,9 +472,7 @@ func (s *Store) writeBlocks(ctx context.Context, f vfs.File, r io.Reader, want i
 				return h, nil, fmt.Errorf("%w: more than %d bytes", ErrSizeMismatch, want)
 			}
 			data := buf[:n]
-			md.Write(data)
-			sh.Write(data)
-			whole = crc32.Update(whole, castagnoli, data)
+			dg.Write(data)
 			binary.LittleEndian.PutUint32(buf[n:n+blockCRCSize], blockCRC(i, data))
 			if i == 0 && end {
 				last = buf[:n+blockCRCSize]
@@ -397,9 +491,6 @@ func (s *Store) writeBlocks(ctx context.Context, f vfs.File, r io.Reader, want i
 	if want >= 0 && h.size != want {
 		return h, nil, fmt.Errorf("%w: got %d bytes, want %d", ErrSizeMismatch, h.size, want)
 	}
-	copy(h.md5[:], md.Sum(nil))
-	copy(h.sha256[:], sh.Sum(nil))
-	h.crc32c = whole
 	return h, last, nil
 }
 
@@ -486,24 +577,34 @@ func (s *Store) Open(id string) (*Reader, Info, error) {
 	return &Reader{s: s, f: f, h: h, info: info, seq: true, cacheIdx: -1}, info, nil
 }
 
-// Verify reads the whole blob and checks every block CRC and the MD5, SHA-256 and CRC32C in
-// its header. A mismatch is ErrCorrupt.
+// Verify reads the whole blob and checks every block CRC and the CRC32C in its header, and
+// the MD5 and SHA-256 too unless the blob is CRC-only (Info.CRCOnly). A mismatch is
+// ErrCorrupt.
 func (s *Store) Verify(id string) error {
 	r, info, err := s.Open(id)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	md := md5.New() //nolint:gosec // see import
-	sh := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(md, sh), r); err != nil {
+	dg := NewDigester(info.CRCOnly)
+	// A plain read loop, so that the Reader's own whole-blob check at EOF runs too.
+	if _, err := io.Copy(dg, r); err != nil {
 		return err
 	}
-	if string(md.Sum(nil)) != string(info.MD5[:]) || string(sh.Sum(nil)) != string(info.SHA256[:]) {
-		s.metrics.Counter(metricCorrupt, 1)
-		return fmt.Errorf("blob %s: %w: digest mismatch", id, ErrCorrupt)
+	got := dg.Sum()
+	var what string
+	switch {
+	case got.CRC32C != info.CRC32C:
+		what = "CRC32C"
+	case got.MD5 != info.MD5:
+		what = "MD5"
+	case got.SHA256 != info.SHA256:
+		what = "SHA-256"
+	default:
+		return nil
 	}
-	return nil
+	s.metrics.Counter(metricCorrupt, 1)
+	return fmt.Errorf("blob %s: %w: %s mismatch", id, ErrCorrupt, what)
 }
 
 // Delete removes the blob; ErrNotFound if it does not exist. Open readers keep working.

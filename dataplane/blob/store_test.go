@@ -165,11 +165,7 @@ func TestPutFailuresLeaveNothing(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := openTest(t, Options{BlockSize: 4096})
-			prev := []byte("previous version")
-			if _, err := s.Put(context.Background(), "k", bytes.NewReader(prev), expectOf(prev)); err != nil {
-				t.Fatal(err)
-			}
+			s, prev := openWithPrevious(t)
 			ctx := c.ctx
 			if ctx == nil {
 				ctx = context.Background()
@@ -180,22 +176,34 @@ func TestPutFailuresLeaveNothing(t *testing.T) {
 			if _, err := s.Put(ctx, "new", bytes.NewReader(nil), Expect{Size: 1}); err == nil {
 				t.Fatal("size mismatch on a fresh id accepted")
 			}
-			if _, err := s.Stat("new"); !errors.Is(err, ErrNotFound) {
-				t.Fatalf("failed Put visible: %v", err)
-			}
-			r, _, err := s.Open("k")
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _ := io.ReadAll(r)
-			r.Close()
-			if !bytes.Equal(got, prev) {
-				t.Fatalf("previous blob damaged: %q", got)
-			}
-			if tf := tempFiles(t, s); len(tf) != 0 {
-				t.Fatalf("temp files left: %v", tf)
-			}
+			checkNothingPublished(t, s, prev)
 		})
+	}
+}
+
+// openWithPrevious opens a store whose blob "k" holds prev, for failed Puts to replace.
+func openWithPrevious(t *testing.T) (*Store, []byte) {
+	t.Helper()
+	s := openTest(t, Options{BlockSize: 4096})
+	prev := []byte("previous version")
+	if _, err := s.Put(context.Background(), "k", bytes.NewReader(prev), expectOf(prev)); err != nil {
+		t.Fatal(err)
+	}
+	return s, prev
+}
+
+// checkNothingPublished checks the end state after failed Puts of "k" and "new": "new" does
+// not exist, "k" still holds prev, and no temporary file is left.
+func checkNothingPublished(t *testing.T, s *Store, prev []byte) {
+	t.Helper()
+	if _, err := s.Stat("new"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("failed Put visible: %v", err)
+	}
+	if got := readAll(t, s, "k"); !bytes.Equal(got, prev) {
+		t.Fatalf("previous blob damaged: %q", got)
+	}
+	if tf := tempFiles(t, s); len(tf) != 0 {
+		t.Fatalf("temp files left: %v", tf)
 	}
 }
 
@@ -681,6 +689,229 @@ func BenchmarkGet(b *testing.B) {
 				r.Close()
 				if err != nil || n != int64(size) {
 					b.Fatal(n, err)
+				}
+			}
+		})
+	}
+}
+
+// digestsOf is what a sender that hashed data would send.
+func digestsOf(data []byte, crcOnly bool) Digests {
+	d := NewDigester(crcOnly)
+	d.Write(data)
+	return d.Sum()
+}
+
+// eofReader records whether its source has returned io.EOF.
+type eofReader struct {
+	r   io.Reader
+	eof bool
+}
+
+func (e *eofReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF {
+		e.eof = true
+	}
+	return n, err
+}
+
+// sentOnce returns an Expect.Sent that returns d (or err) and fails the test if it is called
+// more than once or before src reached EOF; *calls counts the calls.
+func sentOnce(t *testing.T, src *eofReader, d Digests, err error, calls *int) func() (Digests, error) {
+	return func() (Digests, error) {
+		*calls++
+		if *calls > 1 {
+			t.Errorf("Sent called %d times", *calls)
+		}
+		if !src.eof {
+			t.Error("Sent called before the data was read to EOF")
+		}
+		return d, err
+	}
+}
+
+func TestDigester(t *testing.T) {
+	data := randData(100_000, 3)
+	full := NewDigester(false)
+	for _, part := range [][]byte{data[:1], data[1:70_000], nil, data[70_000:]} {
+		if n, err := full.Write(part); n != len(part) || err != nil {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+	}
+	want := Digests{MD5: md5.Sum(data), SHA256: sha256.Sum256(data), CRC32C: crc32.Checksum(data, castagnoli)} //nolint:gosec
+	if got := full.Sum(); got != want {
+		t.Fatalf("Sum = %+v, want %+v", got, want)
+	}
+	if got := digestsOf(data, true); got != (Digests{CRC32C: want.CRC32C, CRCOnly: true}) {
+		t.Fatalf("CRC-only Sum = %+v", got)
+	}
+	if got := NewDigester(false).Sum(); got.MD5 != md5.Sum(nil) || got.CRCOnly { //nolint:gosec
+		t.Fatalf("Sum of nothing = %+v", got)
+	}
+}
+
+// TestPutSent: a Put with Expect.Sent records the sender's digests once the CRC32C it
+// computed matches the sender's; Sent is called exactly once, after EOF.
+func TestPutSent(t *testing.T) {
+	s := openTest(t, Options{BlockSize: 4096})
+	for i, n := range []int{0, 100, 4096, 3*4096 + 17} {
+		for _, crcOnly := range []bool{false, true} {
+			data := randData(n, uint64(i))
+			id := fmt.Sprintf("s%d-%v", n, crcOnly)
+			src := &eofReader{r: bytes.NewReader(data)}
+			sent := digestsOf(data, crcOnly)
+			calls := 0
+			e := Expect{Size: int64(n), Sent: sentOnce(t, src, sent, nil, &calls)}
+			if !crcOnly {
+				e.MD5 = sent.MD5[:]
+			}
+			info, err := s.Put(context.Background(), id, src, e)
+			if err != nil || calls != 1 {
+				t.Fatalf("Put %s: %v (Sent called %d times)", id, err, calls)
+			}
+			want := Info{ID: id, Size: int64(n), MD5: sent.MD5, SHA256: sent.SHA256, CRC32C: sent.CRC32C, CRCOnly: crcOnly}
+			info.ModTime = time.Time{}
+			if info != want {
+				t.Fatalf("Put %s: info %+v, want %+v", id, info, want)
+			}
+			if crcOnly && (info.MD5 != [16]byte{} || info.SHA256 != [32]byte{}) {
+				t.Fatalf("CRC-only info has digests: %+v", info)
+			}
+			st, err := s.Stat(id)
+			st.ModTime = time.Time{}
+			if err != nil || st != want {
+				t.Fatalf("Stat %s = %+v, %v", id, st, err)
+			}
+			r, oinfo, err := s.Open(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(r)
+			r.Close()
+			oinfo.ModTime = time.Time{}
+			if err != nil || !bytes.Equal(got, data) || oinfo != want {
+				t.Fatalf("Open %s: %+v, %d bytes, %v", id, oinfo, len(got), err)
+			}
+			if err := s.Verify(id); err != nil {
+				t.Fatalf("Verify %s: %v", id, err)
+			}
+		}
+	}
+}
+
+// TestPutSentRecordsSendersDigests: with Sent, Put records the sender's MD5 and SHA-256
+// without computing them: digests that lie about MD5 (but have the right CRC32C) are stored
+// as sent, and only Verify, which hashes, finds the mismatch.
+func TestPutSentRecordsSendersDigests(t *testing.T) {
+	s := openTest(t, Options{BlockSize: 4096})
+	data := randData(10_000, 4)
+	lie := digestsOf(data, false)
+	lie.MD5[0] ^= 1
+	info, err := s.Put(context.Background(), "k", bytes.NewReader(data), Expect{Size: AnySize, Sent: func() (Digests, error) { return lie, nil }})
+	if err != nil || info.MD5 != lie.MD5 {
+		t.Fatalf("Put = %+v, %v; want the sender's MD5 %x", info, err, lie.MD5)
+	}
+	if err := s.Verify("k"); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "MD5") {
+		t.Fatalf("Verify = %v, want ErrCorrupt naming MD5", err)
+	}
+}
+
+// TestPutSentFailuresLeaveNothing: each way a Put with Sent fails returns its error, publishes
+// nothing and leaves the previous blob intact; Sent is called only when the data was read to
+// its end.
+func TestPutSentFailuresLeaveNothing(t *testing.T) {
+	data := randData(10_000, 9)
+	hashed, crcOnly := digestsOf(data, false), digestsOf(data, true)
+	otherCRC := hashed
+	otherCRC.CRC32C ^= 1
+	otherMD5 := hashed
+	otherMD5.MD5[3] ^= 1
+	dirtyCRCOnly := crcOnly
+	dirtyCRCOnly.SHA256[0] = 1
+	goodCRC := make([]byte, 4)
+	binary.BigEndian.PutUint32(goodCRC, hashed.CRC32C)
+	cases := []struct {
+		name      string
+		src       io.Reader
+		expect    Expect
+		sent      Digests
+		sentErr   error
+		want      error
+		wantCalls int
+		msg       string // in the error
+	}{
+		{name: "CRC32C differs from the sender's", expect: Expect{Size: AnySize}, sent: otherCRC, want: ErrCorrupt, wantCalls: 1, msg: "not the bytes sent"},
+		{name: "CRC-only CRC32C differs", expect: Expect{Size: AnySize}, sent: Digests{CRC32C: 1, CRCOnly: true}, want: ErrCorrupt, wantCalls: 1},
+		{name: "Sent fails", expect: Expect{Size: AnySize}, sentErr: errBoom, want: errBoom, wantCalls: 1},
+		{name: "Expect.MD5 differs from the sender's", expect: Expect{Size: AnySize, MD5: hashed.MD5[:]}, sent: otherMD5, want: ErrDigestMismatch, wantCalls: 1, msg: "MD5"},
+		{name: "Expect.SHA256 differs from the sender's", expect: Expect{Size: AnySize, SHA256: make([]byte, 32)}, sent: hashed, want: ErrDigestMismatch, wantCalls: 1, msg: "SHA256"},
+		{name: "Expect.CRC32C differs", expect: Expect{Size: AnySize, CRC32C: []byte{1, 2, 3, 4}}, sent: hashed, want: ErrDigestMismatch, wantCalls: 1, msg: "CRC32C"},
+		{name: "Expect.MD5 with CRC-only digests", expect: Expect{Size: AnySize, MD5: hashed.MD5[:], CRC32C: goodCRC}, sent: crcOnly, want: ErrDigestMismatch, wantCalls: 1, msg: "only CRC32C"},
+		{name: "Expect.SHA256 with CRC-only digests", expect: Expect{Size: AnySize, SHA256: hashed.SHA256[:]}, sent: crcOnly, want: ErrDigestMismatch, wantCalls: 1, msg: "only CRC32C"},
+		{name: "CRC-only digests with a SHA-256", expect: Expect{Size: AnySize}, sent: dirtyCRCOnly, want: ErrDigestMismatch, wantCalls: 1, msg: "non-zero"},
+		{name: "shorter than size", src: bytes.NewReader(data[:9999]), expect: Expect{Size: 10_000}, sent: hashed, want: ErrSizeMismatch},
+		{name: "longer than size", expect: Expect{Size: 9999}, sent: hashed, want: ErrSizeMismatch},
+		{name: "source error", src: io.MultiReader(bytes.NewReader(data), errReader{}), expect: Expect{Size: AnySize}, sent: hashed, want: errBoom},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, prev := openWithPrevious(t)
+			for _, id := range []string{"k", "new"} {
+				src := c.src
+				if src == nil {
+					src = bytes.NewReader(data)
+				} else if id == "new" {
+					continue // consumed
+				}
+				er := &eofReader{r: src}
+				calls := 0
+				e := c.expect
+				e.Sent = sentOnce(t, er, c.sent, c.sentErr, &calls)
+				_, err := s.Put(context.Background(), id, er, e)
+				if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.msg) {
+					t.Fatalf("Put %s: err = %v, want %v with %q", id, err, c.want, c.msg)
+				}
+				if calls != c.wantCalls {
+					t.Fatalf("Put %s: Sent called %d times, want %d", id, calls, c.wantCalls)
+				}
+			}
+			checkNothingPublished(t, s, prev)
+		})
+	}
+}
+
+// BenchmarkPut1MiB compares the CPU of a Put that hashes (MD5, SHA-256, CRC32C), one whose
+// sender's digests arrive through Expect.Sent (CRC32C only) and a CRC-only one, on the disk
+// (a temporary directory: fsyncs included, as in production).
+func BenchmarkPut1MiB(b *testing.B) {
+	const size = 1 << 20
+	data := randData(size, 1)
+	for _, c := range []struct {
+		name string
+		sent func() (Digests, error)
+	}{
+		{"hashed", nil},
+		{"sent", func() (Digests, error) { return digestsOf(data, false), nil }},
+		{"crc-only", func() (Digests, error) { return digestsOf(data, true), nil }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			sent := c.sent
+			if sent != nil { // the sender's work is not the replica's: compute it once
+				d, _ := sent()
+				sent = func() (Digests, error) { return d, nil }
+			}
+			s, err := Open(b.TempDir(), Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			b.SetBytes(size)
+			b.ReportAllocs()
+			for b.Loop() {
+				// One id: each Put replaces the last, so the Mem does not grow.
+				if _, err := s.Put(context.Background(), "b", bytes.NewReader(data), Expect{Size: size, Sent: sent}); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})

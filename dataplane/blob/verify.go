@@ -41,7 +41,8 @@ func NewVerifier(dir string, fsys vfs.FS) (*Verifier, error) {
 func (v *Verifier) Stat(id string) (Info, error) { return v.s.Stat(id) }
 
 // Verify reads the whole blob: every block CRC, the whole-blob CRC32C, MD5 and SHA-256
-// against its header (ErrCorrupt on a mismatch, ErrNotFound when missing).
+// (not for a CRC-only blob: Info.CRCOnly) against its header (ErrCorrupt on a mismatch,
+// ErrNotFound when missing).
 func (v *Verifier) Verify(id string) error { return v.s.Verify(id) }
 
 // VerifyOptions configure VerifyDir.
@@ -83,8 +84,8 @@ type VerifyReport struct {
 var errStray = errors.New("not a blob of this store (bad name or fan-out directory)")
 
 // VerifyDir verifies every blob of the store in dir: header, length, every block CRC, the
-// whole-blob CRC32C, MD5 and SHA-256 (Verifier.Verify), one blob after the other, in
-// fan-out directory and name order. Damage is reported per blob in the report's Problems,
+// whole-blob CRC32C, MD5 and SHA-256 unless CRC-only (Verifier.Verify), one blob after the
+// other, in fan-out directory and name order. Damage is reported per blob in the report's Problems,
 // never as VerifyDir's error, which is for a directory it cannot read at all; files under
 // blobs/ that cannot be blobs of this store are problems too. It changes nothing.
 func VerifyDir(dir string, opts VerifyOptions) (VerifyReport, error) {

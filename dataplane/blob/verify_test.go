@@ -3,6 +3,7 @@ package blob
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -122,4 +123,71 @@ func snapshotDir(t *testing.T, dir string) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestVerifyCRCOnly: a CRC-only blob verifies through its CRC32C. A data byte changed
+// together with its block's CRC passes every block check (a ReadAt of the block returns the
+// changed byte), so the whole-blob CRC32C is the only check that finds it: Verify, the
+// Verifier and VerifyDir report it ErrCorrupt.
+func TestVerifyCRCOnly(t *testing.T) {
+	const bs = minBlockSize
+	dir := t.TempDir()
+	m := newRecorder(t)
+	s, err := Open(dir, Options{BlockSize: bs, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	data := randData(3*bs+100, 8)
+	for _, id := range []string{"good", "bad"} {
+		sent := func() (Digests, error) { return digestsOf(data, true), nil }
+		info, err := s.Put(context.Background(), id, bytes.NewReader(data), Expect{Size: int64(len(data)), Sent: sent})
+		if err != nil || !info.CRCOnly || info.MD5 != [16]byte{} || info.SHA256 != [32]byte{} {
+			t.Fatalf("Put %s = %+v, %v", id, info, err)
+		}
+		if err := s.Verify(id); err != nil {
+			t.Fatalf("Verify of an intact CRC-only blob: %v", err)
+		}
+	}
+	// Change byte 9 of block 1 and give the block the CRC of its new contents.
+	corruptFile(t, s, "bad", func(b []byte) []byte {
+		blk := b[headerSize+bs+blockCRCSize : headerSize+2*(bs+blockCRCSize)]
+		blk[9] ^= 0x20
+		binary.LittleEndian.PutUint32(blk[bs:], blockCRC(1, blk[:bs]))
+		return b
+	})
+	r, _, err := s.Open("bad")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, bs)
+	_, err = r.ReadAt(p, bs)
+	r.Close()
+	if err != nil || p[9] != data[bs+9]^0x20 {
+		t.Fatalf("ReadAt of the rewritten block = %v: the block check was meant to pass", err)
+	}
+	before := m.get(metricCorrupt)
+	if err := s.Verify("bad"); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Verify = %v, want ErrCorrupt", err)
+	}
+	if m.get(metricCorrupt) <= before {
+		t.Fatal("corrupt_total not counted")
+	}
+	v, err := NewVerifier(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := v.Stat("good"); err != nil || !info.CRCOnly {
+		t.Fatalf("Verifier.Stat = %+v, %v", info, err)
+	}
+	if err := v.Verify("good"); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := VerifyDir(dir, VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Blobs != 2 || len(rep.Problems) != 1 || rep.Problems[0].ID != "bad" || !errors.Is(rep.Problems[0].Err, ErrCorrupt) {
+		t.Fatalf("VerifyDir = %+v", rep)
+	}
 }
