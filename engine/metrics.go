@@ -29,8 +29,6 @@ var MetricDescs = []MetricDesc{
 	{Name: "nebulaio_raft_last_index", Kind: metrics.KindGauge, Help: "index of the newest entry in the local log"},
 	{Name: "nebulaio_raft_leader_changes_total", Kind: metrics.KindCounter, Help: "leadership changes observed by this node"},
 	{Name: "nebulaio_raft_proposals_total", Kind: metrics.KindCounter, Help: "proposals this node handed to raft as leader"},
-	{Name: "nebulaio_raft_read_indexes_total", Kind: metrics.KindCounter, Help: "read indexes this node served as leader (its own linearizable reads and those followers forwarded)"},
-	{Name: "nebulaio_raft_read_rounds_total", Kind: metrics.KindCounter, Help: "leadership confirmations (VerifyLeader rounds) those reads shared"},
 	{Name: "nebulaio_raft_proposal_entries_total", Kind: metrics.KindCounter, Help: "raft entries those proposals became (fewer when concurrent proposals are coalesced)"},
 	{Name: metricMembersRefused, Kind: metrics.KindCounter, Help: "gossip members the reconciler did not add or promote because they failed ReconcileOptions.VerifyMember (they could not prove, over the transport, to be the node gossip names)"},
 }

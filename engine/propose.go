@@ -237,7 +237,6 @@ func (n *Node) Read(ctx context.Context, c Consistency) error {
 // it arrived and confirmed by a round of heartbeats started after the capture. Concurrent
 // requests share one capture and one round (readBatcher, readRound).
 func (n *Node) readIndex(ctx context.Context) (uint64, error) {
-	n.count("nebulaio_raft_read_indexes_total", 1)
 	return n.reads.read(ctx)
 }
 
@@ -253,7 +252,6 @@ func (n *Node) readIndex(ctx context.Context) (uint64, error) {
 //
 // Each wait is bounded by the no-quorum bound and ends with ErrClosed when the node closes.
 func (n *Node) readRound() (uint64, error) {
-	n.count("nebulaio_raft_read_rounds_total", 1)
 	term, err := n.termCommitted(context.Background())
 	if err != nil {
 		return 0, err
