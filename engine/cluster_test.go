@@ -27,7 +27,7 @@ const (
 // testCluster runs nodes in this process over real TCP on 127.0.0.1, with one shared Faults that
 // can partition them.
 type testCluster struct {
-	t      testing.TB
+	t      *testing.T
 	faults *transport.Faults
 	nodes  []*testNode
 	opts   clusterOpts
@@ -61,7 +61,7 @@ type testNode struct {
 	wal                    *wal.Log
 }
 
-func newCluster(t testing.TB, n int, opts clusterOpts) *testCluster {
+func newCluster(t *testing.T, n int, opts clusterOpts) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, faults: &transport.Faults{}, opts: opts}
 	for i := 0; i < n; i++ {

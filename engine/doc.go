@@ -61,15 +61,7 @@
 //
 // Linearizable: the leader records its commit index, confirms leadership with a round of
 // heartbeats (VerifyLeader), and the reading node waits until its FSM has applied that index. A
-// follower asks the leader for that read index over the transport. Concurrent read-index
-// requests on the leader (its own reads and the followers') share rounds (readBatcher,
-// readindex.go): one round at a time takes every request queued, records the commit index
-// once and confirms it with one VerifyLeader; a request that arrives while a round is in flight
-// waits for the next round, because the index of the round in flight was recorded before it
-// arrived. So a read still gets an index recorded after it began and confirmed by heartbeats
-// sent after that, and a burst of reads costs a few heartbeat rounds instead of one each
-// (TestConcurrentReadsShareRounds: 200 reads, about 6 rounds). A request may wait for the round
-// in flight and then its own, each within the no-quorum bound. Entries the FSM never sees
+// follower asks the leader for that read index over the transport. Entries the FSM never sees
 // (the leader's no-op, barriers) are skipped by looking the index up in the log, so a read does
 // not wait for an entry that will never be applied; a follower whose log does not reach the
 // read index yet first waits until it does (an entry it has not received is not one it

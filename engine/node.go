@@ -115,10 +115,8 @@ type Node struct {
 	wg        sync.WaitGroup
 
 	// readyTerm is the newest term in which this node, as leader, is known to have committed
-	// an entry of its own; from then on its commit index may serve reads (readRound).
+	// an entry of its own; from then on its commit index may serve reads (readIndex).
 	readyTerm atomic.Uint64
-	// reads batches linearizable reads into shared leadership confirmations (readindex.go).
-	reads *readBatcher
 
 	// The quorum fence (quorum.go), guarded by fenceMu and updated by fenceWatch: the newest
 	// contact with a leader (or being one), and a channel closed while that is more than
@@ -256,12 +254,6 @@ func Open(cfg Config) (*Node, error) {
 		n.wg.Add(1)
 		go n.snapshotOnDemand(w.SnapshotWanted())
 	}
-	n.reads = newReadBatcher(n.readRound, n.done)
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		n.reads.run()
-	}()
 	if !cfg.NoCoalesce {
 		n.proposals = make(chan *pendingProposal, 4*maxEnvelopeItems)
 		n.wg.Add(1)

@@ -233,40 +233,25 @@ func (n *Node) Read(ctx context.Context, c Consistency) error {
 	return n.waitApplied(ctx, idx)
 }
 
-// readIndex returns a read index for a request that arrives now: a commit index captured after
-// it arrived and confirmed by a round of heartbeats started after the capture. Concurrent
-// requests share one capture and one round (readBatcher, readRound).
-func (n *Node) readIndex(ctx context.Context) (uint64, error) {
-	return n.reads.read(ctx)
-}
-
-// readRound is one round of the read batcher: it captures the commit index and confirms
-// leadership with one VerifyLeader started after the capture.
+// readIndex confirms leadership with a round of heartbeats and returns the commit index.
 //
 // A leader's commit index is complete only once it has committed an entry of its own term
 // (raft appends a no-op at election for this): until then it may lag behind entries that its
 // predecessor committed, and a read served at it would miss acknowledged writes (raft thesis
-// §6.4). So the round first makes sure that the current term has committed such an entry (the
-// first round of a term waits for it), and fails if the term changed before the confirmation
-// returned: the index was then possibly captured in a term of which that is not known.
-//
-// Each wait is bounded by the no-quorum bound and ends with ErrClosed when the node closes.
-func (n *Node) readRound() (uint64, error) {
-	term, err := n.termCommitted(context.Background())
-	if err != nil {
+// §6.4). So the first read of a term checks the entry at the commit index and, if it is older
+// than the term, waits for a barrier first.
+func (n *Node) readIndex(ctx context.Context) (uint64, error) {
+	if err := n.termCommitted(ctx); err != nil {
 		return 0, err
 	}
 	idx := n.raft.CommitIndex()
-	if err := n.awaitLeaderFuture(context.Background(), n.raft.VerifyLeader(), "verify leadership"); err != nil {
+	if err := n.awaitLeaderFuture(ctx, n.raft.VerifyLeader(), "verify leadership"); err != nil {
 		return 0, err
-	}
-	if n.raft.CurrentTerm() != term {
-		return 0, &NotLeaderError{}
 	}
 	return idx, nil
 }
 
-// termCommitted returns the current term once this leader has committed an entry of it: raft
+// termCommitted returns once this leader has committed an entry of its current term: raft
 // appends a no-op when it wins an election, so it watches the commit index reach an entry of
 // the term, within the no-quorum bound.
 //
@@ -275,17 +260,17 @@ func (n *Node) readRound() (uint64, error) {
 // FSM (or the FSM may be slow under load) - that is no sign of a missing quorum, and a read
 // failed with ErrNoQuorum for it would be a false 503 (it made TestRestartOnFullDisk flaky under
 // load). Waiting for the FSM is waitApplied's job, bounded by the caller's context only.
-func (n *Node) termCommitted(ctx context.Context) (uint64, error) {
+func (n *Node) termCommitted(ctx context.Context) error {
 	term := n.raft.CurrentTerm()
 	if n.readyTerm.Load() == term {
-		return term, nil
+		return nil
 	}
 	deadline := time.NewTimer(n.noQuorumAfter())
 	defer deadline.Stop()
 	var tick *time.Ticker
 	for !n.committedInTerm(term) {
 		if !n.IsLeader() || n.raft.CurrentTerm() != term {
-			return 0, &NotLeaderError{}
+			return &NotLeaderError{}
 		}
 		if tick == nil {
 			tick = time.NewTicker(storedPoll)
@@ -297,15 +282,15 @@ func (n *Node) termCommitted(ctx context.Context) (uint64, error) {
 			if n.committedInTerm(term) {
 				continue
 			}
-			return 0, fmt.Errorf("%w: could not commit an entry of the new term within %s", ErrNoQuorum, n.noQuorumAfter())
+			return fmt.Errorf("%w: could not commit an entry of the new term within %s", ErrNoQuorum, n.noQuorumAfter())
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return ctx.Err()
 		case <-n.done:
-			return 0, ErrClosed
+			return ErrClosed
 		}
 	}
 	n.readyTerm.Store(term)
-	return term, nil
+	return nil
 }
 
 // committedInTerm reports whether the entry at raft's commit index belongs to term.
@@ -316,8 +301,7 @@ func (n *Node) committedInTerm(term uint64) bool {
 }
 
 // awaitLeaderFuture waits for a raft future that only a leader can complete, within the
-// no-quorum bound, mapping its failure to the engine's errors; ErrClosed when the node closes
-// first (raft does not resolve futures still queued when it shuts down).
+// no-quorum bound, mapping its failure to the engine's errors.
 func (n *Node) awaitLeaderFuture(ctx context.Context, f raft.Future, what string) error {
 	errc := make(chan error, 1)
 	go func() { errc <- f.Error() }()
@@ -336,8 +320,6 @@ func (n *Node) awaitLeaderFuture(ctx context.Context, f raft.Future, what string
 		return fmt.Errorf("%w: could not %s within %s", ErrNoQuorum, what, n.noQuorumAfter())
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-n.done:
-		return ErrClosed
 	}
 }
 
