@@ -336,9 +336,10 @@ func (s *Store) syncDir(d string) error {
 // Put stores the data of r under id, replacing any blob with that id atomically. It streams
 // r through a temporary file in the store (computing MD5, SHA-256, CRC32C and the per-block
 // CRCs; only the CRCs when expect.Sent is set, see there), checks expect, fsyncs the file,
-// renames it into place and fsyncs the directory; only then does it return. On any error — including ctx cancellation, a read error of r, or a
-// size or digest mismatch — nothing is left behind and the previous blob (if any) is intact.
-// Memory use is one block buffer whatever the size.
+// renames it into place and fsyncs the directory; only then does it return. On any error —
+// including ctx cancellation, a read error of r, or a size or digest mismatch — nothing is
+// left behind and the previous blob (if any) is intact. Memory use is one block buffer
+// whatever the size.
 func (s *Store) Put(ctx context.Context, id string, r io.Reader, expect Expect) (info Info, err error) {
 	if !ValidID(id) {
 		return Info{}, fmt.Errorf("%w: %q", ErrInvalidID, id)
