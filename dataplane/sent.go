@@ -97,16 +97,8 @@ func sentExpect(expect blob.Expect, rs *replicaStream) blob.Expect {
 // checkSent compares what the client declared (Content-MD5, a payload hash, a checksum) with the
 // digests of the bytes read, so that a mismatch fails the write before any replica publishes.
 func checkSent(id string, expect blob.Expect, d blob.Digests) error {
-	for _, c := range []struct {
-		name      string
-		want, got []byte
-	}{{"MD5", expect.MD5, d.MD5[:]}, {"SHA256", expect.SHA256, d.SHA256[:]}} {
-		if c.want != nil && string(c.want) != string(c.got) {
-			return fmt.Errorf("%w: blob %s: %s", ErrDigestMismatch, id, c.name)
-		}
-	}
-	if expect.CRC32C != nil && binary.BigEndian.Uint32(expect.CRC32C) != d.CRC32C {
-		return fmt.Errorf("%w: blob %s: CRC32C", ErrDigestMismatch, id)
+	if err := expect.Check(d); err != nil {
+		return fmt.Errorf("blob %s: %w", id, err)
 	}
 	return nil
 }

@@ -512,13 +512,20 @@ func checkExpectLengths(e Expect) error {
 }
 
 func checkExpect(h header, e Expect) error {
-	if e.MD5 != nil && string(e.MD5) != string(h.md5[:]) {
+	return e.Check(Digests{MD5: h.md5, SHA256: h.sha256, CRC32C: h.crc32c})
+}
+
+// Check compares the digests e expects (those that are set) with d; a mismatch is
+// ErrDigestMismatch naming the digest. Put runs it on the digests of what it stored; a sender
+// that computes the digests itself (Expect.Sent) runs it before its end frame goes out.
+func (e Expect) Check(d Digests) error {
+	if e.MD5 != nil && string(e.MD5) != string(d.MD5[:]) {
 		return fmt.Errorf("%w: MD5", ErrDigestMismatch)
 	}
-	if e.SHA256 != nil && string(e.SHA256) != string(h.sha256[:]) {
+	if e.SHA256 != nil && string(e.SHA256) != string(d.SHA256[:]) {
 		return fmt.Errorf("%w: SHA256", ErrDigestMismatch)
 	}
-	if e.CRC32C != nil && binary.BigEndian.Uint32(e.CRC32C) != h.crc32c {
+	if e.CRC32C != nil && binary.BigEndian.Uint32(e.CRC32C) != d.CRC32C {
 		return fmt.Errorf("%w: CRC32C", ErrDigestMismatch)
 	}
 	return nil
